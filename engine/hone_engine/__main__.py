@@ -1,0 +1,40 @@
+"""python -m hone_engine: read one job on stdin, run its recipe, write events on stdout."""
+import os
+import sys
+import traceback
+
+# No network, ever: models come from local directories.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from .protocol import Channel, EngineError  # noqa: E402
+
+RECIPES = {
+    "classify.train": "hone_engine.recipes.classify_train",
+    "classify.predict": "hone_engine.recipes.classify_predict",
+    "probe": "hone_engine.recipes.probe",
+}
+
+
+def main() -> int:
+    channel = Channel()
+    try:
+        job = channel.read_job()
+        import importlib
+
+        importlib.import_module(RECIPES[job["kind"]]).run(job, channel)
+        return 0
+    except EngineError as e:
+        channel.emit("error", code=e.code, message=e.message, detail=e.detail)
+    except Exception as e:  # a bug or an environment failure: keep the trace for the log
+        import torch
+
+        code = "out_of_memory" if isinstance(e, torch.OutOfMemoryError) else "internal"
+        channel.emit("error", code=code, message=f"{type(e).__name__}: {e}", detail=traceback.format_exc())
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Checkpoints in safetensors only, written to a temporary directory and renamed into place.
+
+Layout of checkpoints/step-NNNNNN/:
+  model.safetensors      all weights of the Classifier
+  optimizer.safetensors  AdamW moments and step counts, keyed "<param index>.<name>"
+  rng.safetensors        torch CPU (and CUDA) generator states, so dropout continues exactly
+  state.json             step and format version
+"""
+import json
+import os
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .protocol import EngineError
+
+FORMAT = 1
+
+
+def _fsync(path: Path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save(directory: Path, step: int, model, optimizer) -> Path:
+    final = directory / f"step-{step:06d}"
+    if final.exists():
+        return final  # the same step is already safely on disk
+    tmp = directory / f".tmp-step-{step:06d}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    save_file(state, tmp / "model.safetensors")
+    opt = {}
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    for i, p in enumerate(params):
+        for key, value in optimizer.state.get(p, {}).items():
+            opt[f"{i}.{key}"] = torch.as_tensor(value).detach().contiguous().cpu()
+    save_file(opt, tmp / "optimizer.safetensors")
+    rng = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            rng[f"cuda.{i}"] = s
+    save_file(rng, tmp / "rng.safetensors")
+    (tmp / "state.json").write_text(json.dumps({"format": FORMAT, "step": step}))
+    for f in tmp.iterdir():
+        _fsync(f)
+    os.rename(tmp, final)
+    _fsync(directory)
+    return final
+
+
+def restore(path: str, model, optimizer) -> int:
+    """Load weights, optimizer moments and RNG states; return the step to continue from."""
+    directory = Path(path)
+    try:
+        meta = json.loads((directory / "state.json").read_text())
+        model.load_state_dict(load_file(directory / "model.safetensors"))
+        opt = load_file(directory / "optimizer.safetensors")
+        rng = load_file(directory / "rng.safetensors")
+    except (OSError, ValueError, RuntimeError) as e:
+        raise EngineError("checkpoint", f"cannot resume from {path}: {e}") from None
+    if meta.get("format") != FORMAT:
+        raise EngineError("checkpoint", f"checkpoint {path} has format {meta.get('format')}, expected {FORMAT}")
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    for i, p in enumerate(params):
+        state = {k.split(".", 1)[1]: v.to(p.device) for k, v in opt.items() if k.split(".", 1)[0] == str(i)}
+        if state:
+            if "step" in state and not (optimizer.defaults.get("fused") or optimizer.defaults.get("capturable")):
+                state["step"] = state["step"].cpu()  # AdamW keeps step counts on the CPU unless fused
+            optimizer.state[p] = state
+    torch.set_rng_state(rng["cpu"])
+    if torch.cuda.is_available():
+        cuda = [rng[f"cuda.{i}"] for i in range(torch.cuda.device_count()) if f"cuda.{i}" in rng]
+        if cuda:
+            torch.cuda.set_rng_state_all(cuda)
+    return int(meta["step"])

@@ -1,0 +1,93 @@
+"""JSON lines over stdio. The job schema is generated from TypeScript (src/protocol/schema.ts)."""
+import json
+import math
+import os
+import queue
+import sys
+import threading
+from pathlib import Path
+
+import jsonschema
+
+SCHEMA = json.loads((Path(__file__).parent / "protocol.schema.json").read_text())
+PROTOCOL_VERSION = SCHEMA["protocol_version"]
+
+
+class EngineError(Exception):
+    """An error with a protocol code (see ErrorCode in schema.ts)."""
+
+    def __init__(self, code: str, message: str, detail: str | None = None):
+        super().__init__(message)
+        self.code, self.message, self.detail = code, message, detail
+
+
+def _finite(value):
+    # JSON has no NaN: a diverged loss crosses as null, never as an invalid token.
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+class Channel:
+    """Events out on the real stdout; job and control lines in on stdin.
+
+    Libraries print to stdout too, so fd 1 is pointed at stderr and events go to a
+    private duplicate of the original stdout: nothing but events reaches the orchestrator.
+    """
+
+    def __init__(self, stdin=None, stdout=None):
+        if stdout is None:
+            stdout = os.fdopen(os.dup(1), "w", buffering=1)
+            os.dup2(2, 1)
+            sys.stdout = sys.stderr
+        self._out = stdout
+        self._in = stdin if stdin is not None else sys.stdin
+        self._lines: "queue.Queue[str | None]" = queue.Queue()
+        self.closed = threading.Event()  # the orchestrator went away (stdin EOF)
+
+    def read_job(self) -> dict:
+        line = self._in.readline()
+        if not line:
+            raise EngineError("bad_job", "no job on stdin")
+        try:
+            job = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise EngineError("bad_job", f"job is not JSON: {e}") from None
+        validate(job, "Job")
+        # Later lines are control messages, read on a thread so training never blocks on them.
+        threading.Thread(target=self._pump, daemon=True).start()
+        return job
+
+    def _pump(self):
+        for line in self._in:
+            if line.strip():
+                self._lines.put(line)
+        self.closed.set()
+        self._lines.put(None)
+
+    def emit(self, type_: str, **fields):
+        event = _finite({"type": type_, **fields})
+        self._out.write(json.dumps(event, allow_nan=False) + "\n")
+        self._out.flush()
+
+    def await_control(self) -> dict:
+        """Block until the orchestrator decides (after an eval). EOF means stop."""
+        line = self._lines.get()
+        if line is None:
+            self._lines.put(None)
+            return {"type": "stop", "reason": "orchestrator closed stdin"}
+        msg = json.loads(line)
+        validate(msg, "Control")
+        return msg
+
+
+def validate(obj: dict, definition: str):
+    try:
+        jsonschema.validate(obj, SCHEMA["$defs"][definition])
+    except jsonschema.ValidationError as e:
+        where = "/".join(str(p) for p in e.absolute_path) or "<root>"
+        raise EngineError("bad_job", f"{definition} does not match the protocol at {where}: {e.message}") from None

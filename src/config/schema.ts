@@ -1,0 +1,118 @@
+// The user's config: what a hone.yaml may say. Every field has a default or "auto";
+// resolve.ts turns it into a complete ResolvedConfig that is saved with the run.
+import { z } from "zod";
+
+const strict = <T extends z.ZodRawShape>(shape: T) => z.object(shape).strict();
+
+/** A data file: a path, or a path with its format and column mapping. */
+export const DataSource = z.union([
+  z.string().min(1),
+  strict({
+    path: z.string().min(1),
+    format: z.enum(["auto", "jsonl", "json", "csv", "tsv"]).default("auto"),
+    /** JSON pointer to the array of rows inside a JSON document, e.g. "/train". */
+    pointer: z.string().startsWith("/").optional(),
+    text: z.string().min(1).optional(),
+    label: z.string().min(1).optional(),
+  }),
+]);
+export type DataSource = z.infer<typeof DataSource>;
+
+export const SplitConfig = strict({
+  /** Fractions of the train file held out when no validation / test file is given. */
+  validation: z.number().min(0).max(0.5).default(0.1),
+  test: z.number().min(0).max(0.5).default(0.1),
+  seed: z.number().int().default(42),
+  stratify: z.boolean().default(true),
+});
+
+export const DataConfig = strict({
+  train: DataSource,
+  validation: DataSource.nullable().default(null),
+  test: DataSource.nullable().default(null),
+  /** Column (field) names; a column may also be a 0-based index for rows that are arrays. */
+  text: z.string().min(1).default("text"),
+  label: z.string().min(1).default("label"),
+  multi_label: z.boolean().default(false),
+  /** For multi-label rows in CSV/TSV: labels in one cell separated by this string. */
+  label_separator: z.string().min(1).default("|"),
+  split: SplitConfig.default(SplitConfig.parse({})),
+  /** Token budget per example (special tokens included); longer texts are truncated. */
+  max_length: z.number().int().min(8).max(8192).default(128),
+});
+
+export const ModelConfig = strict({
+  /** A name from `hone models` or a local Hugging Face model directory. */
+  path: z.string().min(1).default("all-minilm-l6-v2"),
+  /** auto: mean pooling for sentence-embedding models (they ship 1_Pooling/), else [CLS]. */
+  pooling: z.enum(["auto", "cls", "mean"]).default("auto"),
+  dropout: z.number().min(0).max(0.9).default(0.1),
+  /** Override the encoder's own dropout; null keeps the model's setting. */
+  encoder_dropout: z.number().min(0).max(0.9).nullable().default(null),
+  /** Start from another run's weights (id or name); the head is new if its labels differ. */
+  init_from: z.string().min(1).nullable().default(null),
+});
+
+const Auto = z.literal("auto");
+
+export const TrainConfig = strict({
+  epochs: z.number().positive().default(5),
+  /** Overrides epochs when set. */
+  max_steps: z.number().int().positive().nullable().default(null),
+  /** auto: by model width (1e-4 up to 384 hidden units, 5e-5 up to 768, 2e-5 above). */
+  lr: z.union([z.number().gt(0, "must be > 0").max(1), Auto]).default("auto"),
+  /** Learning rate of the new heads; auto = same as lr. */
+  head_lr: z.union([z.number().gt(0, "must be > 0").max(1), Auto]).default("auto"),
+  batch_size: z.number().int().positive().max(4096).default(32),
+  grad_accum: z.number().int().positive().default(1),
+  /** Warmup as a fraction of all steps. */
+  warmup_ratio: z.number().min(0).max(0.5).default(0.06),
+  scheduler: z.enum(["linear", "cosine", "constant"]).default("linear"),
+  weight_decay: z.number().min(0).max(1).default(0.01),
+  betas: z.tuple([z.number().min(0).max(1), z.number().min(0).max(1)]).default([0.9, 0.999]),
+  eps: z.number().positive().default(1e-8),
+  label_smoothing: z.number().min(0).max(0.5).default(0),
+  /** Gradient clipping by global norm; null disables it. */
+  max_grad_norm: z.number().positive().nullable().default(1.0),
+  seed: z.number().int().default(42),
+  device: z.enum(["auto", "cpu", "cuda"]).default("auto"),
+  /** auto: bf16 on a GPU that supports it, fp32 on the CPU. */
+  precision: z.enum(["auto", "fp32", "bf16"]).default("auto"),
+  /** CPU threads for the engine; auto = all cores available. */
+  threads: z.union([z.number().int().positive(), Auto]).default("auto"),
+  /** Evaluate on validation (and checkpoint) every N steps, or once per epoch. */
+  eval_every: z.union([z.number().int().positive(), z.literal("epoch")]).default("epoch"),
+  eval_batch_size: z.number().int().positive().default(128),
+  group_by_length: z.boolean().default(true),
+  early_stopping: strict({
+    /** Metric that picks the best checkpoint; auto = accuracy (single-label) or micro_f1 (multi-label). */
+    metric: z.enum(["auto", "accuracy", "macro_f1", "micro_f1", "weighted_f1", "loss"]).default("auto"),
+    /** Stop after this many evaluations without improvement; 0 = never stop early. */
+    patience: z.number().int().min(0).default(0),
+    min_delta: z.number().min(0).default(0),
+  }).default({ metric: "auto", patience: 0, min_delta: 0 }),
+  freeze: strict({
+    embeddings: z.boolean().default(false),
+    /** Freeze the first N encoder layers. */
+    layers: z.number().int().min(0).default(0),
+    /** Regular expressions over parameter names, e.g. "attention". */
+    patterns: z.array(z.string().min(1)).default([]),
+  }).default({ embeddings: false, layers: 0, patterns: [] }),
+});
+
+export const UserConfig = strict({
+  $schema: z.string().optional(),
+  task: z.enum(["classify"]).default("classify"),
+  /** A name for the run; ids stay unique. */
+  name: z.string().min(1).max(100).optional(),
+  model: ModelConfig.default(ModelConfig.parse({})),
+  data: DataConfig,
+  train: TrainConfig.default(TrainConfig.parse({})),
+});
+export type UserConfig = z.infer<typeof UserConfig>;
+export type UserConfigInput = z.input<typeof UserConfig>;
+
+/** JSON Schema for editors (`hone schema > hone.schema.json`). */
+export function configJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(UserConfig, { io: "input" }) as Record<string, unknown>;
+}

@@ -1,0 +1,229 @@
+// Read examples from JSONL, CSV/TSV or JSON files. Every problem is collected with its
+// exact place (file:line and field) and reported together; nothing is half-read.
+import { readFileSync, existsSync, statSync } from "node:fs";
+import { extname, relative } from "node:path";
+import { parse as parseCsv } from "csv-parse/sync";
+import { HoneError, type Issue } from "../util/errors.js";
+import { closest } from "../config/load.js";
+
+export interface Example {
+  text: string;
+  /** One label (single-label) or several (multi-label). */
+  labels: string[];
+  /** Where the example came from, for messages: "file:line" or "file#/pointer/index". */
+  origin: string;
+}
+
+export interface SourceSpec {
+  path: string;
+  format: "auto" | "jsonl" | "json" | "csv" | "tsv";
+  pointer?: string;
+  text: string;
+  label: string;
+  multiLabel: boolean;
+  labelSeparator: string;
+  /** false for prediction inputs, which carry no labels. */
+  requireLabels: boolean;
+}
+
+const MAX_ISSUES = 50;
+
+export function detectFormat(path: string): "jsonl" | "json" | "csv" | "tsv" {
+  const ext = extname(path).toLowerCase();
+  if (ext === ".jsonl" || ext === ".ndjson") return "jsonl";
+  if (ext === ".json") return "json";
+  if (ext === ".csv") return "csv";
+  if (ext === ".tsv" || ext === ".tab") return "tsv";
+  throw new HoneError("data", `cannot tell the format of ${path}`, [
+    { file: path, message: `unknown extension "${ext}"`, hint: "use .jsonl, .json, .csv or .tsv, or set format: in the data source" },
+  ]);
+}
+
+class Collector {
+  issues: Issue[] = [];
+  add(issue: Issue): void {
+    if (this.issues.length < MAX_ISSUES) this.issues.push(issue);
+    else this.truncated = true;
+  }
+  truncated = false;
+}
+
+function field(row: unknown, key: string): unknown {
+  if (Array.isArray(row)) return /^\d+$/.test(key) ? row[Number(key)] : undefined;
+  if (row && typeof row === "object") return (row as Record<string, unknown>)[key];
+  return undefined;
+}
+
+function rowKeys(row: unknown): string[] {
+  if (Array.isArray(row)) return row.map((_, i) => String(i));
+  return row && typeof row === "object" ? Object.keys(row) : [];
+}
+
+/** Validate one row and turn it into an Example, or record why not. */
+function toExample(row: unknown, spec: SourceSpec, where: Omit<Issue, "message">, origin: string, out: Collector): Example | null {
+  if (row === null || typeof row !== "object") {
+    out.add({ ...where, message: "row is not an object", hint: `expected {"${spec.text}": "...", "${spec.label}": "..."}` });
+    return null;
+  }
+  const missing = (key: string) => {
+    const keys = rowKeys(row);
+    const near = closest(key, keys);
+    out.add({
+      ...where,
+      path: [key],
+      message: `missing field "${key}"`,
+      hint: near ? `the row has "${near}": map it with data.${key === spec.text ? "text" : "label"}: ${near}` : `fields in this row: ${keys.join(", ") || "none"}`,
+    });
+  };
+  const text = field(row, spec.text);
+  if (text === undefined || text === null) {
+    missing(spec.text);
+    return null;
+  }
+  if (typeof text !== "string") {
+    out.add({ ...where, path: [spec.text], message: `text must be a string, got ${typeof text}` });
+    return null;
+  }
+  if (text.trim() === "") {
+    out.add({ ...where, path: [spec.text], message: "empty text", hint: "remove the row or fill in its text" });
+    return null;
+  }
+  if (!spec.requireLabels) return { text, labels: [], origin };
+
+  const raw = field(row, spec.label);
+  if (raw === undefined || raw === null) {
+    missing(spec.label);
+    return null;
+  }
+  let labels: string[];
+  if (Array.isArray(raw)) {
+    if (!spec.multiLabel) {
+      out.add({ ...where, path: [spec.label], message: "a list of labels in a single-label task", hint: "set data.multi_label: true" });
+      return null;
+    }
+    labels = raw.map((l) => (typeof l === "string" || typeof l === "number" ? String(l).trim() : ""));
+  } else if (typeof raw === "string" || typeof raw === "number" || typeof raw === "boolean") {
+    const s = String(raw).trim();
+    labels = spec.multiLabel ? s.split(spec.labelSeparator).map((l) => l.trim()) : [s];
+    if (spec.multiLabel && s === "") labels = []; // an example with no label at all is valid multi-label data
+  } else {
+    out.add({ ...where, path: [spec.label], message: `label must be a string${spec.multiLabel ? " or a list" : ""}, got ${typeof raw}` });
+    return null;
+  }
+  if (labels.some((l) => l === "") || (!spec.multiLabel && labels.length !== 1)) {
+    out.add({ ...where, path: [spec.label], message: "empty label", hint: "every row needs a label" });
+    return null;
+  }
+  return { text, labels: [...new Set(labels)], origin };
+}
+
+function readJsonl(file: string, shown: string, spec: SourceSpec, out: Collector): Example[] {
+  const examples: Example[] = [];
+  const lines = readFileSync(file, "utf8").split("\n");
+  lines.forEach((line, i) => {
+    if (line.trim() === "") return;
+    const where = { file: shown, line: i + 1 };
+    let row: unknown;
+    try {
+      row = JSON.parse(line);
+    } catch (e) {
+      out.add({ ...where, message: `malformed JSON: ${(e as Error).message}`, hint: "each line must be one complete JSON object" });
+      return;
+    }
+    const ex = toExample(row, spec, where, `${shown}:${i + 1}`, out);
+    if (ex) examples.push(ex);
+  });
+  return examples;
+}
+
+function readDelimited(file: string, shown: string, spec: SourceSpec, delimiter: string, out: Collector): Example[] {
+  let records: { record: Record<string, string>; info: { lines: number } }[];
+  try {
+    records = parseCsv(readFileSync(file, "utf8"), {
+      columns: true,
+      delimiter,
+      info: true,
+      skip_empty_lines: true,
+      bom: true,
+      relax_quotes: delimiter === "\t",
+      quote: delimiter === "\t" ? false : '"',
+    }) as typeof records;
+  } catch (e) {
+    const err = e as Error & { lines?: number };
+    out.add({ file: shown, line: err.lines, message: err.message.replace(/^Invalid .*?: /, "") });
+    return [];
+  }
+  if (records.length > 0) {
+    const header = Object.keys(records[0]!.record);
+    for (const key of spec.requireLabels ? [spec.text, spec.label] : [spec.text]) {
+      if (!header.includes(key)) {
+        const near = closest(key, header);
+        throw new HoneError("data", `column "${key}" not found in ${shown}`, [
+          {
+            file: shown,
+            line: 1,
+            path: [key],
+            message: `no column "${key}"; the header has: ${header.join(", ")}`,
+            hint: near ? `map it: data.${key === spec.text ? "text" : "label"}: ${near}` : "set data.text / data.label to the right column names",
+          },
+        ]);
+      }
+    }
+  }
+  const examples: Example[] = [];
+  for (const { record, info } of records) {
+    const ex = toExample(record, spec, { file: shown, line: info.lines }, `${shown}:${info.lines}`, out);
+    if (ex) examples.push(ex);
+  }
+  return examples;
+}
+
+function readJson(file: string, shown: string, spec: SourceSpec, out: Collector): Example[] {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFileSync(file, "utf8"));
+  } catch (e) {
+    throw new HoneError("data", `cannot parse ${shown}`, [{ file: shown, message: `malformed JSON: ${(e as Error).message}` }]);
+  }
+  const pointer = spec.pointer ?? "";
+  const parts = pointer.split("/").slice(1).map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"));
+  let node = doc;
+  for (const p of parts) node = field(node, p) ?? (node as Record<string, unknown> | null)?.[p];
+  if (!Array.isArray(node)) {
+    const keys = rowKeys(doc).slice(0, 10).join(", ");
+    throw new HoneError("data", `${shown}${pointer ? ` at ${pointer}` : ""} is not an array of rows`, [
+      { file: shown, message: "expected a JSON array of rows", hint: pointer ? `top-level keys: ${keys}` : `point at the rows with pointer: /KEY (keys: ${keys})` },
+    ]);
+  }
+  const examples: Example[] = [];
+  node.forEach((row, i) => {
+    const origin = `${shown}#${pointer}/${i}`;
+    const ex = toExample(row, spec, { file: `${shown}#${pointer}/${i}` }, origin, out);
+    if (ex) examples.push(ex);
+  });
+  return examples;
+}
+
+/** Read and validate one data source. Throws a HoneError listing every bad row. */
+export function readSource(spec: SourceSpec): Example[] {
+  const shown = relative(process.cwd(), spec.path) || spec.path;
+  if (!existsSync(spec.path) || !statSync(spec.path).isFile()) {
+    throw new HoneError("data", `data file not found: ${shown}`, [{ file: shown, message: "no such file", hint: "paths in a config file are relative to that file" }]);
+  }
+  const format = spec.format === "auto" ? detectFormat(spec.path) : spec.format;
+  const out = new Collector();
+  const examples =
+    format === "jsonl"
+      ? readJsonl(spec.path, shown, spec, out)
+      : format === "json"
+        ? readJson(spec.path, shown, spec, out)
+        : readDelimited(spec.path, shown, spec, format === "tsv" ? "\t" : ",", out);
+  if (out.issues.length > 0) {
+    const more = out.truncated ? ` (first ${MAX_ISSUES} shown)` : "";
+    throw new HoneError("data", `${out.issues.length}${out.truncated ? "+" : ""} invalid row(s) in ${shown}${more}`, out.issues);
+  }
+  if (examples.length === 0) {
+    throw new HoneError("data", `no examples in ${shown}`, [{ file: shown, message: "the file holds no rows" }]);
+  }
+  return examples;
+}

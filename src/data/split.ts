@@ -1,0 +1,60 @@
+// Seeded, stratified splits: the same seed and data give the same split on every machine.
+import type { Example } from "./load.js";
+
+/** splitmix32: small, fast, and identical everywhere (Math.random is not seedable). */
+export function rng(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x9e3779b9) >>> 0;
+    let z = state;
+    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+    return ((z ^ (z >>> 16)) >>> 0) / 4294967296;
+  };
+}
+
+export function shuffle<T>(items: T[], random: () => number): T[] {
+  const a = items.slice();
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [a[i], a[j]] = [a[j]!, a[i]!];
+  }
+  return a;
+}
+
+export interface SplitResult {
+  train: Example[];
+  validation: Example[];
+  test: Example[];
+}
+
+/**
+ * Hold out fractions for validation and test. With stratify, each label (the first label of
+ * multi-label rows) is split on its own, so rare labels appear in every split they can, and
+ * every label keeps at least one training example.
+ */
+export function splitExamples(examples: Example[], fractions: { validation: number; test: number }, seed: number, stratify: boolean): SplitResult {
+  const random = rng(seed);
+  const groups = new Map<string, Example[]>();
+  for (const ex of examples) {
+    const key = stratify ? ex.labels[0] ?? "" : "";
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = []));
+    g.push(ex);
+  }
+  const out: SplitResult = { train: [], validation: [], test: [] };
+  for (const key of [...groups.keys()].sort()) {
+    const g = shuffle(groups.get(key)!, random);
+    let nTest = Math.round(g.length * fractions.test);
+    let nVal = Math.round(g.length * fractions.validation);
+    while (nTest + nVal > g.length - 1 && nTest + nVal > 0) {
+      if (nTest >= nVal && nTest > 0) nTest--;
+      else nVal--;
+    }
+    out.test.push(...g.slice(0, nTest));
+    out.validation.push(...g.slice(nTest, nTest + nVal));
+    out.train.push(...g.slice(nTest + nVal));
+  }
+  // Interleave labels again so that files and shards are not sorted by class.
+  return { train: shuffle(out.train, random), validation: shuffle(out.validation, random), test: shuffle(out.test, random) };
+}

@@ -1,0 +1,129 @@
+// Run one engine job as a child process: job line in, validated events out.
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { Event, type Control, type EventOf, type Job } from "../protocol/schema.js";
+import { HoneError } from "../util/errors.js";
+import { ENGINE_DIR, pythonExecutable } from "./python.js";
+
+export interface EngineHandlers {
+  onEvent?: (event: Event) => void;
+  /** Called for each `eval` event; the engine waits for the answer. */
+  onEval?: (event: EventOf<"eval">) => Control | Promise<Control>;
+  /** Each line the engine wrote on stderr (library warnings, tracebacks). */
+  onStderr?: (line: string) => void;
+}
+
+export interface EngineResult {
+  events: Event[];
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  stderrTail: string[];
+}
+
+export interface EngineHandle {
+  result: Promise<EngineResult>;
+  /** Ask the engine to finish the current step, checkpoint and stop (Ctrl-C). */
+  interrupt(): void;
+  kill(): void;
+}
+
+export function startEngine(job: Job, handlers: EngineHandlers = {}): EngineHandle {
+  const child = spawn(pythonExecutable(), ["-u", "-m", "hone_engine"], {
+    env: { ...process.env, PYTHONPATH: ENGINE_DIR, PYTHONUNBUFFERED: "1" },
+    stdio: ["pipe", "pipe", "pipe"],
+    // Its own process group: a terminal's Ctrl-C reaches only us, and we forward it once.
+    detached: true,
+  });
+  const events: Event[] = [];
+  const stderrTail: string[] = [];
+  let protocolError: HoneError | null = null;
+
+  child.stdin.on("error", () => {}); // the engine may exit before reading everything
+  child.stdin.write(JSON.stringify(job) + "\n");
+
+  const stderr = createInterface({ input: child.stderr });
+  stderr.on("line", (line) => {
+    stderrTail.push(line);
+    if (stderrTail.length > 60) stderrTail.shift();
+    handlers.onStderr?.(line);
+  });
+
+  const lines = createInterface({ input: child.stdout });
+  let chain: Promise<void> = Promise.resolve();
+  lines.on("line", (line) => {
+    // Handle events strictly in order, even when a handler is asynchronous.
+    chain = chain.then(async () => {
+      if (protocolError) return;
+      let event: Event;
+      try {
+        event = Event.parse(JSON.parse(line));
+      } catch (e) {
+        protocolError = new HoneError("engine", "the engine broke the protocol", [{ message: `bad event line: ${line.slice(0, 200)}`, hint: String(e).slice(0, 200) }]);
+        child.kill("SIGKILL");
+        return;
+      }
+      events.push(event);
+      handlers.onEvent?.(event);
+      if (event.type === "eval") {
+        const control = handlers.onEval ? await handlers.onEval(event) : { type: "continue" as const };
+        if (child.stdin.writable) child.stdin.write(JSON.stringify(control) + "\n");
+      }
+    });
+  });
+
+  const result = new Promise<EngineResult>((resolvePromise, reject) => {
+    child.on("error", (err) => reject(new HoneError("engine", `cannot start the engine: ${err.message}`, [{ message: `python: ${pythonExecutable()}`, hint: "run the set-up command from the README" }])));
+    child.on("close", (exitCode, signal) => {
+      chain.then(() => {
+        child.stdin.end();
+        if (protocolError) reject(protocolError);
+        else resolvePromise({ events, exitCode, signal, stderrTail });
+      }, reject);
+    });
+  });
+
+  // If we die, the engine sees stdin close and stops at the end of its step.
+  const onExit = () => child.kill("SIGTERM");
+  process.once("exit", onExit);
+  result.finally(() => process.removeListener("exit", onExit)).catch(() => {});
+
+  return {
+    result,
+    interrupt: () => {
+      if (child.exitCode === null) child.kill("SIGINT");
+    },
+    kill: () => {
+      if (child.exitCode === null) child.kill("SIGKILL");
+    },
+  };
+}
+
+/** Turn an engine `error` event (or a crash without one) into a HoneError. */
+export function engineFailure(result: EngineResult): HoneError {
+  const err = result.events.find((e): e is EventOf<"error"> => e.type === "error");
+  if (err) {
+    const kind = err.code === "model_load" ? "model" : "engine";
+    return new HoneError(kind, err.message, err.detail && err.code === "internal" ? [{ message: err.detail.trim().split("\n").slice(-3).join(" | ") }] : []);
+  }
+  return new HoneError("engine", `the engine stopped unexpectedly (exit ${result.exitCode ?? result.signal})`, [
+    { message: result.stderrTail.slice(-8).join("\n") || "no output" },
+  ]);
+}
+
+export async function runEngine(job: Job, handlers: EngineHandlers = {}): Promise<EngineResult> {
+  const r = await startEngine(job, handlers).result;
+  if (r.exitCode !== 0) throw engineFailure(r);
+  return r;
+}
+
+let probeCache: Promise<EventOf<"probe">> | null = null;
+
+/** What the engine's machine offers (device, bf16), asked once per process. */
+export function probe(): Promise<EventOf<"probe">> {
+  probeCache ??= runEngine({ kind: "probe", protocol_version: 1 }).then((r) => {
+    const p = r.events.find((e): e is EventOf<"probe"> => e.type === "probe");
+    if (!p) throw new HoneError("engine", "the engine's probe returned nothing");
+    return p;
+  });
+  return probeCache;
+}

@@ -1,0 +1,11 @@
+// The Hone SDK: everything the CLI does, as typed functions.
+export { train, type TrainOptions, type TrainResult, type TrainUpdate } from "./train/train.js";
+export { predict, evaluate, decode, type Prediction } from "./predict/predict.js";
+export { inspectData, type InspectReport } from "./data/inspect.js";
+export { loadConfig } from "./config/load.js";
+export { resolveConfig, planTraining, type ResolvedConfig, type TrainingPlan } from "./config/resolve.js";
+export { UserConfig, type UserConfigInput, configJsonSchema } from "./config/schema.js";
+export { RunStore, storeDir, type RunRecord } from "./store/store.js";
+export { listModels, installModel, CATALOG, DEFAULT_MODEL } from "./models/catalog.js";
+export { singleLabelMetrics, multiLabelMetrics, type Metrics } from "./metrics/classification.js";
+export { HoneError, formatError } from "./util/errors.js";

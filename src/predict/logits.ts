@@ -1,0 +1,78 @@
+// Logits of a trained run on any texts: tokenize in TypeScript, run the engine's predict job.
+import { mkdtempSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { tmpdir } from "node:os";
+import type { ResolvedConfig } from "../config/resolve.js";
+import { runEngine, type EngineHandlers } from "../engine/process.js";
+import type { HeadSpec, RuntimeSpec, ClassifyPredictJob, TokenShard } from "../protocol/schema.js";
+import { loadTokenizer } from "../tokenize/tokenizer.js";
+import { readLogits, writeShard } from "../tokenize/shards.js";
+import type { EventOf } from "../protocol/schema.js";
+
+export function headSpecs(cfg: ResolvedConfig, labels: string[]): HeadSpec[] {
+  return [{ name: "label", num_labels: labels.length, multi_label: cfg.data.multi_label, label_smoothing: cfg.train.label_smoothing, loss_weight: 1 }];
+}
+
+export function modelSpec(cfg: ResolvedConfig, dir = cfg.model.dir, initFrom: { weights: string; heads: boolean } | null = null): ClassifyPredictJob["model"] {
+  return {
+    path: dir,
+    pooling: cfg.model.pooling,
+    dropout: cfg.model.dropout,
+    encoder_dropout: cfg.model.encoder_dropout,
+    init_from: initFrom?.weights ?? null,
+    init_heads: initFrom?.heads ?? false,
+    pad_token_id: cfg.model.pad_token_id,
+  };
+}
+
+export function runtimeSpec(cfg: ResolvedConfig): RuntimeSpec {
+  return { device: cfg.train.device, precision: cfg.train.precision, threads: cfg.train.threads };
+}
+
+export interface ShardPrediction {
+  cfg: ResolvedConfig;
+  labels: string[];
+  /** Directory with config.json and tokenizer.json of the trained model. */
+  modelDir: string;
+  weights: string;
+  shard: TokenShard;
+  outDir: string;
+  handlers?: EngineHandlers;
+}
+
+export interface PredictOutput {
+  logits: Float32Array[];
+  samplesPerSecond: number;
+}
+
+/** Run the engine's predict job over a token shard and read back the logits. */
+export async function predictShard(p: ShardPrediction): Promise<PredictOutput> {
+  const result = await runEngine(
+    {
+      kind: "classify.predict",
+      protocol_version: 1,
+      model: modelSpec(p.cfg, p.modelDir),
+      heads: headSpecs(p.cfg, p.labels),
+      weights: p.weights,
+      data: p.shard,
+      output_dir: p.outDir,
+      batch_size: p.cfg.train.eval_batch_size,
+      runtime: runtimeSpec(p.cfg),
+    },
+    p.handlers,
+  );
+  const ev = result.events.find((e): e is EventOf<"predictions"> => e.type === "predictions")!;
+  return { logits: readLogits(ev.logits.label!, p.shard.count, p.labels.length), samplesPerSecond: ev.samples_per_s };
+}
+
+/** Logits for raw texts: tokenize (the same tokenizer as training), shard, predict. */
+export async function predictTexts(p: Omit<ShardPrediction, "shard" | "outDir">, texts: string[]): Promise<PredictOutput> {
+  const work = mkdtempSync(join(tmpdir(), "hone-predict-"));
+  try {
+    const ids = await loadTokenizer(p.modelDir, p.cfg.data.max_length).encode(texts);
+    const shard = writeShard(join(work, "data"), "input", ids, []);
+    return await predictShard({ ...p, shard, outDir: join(work, "out") });
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}

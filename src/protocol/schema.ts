@@ -1,0 +1,247 @@
+// The one source of truth for the TypeScript <-> Python engine boundary.
+//
+// Transport: JSON lines over stdio. The orchestrator writes one `Job` line on the
+// engine's stdin, then `Control` lines when the engine waits for a decision
+// (after each evaluation). The engine writes `Event` lines on stdout.
+// The JSON Schema exported from these types (engine/hone_engine/protocol.schema.json)
+// is checked by the engine on every job it receives and by its tests on every event.
+//
+// Rules: every setting is resolved before it crosses (the engine invents no default);
+// numbers are finite or null (NaN/Infinity cross as null); token data crosses as
+// binary shards, never as JSON arrays.
+import { z } from "zod";
+
+export const PROTOCOL_VERSION = 1;
+
+const path = z.string().min(1);
+const int = z.number().int();
+const nonNegInt = int.nonnegative();
+const posInt = int.positive();
+/** A float that may be null because it was NaN or infinite on the engine side. */
+const finiteOrNull = z.number().nullable();
+
+/** A split tokenized by TypeScript: ids of all examples concatenated, plus offsets. */
+export const TokenShard = z
+  .object({
+    /** uint32 little-endian token ids, all examples back to back. */
+    tokens: path,
+    /** uint32 little-endian, count + 1 entries: example i is tokens[offsets[i]:offsets[i+1]]. */
+    offsets: path,
+    count: nonNegInt,
+    /** Per head: int32 class index (single-label) or uint8 count x num_labels (multi-label). */
+    labels: z.record(z.string(), path),
+  })
+  .strict();
+export type TokenShard = z.infer<typeof TokenShard>;
+
+export const HeadSpec = z
+  .object({
+    name: z.string().min(1),
+    num_labels: posInt,
+    multi_label: z.boolean(),
+    label_smoothing: z.number().min(0).max(1),
+    loss_weight: z.number().positive(),
+  })
+  .strict();
+export type HeadSpec = z.infer<typeof HeadSpec>;
+
+export const ModelSpec = z
+  .object({
+    /** Local Hugging Face model directory (config.json + safetensors weights). */
+    path,
+    pooling: z.enum(["cls", "mean"]),
+    /** Dropout before each head. */
+    dropout: z.number().min(0).max(1),
+    /** Overrides of the encoder's hidden/attention dropout, or null to keep the model's. */
+    encoder_dropout: z.number().min(0).max(1).nullable(),
+    /** A Hone checkpoint (model.safetensors) whose matching weights start the model. */
+    init_from: path.nullable(),
+    /** Whether the heads are also taken from init_from (same labels) or start fresh. */
+    init_heads: z.boolean(),
+    pad_token_id: nonNegInt,
+  })
+  .strict();
+
+export const RuntimeSpec = z
+  .object({
+    device: z.enum(["cpu", "cuda"]),
+    precision: z.enum(["fp32", "bf16"]),
+    /** torch intra-op threads; null leaves torch's choice (GPU runs). */
+    threads: posInt.nullable(),
+  })
+  .strict();
+export type RuntimeSpec = z.infer<typeof RuntimeSpec>;
+
+export const ClassifyTrainJob = z
+  .object({
+    kind: z.literal("classify.train"),
+    protocol_version: z.literal(PROTOCOL_VERSION),
+    run_dir: path,
+    model: ModelSpec,
+    heads: z.array(HeadSpec).min(1),
+    data: z.object({ train: TokenShard, validation: TokenShard.nullable() }).strict(),
+    optim: z
+      .object({
+        seed: int,
+        lr: z.number().positive(),
+        head_lr: z.number().positive(),
+        weight_decay: z.number().min(0),
+        betas: z.tuple([z.number(), z.number()]),
+        eps: z.number().positive(),
+        max_grad_norm: z.number().positive().nullable(),
+        scheduler: z.enum(["linear", "cosine", "constant"]),
+        warmup_steps: nonNegInt,
+        batch_size: posInt,
+        grad_accum: posInt,
+        /** Optimizer steps in one pass over the train shard (ceil(micro batches / grad_accum)). */
+        steps_per_epoch: posInt,
+        total_steps: posInt,
+        group_by_length: z.boolean(),
+        eval_batch_size: posInt,
+      })
+      .strict(),
+    freeze: z
+      .object({
+        embeddings: z.boolean(),
+        /** The first N encoder layers are frozen. */
+        layers: nonNegInt,
+        /** Regular expressions over parameter names. */
+        patterns: z.array(z.string()),
+      })
+      .strict(),
+    /** Evaluate (and then checkpoint) every N optimizer steps, and at the end. */
+    eval_every: posInt,
+    runtime: RuntimeSpec,
+    /** A checkpoint directory to continue from, or null for a fresh start. */
+    resume_from: path.nullable(),
+  })
+  .strict();
+export type ClassifyTrainJob = z.infer<typeof ClassifyTrainJob>;
+
+export const ClassifyPredictJob = z
+  .object({
+    kind: z.literal("classify.predict"),
+    protocol_version: z.literal(PROTOCOL_VERSION),
+    model: ModelSpec,
+    heads: z.array(HeadSpec).min(1),
+    /** The model.safetensors of a Hone checkpoint. */
+    weights: path,
+    data: TokenShard,
+    /** Directory where `<head>.logits.f32` files are written. */
+    output_dir: path,
+    batch_size: posInt,
+    runtime: RuntimeSpec,
+  })
+  .strict();
+export type ClassifyPredictJob = z.infer<typeof ClassifyPredictJob>;
+
+export const ProbeJob = z
+  .object({ kind: z.literal("probe"), protocol_version: z.literal(PROTOCOL_VERSION) })
+  .strict();
+
+export const Job = z.discriminatedUnion("kind", [ClassifyTrainJob, ClassifyPredictJob, ProbeJob]);
+export type Job = z.infer<typeof Job>;
+
+// ---- events (engine -> orchestrator) ----
+
+export const ErrorCode = z.enum([
+  "bad_job", // the job failed schema validation: a bug on the TypeScript side
+  "model_load", // the model directory could not be loaded
+  "data", // a shard is unreadable or inconsistent
+  "checkpoint", // a checkpoint could not be read or written
+  "out_of_memory",
+  "internal",
+]);
+export type ErrorCode = z.infer<typeof ErrorCode>;
+
+export const Event = z.discriminatedUnion("type", [
+  z
+    .object({
+      type: z.literal("probe"),
+      torch: z.string(),
+      transformers: z.string(),
+      cuda: z.boolean(),
+      bf16: z.boolean(),
+      devices: z.array(z.string()),
+      cpu_threads: posInt,
+    })
+    .strict(),
+  z
+    .object({
+      type: z.literal("started"),
+      parameters: nonNegInt,
+      trainable_parameters: nonNegInt,
+      start_step: nonNegInt,
+      total_steps: posInt,
+    })
+    .strict(),
+  z
+    .object({
+      type: z.literal("progress"),
+      step: nonNegInt,
+      total_steps: posInt,
+      epoch: z.number(),
+      loss: finiteOrNull,
+      lr: z.number(),
+      grad_norm: finiteOrNull,
+      samples_per_s: z.number(),
+      tokens_per_s: z.number(),
+      elapsed_s: z.number(),
+    })
+    .strict(),
+  z
+    .object({
+      type: z.literal("eval"),
+      step: nonNegInt,
+      epoch: z.number(),
+      loss: finiteOrNull,
+      /** Per head: path of a float32 count x num_labels logits file. */
+      logits: z.record(z.string(), path),
+      count: nonNegInt,
+    })
+    .strict(),
+  z.object({ type: z.literal("checkpoint"), step: nonNegInt, path }).strict(),
+  z
+    .object({
+      type: z.literal("predictions"),
+      logits: z.record(z.string(), path),
+      count: nonNegInt,
+      samples_per_s: z.number(),
+    })
+    .strict(),
+  z
+    .object({
+      type: z.literal("done"),
+      step: nonNegInt,
+      reason: z.enum(["completed", "stopped", "interrupted"]),
+      runtime_s: z.number(),
+    })
+    .strict(),
+  z.object({ type: z.literal("log"), level: z.enum(["debug", "info", "warning"]), message: z.string() }).strict(),
+  z.object({ type: z.literal("error"), code: ErrorCode, message: z.string(), detail: z.string().nullable() }).strict(),
+]);
+export type Event = z.infer<typeof Event>;
+export type EventOf<T extends Event["type"]> = Extract<Event, { type: T }>;
+
+// ---- control (orchestrator -> engine, after each `eval` event) ----
+
+export const Control = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("continue") }).strict(),
+  z.object({ type: z.literal("stop"), reason: z.string() }).strict(),
+]);
+export type Control = z.infer<typeof Control>;
+
+/** JSON Schema of the whole protocol, written for the engine by `npm run build`. */
+export function protocolJsonSchema(): Record<string, unknown> {
+  return {
+    $schema: "https://json-schema.org/draft/2020-12/schema",
+    title: "Hone engine protocol",
+    description: "Generated from src/protocol/schema.ts by `npm run build`. Do not edit.",
+    protocol_version: PROTOCOL_VERSION,
+    $defs: {
+      Job: z.toJSONSchema(Job),
+      Event: z.toJSONSchema(Event),
+      Control: z.toJSONSchema(Control),
+    },
+  };
+}

@@ -1,0 +1,282 @@
+// `hone train`: resolve -> read and check data -> tokenize to shards -> engine trains while we
+// judge each evaluation -> test the best checkpoint once -> reports. Resumable at any point.
+import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, mkdirSync, renameSync } from "node:fs";
+import { join } from "node:path";
+import { loadConfig } from "../config/load.js";
+import { planTraining, resolveConfig, type ResolvedConfig, type TrainingPlan } from "../config/resolve.js";
+import { encodeLabels, loadDataset } from "../data/dataset.js";
+import { engineFailure, probe, startEngine } from "../engine/process.js";
+import { isBetter, metricValue, type Metrics } from "../metrics/classification.js";
+import type { ClassifyTrainJob, Control, Event, EventOf, TokenShard } from "../protocol/schema.js";
+import { headSpecs, modelSpec, predictShard, runtimeSpec } from "../predict/logits.js";
+import { writeReports } from "../report/report.js";
+import { runPaths } from "../run/artifacts.js";
+import { RunStore, storeDir, type RunRecord } from "../store/store.js";
+import { loadTokenizer } from "../tokenize/tokenizer.js";
+import { readLogits, writeShard } from "../tokenize/shards.js";
+import { HoneError } from "../util/errors.js";
+import { tempSibling, writeJsonAtomic } from "../util/fs.js";
+import { computeMetrics, decisionThreshold, scalarMetrics } from "./evaluate.js";
+import type { QualityReport } from "../data/quality.js";
+
+export type TrainUpdate =
+  | { kind: "phase"; text: string }
+  | { kind: "warning"; text: string }
+  | { kind: "run"; run: RunRecord; resumedFrom: number | null }
+  | { kind: "engine"; event: Event }
+  | { kind: "eval"; step: number; metric: string; value: number; best: boolean; loss: number | null };
+
+export interface TrainOptions {
+  /** A YAML/JSON config file; may be null when everything comes from `set`. */
+  config?: string | null;
+  /** Dotted overrides, "train.lr=3e-5". */
+  set?: string[];
+  /** Settings that a file's values override (the CLI's --data/--model shorthands). */
+  base?: Record<string, unknown>;
+  store?: string;
+  /** Continue an interrupted run (id, name or "last"). */
+  resume?: string;
+  onUpdate?: (u: TrainUpdate) => void;
+  /** Abort = Ctrl-C: the engine finishes its step, saves a checkpoint and stops. */
+  signal?: AbortSignal;
+}
+
+export interface TrainResult {
+  run: RunRecord;
+  validation: Metrics | null;
+  test: Metrics | null;
+  bestStep: number;
+}
+
+const MODEL_FILES = ["config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "merges.txt", "vocab.json"];
+
+interface RunFiles {
+  labels: string[];
+  shards: { train: TokenShard; validation: TokenShard | null; test: TokenShard | null };
+  targets: { validation: number[][]; test: number[][] };
+  /** Weights the run started from (init_from), kept so that a resume starts the same way. */
+  initFrom: { weights: string; heads: boolean } | null;
+}
+
+function qualityWarnings(q: QualityReport): string[] {
+  const w: string[] = [];
+  for (const d of q.duplicates) w.push(`${d.count} duplicate text(s) in ${d.split} (e.g. ${d.examples[0]!.join(" = ")})`);
+  if (q.conflicts.length > 0) w.push(`${q.conflicts.length} text(s) appear with different labels (e.g. ${q.conflicts[0]!.origins.join(", ")})`);
+  for (const l of q.leakage) w.push(`${l.count} ${l.to} text(s) also occur in train: ${l.to} scores will be optimistic (e.g. ${l.examples[0]})`);
+  return w;
+}
+
+/** Steps of complete checkpoints on disk, ascending. */
+export function checkpointSteps(dir: string): number[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .map((d) => /^step-(\d+)$/.exec(d))
+    .filter((m): m is RegExpExecArray => m !== null && existsSync(join(dir, m[0], "state.json")))
+    .map((m) => Number(m[1]))
+    .sort((a, b) => a - b);
+}
+
+const stepDir = (dir: string, step: number) => join(dir, `step-${String(step).padStart(6, "0")}`);
+
+async function prepareNewRun(store: RunStore, opts: TrainOptions, update: (u: TrainUpdate) => void) {
+  update({ kind: "phase", text: "resolving config" });
+  const loaded = loadConfig(opts.config ?? null, opts.set ?? [], opts.base ?? {});
+  const machine = await probe();
+  const cfg = resolveConfig(loaded, machine);
+  update({ kind: "phase", text: "reading and checking data" });
+  const dataset = loadDataset(cfg);
+  for (const w of qualityWarnings(dataset.quality)) update({ kind: "warning", text: w });
+  const plan = planTraining(cfg, dataset.labels, { train: dataset.train.length, validation: dataset.validation.length, test: dataset.test.length });
+
+  let initFrom: RunFiles["initFrom"] = null;
+  let parent: RunRecord | null = null;
+  if (cfg.model.init_from) {
+    parent = store.findRun(cfg.model.init_from);
+    const weights = join(runPaths(parent.run_dir).model, "model.safetensors");
+    if (!existsSync(weights)) throw new HoneError("usage", `run ${parent.id} has no final model to start from`, [{ message: `missing ${weights}`, hint: "init_from needs a completed run" }]);
+    // Same labels in the same order: keep the trained head too; otherwise the head starts fresh.
+    const parentLabels: unknown = JSON.parse(readFileSync(join(runPaths(parent.run_dir).model, "labels.json"), "utf8"));
+    initFrom = { weights, heads: JSON.stringify(parentLabels) === JSON.stringify(plan.labels) };
+  }
+
+  const run = store.createRun(cfg.task, cfg.name, cfg);
+  if (parent) store.addLineage(run.id, parent.id, "init_from");
+  const paths = runPaths(run.run_dir);
+  writeJsonAtomic(paths.config, cfg);
+  writeJsonAtomic(paths.plan, plan);
+  store.update(run.id, { plan, data_hash: dataset.hash });
+
+  // The run carries its own copy of the model's config and tokenizer: predict/export need nothing else.
+  mkdirSync(paths.model, { recursive: true });
+  for (const f of MODEL_FILES) if (existsSync(join(cfg.model.dir, f))) copyFileSync(join(cfg.model.dir, f), join(paths.model, f));
+  writeJsonAtomic(join(paths.model, "labels.json"), plan.labels);
+
+  update({ kind: "phase", text: `tokenizing ${plan.counts.train + plan.counts.validation + plan.counts.test} examples` });
+  const tokenizer = loadTokenizer(cfg.model.dir, cfg.data.max_length);
+  const heads = (examples: typeof dataset.train) => [
+    { name: "label", numLabels: plan.labels.length, multiLabel: cfg.data.multi_label, targets: encodeLabels(examples, plan.labels) },
+  ];
+  const shard = async (split: string, examples: typeof dataset.train) =>
+    examples.length === 0 ? null : writeShard(paths.data, split, await tokenizer.encode(examples.map((e) => e.text)), heads(examples));
+  const files: RunFiles = {
+    labels: plan.labels,
+    shards: { train: (await shard("train", dataset.train))!, validation: await shard("validation", dataset.validation), test: await shard("test", dataset.test) },
+    targets: { validation: encodeLabels(dataset.validation, plan.labels), test: encodeLabels(dataset.test, plan.labels) },
+    initFrom,
+  };
+  writeJsonAtomic(join(paths.data, "run-files.json"), files);
+  for (const f of readdirSync(paths.data)) await store.addArtifact(run.id, "data", join(paths.data, f));
+  return { run: store.getRun(run.id), cfg, plan, files };
+}
+
+export async function train(opts: TrainOptions = {}): Promise<TrainResult> {
+  const update = opts.onUpdate ?? (() => {});
+  const store = new RunStore(storeDir(opts.store));
+  try {
+    let run: RunRecord;
+    let cfg: ResolvedConfig;
+    let plan: TrainingPlan;
+    let files: RunFiles;
+    let resumeFrom: number | null = null;
+
+    if (opts.resume) {
+      run = store.findRun(opts.resume);
+      if (run.status === "completed") throw new HoneError("usage", `run ${run.id} is already complete`, [{ message: "nothing to resume", hint: "start a new run, or --init-from it" }]);
+      cfg = run.config as ResolvedConfig;
+      plan = run.plan as TrainingPlan;
+      const filesPath = join(runPaths(run.run_dir).data, "run-files.json");
+      if (!plan || !existsSync(filesPath)) throw new HoneError("store", `run ${run.id} stopped before its data was prepared`, [{ message: "nothing to resume", hint: "start the run again" }]);
+      files = JSON.parse(readFileSync(filesPath, "utf8"));
+      resumeFrom = checkpointSteps(runPaths(run.run_dir).checkpoints).at(-1) ?? null;
+      // Points logged after the checkpoint by the attempt that died are replayed, not kept twice.
+      store.truncateMetrics(run.id, resumeFrom ?? 0);
+    } else {
+      ({ run, cfg, plan, files } = await prepareNewRun(store, opts, update));
+    }
+    update({ kind: "run", run, resumedFrom: resumeFrom });
+    const paths = runPaths(run.run_dir);
+    store.update(run.id, { status: "running", error: null });
+
+    // Best checkpoint and early stopping, rebuilt from the stored series on resume.
+    const es = cfg.train.early_stopping;
+    let best: { step: number; value: number } | null = null;
+    let sinceBest = 0;
+    for (const p of store.metrics(run.id, "validation").filter((p) => p.name === es.metric && p.value !== null)) {
+      if (isBetter(es.metric, p.value, best?.value ?? null, es.min_delta)) {
+        best = { step: p.step, value: p.value };
+        sinceBest = 0;
+      } else sinceBest++;
+    }
+
+    const job: ClassifyTrainJob = {
+      kind: "classify.train",
+      protocol_version: 1,
+      run_dir: run.run_dir,
+      model: modelSpec(cfg, cfg.model.dir, files.initFrom),
+      heads: headSpecs(cfg, files.labels),
+      data: { train: files.shards.train, validation: files.shards.validation },
+      optim: {
+        seed: cfg.train.seed,
+        lr: cfg.train.lr,
+        head_lr: cfg.train.head_lr,
+        weight_decay: cfg.train.weight_decay,
+        betas: cfg.train.betas,
+        eps: cfg.train.eps,
+        max_grad_norm: cfg.train.max_grad_norm,
+        scheduler: cfg.train.scheduler,
+        warmup_steps: plan.warmup_steps,
+        batch_size: cfg.train.batch_size,
+        grad_accum: cfg.train.grad_accum,
+        steps_per_epoch: plan.steps_per_epoch,
+        total_steps: plan.total_steps,
+        group_by_length: cfg.train.group_by_length,
+        eval_batch_size: cfg.train.eval_batch_size,
+      },
+      freeze: cfg.train.freeze,
+      eval_every: plan.eval_every_steps,
+      runtime: runtimeSpec(cfg),
+      resume_from: resumeFrom === null ? null : stepDir(paths.checkpoints, resumeFrom),
+    };
+
+    update({ kind: "phase", text: resumeFrom === null ? "training" : `resuming at step ${resumeFrom}` });
+    const onEval = (ev: EventOf<"eval">): Control => {
+      const logits = readLogits(ev.logits.label!, ev.count, files.labels.length);
+      const threshold = decisionThreshold(cfg, logits, files.targets.validation, files.labels);
+      const m = computeMetrics(cfg, logits, files.targets.validation, files.labels, threshold);
+      const values = scalarMetrics(m);
+      store.logMetrics(run.id, ev.step, "validation", { ...values, engine_loss: ev.loss });
+      const value = metricValue(m, es.metric);
+      const improved = isBetter(es.metric, value, best?.value ?? null, es.min_delta);
+      if (improved) {
+        best = { step: ev.step, value };
+        sinceBest = 0;
+        store.update(run.id, { best_step: ev.step, best_value: value });
+      } else sinceBest++;
+      // Only the best evaluation's logits are worth keeping (threshold tuning, calibration).
+      for (const d of existsSync(paths.evals) ? readdirSync(paths.evals) : []) {
+        if (d !== `step-${String(best!.step).padStart(6, "0")}` && d !== `step-${String(ev.step).padStart(6, "0")}`) rmSync(join(paths.evals, d), { recursive: true, force: true });
+      }
+      update({ kind: "eval", step: ev.step, metric: es.metric, value, best: improved, loss: ev.loss });
+      if (es.patience > 0 && sinceBest >= es.patience) return { type: "stop", reason: `early stopping: no ${es.metric} gain in ${es.patience} evaluations` };
+      return { type: "continue" };
+    };
+    const onEvent = (ev: Event) => {
+      update({ kind: "engine", event: ev });
+      if (ev.type === "progress") store.logMetrics(run.id, ev.step, "train", { loss: ev.loss, lr: ev.lr, grad_norm: ev.grad_norm, samples_per_s: ev.samples_per_s });
+      if (ev.type === "checkpoint") {
+        // Keep the newest checkpoint (for resume) and the best one (the result); delete the rest.
+        const keep = new Set([ev.step, best?.step ?? -1]);
+        for (const s of checkpointSteps(paths.checkpoints)) if (!keep.has(s)) rmSync(stepDir(paths.checkpoints, s), { recursive: true, force: true });
+      }
+    };
+
+    const handle = startEngine(job, { onEvent, onEval });
+    const onAbort = () => handle.interrupt();
+    opts.signal?.addEventListener("abort", onAbort);
+    let result;
+    try {
+      result = await handle.result;
+    } finally {
+      opts.signal?.removeEventListener("abort", onAbort);
+    }
+    const done = result.events.find((e): e is EventOf<"done"> => e.type === "done");
+    if (result.exitCode !== 0 || !done) {
+      const err = engineFailure(result);
+      store.update(run.id, { status: "failed", error: err.message });
+      throw err;
+    }
+    if (done.reason === "interrupted") {
+      store.update(run.id, { status: "interrupted" });
+      throw new HoneError("interrupted", `training interrupted at step ${done.step}; checkpoint saved`, [{ message: `run ${run.id}`, hint: `continue with: hone train --resume ${run.id}` }]);
+    }
+    if (done.reason === "stopped") update({ kind: "phase", text: `stopped early at step ${done.step}` });
+
+    // ---- the result: best checkpoint -> final model, test split evaluated once ----
+    const bestStep: number = best?.step ?? checkpointSteps(paths.checkpoints).at(-1) ?? done.step;
+    const weights = join(stepDir(paths.checkpoints, bestStep), "model.safetensors");
+    const finalWeights = join(paths.model, "model.safetensors");
+    const tmp = tempSibling(finalWeights);
+    copyFileSync(weights, tmp);
+    renameSync(tmp, finalWeights);
+    await store.addArtifact(run.id, "model", finalWeights);
+
+    const bestEval = join(paths.evals, `step-${String(bestStep).padStart(6, "0")}`, "label.logits.f32");
+    const valLogits = files.shards.validation && existsSync(bestEval) ? readLogits(bestEval, files.shards.validation.count, files.labels.length) : null;
+    const threshold = decisionThreshold(cfg, valLogits, files.targets.validation, files.labels);
+    writeJsonAtomic(join(paths.model, "decoding.json"), { multi_label: cfg.data.multi_label, threshold, pooling: cfg.model.pooling, max_length: cfg.data.max_length });
+    const validation = valLogits ? computeMetrics(cfg, valLogits, files.targets.validation, files.labels, threshold) : null;
+
+    let test: Metrics | null = null;
+    if (files.shards.test) {
+      update({ kind: "phase", text: `evaluating step ${bestStep} on the test split (${files.shards.test.count} examples)` });
+      const { logits } = await predictShard({ cfg, labels: files.labels, modelDir: paths.model, weights: finalWeights, shard: files.shards.test, outDir: join(run.run_dir, "predictions", "test") });
+      test = computeMetrics(cfg, logits, files.targets.test, files.labels, threshold);
+      store.logMetrics(run.id, bestStep, "test", scalarMetrics(test));
+    }
+    await writeReports(store, run.id, { validation, test });
+    store.update(run.id, { status: "completed", best_step: bestStep, test_metrics: test ? scalarMetrics(test) : null });
+    return { run: store.getRun(run.id), validation, test, bestStep };
+  } finally {
+    store.close();
+  }
+}
