@@ -148,8 +148,8 @@ export class RunStore {
   /** Find a run by id, unique id prefix, or name (the latest run of that name); "last" = newest. */
   findRun(ref: string): RunRecord {
     const q = (sql: string, ...args: unknown[]) => this.db.prepare(sql).all(...args) as Record<string, unknown>[];
-    let rows = ref === "last" ? q("SELECT * FROM runs ORDER BY created_at DESC, id DESC LIMIT 1") : q("SELECT * FROM runs WHERE id = ?", ref);
-    if (rows.length === 0) rows = q("SELECT * FROM runs WHERE name = ? ORDER BY created_at DESC, id DESC LIMIT 1", ref);
+    let rows = ref === "last" ? q("SELECT * FROM runs ORDER BY created_at DESC, rowid DESC LIMIT 1") : q("SELECT * FROM runs WHERE id = ?", ref);
+    if (rows.length === 0) rows = q("SELECT * FROM runs WHERE name = ? ORDER BY created_at DESC, rowid DESC LIMIT 1", ref);
     if (rows.length === 0) rows = q("SELECT * FROM runs WHERE id LIKE ? ORDER BY id", `${ref}%`);
     if (rows.length === 1) return this.row(rows[0]!);
     if (rows.length > 1) {
@@ -159,7 +159,7 @@ export class RunStore {
   }
 
   listRuns(limit = 50): RunRecord[] {
-    return (this.db.prepare("SELECT * FROM runs ORDER BY created_at DESC, id DESC LIMIT ?").all(limit) as Record<string, unknown>[]).map((r) => this.row(r));
+    return (this.db.prepare("SELECT * FROM runs ORDER BY created_at DESC, rowid DESC LIMIT ?").all(limit) as Record<string, unknown>[]).map((r) => this.row(r));
   }
 
   logMetrics(runId: string, step: number, split: string, values: Record<string, number | null>): void {

@@ -1,0 +1,110 @@
+// End to end through the real CLI and the real engine (no mocks), on a tiny random-weight model.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { EXAMPLE_DATA, hone, honeSpawn, jsonLines, tempDir, tinyModel } from "../testing/fixtures.js";
+
+const tinyArgs = (store: string, extra: string[] = []) => [
+  "--store", store, "train", "--data", EXAMPLE_DATA, "--model", tinyModel(), "--json",
+  "--set", "train.lr=3e-3", "--set", "train.batch_size=16", "--set", "data.max_length=32", "--seed", "7", ...extra,
+];
+
+function result(stdout: string) {
+  const lines = jsonLines(stdout);
+  const res = lines.find((l) => l.kind === "result") as { run: string; best_step: number; test: { accuracy: number; loss: number; count: number } };
+  return { lines, res };
+}
+
+test("train a tiny model through the CLI: loss falls, artifacts exist, predict / eval / runs work", () => {
+  const store = tempDir();
+  const r = hone(tinyArgs(store, ["--epochs", "12", "--name", "tiny"]));
+  assert.equal(r.status, 0, r.stderr);
+  const { lines, res } = result(r.stdout);
+  const progress = lines.filter((l) => l.type === "progress") as { loss: number; step: number }[];
+  const evals = lines.filter((l) => l.type === "eval") as { loss: number }[];
+  assert.ok(progress.length >= 3);
+  assert.ok(evals.at(-1)!.loss < evals[0]!.loss * 0.9, `validation loss ${evals[0]!.loss} -> ${evals.at(-1)!.loss}`);
+  assert.ok(res.test.accuracy > 1 / 11, `test accuracy ${res.test.accuracy} is not above chance`);
+
+  const runDir = join(store, "runs", res.run);
+  for (const f of ["config.json", "plan.json", "model/model.safetensors", "model/tokenizer.json", "model/labels.json", "model/decoding.json", "report/metrics.test.json", "report/curves.svg", "report/curves.png", "report/confusion.png"]) {
+    assert.ok(existsSync(join(runDir, f)), `missing ${f}`);
+  }
+  const resolved = JSON.parse(readFileSync(join(runDir, "config.json"), "utf8"));
+  assert.equal(resolved.train.lr, 3e-3);
+  assert.equal(resolved.train.device, "cpu");
+  // Only the best and the newest checkpoints are kept.
+  assert.ok(readdirSync(join(runDir, "checkpoints")).filter((d) => d.startsWith("step-")).length <= 2);
+  assert.ok(!readdirSync(join(runDir, "checkpoints")).some((d) => d.startsWith(".tmp")));
+
+  const pred = hone(["--store", store, "predict", "tiny", "--top-k", "2"], { input: '{"text": "my card was declined"}\nwhere is my parcel\n' });
+  assert.equal(pred.status, 0, pred.stderr);
+  const preds = jsonLines(pred.stdout) as { text: string; label: string; top: unknown[]; score: number }[];
+  assert.equal(preds.length, 2);
+  assert.equal(preds[1]!.text, "where is my parcel");
+  assert.equal(preds[0]!.top.length, 2);
+  assert.ok(preds[0]!.score > 0 && preds[0]!.score <= 1);
+
+  const ev = hone(["--store", store, "eval", "last", "--json"]);
+  assert.equal(ev.status, 0, ev.stderr);
+  assert.equal(JSON.parse(ev.stdout).metrics.accuracy, res.test.accuracy);
+  const evFile = hone(["--store", store, "eval", res.run, "--data", EXAMPLE_DATA, "--json"]);
+  assert.equal(JSON.parse(evFile.stdout).metrics.count, 296);
+
+  const list = hone(["--store", store, "runs"]);
+  assert.match(list.stdout, new RegExp(`${res.run}\\s+tiny\\s+completed`));
+  const show = hone(["--store", store, "runs", "show", "tiny", "--json"]);
+  const shown = JSON.parse(show.stdout) as { artifacts: { sha256: string; kind: string }[]; metrics: { split: string }[] };
+  assert.ok(shown.artifacts.some((a) => a.kind === "model" && a.sha256.length === 64));
+  assert.ok(shown.metrics.some((m) => m.split === "test"));
+
+  // Transfer: start a new run from this one's weights; same labels keep the head.
+  const child = hone(tinyArgs(store, ["--epochs", "1", "--init-from", "tiny"]));
+  assert.equal(child.status, 0, child.stderr);
+  const childRes = result(child.stdout).res;
+  const lineage = JSON.parse(hone(["--store", store, "runs", "show", childRes.run, "--json"]).stdout).lineage;
+  assert.deepEqual(lineage, [{ parent_id: res.run, relation: "init_from" }]);
+  assert.ok(childRes.test.accuracy >= res.test.accuracy - 0.1, "starting from trained weights keeps most of the accuracy");
+});
+
+test("kill -9 during training, then --resume: same final metrics as an uninterrupted run", async () => {
+  const args = (store: string) => tinyArgs(store, ["--epochs", "40", "--set", "train.eval_every=20"]);
+  const reference = hone(args(tempDir()));
+  assert.equal(reference.status, 0, reference.stderr);
+  const expected = result(reference.stdout).res;
+
+  const store = tempDir();
+  const child = honeSpawn(args(store));
+  let out = "";
+  let runId = "";
+  await new Promise<void>((resolve) => {
+    child.stdout.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+      const lines = jsonLines(out.slice(0, out.lastIndexOf("\n") + 1));
+      runId ||= String(lines.find((l) => l.kind === "run")?.id ?? "");
+      // Kill once the first checkpoint is on disk, in the middle of training.
+      if (lines.some((l) => l.type === "checkpoint")) {
+        child.kill("SIGKILL");
+        resolve();
+      }
+    });
+    child.on("exit", () => resolve());
+  });
+  assert.ok(runId, "the run started");
+  assert.ok(!jsonLines(out).some((l) => l.kind === "result"), "killed before the end");
+  // The engine notices its orchestrator is gone (stdin closes) and stops; give it a moment.
+  await new Promise((r) => setTimeout(r, 1500));
+  const status = JSON.parse(hone(["--store", store, "runs", "show", runId, "--json"]).stdout).status;
+  assert.equal(status, "running"); // nobody could record the crash: resume must cope
+
+  const resumed = hone(["--store", store, "train", "--resume", runId, "--json"]);
+  assert.equal(resumed.status, 0, resumed.stderr);
+  const { lines, res } = result(resumed.stdout);
+  const started = lines.find((l) => l.type === "started") as { start_step: number };
+  assert.ok(started.start_step > 0, "continued from a checkpoint, not from scratch");
+  assert.equal(res.run, runId);
+  assert.equal(res.best_step, expected.best_step);
+  assert.equal(res.test.accuracy, expected.test.accuracy);
+  assert.equal(res.test.loss, expected.test.loss);
+});

@@ -1,0 +1,58 @@
+// Helpers for tests: temporary directories, the tiny random model, running the real CLI.
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ENGINE_DIR, PACKAGE_ROOT, pythonExecutable } from "../engine/python.js";
+
+export const ROOT = PACKAGE_ROOT;
+export const EXAMPLE_DATA = join(ROOT, "examples", "support", "data.jsonl");
+/** Public benchmark data beside the project (never copied into it). */
+export const SHARED_DATA = join(ROOT, "..", "shared", "data");
+
+export function tempDir(prefix = "hone-test-"): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+let tiny: string | null = null;
+/** A 2-layer, 32-wide random BERT whose WordPiece vocabulary covers the example data. */
+export function tinyModel(): string {
+  if (tiny && existsSync(join(tiny, "config.json"))) return tiny;
+  const dir = join(tempDir("hone-tiny-"), "model");
+  const r = spawnSync(pythonExecutable(), ["-m", "hone_engine.testing.tiny_model", dir, EXAMPLE_DATA], {
+    env: { ...process.env, PYTHONPATH: ENGINE_DIR },
+    encoding: "utf8",
+  });
+  if (r.status !== 0) throw new Error(`tiny model: ${r.stderr}`);
+  tiny = dir;
+  return dir;
+}
+
+export interface CliResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function hone(args: string[], opts: { cwd?: string; input?: string; env?: Record<string, string> } = {}): CliResult {
+  const r = spawnSync(process.execPath, [join(ROOT, "bin", "hone"), ...args], {
+    cwd: opts.cwd,
+    input: opts.input,
+    encoding: "utf8",
+    env: { ...process.env, ...opts.env },
+    maxBuffer: 1 << 26,
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Start the CLI without waiting, for tests that interrupt it. */
+export function honeSpawn(args: string[], opts: { cwd?: string } = {}) {
+  return spawn(process.execPath, [join(ROOT, "bin", "hone"), ...args], { cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe"] });
+}
+
+export function jsonLines(text: string): Record<string, unknown>[] {
+  return text
+    .split("\n")
+    .filter((l) => l.trim().startsWith("{"))
+    .map((l) => JSON.parse(l));
+}
