@@ -71,8 +71,13 @@ class Channel:
 
     def emit(self, type_: str, **fields):
         event = _finite({"type": type_, **fields})
-        self._out.write(json.dumps(event, allow_nan=False) + "\n")
-        self._out.flush()
+        try:
+            self._out.write(json.dumps(event, allow_nan=False) + "\n")
+            self._out.flush()
+        except (BrokenPipeError, ValueError):
+            # The orchestrator is gone: nobody reads events any more. Training stops at the
+            # end of this step and saves a checkpoint (see the loop), so nothing is lost.
+            self.closed.set()
 
     def await_control(self) -> dict:
         """Block until the orchestrator decides (after an eval). EOF means stop."""

@@ -7,7 +7,7 @@ import { EXAMPLE_DATA, hone, honeSpawn, jsonLines, tempDir, tinyModel } from "..
 
 const tinyArgs = (store: string, extra: string[] = []) => [
   "--store", store, "train", "--data", EXAMPLE_DATA, "--model", tinyModel(), "--json",
-  "--set", "train.lr=3e-3", "--set", "train.batch_size=16", "--set", "data.max_length=32", "--seed", "7", ...extra,
+  "--set", "train.lr=3e-3", "--set", "train.batch_size=16", "--set", "data.max_length=32", "--set", "train.threads=1", "--seed", "7", ...extra,
 ];
 
 function result(stdout: string) {
@@ -69,7 +69,7 @@ test("train a tiny model through the CLI: loss falls, artifacts exist, predict /
 });
 
 test("kill -9 during training, then --resume: same final metrics as an uninterrupted run", async () => {
-  const args = (store: string) => tinyArgs(store, ["--epochs", "40", "--set", "train.eval_every=20"]);
+  const args = (store: string) => tinyArgs(store, ["--max-steps", "200", "--set", "train.eval_every=20"]);
   const reference = hone(args(tempDir()));
   assert.equal(reference.status, 0, reference.stderr);
   const expected = result(reference.stdout).res;

@@ -152,7 +152,7 @@ export function loadConfig(file: string | null, overrides: string[] = [], base: 
   }
   const parsed = UserConfig.safeParse(raw);
   if (!parsed.success) {
-    throw new HoneError("config", `invalid config${file ? ` in ${file}` : ""}`, zodIssues(parsed.error, file ?? "config", lineOf));
+    throw new HoneError("config", `invalid config${file ? ` in ${file}` : ""}`, zodIssues(parsed.error, file ?? "command line", lineOf));
   }
   return { config: parsed.data, baseDir, file: file ? resolve(file) : null };
 }
