@@ -1,6 +1,7 @@
 // Run one engine job as a child process: job line in, validated events out.
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
+import { delimiter } from "node:path";
 import { Event, type Control, type EventOf, type Job } from "../protocol/schema.js";
 import { HoneError } from "../util/errors.js";
 import { ENGINE_DIR, pythonExecutable } from "./python.js";
@@ -29,7 +30,8 @@ export interface EngineHandle {
 
 export function startEngine(job: Job, handlers: EngineHandlers = {}): EngineHandle {
   const child = spawn(pythonExecutable(), ["-u", "-m", "hone_engine"], {
-    env: { ...process.env, PYTHONPATH: ENGINE_DIR, PYTHONUNBUFFERED: "1" },
+    // Prepend, not replace: a user's PYTHONPATH may hold packages the engine needs.
+    env: { ...process.env, PYTHONPATH: [ENGINE_DIR, process.env.PYTHONPATH].filter(Boolean).join(delimiter), PYTHONUNBUFFERED: "1" },
     stdio: ["pipe", "pipe", "pipe"],
     // Its own process group: a terminal's Ctrl-C reaches only us, and we forward it once.
     detached: true,

@@ -138,7 +138,9 @@ def run(job: dict, channel) -> None:
             # the examples of the whole step, so the result equals one big batch.
             for g in optimizer.param_groups:
                 g["lr"] = g["base_lr"] * lr_factor(step, opt_cfg["warmup_steps"], total, opt_cfg["scheduler"])
-            step_loss = 0.0
+            # Loss and grad norm stay on the device: a .item() per step would make the CPU wait
+            # for the GPU every step instead of queueing the next batch while it computes.
+            step_loss = torch.zeros((), device=device)
             for idx in group:
                 batch = shards.collate(train, idx, job["model"]["pad_token_id"])
                 labels = {k: v.to(device, non_blocking=True) for k, v in batch["labels"].items()}
@@ -146,11 +148,11 @@ def run(job: dict, channel) -> None:
                     logits = model(batch["input_ids"].to(device), batch["attention_mask"].to(device))
                 loss = head_losses(logits, labels, heads) / n_examples
                 loss.backward()
-                step_loss += loss.item()
+                step_loss += loss.detach()
                 window_tokens += batch["tokens"]
             grad_norm = None
             if opt_cfg["max_grad_norm"] is not None:
-                grad_norm = torch.nn.utils.clip_grad_norm_(trainable, opt_cfg["max_grad_norm"]).item()
+                grad_norm = torch.nn.utils.clip_grad_norm_(trainable, opt_cfg["max_grad_norm"])
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
@@ -165,9 +167,9 @@ def run(job: dict, channel) -> None:
                     step=step,
                     total_steps=total,
                     epoch=step / steps_per_epoch,
-                    loss=step_loss,
+                    loss=step_loss.item(),
                     lr=optimizer.param_groups[0]["lr"],
-                    grad_norm=grad_norm,
+                    grad_norm=None if grad_norm is None else grad_norm.item(),
                     samples_per_s=window_samples / dt,
                     tokens_per_s=window_tokens / dt,
                     elapsed_s=now - t0,
