@@ -1,7 +1,7 @@
 // End to end through the real CLI and the real engine (no mocks), on a tiny random-weight model.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EXAMPLE_DATA, hone, honeSpawn, jsonLines, tempDir, tinyModel } from "../testing/fixtures.js";
 
@@ -107,4 +107,21 @@ test("kill -9 during training, then --resume: same final metrics as an uninterru
   assert.equal(res.best_step, expected.best_step);
   assert.equal(res.test.accuracy, expected.test.accuracy);
   assert.equal(res.test.loss, expected.test.loss);
+});
+
+test("multi-label: sigmoid heads, a threshold tuned on validation, label sets out", () => {
+  const dir = tempDir();
+  const rows = readFileSync(EXAMPLE_DATA, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { text: string; label: string });
+  const data = join(dir, "ml.jsonl");
+  writeFileSync(data, rows.map((r) => JSON.stringify({ text: r.text, label: r.label.split("/") })).join("\n"));
+  const store = join(dir, "store");
+  const r = hone(["--store", store, "train", "--data", data, "--multi-label", "--model", tinyModel(), "--epochs", "8", "--lr", "3e-3", "--json", "--set", "train.threads=1", "--set", "train.batch_size=16"]);
+  assert.equal(r.status, 0, r.stderr);
+  const res = jsonLines(r.stdout).find((l) => l.kind === "result") as { test: { kind: string; micro_f1: number; threshold: number; labels: string[] } };
+  assert.equal(res.test.kind, "multi_label");
+  assert.equal(res.test.labels.length, 14); // 3 branches + 11 issues
+  assert.ok(res.test.threshold > 0 && res.test.threshold < 1);
+  assert.ok(res.test.micro_f1 > 0.3, `micro F1 ${res.test.micro_f1}`);
+  const pred = jsonLines(hone(["--store", store, "predict", "last"], { input: "my card was declined\n" }).stdout)[0] as { labels: string[] };
+  assert.ok(Array.isArray(pred.labels));
 });
