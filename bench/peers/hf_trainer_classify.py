@@ -6,7 +6,6 @@ Prints one JSON line with the result. Used by bench/classify.mjs with the same m
 batch size, learning rate and max length as the Hone run it is compared with.
 """
 import argparse
-import csv
 import json
 import os
 import time

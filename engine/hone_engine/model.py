@@ -1,7 +1,6 @@
 """A shared pretrained encoder with one linear head per task (one head = plain classification)."""
 import re
 
-import torch
 from safetensors.torch import load_file
 from torch import nn
 from transformers import AutoConfig, AutoModel

@@ -14,7 +14,7 @@ import { RunStore, storeDir } from "../store/store.js";
 import { train } from "../train/train.js";
 import { HoneError, formatError } from "../util/errors.js";
 import { progressReporter } from "./progress.js";
-import { duration, num, pct, table } from "./table.js";
+import { num, pct, table } from "./table.js";
 
 const out = (s: string): void => void process.stdout.write(s + "\n");
 const json = (v: unknown): void => out(JSON.stringify(v, null, 2));
@@ -74,14 +74,6 @@ function shorthands(o: Record<string, unknown>): Record<string, unknown> {
   put(["train", "max_steps"], o.maxSteps === undefined ? undefined : Number(o.maxSteps));
   put(["train", "seed"], o.seed === undefined ? undefined : Number(o.seed));
   return base;
-}
-
-function mergeDeep(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
-  const outObj = { ...a };
-  for (const [k, v] of Object.entries(b)) {
-    outObj[k] = v && typeof v === "object" && !Array.isArray(v) && typeof a[k] === "object" && a[k] !== null ? mergeDeep(a[k] as Record<string, unknown>, v as Record<string, unknown>) : v;
-  }
-  return outObj;
 }
 
 function collect(v: string, prev: string[]): string[] {
