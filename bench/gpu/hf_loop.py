@@ -25,6 +25,8 @@ total = epochs * len(loader)
 sched = get_linear_schedule_with_warmup(opt, int(0.06 * total), total)
 model.train()
 step, warm, t0 = 0, 20, None
+torch.cuda.synchronize()
+start = time.time()
 for _ in range(epochs):
     for batch in loader:
         batch = {k: v.cuda(non_blocking=True) for k, v in batch.items()}
@@ -40,4 +42,4 @@ for _ in range(epochs):
             torch.cuda.synchronize()
             t0 = time.time()
 torch.cuda.synchronize()
-print(json.dumps({"samples_per_s": (step - warm) * batch_size / (time.time() - t0), "steps": step, "final_loss": loss.item()}))
+print(json.dumps({"samples_per_s": (step - warm) * batch_size / (time.time() - t0), "steps": step, "final_loss": loss.item(), "wall_s": time.time() - start}))

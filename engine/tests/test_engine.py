@@ -72,7 +72,7 @@ def _job(tmp_path, tiny_model, rows, total_steps, resume_from=None):
                   "scheduler": "linear", "warmup_steps": 2, "batch_size": 16, "grad_accum": 2, "steps_per_epoch": math.ceil(math.ceil(len(rows) / 16) / 2),
                   "total_steps": total_steps, "group_by_length": True, "eval_batch_size": 64},
         "freeze": {"embeddings": False, "layers": 0, "patterns": []},
-        "eval_every": 4, "runtime": {"device": "cpu", "precision": "fp32", "threads": 1}, "resume_from": resume_from,
+        "eval_every": 4, "runtime": {"device": "cpu", "precision": "fp32", "threads": 1, "compile": False}, "resume_from": resume_from,
     }
 
 

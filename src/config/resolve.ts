@@ -60,6 +60,7 @@ export interface ResolvedConfig {
     threads: number | null;
     eval_every: number | "epoch";
     eval_batch_size: number;
+    compile: boolean;
     group_by_length: boolean;
     early_stopping: { metric: SelectMetric; patience: number; min_delta: number };
     freeze: { embeddings: boolean; layers: number; patterns: string[] };

@@ -26,7 +26,8 @@ export function modelSpec(cfg: ResolvedConfig, dir = cfg.model.dir, initFrom: { 
 }
 
 export function runtimeSpec(cfg: ResolvedConfig): RuntimeSpec {
-  return { device: cfg.train.device, precision: cfg.train.precision, threads: cfg.train.threads };
+  // Runs resolved before `compile` existed have no such field: they trained without it.
+  return { device: cfg.train.device, precision: cfg.train.precision, threads: cfg.train.threads, compile: cfg.train.compile ?? false };
 }
 
 export interface ShardPrediction {

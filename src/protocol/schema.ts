@@ -68,6 +68,8 @@ export const RuntimeSpec = z
     precision: z.enum(["fp32", "bf16"]),
     /** torch intra-op threads; null leaves torch's choice (GPU runs). */
     threads: posInt.nullable(),
+    /** torch.compile the encoder (dynamic shapes) for training. */
+    compile: z.boolean(),
   })
   .strict();
 export type RuntimeSpec = z.infer<typeof RuntimeSpec>;

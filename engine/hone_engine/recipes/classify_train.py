@@ -78,6 +78,10 @@ def run(job: dict, channel) -> None:
             channel.emit("log", level="info", message=f"init_from: fresh weights for {', '.join(skipped)}")
     freeze(model, job["freeze"])
     model.to(device)
+    if rt["compile"]:
+        # In place (Module.compile), so parameter names and checkpoints stay the same. Dynamic
+        # shapes: dynamic padding gives every batch its own length.
+        model.encoder.compile(dynamic=True)
     groups = param_groups(model, opt_cfg["lr"], opt_cfg["head_lr"], opt_cfg["weight_decay"])
     optimizer = torch.optim.AdamW(
         groups, betas=tuple(opt_cfg["betas"]), eps=opt_cfg["eps"], fused=device.type == "cuda"
