@@ -16,7 +16,7 @@ const section = [
   "|---|---|---|---|---|---|---|---|---|---|---|",
   ...rows,
   "",
-  "Reading: only ratios within one run compare (the peer itself measured 565 to 765 samples/s on different machines of the same kind). Runs 1-2 and 3-4 were different machines. Runs 1-2 are about even (1.03x, 0.95x; run 1 still synchronised on the loss every step, run 2 no longer does); on the machine of runs 3-4 Hone is 1.31x eager and finishes the same 920 steps in 45 s of training loop against the peer's 56 s. With `train.compile: true` steady-state throughput rises further, but compilation costs about 140 s, which a 2-epoch run does not win back; it is off by default.",
+  "Reading: only ratios within one run compare (the peer itself measured 565 to 765 samples/s on different machines of the same kind). Runs 1, 2 and 3-4 ran on three different machines. Runs 1 and 2 are about even (1.03x, 0.95x; run 1 still synchronised on the loss every step, run 2 no longer does); on the machine of runs 3-4 Hone is 1.31x eager and finishes the same 920 steps in 45 s of training loop against the peer's 56 s. With `train.compile: true` steady-state throughput rises further, but compilation costs about 140 s, which a 2-epoch run does not win back; it is off by default.",
   "",
   "Physical limit: a step of bert-base on 32 x ~14 tokens is ~0.1 TFLOP, well under a millisecond of H100 compute, yet a step takes 40-50 ms. A probe on the device measured ~19 ms of host time in the forward and ~20 ms in the backward: the step is bound by Python and kernel launches, not by the GPU. What removes that (CUDA graphs over bucketed lengths, compile warm caches) is the next step",
   "<!-- gpu:end -->",
