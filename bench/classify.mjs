@@ -18,7 +18,7 @@ function run(cmd, args, opts = {}) {
   const t0 = Date.now();
   const r = spawnSync(cmd, args, { encoding: "utf8", maxBuffer: 1 << 28, ...opts });
   if (r.status !== 0) {
-    process.stderr.write(r.stdout.slice(-3000) + r.stderr.slice(-3000));
+    process.stderr.write((r.stdout ?? "").slice(-3000) + (r.stderr ?? "").slice(-3000));
     throw new Error(`${cmd} ${args.join(" ")} failed with ${r.status}`);
   }
   return { stdout: r.stdout, wall: (Date.now() - t0) / 1000 };
