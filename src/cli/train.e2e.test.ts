@@ -125,3 +125,30 @@ test("multi-label: sigmoid heads, a threshold tuned on validation, label sets ou
   const pred = jsonLines(hone(["--store", store, "predict", "last"], { input: "my card was declined\n" }).stdout)[0] as { labels: string[] };
   assert.ok(Array.isArray(pred.labels));
 });
+
+test("Ctrl-C saves a checkpoint, exits 130 with a resume hint, and --resume finishes the run", async () => {
+  const store = tempDir();
+  const child = honeSpawn(tinyArgs(store, ["--max-steps", "400", "--set", "train.eval_every=20"]));
+  let out = "";
+  let err = "";
+  let sent = false;
+  child.stderr.on("data", (c: Buffer) => (err += c.toString()));
+  const code = await new Promise<number | null>((resolve) => {
+    child.stdout.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+      if (!sent && jsonLines(out.slice(0, out.lastIndexOf("\n") + 1)).some((l) => l.type === "checkpoint")) {
+        sent = true;
+        child.kill("SIGINT");
+      }
+    });
+    child.on("exit", (c) => resolve(c));
+  });
+  assert.equal(code, 130, err);
+  assert.match(err, /training interrupted at step \d+; checkpoint saved/);
+  assert.match(err, /hone train --resume /);
+  const runId = String(jsonLines(out).find((l) => l.kind === "run")!.id);
+  assert.equal(JSON.parse(hone(["--store", store, "runs", "show", runId, "--json"]).stdout).status, "interrupted");
+  const resumed = hone(["--store", store, "train", "--resume", runId, "--json"]);
+  assert.equal(resumed.status, 0, resumed.stderr);
+  assert.equal(JSON.parse(hone(["--store", store, "runs", "show", runId, "--json"]).stdout).status, "completed");
+});
