@@ -9,7 +9,7 @@ const section = [
   "<!-- gpu:start -->",
   "## GPU throughput: Hone engine vs a plain Hugging Face loop",
   "",
-  "Command (on the device, with the runtime carried in `.carry`): `bash bench/gpu/run.sh`, then `node bench/gpu/record.mjs <gpu.json>...` here.  ",
+  "Command: `bash bench/gpu/pack.sh` here, `bash bench/gpu/run.sh` on the device (carrying `.carry` and `.whl`), then `node bench/gpu/record.mjs <gpu.json>...` here.  ",
   "Model: bert-base shape (hidden 768, 12 layers, 12 heads, random weights), CLINC150 train texts (mean 11 tokens, max_length 64), batch 32, 2 epochs, bf16 autocast, AdamW, linear schedule. Hone runs through the real CLI (`hone train`); the peer is `bench/gpu/hf_loop.py` (AutoModelForSequenceClassification, DataCollatorWithPadding, SDPA). Samples/s after 20 warm-up steps, same machine, back to back.",
   "",
   "| run | GPU | torch / transformers | Hone compile | batch | steps | Hone samples/s | HF loop samples/s | ratio | Hone engine wall (training loop) | HF loop wall (training loop) |",

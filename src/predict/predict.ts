@@ -2,8 +2,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ResolvedConfig } from "../config/resolve.js";
-import { readResolved } from "../data/dataset.js";
-import { encodeLabels } from "../data/dataset.js";
+import { encodeLabels, readResolved } from "../data/dataset.js";
 import { argmax, sigmoid, softmax, type Metrics } from "../metrics/classification.js";
 import { runPaths } from "../run/artifacts.js";
 import { RunStore, storeDir, type RunRecord } from "../store/store.js";

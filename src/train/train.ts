@@ -76,7 +76,9 @@ export function checkpointSteps(dir: string): number[] {
     .sort((a, b) => a - b);
 }
 
-const stepDir = (dir: string, step: number) => join(dir, `step-${String(step).padStart(6, "0")}`);
+/** Name of a step's folder, the engine's layout for checkpoints and evaluation logits alike. */
+const stepName = (step: number) => `step-${String(step).padStart(6, "0")}`;
+const stepDir = (dir: string, step: number) => join(dir, stepName(step));
 
 async function prepareNewRun(store: RunStore, opts: TrainOptions, update: (u: TrainUpdate) => void) {
   update({ kind: "phase", text: "resolving config" });
@@ -214,7 +216,7 @@ export async function train(opts: TrainOptions = {}): Promise<TrainResult> {
       } else sinceBest++;
       // Only the best evaluation's logits are worth keeping (threshold tuning, calibration).
       for (const d of existsSync(paths.evals) ? readdirSync(paths.evals) : []) {
-        if (d !== `step-${String(best!.step).padStart(6, "0")}` && d !== `step-${String(ev.step).padStart(6, "0")}`) rmSync(join(paths.evals, d), { recursive: true, force: true });
+        if (d !== stepName(best!.step) && d !== stepName(ev.step)) rmSync(join(paths.evals, d), { recursive: true, force: true });
       }
       update({ kind: "eval", step: ev.step, metric: es.metric, value, best: improved, loss: ev.loss });
       if (es.patience > 0 && sinceBest >= es.patience) return { type: "stop", reason: `early stopping: no ${es.metric} gain in ${es.patience} evaluations` };
@@ -260,7 +262,7 @@ export async function train(opts: TrainOptions = {}): Promise<TrainResult> {
     renameSync(tmp, finalWeights);
     await store.addArtifact(run.id, "model", finalWeights);
 
-    const bestEval = join(paths.evals, `step-${String(bestStep).padStart(6, "0")}`, "label.logits.f32");
+    const bestEval = join(stepDir(paths.evals, bestStep), "label.logits.f32");
     const valLogits = files.shards.validation && existsSync(bestEval) ? readLogits(bestEval, files.shards.validation.count, files.labels.length) : null;
     const threshold = decisionThreshold(cfg, valLogits, files.targets.validation, files.labels);
     writeJsonAtomic(join(paths.model, "decoding.json"), { multi_label: cfg.data.multi_label, threshold, pooling: cfg.model.pooling, max_length: cfg.data.max_length });
