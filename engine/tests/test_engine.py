@@ -67,6 +67,7 @@ def _job(tmp_path, tiny_model, rows, total_steps, resume_from=None):
         "kind": "classify.train", "protocol_version": 1, "run_dir": str(tmp_path / "run"),
         "model": {"path": str(tiny_model), "pooling": "mean", "dropout": 0.1, "encoder_dropout": None, "init_from": None, "init_heads": False, "pad_token_id": 0},
         "heads": [{"name": "label", "num_labels": len(labels), "multi_label": False, "label_smoothing": 0.0, "loss_weight": 1.0}],
+        "couplings": [],
         "data": {"train": train, "validation": val},
         "optim": {"seed": 3, "lr": 3e-3, "head_lr": 3e-3, "weight_decay": 0.01, "betas": [0.9, 0.999], "eps": 1e-8, "max_grad_norm": 1.0,
                   "scheduler": "linear", "warmup_steps": 2, "batch_size": 16, "grad_accum": 2, "steps_per_epoch": math.ceil(math.ceil(len(rows) / 16) / 2),
@@ -88,6 +89,21 @@ def test_tiny_model_training_matches_recorded_losses(tmp_path, tiny_model):
     assert events[-1] == {**events[-1], "type": "done", "reason": "completed", "step": 8}
     losses = [round(e["loss"], 4) for e in evals]
     assert losses == pytest.approx(EXPECTED_EVAL_LOSSES, abs=2e-4), losses
+
+
+def test_head_losses_skip_missing_targets_and_add_the_coupling_penalty():
+    import torch
+    from hone_engine.recipes.classify_train import head_losses
+
+    heads = [{"name": n, "num_labels": 2, "multi_label": False, "label_smoothing": 0.0, "loss_weight": 1.0} for n in ("up", "down")]
+    logits = {"up": torch.zeros(2, 2), "down": torch.tensor([[0.0, 0.0], [math.log(3.0), 0.0]])}
+    labels = {"up": torch.tensor([0, 1]), "down": torch.tensor([1, -1])}  # example 2 has no "down" target
+    plain = head_losses(logits, labels, heads, [])
+    assert plain.item() == pytest.approx(3 * math.log(2))  # two "up" terms + one "down" term, all log 2
+    # Groups: up class 0 <-> down classes 0 and 1 (all of it), up class 1 <-> nothing below.
+    # Per example: (0.5 - 1)^2 + (0.5 - 0)^2 = 0.5, for both examples.
+    coupled = head_losses(logits, labels, heads, [{"parent": "up", "child": "down", "parent_groups": [0, 1], "child_groups": [0, 0], "weight": 2.0}])
+    assert coupled.item() == pytest.approx(3 * math.log(2) + 2.0 * 2 * 0.5)
 
 
 EXPECTED_EVAL_LOSSES = [2.1288, 2.0244]  # recorded with torch 2.13 CPU; validation loss falls

@@ -7,7 +7,7 @@ import { configJsonSchema } from "../config/schema.js";
 import { resolveConfig } from "../config/resolve.js";
 import { inspectData } from "../data/inspect.js";
 import { probe } from "../engine/process.js";
-import type { Metrics } from "../metrics/classification.js";
+import type { RunMetrics } from "../train/evaluate.js";
 import { installModel, listModels } from "../models/catalog.js";
 import { evaluate, predict } from "../predict/predict.js";
 import { RunStore, storeDir } from "../store/store.js";
@@ -19,9 +19,29 @@ import { num, pct, table } from "./table.js";
 const out = (s: string): void => void process.stdout.write(s + "\n");
 const json = (v: unknown): void => out(JSON.stringify(v, null, 2));
 
-function metricsTable(m: Metrics, perClass = false): string {
+function metricsTable(m: RunMetrics, perClass = false): string {
   const rows: (string | number)[][] =
-    m.kind === "single_label"
+    m.kind === "hierarchical"
+      ? [
+          ["exact-path accuracy", pct(m.accuracy)],
+          ...m.levels.flatMap((l) => [[`level ${l.depth} accuracy`, pct(l.accuracy)], [`level ${l.depth} macro F1`, pct(l.macro_f1)]]),
+          ["micro F1 (all nodes)", pct(m.micro_f1)],
+          ["macro F1 (all nodes)", pct(m.macro_f1)],
+          ["hierarchical P / R / F1", `${pct(m.hierarchical_precision)} / ${pct(m.hierarchical_recall)} / ${pct(m.hierarchical_f1)}`],
+          ["consistent paths (decoded)", pct(m.consistency)],
+          ["consistent paths (heads' own argmax)", pct(m.raw_consistency)],
+          ["log loss (true path)", num(m.loss)],
+          ...(m.with_thresholds
+            ? [
+                ["thresholds per level", m.with_thresholds.thresholds!.map((t) => num(t, 3)).join(" / ")],
+                ["partial paths", pct(m.with_thresholds.partial_rate)],
+                ["exact-path accuracy of full paths", pct(m.with_thresholds.full_path_accuracy)],
+                ...m.with_thresholds.levels.map((l) => [`level ${l.depth} coverage / accuracy`, `${pct(l.coverage)} / ${pct(l.covered_accuracy)}`]),
+              ]
+            : []),
+          ["examples", m.count],
+        ]
+      : m.kind === "single_label"
       ? [
           ["accuracy", pct(m.accuracy)],
           ["macro F1", pct(m.macro_f1)],
@@ -42,10 +62,13 @@ function metricsTable(m: Metrics, perClass = false): string {
           ["threshold (tuned on validation)", num(m.threshold, 2)],
           ["examples", m.count],
         ];
+  for (const [task, tm] of Object.entries(m.tasks ?? {})) {
+    rows.push(tm.kind === "single_label" ? [`${task}: accuracy / macro F1`, `${pct(tm.accuracy)} / ${pct(tm.macro_f1)}`] : [`${task}: micro / macro F1`, `${pct(tm.micro_f1)} / ${pct(tm.macro_f1)}`]);
+  }
   let text = table(["metric", "value"], rows);
   if (perClass) {
-    const cls = m.per_class.slice().sort((a, b) => a.f1 - b.f1);
-    text += "\n\n" + table(["label", "precision", "recall", "F1", "support"], cls.map((c) => [c.label, pct(c.precision), pct(c.recall), pct(c.f1), c.support]));
+    const cls = m.kind === "hierarchical" ? m.per_node.filter((n) => n.support > 0 || n.predicted > 0) : m.per_class;
+    text += "\n\n" + table(["label", "precision", "recall", "F1", "support"], cls.slice().sort((a, b) => a.f1 - b.f1).map((c) => [c.label, pct(c.precision), pct(c.recall), pct(c.f1), c.support]));
   }
   return text;
 }

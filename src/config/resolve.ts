@@ -4,6 +4,8 @@ import type { EventOf } from "../protocol/schema.js";
 import { resolveModel, type ModelInfo } from "../models/catalog.js";
 import type { SelectMetric } from "../metrics/classification.js";
 import type { DataSource, UserConfig } from "./schema.js";
+import type { Strategy } from "../hierarchy/strategies.js";
+import type { Decode } from "../hierarchy/decode.js";
 import { resolvePath, type LoadedConfig } from "./load.js";
 
 export interface ResolvedSource {
@@ -14,9 +16,28 @@ export interface ResolvedSource {
   label: string;
 }
 
+export interface ResolvedTask {
+  name: string;
+  column: string;
+  multi_label: boolean;
+  loss_weight: number;
+}
+
+export interface ResolvedHierarchy {
+  strategy: Strategy;
+  separator: string;
+  levels: string[] | null;
+  /** Absolute path of the taxonomy file, or null. */
+  taxonomy: string | null;
+  decode: Decode;
+  consistency_loss: number;
+  thresholds: number[] | null;
+  target_precision: number | null;
+}
+
 export interface ResolvedConfig {
   version: 1;
-  task: "classify";
+  task: "classify" | "hierarchical";
   name: string | null;
   model: {
     /** As the user wrote it (catalog name or path). */
@@ -39,7 +60,11 @@ export interface ResolvedConfig {
     label_separator: string;
     split: { validation: number; test: number; seed: number; stratify: boolean };
     max_length: number;
+    /** Extra heads (multi-task); absent in runs made before multi-task existed. */
+    tasks?: ResolvedTask[];
   };
+  /** Present for task: hierarchical. */
+  hierarchy?: ResolvedHierarchy;
   train: {
     epochs: number;
     max_steps: number | null;
@@ -112,7 +137,9 @@ export function resolveConfig(loaded: LoadedConfig, machine: MachineProbe, model
       label_separator: c.data.label_separator,
       split: c.data.split,
       max_length: c.data.max_length,
+      tasks: Object.entries(c.data.tasks).map(([name, t]) => ({ name, ...t })),
     },
+    ...(c.task === "hierarchical" ? { hierarchy: { ...c.hierarchy, taxonomy: c.hierarchy.taxonomy === null ? null : resolvePath(baseDir, c.hierarchy.taxonomy) } } : {}),
     train: {
       ...c.train,
       lr,

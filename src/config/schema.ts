@@ -1,6 +1,7 @@
 // The user's config: what a hone.yaml may say. Every field has a default or "auto";
 // resolve.ts turns it into a complete ResolvedConfig that is saved with the run.
 import { z } from "zod";
+import { STRATEGIES } from "../hierarchy/strategies.js";
 
 const strict = <T extends z.ZodRawShape>(shape: T) => z.object(shape).strict();
 
@@ -39,6 +40,40 @@ export const DataConfig = strict({
   split: SplitConfig.default(SplitConfig.parse({})),
   /** Token budget per example (special tokens included); longer texts are truncated. */
   max_length: z.number().int().min(8).max(8192).default(128),
+  /** Extra label columns, each a head on the shared encoder (multi-task), e.g.
+   * `sentiment: { column: sentiment, loss_weight: 0.5 }`. The main label's loss weight is 1. */
+  tasks: z
+    .record(
+      z.string().regex(/^[a-z][a-z0-9_]{0,40}$/, "task names are lower_snake_case identifiers"),
+      strict({
+        column: z.string().min(1),
+        multi_label: z.boolean().default(false),
+        loss_weight: z.number().positive().default(1),
+      }),
+    )
+    .default({}),
+});
+
+export const HierarchyConfig = strict({
+  /** flat: one head over full paths; per_level: one head per depth, joint, best consistent path;
+   * local: one head per parent node (top-down routing). Compared in docs/benchmarks.md. */
+  strategy: z.enum(STRATEGIES).default("per_level"),
+  /** Levels in a path label ("payment/refund/late"). */
+  separator: z.string().min(1).default("/"),
+  /** One column per level, top first, instead of a path in data.label. */
+  levels: z.array(z.string().min(1)).min(2).nullable().default(null),
+  /** Nested YAML/JSON or a parent-child TSV (HiAGM format: "Root" line first); labels may
+   * then be leaf names. Paths are checked against it. */
+  taxonomy: z.string().min(1).nullable().default(null),
+  /** best_path: most probable complete path; top_down: the likeliest child at each level. */
+  decode: z.enum(["best_path", "top_down"]).default("best_path"),
+  /** per_level: weight of a loss that ties each level's probability mass to its parents'. */
+  consistency_loss: z.number().min(0).default(0),
+  /** Least confidence per level (top first) to go one level deeper; below it the prediction
+   * stops at the parent (a partial path). Give thresholds, or a target precision to tune them
+   * on validation, or neither (always a full path). */
+  thresholds: z.array(z.number().min(0).max(1)).min(1).nullable().default(null),
+  target_precision: z.number().gt(0).max(1).nullable().default(null),
 });
 
 export const ModelConfig = strict({
@@ -105,12 +140,20 @@ export const TrainConfig = strict({
 
 export const UserConfig = strict({
   $schema: z.string().optional(),
-  task: z.enum(["classify"]).default("classify"),
+  task: z.enum(["classify", "hierarchical"]).default("classify"),
   /** A name for the run; ids stay unique. */
   name: z.string().min(1).max(100).optional(),
   model: ModelConfig.default(ModelConfig.parse({})),
   data: DataConfig,
+  hierarchy: HierarchyConfig.default(HierarchyConfig.parse({})),
   train: TrainConfig.default(TrainConfig.parse({})),
+}).superRefine((c, ctx) => {
+  if (c.hierarchy.thresholds && c.hierarchy.target_precision !== null) {
+    ctx.addIssue({ code: "custom", path: ["hierarchy", "thresholds"], message: "give thresholds or target_precision, not both" });
+  }
+  if (c.task === "hierarchical" && c.data.multi_label) {
+    ctx.addIssue({ code: "custom", path: ["data", "multi_label"], message: "a hierarchical task has one path per example: set multi_label: false" });
+  }
 });
 export type UserConfig = z.infer<typeof UserConfig>;
 export type UserConfigInput = z.input<typeof UserConfig>;

@@ -1,17 +1,20 @@
 // From the resolved config to the three splits: read files, split what is missing, check labels.
 import type { ResolvedConfig, ResolvedSource } from "../config/resolve.js";
-import { HoneError } from "../util/errors.js";
+import { HoneError, type Issue } from "../util/errors.js";
 import { sha256 } from "../util/fs.js";
 import { readSource, type Example } from "./load.js";
 import { qualityReport, type QualityReport } from "./quality.js";
 import { splitExamples } from "./split.js";
+import { labelPath, readTaxonomy } from "../hierarchy/taxonomy.js";
 
 export interface Dataset {
   train: Example[];
   validation: Example[];
   test: Example[];
-  /** Sorted labels of the train split: the model's classes. */
+  /** Sorted labels of the train split: the model's classes (hierarchies: label paths). */
   labels: string[];
+  /** Sorted labels of each extra task in the train split. */
+  taskLabels: Record<string, string[]>;
   /** Where validation and test came from. */
   origin: { validation: "file" | "split" | "none"; test: "file" | "split" | "none" };
   quality: QualityReport;
@@ -19,24 +22,46 @@ export interface Dataset {
   hash: string;
 }
 
-export function readResolved(src: ResolvedSource, data: ResolvedConfig["data"], requireLabels = true): Example[] {
-  return readSource({
+export function readResolved(src: ResolvedSource, cfg: ResolvedConfig, requireLabels = true): Example[] {
+  const h = cfg.task === "hierarchical" ? cfg.hierarchy! : null;
+  const examples = readSource({
     path: src.path,
     format: src.format,
     pointer: src.pointer ?? undefined,
     text: src.text,
     label: src.label,
-    multiLabel: data.multi_label,
-    labelSeparator: data.label_separator,
+    multiLabel: cfg.data.multi_label,
+    labelSeparator: cfg.data.label_separator,
     requireLabels,
+    ...(h ? { hierarchy: { separator: h.separator, levels: h.levels } } : {}),
+    tasks: (cfg.data.tasks ?? []).map((t) => ({ name: t.name, column: t.column, multiLabel: t.multi_label })),
   });
+  return h && requireLabels ? canonicalPaths(examples, cfg) : examples;
+}
+
+/** Hierarchy labels as full paths (a leaf name looked up in the taxonomy, a path checked against it). */
+function canonicalPaths(examples: Example[], cfg: ResolvedConfig): Example[] {
+  const h = cfg.hierarchy!;
+  const taxonomy = h.taxonomy ? readTaxonomy(h.taxonomy) : null;
+  const issues: Issue[] = [];
+  const out = examples.map((e) => {
+    const r = labelPath(e.labels[0]!, h.separator, taxonomy);
+    if ("error" in r) {
+      const [file, line] = e.origin.split(/:(?=\d+$)/);
+      if (issues.length < 50) issues.push({ file, line: line ? Number(line) : undefined, path: [h.levels ? h.levels.join("/") : cfg.data.train.label], message: r.error, hint: r.hint });
+      return e;
+    }
+    return { ...e, labels: [r.path.join(h.separator)] };
+  });
+  if (issues.length > 0) throw new HoneError("data", `${issues.length} label(s) do not fit the hierarchy`, issues);
+  return out;
 }
 
 export function loadDataset(cfg: ResolvedConfig): Dataset {
   const d = cfg.data;
-  let train = readResolved(d.train, d);
-  let validation = d.validation ? readResolved(d.validation, d) : [];
-  let test = d.test ? readResolved(d.test, d) : [];
+  let train = readResolved(d.train, cfg);
+  let validation = d.validation ? readResolved(d.validation, cfg) : [];
+  let test = d.test ? readResolved(d.test, cfg) : [];
   const origin: Dataset["origin"] = {
     validation: d.validation ? "file" : d.split.validation > 0 ? "split" : "none",
     test: d.test ? "file" : d.split.test > 0 ? "split" : "none",
@@ -73,12 +98,15 @@ export function loadDataset(cfg: ResolvedConfig): Dataset {
   if (!d.multi_label && labels.length < 2) {
     throw new HoneError("data", `the training data has only ${labels.length} label`, [{ file: d.train.path, message: `labels: ${labels.join(", ")}`, hint: "a classifier needs at least two classes" }]);
   }
-  const hash = sha256(JSON.stringify([train, validation, test].map((s) => s.map((e) => [e.text, e.labels]))));
-  return { train, validation, test, labels, origin, quality, hash };
-}
-
-/** Class indices per example, for shards and metrics. */
-export function encodeLabels(examples: Example[], labels: string[]): number[][] {
-  const index = new Map(labels.map((l, i) => [l, i]));
-  return examples.map((e) => e.labels.map((l) => index.get(l)!));
+  const taskLabels: Record<string, string[]> = {};
+  for (const t of d.tasks ?? []) {
+    const known = new Set(train.flatMap((e) => e.tasks![t.name]!));
+    taskLabels[t.name] = [...known].sort();
+    const unseen = [...validation, ...test].filter((e) => e.tasks![t.name]!.some((l) => !known.has(l)));
+    if (unseen.length > 0) {
+      throw new HoneError("data", `${unseen.length} example(s) have ${t.name} labels that never occur in train`, unseen.slice(0, 20).map((e) => ({ file: e.origin, path: [t.column], message: `${t.name} label(s) ${e.tasks![t.name]!.join(", ")} not in the training data`, hint: "add training examples for them or drop these rows" })));
+    }
+  }
+  const hash = sha256(JSON.stringify([train, validation, test].map((s) => s.map((e) => [e.text, e.labels, ...(e.tasks ? [e.tasks] : [])]))));
+  return { train, validation, test, labels, taskLabels, origin, quality, hash };
 }

@@ -8,8 +8,10 @@ import { closest } from "../config/load.js";
 
 export interface Example {
   text: string;
-  /** One label (single-label) or several (multi-label). */
+  /** One label (single-label) or several (multi-label); for hierarchies, the path. */
   labels: string[];
+  /** Labels of the extra tasks (multi-task heads), by task name. */
+  tasks?: Record<string, string[]>;
   /** Where the example came from, for messages: "file:line" or "file#/pointer/index". */
   origin: string;
 }
@@ -24,6 +26,10 @@ export interface SourceSpec {
   labelSeparator: string;
   /** false for prediction inputs, which carry no labels. */
   requireLabels: boolean;
+  /** Hierarchical labels: a list label is a path, or one column per level (top first). */
+  hierarchy?: { separator: string; levels: string[] | null };
+  /** Extra label columns, one head each. */
+  tasks?: { name: string; column: string; multiLabel: boolean }[];
 }
 
 const MAX_ISSUES = 50;
@@ -90,31 +96,87 @@ function toExample(row: unknown, spec: SourceSpec, where: Omit<Issue, "message">
   }
   if (!spec.requireLabels) return { text, labels: [], origin };
 
-  const raw = field(row, spec.label);
-  if (raw === undefined || raw === null) {
-    missing(spec.label);
-    return null;
+  let labels: string[] | null;
+  if (spec.hierarchy?.levels) {
+    labels = levelPath(row, spec.hierarchy.levels, spec.hierarchy.separator, where, out);
+  } else {
+    const raw = field(row, spec.label);
+    if (raw === undefined || raw === null) {
+      missing(spec.label);
+      return null;
+    }
+    labels = parseLabels(raw, spec.label, spec.hierarchy ? "path" : spec.multiLabel ? "multi" : "single", spec, where, out);
   }
+  if (labels === null) return null;
+  const tasks: Record<string, string[]> = {};
+  for (const task of spec.tasks ?? []) {
+    const raw = field(row, task.column);
+    if (raw === undefined || raw === null) {
+      missing(task.column);
+      return null;
+    }
+    const l = parseLabels(raw, task.column, task.multiLabel ? "multi" : "single", spec, where, out);
+    if (l === null) return null;
+    tasks[task.name] = l;
+  }
+  return { text, labels, origin, ...(spec.tasks?.length ? { tasks } : {}) };
+}
+
+/** One label cell: a single label, a list or separated labels (multi), or a path (a list is its levels). */
+function parseLabels(raw: unknown, column: string, kind: "single" | "multi" | "path", spec: SourceSpec, where: Omit<Issue, "message">, out: Collector): string[] | null {
   let labels: string[];
   if (Array.isArray(raw)) {
-    if (!spec.multiLabel) {
-      out.add({ ...where, path: [spec.label], message: "a list of labels in a single-label task", hint: "set data.multi_label: true" });
+    if (kind === "single") {
+      out.add({ ...where, path: [column], message: "a list of labels in a single-label task", hint: "set data.multi_label: true" });
       return null;
     }
     labels = raw.map((l) => (typeof l === "string" || typeof l === "number" ? String(l).trim() : ""));
+    if (kind === "path") {
+      const sep = spec.hierarchy!.separator;
+      if (labels.some((l) => l.includes(sep))) {
+        out.add({ ...where, path: [column], message: `a level of ${JSON.stringify(raw)} contains the separator "${sep}"`, hint: "set hierarchy.separator to a string the labels do not contain" });
+        return null;
+      }
+      labels = labels.some((l) => l === "") ? [""] : [labels.join(sep)];
+    }
   } else if (typeof raw === "string" || typeof raw === "number" || typeof raw === "boolean") {
     const s = String(raw).trim();
-    labels = spec.multiLabel ? s.split(spec.labelSeparator).map((l) => l.trim()) : [s];
-    if (spec.multiLabel && s === "") labels = []; // an example with no label at all is valid multi-label data
+    labels = kind === "multi" ? s.split(spec.labelSeparator).map((l) => l.trim()) : [s];
+    if (kind === "multi" && s === "") labels = []; // an example with no label at all is valid multi-label data
   } else {
-    out.add({ ...where, path: [spec.label], message: `label must be a string${spec.multiLabel ? " or a list" : ""}, got ${typeof raw}` });
+    out.add({ ...where, path: [column], message: `label must be a string${kind !== "single" ? " or a list" : ""}, got ${typeof raw}` });
     return null;
   }
-  if (labels.some((l) => l === "") || (!spec.multiLabel && labels.length !== 1)) {
-    out.add({ ...where, path: [spec.label], message: "empty label", hint: "every row needs a label" });
+  if (labels.some((l) => l === "") || (kind !== "multi" && labels.length !== 1)) {
+    out.add({ ...where, path: [column], message: "empty label", hint: "every row needs a label" });
     return null;
   }
-  return { text, labels: [...new Set(labels)], origin };
+  return [...new Set(labels)];
+}
+
+/** A path from one column per level; empty trailing levels end the path early. */
+function levelPath(row: unknown, levels: string[], separator: string, where: Omit<Issue, "message">, out: Collector): string[] | null {
+  const values = levels.map((c) => {
+    const v = field(row, c);
+    return v === undefined || v === null ? "" : String(v).trim();
+  });
+  const depth = values.findIndex((v) => v === "");
+  const used = depth === -1 ? values : values.slice(0, depth);
+  if (used.length === 0) {
+    out.add({ ...where, path: [levels[0]!], message: "empty label", hint: `the top level (column "${levels[0]}") needs a value` });
+    return null;
+  }
+  const after = values.slice(used.length).findIndex((v) => v !== "");
+  if (after !== -1) {
+    const col = levels[used.length + after]!;
+    out.add({ ...where, path: [col], message: `inconsistent path: "${col}" has a value but "${levels[used.length]}" above it is empty`, hint: "fill in every level down to the deepest one" });
+    return null;
+  }
+  if (used.some((v) => v.includes(separator))) {
+    out.add({ ...where, path: levels, message: `a level contains the separator "${separator}"`, hint: "set hierarchy.separator to a string the labels do not contain" });
+    return null;
+  }
+  return [used.join(separator)];
 }
 
 function readJsonl(file: string, shown: string, spec: SourceSpec, out: Collector): Example[] {
@@ -155,7 +217,8 @@ function readDelimited(file: string, shown: string, spec: SourceSpec, delimiter:
   }
   if (records.length > 0) {
     const header = Object.keys(records[0]!.record);
-    for (const key of spec.requireLabels ? [spec.text, spec.label] : [spec.text]) {
+    const labelColumns = spec.hierarchy?.levels ? [spec.hierarchy.levels[0]!] : [spec.label];
+    for (const key of spec.requireLabels ? [spec.text, ...labelColumns, ...(spec.tasks ?? []).map((t) => t.column)] : [spec.text]) {
       if (!header.includes(key)) {
         const near = closest(key, header);
         throw new HoneError("data", `column "${key}" not found in ${shown}`, [

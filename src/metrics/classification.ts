@@ -205,8 +205,11 @@ export function tuneThreshold(logits: ArrayLike<number>[], truth: number[][], la
 
 export type SelectMetric = "accuracy" | "macro_f1" | "micro_f1" | "weighted_f1" | "loss";
 
-export function metricValue(m: Metrics, name: SelectMetric): number {
-  if (name === "accuracy") return m.kind === "single_label" ? m.accuracy : m.subset_accuracy;
+/** Any metrics with the selectable fields (a hierarchy's `accuracy` is exact-path accuracy). */
+type Selectable = Metrics | { kind: "hierarchical"; accuracy: number; macro_f1: number; micro_f1: number; weighted_f1: number; loss: number };
+
+export function metricValue(m: Selectable, name: SelectMetric): number {
+  if (name === "accuracy") return m.kind === "multi_label" ? m.subset_accuracy : m.accuracy;
   return m[name];
 }
 

@@ -4,14 +4,12 @@ import { join } from "node:path";
 import { tmpdir } from "node:os";
 import type { ResolvedConfig } from "../config/resolve.js";
 import { runEngine, type EngineHandlers } from "../engine/process.js";
-import type { HeadSpec, RuntimeSpec, ClassifyPredictJob, TokenShard } from "../protocol/schema.js";
+import type { RuntimeSpec, ClassifyPredictJob, TokenShard } from "../protocol/schema.js";
 import { loadTokenizer } from "../tokenize/tokenizer.js";
-import { readLogits, writeShard } from "../tokenize/shards.js";
+import { writeShard } from "../tokenize/shards.js";
 import type { EventOf } from "../protocol/schema.js";
-
-export function headSpecs(cfg: ResolvedConfig, labels: string[]): HeadSpec[] {
-  return [{ name: "label", num_labels: labels.length, multi_label: cfg.data.multi_label, label_smoothing: cfg.train.label_smoothing, loss_weight: 1 }];
-}
+import { headSpecs, type HeadPlan } from "../train/heads.js";
+import { readHeadLogits, type HeadLogits } from "../train/evaluate.js";
 
 export function modelSpec(cfg: ResolvedConfig, dir = cfg.model.dir, initFrom: { weights: string; heads: boolean } | null = null): ClassifyPredictJob["model"] {
   return {
@@ -32,7 +30,7 @@ export function runtimeSpec(cfg: ResolvedConfig): RuntimeSpec {
 
 export interface ShardPrediction {
   cfg: ResolvedConfig;
-  labels: string[];
+  plan: HeadPlan;
   /** Directory with config.json and tokenizer.json of the trained model. */
   modelDir: string;
   weights: string;
@@ -42,7 +40,7 @@ export interface ShardPrediction {
 }
 
 export interface PredictOutput {
-  logits: Float32Array[];
+  logits: HeadLogits;
   samplesPerSecond: number;
 }
 
@@ -53,7 +51,7 @@ export async function predictShard(p: ShardPrediction): Promise<PredictOutput> {
       kind: "classify.predict",
       protocol_version: 1,
       model: modelSpec(p.cfg, p.modelDir),
-      heads: headSpecs(p.cfg, p.labels),
+      heads: headSpecs(p.plan, p.cfg.train.label_smoothing),
       weights: p.weights,
       data: p.shard,
       output_dir: p.outDir,
@@ -63,7 +61,7 @@ export async function predictShard(p: ShardPrediction): Promise<PredictOutput> {
     p.handlers,
   );
   const ev = result.events.find((e): e is EventOf<"predictions"> => e.type === "predictions")!;
-  return { logits: readLogits(ev.logits.label!, p.shard.count, p.labels.length), samplesPerSecond: ev.samples_per_s };
+  return { logits: readHeadLogits(p.plan, ev.logits, p.shard.count), samplesPerSecond: ev.samples_per_s };
 }
 
 /** Logits for raw texts: tokenize (the same tokenizer as training), shard, predict. */

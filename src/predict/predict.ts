@@ -2,29 +2,43 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ResolvedConfig } from "../config/resolve.js";
-import { encodeLabels, readResolved } from "../data/dataset.js";
-import { argmax, sigmoid, softmax, type Metrics } from "../metrics/classification.js";
+import { readResolved } from "../data/dataset.js";
+import { argmax, sigmoid, softmax } from "../metrics/classification.js";
 import { runPaths } from "../run/artifacts.js";
 import { RunStore, storeDir, type RunRecord } from "../store/store.js";
-import { computeMetrics } from "../train/evaluate.js";
+import { computeMetrics, decideHierarchy, type Decoding, type HeadLogits, type RunMetrics } from "../train/evaluate.js";
+import { loadHeads, mainTargets, taskTargets, type HeadPlan } from "../train/heads.js";
 import { HoneError } from "../util/errors.js";
 import { predictTexts } from "./logits.js";
 
-export interface Prediction {
-  /** The predicted label (single-label) or labels over the threshold (multi-label). */
+export interface LabelPrediction {
+  /** The predicted label (single-label) or the first of those over the threshold (multi-label). */
   label: string | null;
   labels: string[];
   score: number;
   top: { label: string; score: number }[];
 }
 
+export interface Prediction extends LabelPrediction {
+  /** Hierarchies: the decided path, top level first (shorter than the full path when partial). */
+  path?: string[];
+  /** Hierarchies: each decided level's node and P(the true path passes through it). */
+  levels?: { depth: number; label: string; score: number }[];
+  /** Hierarchies: the model was unsure below the last decided level and stopped there. */
+  partial?: boolean;
+  /** Hierarchies: the most probable complete path, even when the decision stopped above it. */
+  full_path?: string;
+  /** Extra tasks (multi-task heads), by task name. */
+  tasks?: Record<string, LabelPrediction>;
+}
+
 interface FinishedRun {
   run: RunRecord;
   cfg: ResolvedConfig;
-  labels: string[];
+  plan: HeadPlan;
   modelDir: string;
   weights: string;
-  threshold: number;
+  decoding: Decoding;
 }
 
 export function openFinishedRun(store: RunStore, ref: string): FinishedRun {
@@ -36,11 +50,13 @@ export function openFinishedRun(store: RunStore, ref: string): FinishedRun {
       { message: "predict and eval need a completed run", hint: run.status === "interrupted" ? `finish it with: hone train --resume ${run.id}` : "train one with: hone train" },
     ]);
   }
-  const decoding = JSON.parse(readFileSync(join(modelDir, "decoding.json"), "utf8")) as { threshold: number };
-  return { run, cfg: run.config as ResolvedConfig, labels: JSON.parse(readFileSync(join(modelDir, "labels.json"), "utf8")), modelDir, weights, threshold: decoding.threshold };
+  const cfg = run.config as ResolvedConfig;
+  const d = JSON.parse(readFileSync(join(modelDir, "decoding.json"), "utf8")) as Partial<Decoding> & { threshold: number };
+  const decoding: Decoding = { threshold: d.threshold, task_thresholds: d.task_thresholds ?? {}, hierarchy_thresholds: d.hierarchy_thresholds ?? null };
+  return { run, cfg, plan: loadHeads(modelDir, cfg), modelDir, weights, decoding };
 }
 
-export function decode(logits: ArrayLike<number>, labels: string[], multiLabel: boolean, threshold: number, topK: number): Prediction {
+export function decode(logits: ArrayLike<number>, labels: string[], multiLabel: boolean, threshold: number, topK: number): LabelPrediction {
   const probs = multiLabel ? Array.from(logits, sigmoid) : Array.from(softmax(logits));
   const order = probs.map((p, i) => [p, i] as const).sort((a, b) => b[0] - a[0]);
   const top = order.slice(0, topK).map(([p, i]) => ({ label: labels[i]!, score: p }));
@@ -52,13 +68,48 @@ export function decode(logits: ArrayLike<number>, labels: string[], multiLabel: 
   return { label: labels[best]!, labels: [labels[best]!], score: probs[best]!, top };
 }
 
+/** Every example's prediction from its heads' logits, decoded as the run decides. */
+export function decodeAll(plan: HeadPlan, logits: HeadLogits, decoding: Decoding, topK: number): Prediction[] {
+  const main = plan.heads[0]!;
+  const count = logits[main.name]!.length;
+  let out: Prediction[];
+  if (plan.tree) {
+    const tree = plan.tree;
+    const { decisions, probs } = decideHierarchy(plan, logits, decoding.hierarchy_thresholds);
+    out = decisions.map((d, i) => {
+      const last = d.path.at(-1);
+      const label = last === undefined ? null : tree.node(last).key;
+      const order = Array.from(probs[i]!, (p, t) => [p, t] as const).sort((a, b) => b[0] - a[0]);
+      return {
+        label,
+        labels: label === null ? [] : [label],
+        score: last === undefined ? 0 : d.scores[d.path.length - 1]!,
+        top: order.slice(0, topK).map(([p, t]) => ({ label: plan.labels[t]!, score: p })),
+        path: d.path.map((n) => tree.node(n).name),
+        levels: d.path.map((n, k) => ({ depth: k + 1, label: tree.node(n).key, score: d.scores[k]! })),
+        partial: d.partial,
+        full_path: tree.node(d.full.at(-1)!).key,
+      };
+    });
+  } else {
+    out = logits[main.name]!.map((row) => decode(row, plan.labels, main.multi_label, decoding.threshold, topK));
+  }
+  for (const t of plan.tasks) {
+    const head = plan.heads.find((h) => h.name === t.head)!;
+    for (let i = 0; i < count; i++) {
+      (out[i]!.tasks ??= {})[t.task] = decode(logits[head.name]![i]!, head.labels, head.multi_label, decoding.task_thresholds[t.task] ?? 0.5, topK);
+    }
+  }
+  return out;
+}
+
 export async function predict(ref: string, texts: string[], opts: { store?: string; topK?: number } = {}): Promise<Prediction[]> {
   const store = new RunStore(storeDir(opts.store));
   try {
     const r = openFinishedRun(store, ref);
     if (texts.length === 0) return [];
-    const { logits } = await predictTexts({ cfg: r.cfg, labels: r.labels, modelDir: r.modelDir, weights: r.weights }, texts);
-    return logits.map((row) => decode(row, r.labels, r.cfg.data.multi_label, r.threshold, opts.topK ?? 3));
+    const { logits } = await predictTexts({ cfg: r.cfg, plan: r.plan, modelDir: r.modelDir, weights: r.weights }, texts);
+    return decodeAll(r.plan, logits, r.decoding, opts.topK ?? 3);
   } finally {
     store.close();
   }
@@ -68,7 +119,7 @@ export async function predict(ref: string, texts: string[], opts: { store?: stri
  * Test metrics of a run: the ones computed once at the end of training, or, given a labelled
  * file, metrics on that file (with the run's column mapping unless text/label say otherwise).
  */
-export async function evaluate(ref: string, opts: { store?: string; data?: string; text?: string; label?: string } = {}): Promise<{ run: RunRecord; metrics: Metrics; source: string }> {
+export async function evaluate(ref: string, opts: { store?: string; data?: string; text?: string; label?: string } = {}): Promise<{ run: RunRecord; metrics: RunMetrics; source: string }> {
   const store = new RunStore(storeDir(opts.store));
   try {
     const r = openFinishedRun(store, ref);
@@ -78,13 +129,15 @@ export async function evaluate(ref: string, opts: { store?: string; data?: strin
       return { run: r.run, metrics: JSON.parse(readFileSync(file, "utf8")), source: "test split (evaluated once, after training)" };
     }
     const src = { path: opts.data, format: "auto" as const, pointer: null, text: opts.text ?? r.cfg.data.train.text, label: opts.label ?? r.cfg.data.train.label };
-    const examples = readResolved(src, r.cfg.data);
-    const unknown = examples.filter((e) => e.labels.some((l) => !r.labels.includes(l)));
+    const examples = readResolved(src, r.cfg);
+    const known = new Set(r.plan.labels);
+    const unknown = examples.filter((e) => e.labels.some((l) => !known.has(l)));
     if (unknown.length > 0) {
-      throw new HoneError("data", `${unknown.length} example(s) have labels the model does not know`, unknown.slice(0, 10).map((e) => ({ file: e.origin, message: `label(s) ${e.labels.join(", ")}`, hint: `known labels: ${r.labels.slice(0, 8).join(", ")}...` })));
+      throw new HoneError("data", `${unknown.length} example(s) have labels the model does not know`, unknown.slice(0, 10).map((e) => ({ file: e.origin, message: `label(s) ${e.labels.join(", ")}`, hint: `known labels: ${r.plan.labels.slice(0, 8).join(", ")}...` })));
     }
-    const { logits } = await predictTexts({ cfg: r.cfg, labels: r.labels, modelDir: r.modelDir, weights: r.weights }, examples.map((e) => e.text));
-    return { run: r.run, metrics: computeMetrics(r.cfg, logits, encodeLabels(examples, r.labels), r.labels, r.threshold), source: opts.data };
+    const { logits } = await predictTexts({ cfg: r.cfg, plan: r.plan, modelDir: r.modelDir, weights: r.weights }, examples.map((e) => e.text));
+    const targets = { main: mainTargets(r.plan, examples), tasks: taskTargets(r.plan, examples) };
+    return { run: r.run, metrics: computeMetrics(r.plan, logits, targets, r.decoding), source: opts.data };
   } finally {
     store.close();
   }

@@ -45,6 +45,21 @@ export const HeadSpec = z
   .strict();
 export type HeadSpec = z.infer<typeof HeadSpec>;
 
+/** Hierarchy-aware loss: the parent head's probabilities, summed into groups, should equal the
+ * child head's probabilities summed into the same groups (squared difference, times weight). */
+export const Coupling = z
+  .object({
+    parent: z.string().min(1),
+    child: z.string().min(1),
+    /** Group index of each parent-head class. */
+    parent_groups: z.array(nonNegInt),
+    /** Group index of each child-head class. */
+    child_groups: z.array(nonNegInt),
+    weight: z.number().positive(),
+  })
+  .strict();
+export type Coupling = z.infer<typeof Coupling>;
+
 export const ModelSpec = z
   .object({
     /** Local Hugging Face model directory (config.json + safetensors weights). */
@@ -80,7 +95,9 @@ export const ClassifyTrainJob = z
     protocol_version: z.literal(PROTOCOL_VERSION),
     run_dir: path,
     model: ModelSpec,
+    /** Single-label targets of -1 mean "no target for this head" (e.g. a node off the path). */
     heads: z.array(HeadSpec).min(1),
+    couplings: z.array(Coupling),
     data: z.object({ train: TokenShard, validation: TokenShard.nullable() }).strict(),
     optim: z
       .object({

@@ -112,6 +112,62 @@ export function confusionChart(title: string, labels: string[], confusion: numbe
   return parts.join("\n");
 }
 
+export interface TreeCell {
+  name: string;
+  /** Index of the parent cell, or -1 at the top level; parents come before their children. */
+  parent: number;
+  depth: number;
+  /** Width share: the node's number of true examples. */
+  weight: number;
+  /** 0..1, drawn red (0) to green (1): the node's F1. */
+  value: number;
+  tooltip: string;
+}
+
+/** An icicle chart: one row per level, each node as wide as its examples, coloured by score;
+ * where a hierarchy loses its examples shows as red blocks under their parents. */
+export function icicleChart(title: string, cells: TreeCell[], legend: string): string {
+  const W = 1200;
+  const rowH = 56;
+  const depth = Math.max(1, ...cells.map((c) => c.depth));
+  const top = 40;
+  const H = top + depth * rowH + 44;
+  const color = (v: number) => {
+    // red -> amber -> green
+    const r = v < 0.5 ? 215 : Math.round(215 - (v - 0.5) * 2 * 165);
+    const g = v < 0.5 ? Math.round(48 + v * 2 * 140) : Math.round(188 - (1 - v) * 2 * 20);
+    return `rgb(${r},${g},60)`;
+  };
+  const x0 = new Array<number>(cells.length).fill(0);
+  const w = new Array<number>(cells.length).fill(0);
+  const used = new Map<number, number>();
+  const totalTop = cells.filter((c) => c.parent === -1).reduce((s, c) => s + c.weight, 0) || 1;
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Arial, sans-serif" font-size="10">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${W / 2}" y="22" text-anchor="middle" font-size="14" font-weight="bold">${esc(title)}</text>`,
+  ];
+  cells.forEach((c, i) => {
+    const [px, pw, pweight] = c.parent === -1 ? [10, W - 20, totalTop] : [x0[c.parent]!, w[c.parent]!, cells[c.parent]!.weight || 1];
+    const offset = used.get(c.parent) ?? 0;
+    x0[i] = px + (offset / pweight) * pw;
+    w[i] = (c.weight / pweight) * pw;
+    used.set(c.parent, offset + c.weight);
+    if (w[i]! <= 0) return;
+    const y = top + (c.depth - 1) * rowH;
+    parts.push(`<rect x="${x0[i]!.toFixed(1)}" y="${y}" width="${Math.max(0.5, w[i]! - 0.5).toFixed(1)}" height="${rowH - 4}" fill="${color(c.value)}" stroke="white" stroke-width="0.5"><title>${esc(c.tooltip)}</title></rect>`);
+    if (w[i]! > 7 * Math.min(c.name.length, 18) + 6) {
+      parts.push(`<text x="${(x0[i]! + w[i]! / 2).toFixed(1)}" y="${y + rowH / 2}" text-anchor="middle">${esc(c.name.slice(0, 18))}</text>`);
+      parts.push(`<text x="${(x0[i]! + w[i]! / 2).toFixed(1)}" y="${y + rowH / 2 + 13}" text-anchor="middle" font-size="9">${(c.value * 100).toFixed(0)}%</text>`);
+    }
+  });
+  const ly = H - 22;
+  for (let k = 0; k <= 10; k++) parts.push(`<rect x="${W / 2 - 110 + k * 20}" y="${ly}" width="20" height="10" fill="${color(k / 10)}"/>`);
+  parts.push(`<text x="${W / 2 - 116}" y="${ly + 9}" text-anchor="end">0</text><text x="${W / 2 + 116}" y="${ly + 9}">1  ${esc(legend)}</text>`);
+  parts.push("</svg>");
+  return parts.join("\n");
+}
+
 export function svgToPng(svg: string): Uint8Array {
   return new Resvg(svg, { background: "white", font: { loadSystemFonts: true } }).render().asPng();
 }

@@ -4,19 +4,20 @@ import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, mkdirSync,
 import { join } from "node:path";
 import { loadConfig } from "../config/load.js";
 import { planTraining, resolveConfig, type ResolvedConfig, type TrainingPlan } from "../config/resolve.js";
-import { encodeLabels, loadDataset } from "../data/dataset.js";
+import { loadDataset } from "../data/dataset.js";
 import { engineFailure, probe, startEngine } from "../engine/process.js";
-import { isBetter, metricValue, type Metrics } from "../metrics/classification.js";
+import { isBetter, metricValue } from "../metrics/classification.js";
 import type { ClassifyTrainJob, Control, Event, EventOf, TokenShard } from "../protocol/schema.js";
-import { headSpecs, modelSpec, predictShard, runtimeSpec } from "../predict/logits.js";
+import { modelSpec, predictShard, runtimeSpec } from "../predict/logits.js";
 import { writeReports } from "../report/report.js";
 import { runPaths } from "../run/artifacts.js";
 import { RunStore, storeDir, type RunRecord } from "../store/store.js";
 import { loadTokenizer } from "../tokenize/tokenizer.js";
-import { readLogits, writeShard } from "../tokenize/shards.js";
+import { writeShard } from "../tokenize/shards.js";
 import { HoneError } from "../util/errors.js";
 import { tempSibling, writeJsonAtomic } from "../util/fs.js";
-import { computeMetrics, decisionThreshold, scalarMetrics } from "./evaluate.js";
+import { computeMetrics, readHeadLogits, scalarMetrics, tuneDecoding, type RunMetrics, type Targets } from "./evaluate.js";
+import { couplings, headsFile, headSpecs, loadHeads, mainTargets, planHeads, shardHeads, taskTargets, type HeadPlan } from "./heads.js";
 import type { QualityReport } from "../data/quality.js";
 
 export type TrainUpdate =
@@ -43,8 +44,8 @@ export interface TrainOptions {
 
 export interface TrainResult {
   run: RunRecord;
-  validation: Metrics | null;
-  test: Metrics | null;
+  validation: RunMetrics | null;
+  test: RunMetrics | null;
   bestStep: number;
 }
 
@@ -53,7 +54,7 @@ const MODEL_FILES = ["config.json", "tokenizer.json", "tokenizer_config.json", "
 interface RunFiles {
   labels: string[];
   shards: { train: TokenShard; validation: TokenShard | null; test: TokenShard | null };
-  targets: { validation: number[][]; test: number[][] };
+  targets: { validation: Targets; test: Targets };
   /** Weights the run started from (init_from), kept so that a resume starts the same way. */
   initFrom: { weights: string; heads: boolean } | null;
 }
@@ -88,7 +89,8 @@ async function prepareNewRun(store: RunStore, opts: TrainOptions, update: (u: Tr
   update({ kind: "phase", text: "reading and checking data" });
   const dataset = loadDataset(cfg);
   for (const w of qualityWarnings(dataset.quality)) update({ kind: "warning", text: w });
-  const plan = planTraining(cfg, dataset.labels, { train: dataset.train.length, validation: dataset.validation.length, test: dataset.test.length });
+  const heads = planHeads(cfg, dataset.labels, dataset.taskLabels);
+  const plan = planTraining(cfg, heads.labels, { train: dataset.train.length, validation: dataset.validation.length, test: dataset.test.length });
 
   let initFrom: RunFiles["initFrom"] = null;
   let parent: RunRecord | null = null;
@@ -96,9 +98,9 @@ async function prepareNewRun(store: RunStore, opts: TrainOptions, update: (u: Tr
     parent = store.findRun(cfg.model.init_from);
     const weights = join(runPaths(parent.run_dir).model, "model.safetensors");
     if (!existsSync(weights)) throw new HoneError("usage", `run ${parent.id} has no final model to start from`, [{ message: `missing ${weights}`, hint: "init_from needs a completed run" }]);
-    // Same labels in the same order: keep the trained head too; otherwise the head starts fresh.
-    const parentLabels: unknown = JSON.parse(readFileSync(join(runPaths(parent.run_dir).model, "labels.json"), "utf8"));
-    initFrom = { weights, heads: JSON.stringify(parentLabels) === JSON.stringify(plan.labels) };
+    // Same heads with the same labels: keep the trained heads too; otherwise they start fresh.
+    const parentHeads = loadHeads(runPaths(parent.run_dir).model, parent.config as ResolvedConfig).heads;
+    initFrom = { weights, heads: JSON.stringify(parentHeads) === JSON.stringify(heads.heads) };
   }
 
   const run = store.createRun(cfg.task, cfg.name, cfg);
@@ -112,18 +114,17 @@ async function prepareNewRun(store: RunStore, opts: TrainOptions, update: (u: Tr
   mkdirSync(paths.model, { recursive: true });
   for (const f of MODEL_FILES) if (existsSync(join(cfg.model.dir, f))) copyFileSync(join(cfg.model.dir, f), join(paths.model, f));
   writeJsonAtomic(join(paths.model, "labels.json"), plan.labels);
+  writeJsonAtomic(join(paths.model, "heads.json"), headsFile(heads));
 
   update({ kind: "phase", text: `tokenizing ${plan.counts.train + plan.counts.validation + plan.counts.test} examples` });
   const tokenizer = loadTokenizer(cfg.model.dir, cfg.data.max_length);
-  const heads = (examples: typeof dataset.train) => [
-    { name: "label", numLabels: plan.labels.length, multiLabel: cfg.data.multi_label, targets: encodeLabels(examples, plan.labels) },
-  ];
   const shard = async (split: string, examples: typeof dataset.train) =>
-    examples.length === 0 ? null : writeShard(paths.data, split, await tokenizer.encode(examples.map((e) => e.text)), heads(examples));
+    examples.length === 0 ? null : writeShard(paths.data, split, await tokenizer.encode(examples.map((e) => e.text)), shardHeads(heads, examples));
+  const targets = (examples: typeof dataset.train): Targets => ({ main: mainTargets(heads, examples), tasks: taskTargets(heads, examples) });
   const files: RunFiles = {
     labels: plan.labels,
     shards: { train: (await shard("train", dataset.train))!, validation: await shard("validation", dataset.validation), test: await shard("test", dataset.test) },
-    targets: { validation: encodeLabels(dataset.validation, plan.labels), test: encodeLabels(dataset.test, plan.labels) },
+    targets: { validation: targets(dataset.validation), test: targets(dataset.test) },
     initFrom,
   };
   writeJsonAtomic(join(paths.data, "run-files.json"), files);
@@ -149,6 +150,10 @@ export async function train(opts: TrainOptions = {}): Promise<TrainResult> {
       const filesPath = join(runPaths(run.run_dir).data, "run-files.json");
       if (!plan || !existsSync(filesPath)) throw new HoneError("store", `run ${run.id} stopped before its data was prepared`, [{ message: "nothing to resume", hint: "start the run again" }]);
       files = JSON.parse(readFileSync(filesPath, "utf8"));
+      for (const split of ["validation", "test"] as const) {
+        const t = files.targets[split] as Targets | number[][];
+        if (Array.isArray(t)) files.targets[split] = { main: t, tasks: {} }; // runs prepared before multi-task heads
+      }
       resumeFrom = checkpointSteps(runPaths(run.run_dir).checkpoints).at(-1) ?? null;
       // Points logged after the checkpoint by the attempt that died are replayed, not kept twice.
       store.truncateMetrics(run.id, resumeFrom ?? 0);
@@ -157,6 +162,7 @@ export async function train(opts: TrainOptions = {}): Promise<TrainResult> {
     }
     update({ kind: "run", run, resumedFrom: resumeFrom });
     const paths = runPaths(run.run_dir);
+    const heads: HeadPlan = loadHeads(paths.model, cfg);
     store.update(run.id, { status: "running", error: null });
 
     // Best checkpoint and early stopping, rebuilt from the stored series on resume.
@@ -175,7 +181,8 @@ export async function train(opts: TrainOptions = {}): Promise<TrainResult> {
       protocol_version: 1,
       run_dir: run.run_dir,
       model: modelSpec(cfg, cfg.model.dir, files.initFrom),
-      heads: headSpecs(cfg, files.labels),
+      heads: headSpecs(heads, cfg.train.label_smoothing),
+      couplings: couplings(heads),
       data: { train: files.shards.train, validation: files.shards.validation },
       optim: {
         seed: cfg.train.seed,
@@ -202,9 +209,9 @@ export async function train(opts: TrainOptions = {}): Promise<TrainResult> {
 
     update({ kind: "phase", text: resumeFrom === null ? "training" : `resuming at step ${resumeFrom}` });
     const onEval = (ev: EventOf<"eval">): Control => {
-      const logits = readLogits(ev.logits.label!, ev.count, files.labels.length);
-      const threshold = decisionThreshold(cfg, logits, files.targets.validation, files.labels);
-      const m = computeMetrics(cfg, logits, files.targets.validation, files.labels, threshold);
+      // Selection sees full decisions: tuned multi-label thresholds, but no partial paths.
+      const val = { logits: readHeadLogits(heads, ev.logits, ev.count), targets: files.targets.validation };
+      const m = computeMetrics(heads, val.logits, val.targets, { ...tuneDecoding(heads, null, val), hierarchy_thresholds: null });
       const values = scalarMetrics(m);
       store.logMetrics(run.id, ev.step, "validation", { ...values, engine_loss: ev.loss });
       const value = metricValue(m, es.metric);
@@ -262,17 +269,21 @@ export async function train(opts: TrainOptions = {}): Promise<TrainResult> {
     renameSync(tmp, finalWeights);
     await store.addArtifact(run.id, "model", finalWeights);
 
-    const bestEval = join(stepDir(paths.evals, bestStep), "label.logits.f32");
-    const valLogits = files.shards.validation && existsSync(bestEval) ? readLogits(bestEval, files.shards.validation.count, files.labels.length) : null;
-    const threshold = decisionThreshold(cfg, valLogits, files.targets.validation, files.labels);
-    writeJsonAtomic(join(paths.model, "decoding.json"), { multi_label: cfg.data.multi_label, threshold, pooling: cfg.model.pooling, max_length: cfg.data.max_length });
-    const validation = valLogits ? computeMetrics(cfg, valLogits, files.targets.validation, files.labels, threshold) : null;
+    const bestEval = stepDir(paths.evals, bestStep);
+    const evalFiles = Object.fromEntries(heads.heads.map((h) => [h.name, join(bestEval, `${h.name}.logits.f32`)]));
+    const val =
+      files.shards.validation && Object.values(evalFiles).every((f) => existsSync(f))
+        ? { logits: readHeadLogits(heads, evalFiles, files.shards.validation.count), targets: files.targets.validation }
+        : null;
+    const decoding = tuneDecoding(heads, cfg.hierarchy?.target_precision ?? null, val);
+    writeJsonAtomic(join(paths.model, "decoding.json"), { multi_label: cfg.data.multi_label, ...decoding, pooling: cfg.model.pooling, max_length: cfg.data.max_length });
+    const validation = val ? computeMetrics(heads, val.logits, val.targets, decoding) : null;
 
-    let test: Metrics | null = null;
+    let test: RunMetrics | null = null;
     if (files.shards.test) {
       update({ kind: "phase", text: `evaluating step ${bestStep} on the test split (${files.shards.test.count} examples)` });
-      const { logits } = await predictShard({ cfg, labels: files.labels, modelDir: paths.model, weights: finalWeights, shard: files.shards.test, outDir: join(run.run_dir, "predictions", "test") });
-      test = computeMetrics(cfg, logits, files.targets.test, files.labels, threshold);
+      const { logits } = await predictShard({ cfg, plan: heads, modelDir: paths.model, weights: finalWeights, shard: files.shards.test, outDir: join(run.run_dir, "predictions", "test") });
+      test = computeMetrics(heads, logits, files.targets.test, decoding);
       store.logMetrics(run.id, bestStep, "test", scalarMetrics(test));
     }
     await writeReports(store, run.id, { validation, test });

@@ -33,7 +33,7 @@ def predict_logits(model, shard, heads, pad_id, batch_size, device, autocast):
                 if h["multi_label"]:
                     loss_sum += h["loss_weight"] * F.binary_cross_entropy_with_logits(lg, y, reduction="none").mean(-1).sum().item()
                 else:
-                    loss_sum += h["loss_weight"] * F.cross_entropy(lg, y, reduction="sum").item()
+                    loss_sum += h["loss_weight"] * F.cross_entropy(lg, y, reduction="sum", ignore_index=-1).item()
     return out, (loss_sum / max(1, shard.count) if labelled else None)
 
 
