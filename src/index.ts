@@ -1,6 +1,12 @@
 // The Hone SDK: everything the CLI does, as typed functions.
 export { train, type TrainOptions, type TrainResult, type TrainUpdate } from "./train/train.js";
-export { predict, evaluate, decode, type Prediction } from "./predict/predict.js";
+export { predict, evaluate, decode, decodeAll, type Prediction, type LabelPrediction } from "./predict/predict.js";
+export type { RunMetrics, Decoding } from "./train/evaluate.js";
+export { Tree } from "./hierarchy/tree.js";
+export { readTaxonomy, labelPath } from "./hierarchy/taxonomy.js";
+export { layout, terminalProbabilities, STRATEGIES, type Strategy } from "./hierarchy/strategies.js";
+export { decodePath, marginals, tuneThresholds, type PathDecision } from "./hierarchy/decode.js";
+export { hierarchyMetrics, type HierarchyMetrics } from "./hierarchy/metrics.js";
 export { inspectData, type InspectReport } from "./data/inspect.js";
 export { loadConfig } from "./config/load.js";
 export { resolveConfig, planTraining, type ResolvedConfig, type TrainingPlan } from "./config/resolve.js";

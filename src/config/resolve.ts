@@ -31,6 +31,8 @@ export interface ResolvedHierarchy {
   taxonomy: string | null;
   decode: Decode;
   consistency_loss: number;
+  /** Absent in runs made before level weights existed. */
+  level_weights?: number[] | null;
   thresholds: number[] | null;
   target_precision: number | null;
 }

@@ -67,6 +67,9 @@ export const HierarchyConfig = strict({
   taxonomy: z.string().min(1).nullable().default(null),
   /** best_path: most probable complete path; top_down: the likeliest child at each level. */
   decode: z.enum(["best_path", "top_down"]).default("best_path"),
+  /** Loss weight of each level's decisions, top first (per_level and local); e.g. [2, 1] makes
+   * the top-level decision count double. Missing levels weigh 1. */
+  level_weights: z.array(z.number().positive()).min(1).nullable().default(null),
   /** per_level: weight of a loss that ties each level's probability mass to its parents'. */
   consistency_loss: z.number().min(0).default(0),
   /** Least confidence per level (top first) to go one level deeper; below it the prediction

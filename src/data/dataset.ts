@@ -5,7 +5,7 @@ import { sha256 } from "../util/fs.js";
 import { readSource, type Example } from "./load.js";
 import { qualityReport, type QualityReport } from "./quality.js";
 import { splitExamples } from "./split.js";
-import { labelPath, readTaxonomy } from "../hierarchy/taxonomy.js";
+import { labelPath, leafPaths, readTaxonomy } from "../hierarchy/taxonomy.js";
 
 export interface Dataset {
   train: Example[];
@@ -18,6 +18,8 @@ export interface Dataset {
   /** Where validation and test came from. */
   origin: { validation: "file" | "split" | "none"; test: "file" | "split" | "none" };
   quality: QualityReport;
+  /** Things worth a warning that are not errors. */
+  notes: string[];
   /** sha256 over the examples of all splits: identifies the data a run saw. */
   hash: string;
 }
@@ -78,6 +80,17 @@ export function loadDataset(cfg: ResolvedConfig): Dataset {
     if (origin.test === "split") test = parts.test;
   }
   const quality = qualityReport({ train, validation, test });
+  // A hierarchy with a taxonomy knows every leaf, trained or not: the model gets all of them as
+  // classes, and evaluation counts examples of untrained leaves honestly (as errors, mostly).
+  const h = cfg.task === "hierarchical" ? cfg.hierarchy! : null;
+  const taxonomyLeaves = h?.taxonomy ? leafPaths(readTaxonomy(h.taxonomy), h.separator) : [];
+  const notes: string[] = [];
+  if (taxonomyLeaves.length > 0) {
+    const leaves = new Set(taxonomyLeaves);
+    const untrained = quality.unseenLabels.filter((u) => leaves.has(u.label));
+    if (untrained.length > 0) notes.push(`${untrained.length} validation/test example(s) have taxonomy leaves with no training example (e.g. ${untrained[0]!.label} at ${untrained[0]!.origin})`);
+    quality.unseenLabels = quality.unseenLabels.filter((u) => !leaves.has(u.label));
+  }
   if (quality.unseenLabels.length > 0) {
     throw new HoneError(
       "data",
@@ -94,7 +107,7 @@ export function loadDataset(cfg: ResolvedConfig): Dataset {
       }),
     );
   }
-  const labels = [...new Set(train.flatMap((e) => e.labels))].sort();
+  const labels = [...new Set([...train.flatMap((e) => e.labels), ...taxonomyLeaves])].sort();
   if (!d.multi_label && labels.length < 2) {
     throw new HoneError("data", `the training data has only ${labels.length} label`, [{ file: d.train.path, message: `labels: ${labels.join(", ")}`, hint: "a classifier needs at least two classes" }]);
   }
@@ -108,5 +121,5 @@ export function loadDataset(cfg: ResolvedConfig): Dataset {
     }
   }
   const hash = sha256(JSON.stringify([train, validation, test].map((s) => s.map((e) => [e.text, e.labels, ...(e.tasks ? [e.tasks] : [])]))));
-  return { train, validation, test, labels, taskLabels, origin, quality, hash };
+  return { train, validation, test, labels, taskLabels, origin, quality, hash, notes };
 }

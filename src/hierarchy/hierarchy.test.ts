@@ -35,9 +35,9 @@ test("per_level layout: stop class where paths end early, codes, coupling groups
 test("local layout: a head per parent, no target off the path, stop class at terminal parents", () => {
   const l = layout(tree(), "local");
   assert.deepEqual(l.heads, [
-    { name: "node_root", labels: ["a", "b", "c"] },
-    { name: "node_0", labels: ["a/x", "a/y"] },
-    { name: "node_3", labels: ["b/z"] },
+    { name: "node_root", level: 1, labels: ["a", "b", "c"] },
+    { name: "node_0", level: 2, labels: ["a/x", "a/y"] },
+    { name: "node_3", level: 2, labels: ["b/z"] },
   ]);
   assert.deepEqual(targets(l, 0), [0, 0, -1]);
   assert.deepEqual(targets(l, 3), [2, -1, -1]);
@@ -81,7 +81,10 @@ test("metrics: every number against a hand computation", () => {
   const t = tree();
   const dec = (path: number[], partial = false): PathDecision => ({ path, full: path, scores: path.map(() => 1), partial });
   // truth a/x, a/y, c; predicted a/x, a/x, b/z
-  const m = hierarchyMetrics(t, [dec([0, 1]), dec([0, 1]), dec([3, 4])], [1, 2, 5], { trueProb: [0.5, 0.25, 0.125] });
+  const m = hierarchyMetrics(t, [dec([0, 1]), dec([0, 1]), dec([3, 4])], [1, 2, 5], { trueProb: [0.5, 0.25, 0.125], rawConsistent: [true, false, true] });
+  close(m.weighted_f1, (1 * 2 + (2 / 3) * 1) / 5); // node F1 weighted by support: a 2, a/x 1, a/y 1, c 1
+  close(m.raw_consistency, 2 / 3);
+  close(m.levels[1]!.macro_f1, (2 / 3 + 0 + 0) / 3); // depth-2 nodes present: a/x, a/y, b/z
   close(m.accuracy, 1 / 3);
   close(m.micro_f1, 6 / 11); // TP 3, FP 3, FN 2
   close(m.hierarchical_precision, 0.5);

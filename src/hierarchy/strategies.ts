@@ -20,6 +20,8 @@ export const STOP_LABEL = "∅";
 
 export interface TreeHead {
   name: string;
+  /** The level this head decides (1 = top); 0 for the flat head, which decides all of them. */
+  level: number;
   /** Class labels: node keys, or STOP_LABEL. */
   labels: string[];
 }
@@ -48,14 +50,14 @@ export function layout(tree: Tree, strategy: Strategy): Layout {
   const couplings: Coupling[] = [];
 
   if (strategy === "flat") {
-    heads.push({ name: "label", labels: terminals.map((t) => tree.node(t).key) });
+    heads.push({ name: "label", level: 0, labels: terminals.map((t) => tree.node(t).key) });
     terminals.forEach((_, i) => codes[i]!.push([0, i]));
   } else if (strategy === "per_level") {
     for (let d = 1; d <= tree.maxDepth; d++) {
       const nodes = tree.atDepth(d);
       // A path that ends above depth d is "∅" here.
       const needsStop = terminals.some((t) => tree.node(t).depth < d);
-      heads.push({ name: `level_${d}`, labels: [...nodes.map((n) => tree.node(n).key), ...(needsStop ? [STOP_LABEL] : [])] });
+      heads.push({ name: `level_${d}`, level: d, labels: [...nodes.map((n) => tree.node(n).key), ...(needsStop ? [STOP_LABEL] : [])] });
       const index = new Map(nodes.map((n, i) => [n, i]));
       terminals.forEach((t, i) => {
         const line = tree.lineage(t);
@@ -80,7 +82,7 @@ export function layout(tree: Tree, strategy: Strategy): Layout {
       const kids = tree.children(p);
       const stop = p !== -1 && tree.node(p).terminal;
       headOf.set(p, heads.length);
-      heads.push({ name: p === -1 ? "node_root" : `node_${p}`, labels: [...kids.map((k) => tree.node(k).key), ...(stop ? [STOP_LABEL] : [])] });
+      heads.push({ name: p === -1 ? "node_root" : `node_${p}`, level: p === -1 ? 1 : tree.node(p).depth + 1, labels: [...kids.map((k) => tree.node(k).key), ...(stop ? [STOP_LABEL] : [])] });
     }
     terminals.forEach((t, i) => {
       const line = tree.lineage(t);

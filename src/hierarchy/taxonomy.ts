@@ -158,3 +158,9 @@ export function labelPath(label: string, separator: string, taxonomy: Taxonomy |
   }
   return { path: known };
 }
+
+/** Full paths of the taxonomy's leaves (nodes without children), joined with the separator. */
+export function leafPaths(t: Taxonomy, separator: string): string[] {
+  const parents = new Set([...t.byName.values()].filter((p) => p.length > 1).map((p) => p.at(-2)!));
+  return [...t.byName.entries()].filter(([name]) => !parents.has(name)).map(([, p]) => p.join(separator));
+}

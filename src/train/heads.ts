@@ -46,13 +46,13 @@ export function planHeads(cfg: ResolvedConfig, mainLabels: string[], taskLabels:
     task: cfg.task,
     heads: [],
     labels: mainLabels,
-    hierarchy: h && { strategy: h.strategy, separator: h.separator, decode: h.decode, consistency_loss: h.consistency_loss, thresholds: h.thresholds },
+    hierarchy: h && { strategy: h.strategy, separator: h.separator, decode: h.decode, consistency_loss: h.consistency_loss, level_weights: h.level_weights ?? null, thresholds: h.thresholds },
     tasks: (cfg.data.tasks ?? []).map((t) => ({ task: t.name, head: `task_${t.name}` })),
   };
   const plan = withTree(file);
   file.labels = plan.tree ? plan.tree.terminals.map((t) => plan.tree!.node(t).key) : mainLabels;
   file.heads = plan.layout
-    ? plan.layout.heads.map((x) => ({ name: x.name, labels: x.labels, multi_label: false, loss_weight: 1 }))
+    ? plan.layout.heads.map((x) => ({ name: x.name, labels: x.labels, multi_label: false, loss_weight: (x.level > 0 ? h!.level_weights?.[x.level - 1] : undefined) ?? 1 }))
     : [{ name: "label", labels: mainLabels, multi_label: cfg.data.multi_label, loss_weight: 1 }];
   for (const t of cfg.data.tasks ?? []) file.heads.push({ name: `task_${t.name}`, labels: taskLabels[t.name]!, multi_label: t.multi_label, loss_weight: t.loss_weight });
   return { ...file, tree: plan.tree, layout: plan.layout };

@@ -88,7 +88,7 @@ async function prepareNewRun(store: RunStore, opts: TrainOptions, update: (u: Tr
   const cfg = resolveConfig(loaded, machine);
   update({ kind: "phase", text: "reading and checking data" });
   const dataset = loadDataset(cfg);
-  for (const w of qualityWarnings(dataset.quality)) update({ kind: "warning", text: w });
+  for (const w of [...qualityWarnings(dataset.quality), ...dataset.notes]) update({ kind: "warning", text: w });
   const heads = planHeads(cfg, dataset.labels, dataset.taskLabels);
   const plan = planTraining(cfg, heads.labels, { train: dataset.train.length, validation: dataset.validation.length, test: dataset.test.length });
 
