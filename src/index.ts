@@ -7,6 +7,8 @@ export { readTaxonomy, labelPath } from "./hierarchy/taxonomy.js";
 export { layout, terminalProbabilities, STRATEGIES, type Strategy } from "./hierarchy/strategies.js";
 export { decodePath, marginals, tuneThresholds, type PathDecision } from "./hierarchy/decode.js";
 export { hierarchyMetrics, type HierarchyMetrics } from "./hierarchy/metrics.js";
+export { exportOnnx, TOLERANCE, type ExportOptions, type ExportResult, type Quantize } from "./deploy/export.js";
+export { load, type LoadedModel, type LoadOptions } from "./deploy/runtime.js";
 export { inspectData, type InspectReport } from "./data/inspect.js";
 export { loadConfig } from "./config/load.js";
 export { resolveConfig, planTraining, type ResolvedConfig, type TrainingPlan } from "./config/resolve.js";

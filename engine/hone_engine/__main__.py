@@ -14,6 +14,7 @@ from .protocol import Channel, EngineError  # noqa: E402
 RECIPES = {
     "classify.train": "hone_engine.recipes.classify_train",
     "classify.predict": "hone_engine.recipes.classify_predict",
+    "onnx.export": "hone_engine.recipes.onnx_export",
     "probe": "hone_engine.recipes.probe",
 }
 

@@ -1,6 +1,7 @@
 // The `hone` command line. Each command is a thin layer over the SDK.
 import { Command, Option } from "commander";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { loadConfig } from "../config/load.js";
 import { configJsonSchema } from "../config/schema.js";
@@ -10,6 +11,8 @@ import { probe } from "../engine/process.js";
 import type { RunMetrics } from "../train/evaluate.js";
 import { installModel, listModels } from "../models/catalog.js";
 import { evaluate, predict } from "../predict/predict.js";
+import { exportOnnx, type Quantize } from "../deploy/export.js";
+import { load } from "../deploy/runtime.js";
 import { RunStore, storeDir } from "../store/store.js";
 import { train } from "../train/train.js";
 import { HoneError, formatError } from "../util/errors.js";
@@ -207,14 +210,34 @@ Examples:
   program
     .command("predict")
     .description("Predict labels; JSON lines out")
-    .argument("<run>", "run id, name or 'last'")
+    .argument("<run>", "run id, name or 'last', or an exported bundle directory (ONNX, no Python)")
     .option("--input <file>", "JSONL with a text field, or plain text lines; '-' or none = stdin")
     .option("--text-field <name>", "field of JSONL input rows", "text")
     .option("--top-k <n>", "how many ranked labels to include", "3")
     .action(async (ref: string, o: { input?: string; textField: string; topK: string }) => {
       const texts = await readTexts(o.input, o.textField);
-      const preds = await predict(ref, texts, { store: program.opts().store, topK: Number(o.topK) });
+      let preds;
+      if (existsSync(join(ref, "bundle.json"))) {
+        const model = await load(ref);
+        preds = await model.predict(texts, { topK: Number(o.topK) });
+        await model.close();
+      } else preds = await predict(ref, texts, { store: program.opts().store, topK: Number(o.topK) });
       preds.forEach((p, i) => out(JSON.stringify({ text: texts[i], ...p })));
+    });
+
+  program
+    .command("export")
+    .description("Export a run as a self-contained bundle for serving without Python (checked against PyTorch)")
+    .argument("<run>", "run id, name or 'last'")
+    .addOption(new Option("--format <format>", "bundle format").choices(["onnx"]).default("onnx"))
+    .addOption(new Option("--quantize <type>", "weights: none (fp32), int8 (dynamic) or fp16").choices(["none", "int8", "fp16"]).default("none"))
+    .option("--out <dir>", "bundle directory (default: runs/<id>/export/onnx-<precision>)")
+    .option("--json", "print JSON")
+    .action(async (ref: string, o: { quantize: Quantize; out?: string; json?: boolean }) => {
+      const r = await exportOnnx(ref, { store: program.opts().store, quantize: o.quantize, out: o.out });
+      if (o.json) return json(r);
+      out(`bundle: ${r.dir} (model.onnx ${(r.bytes / 2 ** 20).toFixed(1)} MiB)`);
+      out(table(["head", "max |logit diff|", "top-1 agreement"], Object.entries(r.verification).map(([h, v]) => [h, v.max_abs_diff === null ? "-" : v.max_abs_diff.toExponential(2), pct(v.top1_agreement)])));
     });
 
   const runs = program.command("runs").description("List, show and compare runs");

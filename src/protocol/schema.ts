@@ -154,11 +154,30 @@ export const ClassifyPredictJob = z
   .strict();
 export type ClassifyPredictJob = z.infer<typeof ClassifyPredictJob>;
 
+export const OnnxExportJob = z
+  .object({
+    kind: z.literal("onnx.export"),
+    protocol_version: z.literal(PROTOCOL_VERSION),
+    model: ModelSpec,
+    heads: z.array(HeadSpec).min(1),
+    weights: path,
+    /** Where model.onnx goes (written to a temporary sibling, then renamed). */
+    output: path,
+    quantize: z.enum(["none", "int8", "fp16"]),
+    opset: posInt,
+    /** Examples whose logits are compared between PyTorch and the exported graph. */
+    sample: TokenShard,
+    sample_size: posInt,
+    threads: posInt,
+  })
+  .strict();
+export type OnnxExportJob = z.infer<typeof OnnxExportJob>;
+
 export const ProbeJob = z
   .object({ kind: z.literal("probe"), protocol_version: z.literal(PROTOCOL_VERSION) })
   .strict();
 
-export const Job = z.discriminatedUnion("kind", [ClassifyTrainJob, ClassifyPredictJob, ProbeJob]);
+export const Job = z.discriminatedUnion("kind", [ClassifyTrainJob, ClassifyPredictJob, OnnxExportJob, ProbeJob]);
 export type Job = z.infer<typeof Job>;
 
 // ---- events (engine -> orchestrator) ----
@@ -226,6 +245,19 @@ export const Event = z.discriminatedUnion("type", [
       logits: z.record(z.string(), path),
       count: nonNegInt,
       samples_per_s: z.number(),
+    })
+    .strict(),
+  z
+    .object({
+      type: z.literal("exported"),
+      path,
+      bytes: nonNegInt,
+      /** Per head: largest |PyTorch - ONNX| logit difference and top-1 agreement on the sample. */
+      heads: z.record(z.string(), z.object({ max_abs_diff: finiteOrNull, top1_agreement: z.number() }).strict()),
+      sample_size: posInt,
+      onnxruntime: z.string(),
+      opset: posInt,
+      runtime_s: z.number(),
     })
     .strict(),
   z

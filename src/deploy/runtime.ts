@@ -1,0 +1,90 @@
+// Inference in Node from an exported bundle (no Python): the same tokenizer as training, batches
+// sorted by length, ONNX Runtime for the graph, and the same decoding code as `hone predict`.
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import * as ort from "onnxruntime-node";
+import type { ResolvedConfig } from "../config/resolve.js";
+import { decodeAll, type Prediction } from "../predict/predict.js";
+import { loadTokenizer, type TextTokenizer } from "../tokenize/tokenizer.js";
+import type { Decoding, HeadLogits } from "../train/evaluate.js";
+import { loadHeads, type HeadPlan } from "../train/heads.js";
+import { HoneError } from "../util/errors.js";
+
+export interface LoadOptions {
+  /** Examples per ONNX Runtime call. */
+  batchSize?: number;
+  /** Intra-op threads of ONNX Runtime; default: its own choice. */
+  threads?: number;
+}
+
+export interface LoadedModel {
+  readonly dir: string;
+  readonly plan: HeadPlan;
+  readonly manifest: { run_id: string; quantize: string; max_length: number; pad_token_id: number };
+  logits(texts: string[]): Promise<HeadLogits>;
+  predict(texts: string[], opts?: { topK?: number }): Promise<Prediction[]>;
+  close(): Promise<void>;
+}
+
+export async function load(dir: string, opts: LoadOptions = {}): Promise<LoadedModel> {
+  const manifestPath = join(dir, "bundle.json");
+  if (!existsSync(manifestPath)) {
+    throw new HoneError("usage", `${dir} is not a Hone bundle`, [{ file: dir, message: "no bundle.json", hint: "make one with: hone export RUN --format onnx" }]);
+  }
+  const manifest = JSON.parse(readFileSync(manifestPath, "utf8"));
+  const cfg = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as ResolvedConfig;
+  const plan = loadHeads(dir, cfg);
+  const raw = JSON.parse(readFileSync(join(dir, "decoding.json"), "utf8")) as Partial<Decoding> & { threshold: number };
+  const decoding: Decoding = { threshold: raw.threshold, task_thresholds: raw.task_thresholds ?? {}, hierarchy_thresholds: raw.hierarchy_thresholds ?? null };
+  const tokenizer: TextTokenizer = loadTokenizer(dir, manifest.max_length);
+  const session = await ort.InferenceSession.create(join(dir, "model.onnx"), {
+    graphOptimizationLevel: "all",
+    ...(opts.threads ? { intraOpNumThreads: opts.threads } : {}),
+  });
+  const batchSize = opts.batchSize ?? 32;
+  const pad = BigInt(manifest.pad_token_id);
+
+  async function logits(texts: string[]): Promise<HeadLogits> {
+    const ids = await tokenizer.encode(texts);
+    const out: HeadLogits = Object.fromEntries(plan.heads.map((h) => [h.name, new Array<Float32Array>(texts.length)]));
+    // Longest first, so that each batch pads to nearly its own length.
+    const order = ids.map((_, i) => i).sort((a, b) => ids[b]!.length - ids[a]!.length);
+    for (let s = 0; s < order.length; s += batchSize) {
+      const idx = order.slice(s, s + batchSize);
+      const T = ids[idx[0]!]!.length;
+      const input = new BigInt64Array(idx.length * T).fill(pad);
+      const mask = new BigInt64Array(idx.length * T);
+      idx.forEach((i, row) => {
+        const seq = ids[i]!;
+        for (let t = 0; t < seq.length; t++) {
+          input[row * T + t] = BigInt(seq[t]!);
+          mask[row * T + t] = 1n;
+        }
+      });
+      const result = await session.run({
+        input_ids: new ort.Tensor("int64", input, [idx.length, T]),
+        attention_mask: new ort.Tensor("int64", mask, [idx.length, T]),
+      });
+      for (const h of plan.heads) {
+        const data = result[h.name]!.data as Float32Array;
+        const L = h.labels.length;
+        idx.forEach((i, row) => (out[h.name]![i] = data.slice(row * L, (row + 1) * L)));
+      }
+    }
+    return out;
+  }
+
+  return {
+    dir,
+    plan,
+    manifest,
+    logits,
+    async predict(texts, o = {}) {
+      if (texts.length === 0) return [];
+      return decodeAll(plan, await logits(texts), decoding, o.topK ?? 3);
+    },
+    async close() {
+      await session.release();
+    },
+  };
+}
