@@ -15,6 +15,7 @@ RECIPES = {
     "classify.train": "hone_engine.recipes.classify_train",
     "classify.predict": "hone_engine.recipes.classify_predict",
     "onnx.export": "hone_engine.recipes.onnx_export",
+    "classify.bench": "hone_engine.recipes.classify_bench",
     "probe": "hone_engine.recipes.probe",
 }
 

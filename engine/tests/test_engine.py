@@ -106,7 +106,7 @@ def test_head_losses_skip_missing_targets_and_add_the_coupling_penalty():
     assert coupled.item() == pytest.approx(3 * math.log(2) + 2.0 * 2 * 0.5)
 
 
-EXPECTED_EVAL_LOSSES = [2.1288, 2.0244]  # recorded with torch 2.13 CPU; validation loss falls
+EXPECTED_EVAL_LOSSES = [2.1348, 2.0316]  # recorded with torch 2.13 CPU (tiny vocabulary with every id < vocab_size); validation loss falls
 
 
 def test_resume_reproduces_the_uninterrupted_run_exactly(tmp_path, tiny_model):

@@ -12,7 +12,10 @@ import type { RunMetrics } from "../train/evaluate.js";
 import { installModel, listModels } from "../models/catalog.js";
 import { evaluate, predict } from "../predict/predict.js";
 import { exportOnnx, type Quantize } from "../deploy/export.js";
+import { compareDeployments } from "../deploy/compare.js";
 import { load } from "../deploy/runtime.js";
+import { DEFAULT_SERVE } from "../serve/app.js";
+import { bundleFor, startServer } from "../serve/server.js";
 import { RunStore, storeDir } from "../store/store.js";
 import { train } from "../train/train.js";
 import { HoneError, formatError } from "../util/errors.js";
@@ -232,12 +235,59 @@ Examples:
     .addOption(new Option("--format <format>", "bundle format").choices(["onnx"]).default("onnx"))
     .addOption(new Option("--quantize <type>", "weights: none (fp32), int8 (dynamic) or fp16").choices(["none", "int8", "fp16"]).default("none"))
     .option("--out <dir>", "bundle directory (default: runs/<id>/export/onnx-<precision>)")
+    .option("--compare", "measure PyTorch fp32 and ONNX fp32 / fp16 / int8 on the test split: size, latency, throughput, accuracy")
     .option("--json", "print JSON")
-    .action(async (ref: string, o: { quantize: Quantize; out?: string; json?: boolean }) => {
+    .action(async (ref: string, o: { quantize: Quantize; out?: string; json?: boolean; compare?: boolean }) => {
+      if (o.compare) {
+        const c = await compareDeployments(ref, { store: program.opts().store });
+        if (o.json) return json(c);
+        out(`run ${c.run}: ${c.test_count} test texts, batch-1 latency over ${c.latency_samples} calls, throughput at batch ${c.batch_size}, ${c.threads} threads\n`);
+        out(table(["form", "runtime", "size", "p50 batch 1", "p99 batch 1", "texts/s batch " + c.batch_size, "accuracy"], c.rows.map((x) => [x.form, x.runtime, `${(x.bytes / 2 ** 20).toFixed(1)} MiB`, `${x.p50_ms.toFixed(2)} ms`, `${x.p99_ms.toFixed(2)} ms`, x.throughput.toFixed(0), pct(x.accuracy)])));
+        return out(`\nplot: ${c.plot}`);
+      }
       const r = await exportOnnx(ref, { store: program.opts().store, quantize: o.quantize, out: o.out });
       if (o.json) return json(r);
       out(`bundle: ${r.dir} (model.onnx ${(r.bytes / 2 ** 20).toFixed(1)} MiB)`);
       out(table(["head", "max |logit diff|", "top-1 agreement"], Object.entries(r.verification).map(([h, v]) => [h, v.max_abs_diff === null ? "-" : v.max_abs_diff.toExponential(2), pct(v.top1_agreement)])));
+    });
+
+  const L = DEFAULT_SERVE.limits;
+  program
+    .command("serve")
+    .description("Serve a bundle (or a run, exported on first use) over HTTP: POST /v1/classify")
+    .argument("<bundle-or-run>", "bundle directory, or run id / name / 'last'")
+    .option("--host <address>", "address to bind; anything but loopback needs an API key", DEFAULT_SERVE.host)
+    .option("--port <n>", "port (0 = any free one)", "8080")
+    .option("--api-key <key>", "required on every route (default: $HONE_API_KEY)")
+    .option("--allowed-host <name...>", "extra Host header names to accept (behind a proxy)")
+    .option("--cors <origin...>", "allow these browser origins (CORS is off otherwise)")
+    .option("--max-texts <n>", "texts per request", String(L.maxTexts))
+    .option("--max-text-chars <n>", "characters per text", String(L.maxTextChars))
+    .option("--max-body-bytes <n>", "request body size", String(L.maxBodyBytes))
+    .option("--timeout-ms <n>", "per request, and for a slow client to send its request", String(L.timeoutMs))
+    .option("--max-in-flight <n>", "requests served at once before 429", String(L.maxInFlight))
+    .option("--batch <n>", "largest micro-batch", String(DEFAULT_SERVE.batch.maxBatch))
+    .option("--batch-wait-ms <n>", "how long a request may wait for others to batch with", String(DEFAULT_SERVE.batch.maxWaitMs))
+    .action(async (ref: string, o: Record<string, string | string[] | undefined>) => {
+      const n = (k: string) => Number(o[k]);
+      const opts = {
+        host: o.host as string,
+        apiKey: (o.apiKey as string | undefined) ?? process.env.HONE_API_KEY ?? null,
+        allowedHosts: (o.allowedHost as string[] | undefined) ?? [],
+        cors: (o.cors as string[] | undefined) ?? [],
+        limits: { maxTexts: n("maxTexts"), maxTextChars: n("maxTextChars"), maxBodyBytes: n("maxBodyBytes"), timeoutMs: n("timeoutMs"), maxInFlight: n("maxInFlight") },
+        batch: { maxBatch: n("batch"), maxWaitMs: n("batchWaitMs") },
+      };
+      const server = await startServer(await bundleFor(ref, program.opts().store), n("port"), opts);
+      process.stderr.write(`serving ${ref} at ${server.url} (POST /v1/classify, GET /healthz /readyz /metrics /openapi.json)\n`);
+      await new Promise<void>((resolve) => {
+        const stop = () => {
+          process.stderr.write("shutting down: finishing requests in flight\n");
+          void server.close().then(resolve);
+        };
+        process.once("SIGINT", stop);
+        process.once("SIGTERM", stop);
+      });
     });
 
   const runs = program.command("runs").description("List, show and compare runs");

@@ -48,6 +48,7 @@ export async function exportOnnx(ref: string, opts: ExportOptions = {}): Promise
   try {
     const r = openFinishedRun(store, ref);
     const quantize = opts.quantize ?? "none";
+    checkVocabulary(r.modelDir);
     const dir = opts.out ?? join(r.run.run_dir, "export", `onnx-${quantize === "none" ? "fp32" : quantize}`);
     // Built in a temporary sibling and renamed into place: a failed export leaves nothing behind.
     const work = join(dirname(dir), `.${basename(dir)}.tmp-${process.pid}`);
@@ -155,4 +156,19 @@ function modelCard(m: Record<string, unknown> & { verification: { sample_size: n
     "",
   ];
   return lines.join("\n");
+}
+
+/** A tokenizer that emits ids the encoder has no embedding for would fail only at serving time,
+ * on some texts: refuse to export it. */
+function checkVocabulary(modelDir: string): void {
+  const tok = JSON.parse(readFileSync(join(modelDir, "tokenizer.json"), "utf8")) as { model?: { vocab?: Record<string, number> | [string, number][] }; added_tokens?: { id: number }[] };
+  const vocab = tok.model?.vocab;
+  const ids = [...(Array.isArray(vocab) ? vocab.map((_, i) => i) : Object.values(vocab ?? {})), ...(tok.added_tokens ?? []).map((t) => t.id)];
+  const maxId = ids.reduce((m, v) => Math.max(m, v), -1);
+  const size = (JSON.parse(readFileSync(join(modelDir, "config.json"), "utf8")) as { vocab_size?: number }).vocab_size;
+  if (size !== undefined && maxId >= size) {
+    throw new HoneError("model", "the tokenizer and the model do not fit together", [
+      { file: join(modelDir, "tokenizer.json"), message: `token id ${maxId} exists, but the model has only ${size} embeddings`, hint: "use the tokenizer the model was trained with" },
+    ]);
+  }
 }

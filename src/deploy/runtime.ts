@@ -22,6 +22,9 @@ export interface LoadedModel {
   readonly plan: HeadPlan;
   readonly manifest: { run_id: string; quantize: string; max_length: number; pad_token_id: number };
   logits(texts: string[]): Promise<HeadLogits>;
+  /** Logits of already tokenized texts (benchmarks time the model apart from tokenization). */
+  logitsOfIds(ids: Uint32Array[], batchSize?: number): Promise<HeadLogits>;
+  tokenize(texts: string[]): Promise<Uint32Array[]>;
   predict(texts: string[], opts?: { topK?: number }): Promise<Prediction[]>;
   close(): Promise<void>;
 }
@@ -44,13 +47,12 @@ export async function load(dir: string, opts: LoadOptions = {}): Promise<LoadedM
   const batchSize = opts.batchSize ?? 32;
   const pad = BigInt(manifest.pad_token_id);
 
-  async function logits(texts: string[]): Promise<HeadLogits> {
-    const ids = await tokenizer.encode(texts);
-    const out: HeadLogits = Object.fromEntries(plan.heads.map((h) => [h.name, new Array<Float32Array>(texts.length)]));
+  async function logitsOfIds(ids: Uint32Array[], size = batchSize): Promise<HeadLogits> {
+    const out: HeadLogits = Object.fromEntries(plan.heads.map((h) => [h.name, new Array<Float32Array>(ids.length)]));
     // Longest first, so that each batch pads to nearly its own length.
     const order = ids.map((_, i) => i).sort((a, b) => ids[b]!.length - ids[a]!.length);
-    for (let s = 0; s < order.length; s += batchSize) {
-      const idx = order.slice(s, s + batchSize);
+    for (let s = 0; s < order.length; s += size) {
+      const idx = order.slice(s, s + size);
       const T = ids[idx[0]!]!.length;
       const input = new BigInt64Array(idx.length * T).fill(pad);
       const mask = new BigInt64Array(idx.length * T);
@@ -74,11 +76,15 @@ export async function load(dir: string, opts: LoadOptions = {}): Promise<LoadedM
     return out;
   }
 
+  const tokenize = (texts: string[]) => tokenizer.encode(texts);
+  const logits = async (texts: string[]) => logitsOfIds(await tokenize(texts));
   return {
     dir,
     plan,
     manifest,
     logits,
+    logitsOfIds,
+    tokenize,
     async predict(texts, o = {}) {
       if (texts.length === 0) return [];
       return decodeAll(plan, await logits(texts), decoding, o.topK ?? 3);

@@ -173,11 +173,27 @@ export const OnnxExportJob = z
   .strict();
 export type OnnxExportJob = z.infer<typeof OnnxExportJob>;
 
+export const ClassifyBenchJob = z
+  .object({
+    kind: z.literal("classify.bench"),
+    protocol_version: z.literal(PROTOCOL_VERSION),
+    model: ModelSpec,
+    heads: z.array(HeadSpec).min(1),
+    weights: path,
+    data: TokenShard,
+    /** Batch-1 calls timed (the first examples of the shard). */
+    latency_samples: posInt,
+    batch_size: posInt,
+    threads: posInt,
+  })
+  .strict();
+export type ClassifyBenchJob = z.infer<typeof ClassifyBenchJob>;
+
 export const ProbeJob = z
   .object({ kind: z.literal("probe"), protocol_version: z.literal(PROTOCOL_VERSION) })
   .strict();
 
-export const Job = z.discriminatedUnion("kind", [ClassifyTrainJob, ClassifyPredictJob, OnnxExportJob, ProbeJob]);
+export const Job = z.discriminatedUnion("kind", [ClassifyTrainJob, ClassifyPredictJob, OnnxExportJob, ClassifyBenchJob, ProbeJob]);
 export type Job = z.infer<typeof Job>;
 
 // ---- events (engine -> orchestrator) ----
@@ -245,6 +261,15 @@ export const Event = z.discriminatedUnion("type", [
       logits: z.record(z.string(), path),
       count: nonNegInt,
       samples_per_s: z.number(),
+    })
+    .strict(),
+  z
+    .object({
+      type: z.literal("timing"),
+      /** Each batch-1 call, in milliseconds. */
+      latency_ms: z.array(z.number()),
+      samples_per_s: z.number(),
+      count: nonNegInt,
     })
     .strict(),
   z

@@ -112,6 +112,44 @@ export function confusionChart(title: string, labels: string[], confusion: numbe
   return parts.join("\n");
 }
 
+/** Labelled points (x, y), the circle's area proportional to `size`. */
+export function scatterChart(title: string, xLabel: string, yLabel: string, points: { label: string; x: number; y: number; size: number }[]): string {
+  const W = 760;
+  const H = 440;
+  const m = { l: 70, r: 30, t: 44, b: 56 };
+  const pw = W - m.l - m.r;
+  const ph = H - m.t - m.b;
+  const [x0, x1] = extent([0, ...points.map((p) => p.x * 1.1)]);
+  const lo = Math.min(...points.map((p) => p.y));
+  const hi = Math.max(...points.map((p) => p.y));
+  const span = Math.max(hi - lo, 0.02);
+  const [y0, y1] = [lo - span * 0.6, hi + span * 0.6];
+  const X = (x: number) => m.l + ((x - x0) / (x1 - x0)) * pw;
+  const Y = (y: number) => m.t + ph - ((y - y0) / (y1 - y0)) * ph;
+  const maxSize = Math.max(...points.map((p) => p.size), 1);
+  const colors = ["#2166ac", "#1b7837", "#d6604d", "#762a83", "#e08214"];
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Arial, sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${W / 2}" y="22" text-anchor="middle" font-size="13" font-weight="bold">${esc(title)}</text>`,
+  ];
+  for (const t of ticks(y0, y1)) parts.push(`<line x1="${m.l}" x2="${m.l + pw}" y1="${Y(t)}" y2="${Y(t)}" stroke="#e5e5e5"/><text x="${m.l - 6}" y="${Y(t) + 4}" text-anchor="end">${fmt(t)}</text>`);
+  for (const t of ticks(x0, x1, 8)) parts.push(`<text x="${X(t)}" y="${m.t + ph + 18}" text-anchor="middle">${fmt(t)}</text>`);
+  parts.push(`<rect x="${m.l}" y="${m.t}" width="${pw}" height="${ph}" fill="none" stroke="#999"/>`);
+  parts.push(`<text x="${m.l + pw / 2}" y="${H - 14}" text-anchor="middle">${esc(xLabel)}</text>`);
+  parts.push(`<text transform="translate(18 ${m.t + ph / 2}) rotate(-90)" text-anchor="middle">${esc(yLabel)}</text>`);
+  points.forEach((p, i) => {
+    const r = 6 + 22 * Math.sqrt(p.size / maxSize);
+    const c = colors[i % colors.length]!;
+    parts.push(`<circle cx="${X(p.x).toFixed(1)}" cy="${Y(p.y).toFixed(1)}" r="${r.toFixed(1)}" fill="${c}" fill-opacity="0.35" stroke="${c}"/>`);
+    // Labels go to the side with room, alternately above and below to keep close points readable.
+    const right = X(p.x) < m.l + pw * 0.6;
+    parts.push(`<text x="${(X(p.x) + (right ? r + 4 : -r - 4)).toFixed(1)}" y="${(Y(p.y) + 4 + (i % 2 ? 14 : -8)).toFixed(1)}" text-anchor="${right ? "start" : "end"}" fill="${c}">${esc(p.label)}</text>`);
+  });
+  parts.push("</svg>");
+  return parts.join("\n");
+}
+
 export interface TreeCell {
   name: string;
   /** Index of the parent cell, or -1 at the top level; parents come before their children. */

@@ -31,7 +31,9 @@ def words(paths):
 def build(out_dir: str, text_files: list, hidden: int = 32, layers: int = 2, seed: int = 0) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    vocab = {t: i for i, t in enumerate(SPECIALS + words(text_files) + list("abcdefghijklmnopqrstuvwxyz0123456789"))}
+    # Single characters as fallbacks for unseen words; first occurrence wins, so every id < vocab_size.
+    tokens = dict.fromkeys(SPECIALS + words(text_files) + list("abcdefghijklmnopqrstuvwxyz0123456789"))
+    vocab = {t: i for i, t in enumerate(tokens)}
     tok = Tokenizer(WordPiece(vocab, unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()

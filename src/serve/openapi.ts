@@ -1,0 +1,52 @@
+// The service's OpenAPI document (served at /openapi.json).
+export function openApi(limits: { maxTexts: number; maxTextChars: number }, model: { run_id: string; task: string }) {
+  const error = { type: "object", properties: { error: { type: "string" }, message: { type: "string" } }, required: ["error", "message"] };
+  const errors = Object.fromEntries(
+    [
+      ["400", "malformed JSON or an invalid request"],
+      ["401", "missing or wrong API key"],
+      ["413", "body too large"],
+      ["421", "Host header not served here"],
+      ["429", "too many requests in flight"],
+      ["503", "timed out, or shutting down"],
+    ].map(([code, description]) => [code, { description, content: { "application/json": { schema: error } } }]),
+  );
+  return {
+    openapi: "3.1.0",
+    info: { title: "Hone classification service", version: "1", description: `Model from run ${model.run_id} (${model.task}).` },
+    components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
+    security: [{ bearer: [] }],
+    paths: {
+      "/v1/classify": {
+        post: {
+          summary: "Classify texts",
+          requestBody: {
+            required: true,
+            content: {
+              "application/json": {
+                schema: {
+                  type: "object",
+                  properties: {
+                    texts: { type: "array", items: { type: "string", maxLength: limits.maxTextChars }, minItems: 1, maxItems: limits.maxTexts },
+                    top_k: { type: "integer", minimum: 1, maximum: 20, default: 3 },
+                  },
+                  required: ["texts"],
+                },
+              },
+            },
+          },
+          responses: {
+            "200": {
+              description: "one prediction per text: label (or path, per-level probabilities and a partial-path flag for hierarchies)",
+              content: { "application/json": { schema: { type: "object", properties: { model: { type: "string" }, predictions: { type: "array", items: { type: "object" } } } } } },
+            },
+            ...errors,
+          },
+        },
+      },
+      "/healthz": { get: { summary: "Liveness", responses: { "200": { description: "alive" } } } },
+      "/readyz": { get: { summary: "Readiness (503 while shutting down)", responses: { "200": { description: "ready" }, "503": { description: "draining" } } } },
+      "/metrics": { get: { summary: "Prometheus metrics", responses: { "200": { description: "text exposition format" } } } },
+    },
+  };
+}

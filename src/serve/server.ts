@@ -1,0 +1,70 @@
+// `hone serve <bundle|run>`: load the bundle, bind the app, shut down gracefully.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import type { Server } from "node:http";
+import { serve as bind } from "@hono/node-server";
+import { exportOnnx } from "../deploy/export.js";
+import { load } from "../deploy/runtime.js";
+import { RunStore, storeDir } from "../store/store.js";
+import { HoneError } from "../util/errors.js";
+import { createApp, isLoopback, type ServeOptions } from "./app.js";
+
+export interface RunningServer {
+  url: string;
+  /** Stop taking requests, finish the ones in flight, release the model. */
+  close(): Promise<void>;
+}
+
+/** A bundle directory as given, or a run's fp32 bundle (exported now if it has none). */
+export async function bundleFor(ref: string, store?: string): Promise<string> {
+  if (existsSync(join(ref, "bundle.json"))) return ref;
+  const s = new RunStore(storeDir(store));
+  let dir: string;
+  try {
+    dir = join(s.findRun(ref).run_dir, "export", "onnx-fp32");
+  } finally {
+    s.close();
+  }
+  if (!existsSync(join(dir, "bundle.json"))) await exportOnnx(ref, { store });
+  return dir;
+}
+
+export async function startServer(bundle: string, port: number, opts: ServeOptions): Promise<RunningServer> {
+  if (!isLoopback(opts.host) && !opts.apiKey) {
+    throw new HoneError("usage", `refusing to listen on ${opts.host} without an API key`, [
+      { message: "anyone who can reach this address could use the model", hint: "set --api-key (or HONE_API_KEY), or bind to 127.0.0.1" },
+    ]);
+  }
+  const model = await load(bundle);
+  const { app, state } = createApp(model, opts);
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = bind(
+      {
+        fetch: app.fetch,
+        hostname: opts.host,
+        port,
+        serverOptions: {
+          requestTimeout: opts.limits.timeoutMs,
+          headersTimeout: Math.min(opts.limits.timeoutMs, 10_000),
+          // Node checks those timeouts every 30 s by default: too coarse to cut slow clients.
+          connectionsCheckingInterval: Math.max(100, Math.min(1000, opts.limits.timeoutMs / 4)),
+        },
+      },
+      () => resolve(s as Server),
+    );
+    (s as Server).on("error", reject);
+  });
+  const address = server.address();
+  const boundPort = typeof address === "object" && address ? address.port : port;
+  return {
+    url: `http://${opts.host.includes(":") ? `[${opts.host}]` : opts.host}:${boundPort}`,
+    async close() {
+      state.draining = true;
+      // close() stops accepting and resolves once in-flight requests have been answered.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await closed;
+      await model.close();
+    },
+  };
+}
