@@ -17,7 +17,7 @@ const { RunStore, storeDir } = await import(join(root, "dist", "store", "store.j
 const args = process.argv.slice(2);
 const opt = (name, dflt) => (args.includes(name) ? args.splice(args.indexOf(name), 2)[1] : dflt);
 const storeArg = opt("--store", undefined);
-const repeats = Number(opt("--repeats", "5"));
+const repeats = Number(opt("--repeats", "9"));
 const ref = args[0] ?? "last";
 const python = process.env.HONE_PYTHON ?? join(root, ".venv", "bin", "python");
 const threads = cpus().length;
@@ -40,24 +40,37 @@ for (const form of ["fp32", "int8"]) {
   await model.logitsOfIds(ids, 32); // warm-up
   const node = [];
   const py = [];
-  for (let k = 0; k < repeats; k++) {
+  const nodePass = async () => {
     const t0 = performance.now();
     await model.logitsOfIds(ids, 32);
     node.push(ids.length / ((performance.now() - t0) / 1000));
+  };
+  const pythonPass = () => {
     const r = spawnSync(python, [join(root, "bench", "peers", "ort_python.py"), bundle, join(data, "test.tokens.u32"), join(data, "test.offsets.u32"), "32", String(threads), "1"], { encoding: "utf8" });
     if (r.status !== 0) throw new Error(r.stderr);
     py.push(JSON.parse(r.stdout).texts_per_s);
+  };
+  // Pairs of adjacent passes, the order alternating: the machine's speed drifts (a shared VM
+  // varies by 1.5x between minutes), so only passes close in time compare.
+  for (let k = 0; k < repeats; k++) {
+    if (k % 2 === 0) {
+      await nodePass();
+      pythonPass();
+    } else {
+      pythonPass();
+      await nodePass();
+    }
   }
   await model.close();
   const med = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
-  pairs.push({ form, node: med(node), python: med(py), ratio: med(node) / med(py) });
+  pairs.push({ form, node: med(node), python: med(py), ratio: med(node.map((v, k) => v / py[k])), min: Math.min(...node.map((v, k) => v / py[k])), max: Math.max(...node.map((v, k) => v / py[k])) });
 }
 
 const pct = (v) => `${(v * 100).toFixed(2)}%`;
 const ref32 = c.rows[0];
 const t1 = ["| form | runtime | size | p50 batch 1 | p99 batch 1 | texts/s at batch 32 | test accuracy | vs PyTorch |", "|---|---|---|---|---|---|---|---|",
   ...c.rows.map((x) => `| ${x.form} | ${x.runtime} | ${(x.bytes / 2 ** 20).toFixed(1)} MiB | ${x.p50_ms.toFixed(2)} ms | ${x.p99_ms.toFixed(2)} ms | ${x.throughput.toFixed(0)} | ${pct(x.accuracy)} | ${x === ref32 ? "reference" : `${((x.accuracy - ref32.accuracy) * 100).toFixed(2)} points, p50 ${(ref32.p50_ms / x.p50_ms).toFixed(1)}x lower`} |`)];
-const t2 = ["| bundle | Node onnxruntime texts/s | Python onnxruntime texts/s | Node / Python |", "|---|---|---|---|", ...pairs.map((p) => `| ONNX ${p.form} | ${p.node.toFixed(0)} | ${p.python.toFixed(0)} | ${p.ratio.toFixed(2)} |`)];
+const t2 = ["| bundle | Node onnxruntime texts/s (median) | Python onnxruntime texts/s (median) | Node / Python, median of paired passes | range of the pairs |", "|---|---|---|---|---|", ...pairs.map((p) => `| ONNX ${p.form} | ${p.node.toFixed(0)} | ${p.python.toFixed(0)} | ${p.ratio.toFixed(2)} | ${p.min.toFixed(2)}-${p.max.toFixed(2)} |`)];
 const versions = spawnSync(python, ["-c", "import torch, onnxruntime; print('torch', torch.__version__, '/ onnxruntime', onnxruntime.__version__)"], { encoding: "utf8" }).stdout.trim();
 const section = [
   "<!-- deploy:start -->",
@@ -71,7 +84,7 @@ const section = [
   "",
   ...t1,
   "",
-  `Node vs Python on the same bundle: the same token ids (the run's test shard), batching (longest first, 32) and threads; ${repeats} interleaved passes each after a warm-up pass, median texts/s.`,
+  `Node vs Python on the same bundle and onnxruntime version: the same token ids (the run's test shard), batching (longest first, 32) and threads; ${repeats} pairs of adjacent passes (order alternating) after a warm-up pass; the ratio is the median of the pairs' ratios, since the shared machine's speed drifts between minutes.`,
   "",
   ...t2,
   "<!-- deploy:end -->",

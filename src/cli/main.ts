@@ -2,6 +2,7 @@
 import { Command, Option } from "commander";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { cpus } from "node:os";
 import { createInterface } from "node:readline";
 import { loadConfig } from "../config/load.js";
 import { configJsonSchema } from "../config/schema.js";
@@ -268,6 +269,7 @@ Examples:
     .option("--max-in-flight <n>", "requests served at once before 429", String(L.maxInFlight))
     .option("--batch <n>", "largest micro-batch", String(DEFAULT_SERVE.batch.maxBatch))
     .option("--batch-wait-ms <n>", "how long a request may wait for others to batch with", String(DEFAULT_SERVE.batch.maxWaitMs))
+    .option("--threads <n>", "ONNX Runtime threads (default: all cores but one, which stays with the HTTP side)")
     .action(async (ref: string, o: Record<string, string | string[] | undefined>) => {
       const n = (k: string) => Number(o[k]);
       const opts = {
@@ -278,7 +280,8 @@ Examples:
         limits: { maxTexts: n("maxTexts"), maxTextChars: n("maxTextChars"), maxBodyBytes: n("maxBodyBytes"), timeoutMs: n("timeoutMs"), maxInFlight: n("maxInFlight") },
         batch: { maxBatch: n("batch"), maxWaitMs: n("batchWaitMs") },
       };
-      const server = await startServer(await bundleFor(ref, program.opts().store), n("port"), opts);
+      const threads = o.threads ? n("threads") : Math.max(1, cpus().length - 1);
+      const server = await startServer(await bundleFor(ref, program.opts().store), n("port"), opts, threads);
       process.stderr.write(`serving ${ref} at ${server.url} (POST /v1/classify, GET /healthz /readyz /metrics /openapi.json)\n`);
       await new Promise<void>((resolve) => {
         const stop = () => {

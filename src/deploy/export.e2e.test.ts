@@ -41,4 +41,15 @@ test("export a tiny hierarchical model to ONNX: checked against PyTorch, loaded 
     assert.deepEqual(p.path, q.path);
     assert.ok(Math.abs(p.score - q.score) < 1e-4, `${p.score} vs ${q.score}`);
   });
+
+  // The trade-off table: PyTorch fp32 and the three ONNX forms, measured on the test split.
+  const c = hone(["--store", store, "export", runId, "--compare", "--json"]);
+  assert.equal(c.status, 0, c.stderr);
+  const cmp = JSON.parse(c.stdout) as { rows: { form: string; bytes: number; p50_ms: number; throughput: number; accuracy: number }[]; plot: string };
+  assert.deepEqual(cmp.rows.map((r) => r.form), ["PyTorch fp32", "ONNX fp32", "ONNX fp16", "ONNX int8"]);
+  const [torchRow, fp32, fp16, int8] = cmp.rows;
+  assert.equal(fp32!.accuracy, torchRow!.accuracy, "fp32 ONNX decides as PyTorch does");
+  assert.ok(int8!.bytes < fp16!.bytes && fp16!.bytes < fp32!.bytes, "smaller at lower precision");
+  for (const r of cmp.rows) assert.ok(r.p50_ms > 0 && r.throughput > 0);
+  assert.ok(existsSync(cmp.plot));
 });

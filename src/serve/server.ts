@@ -29,13 +29,13 @@ export async function bundleFor(ref: string, store?: string): Promise<string> {
   return dir;
 }
 
-export async function startServer(bundle: string, port: number, opts: ServeOptions): Promise<RunningServer> {
+export async function startServer(bundle: string, port: number, opts: ServeOptions, threads?: number): Promise<RunningServer> {
   if (!isLoopback(opts.host) && !opts.apiKey) {
     throw new HoneError("usage", `refusing to listen on ${opts.host} without an API key`, [
       { message: "anyone who can reach this address could use the model", hint: "set --api-key (or HONE_API_KEY), or bind to 127.0.0.1" },
     ]);
   }
-  const model = await load(bundle);
+  const model = await load(bundle, threads ? { threads } : {});
   const { app, state } = createApp(model, opts);
   const server = await new Promise<Server>((resolve, reject) => {
     const s = bind(

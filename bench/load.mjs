@@ -1,0 +1,96 @@
+// Load test of `hone serve` on loopback at fixed arrival rates (open loop: requests leave on a
+// schedule whatever the answers do, and latency counts from the scheduled time, so a slow server
+// cannot hide its queue: no coordinated omission). Closed-loop tools such as autocannon measure
+// something else, which is why this generator is ours.
+//   node bench/load.mjs <bundle> [--texts data.jsonl] [--duration 10] [--start 25]
+// Ramps the rate (x1.5 per step) until a step fails (any error, < 95% of the offered rate
+// completed, or p99 over 1 s), then holds 80% of the last passing rate and checks p99 <= 3 x p50.
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const args = process.argv.slice(2);
+const opt = (name, dflt) => (args.includes(name) ? args.splice(args.indexOf(name), 2)[1] : dflt);
+const textsFile = opt("--texts", join(root, "examples", "support", "data.jsonl"));
+const duration = Number(opt("--duration", "10"));
+let rate = Number(opt("--start", "25"));
+const bundle = resolve(args[0]);
+const texts = readFileSync(textsFile, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l).text);
+
+const server = spawn(process.execPath, [join(root, "bin", "hone"), "serve", bundle, "--port", "0", "--max-in-flight", "100000"], { stdio: ["ignore", "ignore", "pipe"] });
+const url = await new Promise((res, rej) => {
+  let err = "";
+  server.stderr.on("data", (d) => {
+    err += d;
+    const m = /at (http:\/\/\S+)/.exec(err);
+    if (m) res(m[1]);
+  });
+  server.on("exit", (code) => rej(new Error(`server exited ${code}: ${err}`)));
+});
+
+const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
+
+async function step(r, seconds) {
+  const n = Math.round(r * seconds);
+  const lat = [];
+  let errors = 0;
+  const t0 = performance.now() + 50;
+  const pending = [];
+  for (let i = 0; i < n; i++) {
+    const due = t0 + (i * 1000) / r;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((res) => setTimeout(res, wait));
+    pending.push(
+      fetch(`${url}/v1/classify`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ texts: [texts[i % texts.length]] }) })
+        .then(async (resp) => {
+          await resp.arrayBuffer();
+          if (resp.status !== 200) errors++;
+          else lat.push(performance.now() - due);
+        })
+        .catch(() => errors++),
+    );
+  }
+  const end = t0 + seconds * 1000;
+  await Promise.all(pending);
+  const late = performance.now() - end; // how long after the window the last answer came
+  lat.sort((a, b) => a - b);
+  const completed = lat.length;
+  return { rate: r, sent: n, completed, errors, p50: pct(lat, 50), p99: pct(lat, 99), drain_ms: Math.max(0, late), ok: errors === 0 && completed >= 0.95 * n && pct(lat, 99) < 1000 && late < 1000 };
+}
+
+const ramp = [];
+try {
+  await step(rate, 2); // warm-up
+  for (;;) {
+    const s = await step(rate, duration);
+    ramp.push(s);
+    process.stderr.write(`${s.rate.toFixed(0)} req/s: p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms, errors ${s.errors} -> ${s.ok ? "ok" : "over"}\n`);
+    if (!s.ok || rate > 5000) break;
+    rate *= 1.5;
+  }
+  const passing = ramp.filter((s) => s.ok);
+  const max = passing.at(-1)?.rate ?? 0;
+  const hold = await step(0.8 * max, duration * 2);
+  process.stderr.write(`hold at ${hold.rate.toFixed(0)} req/s: p50 ${hold.p50.toFixed(1)} ms, p99 ${hold.p99.toFixed(1)} ms, errors ${hold.errors}\n`);
+  const f = (v) => v.toFixed(1);
+  const table = ["| offered req/s | sent | answered | errors | p50 | p99 | verdict |", "|---|---|---|---|---|---|---|",
+    ...ramp.map((s) => `| ${s.rate.toFixed(0)} | ${s.sent} | ${s.completed} | ${s.errors} | ${f(s.p50)} ms | ${f(s.p99)} ms | ${s.ok ? "sustained" : "over capacity"} |`),
+    `| **${hold.rate.toFixed(0)} (80% of ${max.toFixed(0)})** | ${hold.sent} | ${hold.completed} | ${hold.errors} | ${f(hold.p50)} ms | ${f(hold.p99)} ms | p99/p50 = ${(hold.p99 / hold.p50).toFixed(2)} ${hold.errors === 0 && hold.p99 <= 3 * hold.p50 ? "(<= 3: pass)" : "(fail)"} |`];
+  const manifest = JSON.parse(readFileSync(join(bundle, "bundle.json"), "utf8"));
+  const section = ["<!-- load:start -->", "## Load test: `hone serve` at fixed arrival rates", "",
+    `Command: \`node bench/load.mjs <bundle> --duration ${duration}\` (open-loop generator in \`bench/load.mjs\`, one text per request, loopback; the generator shares the machine with the server)  `,
+    `Bundle: run \`${manifest.run_id}\`, ONNX ${manifest.quantize === "none" ? "fp32" : manifest.quantize}; server defaults (micro-batches up to 32, 2 ms wait, ONNX Runtime on all cores but one)  `,
+    `Machine: ${cpus().length} × ${cpus()[0]?.model ?? "CPU"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}  `,
+    `Date: ${new Date().toISOString().slice(0, 10)}`, "",
+    `Each step sends requests on a fixed schedule for ${duration} s; latency counts from the scheduled send time. A step is sustained with no errors, >= 95% answered and p99 under 1 s; the rate grows 1.5x per step. The last row holds 80% of the highest sustained rate for ${duration * 2} s.`, "", ...table, "<!-- load:end -->"].join("\n");
+  const docPath = join(root, "docs", "benchmarks.md");
+  let doc = existsSync(docPath) ? readFileSync(docPath, "utf8") : "# Benchmarks\n";
+  doc = doc.includes("<!-- load:start -->") ? doc.replace(/<!-- load:start -->[\s\S]*<!-- load:end -->/, section) : doc + "\n" + section + "\n";
+  writeFileSync(docPath, doc);
+  console.log(table.join("\n"));
+} finally {
+  server.kill("SIGTERM");
+}
