@@ -137,14 +137,19 @@ export const ClassifyTrainJob = z
   .strict();
 export type ClassifyTrainJob = z.infer<typeof ClassifyTrainJob>;
 
+/** A trained model, in every job that uses one (predict, export, bench). */
+const trainedModel = {
+  model: ModelSpec,
+  heads: z.array(HeadSpec).min(1),
+  /** The model.safetensors of a Hone checkpoint. */
+  weights: path,
+};
+
 export const ClassifyPredictJob = z
   .object({
     kind: z.literal("classify.predict"),
     protocol_version: z.literal(PROTOCOL_VERSION),
-    model: ModelSpec,
-    heads: z.array(HeadSpec).min(1),
-    /** The model.safetensors of a Hone checkpoint. */
-    weights: path,
+    ...trainedModel,
     data: TokenShard,
     /** Directory where `<head>.logits.f32` files are written. */
     output_dir: path,
@@ -158,9 +163,7 @@ export const OnnxExportJob = z
   .object({
     kind: z.literal("onnx.export"),
     protocol_version: z.literal(PROTOCOL_VERSION),
-    model: ModelSpec,
-    heads: z.array(HeadSpec).min(1),
-    weights: path,
+    ...trainedModel,
     /** Where model.onnx goes (written to a temporary sibling, then renamed). */
     output: path,
     quantize: z.enum(["none", "int8", "fp16"]),
@@ -177,9 +180,7 @@ export const ClassifyBenchJob = z
   .object({
     kind: z.literal("classify.bench"),
     protocol_version: z.literal(PROTOCOL_VERSION),
-    model: ModelSpec,
-    heads: z.array(HeadSpec).min(1),
-    weights: path,
+    ...trainedModel,
     data: TokenShard,
     /** Batch-1 calls timed (the first examples of the shard). */
     latency_samples: posInt,
