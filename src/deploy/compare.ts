@@ -74,7 +74,7 @@ export async function compareDeployments(ref: string, opts: { store?: string; la
     try {
       // Accuracy on the whole test split, decoded as the run decodes.
       const logits = await model.logits(texts);
-      const m = computeMetrics(model.plan, logits, files.targets.test, JSON.parse(readFileSync(join(dir, "decoding.json"), "utf8")));
+      const m = computeMetrics(model.plan, logits, files.targets.test, model.decoding);
       // Batch-1 latency, tokenization included (what a caller of predict() waits for).
       for (let i = 0; i < Math.min(5, texts.length); i++) await model.logits([texts[i]!]);
       const times: number[] = [];

@@ -6,7 +6,7 @@ import * as ort from "onnxruntime-node";
 import type { ResolvedConfig } from "../config/resolve.js";
 import { decodeAll, type Prediction } from "../predict/predict.js";
 import { loadTokenizer, type TextTokenizer } from "../tokenize/tokenizer.js";
-import type { Decoding, HeadLogits } from "../train/evaluate.js";
+import { readDecoding, type Decoding, type HeadLogits } from "../train/evaluate.js";
 import { loadHeads, type HeadPlan } from "../train/heads.js";
 import { HoneError } from "../util/errors.js";
 
@@ -20,6 +20,7 @@ export interface LoadOptions {
 export interface LoadedModel {
   readonly dir: string;
   readonly plan: HeadPlan;
+  readonly decoding: Decoding;
   readonly manifest: { run_id: string; quantize: string; max_length: number; pad_token_id: number };
   logits(texts: string[]): Promise<HeadLogits>;
   /** Logits of already tokenized texts (benchmarks time the model apart from tokenization). */
@@ -37,8 +38,7 @@ export async function load(dir: string, opts: LoadOptions = {}): Promise<LoadedM
   const manifest = JSON.parse(readFileSync(manifestPath, "utf8"));
   const cfg = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as ResolvedConfig;
   const plan = loadHeads(dir, cfg);
-  const raw = JSON.parse(readFileSync(join(dir, "decoding.json"), "utf8")) as Partial<Decoding> & { threshold: number };
-  const decoding: Decoding = { threshold: raw.threshold, task_thresholds: raw.task_thresholds ?? {}, hierarchy_thresholds: raw.hierarchy_thresholds ?? null };
+  const decoding = readDecoding(dir);
   const tokenizer: TextTokenizer = loadTokenizer(dir, manifest.max_length);
   const session = await ort.InferenceSession.create(join(dir, "model.onnx"), {
     graphOptimizationLevel: "all",
@@ -81,6 +81,7 @@ export async function load(dir: string, opts: LoadOptions = {}): Promise<LoadedM
   return {
     dir,
     plan,
+    decoding,
     manifest,
     logits,
     logitsOfIds,

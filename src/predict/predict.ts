@@ -6,7 +6,7 @@ import { readResolved } from "../data/dataset.js";
 import { argmax, sigmoid, softmax } from "../metrics/classification.js";
 import { runPaths } from "../run/artifacts.js";
 import { RunStore, storeDir, type RunRecord } from "../store/store.js";
-import { computeMetrics, decideHierarchy, type Decoding, type HeadLogits, type RunMetrics } from "../train/evaluate.js";
+import { computeMetrics, decideHierarchy, readDecoding, type Decoding, type HeadLogits, type RunMetrics } from "../train/evaluate.js";
 import { loadHeads, mainTargets, taskTargets, type HeadPlan } from "../train/heads.js";
 import { HoneError } from "../util/errors.js";
 import { predictTexts } from "./logits.js";
@@ -51,9 +51,7 @@ export function openFinishedRun(store: RunStore, ref: string): FinishedRun {
     ]);
   }
   const cfg = run.config as ResolvedConfig;
-  const d = JSON.parse(readFileSync(join(modelDir, "decoding.json"), "utf8")) as Partial<Decoding> & { threshold: number };
-  const decoding: Decoding = { threshold: d.threshold, task_thresholds: d.task_thresholds ?? {}, hierarchy_thresholds: d.hierarchy_thresholds ?? null };
-  return { run, cfg, plan: loadHeads(modelDir, cfg), modelDir, weights, decoding };
+  return { run, cfg, plan: loadHeads(modelDir, cfg), modelDir, weights, decoding: readDecoding(modelDir) };
 }
 
 export function decode(logits: ArrayLike<number>, labels: string[], multiLabel: boolean, threshold: number, topK: number): LabelPrediction {

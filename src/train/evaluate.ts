@@ -5,6 +5,8 @@ import { decodePath, tuneThresholds, type PathDecision } from "../hierarchy/deco
 import { hierarchyMetrics, type HierarchyMetrics } from "../hierarchy/metrics.js";
 import { rawConsistent, terminalProbabilities } from "../hierarchy/strategies.js";
 import { readLogits } from "../tokenize/shards.js";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import type { HeadPlan } from "./heads.js";
 
 export type MainMetrics = Metrics | HierarchyMetrics;
@@ -31,6 +33,12 @@ export interface Decoding {
 }
 
 export type HeadLogits = Record<string, Float32Array[]>;
+
+/** A model folder's decoding.json (runs made before tasks and hierarchies lack those keys). */
+export function readDecoding(dir: string): Decoding {
+  const d = JSON.parse(readFileSync(join(dir, "decoding.json"), "utf8")) as Partial<Decoding> & { threshold: number };
+  return { threshold: d.threshold, task_thresholds: d.task_thresholds ?? {}, hierarchy_thresholds: d.hierarchy_thresholds ?? null };
+}
 
 export function readHeadLogits(plan: HeadPlan, files: Record<string, string>, count: number): HeadLogits {
   return Object.fromEntries(plan.heads.map((h) => [h.name, readLogits(files[h.name]!, count, h.labels.length)]));
