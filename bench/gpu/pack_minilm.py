@@ -5,6 +5,7 @@ stored as fp16 (a rounding: every row of a benchmark table uses the same packed 
 bench/gpu/unpack_minilm.py turns them back into fp32 on the device.
     python bench/gpu/pack_minilm.py <model dir> <out dir> <texts file>...
 """
+import csv
 import json
 import shutil
 import sys
@@ -22,6 +23,8 @@ for f in files:
     raw = Path(f).read_text()
     if f.endswith(".jsonl"):
         texts += [json.loads(line)["doc_token"] for line in raw.splitlines() if line.strip()]
+    elif f.endswith(".csv"):  # BANKING77: text,category
+        texts += [row["text"] for row in csv.DictReader(raw.splitlines())]
     else:  # CLINC150 data_full.json: {split: [[text, intent], ...]}
         texts += [row[0] for rows in json.loads(raw).values() for row in rows]
 used = set(tok.get_vocab()[t] for t in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"))

@@ -21,6 +21,8 @@ import { RunStore, storeDir } from "../store/store.js";
 import { train } from "../train/train.js";
 import { HoneError, formatError } from "../util/errors.js";
 import { progressReporter } from "./progress.js";
+import { registerTune } from "./tune.js";
+import { withInterrupt } from "./interrupt.js";
 import { num, pct, table } from "./table.js";
 
 const out = (s: string): void => void process.stdout.write(s + "\n");
@@ -170,19 +172,10 @@ Examples:
     )
     .action(async (config: string | undefined, o: Record<string, unknown>) => {
       const reporter = progressReporter(Boolean(o.json));
-      const abort = new AbortController();
-      let interrupts = 0;
-      const onSigint = () => {
-        interrupts++;
-        if (interrupts === 1) {
-          process.stderr.write("\n! stopping: finishing the current step and saving a checkpoint (Ctrl-C again to abort now)\n");
-          abort.abort();
-        } else process.exit(130);
-      };
-      process.on("SIGINT", onSigint);
-      process.on("SIGTERM", onSigint);
       try {
-        const result = await train({ config: config ?? null, set: o.set as string[], base: shorthands(o), store: program.opts().store, resume: o.resume as string | undefined, onUpdate: reporter.onUpdate, signal: abort.signal });
+        const result = await withInterrupt("finishing the current step and saving a checkpoint", (signal) =>
+          train({ config: config ?? null, set: o.set as string[], base: shorthands(o), store: program.opts().store, resume: o.resume as string | undefined, onUpdate: reporter.onUpdate, signal }),
+        );
         reporter.stop();
         if (o.json) out(JSON.stringify({ kind: "result", run: result.run.id, best_step: result.bestStep, test: result.test, validation: result.validation }));
         else {
@@ -193,8 +186,6 @@ Examples:
         }
       } finally {
         reporter.stop();
-        process.removeListener("SIGINT", onSigint);
-        process.removeListener("SIGTERM", onSigint);
       }
     });
 
@@ -437,6 +428,7 @@ Examples:
       out(table(["", ""], [["torch", p.torch], ["transformers", p.transformers], ["cuda", p.cuda ? p.devices.join(", ") : "no"], ["bf16", p.bf16 ? "yes" : "no"], ["cpu threads", p.cpu_threads]], ["l", "l"]));
     });
 
+  registerTune(program, collect);
   return program;
 }
 

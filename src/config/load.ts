@@ -5,13 +5,16 @@ import { isAbsolute, resolve, dirname } from "node:path";
 import { LineCounter, parseDocument, parse as parseYamlValue, isMap, isNode } from "yaml";
 import type { z } from "zod";
 import { HoneError, type Issue } from "../util/errors.js";
-import { UserConfig } from "./schema.js";
+import { TuneConfig, UserConfig } from "./schema.js";
+import { closest } from "../util/text.js";
 
 export interface LoadedConfig {
   config: UserConfig;
   /** Directory that relative paths in the config are resolved against. */
   baseDir: string;
   file: string | null;
+  /** Line of a field in the config file, for messages about it (undefined without a file). */
+  lineOf: (path: (string | number)[]) => number | undefined;
 }
 
 /** `a.b.c=value`: the value is read as YAML, so numbers, booleans, null and lists work. */
@@ -36,36 +39,13 @@ export function setPath(target: Record<string, unknown>, path: string[], value: 
   node[path[path.length - 1]!] = value;
 }
 
-function levenshtein(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return row[b.length]!;
-}
-
-export function closest(word: string, candidates: string[]): string | undefined {
-  let best: string | undefined;
-  let bestD = Infinity;
-  for (const c of candidates) {
-    const d = levenshtein(word.toLowerCase(), c.toLowerCase());
-    if (d < bestD) [best, bestD] = [c, d];
-  }
-  return bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
-}
-
 const DATA_SOURCE_KEYS = ["path", "format", "pointer", "text", "label"];
 
 /** Keys allowed at a path, read off the fully defaulted config. */
-function knownKeys(path: (string | number)[]): string[] {
+export function knownKeys(path: (string | number)[]): string[] {
   if (path[0] === "data" && ["train", "validation", "test"].includes(String(path[1]))) return DATA_SOURCE_KEYS;
-  let node: unknown = UserConfig.parse({ data: { train: "x" } });
+  if (path[0] === "tune" && path[1] === "space" && path.length === 3) return ["dist", "when"];
+  let node: unknown = { ...UserConfig.parse({ data: { train: "x" } }), tune: TuneConfig.parse({ space: { x: [1] } }) };
   for (const key of path) node = (node as Record<string, unknown> | undefined)?.[key as string];
   return node && typeof node === "object" ? Object.keys(node) : [];
 }
@@ -109,7 +89,7 @@ export function zodIssues(error: z.ZodError, file?: string, lineOf?: (path: (str
 
 export function loadConfig(file: string | null, overrides: string[] = [], base: Record<string, unknown> = {}): LoadedConfig {
   let raw: Record<string, unknown> = structuredClone(base);
-  let lineOf: ((path: (string | number)[]) => number | undefined) | undefined;
+  let lineOf: LoadedConfig["lineOf"] = () => undefined;
   let baseDir = process.cwd();
   if (file) {
     const abs = resolve(file);
@@ -154,7 +134,7 @@ export function loadConfig(file: string | null, overrides: string[] = [], base: 
   if (!parsed.success) {
     throw new HoneError("config", `invalid config${file ? ` in ${file}` : ""}`, zodIssues(parsed.error, file ?? "command line", lineOf));
   }
-  return { config: parsed.data, baseDir, file: file ? resolve(file) : null };
+  return { config: parsed.data, baseDir, file: file ? resolve(file) : null, lineOf };
 }
 
 export function resolvePath(baseDir: string, p: string): string {

@@ -141,6 +141,54 @@ export const TrainConfig = strict({
   }).default({ embeddings: false, layers: 0, patterns: [] }),
 });
 
+/** A search-space entry: "loguniform(1e-5, 1e-3)", a list of choices, or with a condition:
+ * `{ dist: "uniform(0, 0.2)", when: { train.scheduler: [cosine] } }`. Parsed in src/tune/space.ts. */
+const ParamSpec = z.union([
+  z.string().min(1),
+  z.array(z.union([z.string(), z.number(), z.boolean(), z.null()])),
+  strict({
+    dist: z.union([z.string().min(1), z.array(z.union([z.string(), z.number(), z.boolean(), z.null()]))]),
+    when: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(z.union([z.string(), z.number(), z.boolean(), z.null()]))])).optional(),
+  }),
+]);
+
+const Duration = z.union([z.number().positive(), z.string().regex(/^\d+(\.\d+)?\s*(s|m|h)$/, 'a duration like "90s", "30m" or "2h"')]);
+
+export const TuneConfig = strict({
+  /** Dotted paths of config fields and their distributions: uniform, loguniform, quniform, int,
+   * logint, choice (or a YAML list). Every field of the config can be searched. */
+  space: z.record(z.string(), ParamSpec).refine((s) => Object.keys(s).length > 0, "the search space is empty"),
+  /** Validation metric(s) to optimise; auto = the early-stopping metric. Several = multi-objective
+   * (Pareto front). Besides the metrics: train_seconds, model_mb. */
+  metric: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).default("auto"),
+  /** auto: minimise loss, train_seconds and model_mb, maximise the rest. */
+  direction: z.union([z.enum(["auto", "maximize", "minimize"]), z.array(z.enum(["auto", "maximize", "minimize"])).min(1)]).default("auto"),
+  sampler: z.enum(["tpe", "gp", "random", "sobol", "grid"]).default("tpe"),
+  /** Random (Sobol) trials before TPE / GP model the history. */
+  startup_trials: z.number().int().min(1).default(10),
+  /** Points per float axis of a grid (ints and choices use every value). */
+  grid_points: z.number().int().min(2).default(5),
+  /** Stop unpromising trials on their intermediate validation metric. */
+  pruner: z.enum(["none", "median", "asha", "hyperband"]).default("asha"),
+  /** Smallest budget (epochs) a trial gets before it can be pruned; rungs grow by reduction_factor. */
+  min_resource: z.number().positive().default(1),
+  reduction_factor: z.number().int().min(2).default(3),
+  /** median: trials that must finish before pruning starts. */
+  pruner_startup_trials: z.number().int().min(0).default(5),
+  trials: z.number().int().positive().default(20),
+  /** Wall-clock budget of the study; running trials finish, no new ones start. */
+  timeout: Duration.nullable().default(null),
+  /** Trials at once, each its own engine process. */
+  parallel: z.number().int().positive().default(1),
+  /** GPU ids to spread trials over (auto: all visible); trials_per_gpu trials share one GPU. */
+  gpus: z.union([z.literal("auto"), z.array(z.number().int().min(0)).min(1)]).default("auto"),
+  trials_per_gpu: z.number().int().positive().default(1),
+  /** A failed trial is tried again this many times, then recorded as failed; the study goes on. */
+  retries: z.number().int().min(0).default(1),
+  seed: z.number().int().default(0),
+});
+export type TuneConfig = z.infer<typeof TuneConfig>;
+
 export const UserConfig = strict({
   $schema: z.string().optional(),
   task: z.enum(["classify", "hierarchical"]).default("classify"),
@@ -150,6 +198,8 @@ export const UserConfig = strict({
   data: DataConfig,
   hierarchy: HierarchyConfig.default(HierarchyConfig.parse({})),
   train: TrainConfig.default(TrainConfig.parse({})),
+  /** Hyperparameter search (`hone tune`); `hone train` ignores it. */
+  tune: TuneConfig.optional(),
 }).superRefine((c, ctx) => {
   if (c.hierarchy.thresholds && c.hierarchy.target_precision !== null) {
     ctx.addIssue({ code: "custom", path: ["hierarchy", "thresholds"], message: "give thresholds or target_precision, not both" });

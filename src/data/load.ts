@@ -4,7 +4,7 @@ import { readFileSync, existsSync, statSync } from "node:fs";
 import { extname, relative } from "node:path";
 import { parse as parseCsv } from "csv-parse/sync";
 import { HoneError, type Issue } from "../util/errors.js";
-import { closest } from "../config/load.js";
+import { closest } from "../util/text.js";
 
 export interface Example {
   text: string;

@@ -12,6 +12,8 @@ export interface EngineHandlers {
   onEval?: (event: EventOf<"eval">) => Control | Promise<Control>;
   /** Each line the engine wrote on stderr (library warnings, tracebacks). */
   onStderr?: (line: string) => void;
+  /** Extra environment for the engine process, e.g. CUDA_VISIBLE_DEVICES for a search trial. */
+  env?: Record<string, string>;
 }
 
 export interface EngineResult {
@@ -31,7 +33,7 @@ export interface EngineHandle {
 export function startEngine(job: Job, handlers: EngineHandlers = {}): EngineHandle {
   const child = spawn(pythonExecutable(), ["-u", "-m", "hone_engine"], {
     // Prepend, not replace: a user's PYTHONPATH may hold packages the engine needs.
-    env: { ...process.env, PYTHONPATH: [ENGINE_DIR, process.env.PYTHONPATH].filter(Boolean).join(delimiter), PYTHONUNBUFFERED: "1" },
+    env: { ...process.env, ...handlers.env, PYTHONPATH: [ENGINE_DIR, process.env.PYTHONPATH].filter(Boolean).join(delimiter), PYTHONUNBUFFERED: "1" },
     stdio: ["pipe", "pipe", "pipe"],
     // Its own process group: a terminal's Ctrl-C reaches only us, and we forward it once.
     detached: true,

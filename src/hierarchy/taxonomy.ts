@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { extname, relative } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { closest } from "../config/load.js";
+import { closest } from "../util/text.js";
 import { HoneError, type Issue } from "../util/errors.js";
 
 export interface Taxonomy {

@@ -52,6 +52,19 @@ const MIGRATIONS = [
    CREATE TABLE lineage (
      run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE, parent_id TEXT NOT NULL,
      relation TEXT NOT NULL, PRIMARY KEY (run_id, parent_id, relation));`,
+  // Hyperparameter search (src/tune/storage/sqlite.ts). Times in ms since the epoch.
+  `CREATE TABLE studies (
+     id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, definition_json TEXT NOT NULL, created_at TEXT NOT NULL);
+   CREATE TABLE trials (
+     id INTEGER PRIMARY KEY AUTOINCREMENT, study_id TEXT NOT NULL REFERENCES studies(id) ON DELETE CASCADE,
+     number INTEGER NOT NULL, state TEXT NOT NULL, params_json TEXT NOT NULL, values_json TEXT,
+     run_id TEXT, worker TEXT, heartbeat_at INTEGER, attempts INTEGER NOT NULL DEFAULT 0, error TEXT,
+     started_at INTEGER, finished_at INTEGER, seconds REAL, epochs REAL, UNIQUE (study_id, number));
+   CREATE TABLE trial_intermediate (
+     trial_id INTEGER NOT NULL REFERENCES trials(id) ON DELETE CASCADE, resource REAL NOT NULL,
+     value REAL NOT NULL, PRIMARY KEY (trial_id, resource));
+   CREATE TABLE trial_assignments (
+     trial_id INTEGER NOT NULL REFERENCES trials(id) ON DELETE CASCADE, worker TEXT NOT NULL, at INTEGER NOT NULL, event TEXT NOT NULL);`,
 ];
 
 export function storeDir(explicit?: string): string {

@@ -40,6 +40,12 @@ export interface TrainOptions {
   onUpdate?: (u: TrainUpdate) => void;
   /** Abort = Ctrl-C: the engine finishes its step, saves a checkpoint and stops. */
   signal?: AbortSignal;
+  /** Asked after each validation (hyperparameter search): "prune" stops the run there. */
+  judge?: (e: { step: number; epoch: number; totalEpochs: number; metrics: Record<string, number | null> }) => Promise<"continue" | "prune">;
+  /** Evaluate the best checkpoint on the test split (default). Search trials leave the test split alone. */
+  evaluateTest?: boolean;
+  /** Extra environment for the engine (GPU assignment). */
+  env?: Record<string, string>;
 }
 
 export interface TrainResult {
@@ -47,6 +53,10 @@ export interface TrainResult {
   validation: RunMetrics | null;
   test: RunMetrics | null;
   bestStep: number;
+  /** Stopped by `judge`. */
+  pruned: boolean;
+  /** Epochs trained, fractional (the resource a search accounts for). */
+  epochs: number;
 }
 
 const MODEL_FILES = ["config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "merges.txt", "vocab.json"];
@@ -208,7 +218,8 @@ export async function train(opts: TrainOptions = {}): Promise<TrainResult> {
     };
 
     update({ kind: "phase", text: resumeFrom === null ? "training" : `resuming at step ${resumeFrom}` });
-    const onEval = (ev: EventOf<"eval">): Control => {
+    let pruned = false;
+    const onEval = async (ev: EventOf<"eval">): Promise<Control> => {
       // Selection sees full decisions: tuned multi-label thresholds, but no partial paths.
       const val = { logits: readHeadLogits(heads, ev.logits, ev.count), targets: files.targets.validation };
       const m = computeMetrics(heads, val.logits, val.targets, { ...tuneDecoding(heads, null, val), hierarchy_thresholds: null });
@@ -226,6 +237,11 @@ export async function train(opts: TrainOptions = {}): Promise<TrainResult> {
         if (d !== stepName(best!.step) && d !== stepName(ev.step)) rmSync(join(paths.evals, d), { recursive: true, force: true });
       }
       update({ kind: "eval", step: ev.step, metric: es.metric, value, best: improved, loss: ev.loss });
+      const verdict = await opts.judge?.({ step: ev.step, epoch: ev.step / plan.steps_per_epoch, totalEpochs: plan.total_steps / plan.steps_per_epoch, metrics: { ...values, loss: values.loss ?? ev.loss } });
+      if (verdict === "prune") {
+        pruned = true;
+        return { type: "stop", reason: "pruned by the hyperparameter search" };
+      }
       if (es.patience > 0 && sinceBest >= es.patience) return { type: "stop", reason: `early stopping: no ${es.metric} gain in ${es.patience} evaluations` };
       return { type: "continue" };
     };
@@ -239,7 +255,7 @@ export async function train(opts: TrainOptions = {}): Promise<TrainResult> {
       }
     };
 
-    const handle = startEngine(job, { onEvent, onEval });
+    const handle = startEngine(job, { onEvent, onEval, env: opts.env });
     const onAbort = () => handle.interrupt();
     opts.signal?.addEventListener("abort", onAbort);
     let result;
@@ -280,7 +296,7 @@ export async function train(opts: TrainOptions = {}): Promise<TrainResult> {
     const validation = val ? computeMetrics(heads, val.logits, val.targets, decoding) : null;
 
     let test: RunMetrics | null = null;
-    if (files.shards.test) {
+    if (files.shards.test && opts.evaluateTest !== false) {
       update({ kind: "phase", text: `evaluating step ${bestStep} on the test split (${files.shards.test.count} examples)` });
       const { logits } = await predictShard({ cfg, plan: heads, modelDir: paths.model, weights: finalWeights, shard: files.shards.test, outDir: join(run.run_dir, "predictions", "test") });
       test = computeMetrics(heads, logits, files.targets.test, decoding);
@@ -288,7 +304,7 @@ export async function train(opts: TrainOptions = {}): Promise<TrainResult> {
     }
     await writeReports(store, run.id, { validation, test });
     store.update(run.id, { status: "completed", best_step: bestStep, test_metrics: test ? scalarMetrics(test) : null });
-    return { run: store.getRun(run.id), validation, test, bestStep };
+    return { run: store.getRun(run.id), validation, test, bestStep, pruned, epochs: done.step / plan.steps_per_epoch };
   } finally {
     store.close();
   }
