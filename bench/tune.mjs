@@ -1,7 +1,7 @@
 // Benchmark: does pruning pay on a real task? The same random search (same seed, so the same
 // configurations) once without pruning and once with ASHA, on BANKING77 with the default model;
 // then the best config retrained and tested once against the default config, same budget.
-//   node bench/tune.mjs [--data-root ../shared/data] [--trials 16] [--parallel 4] [--smoke]
+//   node bench/tune.mjs [--data-root ../shared/data] [--trials 16] [--parallel 4] [--smoke] [--part full|rest]
 //   node bench/tune.mjs --record <tune.json>          # write docs from a device run
 // Prints a table, writes bench/out/tune.json, rewrites the "tune" section of docs/benchmarks.md.
 import { spawnSync } from "node:child_process";
@@ -18,6 +18,8 @@ const opt = (name, dflt) => {
 };
 const record = opt("--record", null);
 const smoke = args.includes("--smoke");
+// --part full | rest: the two halves in separate invocations (device calls are time-limited).
+const part = opt("--part", "all");
 const dataRoot = resolve(opt("--data-root", join(root, "..", "shared", "data")));
 const trials = Number(opt("--trials", smoke ? "4" : "16"));
 const parallel = Number(opt("--parallel", smoke ? "2" : "4"));
@@ -56,7 +58,7 @@ function study(name, sets, extra = []) {
     epochs: done.reduce((a, t) => a + (t.epochs ?? 0), 0),
     trial_seconds: done.reduce((a, t) => a + (t.seconds ?? 0), 0),
     wall: seconds,
-    final: result.final ?? null,
+    final: result.final ? { run: result.final.run, test: { accuracy: result.final.test?.accuracy ?? null } } : null,
   };
 }
 
@@ -66,9 +68,11 @@ function header() {
 }
 
 async function runAll() {
-  rmSync(store, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
-  const full = study("random-full", ["--set", "tune.pruner=none"]);
+  if (part !== "rest") rmSync(store, { recursive: true, force: true });
+  const full = part === "rest" ? JSON.parse(readFileSync(join(out, "tune-full.json"), "utf8")) : study("random-full", ["--set", "tune.pruner=none"]);
+  writeFileSync(join(out, "tune-full.json"), JSON.stringify(full, null, 2));
+  if (part === "full") return null;
   const asha = study("random-asha", ["--set", "tune.pruner=asha"], ["--final"]);
   process.stderr.write("== default config\n");
   const def = hone(["train", config, ...common, "--name", "default-config", "--json"]);
@@ -117,6 +121,7 @@ function writeDocs(r) {
 if (record) writeDocs(JSON.parse(readFileSync(record, "utf8")));
 else {
   const r = await runAll();
-  if (smoke) console.log(JSON.stringify(r, null, 2));
+  if (r === null) console.log("first part written: run again with --part rest");
+  else if (smoke) console.log(JSON.stringify(r, null, 2));
   else writeDocs(r);
 }

@@ -17,3 +17,7 @@ export { RunStore, storeDir, type RunRecord } from "./store/store.js";
 export { listModels, installModel, CATALOG, DEFAULT_MODEL } from "./models/catalog.js";
 export { singleLabelMetrics, multiLabelMetrics, type Metrics } from "./metrics/classification.js";
 export { HoneError, formatError } from "./util/errors.js";
+export { tune, type TuneOptions, type TuneResult, type TuneUpdate } from "./tune/study.js";
+export { parseSpace, parseDist, type Space, type Param, type Dist, type Assignment } from "./tune/space.js";
+export { SAMPLERS, type Sampler, type SampleRequest, type TrialView } from "./tune/samplers/index.js";
+export { shouldPrune, type PrunerSettings } from "./tune/pruners.js";

@@ -2,7 +2,7 @@
 // sorted by length, ONNX Runtime for the graph, and the same decoding code as `hone predict`.
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import * as ort from "onnxruntime-node";
+import type * as Ort from "onnxruntime-node";
 import type { ResolvedConfig } from "../config/resolve.js";
 import { decodeAll, type Prediction } from "../predict/predict.js";
 import { loadTokenizer, type TextTokenizer } from "../tokenize/tokenizer.js";
@@ -40,6 +40,8 @@ export async function load(dir: string, opts: LoadOptions = {}): Promise<LoadedM
   const plan = loadHeads(dir, cfg);
   const decoding = readDecoding(dir);
   const tokenizer: TextTokenizer = loadTokenizer(dir, manifest.max_length);
+  // Loaded on first use: commands that never serve a bundle (train, tune) start without it.
+  const ort: typeof Ort = await import("onnxruntime-node");
   const session = await ort.InferenceSession.create(join(dir, "model.onnx"), {
     graphOptimizationLevel: "all",
     ...(opts.threads ? { intraOpNumThreads: opts.threads } : {}),
