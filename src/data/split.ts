@@ -1,16 +1,11 @@
 // Seeded, stratified splits: the same seed and data give the same split on every machine.
 import type { Example } from "./load.js";
+import { splitmix32 } from "../util/random.js";
 
-/** splitmix32: small, fast, and identical everywhere (Math.random is not seedable). */
+/** Uniform in [0, 1), seeded (splitmix32). */
 export function rng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x9e3779b9) >>> 0;
-    let z = state;
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
-    return ((z ^ (z >>> 16)) >>> 0) / 4294967296;
-  };
+  const next = splitmix32(seed);
+  return () => next() / 4294967296;
 }
 
 export function shuffle<T>(items: T[], random: () => number): T[] {

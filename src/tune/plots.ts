@@ -95,7 +95,9 @@ export function intermediateChart(metric: string, trials: TrialRow[]): string {
   const xs = withCurves.flatMap((t) => t.intermediate.map((p) => p.resource));
   const ys = withCurves.flatMap((t) => t.intermediate.map((p) => p.value));
   const { parts, X, Y } = frame(`Intermediate ${metric} by epoch`, "epochs", `${metric} (validation)`, extent([0, ...xs]), extent(ys.length ? ys : [0, 1]));
-  for (const t of [...withCurves].sort((a) => (a.state === "pruned" ? -1 : 1))) {
+  // Pruned curves first, so the ones that ran to the end are drawn on top.
+  const rank = (t: TrialRow) => (t.state === "pruned" ? 0 : 1);
+  for (const t of [...withCurves].sort((a, b) => rank(a) - rank(b))) {
     const c = t.state === "pruned" ? COLOR.pruned : COLOR.complete;
     const d = t.intermediate.map((p, i) => `${i ? "L" : "M"}${X(p.resource).toFixed(1)},${Y(p.value).toFixed(1)}`).join("");
     parts.push(`<path d="${d}" fill="none" stroke="${c}" stroke-width="1.5"/>`);

@@ -79,7 +79,7 @@ export function paretoFront(trials: TrialRow[], objectives: Objective[]): TrialR
 }
 
 /** Fields of a config that hold paths relative to the config file. */
-const PATH_FIELDS = [["data", "train"], ["data", "validation"], ["data", "test"], ["hierarchy", "taxonomy"], ["model", "path"], ["model", "init_from"]];
+const PATH_FIELDS = [["data", "train"], ["data", "validation"], ["data", "test"], ["hierarchy", "taxonomy"], ["model", "path"]];
 
 /**
  * The user's config with a trial's values set and the tune section removed, comments kept.

@@ -1,17 +1,7 @@
 // Seeded randomness for samplers: xoshiro128** (fast, 2^128 period), seeded through splitmix32
 // so that (study seed, trial number) gives an independent stream. Reproducible across runs,
 // machines and resumes: nothing here reads Math.random().
-
-function splitmix32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x9e3779b9) >>> 0;
-    let z = s;
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
-    return (z ^ (z >>> 16)) >>> 0;
-  };
-}
+import { splitmix32 } from "../util/random.js";
 
 export class Rng {
   private s: Uint32Array;
