@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One command installs everything Hone needs, from the project's own files:
-# npm dependencies, the TypeScript build, the engine's Python venv (.venv) and the default model.
+# npm dependencies, the TypeScript build, the engine's Python venv (.venv) and the default models.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,7 +23,8 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
 fi
 .venv/bin/python -m pip install -q -r engine/requirements.txt
 
-echo "== default model"
+echo "== default models"
 node bin/hone models install all-minilm-l6-v2
+node bin/hone models install smollm2-135m-instruct
 node bin/hone doctor
 echo "== ready: node bin/hone train examples/support/hone.yaml"

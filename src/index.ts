@@ -21,3 +21,8 @@ export { tune, type TuneOptions, type TuneResult, type TuneUpdate } from "./tune
 export { parseSpace, parseDist, type Space, type Param, type Dist, type Assignment } from "./tune/space.js";
 export { SAMPLERS, type Sampler, type SampleRequest, type TrialView } from "./tune/samplers/index.js";
 export { shouldPrune, type PrunerSettings } from "./tune/pruners.js";
+export { generate, merge, type GeneratedText } from "./generative/generate.js";
+export { ChatTemplate, BUILTIN_TEMPLATES, type Message } from "./generative/chat-template.js";
+export { readLmSource, type LmExample, type LmFormat, type Turns } from "./generative/data.js";
+export { packSequences, paddingReport, type PaddingReport } from "./generative/pack.js";
+export type { LmMetrics } from "./generative/metrics.js";

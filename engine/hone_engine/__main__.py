@@ -16,6 +16,11 @@ RECIPES = {
     "classify.predict": "hone_engine.recipes.classify_predict",
     "onnx.export": "hone_engine.recipes.onnx_export",
     "classify.bench": "hone_engine.recipes.classify_bench",
+    "lm.train": "hone_engine.recipes.lm_train",
+    "lm.generate": "hone_engine.recipes.lm_generate",
+    "lm.score": "hone_engine.recipes.lm_score",
+    "lm.merge": "hone_engine.recipes.lm_merge",
+    "model.from_gguf": "hone_engine.recipes.model_from_gguf",
     "probe": "hone_engine.recipes.probe",
 }
 

@@ -1,7 +1,9 @@
 """Checkpoints in safetensors only, written to a temporary directory and renamed into place.
 
 Layout of checkpoints/step-NNNNNN/:
-  model.safetensors      all weights of the Classifier
+  model.safetensors      all weights of the Classifier (classifiers), or
+  model/                 a generative model as save_pretrained writes it: the peft adapter
+                         (adapter_model.safetensors + adapter_config.json) or the full model
   optimizer.safetensors  AdamW moments and step counts, keyed "<param index>.<name>"
   rng.safetensors        torch CPU (and CUDA) generator states, so dropout continues exactly
   state.json             step and format version
@@ -27,15 +29,19 @@ def _fsync(path: Path):
         os.close(fd)
 
 
-def save(directory: Path, step: int, model, optimizer) -> Path:
+def save(directory: Path, step: int, model, optimizer, write_model=None) -> Path:
+    """write_model(tmp_dir) writes the weights; by default all of model.state_dict()."""
     final = directory / f"step-{step:06d}"
     if final.exists():
         return final  # the same step is already safely on disk
     tmp = directory / f".tmp-step-{step:06d}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(state, tmp / "model.safetensors")
+    if write_model is None:
+        state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+        save_file(state, tmp / "model.safetensors")
+    else:
+        write_model(tmp)
     opt = {}
     params = [p for g in optimizer.param_groups for p in g["params"]]
     for i, p in enumerate(params):
@@ -48,19 +54,24 @@ def save(directory: Path, step: int, model, optimizer) -> Path:
             rng[f"cuda.{i}"] = s
     save_file(rng, tmp / "rng.safetensors")
     (tmp / "state.json").write_text(json.dumps({"format": FORMAT, "step": step}))
-    for f in tmp.iterdir():
-        _fsync(f)
+    for f in tmp.rglob("*"):
+        if f.is_file():
+            _fsync(f)
     os.rename(tmp, final)
     _fsync(directory)
     return final
 
 
-def restore(path: str, model, optimizer) -> int:
-    """Load weights, optimizer moments and RNG states; return the step to continue from."""
+def restore(path: str, model, optimizer, load_model=None) -> int:
+    """Load weights (load_model(dir) for generative models), optimizer moments and RNG states;
+    return the step to continue from."""
     directory = Path(path)
     try:
         meta = json.loads((directory / "state.json").read_text())
-        model.load_state_dict(load_file(directory / "model.safetensors"))
+        if load_model is None:
+            model.load_state_dict(load_file(directory / "model.safetensors"))
+        else:
+            load_model(directory)
         opt = load_file(directory / "optimizer.safetensors")
         rng = load_file(directory / "rng.safetensors")
     except (OSError, ValueError, RuntimeError) as e:

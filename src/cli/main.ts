@@ -6,10 +6,14 @@ import { cpus } from "node:os";
 import { createInterface } from "node:readline";
 import { loadConfig } from "../config/load.js";
 import { configJsonSchema } from "../config/schema.js";
-import { resolveConfig } from "../config/resolve.js";
+import { isGenerative, resolveConfig } from "../config/resolve.js";
+import { inspectLmData } from "../generative/inspect.js";
 import { inspectData } from "../data/inspect.js";
 import { probe } from "../engine/process.js";
 import type { RunMetrics } from "../train/evaluate.js";
+import type { LmMetrics } from "../generative/metrics.js";
+import type { Turns } from "../generative/data.js";
+import { generate, merge } from "../generative/generate.js";
 import { installModel, listModels } from "../models/catalog.js";
 import { evaluate, predict } from "../predict/predict.js";
 import { exportOnnx, type Quantize } from "../deploy/export.js";
@@ -28,7 +32,20 @@ import { num, pct, table } from "./table.js";
 const out = (s: string): void => void process.stdout.write(s + "\n");
 const json = (v: unknown): void => out(JSON.stringify(v, null, 2));
 
-function metricsTable(m: RunMetrics, perClass = false): string {
+function lmTable(m: LmMetrics): string {
+  const rows: (string | number)[][] = [];
+  if (m.task === "dpo") {
+    rows.push(["reward accuracy (chosen > rejected)", pct(m.reward_accuracy!)], ["reward margin", num(m.reward_margin!)], ["chosen / rejected reward", `${num(m.chosen_reward!)} / ${num(m.rejected_reward!)}`], ["DPO loss", num(m.loss)], ["pairs", m.count]);
+  } else rows.push(["loss (per learnt token)", num(m.loss)], ["perplexity", num(m.perplexity!)], ["learnt tokens", m.tokens!], ["examples", m.count]);
+  if (m.generated) {
+    rows.push(["exact match (generated)", `${pct(m.exact_match!)} of ${m.generated}`]);
+    if (m.label_accuracy !== undefined) rows.push(["label accuracy (generated)", pct(m.label_accuracy)]);
+  }
+  return table(["metric", "value"], rows);
+}
+
+function metricsTable(m: RunMetrics | LmMetrics, perClass = false): string {
+  if (m.kind === "lm") return lmTable(m);
   const rows: (string | number)[][] =
     m.kind === "hierarchical"
       ? [
@@ -133,6 +150,29 @@ async function readTexts(input: string | undefined, field: string): Promise<stri
   return texts;
 }
 
+/** Prompts for `hone generate`: JSONL rows with messages (chat) or a prompt (text or messages). */
+async function readPrompts(input: string | undefined): Promise<Turns[]> {
+  const lines: string[] = [];
+  if (input && input !== "-") lines.push(...readFileSync(input, "utf8").split("\n"));
+  else for await (const line of createInterface({ input: process.stdin })) lines.push(line);
+  const prompts: Turns[] = [];
+  const file = input ?? "stdin";
+  lines.forEach((line, i) => {
+    if (line.trim() === "") return;
+    let row: Record<string, unknown>;
+    try {
+      row = JSON.parse(line);
+    } catch (e) {
+      throw new HoneError("data", "malformed input line", [{ file, line: i + 1, message: (e as Error).message, hint: 'one JSON object per line: {"messages": [...]} or {"prompt": "..."}' }]);
+    }
+    const p = row.messages ?? row.prompt;
+    const ok = typeof p === "string" || (Array.isArray(p) && p.every((m) => m && typeof m.role === "string" && typeof m.content === "string"));
+    if (!ok) throw new HoneError("data", "input line has no prompt", [{ file, line: i + 1, path: [row.messages !== undefined ? "messages" : "prompt"], message: "expected messages [{role, content}, ...] or a prompt string" }]);
+    prompts.push(p as Turns);
+  });
+  return prompts;
+}
+
 export function buildCli(): Command {
   const program = new Command("hone")
     .description("Fine-tune pretrained language models into domain experts.")
@@ -142,13 +182,13 @@ export function buildCli(): Command {
 
   program
     .command("train")
-    .description("Fine-tune a classifier; prints test metrics at the end")
+    .description("Fine-tune a classifier or a generative model (sft, dpo); prints test metrics at the end")
     .argument("[config]", "hone.yaml / hone.json")
     .option("--data <file>", "training data (JSONL, CSV, TSV or JSON)")
     .option("--validation <file>", "validation data (default: split off train)")
     .option("--test <file>", "test data (default: split off train)")
     .option("--model <name|dir>", "model name (see hone models) or local directory")
-    .addOption(new Option("--task <task>", "task").choices(["classify"]))
+    .addOption(new Option("--task <task>", "task").choices(["classify", "hierarchical", "sft", "dpo"]))
     .option("--text-column <name>", "field holding the text")
     .option("--label-column <name>", "field holding the label")
     .option("--multi-label", "several labels per example")
@@ -218,6 +258,42 @@ Examples:
         await model.close();
       } else preds = await predict(ref, texts, { store: program.opts().store, topK: Number(o.topK) });
       preds.forEach((p, i) => out(JSON.stringify({ text: texts[i], ...p })));
+    });
+
+  program
+    .command("generate")
+    .description("Answer prompts with a generative run (sft / dpo); JSON lines out")
+    .argument("<run>", "run id, name or 'last'")
+    .option("--prompt <text>", "one prompt, sent as a user message (repeatable)", collect, [])
+    .option("--input <file>", 'JSONL: {"messages": [...]} (chat) or {"prompt": "..."} per line; \'-\' = stdin')
+    .option("--raw", "send --prompt as plain text, without the chat template")
+    .option("--max-new-tokens <n>", "longest answer, in tokens")
+    .option("--temperature <x>", "0 = greedy (the default)")
+    .option("--top-p <x>", "nucleus sampling")
+    .option("--seed <n>", "sampling seed")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  hone generate last --prompt "where is my parcel?"
+  hone generate last --input prompts.jsonl --temperature 0.7 --seed 1`,
+    )
+    .action(async (ref: string, o: { prompt: string[]; input?: string; raw?: boolean; maxNewTokens?: string; temperature?: string; topP?: string; seed?: string }) => {
+      const prompts = o.prompt.length > 0 ? o.prompt.map((p) => (o.raw ? p : [{ role: "user", content: p }])) : await readPrompts(o.input);
+      const n = (v?: string) => (v === undefined ? undefined : Number(v));
+      const gens = await generate(ref, prompts, { store: program.opts().store, max_new_tokens: n(o.maxNewTokens), temperature: n(o.temperature), top_p: n(o.topP), seed: n(o.seed) });
+      gens.forEach((g, i) => out(JSON.stringify({ prompt: prompts[i], generation: g.text, stopped: g.stopped })));
+    });
+
+  program
+    .command("merge")
+    .description("Fold a run's LoRA / DoRA adapter into its base model: a plain Hugging Face model directory")
+    .argument("<run>", "run id, name or 'last'")
+    .option("--out <dir>", "where the merged model goes (default: runs/<id>/merged)")
+    .addOption(new Option("--dtype <dtype>", "precision of the merged weights").choices(["fp32", "bf16"]).default("fp32"))
+    .action(async (ref: string, o: { out?: string; dtype: "fp32" | "bf16" }) => {
+      const r = await merge(ref, { store: program.opts().store, out: o.out, dtype: o.dtype });
+      out(`merged model: ${r.path} (${(r.bytes / 2 ** 20).toFixed(1)} MiB)`);
     });
 
   program
@@ -381,6 +457,18 @@ Examples:
     .action(async (config: string | undefined, o: Record<string, unknown>) => {
       const loaded = loadConfig(config ?? null, o.set as string[], shorthands(o));
       const cfg = resolveConfig(loaded, { type: "probe", torch: "", transformers: "", cuda: false, bf16: false, devices: [], cpu_threads: 1 });
+      if (isGenerative(cfg.task)) {
+        const g = await inspectLmData(cfg);
+        if (o.json) return json(g);
+        for (const w of g.warnings) out(`! ${w}`);
+        out(`${g.task}: ${g.format} data; chat template: ${g.template ?? "none (plain text)"}\n`);
+        out(table(["split", "examples", "from"], Object.entries(g.splits).map(([k, v]) => [k, v.count, v.origin]), ["l", "r", "l"]));
+        out(`\ntokens per sequence (after truncation to ${g.max_length}; ${g.truncated} truncated, ${g.dropped} dropped):`);
+        out(table(["split", "p50", "p90", "p99", "max", "learnt tokens"], Object.entries(g.tokens).map(([k, s]) => [k, s.p50, s.p90, s.p99, s.max, pct(s.learnt_share)])));
+        if (g.packing) out(`\npacking: ${g.packing.examples_per_row.toFixed(1)} examples per row of ${g.max_length} tokens; padding computed per epoch ${g.packing.unpacked_slots - g.packing.tokens} -> ${g.packing.packed_slots - g.packing.tokens} tokens (${pct(g.packing.padding_saved)} fewer slots)`);
+        out(`\nthe first training example as the model sees it (learnt tokens between ⟦ ⟧):\n${g.preview}`);
+        return;
+      }
       const r = await inspectData(cfg);
       if (o.json) return json(r);
       out(table(["split", "examples", "from"], Object.entries(r.splits).map(([k, v]) => [k, v.count, v.origin]), ["l", "r", "l"]));

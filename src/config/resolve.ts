@@ -1,12 +1,14 @@
 // UserConfig -> ResolvedConfig: every "auto" decided, every path absolute, every default
 // written out. Resolved once; everything downstream (data, engine job, store) sees only this.
 import type { EventOf } from "../protocol/schema.js";
-import { resolveModel, type ModelInfo } from "../models/catalog.js";
+import { DEFAULT_LM, DEFAULT_MODEL, resolveModel, type ModelInfo } from "../models/catalog.js";
 import type { SelectMetric } from "../metrics/classification.js";
 import type { DataSource, UserConfig } from "./schema.js";
 import type { Strategy } from "../hierarchy/strategies.js";
 import type { Decode } from "../hierarchy/decode.js";
 import { resolvePath, type LoadedConfig } from "./load.js";
+import { HoneError } from "../util/errors.js";
+import { BUILTIN_TEMPLATES } from "../generative/chat-template.js";
 
 export interface ResolvedSource {
   path: string;
@@ -37,9 +39,32 @@ export interface ResolvedHierarchy {
   target_precision: number | null;
 }
 
+export type Task = "classify" | "hierarchical" | "sft" | "dpo";
+export const GENERATIVE_TASKS: readonly Task[] = ["sft", "dpo"];
+export const isGenerative = (task: Task): task is "sft" | "dpo" => GENERATIVE_TASKS.includes(task);
+
+/** Metrics that pick the best checkpoint of a generative run. */
+export type LmMetric = "loss" | "reward_accuracy" | "reward_margin";
+
+/** Generative tasks (sft, dpo): data format, template, adapter, generation. */
+export interface ResolvedLm {
+  /** As configured; "auto" is decided per file from its rows (the plan records the result). */
+  format: "auto" | "chat" | "prompt_completion" | "text" | "preference";
+  /** A built-in name ("builtin:chatml"), an absolute .jinja path, template text, or null (the model's own). */
+  chat_template: string | null;
+  loss_on: "assistant" | "all";
+  packing: boolean;
+  adapter: { method: "none" | "lora" | "dora"; r: number; alpha: number; dropout: number; target_modules: "all-linear" | string[] };
+  generation: { max_new_tokens: number; temperature: number; top_p: number; eval_samples: number; labels: string[] | null };
+  dpo: { beta: number };
+  /** Precision the weights are held in: bf16 for frozen base weights under an adapter on a bf16 GPU
+   * (the adapter itself and any trained full weights stay fp32, with bf16 autocast). */
+  base_weights: "fp32" | "bf16";
+}
+
 export interface ResolvedConfig {
   version: 1;
-  task: "classify" | "hierarchical";
+  task: Task;
   name: string | null;
   model: {
     /** As the user wrote it (catalog name or path). */
@@ -67,6 +92,8 @@ export interface ResolvedConfig {
   };
   /** Present for task: hierarchical. */
   hierarchy?: ResolvedHierarchy;
+  /** Present for generative tasks (sft, dpo). */
+  lm?: ResolvedLm;
   train: {
     epochs: number;
     max_steps: number | null;
@@ -89,18 +116,51 @@ export interface ResolvedConfig {
     eval_batch_size: number;
     compile: boolean;
     group_by_length: boolean;
-    early_stopping: { metric: SelectMetric; patience: number; min_delta: number };
+    /** Absent in runs made before generative tasks existed (false). */
+    gradient_checkpointing?: boolean;
+    early_stopping: { metric: SelectMetric | LmMetric; patience: number; min_delta: number };
     freeze: { embeddings: boolean; layers: number; patterns: string[] };
   };
 }
 
 export type MachineProbe = EventOf<"probe">;
 
-/** Smaller models tolerate (and need) larger steps. */
-export function defaultLearningRate(hiddenSize: number): number {
+/** Smaller models tolerate (and need) larger steps; adapters learn at about 10x a full fine-tune's
+ * rate, and preference tuning wants small steps (it starts from a good model). */
+export function defaultLearningRate(hiddenSize: number, task: Task = "classify", adapter = false): number {
+  if (task === "dpo") return adapter ? 5e-5 : 5e-7;
+  if (task === "sft") return adapter ? 2e-4 : hiddenSize <= 768 ? 5e-5 : 1e-5;
   if (hiddenSize <= 384) return 1e-4;
   if (hiddenSize <= 768) return 5e-5;
   return 2e-5;
+}
+
+function resolveEarlyStoppingMetric(c: UserConfig): SelectMetric | LmMetric {
+  const m = c.train.early_stopping.metric;
+  const fail = (allowed: string[]): never => {
+    throw new HoneError("config", "invalid early-stopping metric", [
+      { path: ["train", "early_stopping", "metric"], message: `"${m}" is not a metric of task ${c.task}`, hint: `use one of: auto, ${allowed.join(", ")}` },
+    ]);
+  };
+  if (c.task === "sft") return m === "auto" || m === "loss" ? "loss" : fail(["loss"]);
+  if (c.task === "dpo") return m === "auto" ? "reward_accuracy" : m === "loss" || m === "reward_accuracy" || m === "reward_margin" ? m : fail(["loss", "reward_accuracy", "reward_margin"]);
+  if (m === "reward_accuracy" || m === "reward_margin") return fail(["accuracy", "macro_f1", "micro_f1", "weighted_f1", "loss"]);
+  return m === "auto" ? (c.data.multi_label ? "micro_f1" : "accuracy") : m;
+}
+
+function resolveLm(c: UserConfig, baseDir: string, device: "cpu" | "cuda", precision: "fp32" | "bf16"): ResolvedLm {
+  const method = c.adapter.method === "auto" ? "lora" : c.adapter.method;
+  const t = c.data.chat_template;
+  return {
+    format: c.data.format,
+    chat_template: t === null ? null : BUILTIN_TEMPLATES[t] ? `builtin:${t}` : t.includes("{") ? t : resolvePath(baseDir, t),
+    loss_on: c.data.loss_on,
+    packing: c.data.packing && c.task === "sft",
+    adapter: { ...c.adapter, method },
+    generation: c.generation,
+    dpo: c.dpo,
+    base_weights: method !== "none" && device === "cuda" && precision === "bf16" ? "bf16" : "fp32",
+  };
 }
 
 function source(src: DataSource | null, baseDir: string, cfg: UserConfig["data"]): ResolvedSource | null {
@@ -111,16 +171,31 @@ function source(src: DataSource | null, baseDir: string, cfg: UserConfig["data"]
 
 export function resolveConfig(loaded: LoadedConfig, machine: MachineProbe, model?: ModelInfo): ResolvedConfig {
   const { config: c, baseDir } = loaded;
-  const info = model ?? resolveModel(c.model.path, baseDir);
+  const ref = c.model.path === "auto" ? (isGenerative(c.task) ? DEFAULT_LM : DEFAULT_MODEL) : c.model.path;
+  const info = model ?? resolveModel(ref, baseDir);
   const device = c.train.device === "auto" ? (machine.cuda ? "cuda" : "cpu") : c.train.device;
   const precision = c.train.precision === "auto" ? (device === "cuda" && machine.bf16 ? "bf16" : "fp32") : c.train.precision;
-  const lr = c.train.lr === "auto" ? defaultLearningRate(info.hiddenSize) : c.train.lr;
+  const generative = isGenerative(c.task);
+  if (generative !== info.causalLm) {
+    throw new HoneError("model", `model "${ref}" cannot do task ${c.task}`, [
+      {
+        path: ["model", "path"],
+        message: info.causalLm ? "it is a causal language model (text generation), not an encoder for classification" : `it is not a causal language model (architectures: ${info.architectures.join(", ") || "none"})`,
+        hint: info.causalLm ? "use task: sft or dpo with it, or an encoder (BERT, RoBERTa, MiniLM...) for classify" : "sft and dpo need a *ForCausalLM model (Llama, Qwen, GPT-2, SmolLM...)",
+      },
+    ]);
+  }
+  if (!generative && c.adapter.method !== "auto" && c.adapter.method !== "none") {
+    throw new HoneError("config", "adapters are for generative tasks", [{ path: ["adapter", "method"], message: `${c.adapter.method} is not available for task ${c.task}`, hint: "remove the adapter section, or use freeze: for a cheaper classifier" }]);
+  }
+  const adapterOn = generative && c.adapter.method !== "none";
+  const lr = c.train.lr === "auto" ? defaultLearningRate(info.hiddenSize, c.task, adapterOn) : c.train.lr;
   return {
     version: 1,
     task: c.task,
     name: c.name ?? null,
     model: {
-      ref: c.model.path,
+      ref,
       dir: info.dir,
       model_type: info.modelType,
       hidden_size: info.hiddenSize,
@@ -138,9 +213,10 @@ export function resolveConfig(loaded: LoadedConfig, machine: MachineProbe, model
       multi_label: c.data.multi_label,
       label_separator: c.data.label_separator,
       split: c.data.split,
-      max_length: c.data.max_length,
+      max_length: c.data.max_length === "auto" ? (generative ? 1024 : 128) : c.data.max_length,
       tasks: Object.entries(c.data.tasks).map(([name, t]) => ({ name, ...t })),
     },
+    ...(generative ? { lm: resolveLm(c, baseDir, device, precision) } : {}),
     ...(c.task === "hierarchical" ? { hierarchy: { ...c.hierarchy, taxonomy: c.hierarchy.taxonomy === null ? null : resolvePath(baseDir, c.hierarchy.taxonomy) } } : {}),
     train: {
       ...c.train,
@@ -149,10 +225,7 @@ export function resolveConfig(loaded: LoadedConfig, machine: MachineProbe, model
       device,
       precision,
       threads: device === "cpu" ? (c.train.threads === "auto" ? machine.cpu_threads : c.train.threads) : null,
-      early_stopping: {
-        ...c.train.early_stopping,
-        metric: c.train.early_stopping.metric === "auto" ? (c.data.multi_label ? "micro_f1" : "accuracy") : c.train.early_stopping.metric,
-      },
+      early_stopping: { ...c.train.early_stopping, metric: resolveEarlyStoppingMetric(c) },
     },
   };
 }

@@ -38,8 +38,19 @@ export const DataConfig = strict({
   /** For multi-label rows in CSV/TSV: labels in one cell separated by this string. */
   label_separator: z.string().min(1).default("|"),
   split: SplitConfig.default(SplitConfig.parse({})),
-  /** Token budget per example (special tokens included); longer texts are truncated. */
-  max_length: z.number().int().min(8).max(8192).default(128),
+  /** Token budget per example (special tokens included); longer texts are truncated.
+   * auto: 128 for classifiers, 1024 for generative tasks. */
+  max_length: z.union([z.number().int().min(8).max(131072), z.literal("auto")]).default("auto"),
+  /** Generative tasks: chat ({"messages": [{role, content}]}), prompt_completion, text, or
+   * preference ({prompt, chosen, rejected} or OpenAI's preference format); auto = by the rows' fields. */
+  format: z.enum(["auto", "chat", "prompt_completion", "text", "preference"]).default("auto"),
+  /** The model's own chat template unless given: a built-in name (chatml), a .jinja file or the template text. */
+  chat_template: z.string().min(1).nullable().default(null),
+  /** Chat data: learn from every assistant turn (assistant) or from every token (all). */
+  loss_on: z.enum(["assistant", "all"]).default("assistant"),
+  /** Generative tasks: several examples share one row of max_length tokens; attention and
+   * positions stay within each example (no cross-contamination). */
+  packing: z.boolean().default(true),
   /** Extra label columns, each a head on the shared encoder (multi-task), e.g.
    * `sentiment: { column: sentiment, loss_weight: 0.5 }`. The main label's loss weight is 1. */
   tasks: z
@@ -80,8 +91,9 @@ export const HierarchyConfig = strict({
 });
 
 export const ModelConfig = strict({
-  /** A name from `hone models` or a local Hugging Face model directory. */
-  path: z.string().min(1).default("all-minilm-l6-v2"),
+  /** A name from `hone models` or a local Hugging Face model directory; auto: all-minilm-l6-v2
+   * for classifiers, smollm2-135m-instruct for generative tasks. */
+  path: z.string().min(1).default("auto"),
   /** auto: mean pooling for sentence-embedding models (they ship 1_Pooling/), else [CLS]. */
   pooling: z.enum(["auto", "cls", "mean"]).default("auto"),
   dropout: z.number().min(0).max(0.9).default(0.1),
@@ -92,6 +104,34 @@ export const ModelConfig = strict({
 });
 
 const Auto = z.literal("auto");
+
+/** Parameter-efficient fine-tuning of generative models (peft). */
+export const AdapterConfig = strict({
+  /** auto: LoRA for generative tasks; none = full fine-tuning. */
+  method: z.enum(["auto", "none", "lora", "dora"]).default("auto"),
+  r: z.number().int().positive().max(1024).default(16),
+  alpha: z.number().positive().default(32),
+  dropout: z.number().min(0).max(0.9).default(0.05),
+  /** all-linear: every linear layer of the blocks (not the output layer), or module names, e.g. [q_proj, v_proj]. */
+  target_modules: z.union([z.literal("all-linear"), z.array(z.string().min(1)).min(1)]).default("all-linear"),
+});
+
+/** Generation: samples stored with the run, generation-based evaluation, `hone generate`. */
+export const GenerationConfig = strict({
+  max_new_tokens: z.number().int().positive().max(32768).default(128),
+  /** 0 = greedy decoding. */
+  temperature: z.number().min(0).max(5).default(0),
+  top_p: z.number().gt(0).max(1).default(1),
+  /** Validation / test examples generated after training for exact match (0 = none). */
+  eval_samples: z.number().int().min(0).default(32),
+  /** Generative classifiers: the answer is one of these labels, read off the generation. */
+  labels: z.array(z.string().min(1)).nullable().default(null),
+});
+
+export const DpoConfig = strict({
+  /** Strength of the pull towards the reference model (higher = stay closer). */
+  beta: z.number().positive().max(10).default(0.1),
+});
 
 export const TrainConfig = strict({
   epochs: z.number().positive().default(5),
@@ -125,9 +165,12 @@ export const TrainConfig = strict({
    * lengths (docs/benchmarks.md), after minutes of compilation; pays off on long runs. */
   compile: z.boolean().default(false),
   group_by_length: z.boolean().default(true),
+  /** Recompute activations in the backward pass: less memory, about a third more compute. */
+  gradient_checkpointing: z.boolean().default(false),
   early_stopping: strict({
     /** Metric that picks the best checkpoint; auto = accuracy (single-label) or micro_f1 (multi-label). */
-    metric: z.enum(["auto", "accuracy", "macro_f1", "micro_f1", "weighted_f1", "loss"]).default("auto"),
+    /** Generative tasks: loss (sft), reward_accuracy or reward_margin (dpo). */
+    metric: z.enum(["auto", "accuracy", "macro_f1", "micro_f1", "weighted_f1", "loss", "reward_accuracy", "reward_margin"]).default("auto"),
     /** Stop after this many evaluations without improvement; 0 = never stop early. */
     patience: z.number().int().min(0).default(0),
     min_delta: z.number().min(0).default(0),
@@ -191,13 +234,18 @@ export type TuneConfig = z.infer<typeof TuneConfig>;
 
 export const UserConfig = strict({
   $schema: z.string().optional(),
-  task: z.enum(["classify", "hierarchical"]).default("classify"),
+  /** classify / hierarchical: encoder classifiers; sft: supervised fine-tuning of a causal LM;
+   * dpo: preference tuning (direct preference optimisation) against the starting model. */
+  task: z.enum(["classify", "hierarchical", "sft", "dpo"]).default("classify"),
   /** A name for the run; ids stay unique. */
   name: z.string().min(1).max(100).optional(),
   model: ModelConfig.default(ModelConfig.parse({})),
   data: DataConfig,
   hierarchy: HierarchyConfig.default(HierarchyConfig.parse({})),
   train: TrainConfig.default(TrainConfig.parse({})),
+  adapter: AdapterConfig.default(AdapterConfig.parse({})),
+  generation: GenerationConfig.default(GenerationConfig.parse({})),
+  dpo: DpoConfig.default(DpoConfig.parse({})),
   /** Hyperparameter search (`hone tune`); `hone train` ignores it. */
   tune: TuneConfig.optional(),
 }).superRefine((c, ctx) => {

@@ -45,7 +45,8 @@ export function detectFormat(path: string): "jsonl" | "json" | "csv" | "tsv" {
   ]);
 }
 
-class Collector {
+/** Problems found while reading, each with its place; capped so a broken file stays readable. */
+export class Collector {
   issues: Issue[] = [];
   add(issue: Issue): void {
     if (this.issues.length < MAX_ISSUES) this.issues.push(issue);
@@ -54,13 +55,13 @@ class Collector {
   truncated = false;
 }
 
-function field(row: unknown, key: string): unknown {
+export function field(row: unknown, key: string): unknown {
   if (Array.isArray(row)) return /^\d+$/.test(key) ? row[Number(key)] : undefined;
   if (row && typeof row === "object") return (row as Record<string, unknown>)[key];
   return undefined;
 }
 
-function rowKeys(row: unknown): string[] {
+export function rowKeys(row: unknown): string[] {
   if (Array.isArray(row)) return row.map((_, i) => String(i));
   return row && typeof row === "object" ? Object.keys(row) : [];
 }
@@ -179,8 +180,18 @@ function levelPath(row: unknown, levels: string[], separator: string, where: Omi
   return [used.join(separator)];
 }
 
-function readJsonl(file: string, shown: string, spec: SourceSpec, out: Collector): Example[] {
-  const examples: Example[] = [];
+/** Turns one raw row into an item, or records in `out` why not. */
+export type RowVisitor<T> = (row: unknown, where: Omit<Issue, "message">, origin: string, out: Collector) => T | null;
+
+/** Where rows come from: a file, its format and, for JSON documents, a pointer to the rows. */
+export interface RowSource {
+  path: string;
+  format: "auto" | "jsonl" | "json" | "csv" | "tsv";
+  pointer?: string;
+}
+
+function readJsonl<T>(file: string, shown: string, visit: RowVisitor<T>, out: Collector): T[] {
+  const examples: T[] = [];
   const lines = readFileSync(file, "utf8").split("\n");
   lines.forEach((line, i) => {
     if (line.trim() === "") return;
@@ -192,13 +203,13 @@ function readJsonl(file: string, shown: string, spec: SourceSpec, out: Collector
       out.add({ ...where, message: `malformed JSON: ${(e as Error).message}`, hint: "each line must be one complete JSON object" });
       return;
     }
-    const ex = toExample(row, spec, where, `${shown}:${i + 1}`, out);
+    const ex = visit(row, where, `${shown}:${i + 1}`, out);
     if (ex) examples.push(ex);
   });
   return examples;
 }
 
-function readDelimited(file: string, shown: string, spec: SourceSpec, delimiter: string, out: Collector): Example[] {
+function readDelimited<T>(file: string, shown: string, visit: RowVisitor<T>, delimiter: string, out: Collector, header?: (columns: string[]) => void): T[] {
   let records: { record: Record<string, string>; info: { lines: number } }[];
   try {
     records = parseCsv(readFileSync(file, "utf8"), {
@@ -215,40 +226,41 @@ function readDelimited(file: string, shown: string, spec: SourceSpec, delimiter:
     out.add({ file: shown, line: err.lines, message: err.message.replace(/^Invalid .*?: /, "") });
     return [];
   }
-  if (records.length > 0) {
-    const header = Object.keys(records[0]!.record);
-    const labelColumns = spec.hierarchy?.levels ? [spec.hierarchy.levels[0]!] : [spec.label];
-    for (const key of spec.requireLabels ? [spec.text, ...labelColumns, ...(spec.tasks ?? []).map((t) => t.column)] : [spec.text]) {
-      if (!header.includes(key)) {
-        const near = closest(key, header);
-        throw new HoneError("data", `column "${key}" not found in ${shown}`, [
-          {
-            file: shown,
-            line: 1,
-            path: [key],
-            message: `no column "${key}"; the header has: ${header.join(", ")}`,
-            hint: near ? `map it: data.${key === spec.text ? "text" : "label"}: ${near}` : "set data.text / data.label to the right column names",
-          },
-        ]);
-      }
-    }
-  }
-  const examples: Example[] = [];
+  if (records.length > 0) header?.(Object.keys(records[0]!.record));
+  const examples: T[] = [];
   for (const { record, info } of records) {
-    const ex = toExample(record, spec, { file: shown, line: info.lines }, `${shown}:${info.lines}`, out);
+    const ex = visit(record, { file: shown, line: info.lines }, `${shown}:${info.lines}`, out);
     if (ex) examples.push(ex);
   }
   return examples;
 }
 
-function readJson(file: string, shown: string, spec: SourceSpec, out: Collector): Example[] {
+/** CSV/TSV: every column the spec names must be in the header (one error, with a did-you-mean). */
+function checkHeader(header: string[], shown: string, spec: SourceSpec): void {
+  const labelColumns = spec.hierarchy?.levels ? [spec.hierarchy.levels[0]!] : [spec.label];
+  for (const key of spec.requireLabels ? [spec.text, ...labelColumns, ...(spec.tasks ?? []).map((t) => t.column)] : [spec.text]) {
+    if (!header.includes(key)) {
+      const near = closest(key, header);
+      throw new HoneError("data", `column "${key}" not found in ${shown}`, [
+        {
+          file: shown,
+          line: 1,
+          path: [key],
+          message: `no column "${key}"; the header has: ${header.join(", ")}`,
+          hint: near ? `map it: data.${key === spec.text ? "text" : "label"}: ${near}` : "set data.text / data.label to the right column names",
+        },
+      ]);
+    }
+  }
+}
+
+function readJson<T>(file: string, shown: string, pointer: string, visit: RowVisitor<T>, out: Collector): T[] {
   let doc: unknown;
   try {
     doc = JSON.parse(readFileSync(file, "utf8"));
   } catch (e) {
     throw new HoneError("data", `cannot parse ${shown}`, [{ file: shown, message: `malformed JSON: ${(e as Error).message}` }]);
   }
-  const pointer = spec.pointer ?? "";
   const parts = pointer.split("/").slice(1).map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"));
   let node = doc;
   for (const p of parts) node = field(node, p) ?? (node as Record<string, unknown> | null)?.[p];
@@ -258,17 +270,17 @@ function readJson(file: string, shown: string, spec: SourceSpec, out: Collector)
       { file: shown, message: "expected a JSON array of rows", hint: pointer ? `top-level keys: ${keys}` : `point at the rows with pointer: /KEY (keys: ${keys})` },
     ]);
   }
-  const examples: Example[] = [];
+  const examples: T[] = [];
   node.forEach((row, i) => {
     const origin = `${shown}#${pointer}/${i}`;
-    const ex = toExample(row, spec, { file: `${shown}#${pointer}/${i}` }, origin, out);
+    const ex = visit(row, { file: `${shown}#${pointer}/${i}` }, origin, out);
     if (ex) examples.push(ex);
   });
   return examples;
 }
 
-/** Read and validate one data source. Throws a HoneError listing every bad row. */
-export function readSource(spec: SourceSpec): Example[] {
+/** Read every row of a source through `visit`. Throws a HoneError listing every bad row. */
+export function readRows<T>(spec: RowSource, visit: RowVisitor<T>, header?: (columns: string[], shown: string) => void): T[] {
   const shown = relative(process.cwd(), spec.path) || spec.path;
   if (!existsSync(spec.path) || !statSync(spec.path).isFile()) {
     throw new HoneError("data", `data file not found: ${shown}`, [{ file: shown, message: "no such file", hint: "paths in a config file are relative to that file" }]);
@@ -277,10 +289,10 @@ export function readSource(spec: SourceSpec): Example[] {
   const out = new Collector();
   const examples =
     format === "jsonl"
-      ? readJsonl(spec.path, shown, spec, out)
+      ? readJsonl(spec.path, shown, visit, out)
       : format === "json"
-        ? readJson(spec.path, shown, spec, out)
-        : readDelimited(spec.path, shown, spec, format === "tsv" ? "\t" : ",", out);
+        ? readJson(spec.path, shown, spec.pointer ?? "", visit, out)
+        : readDelimited(spec.path, shown, visit, format === "tsv" ? "\t" : ",", out, header && ((cols) => header(cols, shown)));
   if (out.issues.length > 0) {
     const more = out.truncated ? ` (first ${MAX_ISSUES} shown)` : "";
     throw new HoneError("data", `${out.issues.length}${out.truncated ? "+" : ""} invalid row(s) in ${shown}${more}`, out.issues);
@@ -289,4 +301,9 @@ export function readSource(spec: SourceSpec): Example[] {
     throw new HoneError("data", `no examples in ${shown}`, [{ file: shown, message: "the file holds no rows" }]);
   }
   return examples;
+}
+
+/** Read and validate one data source of labelled (or, for prediction, unlabelled) texts. */
+export function readSource(spec: SourceSpec): Example[] {
+  return readRows(spec, (row, where, origin, out) => toExample(row, spec, where, origin, out), (header, shown) => checkHeader(header, shown, spec));
 }

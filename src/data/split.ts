@@ -17,10 +17,10 @@ export function shuffle<T>(items: T[], random: () => number): T[] {
   return a;
 }
 
-export interface SplitResult {
-  train: Example[];
-  validation: Example[];
-  test: Example[];
+export interface SplitResult<T = Example> {
+  train: T[];
+  validation: T[];
+  test: T[];
 }
 
 /**
@@ -28,16 +28,16 @@ export interface SplitResult {
  * multi-label rows) is split on its own, so rare labels appear in every split they can, and
  * every label keeps at least one training example.
  */
-export function splitExamples(examples: Example[], fractions: { validation: number; test: number }, seed: number, stratify: boolean): SplitResult {
+export function splitExamples<T extends object>(examples: T[], fractions: { validation: number; test: number }, seed: number, stratify: boolean): SplitResult<T> {
   const random = rng(seed);
-  const groups = new Map<string, Example[]>();
+  const groups = new Map<string, T[]>();
   for (const ex of examples) {
-    const key = stratify ? ex.labels[0] ?? "" : "";
+    const key = stratify ? ((ex as { labels?: string[] }).labels?.[0] ?? "") : "";
     let g = groups.get(key);
     if (!g) groups.set(key, (g = []));
     g.push(ex);
   }
-  const out: SplitResult = { train: [], validation: [], test: [] };
+  const out: SplitResult<T> = { train: [], validation: [], test: [] };
   for (const key of [...groups.keys()].sort()) {
     const g = shuffle(groups.get(key)!, random);
     let nTest = Math.round(g.length * fractions.test);

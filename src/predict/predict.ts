@@ -6,6 +6,9 @@ import { readResolved } from "../data/dataset.js";
 import { argmax, sigmoid, softmax } from "../metrics/classification.js";
 import { runPaths } from "../run/artifacts.js";
 import { RunStore, storeDir, type RunRecord } from "../store/store.js";
+import { evaluateLm } from "../generative/generate.js";
+import type { LmMetrics } from "../generative/metrics.js";
+import { isGenerative, type Task } from "../config/resolve.js";
 import { computeMetrics, decideHierarchy, readDecoding, type Decoding, type HeadLogits, type RunMetrics } from "../train/evaluate.js";
 import { loadHeads, mainTargets, taskTargets, type HeadPlan } from "../train/heads.js";
 import { HoneError } from "../util/errors.js";
@@ -117,9 +120,10 @@ export async function predict(ref: string, texts: string[], opts: { store?: stri
  * Test metrics of a run: the ones computed once at the end of training, or, given a labelled
  * file, metrics on that file (with the run's column mapping unless text/label say otherwise).
  */
-export async function evaluate(ref: string, opts: { store?: string; data?: string; text?: string; label?: string } = {}): Promise<{ run: RunRecord; metrics: RunMetrics; source: string }> {
+export async function evaluate(ref: string, opts: { store?: string; data?: string; text?: string; label?: string } = {}): Promise<{ run: RunRecord; metrics: RunMetrics | LmMetrics; source: string }> {
   const store = new RunStore(storeDir(opts.store));
   try {
+    if (isGenerative(store.findRun(ref).task as Task)) return await evaluateLm(store, ref, opts.data);
     const r = openFinishedRun(store, ref);
     if (!opts.data) {
       const file = join(runPaths(r.run.run_dir).report, "metrics.test.json");

@@ -89,6 +89,34 @@ export const RuntimeSpec = z
   .strict();
 export type RuntimeSpec = z.infer<typeof RuntimeSpec>;
 
+/** The optimizer and schedule of every training job. */
+const optimFields = {
+  seed: int,
+  lr: z.number().positive(),
+  weight_decay: z.number().min(0),
+  betas: z.tuple([z.number(), z.number()]),
+  eps: z.number().positive(),
+  max_grad_norm: z.number().positive().nullable(),
+  scheduler: z.enum(["linear", "cosine", "constant"]),
+  warmup_steps: nonNegInt,
+  batch_size: posInt,
+  grad_accum: posInt,
+  /** Optimizer steps in one pass over the train shard (ceil(micro batches / grad_accum)). */
+  steps_per_epoch: posInt,
+  total_steps: posInt,
+  eval_batch_size: posInt,
+};
+
+const FreezeSpec = z
+  .object({
+    embeddings: z.boolean(),
+    /** The first N encoder layers are frozen. */
+    layers: nonNegInt,
+    /** Regular expressions over parameter names. */
+    patterns: z.array(z.string()),
+  })
+  .strict();
+
 export const ClassifyTrainJob = z
   .object({
     kind: z.literal("classify.train"),
@@ -99,35 +127,8 @@ export const ClassifyTrainJob = z
     heads: z.array(HeadSpec).min(1),
     couplings: z.array(Coupling),
     data: z.object({ train: TokenShard, validation: TokenShard.nullable() }).strict(),
-    optim: z
-      .object({
-        seed: int,
-        lr: z.number().positive(),
-        head_lr: z.number().positive(),
-        weight_decay: z.number().min(0),
-        betas: z.tuple([z.number(), z.number()]),
-        eps: z.number().positive(),
-        max_grad_norm: z.number().positive().nullable(),
-        scheduler: z.enum(["linear", "cosine", "constant"]),
-        warmup_steps: nonNegInt,
-        batch_size: posInt,
-        grad_accum: posInt,
-        /** Optimizer steps in one pass over the train shard (ceil(micro batches / grad_accum)). */
-        steps_per_epoch: posInt,
-        total_steps: posInt,
-        group_by_length: z.boolean(),
-        eval_batch_size: posInt,
-      })
-      .strict(),
-    freeze: z
-      .object({
-        embeddings: z.boolean(),
-        /** The first N encoder layers are frozen. */
-        layers: nonNegInt,
-        /** Regular expressions over parameter names. */
-        patterns: z.array(z.string()),
-      })
-      .strict(),
+    optim: z.object({ ...optimFields, head_lr: z.number().positive(), group_by_length: z.boolean() }).strict(),
+    freeze: FreezeSpec,
     /** Evaluate (and then checkpoint) every N optimizer steps, and at the end. */
     eval_every: posInt,
     runtime: RuntimeSpec,
@@ -190,11 +191,136 @@ export const ClassifyBenchJob = z
   .strict();
 export type ClassifyBenchJob = z.infer<typeof ClassifyBenchJob>;
 
+// ---- generative models (causal LM): SFT, DPO, generation, merging ----
+
+/** Token sequences of a generative split, tokenized by TypeScript with their loss masks. */
+export const LmShard = z
+  .object({
+    /** uint32 little-endian token ids, all sequences back to back. */
+    tokens: path,
+    /** uint32, count + 1 entries. */
+    offsets: path,
+    count: nonNegInt,
+    /** uint8 per token: 1 where the token is learnt. Null for prompts (generation). */
+    loss_mask: path.nullable(),
+    /** Packing: row r holds sequences items[offsets[r]:offsets[r+1]] back to back (uint32 files).
+     * Null: one sequence per row (or, for DPO, one pair: sequences 2i and 2i+1). */
+    rows: z.object({ offsets: path, items: path, count: nonNegInt }).strict().nullable(),
+  })
+  .strict();
+export type LmShard = z.infer<typeof LmShard>;
+
+export const LmModelSpec = z
+  .object({
+    /** A local Hugging Face causal LM directory (config.json + safetensors). */
+    path,
+    /** A peft adapter directory (adapter_config.json + adapter_model.safetensors) on top, or null. */
+    adapter: path.nullable(),
+    /** Precision the base weights are loaded in. */
+    dtype: z.enum(["fp32", "bf16"]),
+    pad_token_id: nonNegInt,
+  })
+  .strict();
+export type LmModelSpec = z.infer<typeof LmModelSpec>;
+
+export const AdapterSpec = z
+  .object({
+    method: z.enum(["none", "lora", "dora"]),
+    r: posInt,
+    alpha: z.number().positive(),
+    dropout: z.number().min(0).max(1),
+    target_modules: z.union([z.literal("all-linear"), z.array(z.string().min(1)).min(1)]),
+  })
+  .strict();
+
+export const LmTrainJob = z
+  .object({
+    kind: z.literal("lm.train"),
+    protocol_version: z.literal(PROTOCOL_VERSION),
+    run_dir: path,
+    /** sft: next-token loss on masked tokens; dpo: preference loss on pairs (sequences 2i, 2i+1 =
+     * chosen, rejected) against the starting model (the adapter switched off, or a frozen copy). */
+    objective: z.enum(["sft", "dpo"]),
+    model: LmModelSpec,
+    adapter: AdapterSpec,
+    data: z.object({ train: LmShard, validation: LmShard.nullable() }).strict(),
+    /** batch_size counts rows (sft: packed rows or sequences) or pairs (dpo). */
+    optim: z.object(optimFields).strict(),
+    freeze: FreezeSpec,
+    dpo: z.object({ beta: z.number().positive() }).strict(),
+    eval_every: posInt,
+    runtime: RuntimeSpec.extend({ gradient_checkpointing: z.boolean() }).strict(),
+    resume_from: path.nullable(),
+  })
+  .strict();
+export type LmTrainJob = z.infer<typeof LmTrainJob>;
+
+export const LmGenerateJob = z
+  .object({
+    kind: z.literal("lm.generate"),
+    protocol_version: z.literal(PROTOCOL_VERSION),
+    model: LmModelSpec,
+    /** Prompts (rows: null, loss_mask: null). */
+    prompts: LmShard,
+    /** Where `generations.tokens.u32` and `generations.offsets.u32` are written. */
+    output_dir: path,
+    max_new_tokens: posInt,
+    /** 0 = greedy. */
+    temperature: z.number().min(0),
+    top_p: z.number().gt(0).max(1),
+    seed: int,
+    /** Generation stops at any of these. */
+    stop_token_ids: z.array(nonNegInt).min(1),
+    batch_size: posInt,
+    runtime: RuntimeSpec,
+  })
+  .strict();
+export type LmGenerateJob = z.infer<typeof LmGenerateJob>;
+
+export const LmScoreJob = z
+  .object({
+    kind: z.literal("lm.score"),
+    protocol_version: z.literal(PROTOCOL_VERSION),
+    model: LmModelSpec,
+    /** Sequences with loss masks; pairs: sequences 2i, 2i+1 belong together (only for batching). */
+    data: LmShard,
+    pairs: z.boolean(),
+    /** Where `logp.logits.f32` (summed log-probability of the learnt tokens) and `tokens.logits.f32` go. */
+    output_dir: path,
+    batch_size: posInt,
+    runtime: RuntimeSpec,
+  })
+  .strict();
+export type LmScoreJob = z.infer<typeof LmScoreJob>;
+
+export const LmMergeJob = z
+  .object({
+    kind: z.literal("lm.merge"),
+    protocol_version: z.literal(PROTOCOL_VERSION),
+    /** The base model and the adapter to fold into it. */
+    model: LmModelSpec,
+    /** A new model directory (written to a temporary sibling, then renamed). */
+    output: path,
+    dtype: z.enum(["fp32", "bf16"]),
+  })
+  .strict();
+export type LmMergeJob = z.infer<typeof LmMergeJob>;
+
+export const ModelFromGgufJob = z
+  .object({
+    kind: z.literal("model.from_gguf"),
+    protocol_version: z.literal(PROTOCOL_VERSION),
+    gguf: path,
+    /** The model directory to write (a temporary sibling, then renamed). */
+    output: path,
+  })
+  .strict();
+
 export const ProbeJob = z
   .object({ kind: z.literal("probe"), protocol_version: z.literal(PROTOCOL_VERSION) })
   .strict();
 
-export const Job = z.discriminatedUnion("kind", [ClassifyTrainJob, ClassifyPredictJob, OnnxExportJob, ClassifyBenchJob, ProbeJob]);
+export const Job = z.discriminatedUnion("kind", [ClassifyTrainJob, ClassifyPredictJob, OnnxExportJob, ClassifyBenchJob, LmTrainJob, LmGenerateJob, LmScoreJob, LmMergeJob, ModelFromGgufJob, ProbeJob]);
 export type Job = z.infer<typeof Job>;
 
 // ---- events (engine -> orchestrator) ----
@@ -250,11 +376,27 @@ export const Event = z.discriminatedUnion("type", [
       step: nonNegInt,
       epoch: z.number(),
       loss: finiteOrNull,
-      /** Per head: path of a float32 count x num_labels logits file. */
+      /** Per head: path of a float32 count x num_labels logits file. Generative jobs: per-sequence
+       * float32 statistics instead (sft: `nll` = summed loss, `tokens` = learnt tokens; dpo:
+       * `policy_logp`, `reference_logp` = summed log-probabilities of the answer). */
       logits: z.record(z.string(), path),
       count: nonNegInt,
     })
     .strict(),
+  z
+    .object({
+      type: z.literal("generations"),
+      /** uint32 token ids of the new tokens (stop token excluded) and count + 1 offsets. */
+      tokens: path,
+      offsets: path,
+      count: nonNegInt,
+      /** Why each generation ended: stop token (true) or max_new_tokens (false), uint8 file. */
+      stopped: path,
+      new_tokens_per_s: z.number(),
+    })
+    .strict(),
+  /** A new model directory (merge, GGUF conversion). */
+  z.object({ type: z.literal("model_written"), path, bytes: nonNegInt }).strict(),
   z.object({ type: z.literal("checkpoint"), step: nonNegInt, path }).strict(),
   z
     .object({

@@ -1,6 +1,7 @@
 // A run's report folder: metrics as JSON, loss/metric curves and confusion matrix as SVG + PNG.
 import { join } from "node:path";
 import type { RunMetrics } from "../train/evaluate.js";
+import type { LmMetrics } from "../generative/metrics.js";
 import type { HierarchyMetrics } from "../hierarchy/metrics.js";
 import { runPaths } from "../run/artifacts.js";
 import type { RunStore } from "../store/store.js";
@@ -14,7 +15,7 @@ async function writeFigure(store: RunStore, runId: string, dir: string, name: st
   await store.addArtifact(runId, "report", join(dir, `${name}.png`));
 }
 
-export async function writeReports(store: RunStore, runId: string, metrics: { validation: RunMetrics | null; test: RunMetrics | null }): Promise<string> {
+export async function writeReports(store: RunStore, runId: string, metrics: { validation: RunMetrics | LmMetrics | null; test: RunMetrics | LmMetrics | null }): Promise<string> {
   const run = store.getRun(runId);
   const dir = runPaths(run.run_dir).report;
   for (const [split, m] of Object.entries(metrics)) {
@@ -27,7 +28,7 @@ export async function writeReports(store: RunStore, runId: string, metrics: { va
   const pick = (split: string, name: string): [number, number][] =>
     points.filter((p) => p.split === split && p.name === name && p.value !== null).map((p) => [p.step, p.value]);
   const val = metrics.validation ?? metrics.test;
-  const score = val?.kind === "multi_label" ? "micro_f1" : "accuracy";
+  const score = val?.kind === "lm" ? (val.task === "dpo" ? "reward_accuracy" : "perplexity") : val?.kind === "multi_label" ? "micro_f1" : "accuracy";
   const series: Series[] = [
     { name: "train loss", points: pick("train", "loss"), color: "#2166ac" },
     { name: "validation loss", points: pick("validation", "loss"), color: "#d6604d" },

@@ -1,7 +1,7 @@
 // Token data for the engine as binary shards (see TokenShard in src/protocol/schema.ts).
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { TokenShard } from "../protocol/schema.js";
+import type { LmShard, TokenShard } from "../protocol/schema.js";
 import { writeFileAtomic } from "../util/fs.js";
 
 export interface HeadLabels {
@@ -60,4 +60,42 @@ export function readLogits(path: string, count: number, numLabels: number): Floa
   // Copy into a fresh buffer: a Float32Array view needs a 4-byte aligned offset.
   const all = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
   return Array.from({ length: count }, (_, i) => all.subarray(i * numLabels, (i + 1) * numLabels));
+}
+
+/** Write generative sequences (ids + loss masks, optionally packed rows) as `<dir>/<split>.*`. */
+export function writeLmShard(dir: string, split: string, seqs: { ids: Uint32Array; mask: Uint8Array | null }[], rows: number[][] | null): LmShard {
+  const total = seqs.reduce((s, a) => s + a.ids.length, 0);
+  const tokens = new Uint32Array(total);
+  const offsets = new Uint32Array(seqs.length + 1);
+  const withMask = seqs.length > 0 && seqs.every((s) => s.mask !== null);
+  const mask = withMask ? new Uint8Array(total) : null;
+  let pos = 0;
+  seqs.forEach((s, i) => {
+    tokens.set(s.ids, pos);
+    if (mask) mask.set(s.mask!, pos);
+    pos += s.ids.length;
+    offsets[i + 1] = pos;
+  });
+  const ref: LmShard = { tokens: join(dir, `${split}.tokens.u32`), offsets: join(dir, `${split}.offsets.u32`), count: seqs.length, loss_mask: null, rows: null };
+  writeFileAtomic(ref.tokens, le(tokens));
+  writeFileAtomic(ref.offsets, le(offsets));
+  if (mask) {
+    ref.loss_mask = join(dir, `${split}.mask.u8`);
+    writeFileAtomic(ref.loss_mask, mask);
+  }
+  if (rows) {
+    const items = Uint32Array.from(rows.flat());
+    const rowOffsets = new Uint32Array(rows.length + 1);
+    rows.forEach((r, i) => (rowOffsets[i + 1] = rowOffsets[i]! + r.length));
+    ref.rows = { offsets: join(dir, `${split}.rows.offsets.u32`), items: join(dir, `${split}.rows.items.u32`), count: rows.length };
+    writeFileAtomic(ref.rows.offsets, le(rowOffsets));
+    writeFileAtomic(ref.rows.items, le(items));
+  }
+  return ref;
+}
+
+/** Read a uint32 file written by the engine (generated token ids, offsets). */
+export function readU32(path: string): Uint32Array {
+  const raw = readFileSync(path);
+  return new Uint32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
 }

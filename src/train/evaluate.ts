@@ -11,6 +11,8 @@ import type { HeadPlan } from "./heads.js";
 
 export type MainMetrics = Metrics | HierarchyMetrics;
 
+import type { LmMetrics } from "../generative/metrics.js";
+
 export type RunMetrics = MainMetrics & {
   /** Hierarchies with thresholds: the same predictions cut to partial paths where unsure. */
   with_thresholds?: HierarchyMetrics;
@@ -111,9 +113,10 @@ export function tuneDecoding(plan: HeadPlan, target_precision: number | null, va
 
 /** The scalar metrics worth a time series (per-class tables stay in the report files);
  * extra tasks' as "<task>.<metric>". */
-export function scalarMetrics(m: RunMetrics): Record<string, number> {
+export function scalarMetrics(m: RunMetrics | LmMetrics): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(m)) if (typeof v === "number" && k !== "count") out[k] = v;
+  if (m.kind === "lm") return out;
   if (m.kind === "hierarchical") for (const l of m.levels) out[`level_${l.depth}.accuracy`] = l.accuracy;
   for (const [task, tm] of Object.entries(m.tasks ?? {})) for (const [k, v] of Object.entries(tm)) if (typeof v === "number" && k !== "count") out[`${task}.${k}`] = v;
   return out;

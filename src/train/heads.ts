@@ -43,7 +43,7 @@ export function planHeads(cfg: ResolvedConfig, mainLabels: string[], taskLabels:
   const h = cfg.task === "hierarchical" ? cfg.hierarchy! : null;
   const file: HeadsFile = {
     version: 1,
-    task: cfg.task,
+    task: cfg.task as "classify" | "hierarchical", // generative tasks have no heads (src/generative/)
     heads: [],
     labels: mainLabels,
     hierarchy: h && { strategy: h.strategy, separator: h.separator, decode: h.decode, consistency_loss: h.consistency_loss, level_weights: h.level_weights ?? null, thresholds: h.thresholds },

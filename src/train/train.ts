@@ -1,13 +1,16 @@
 // `hone train`: resolve -> read and check data -> tokenize to shards -> engine trains while we
 // judge each evaluation -> test the best checkpoint once -> reports. Resumable at any point.
-import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, mkdirSync, renameSync } from "node:fs";
+import { copyFileSync, existsSync, readdirSync, mkdirSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig } from "../config/load.js";
-import { planTraining, resolveConfig, type ResolvedConfig, type TrainingPlan } from "../config/resolve.js";
+import { isGenerative, planTraining, resolveConfig, type ResolvedConfig, type Task, type TrainingPlan } from "../config/resolve.js";
+import { trainGenerative } from "../generative/train.js";
+import type { LmMetrics } from "../generative/metrics.js";
 import { loadDataset } from "../data/dataset.js";
-import { engineFailure, probe, startEngine } from "../engine/process.js";
-import { isBetter, metricValue } from "../metrics/classification.js";
-import type { ClassifyTrainJob, Control, Event, EventOf, TokenShard } from "../protocol/schema.js";
+import { probe } from "../engine/process.js";
+import { metricValue, type SelectMetric } from "../metrics/classification.js";
+import { checkpointSteps, openForResume, stepDir, supervise } from "./supervise.js";
+import type { ClassifyTrainJob, Event, TokenShard } from "../protocol/schema.js";
 import { modelSpec, predictShard, runtimeSpec } from "../predict/logits.js";
 import { writeReports } from "../report/report.js";
 import { runPaths } from "../run/artifacts.js";
@@ -50,8 +53,9 @@ export interface TrainOptions {
 
 export interface TrainResult {
   run: RunRecord;
-  validation: RunMetrics | null;
-  test: RunMetrics | null;
+  /** Classifier metrics, or LmMetrics (kind "lm") for generative tasks. */
+  validation: RunMetrics | LmMetrics | null;
+  test: RunMetrics | LmMetrics | null;
   bestStep: number;
   /** Stopped by `judge`. */
   pruned: boolean;
@@ -76,20 +80,6 @@ function qualityWarnings(q: QualityReport): string[] {
   for (const l of q.leakage) w.push(`${l.count} ${l.to} text(s) also occur in train: ${l.to} scores will be optimistic (e.g. ${l.examples[0]})`);
   return w;
 }
-
-/** Steps of complete checkpoints on disk, ascending. */
-export function checkpointSteps(dir: string): number[] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir)
-    .map((d) => /^step-(\d+)$/.exec(d))
-    .filter((m): m is RegExpExecArray => m !== null && existsSync(join(dir, m[0], "state.json")))
-    .map((m) => Number(m[1]))
-    .sort((a, b) => a - b);
-}
-
-/** Name of a step's folder, the engine's layout for checkpoints and evaluation logits alike. */
-const stepName = (step: number) => `step-${String(step).padStart(6, "0")}`;
-const stepDir = (dir: string, step: number) => join(dir, stepName(step));
 
 async function prepareNewRun(store: RunStore, opts: TrainOptions, update: (u: TrainUpdate) => void) {
   update({ kind: "phase", text: "resolving config" });
@@ -142,10 +132,17 @@ async function prepareNewRun(store: RunStore, opts: TrainOptions, update: (u: Tr
   return { run: store.getRun(run.id), cfg, plan, files };
 }
 
+/** The task a train() call is about: the resumed run's, or the config's. */
+function taskOf(store: RunStore, opts: TrainOptions): string {
+  if (opts.resume) return store.findRun(opts.resume).task;
+  return loadConfig(opts.config ?? null, opts.set ?? [], opts.base ?? {}).config.task;
+}
+
 export async function train(opts: TrainOptions = {}): Promise<TrainResult> {
   const update = opts.onUpdate ?? (() => {});
   const store = new RunStore(storeDir(opts.store));
   try {
+    if (isGenerative(taskOf(store, opts) as Task)) return await trainGenerative(store, opts, update);
     let run: RunRecord;
     let cfg: ResolvedConfig;
     let plan: TrainingPlan;
@@ -153,20 +150,11 @@ export async function train(opts: TrainOptions = {}): Promise<TrainResult> {
     let resumeFrom: number | null = null;
 
     if (opts.resume) {
-      run = store.findRun(opts.resume);
-      if (run.status === "completed") throw new HoneError("usage", `run ${run.id} is already complete`, [{ message: "nothing to resume", hint: "start a new run, or --init-from it" }]);
-      cfg = run.config as ResolvedConfig;
-      plan = run.plan as TrainingPlan;
-      const filesPath = join(runPaths(run.run_dir).data, "run-files.json");
-      if (!plan || !existsSync(filesPath)) throw new HoneError("store", `run ${run.id} stopped before its data was prepared`, [{ message: "nothing to resume", hint: "start the run again" }]);
-      files = JSON.parse(readFileSync(filesPath, "utf8"));
+      ({ run, cfg, plan, files, resumeFrom } = openForResume<TrainingPlan, RunFiles>(store, opts.resume));
       for (const split of ["validation", "test"] as const) {
         const t = files.targets[split] as Targets | number[][];
         if (Array.isArray(t)) files.targets[split] = { main: t, tasks: {} }; // runs prepared before multi-task heads
       }
-      resumeFrom = checkpointSteps(runPaths(run.run_dir).checkpoints).at(-1) ?? null;
-      // Points logged after the checkpoint by the attempt that died are replayed, not kept twice.
-      store.truncateMetrics(run.id, resumeFrom ?? 0);
     } else {
       ({ run, cfg, plan, files } = await prepareNewRun(store, opts, update));
     }
@@ -175,16 +163,7 @@ export async function train(opts: TrainOptions = {}): Promise<TrainResult> {
     const heads: HeadPlan = loadHeads(paths.model, cfg);
     store.update(run.id, { status: "running", error: null });
 
-    // Best checkpoint and early stopping, rebuilt from the stored series on resume.
-    const es = cfg.train.early_stopping;
-    let best: { step: number; value: number } | null = null;
-    let sinceBest = 0;
-    for (const p of store.metrics(run.id, "validation").filter((p) => p.name === es.metric && p.value !== null)) {
-      if (isBetter(es.metric, p.value, best?.value ?? null, es.min_delta)) {
-        best = { step: p.step, value: p.value };
-        sinceBest = 0;
-      } else sinceBest++;
-    }
+    const es = cfg.train.early_stopping as ResolvedConfig["train"]["early_stopping"] & { metric: SelectMetric };
 
     const job: ClassifyTrainJob = {
       kind: "classify.train",
@@ -218,63 +197,22 @@ export async function train(opts: TrainOptions = {}): Promise<TrainResult> {
     };
 
     update({ kind: "phase", text: resumeFrom === null ? "training" : `resuming at step ${resumeFrom}` });
-    let pruned = false;
-    const onEval = async (ev: EventOf<"eval">): Promise<Control> => {
-      // Selection sees full decisions: tuned multi-label thresholds, but no partial paths.
-      const val = { logits: readHeadLogits(heads, ev.logits, ev.count), targets: files.targets.validation };
-      const m = computeMetrics(heads, val.logits, val.targets, { ...tuneDecoding(heads, null, val), hierarchy_thresholds: null });
-      const values = scalarMetrics(m);
-      store.logMetrics(run.id, ev.step, "validation", { ...values, engine_loss: ev.loss });
-      const value = metricValue(m, es.metric);
-      const improved = isBetter(es.metric, value, best?.value ?? null, es.min_delta);
-      if (improved) {
-        best = { step: ev.step, value };
-        sinceBest = 0;
-        store.update(run.id, { best_step: ev.step, best_value: value });
-      } else sinceBest++;
-      // Only the best evaluation's logits are worth keeping (threshold tuning, calibration).
-      for (const d of existsSync(paths.evals) ? readdirSync(paths.evals) : []) {
-        if (d !== stepName(best!.step) && d !== stepName(ev.step)) rmSync(join(paths.evals, d), { recursive: true, force: true });
-      }
-      update({ kind: "eval", step: ev.step, metric: es.metric, value, best: improved, loss: ev.loss });
-      const verdict = await opts.judge?.({ step: ev.step, epoch: ev.step / plan.steps_per_epoch, totalEpochs: plan.total_steps / plan.steps_per_epoch, metrics: { ...values, loss: values.loss ?? ev.loss } });
-      if (verdict === "prune") {
-        pruned = true;
-        return { type: "stop", reason: "pruned by the hyperparameter search" };
-      }
-      if (es.patience > 0 && sinceBest >= es.patience) return { type: "stop", reason: `early stopping: no ${es.metric} gain in ${es.patience} evaluations` };
-      return { type: "continue" };
-    };
-    const onEvent = (ev: Event) => {
-      update({ kind: "engine", event: ev });
-      if (ev.type === "progress") store.logMetrics(run.id, ev.step, "train", { loss: ev.loss, lr: ev.lr, grad_norm: ev.grad_norm, samples_per_s: ev.samples_per_s });
-      if (ev.type === "checkpoint") {
-        // Keep the newest checkpoint (for resume) and the best one (the result); delete the rest.
-        const keep = new Set([ev.step, best?.step ?? -1]);
-        for (const s of checkpointSteps(paths.checkpoints)) if (!keep.has(s)) rmSync(stepDir(paths.checkpoints, s), { recursive: true, force: true });
-      }
-    };
-
-    const handle = startEngine(job, { onEvent, onEval, env: opts.env });
-    const onAbort = () => handle.interrupt();
-    opts.signal?.addEventListener("abort", onAbort);
-    let result;
-    try {
-      result = await handle.result;
-    } finally {
-      opts.signal?.removeEventListener("abort", onAbort);
-    }
-    const done = result.events.find((e): e is EventOf<"done"> => e.type === "done");
-    if (result.exitCode !== 0 || !done) {
-      const err = engineFailure(result);
-      store.update(run.id, { status: "failed", error: err.message });
-      throw err;
-    }
-    if (done.reason === "interrupted") {
-      store.update(run.id, { status: "interrupted" });
-      throw new HoneError("interrupted", `training interrupted at step ${done.step}; checkpoint saved`, [{ message: `run ${run.id}`, hint: `continue with: hone train --resume ${run.id}` }]);
-    }
-    if (done.reason === "stopped") update({ kind: "phase", text: `stopped early at step ${done.step}` });
+    const { done, best, pruned } = await supervise(job, {
+      store,
+      run,
+      opts,
+      update,
+      selection: es,
+      epochs: { stepsPerEpoch: plan.steps_per_epoch, totalSteps: plan.total_steps },
+      judge: (ev) => {
+        // Selection sees full decisions: tuned multi-label thresholds, but no partial paths.
+        const val = { logits: readHeadLogits(heads, ev.logits, ev.count), targets: files.targets.validation };
+        const m = computeMetrics(heads, val.logits, val.targets, { ...tuneDecoding(heads, null, val), hierarchy_thresholds: null });
+        const values = scalarMetrics(m);
+        return { value: metricValue(m, es.metric), values: { ...values, engine_loss: ev.loss, loss: values.loss ?? ev.loss } };
+      },
+      trainSeries: (ev) => ({ loss: ev.loss, lr: ev.lr, grad_norm: ev.grad_norm, samples_per_s: ev.samples_per_s }),
+    });
 
     // ---- the result: best checkpoint -> final model, test split evaluated once ----
     const bestStep: number = best?.step ?? checkpointSteps(paths.checkpoints).at(-1) ?? done.step;

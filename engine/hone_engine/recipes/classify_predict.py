@@ -1,14 +1,13 @@
 """Logits of a Hone classifier checkpoint on a token shard (test split, `hone predict`)."""
 import os
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .. import shards
+from .. import runtime, shards
 from ..model import build, load_weights
 
 
@@ -54,11 +53,7 @@ def write_logits(directory: Path, logits: dict) -> dict:
 
 
 def run(job: dict, channel) -> None:
-    rt = job["runtime"]
-    device = torch.device(rt["device"])
-    if rt["threads"] is not None:
-        torch.set_num_threads(rt["threads"])
-    autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16) if rt["precision"] == "bf16" else nullcontext()
+    device, autocast = runtime.setup(job["runtime"])
     model = build(job["model"], job["heads"], pretrained=False)
     load_weights(model, job["weights"], strict=True)
     model.to(device)

@@ -7,15 +7,13 @@ choice of the best checkpoint are made in TypeScript, where the metrics live), t
 saves a checkpoint.
 """
 import math
-import signal
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from .. import checkpoint, shards
+from .. import checkpoint, runtime, shards
 from ..model import build, freeze, load_weights, param_groups
 from ..protocol import EngineError
 from .classify_predict import predict_logits, write_logits
@@ -63,14 +61,8 @@ def head_losses(logits: dict, labels: dict, heads: list, couplings: list) -> tor
 def run(job: dict, channel) -> None:
     opt_cfg, rt = job["optim"], job["runtime"]
     run_dir = Path(job["run_dir"])
-    device = torch.device(rt["device"])
-    if rt["threads"] is not None:
-        torch.set_num_threads(rt["threads"])
+    device, autocast = runtime.setup(rt)
     torch.manual_seed(opt_cfg["seed"])
-    # bf16 autocast keeps fp32 master weights; fp32 on CPU where bf16 matmuls are slow.
-    autocast = (
-        torch.autocast(device_type=device.type, dtype=torch.bfloat16) if rt["precision"] == "bf16" else nullcontext()
-    )
 
     # ---- data ----
     heads = job["heads"]
@@ -114,13 +106,7 @@ def run(job: dict, channel) -> None:
 
     # Ctrl-C / SIGTERM: finish the current step, save, exit. The orchestrator closing our
     # stdin (it was killed) means the same.
-    interrupted = {"flag": False}
-
-    def on_signal(signum, frame):
-        interrupted["flag"] = True
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    interrupted = runtime.interrupt_flag()
 
     def evaluate(step: int, epoch: float) -> str:
         if val is None:
@@ -200,7 +186,7 @@ def run(job: dict, channel) -> None:
                 if decision == "stop":
                     reason = "stopped"
                     break
-            if interrupted["flag"] or channel.closed.is_set():
+            if interrupted["set"] or channel.closed.is_set():
                 path = checkpoint.save(ckpt_dir, step, model, optimizer)
                 channel.emit("checkpoint", step=step, path=str(path))
                 reason = "interrupted"

@@ -1,0 +1,74 @@
+"""Generate answers for tokenized prompts (generation-based evaluation, samples, `hone generate`)."""
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import lm, runtime
+
+
+def _write(path: Path, array: np.ndarray) -> str:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(np.ascontiguousarray(array).tobytes())
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return str(path)
+
+
+@torch.no_grad()
+def run(job: dict, channel) -> None:
+    device, autocast = runtime.setup(job["runtime"])
+    torch.manual_seed(job["seed"])
+    model = lm.load(job["model"], None, trainable=False)
+    model.to(device).eval()
+    base = lm.causal(model)
+    base.config.use_cache = True
+    shard = lm.load_shard(job["prompts"], pairs=False)
+    pad_id = job["model"]["pad_token_id"]
+    stop = set(job["stop_token_ids"])
+    lengths = np.diff(shard.offsets)
+    order = np.argsort(-lengths, kind="stable")  # similar lengths together: little padding
+    results = [None] * shard.count
+    stopped = np.zeros(shard.count, dtype=np.uint8)
+    sample = job["temperature"] > 0
+    t0, new_tokens = time.time(), 0
+    for i in range(0, shard.count, job["batch_size"]):
+        idx = order[i : i + job["batch_size"]]
+        width = int(lengths[idx].max())
+        # Left padding: every prompt ends where generation starts.
+        ids = np.full((len(idx), width), pad_id, dtype=np.int64)
+        mask = np.zeros((len(idx), width), dtype=np.int64)
+        for row, j in enumerate(idx):
+            s, e = int(shard.offsets[j]), int(shard.offsets[j + 1])
+            ids[row, width - (e - s) :] = shard.tokens[s:e]
+            mask[row, width - (e - s) :] = 1
+        with autocast:
+            out = model.generate(
+                input_ids=torch.from_numpy(ids).to(device), attention_mask=torch.from_numpy(mask).to(device),
+                max_new_tokens=job["max_new_tokens"], do_sample=sample, temperature=job["temperature"] if sample else None,
+                top_p=job["top_p"] if sample else None, top_k=None, eos_token_id=sorted(stop), pad_token_id=pad_id,
+            )
+        for row, j in enumerate(idx):
+            gen = out[row, width:].tolist()
+            cut = next((k for k, t in enumerate(gen) if t in stop), None)
+            stopped[j] = cut is not None
+            results[j] = gen[:cut] if cut is not None else gen
+            new_tokens += len(results[j])
+    elapsed = time.time() - t0
+    out_dir = Path(job["output_dir"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    flat = np.array([t for r in results for t in r], dtype="<u4")
+    offsets = np.concatenate([[0], np.cumsum([len(r) for r in results])]).astype("<u4")
+    channel.emit(
+        "generations",
+        tokens=_write(out_dir / "generations.tokens.u32", flat),
+        offsets=_write(out_dir / "generations.offsets.u32", offsets),
+        count=shard.count,
+        stopped=_write(out_dir / "generations.stopped.u8", stopped),
+        new_tokens_per_s=new_tokens / max(elapsed, 1e-9),
+    )
+    channel.emit("done", step=0, reason="completed", runtime_s=elapsed)

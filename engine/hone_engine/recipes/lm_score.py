@@ -1,0 +1,20 @@
+"""Log-probabilities of the learnt tokens of every sequence (test loss and perplexity, DPO rewards)."""
+import time
+from pathlib import Path
+
+
+from .. import lm, runtime
+from .classify_predict import write_logits
+from .lm_train import all_logps
+
+
+def run(job: dict, channel) -> None:
+    device, autocast = runtime.setup(job["runtime"])
+    model = lm.load(job["model"], None, trainable=False).to(device)
+    shard = lm.load_shard(job["data"], pairs=job["pairs"])
+    t0 = time.time()
+    stats = all_logps(model, shard, job["model"]["pad_token_id"], False, job["batch_size"], device, autocast)
+    elapsed = time.time() - t0
+    paths = write_logits(Path(job["output_dir"]), {"logp": stats[:, 0:1], "tokens": stats[:, 1:2]})
+    channel.emit("predictions", logits=paths, count=shard.count, samples_per_s=shard.count / max(elapsed, 1e-9))
+    channel.emit("done", step=0, reason="completed", runtime_s=elapsed)

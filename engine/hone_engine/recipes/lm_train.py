@@ -1,0 +1,200 @@
+"""Fine-tune a causal language model: supervised (sft) or on preferences (dpo). The loop, top to bottom.
+
+As in classify_train.py, every setting comes from the job (LmTrainJob in src/protocol/schema.ts);
+after each evaluation the engine writes per-sequence statistics, waits for the orchestrator's
+continue/stop, then checkpoints. The two objectives differ in one function each:
+
+  sft  loss = -(sum of log p(learnt token)) / learnt tokens of the optimizer step
+  dpo  loss = -log sigmoid(beta * ((pi_c - ref_c) - (pi_r - ref_r))), averaged over pairs, where
+       pi/ref are the summed log-probabilities of the chosen (c) and rejected (r) answers under
+       the policy and the reference. The reference is the starting model; its log-probabilities
+       are computed once, before training, so no second model is held in memory.
+"""
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .. import checkpoint, lm, runtime
+from ..protocol import EngineError
+from .classify_predict import write_logits
+from .classify_train import lr_factor
+
+
+def epoch_rows(n_rows: int, seed: int, epoch: int) -> np.ndarray:
+    """Row order of one epoch: a pure function of (seed, epoch), so a resumed run replays it."""
+    return np.random.default_rng([seed, epoch]).permutation(n_rows)
+
+
+@torch.no_grad()
+def all_logps(model, shard, pad_id, pack, batch_size, device, autocast) -> np.ndarray:
+    """[count, 2]: summed log-probability and learnt-token count of every sequence."""
+    model.eval()
+    out = np.zeros((shard.count, 2), dtype=np.float32)
+    for i in range(0, len(shard.rows), batch_size):
+        rows = shard.rows[i : i + batch_size]
+        batch = lm.collate(shard, rows, pad_id, pack)
+        with autocast:
+            sums, counts = lm.sequence_logps(model, batch, device, with_grad=False)
+        order = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+        out[order, 0] = sums.float().cpu().numpy()
+        out[order, 1] = counts.cpu().numpy()
+    return out
+
+
+def run(job: dict, channel) -> None:
+    opt_cfg, rt, objective = job["optim"], job["runtime"], job["objective"]
+    run_dir = Path(job["run_dir"])
+    device, autocast = runtime.setup(rt)
+    torch.manual_seed(opt_cfg["seed"])
+    pad_id = job["model"]["pad_token_id"]
+    dpo = objective == "dpo"
+
+    # ---- data ----
+    train = lm.load_shard(job["data"]["train"], pairs=dpo)
+    val = lm.load_shard(job["data"]["validation"], pairs=dpo) if job["data"]["validation"] else None
+    pack = job["data"]["train"]["rows"] is not None
+    micro_per_epoch = math.ceil(len(train.rows) / opt_cfg["batch_size"])
+    steps_per_epoch = math.ceil(micro_per_epoch / opt_cfg["grad_accum"])
+    if steps_per_epoch != opt_cfg["steps_per_epoch"]:
+        raise EngineError("bad_job", f"steps_per_epoch is {opt_cfg['steps_per_epoch']}, the shard gives {steps_per_epoch}")
+
+    # ---- model and optimizer ----
+    model = lm.load(job["model"], job["adapter"], trainable=True)
+    if job["adapter"]["method"] == "none":
+        lm.freeze(model, job["freeze"])
+    model.to(device)
+    if rt["gradient_checkpointing"]:
+        # Non-reentrant: works with frozen embeddings (adapters) without input-grad tricks.
+        lm.causal(model).gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if rt["compile"]:
+        lm.causal(model).base_model.compile(dynamic=True)
+
+    # The reference of DPO is the model as it starts; measured before any step (and before a
+    # resumed run loads its checkpoint), for the training pairs and the validation pairs.
+    reference = {}
+    if dpo:
+        channel.emit("log", level="info", message=f"reference log-probabilities of {train.count // 2} training pairs")
+        reference["train"] = all_logps(model, train, pad_id, False, opt_cfg["eval_batch_size"], device, autocast)[:, 0]
+        if val is not None:
+            reference["validation"] = all_logps(model, val, pad_id, False, opt_cfg["eval_batch_size"], device, autocast)[:, 0]
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.ndim >= 2]
+    no_decay = [p for p in params if p.ndim < 2]
+    groups = [g for g in ({"params": decay, "weight_decay": opt_cfg["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}) if g["params"]]
+    for g in groups:
+        g["lr"] = g["base_lr"] = opt_cfg["lr"]
+    optimizer = torch.optim.AdamW(groups, betas=tuple(opt_cfg["betas"]), eps=opt_cfg["eps"], fused=device.type == "cuda")
+
+    start_step = 0
+    if job["resume_from"]:
+        start_step = checkpoint.restore(job["resume_from"], model, optimizer, load_model=lambda d: lm.load_pretrained_weights(model, d))
+    total = opt_cfg["total_steps"]
+    channel.emit(
+        "started",
+        parameters=sum(p.numel() for p in model.parameters()),
+        trainable_parameters=sum(p.numel() for p in params),
+        start_step=start_step,
+        total_steps=total,
+    )
+
+    interrupted = runtime.interrupt_flag()  # Ctrl-C: finish the step, save, exit (as classify_train)
+
+    def evaluate(step: int, epoch: float) -> str:
+        if val is None:
+            return "continue"
+        stats = all_logps(model, val, pad_id, False, opt_cfg["eval_batch_size"], device, autocast)
+        outputs = {"nll": -stats[:, 0:1], "tokens": stats[:, 1:2]}
+        if dpo:
+            outputs = {"policy_logp": stats[:, 0:1], "reference_logp": reference["validation"][:, None]}
+            pc, pr = stats[0::2, 0], stats[1::2, 0]
+            rc, rr = reference["validation"][0::2], reference["validation"][1::2]
+            loss = float(np.mean(-np.log(1 / (1 + np.exp(-job["dpo"]["beta"] * ((pc - rc) - (pr - rr)))))))
+        else:
+            loss = float(-stats[:, 0].sum() / max(1.0, stats[:, 1].sum()))
+        paths = write_logits(run_dir / "evals" / f"step-{step:06d}", outputs)
+        channel.emit("eval", step=step, epoch=epoch, loss=loss, logits=paths, count=val.count)
+        return channel.await_control()["type"]
+
+    def batch_loss(batch, rows) -> torch.Tensor:
+        """Summed over the micro-batch: the step divides by its learnt tokens (sft) or pairs (dpo)."""
+        with autocast:
+            sums, counts = lm.sequence_logps(model, batch, device, with_grad=True)
+        if not dpo:
+            return -sums.sum()
+        order = np.concatenate(rows)  # chosen, rejected, chosen, rejected...
+        ref = torch.from_numpy(reference["train"][order]).to(device)
+        margin = (sums[0::2] - ref[0::2]) - (sums[1::2] - ref[1::2])
+        return -F.logsigmoid(job["dpo"]["beta"] * margin).sum()
+
+    # ---- the loop ----
+    ckpt_dir = run_dir / "checkpoints"
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    save = lambda step: checkpoint.save(ckpt_dir, step, model, optimizer, write_model=lambda d: lm.save_pretrained(model, d))  # noqa: E731
+    t0 = time.time()
+    last_report = 0.0
+    window_samples = window_tokens = 0
+    window_start = time.time()
+    step = start_step
+    reason = "completed"
+    model.train()
+    while step < total:
+        epoch = step // steps_per_epoch
+        order = epoch_rows(len(train.rows), opt_cfg["seed"], epoch)
+        micro = [order[i : i + opt_cfg["batch_size"]] for i in range(0, len(order), opt_cfg["batch_size"])]
+        first = (step % steps_per_epoch) * opt_cfg["grad_accum"]
+        for micro0 in range(first, len(micro), opt_cfg["grad_accum"]):
+            group = [[train.rows[r] for r in m] for m in micro[micro0 : micro0 + opt_cfg["grad_accum"]]]
+            batches = [lm.collate(train, rows, pad_id, pack and not dpo) for rows in group]
+            # The step's loss is a mean over all its learnt tokens (or pairs), whichever
+            # micro-batch they fell in: the same as one big batch.
+            denominator = sum(int((b["labels"][:, 1:] != -100).sum()) for b in batches) if not dpo else sum(len(np.concatenate(r)) // 2 for r in group)
+            for g in optimizer.param_groups:
+                g["lr"] = g["base_lr"] * lr_factor(step, opt_cfg["warmup_steps"], total, opt_cfg["scheduler"])
+            step_loss = torch.zeros((), device=device)
+            for batch, rows in zip(batches, group):
+                loss = batch_loss(batch, rows) / max(1, denominator)
+                loss.backward()
+                step_loss += loss.detach()
+                window_tokens += batch["tokens"]
+                window_samples += batch["sequences"] // (2 if dpo else 1)
+            grad_norm = None
+            if opt_cfg["max_grad_norm"] is not None:
+                grad_norm = torch.nn.utils.clip_grad_norm_(params, opt_cfg["max_grad_norm"])
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+
+            now = time.time()
+            at_eval = step % job["eval_every"] == 0 or step == total
+            if now - last_report >= 1.0 or at_eval:
+                dt = max(now - window_start, 1e-9)
+                channel.emit(
+                    "progress", step=step, total_steps=total, epoch=step / steps_per_epoch, loss=step_loss.item(),
+                    lr=optimizer.param_groups[0]["lr"], grad_norm=None if grad_norm is None else grad_norm.item(),
+                    samples_per_s=window_samples / dt, tokens_per_s=window_tokens / dt, elapsed_s=now - t0,
+                )
+                last_report, window_start, window_samples, window_tokens = now, now, 0, 0
+
+            if at_eval:
+                decision = evaluate(step, step / steps_per_epoch)
+                model.train()
+                channel.emit("checkpoint", step=step, path=str(save(step)))
+                window_start = time.time()
+                if decision == "stop":
+                    reason = "stopped"
+                    break
+            if interrupted["set"] or channel.closed.is_set():
+                channel.emit("checkpoint", step=step, path=str(save(step)))
+                reason = "interrupted"
+                break
+            if step >= total:
+                break
+        if reason != "completed":
+            break
+
+    channel.emit("done", step=step, reason=reason, runtime_s=time.time() - t0)

@@ -1,0 +1,157 @@
+"""Generative recipes on a tiny random Llama: packing without cross-contamination, exact losses for
+a fixed seed, resume, merge, generation."""
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from tokenizers import Tokenizer
+
+from hone_engine import lm
+from hone_engine.recipes import lm_generate, lm_merge, lm_train
+from hone_engine.testing.tiny_lm import build
+
+from conftest import EXAMPLE, Recorder
+
+QA = [
+    ("what is the refund window?", "thirty days from delivery."),
+    ("do you ship abroad?", "yes, to most of europe."),
+    ("how do i reset my password?", "use the forgot password link."),
+    ("can i pay with paypal?", "yes, paypal is accepted."),
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_lm(tmp_path_factory):
+    return build(str(tmp_path_factory.mktemp("tiny-lm")), [str(EXAMPLE)])
+
+
+def encode(tok, q, a):
+    prompt = tok.encode(f"<|im_start|>user\n{q}<|im_end|>\n<|im_start|>assistant\n", add_special_tokens=False).ids
+    answer = tok.encode(a + "<|im_end|>", add_special_tokens=False).ids
+    return prompt + answer, [0] * len(prompt) + [1] * len(answer), prompt
+
+
+def write_lm_shard(directory: Path, name: str, seqs, rows=None, masks=True):
+    """The same binary layout as writeLmShard in src/tokenize/shards.ts."""
+    directory.mkdir(parents=True, exist_ok=True)
+    tokens = np.array([t for s in seqs for t in s[0]], dtype="<u4")
+    offsets = np.concatenate([[0], np.cumsum([len(s[0]) for s in seqs])]).astype("<u4")
+    (directory / f"{name}.tokens.u32").write_bytes(tokens.tobytes())
+    (directory / f"{name}.offsets.u32").write_bytes(offsets.tobytes())
+    ref = {"tokens": str(directory / f"{name}.tokens.u32"), "offsets": str(directory / f"{name}.offsets.u32"), "count": len(seqs), "loss_mask": None, "rows": None}
+    if masks:
+        (directory / f"{name}.mask.u8").write_bytes(np.array([m for s in seqs for m in s[1]], dtype=np.uint8).tobytes())
+        ref["loss_mask"] = str(directory / f"{name}.mask.u8")
+    if rows:
+        items = np.array([i for r in rows for i in r], dtype="<u4")
+        row_offsets = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype("<u4")
+        (directory / f"{name}.rows.items.u32").write_bytes(items.tobytes())
+        (directory / f"{name}.rows.offsets.u32").write_bytes(row_offsets.tobytes())
+        ref["rows"] = {"offsets": str(directory / f"{name}.rows.offsets.u32"), "items": str(directory / f"{name}.rows.items.u32"), "count": len(rows)}
+    return ref
+
+
+def sft_job(tiny_lm, tmp_path, method="lora", steps=8, eval_every=4, resume=None, run_dir=None):
+    tok = Tokenizer.from_file(str(tiny_lm / "tokenizer.json"))
+    seqs = [encode(tok, q, a) for q, a in QA]
+    data = tmp_path / "data"
+    return {
+        "kind": "lm.train", "protocol_version": 1, "run_dir": str(run_dir or tmp_path / "run"), "objective": "sft",
+        "model": {"path": str(tiny_lm), "adapter": None, "dtype": "fp32", "pad_token_id": 0},
+        "adapter": {"method": method, "r": 8, "alpha": 16, "dropout": 0.0, "target_modules": "all-linear"},
+        "data": {"train": write_lm_shard(data, "train", seqs, rows=[[0, 1], [2, 3]]), "validation": write_lm_shard(data, "validation", seqs)},
+        "optim": {
+            "seed": 3, "lr": 1e-2 if method != "none" else 3e-3, "weight_decay": 0.0, "betas": [0.9, 0.999], "eps": 1e-8, "max_grad_norm": 1.0,
+            "scheduler": "linear", "warmup_steps": 1, "batch_size": 1, "grad_accum": 1, "steps_per_epoch": 2, "total_steps": steps, "eval_batch_size": 4,
+        },
+        "freeze": {"embeddings": False, "layers": 0, "patterns": []}, "dpo": {"beta": 0.1}, "eval_every": eval_every,
+        "runtime": {"device": "cpu", "precision": "fp32", "threads": 1, "compile": False, "gradient_checkpointing": False},
+        "resume_from": resume,
+    }, seqs
+
+
+def train(job):
+    rec = Recorder(job)
+    rec.channel.read_job()
+    lm_train.run(job, rec.channel)
+    return rec.events()
+
+
+def test_packed_rows_score_each_sequence_as_if_alone(tiny_lm, tmp_path):
+    """Packing must not let a sequence see its neighbours: summed log-probabilities of three
+    sequences in one packed row equal those of the three on rows of their own."""
+    tok = Tokenizer.from_file(str(tiny_lm / "tokenizer.json"))
+    seqs = [encode(tok, q, a) for q, a in QA[:3]]
+    shard = lm.load_shard(write_lm_shard(tmp_path, "s", seqs), pairs=False)
+    model = lm.load({"path": str(tiny_lm), "adapter": None, "dtype": "fp32", "pad_token_id": 0}, None, trainable=False).eval()
+    with torch.no_grad():
+        packed, n_packed = lm.sequence_logps(model, lm.collate(shard, [np.array([0, 1, 2])], 0, pack=True), "cpu", with_grad=False)
+        alone, n_alone = lm.sequence_logps(model, lm.collate(shard, [np.array([0]), np.array([1]), np.array([2])], 0, pack=False), "cpu", with_grad=False)
+        # The same row without position restarts is what packing would be without them: different.
+        batch = lm.collate(shard, [np.array([0, 1, 2])], 0, pack=True)
+        batch["position_ids"] = torch.arange(batch["input_ids"].shape[1])[None]
+        leaky, _ = lm.sequence_logps(model, batch, "cpu", with_grad=False)
+    assert torch.equal(n_packed, n_alone) and n_packed.tolist() == [sum(s[1][1:]) for s in seqs]
+    assert torch.allclose(packed, alone, atol=1e-4), (packed, alone)
+    assert not torch.allclose(leaky[1:], alone[1:], atol=1e-3)
+
+
+def test_sft_losses_for_a_fixed_seed(tiny_lm, tmp_path):
+    """torchtune-style: exact validation losses of a fixed seed (CPU, fp32). A change here means
+    the recipe computes something else; re-record deliberately."""
+    job, _ = sft_job(tiny_lm, tmp_path, steps=4, eval_every=2)
+    events = train(job)
+    losses = [round(e["loss"], 4) for e in events if e["type"] == "eval"]
+    assert losses == pytest.approx([5.7439, 4.9718], abs=2e-4), losses
+    assert [e["type"] for e in events][-1] == "done"
+
+
+def test_lora_resume_continues_exactly(tiny_lm, tmp_path):
+    full, _ = sft_job(tiny_lm, tmp_path / "a", steps=6, eval_every=3)
+    straight = [e["loss"] for e in train(full) if e["type"] == "eval"]
+    first, _ = sft_job(tiny_lm, tmp_path / "b", steps=6, eval_every=3)
+    events = train({**first, "optim": {**first["optim"]}, "eval_every": 3})
+    ckpt = [e for e in events if e["type"] == "checkpoint"][0]["path"]
+    resumed_job = {**first, "resume_from": ckpt}
+    resumed = [e["loss"] for e in train(resumed_job) if e["type"] == "eval"]
+    assert resumed[-1] == pytest.approx(straight[-1], abs=1e-6)
+    # A checkpoint holds the adapter only, as peft saves it.
+    assert sorted(p.name for p in (Path(ckpt) / "model").iterdir() if p.suffix in (".json", ".safetensors")) == ["adapter_config.json", "adapter_model.safetensors"]
+
+
+def test_merge_equals_adapter_and_generation_learns_the_answers(tiny_lm, tmp_path):
+    job, seqs = sft_job(tiny_lm, tmp_path, method="lora", steps=150, eval_every=150)
+    events = train(job)
+    adapter = Path([e for e in events if e["type"] == "checkpoint"][-1]["path"]) / "model"
+    spec = {"path": str(tiny_lm), "adapter": str(adapter), "dtype": "fp32", "pad_token_id": 0}
+
+    merged_dir = tmp_path / "merged"
+    rec = Recorder({"kind": "lm.merge", "protocol_version": 1, "model": spec, "output": str(merged_dir), "dtype": "fp32"})
+    job_m = rec.channel.read_job()
+    lm_merge.run(job_m, rec.channel)
+    shutil.copy(tiny_lm / "tokenizer.json", merged_dir)
+    ids = torch.tensor([seqs[0][0]])
+    with torch.no_grad():
+        a = lm.load(spec, None, trainable=False).eval()(input_ids=ids).logits
+        b = lm.load({**spec, "path": str(merged_dir), "adapter": None}, None, trainable=False).eval()(input_ids=ids).logits
+    assert torch.allclose(a, b, atol=1e-4)
+
+    prompts = write_lm_shard(tmp_path / "p", "prompts", [(s[2], [0] * len(s[2])) for s in seqs], masks=False)
+    gen = {
+        "kind": "lm.generate", "protocol_version": 1, "model": spec, "prompts": prompts, "output_dir": str(tmp_path / "gen"),
+        "max_new_tokens": 24, "temperature": 0, "top_p": 1, "seed": 0, "stop_token_ids": [2], "batch_size": 3,
+        "runtime": {"device": "cpu", "precision": "fp32", "threads": 1, "compile": False},
+    }
+    rec = Recorder(gen)
+    rec.channel.read_job()
+    lm_generate.run(gen, rec.channel)
+    ev = [e for e in rec.events() if e["type"] == "generations"][0]
+    tokens, offsets = np.fromfile(ev["tokens"], dtype="<u4"), np.fromfile(ev["offsets"], dtype="<u4")
+    tok = Tokenizer.from_file(str(tiny_lm / "tokenizer.json"))
+    answers = [tok.decode(tokens[offsets[i] : offsets[i + 1]].tolist()) for i in range(len(QA))]
+    assert answers == [a for _, a in QA]
+    assert np.fromfile(ev["stopped"], dtype=np.uint8).tolist() == [1] * len(QA)
+    assert json.loads((merged_dir / "config.json").read_text())["model_type"] == "llama"

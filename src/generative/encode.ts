@@ -1,0 +1,187 @@
+// Generative examples -> token ids and loss masks, with the model's own tokenizer (HF
+// `tokenizers`, Rust) and chat template. The engine never sees text: it trains on ids where the
+// mask says so.
+import { join } from "node:path";
+import { Tokenizer } from "tokenizers";
+import { HoneError } from "../util/errors.js";
+import { ChatTemplate, type Message } from "./chat-template.js";
+import type { LmExample, Turns } from "./data.js";
+
+export interface EncodedSequence {
+  ids: Uint32Array;
+  /** 1 where the token is learnt (predicted from the tokens before it). */
+  mask: Uint8Array;
+}
+
+/** One piece of work for the tokenizer: a rendered conversation with its loss spans, or a prompt
+ * and an answer tokenized apart and joined (plain-text data, as TRL does it). */
+type Piece = { kind: "rendered"; text: string; spans: [number, number][] } | { kind: "joined"; prompt: string; answer: string | null };
+
+const CHUNK = 1024;
+
+/** UTF-16 index -> code point index: the tokenizer's offsets count code points. */
+function codePointIndex(text: string): (i: number) => number {
+  const table = new Uint32Array(text.length + 1);
+  let cp = 0;
+  for (let i = 0; i < text.length; i++) {
+    table[i] = cp;
+    const c = text.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      table[++i] = cp; // the low surrogate belongs to the same code point
+    }
+    cp++;
+  }
+  table[text.length] = cp;
+  return (i) => table[i]!;
+}
+
+export interface EncodeStats {
+  sequences: number;
+  truncated: number;
+  /** Dropped: nothing left to learn after truncation. */
+  dropped: { origin: string; reason: string }[];
+  /** Assistant turns whose place the template hides (they carry no loss). */
+  skippedTurns: number;
+}
+
+export class LmEncoder {
+  private readonly tok: Tokenizer;
+  readonly eosId: number | null;
+
+  constructor(
+    modelDir: string,
+    readonly template: ChatTemplate | null,
+    readonly eosToken: string | null,
+    readonly maxLength: number,
+    readonly lossOn: "assistant" | "all",
+  ) {
+    this.tok = Tokenizer.fromFile(join(modelDir, "tokenizer.json"));
+    this.tok.disablePadding();
+    this.tok.disableTruncation();
+    this.eosId = eosToken === null ? null : (this.tok.tokenToId(eosToken) ?? null);
+  }
+
+  tokenId(token: string): number | null {
+    return this.tok.tokenToId(token) ?? null;
+  }
+
+  private needTemplate(origin: string): ChatTemplate {
+    if (!this.template) {
+      throw new HoneError("model", "the model has no chat template", [
+        { file: origin, message: "conversational data needs a chat template to turn messages into text", hint: "set data.chat_template to a .jinja file, template text, or chatml" },
+      ]);
+    }
+    return this.template;
+  }
+
+  /** The work for one example: one sequence, or two (chosen, rejected) for a preference pair. */
+  private pieces(e: LmExample): Piece[] {
+    const render = (messages: Message[], lossOn: "assistant" | "last"): Piece => {
+      const r = this.needTemplate(e.origin).renderWithSpans(messages, lossOn);
+      this.skipped += r.skippedTurns;
+      return { kind: "rendered", text: r.text, spans: this.lossOn === "all" && e.format === "chat" ? [[0, r.text.length]] : r.spans };
+    };
+    const join2 = (prompt: Turns, answer: Turns, lossOn: "assistant" | "last"): Piece =>
+      typeof answer === "string" ? { kind: "joined", prompt: prompt as string, answer } : render([...(prompt as Message[]), ...answer], lossOn);
+    switch (e.format) {
+      case "chat":
+        return [render(e.messages, "assistant")];
+      case "text":
+        return [{ kind: "joined", prompt: e.text, answer: null }];
+      case "prompt_completion":
+        return [join2(e.prompt, e.completion, "assistant")];
+      case "preference":
+        return [join2(e.prompt, e.chosen, "last"), join2(e.prompt, e.rejected, "last")];
+    }
+  }
+
+  private skipped = 0;
+
+  /** Encode examples; a preference pair gives two consecutive sequences (chosen, then rejected).
+   * Rendering errors (a template's raise_exception) are reported with each row's place. */
+  async encode(examples: LmExample[]): Promise<{ sequences: EncodedSequence[][]; stats: EncodeStats }> {
+    this.skipped = 0;
+    const issues: { file: string; message: string; hint?: string }[] = [];
+    const work: Piece[][] = examples.map((e) => {
+      try {
+        return this.pieces(e);
+      } catch (err) {
+        if (err instanceof HoneError) throw err;
+        issues.push({ file: e.origin, message: `the chat template refused this conversation: ${(err as Error).message}`, hint: "fix the row, or set data.chat_template" });
+        return [];
+      }
+    });
+    if (issues.length > 0) throw new HoneError("data", `${issues.length} conversation(s) cannot be rendered`, issues.slice(0, 50));
+
+    const flat = work.flat();
+    const out: EncodedSequence[] = new Array(flat.length);
+    for (let i = 0; i < flat.length; i += CHUNK) {
+      const part = flat.slice(i, i + CHUNK);
+      const rendered = part.map((p, j) => [p, i + j] as const).filter(([p]) => p.kind === "rendered") as [Extract<Piece, { kind: "rendered" }>, number][];
+      const joined = part.map((p, j) => [p, i + j] as const).filter(([p]) => p.kind === "joined") as [Extract<Piece, { kind: "joined" }>, number][];
+      // Rendered templates carry their own special tokens: add none (as apply_chat_template does).
+      const encs = await this.tok.encodeBatch(rendered.map(([p]) => p.text), { addSpecialTokens: false });
+      rendered.forEach(([p, at], j) => {
+        const enc = encs[j]!;
+        const ids = enc.getIds();
+        const offsets = enc.getOffsets();
+        const cp = codePointIndex(p.text);
+        const spans = p.spans.map(([s, e]) => [cp(s), cp(e)] as const);
+        const mask = new Uint8Array(ids.length);
+        offsets.forEach(([start], t) => {
+          if (spans.some(([s, e]) => start! >= s && start! < e)) mask[t] = 1;
+        });
+        out[at] = { ids: Uint32Array.from(ids), mask };
+      });
+      const prompts = await this.tok.encodeBatch(joined.map(([p]) => p.prompt), { addSpecialTokens: true });
+      const answers = await this.tok.encodeBatch(joined.map(([p]) => p.answer ?? ""), { addSpecialTokens: false });
+      joined.forEach(([p, at], j) => {
+        const a = p.answer === null ? [] : answers[j]!.getIds();
+        const pr = prompts[j]!.getIds();
+        const eos = this.eosId === null ? [] : [this.eosId];
+        const ids = Uint32Array.from([...pr, ...a, ...eos]);
+        const mask = new Uint8Array(ids.length);
+        // Plain text learns every token; a prompt/completion pair learns the completion and its end.
+        mask.fill(1, p.answer === null ? 0 : pr.length);
+        out[at] = { ids, mask };
+      });
+    }
+
+    // Truncate to max_length; an example with nothing left to learn is dropped (a pair: both).
+    const stats: EncodeStats = { sequences: 0, truncated: 0, dropped: [], skippedTurns: this.skipped };
+    const sequences: EncodedSequence[][] = [];
+    let k = 0;
+    examples.forEach((e, i) => {
+      const seqs = out.slice(k, k + work[i]!.length).map((s) => {
+        if (s.ids.length <= this.maxLength) return s;
+        stats.truncated++;
+        return { ids: s.ids.subarray(0, this.maxLength), mask: s.mask.subarray(0, this.maxLength) };
+      });
+      k += work[i]!.length;
+      // The first token is never predicted (nothing comes before it).
+      for (const s of seqs) if (s.mask.length > 0) s.mask[0] = 0;
+      if (seqs.some((s) => !s.mask.some((m) => m === 1))) {
+        stats.dropped.push({ origin: e.origin, reason: `nothing to learn within max_length ${this.maxLength} tokens` });
+        sequences.push([]);
+        return;
+      }
+      stats.sequences += seqs.length;
+      sequences.push(seqs);
+    });
+    return { sequences, stats };
+  }
+
+  /** The prompt of a generation: messages rendered with the generation prompt, or plain text. */
+  async encodePrompts(prompts: Turns[], origin = "prompt"): Promise<Uint32Array[]> {
+    const texts = prompts.map((p) => (typeof p === "string" ? p : this.needTemplate(origin).render(p, true)));
+    const special = prompts.map((p) => typeof p === "string");
+    const withSpecial = await this.tok.encodeBatch(texts, { addSpecialTokens: true });
+    const without = await this.tok.encodeBatch(texts, { addSpecialTokens: false });
+    return texts.map((_, i) => Uint32Array.from((special[i] ? withSpecial[i]! : without[i]!).getIds()));
+  }
+
+  /** Text of ids; skipSpecial=false keeps template tokens (previews). */
+  async decode(ids: ArrayLike<number>, skipSpecial = true): Promise<string> {
+    return this.tok.decode(Array.from(ids), skipSpecial);
+  }
+}

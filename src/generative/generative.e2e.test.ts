@@ -1,0 +1,123 @@
+// Generative tasks end to end through the real CLI and the real engine, on a tiny random Llama.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { EXAMPLE_DATA, hone, jsonLines, tempDir, tinyLm } from "../testing/fixtures.js";
+
+const QA: [string, string][] = [
+  ["what is the refund window?", "thirty days from delivery."],
+  ["do you ship abroad?", "yes, to most of europe."],
+  ["how do i reset my password?", "use the forgot password link."],
+  ["can i pay with paypal?", "yes, paypal is accepted."],
+  ["where is my order?", "check the tracking page."],
+  ["is there a student discount?", "yes, ten percent off."],
+  ["can i change my address?", "only before the order ships."],
+  ["do you sell gift cards?", "yes, from ten to one hundred."],
+];
+
+function writeJsonl(file: string, rows: unknown[]): string {
+  writeFileSync(file, rows.map((r) => JSON.stringify(r)).join("\n") + "\n");
+  return file;
+}
+
+const common = (store: string, model: string) => ["--store", store, "train", "--model", model, "--json", "--set", "train.threads=1", "--set", "data.max_length=64"];
+
+test("sft: a tiny model learns a small instruction set through the CLI; generate and merge work", () => {
+  const dir = tempDir();
+  const chat = writeJsonl(join(dir, "chat.jsonl"), QA.map(([q, a]) => ({ messages: [{ role: "user", content: q }, { role: "assistant", content: a }] })));
+  const store = join(dir, "store");
+  const model = tinyLm([EXAMPLE_DATA, chat]);
+  // Validation and test are the training conversations: this checks learning, not generalisation.
+  const r = hone([...common(store, model), "--task", "sft", "--data", chat, "--validation", chat, "--test", chat, "--name", "qa",
+    "--set", "train.epochs=24", "--set", "train.batch_size=2", "--set", "train.lr=1e-2", "--set", "train.warmup_ratio=0", "--set", "train.eval_every=24"]);
+  assert.equal(r.status, 0, r.stderr);
+  const lines = jsonLines(r.stdout);
+  const evals = lines.filter((l) => l.type === "eval") as { loss: number }[];
+  assert.ok(evals.length >= 3);
+  assert.ok(evals.at(-1)!.loss < evals[0]!.loss * 0.5, `validation loss ${evals[0]!.loss} -> ${evals.at(-1)!.loss}`);
+  const res = lines.find((l) => l.kind === "result") as { run: string; test: { kind: string; loss: number; perplexity: number; exact_match: number; generated: number } };
+  assert.equal(res.test.kind, "lm");
+  assert.equal(res.test.generated, QA.length);
+  assert.ok(res.test.exact_match >= 0.75, `exact match ${res.test.exact_match}`);
+  assert.ok(Math.abs(res.test.perplexity - Math.exp(res.test.loss)) < 1e-9);
+
+  const runDir = join(store, "runs", res.run);
+  for (const f of ["model/adapter_model.safetensors", "model/adapter_config.json", "model/tokenizer.json", "model/hone.json", "report/samples.test.jsonl", "report/metrics.test.json", "report/curves.png", "data/train.rows.items.u32"]) {
+    assert.ok(existsSync(join(runDir, f)), `missing ${f}`);
+  }
+  const samples = readFileSync(join(runDir, "report/samples.test.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  assert.equal(samples.length, QA.length);
+  assert.ok(samples.filter((s) => s.generation === s.reference).length >= 6);
+
+  const gen = hone(["--store", store, "generate", "qa", "--prompt", QA[0]![0]]);
+  assert.equal(gen.status, 0, gen.stderr);
+  assert.equal((jsonLines(gen.stdout)[0] as { generation: string }).generation, QA[0]![1]);
+
+  const merged = hone(["--store", store, "merge", "qa"]);
+  assert.equal(merged.status, 0, merged.stderr);
+  assert.ok(existsSync(join(runDir, "merged", "model.safetensors")) && existsSync(join(runDir, "merged", "tokenizer.json")));
+  assert.ok(!readdirSync(runDir).some((f) => f.startsWith(".merged")));
+  // The merged directory is an ordinary model: it trains and generates like any other.
+  const again = hone(["--store", store, "merge", "qa"]);
+  assert.equal(again.status, 2);
+  assert.match(again.stderr, /exists/);
+});
+
+test("dpo: preference tuning raises the chosen-over-rejected margin on held-out pairs", () => {
+  const dir = tempDir();
+  const questions = readFileSync(EXAMPLE_DATA, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { text: string; label: string });
+  // The preferred answers are polite, the rejected ones rude: a pattern that carries over to new questions.
+  const pairs = questions.map((q) => ({ prompt: [{ role: "user", content: q.text }], chosen: [{ role: "assistant", content: `happy to help with ${q.label}.` }], rejected: [{ role: "assistant", content: `not my problem, ${q.label}.` }] }));
+  const train = writeJsonl(join(dir, "train.jsonl"), pairs.slice(0, 200));
+  const heldOut = writeJsonl(join(dir, "heldout.jsonl"), pairs.slice(200, 250));
+  const test2 = writeJsonl(join(dir, "test.jsonl"), pairs.slice(250));
+  const store = join(dir, "store");
+  const r = hone([...common(store, tinyLm([EXAMPLE_DATA, train])), "--task", "dpo", "--data", train, "--validation", heldOut, "--test", test2,
+    "--set", "train.epochs=2", "--set", "train.batch_size=8", "--set", "train.lr=5e-3", "--set", "generation.eval_samples=0"]);
+  assert.equal(r.status, 0, r.stderr);
+  const lines = jsonLines(r.stdout);
+  const res = lines.find((l) => l.kind === "result") as { validation: { reward_margin: number; reward_accuracy: number; count: number }; test: { reward_margin: number; reward_accuracy: number; count: number; kind: string } };
+  // Before any step the policy is the reference: margin 0. After: clearly positive, on pairs it never saw.
+  assert.equal(res.validation.count, 50);
+  assert.ok(res.validation.reward_margin > 0.1, `held-out margin ${res.validation.reward_margin}`);
+  assert.ok(res.validation.reward_accuracy > 0.9, `held-out reward accuracy ${res.validation.reward_accuracy}`);
+  assert.ok(res.test.reward_margin > 0.1 && res.test.reward_accuracy > 0.9, JSON.stringify(res.test));
+});
+
+test("bad generative input: located errors, exit 2, no stack trace, no run left behind", () => {
+  const dir = tempDir();
+  const store = join(dir, "store");
+  const model = tinyLm();
+  const bad = join(dir, "bad.jsonl");
+  writeFileSync(bad, [
+    JSON.stringify({ messages: [{ content: "hi" }, { role: "assistant", content: "x" }] }),
+    JSON.stringify({ messages: [{ role: "user", content: "no answer" }] }),
+    JSON.stringify({ messages: [{ role: "robot", content: "x" }, { role: "assistant", content: "y" }] }),
+  ].join("\n") + "\n");
+  const r = hone([...common(store, model), "--task", "sft", "--data", bad]);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /bad\.jsonl:1 messages\[0\]\.role: missing role/);
+  assert.match(r.stderr, /bad\.jsonl:2 messages: no assistant turn/);
+  assert.match(r.stderr, /bad\.jsonl:3 messages\[0\]\.role: unknown role "robot"/);
+  assert.doesNotMatch(r.stderr, /\n\s+at /);
+  assert.ok(!existsSync(join(store, "runs")) || readdirSync(join(store, "runs")).length === 0);
+
+  // A model without a chat template cannot render conversations: say what to set.
+  const noTemplate = join(dir, "model");
+  cpSync(model, noTemplate, { recursive: true });
+  const tc = JSON.parse(readFileSync(join(noTemplate, "tokenizer_config.json"), "utf8"));
+  delete tc.chat_template;
+  writeFileSync(join(noTemplate, "tokenizer_config.json"), JSON.stringify(tc));
+  const chat = writeJsonl(join(dir, "chat.jsonl"), QA.map(([q, a]) => ({ messages: [{ role: "user", content: q }, { role: "assistant", content: a }] })));
+  const t = hone([...common(store, noTemplate), "--task", "sft", "--data", chat]);
+  assert.equal(t.status, 3);
+  assert.match(t.stderr, /the model has no chat template/);
+  assert.match(t.stderr, /data\.chat_template/);
+
+  // Preference pairs are for dpo; an encoder is not a causal LM.
+  const prefs = writeJsonl(join(dir, "prefs.jsonl"), [{ prompt: "q", chosen: "a", rejected: "b" }]);
+  const p = hone([...common(store, model), "--task", "sft", "--data", prefs]);
+  assert.equal(p.status, 2);
+  assert.match(p.stderr, /use task: dpo/);
+});
