@@ -26,3 +26,4 @@ export { ChatTemplate, BUILTIN_TEMPLATES, type Message } from "./generative/chat
 export { readLmSource, type LmExample, type LmFormat, type Turns } from "./generative/data.js";
 export { packSequences, paddingReport, type PaddingReport } from "./generative/pack.js";
 export type { LmMetrics } from "./generative/metrics.js";
+export { inspectLmData, type LmInspectReport } from "./generative/inspect.js";

@@ -130,39 +130,83 @@ def collate(shard: LmShard, rows: list, pad_id: int, pack: bool) -> dict:
             n_seq += 1
             at += e - s
         pos[r, at:] = np.arange(width - at)
+    # Which hidden states predict a learnt token (position p predicts token p + 1), found here on
+    # the CPU: a boolean mask on the GPU would make it wait for the forward pass (a sync per step).
+    row, col = np.nonzero(labels[:, 1:] != -100)
     return {
         "input_ids": torch.from_numpy(ids),
         "labels": torch.from_numpy(labels),
         "position_ids": torch.from_numpy(pos),
-        "seq": torch.from_numpy(seq),
+        "learnt_index": torch.from_numpy(row * width + col),
+        "targets": torch.from_numpy(labels[:, 1:][row, col]),
+        "target_seq": torch.from_numpy(seq[:, 1:][row, col]),
         "sequences": n_seq,
         "tokens": int(sum(lengths)),
     }
+
+
+def mover(device):
+    """Host-to-GPU copies from pinned memory: from pageable memory a copy waits for the GPU to
+    finish its queue, so every step would start with an idle GPU."""
+    if torch.device(device).type != "cuda":
+        return lambda t: t
+    return lambda t: t.pin_memory().to(device, non_blocking=True)
 
 
 def _chunk_logp(hidden, targets, head):
     return -F.cross_entropy(head(hidden).float(), targets, reduction="none")
 
 
+class FrozenHeadLogp(torch.autograd.Function):
+    """log p(target) through a frozen output layer, its gradient taken in the forward pass.
+
+    With the output matrix frozen (adapters), the backward pass needs only d logp / d hidden =
+    (onehot - softmax) @ W, which the forward pass can compute while the chunk's logits are at hand:
+    two vocabulary-sized matmuls a token instead of three (checkpointing recomputes the logits),
+    and the fp32 logits are written once. Exact for any upstream gradient (per-token scaling).
+    """
+
+    @staticmethod
+    def forward(ctx, hidden, targets, weight):
+        dtype = torch.get_autocast_dtype(hidden.device.type) if torch.is_autocast_enabled(hidden.device.type) else hidden.dtype
+        with torch.autocast(hidden.device.type, enabled=False):
+            h, w = hidden.to(dtype), weight.to(dtype)
+            logits = (h @ w.t()).float()
+            lse = torch.logsumexp(logits, dim=-1)
+            logp = logits.gather(1, targets[:, None])[:, 0] - lse
+            # d logp / d logits = onehot(target) - softmax, built in place in the logits' memory.
+            grad = logits.sub_(lse[:, None]).exp_().neg_()
+            grad.scatter_add_(1, targets[:, None], torch.ones_like(logp)[:, None])
+            ctx.save_for_backward((grad.to(dtype) @ w).to(hidden.dtype))
+        return logp
+
+    @staticmethod
+    def backward(ctx, upstream):
+        (grad_hidden,) = ctx.saved_tensors
+        return grad_hidden * upstream[:, None].to(grad_hidden.dtype), None, None
+
+
 def sequence_logps(model, batch: dict, device, with_grad: bool):
     """Summed log-probability of the learnt tokens of each sequence in the batch, and their count.
 
     Only positions that are learnt reach the output layer: the hidden state before a learnt token
-    is gathered first, then its logits are computed in chunks under activation checkpointing, so
-    neither the prompt's logits nor all logits at once are ever materialised.
+    is gathered first, then its logits are computed in chunks (a frozen output layer: gradient in
+    the forward pass; a trained one: under activation checkpointing), so neither the prompt's
+    logits nor all logits at once are ever materialised.
     """
     base = causal(model)
-    ids = batch["input_ids"].to(device, non_blocking=True)
-    hidden = base.base_model(input_ids=ids, position_ids=batch["position_ids"].to(device, non_blocking=True), use_cache=False).last_hidden_state
-    labels = batch["labels"][:, 1:].to(device, non_blocking=True)
-    learnt = labels != -100
-    h = hidden[:, :-1][learnt]
-    y = labels[learnt]
-    seq = batch["seq"][:, 1:].to(device, non_blocking=True)[learnt]
+    move = mover(device)
+    hidden = base.base_model(input_ids=move(batch["input_ids"]), position_ids=move(batch["position_ids"]), use_cache=False).last_hidden_state
+    h = hidden.reshape(-1, hidden.shape[-1]).index_select(0, move(batch["learnt_index"]))
+    y = move(batch["targets"])
+    seq = move(batch["target_seq"])
     head = base.get_output_embeddings()
+    frozen = type(head) is torch.nn.Linear and head.bias is None and not head.weight.requires_grad
     parts = []
     for hc, yc in zip(h.split(LOGIT_CHUNK), y.split(LOGIT_CHUNK)):
-        if with_grad:
+        if with_grad and frozen:
+            parts.append(FrozenHeadLogp.apply(hc, yc, head.weight))
+        elif with_grad:
             parts.append(checkpoint(functools.partial(_chunk_logp, head=head), hc, yc, use_reentrant=False))
         else:
             parts.append(_chunk_logp(hc, yc, head))

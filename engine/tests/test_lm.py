@@ -155,3 +155,19 @@ def test_merge_equals_adapter_and_generation_learns_the_answers(tiny_lm, tmp_pat
     assert answers == [a for _, a in QA]
     assert np.fromfile(ev["stopped"], dtype=np.uint8).tolist() == [1] * len(QA)
     assert json.loads((merged_dir / "config.json").read_text())["model_type"] == "llama"
+
+
+def test_frozen_head_gradient_equals_autograd():
+    """The fused frozen-output-layer log-probability gives autograd's values and gradients."""
+    torch.manual_seed(0)
+    w = torch.randn(50, 8) * 0.5
+    h1 = torch.randn(12, 8, requires_grad=True)
+    h2 = h1.detach().clone().requires_grad_(True)
+    y = torch.randint(0, 50, (12,))
+    upstream = torch.randn(12)  # per-token weights, as DPO gives them
+    a = lm.FrozenHeadLogp.apply(h1, y, w)
+    b = -torch.nn.functional.cross_entropy(h2 @ w.t(), y, reduction="none")
+    (a * upstream).sum().backward()
+    (b * upstream).sum().backward()
+    assert torch.allclose(a, b, atol=1e-5)
+    assert torch.allclose(h1.grad, h2.grad, atol=1e-5)

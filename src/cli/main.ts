@@ -465,7 +465,10 @@ Examples:
         out(table(["split", "examples", "from"], Object.entries(g.splits).map(([k, v]) => [k, v.count, v.origin]), ["l", "r", "l"]));
         out(`\ntokens per sequence (after truncation to ${g.max_length}; ${g.truncated} truncated, ${g.dropped} dropped):`);
         out(table(["split", "p50", "p90", "p99", "max", "learnt tokens"], Object.entries(g.tokens).map(([k, s]) => [k, s.p50, s.p90, s.p99, s.max, pct(s.learnt_share)])));
-        if (g.packing) out(`\npacking: ${g.packing.examples_per_row.toFixed(1)} examples per row of ${g.max_length} tokens; padding computed per epoch ${g.packing.unpacked_slots - g.packing.tokens} -> ${g.packing.packed_slots - g.packing.tokens} tokens (${pct(g.packing.padding_saved)} fewer slots)`);
+        if (g.packing) {
+          const p = g.packing;
+          out(`\npacking: ${p.examples_per_row.toFixed(1)} examples per row of ${g.max_length} tokens; padding is ${pct(1 - p.tokens / p.unpacked_slots)} of the slots computed per epoch without packing, ${pct(1 - p.tokens / p.packed_slots)} with it (${pct(p.padding_saved)} fewer slots)`);
+        }
         out(`\nthe first training example as the model sees it (learnt tokens between ⟦ ⟧):\n${g.preview}`);
         return;
       }

@@ -71,7 +71,9 @@ def run(job: dict, channel) -> None:
         # Non-reentrant: works with frozen embeddings (adapters) without input-grad tricks.
         lm.causal(model).gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if rt["compile"]:
-        lm.causal(model).base_model.compile(dynamic=True)
+        # The decoder only (the output layer runs in checkpointed chunks outside it). Shapes are
+        # static until a batch of another length arrives; then torch recompiles them as dynamic.
+        lm.causal(model).base_model.compile()
 
     # The reference of DPO is the model as it starts; measured before any step (and before a
     # resumed run loads its checkpoint), for the training pairs and the validation pairs.
@@ -127,7 +129,7 @@ def run(job: dict, channel) -> None:
         if not dpo:
             return -sums.sum()
         order = np.concatenate(rows)  # chosen, rejected, chosen, rejected...
-        ref = torch.from_numpy(reference["train"][order]).to(device)
+        ref = lm.mover(device)(torch.from_numpy(reference["train"][order]))
         margin = (sums[0::2] - ref[0::2]) - (sums[1::2] - ref[1::2])
         return -F.logsigmoid(job["dpo"]["beta"] * margin).sum()
 
@@ -152,7 +154,7 @@ def run(job: dict, channel) -> None:
             batches = [lm.collate(train, rows, pad_id, pack and not dpo) for rows in group]
             # The step's loss is a mean over all its learnt tokens (or pairs), whichever
             # micro-batch they fell in: the same as one big batch.
-            denominator = sum(int((b["labels"][:, 1:] != -100).sum()) for b in batches) if not dpo else sum(len(np.concatenate(r)) // 2 for r in group)
+            denominator = sum(len(b["targets"]) for b in batches) if not dpo else sum(len(np.concatenate(r)) // 2 for r in group)
             for g in optimizer.param_groups:
                 g["lr"] = g["base_lr"] * lr_factor(step, opt_cfg["warmup_steps"], total, opt_cfg["scheduler"])
             step_loss = torch.zeros((), device=device)

@@ -1,0 +1,215 @@
+"""Generative training speed on one GPU: Hone's engine vs a plain Hugging Face + PEFT loop.
+
+Random-weight Llama-architecture model (hidden 2048, 16 layers, 32 heads, 8 KV heads, vocab
+128256, ~1.2B parameters), random tokens, rows of SEQ tokens, bf16. Measured in one process run
+after another on the same GPU:
+  peak     an 8192^3 bf16 matmul (the MFU denominator)
+  hf_lora  the peer: AutoModelForCausalLM (bf16) + peft LoRA r=16 on all linear layers (peft's
+           default fp32 adapters), SDPA, model(input_ids, labels=...) loss, torch AdamW
+  hone_*   Hone's engine process (`python -m hone_engine`), fed the same LmTrainJob the
+           TypeScript orchestrator writes, on shards of the same tokens
+Writes $OUT/lm_speed.json and prints a table. Usage (device):
+  python3 bench/gpu/lm_speed.py [--steps 30] [--batch 8] [--seq 2048] [--tiny]
+"""
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "engine"))
+from hone_engine.recipes.lm_train import epoch_rows  # noqa: E402  (the same row order for the peer)
+
+p = argparse.ArgumentParser()
+p.add_argument("--steps", type=int, default=30)
+p.add_argument("--warmup", type=int, default=8)
+p.add_argument("--batch", type=int, default=8)
+p.add_argument("--seq", type=int, default=2048)
+p.add_argument("--tiny", action="store_true", help="a small model on the CPU: checks the script, measures nothing")
+p.add_argument("--only", default="peak,hf_lora,hone_lora,hone_lora_compile,hone_full_compile")
+args = p.parse_args()
+OUT = Path(os.environ.get("OUT", ROOT / "bench" / "out"))
+OUT.mkdir(parents=True, exist_ok=True)
+WORK = Path("/tmp/hone-lm-speed")
+WORK.mkdir(parents=True, exist_ok=True)
+cuda = torch.cuda.is_available() and not args.tiny
+device = "cuda" if cuda else "cpu"
+only = args.only.split(",")
+results = {"gpu": torch.cuda.get_device_name(0) if cuda else "cpu", "torch": torch.__version__, "seq": args.seq, "batch_rows": args.batch, "steps": args.steps}
+
+
+def sync():
+    if cuda:
+        torch.cuda.synchronize()
+
+
+# ---- the model ----
+from transformers import AutoModelForCausalLM, LlamaConfig  # noqa: E402
+
+shape = dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32, num_key_value_heads=8, vocab_size=128256)
+if args.tiny:
+    shape = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, vocab_size=512)
+model_dir = WORK / ("tiny" if args.tiny else "llama-1b")
+if not (model_dir / "config.json").exists():
+    torch.manual_seed(0)
+    cfg = LlamaConfig(**shape, max_position_embeddings=max(4096, args.seq), tie_word_embeddings=True, rope_theta=500000.0, pad_token_id=0, eos_token_id=1, bos_token_id=None)
+    m = AutoModelForCausalLM.from_config(cfg, dtype=torch.bfloat16)
+    m.save_pretrained(model_dir, safe_serialization=True)
+    del m
+n_params = sum(int(np.prod(t.shape)) for t in __import__("safetensors.torch", fromlist=["load_file"]).load_file(str(model_dir / "model.safetensors")).values())
+results["parameters"] = n_params
+L, d, V = shape["num_hidden_layers"], shape["hidden_size"], shape["vocab_size"]
+# Training FLOPs per token (PaLM appendix B): 6 x parameters (the tied embedding counts once, as the
+# output layer's matmul) + 12 x layers x width x sequence for attention scores and values.
+flops_per_token_full = 6 * n_params + 12 * L * d * args.seq
+# LoRA: no weight gradients for frozen matrices, so 4 x parameters (forward + input gradients).
+flops_per_token_lora = 4 * n_params + 8 * L * d * args.seq
+
+# ---- the data: random tokens, one sequence per row (all learnt but the first) ----
+rows = args.batch * (args.steps + args.warmup + 2)
+rng = np.random.default_rng(0)
+tokens = rng.integers(2, V, size=(rows, args.seq), dtype=np.uint32)
+data = WORK / "data"
+data.mkdir(exist_ok=True)
+(data / "train.tokens.u32").write_bytes(tokens.astype("<u4").tobytes())
+(data / "train.offsets.u32").write_bytes((np.arange(rows + 1, dtype=np.uint32) * args.seq).astype("<u4").tobytes())
+mask = np.ones((rows, args.seq), dtype=np.uint8)
+mask[:, 0] = 0
+(data / "train.mask.u8").write_bytes(mask.tobytes())
+shard = {"tokens": str(data / "train.tokens.u32"), "offsets": str(data / "train.offsets.u32"), "count": rows, "loss_mask": str(data / "train.mask.u8"), "rows": None}
+
+
+def peak():
+    n = 8192 if cuda else 256
+    a = torch.randn(n, n, device=device, dtype=torch.bfloat16)
+    b = torch.randn(n, n, device=device, dtype=torch.bfloat16)
+    for _ in range(3):
+        a @ b
+    sync()
+    t = time.time()
+    for _ in range(10):
+        a @ b
+    sync()
+    return 2 * n**3 * 10 / (time.time() - t)
+
+
+def hf_lora():
+    """The peer, as the PEFT docs write it."""
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16, attn_implementation="sdpa").to(device)
+    model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM"))
+    model.config.use_cache = False
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4, weight_decay=0.0)
+    order = epoch_rows(rows, 0, 0)
+    losses, t0 = [], None
+    model.train()
+    for step in range(args.warmup + args.steps):
+        if step == args.warmup:
+            sync()
+            t0 = time.time()
+        idx = order[step * args.batch : (step + 1) * args.batch]
+        ids = torch.from_numpy(tokens[idx].astype(np.int64)).to(device)
+        loss = model(input_ids=ids, labels=ids).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        losses.append(loss.item())
+    sync()
+    dt = time.time() - t0
+    out = {"tokens_per_s": args.steps * args.batch * args.seq / dt, "losses": losses, "max_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else 0}
+    del model, opt
+    if cuda:
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+    return out
+
+
+def hone(method: str, compile_: bool, dtype: str):
+    """The engine as `hone train` runs it: one LmTrainJob line on stdin, events on stdout."""
+    total = args.warmup + args.steps
+    job = {
+        "kind": "lm.train", "protocol_version": 1, "run_dir": str(WORK / f"run-{method}-{compile_}"), "objective": "sft",
+        "model": {"path": str(model_dir), "adapter": None, "dtype": dtype, "pad_token_id": 0},
+        "adapter": {"method": method, "r": 16, "alpha": 32, "dropout": 0.0, "target_modules": "all-linear"},
+        "data": {"train": shard, "validation": None},
+        "optim": {
+            "seed": 0, "lr": 1e-4 if method != "none" else 1e-5, "weight_decay": 0.0, "betas": [0.9, 0.999], "eps": 1e-8, "max_grad_norm": 1.0,
+            "scheduler": "constant", "warmup_steps": 0, "batch_size": args.batch, "grad_accum": 1,
+            "steps_per_epoch": math.ceil(rows / args.batch), "total_steps": total, "eval_batch_size": args.batch,
+        },
+        "freeze": {"embeddings": False, "layers": 0, "patterns": []}, "dpo": {"beta": 0.1}, "eval_every": 10**6,
+        "runtime": {"device": device, "precision": "bf16" if cuda else "fp32", "threads": None if cuda else 2, "compile": compile_, "gradient_checkpointing": False},
+        "resume_from": None,
+    }
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "engine"), os.environ.get("PYTHONPATH")]))}
+    # stdin stays open while it trains, as the orchestrator keeps it: EOF would mean "orchestrator gone, stop".
+    proc = subprocess.Popen([sys.executable, "-u", "-m", "hone_engine"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc.stdin.write(json.dumps(job) + "\n")
+    proc.stdin.flush()
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if '"type": "eval"' in line:
+            proc.stdin.write(json.dumps({"type": "continue"}) + "\n")
+            proc.stdin.flush()
+        if '"type": "done"' in line or '"type": "error"' in line:
+            break
+    proc.stdin.close()
+    stderr = proc.stderr.read()
+    proc.wait()
+    proc.stdout = "".join(lines)
+    events = [json.loads(l) for l in proc.stdout.splitlines() if l.startswith("{")]
+    (OUT / f"events-{method}-{compile_}.jsonl").write_text(proc.stdout)
+    err = [e for e in events if e["type"] == "error"]
+    if proc.returncode != 0 or err:
+        raise SystemExit(f"engine failed: {err or stderr[-3000:]}")
+    prog = [e for e in events if e["type"] == "progress"]
+    # Progress comes at most once a second: time between the first report after warm-up and the last.
+    b = prog[-1]
+    a = next((e for e in prog[:-1] if e["step"] >= args.warmup), None)
+    if a is None:
+        if not args.tiny:
+            raise SystemExit(f"the timed part was shorter than a second: raise --steps ({[(e['step'], e['elapsed_s']) for e in prog]})")
+        a = {"step": 0, "elapsed_s": 0.0}
+    return {"tokens_per_s": (b["step"] - a["step"]) * args.batch * args.seq / (b["elapsed_s"] - a["elapsed_s"]), "losses": [e["loss"] for e in prog], "steps_timed": b["step"] - a["step"]}
+
+
+runs = {
+    "peak": lambda: {"flops": peak()},
+    "hf_lora": hf_lora,
+    "hone_lora": lambda: hone("lora", False, "bf16"),
+    "hone_lora_compile": lambda: hone("lora", True, "bf16"),
+    "hone_full_compile": lambda: hone("none", True, "fp32"),
+}
+for name in only:
+    t = time.time()
+    results[name] = runs[name]()
+    results[name]["wall_s"] = time.time() - t
+    print(f"{name}: {json.dumps({k: v for k, v in results[name].items() if k != 'losses'})}", flush=True)
+
+(OUT / "lm_speed.json").write_text(json.dumps(results, indent=2))
+pk = results.get("peak", {}).get("flops")
+print(f"\n{results['gpu']}, {n_params / 1e9:.2f}B parameters, rows of {args.seq} tokens, {args.batch} rows a step, {args.steps} timed steps")
+print("| run | tokens/s | vs HF + PEFT | MFU | loss first -> last |")
+print("|---|---:|---:|---:|---|")
+base = results.get("hf_lora", {}).get("tokens_per_s")
+for name in only:
+    r = results[name]
+    if "tokens_per_s" not in r:
+        continue
+    fpt = flops_per_token_full if name.endswith("full_compile") else flops_per_token_lora
+    mfu = f"{100 * r['tokens_per_s'] * fpt / pk:.1f}%" if pk else "-"
+    ratio = f"{r['tokens_per_s'] / base:.2f}x" if base else "-"
+    print(f"| {name} | {r['tokens_per_s']:.0f} | {ratio} | {mfu} | {r['losses'][0]:.4f} -> {r['losses'][-1]:.4f} |")
+if pk:
+    print(f"\nbf16 matmul peak measured: {pk / 1e12:.0f} TFLOP/s")

@@ -1,0 +1,86 @@
+// Generative training benchmarks, written into docs/benchmarks.md:
+//   node bench/lm.mjs packing [--data-root ../shared/data]   # CLINC150 as chat: padding with and without packing
+//   node bench/lm.mjs record <lm_speed.json>                   # the GPU speed table from a device run of
+//                                                              # bench/gpu/lm_speed.py (which prints it too)
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const [what, ...rest] = process.argv.slice(2);
+const opt = (name, dflt) => (rest.includes(name) ? rest[rest.indexOf(name) + 1] : dflt);
+
+function writeSection(tag, lines) {
+  const docPath = join(root, "docs", "benchmarks.md");
+  let doc = existsSync(docPath) ? readFileSync(docPath, "utf8") : "# Benchmarks\n";
+  const [start, end] = [`<!-- ${tag}:start -->`, `<!-- ${tag}:end -->`];
+  const section = [start, ...lines, end].join("\n");
+  doc = doc.includes(start) ? doc.slice(0, doc.indexOf(start)) + section + doc.slice(doc.indexOf(end) + end.length) : doc + "\n" + section + "\n";
+  writeFileSync(docPath, doc);
+  console.log(lines.join("\n"));
+}
+
+const pct = (x) => `${(100 * x).toFixed(1)}%`;
+
+if (what === "packing") {
+  const { inspectLmData, loadConfig, resolveConfig } = await import(join(root, "dist", "index.js"));
+  const dataRoot = resolve(opt("--data-root", join(root, "..", "shared", "data")));
+  const rows = JSON.parse(readFileSync(join(dataRoot, "clinc150", "data_full.json"), "utf8")).train;
+  const dir = mkdtempSync(join(tmpdir(), "hone-packing-"));
+  const file = join(dir, "clinc150-chat.jsonl");
+  // Each utterance becomes a conversation: the user's text, the assistant names the intent.
+  writeFileSync(file, rows.map(([text, intent]) => JSON.stringify({ messages: [{ role: "user", content: text }, { role: "assistant", content: intent.replace(/_/g, " ") }] })).join("\n") + "\n");
+  const table = [];
+  for (const maxLength of [512, 2048]) {
+    for (const batch of [8, 32]) {
+      const loaded = loadConfig(null, [`task=sft`, `data.train=${file}`, `data.max_length=${maxLength}`, `train.batch_size=${batch}`, "data.split.validation=0", "data.split.test=0"]);
+      const cfg = resolveConfig(loaded, { type: "probe", torch: "", transformers: "", cuda: false, bf16: false, devices: [], cpu_threads: 1 });
+      const r = await inspectLmData(cfg);
+      const p = r.packing;
+      table.push(`| ${maxLength} | ${batch} | ${r.splits.train.count} | ${p.tokens} | ${p.unpacked_slots} (${pct(1 - p.tokens / p.unpacked_slots)} padding) | ${p.packed_slots} (${pct(1 - p.tokens / p.packed_slots)} padding) | ${p.rows} rows, ${p.examples_per_row.toFixed(1)} a row | ${pct(p.padding_saved)} |`);
+    }
+  }
+  writeSection("lm-packing", [
+    "## Generative: what packing saves on real lengths (CLINC150 as chat)",
+    "",
+    `Command: \`node bench/lm.mjs packing\` (CPU, ${cpus().length} cores; nothing is trained: this counts token slots)  `,
+    `Data: the 15,000 CLINC150 training utterances as conversations (user: the utterance, assistant: the intent), SmolLM2's chat template and tokenizer. A "slot" is a token position the GPU computes in one epoch; without packing each batch is padded to its longest conversation (shuffled batches of \`batch\` conversations), with packing to its longest row (shuffled batches of \`batch\` rows of first-fit-decreasing packed conversations).`,
+    "",
+    "| max_length | batch | conversations | real tokens | slots without packing | slots with packing | rows | slots saved |",
+    "|---:|---:|---:|---:|---:|---:|---|---:|",
+    ...table,
+    "",
+    "Packed rows never attend across conversations: positions restart at each one and transformers builds the block-diagonal mask from them (engine test `test_packed_rows_score_each_sequence_as_if_alone`).",
+  ]);
+} else if (what === "record") {
+  const r = JSON.parse(readFileSync(rest[0], "utf8"));
+  const names = ["hf_lora", "hone_lora", "hone_lora_compile", "hone_full_compile"].filter((n) => r[n]);
+  const L = 16, d = 2048;
+  const fpt = (n) => (n === "hone_full_compile" ? 6 * r.parameters + 12 * L * d * r.seq : 4 * r.parameters + 8 * L * d * r.seq);
+  const peak = r.peak.flops;
+  const lines = names.map((n) => {
+    const x = r[n];
+    return `| ${n} | ${x.tokens_per_s.toFixed(0)} | ${(x.tokens_per_s / r.hf_lora.tokens_per_s).toFixed(2)}x | ${pct((x.tokens_per_s * fpt(n)) / peak)} | ${x.losses[0].toFixed(4)} -> ${x.losses.at(-1).toFixed(4)} |`;
+  });
+  writeSection("lm-gpu", [
+    "## Generative: training speed on one GPU (Hone engine vs Hugging Face + PEFT)",
+    "",
+    "Command (device): `python3 bench/gpu/lm_speed.py --steps 30 --warmup 8 --batch 8 --seq 2048` (carrying `.whl` with jsonschema), then `node bench/lm.mjs record bench/results/lm-speed-h200.json` here.  ",
+    `Machine: ${r.gpu}, torch ${r.torch}; bf16 matmul peak measured in the same run: ${(peak / 1e12).toFixed(0)} TFLOP/s (8192³).  `,
+    `Model: random-weight Llama architecture, hidden 2048, 16 layers, 32 heads, 8 KV heads, intermediate 8192, vocab 128256, tied embeddings: ${(r.parameters / 1e9).toFixed(2)}B parameters, stored bf16. Data: random tokens, ${r.batch_rows} rows of ${r.seq} tokens a step, every token but the first learnt; ${r.steps} timed steps after 8 warm-up steps, one process after the other on the same GPU.`,
+    "",
+    "- `hf_lora`, the peer: `AutoModelForCausalLM` (bf16, SDPA) + `peft` LoRA r=16, alpha 32, all linear layers (peft's default fp32 adapters), `model(input_ids, labels=...)`, torch AdamW, grad clipping.",
+    "- `hone_*`: the engine process (`python -m hone_engine`) fed the `LmTrainJob` that `hone train` writes, on shards of the same tokens in the same order: LoRA (same settings, bf16 base weights, fp32 adapters under bf16 autocast) or full fine-tuning (fp32 master weights and fp32 AdamW state, bf16 autocast), fused AdamW, learnt positions gathered on the CPU side (no sync), output layer in 4096-row chunks (frozen: gradient taken in the forward pass; trained: checkpointed), `compile` = `torch.compile` of the decoder.",
+    "- MFU counts 6 x parameters + 12 x layers x width x sequence FLOPs a token for full fine-tuning, and 4 x parameters + 8 x layers x width x sequence for LoRA (frozen matrices get no weight gradient), against the measured peak.",
+    "",
+    "| run | tokens/s | vs HF + PEFT | MFU | loss first -> last |",
+    "|---|---:|---:|---:|---|",
+    ...lines,
+    "",
+    "Reading: losses agree with the peer to the 4th decimal (random data: the loss sits at ln(128256) = 11.76 plus the random model's excess; what matters is that the same steps give the same numbers). Hone's LoRA is 1.59x the peer with compile, short of the 2.3x asked; full fine-tuning reaches about 50% MFU, short of 55%. Where the rest of the step goes and what comes next: the LoRA side-paths (two thin matmuls and an add per adapted layer, all memory-bound) are not fused into the frozen matmul; the output layer of a trained model still recomputes its logits; attention for packed rows falls back from flash to a masked kernel when a row holds several sequences.",
+  ]);
+} else {
+  console.error("usage: node bench/lm.mjs packing | record <lm_speed.json>");
+  process.exit(2);
+}
