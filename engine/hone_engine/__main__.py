@@ -20,6 +20,7 @@ RECIPES = {
     "lm.generate": "hone_engine.recipes.lm_generate",
     "lm.score": "hone_engine.recipes.lm_score",
     "lm.merge": "hone_engine.recipes.lm_merge",
+    "lm.serve": "hone_engine.recipes.lm_serve",
     "model.from_gguf": "hone_engine.recipes.model_from_gguf",
     "probe": "hone_engine.recipes.probe",
 }

@@ -171,3 +171,28 @@ def test_frozen_head_gradient_equals_autograd():
     (b * upstream).sum().backward()
     assert torch.allclose(a, b, atol=1e-5)
     assert torch.allclose(h1.grad, h2.grad, atol=1e-5)
+
+
+def test_gradient_checkpointing_changes_memory_not_results(tiny_lm, tmp_path):
+    job, _ = sft_job(tiny_lm, tmp_path / "a", steps=4, eval_every=4)
+    plain = [e["loss"] for e in train(job) if e["type"] == "eval"]
+    job2, _ = sft_job(tiny_lm, tmp_path / "b", steps=4, eval_every=4)
+    job2["runtime"] = {**job2["runtime"], "gradient_checkpointing": True}
+    checkpointed = [e["loss"] for e in train(job2) if e["type"] == "eval"]
+    assert checkpointed == pytest.approx(plain, abs=1e-5)
+
+
+@pytest.mark.parametrize("method", ["dora", "none"])
+def test_dora_and_full_fine_tuning_learn(tiny_lm, tmp_path, method):
+    job, _ = sft_job(tiny_lm, tmp_path, method=method, steps=12, eval_every=4)
+    if method == "none":
+        job["freeze"] = {"embeddings": True, "layers": 1, "patterns": []}
+    events = train(job)
+    losses = [e["loss"] for e in events if e["type"] == "eval"]
+    assert losses[-1] < losses[0] - 0.3, losses
+    started = next(e for e in events if e["type"] == "started")
+    if method == "none":
+        # Frozen embeddings (tied to the output layer) and the first block: only block 2 and the norms learn.
+        assert 0 < started["trainable_parameters"] < started["parameters"] / 2
+    else:
+        assert started["trainable_parameters"] < started["parameters"] / 5

@@ -6,7 +6,7 @@ import { cpus } from "node:os";
 import { createInterface } from "node:readline";
 import { loadConfig } from "../config/load.js";
 import { configJsonSchema } from "../config/schema.js";
-import { isGenerative, resolveConfig } from "../config/resolve.js";
+import { isGenerative, resolveConfig, type Task } from "../config/resolve.js";
 import { inspectLmData } from "../generative/inspect.js";
 import { inspectData } from "../data/inspect.js";
 import { probe } from "../engine/process.js";
@@ -20,7 +20,8 @@ import { exportOnnx, type Quantize } from "../deploy/export.js";
 import { compareDeployments } from "../deploy/compare.js";
 import { load } from "../deploy/runtime.js";
 import { DEFAULT_SERVE } from "../serve/app.js";
-import { bundleFor, startServer } from "../serve/server.js";
+import { bundleFor, startChatServer, startServer } from "../serve/server.js";
+import { DEFAULT_MAX_NEW_TOKENS } from "../serve/chat-app.js";
 import { RunStore, storeDir } from "../store/store.js";
 import { train } from "../train/train.js";
 import { HoneError, formatError } from "../util/errors.js";
@@ -148,6 +149,15 @@ async function readTexts(input: string | undefined, field: string): Promise<stri
     } else texts.push(line);
   });
   return texts;
+}
+
+function isGenerativeRun(ref: string, store?: string): boolean {
+  const s = new RunStore(storeDir(store));
+  try {
+    return isGenerative(s.findRun(ref).task as Task);
+  } finally {
+    s.close();
+  }
 }
 
 /** Prompts for `hone generate`: JSONL rows with messages (chat) or a prompt (text or messages). */
@@ -322,7 +332,7 @@ Examples:
   const L = DEFAULT_SERVE.limits;
   program
     .command("serve")
-    .description("Serve a bundle (or a run, exported on first use) over HTTP: POST /v1/classify")
+    .description("Serve a bundle (or a run, exported on first use) over HTTP: POST /v1/classify; a generative run: POST /v1/chat/completions (OpenAI-compatible, streaming)")
     .argument("<bundle-or-run>", "bundle directory, or run id / name / 'last'")
     .option("--host <address>", "address to bind; anything but loopback needs an API key", DEFAULT_SERVE.host)
     .option("--port <n>", "port (0 = any free one)", "8080")
@@ -337,6 +347,7 @@ Examples:
     .option("--batch <n>", "largest micro-batch", String(DEFAULT_SERVE.batch.maxBatch))
     .option("--batch-wait-ms <n>", "how long a request may wait for others to batch with", String(DEFAULT_SERVE.batch.maxWaitMs))
     .option("--threads <n>", "ONNX Runtime threads (default: all cores but one, which stays with the HTTP side)")
+    .option("--max-new-tokens <n>", "generative runs: the longest answer a request may ask for", String(DEFAULT_MAX_NEW_TOKENS))
     .action(async (ref: string, o: Record<string, string | string[] | undefined>) => {
       const n = (k: string) => Number(o[k]);
       const opts = {
@@ -348,8 +359,11 @@ Examples:
         batch: { maxBatch: n("batch"), maxWaitMs: n("batchWaitMs") },
       };
       const threads = o.threads ? n("threads") : Math.max(1, cpus().length - 1);
-      const server = await startServer(await bundleFor(ref, program.opts().store), n("port"), opts, threads);
-      process.stderr.write(`serving ${ref} at ${server.url} (POST /v1/classify, GET /healthz /readyz /metrics /openapi.json)\n`);
+      const generative = !existsSync(join(ref, "bundle.json")) && isGenerativeRun(ref, program.opts().store);
+      const server = generative
+        ? await startChatServer(ref, n("port"), opts, program.opts().store, n("maxNewTokens"))
+        : await startServer(await bundleFor(ref, program.opts().store), n("port"), opts, threads);
+      process.stderr.write(`serving ${ref} at ${server.url} (POST ${generative ? "/v1/chat/completions, GET /v1/models" : "/v1/classify"}, GET /healthz /readyz /metrics /openapi.json)\n`);
       await new Promise<void>((resolve) => {
         const stop = () => {
           process.stderr.write("shutting down: finishing requests in flight\n");

@@ -14,6 +14,8 @@ export interface EngineHandlers {
   onStderr?: (line: string) => void;
   /** Extra environment for the engine process, e.g. CUDA_VISIBLE_DEVICES for a search trial. */
   env?: Record<string, string>;
+  /** false: the result lists only error and done events (long-lived serving jobs). */
+  keepEvents?: boolean;
 }
 
 export interface EngineResult {
@@ -25,6 +27,8 @@ export interface EngineResult {
 
 export interface EngineHandle {
   result: Promise<EngineResult>;
+  /** A control line to the engine (requests of a serving job). */
+  send(control: Control): void;
   /** Ask the engine to finish the current step, checkpoint and stop (Ctrl-C). */
   interrupt(): void;
   kill(): void;
@@ -66,7 +70,8 @@ export function startEngine(job: Job, handlers: EngineHandlers = {}): EngineHand
         child.kill("SIGKILL");
         return;
       }
-      events.push(event);
+      // A serving engine streams tokens for as long as it runs: keep only what ends it.
+      if (handlers.keepEvents !== false || event.type === "error" || event.type === "done") events.push(event);
       handlers.onEvent?.(event);
       if (event.type === "eval") {
         const control = handlers.onEval ? await handlers.onEval(event) : { type: "continue" as const };
@@ -93,6 +98,9 @@ export function startEngine(job: Job, handlers: EngineHandlers = {}): EngineHand
 
   return {
     result,
+    send: (control) => {
+      if (child.stdin.writable) child.stdin.write(JSON.stringify(control) + "\n");
+    },
     interrupt: () => {
       if (child.exitCode === null) child.kill("SIGINT");
     },

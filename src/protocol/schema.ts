@@ -306,6 +306,18 @@ export const LmMergeJob = z
   .strict();
 export type LmMergeJob = z.infer<typeof LmMergeJob>;
 
+/** A long-lived generation server (`hone serve` of a generative run): after `ready`, each
+ * `generate` control line is answered with `tokens` events as they are produced, then `generated`.
+ * Prompts cross as JSON ids: they are one request's few hundred tokens, not a dataset. */
+export const LmServeJob = z
+  .object({
+    kind: z.literal("lm.serve"),
+    protocol_version: z.literal(PROTOCOL_VERSION),
+    model: LmModelSpec,
+    runtime: RuntimeSpec,
+  })
+  .strict();
+
 export const ModelFromGgufJob = z
   .object({
     kind: z.literal("model.from_gguf"),
@@ -320,7 +332,7 @@ export const ProbeJob = z
   .object({ kind: z.literal("probe"), protocol_version: z.literal(PROTOCOL_VERSION) })
   .strict();
 
-export const Job = z.discriminatedUnion("kind", [ClassifyTrainJob, ClassifyPredictJob, OnnxExportJob, ClassifyBenchJob, LmTrainJob, LmGenerateJob, LmScoreJob, LmMergeJob, ModelFromGgufJob, ProbeJob]);
+export const Job = z.discriminatedUnion("kind", [ClassifyTrainJob, ClassifyPredictJob, OnnxExportJob, ClassifyBenchJob, LmTrainJob, LmGenerateJob, LmScoreJob, LmMergeJob, LmServeJob, ModelFromGgufJob, ProbeJob]);
 export type Job = z.infer<typeof Job>;
 
 // ---- events (engine -> orchestrator) ----
@@ -395,6 +407,18 @@ export const Event = z.discriminatedUnion("type", [
       new_tokens_per_s: z.number(),
     })
     .strict(),
+  z.object({ type: z.literal("ready") }).strict(),
+  /** lm.serve: new tokens of request `id` (the stop token is never sent). */
+  z.object({ type: z.literal("tokens"), id: z.string(), token_ids: z.array(nonNegInt) }).strict(),
+  z
+    .object({
+      type: z.literal("generated"),
+      id: z.string(),
+      finish_reason: z.enum(["stop", "length"]),
+      prompt_tokens: nonNegInt,
+      completion_tokens: nonNegInt,
+    })
+    .strict(),
   /** A new model directory (merge, GGUF conversion). */
   z.object({ type: z.literal("model_written"), path, bytes: nonNegInt }).strict(),
   z.object({ type: z.literal("checkpoint"), step: nonNegInt, path }).strict(),
@@ -442,11 +466,24 @@ export const Event = z.discriminatedUnion("type", [
 export type Event = z.infer<typeof Event>;
 export type EventOf<T extends Event["type"]> = Extract<Event, { type: T }>;
 
-// ---- control (orchestrator -> engine, after each `eval` event) ----
+// ---- control (orchestrator -> engine: after each `eval` event; requests of lm.serve) ----
 
 export const Control = z.discriminatedUnion("type", [
   z.object({ type: z.literal("continue") }).strict(),
   z.object({ type: z.literal("stop"), reason: z.string() }).strict(),
+  /** lm.serve: one generation request. */
+  z
+    .object({
+      type: z.literal("generate"),
+      id: z.string().min(1),
+      prompt: z.array(nonNegInt).min(1),
+      max_new_tokens: posInt,
+      temperature: z.number().min(0),
+      top_p: z.number().gt(0).max(1),
+      seed: int,
+      stop_token_ids: z.array(nonNegInt).min(1),
+    })
+    .strict(),
 ]);
 export type Control = z.infer<typeof Control>;
 

@@ -35,19 +35,18 @@ export const DEFAULT_SERVE: ServeOptions = {
 const LOOPBACK = new Set(["localhost", "127.0.0.1", "::1", "[::1]"]);
 export const isLoopback = (host: string) => LOOPBACK.has(host) || host.startsWith("127.");
 
-const fail = (c: Context, status: 400 | 401 | 404 | 413 | 421 | 429 | 500 | 503, error: string, message: string) => c.json({ error, message }, status);
+export const fail = (c: Context, status: 400 | 401 | 404 | 413 | 421 | 429 | 500 | 503, error: string, message: string) => c.json({ error, message }, status);
 
-export function createApp(model: LoadedModel, opts: ServeOptions) {
-  const state = { draining: false, inFlight: 0 };
-  const registry = new Registry();
+export interface ServerState {
+  draining: boolean;
+  inFlight: number;
+}
+
+/** What every service has on every route: request metrics, the Host check, the API key, CORS. */
+export function guardedApp(opts: ServeOptions, registry: Registry, state: ServerState): Hono {
   const requests = new Counter({ name: "hone_requests_total", help: "HTTP requests by route and status", labelNames: ["route", "status"], registers: [registry] });
   const latency = new Histogram({ name: "hone_request_seconds", help: "Request latency", labelNames: ["route"], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] });
-  const batchSize = new Histogram({ name: "hone_batch_size", help: "Texts per model call", buckets: [1, 2, 4, 8, 16, 32, 64, 128], registers: [registry] });
-  const texts = new Counter({ name: "hone_texts_total", help: "Texts classified", registers: [registry] });
   new Gauge({ name: "hone_in_flight", help: "Requests being served", registers: [registry], collect() { this.set(state.inFlight); } });
-
-  const batcher = new MicroBatcher<Prediction>((t) => model.predict(t, { topK: 20 }), opts.batch);
-  batcher.onBatch = (n) => batchSize.observe(n);
   const allowedHosts = new Set([...LOOPBACK, opts.host, ...opts.allowedHosts].map((h) => h.toLowerCase()));
   const keyHash = opts.apiKey ? createHash("sha256").update(opts.apiKey).digest() : null;
 
@@ -78,55 +77,78 @@ export function createApp(model: LoadedModel, opts: ServeOptions) {
     });
   }
   if (opts.cors.length > 0) app.use("*", cors({ origin: opts.cors, allowMethods: ["GET", "POST"], allowHeaders: ["Authorization", "Content-Type", "X-API-Key"] }));
+  return app;
+}
+
+/** The body limit of POST routes. */
+export const limitBody = (opts: ServeOptions) => bodyLimit({ maxSize: opts.limits.maxBodyBytes, onError: (c) => fail(c, 413, "too_large", `the body is over ${opts.limits.maxBodyBytes} bytes`) });
+
+/** Admission of a request: 503 while draining, 429 when too many are in flight, 400 for a body
+ * that is not JSON or does not fit the schema. The parsed body, or the answer to send. */
+export async function admit<T>(c: Context, state: ServerState, opts: ServeOptions, schema: z.ZodType<T>): Promise<{ body: T } | { response: Response }> {
+  if (state.draining) return { response: fail(c, 503, "draining", "the server is shutting down") };
+  if (state.inFlight >= opts.limits.maxInFlight) {
+    c.header("Retry-After", "1");
+    return { response: fail(c, 429, "busy", `more than ${opts.limits.maxInFlight} requests in flight`) };
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await c.req.text());
+  } catch (e) {
+    return { response: fail(c, 400, "malformed_json", `the body is not JSON: ${(e as Error).message}`) };
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    return { response: fail(c, 400, "invalid_request", `${issue.path.join(".") || "body"}: ${issue.message}`) };
+  }
+  return { body: parsed.data };
+}
+
+/** Health, readiness, metrics, OpenAPI and the error answers every service shares. */
+export function commonRoutes(app: Hono, state: ServerState, registry: Registry, model: string, api: () => unknown): void {
+  app.get("/healthz", (c) => c.json({ status: "ok" }));
+  app.get("/readyz", (c) => (state.draining ? fail(c, 503, "draining", "the server is shutting down") : c.json({ ready: true, model })));
+  app.get("/metrics", async (c) => c.text(await registry.metrics(), 200, { "Content-Type": registry.contentType }));
+  app.get("/openapi.json", (c) => c.json(api()));
+  app.notFound((c) => fail(c, 404, "not_found", `no route ${c.req.method} ${c.req.path}`));
+  app.onError((err, c) => {
+    console.error(err);
+    return fail(c, 500, "internal", "internal error");
+  });
+}
+
+export function createApp(model: LoadedModel, opts: ServeOptions) {
+  const state: ServerState = { draining: false, inFlight: 0 };
+  const registry = new Registry();
+  const batchSize = new Histogram({ name: "hone_batch_size", help: "Texts per model call", buckets: [1, 2, 4, 8, 16, 32, 64, 128], registers: [registry] });
+  const texts = new Counter({ name: "hone_texts_total", help: "Texts classified", registers: [registry] });
+  const batcher = new MicroBatcher<Prediction>((t) => model.predict(t, { topK: 20 }), opts.batch);
+  batcher.onBatch = (n) => batchSize.observe(n);
+  const app = guardedApp(opts, registry, state);
 
   const Body = z.object({
     texts: z.array(z.string().max(opts.limits.maxTextChars, `at most ${opts.limits.maxTextChars} characters per text`)).min(1, "texts must not be empty").max(opts.limits.maxTexts, `at most ${opts.limits.maxTexts} texts per request`),
     top_k: z.number().int().min(1).max(20).default(3),
   }).strict();
 
-  app.post(
-    "/v1/classify",
-    bodyLimit({ maxSize: opts.limits.maxBodyBytes, onError: (c) => fail(c, 413, "too_large", `the body is over ${opts.limits.maxBodyBytes} bytes`) }),
-    async (c) => {
-      if (state.draining) return fail(c, 503, "draining", "the server is shutting down");
-      if (state.inFlight >= opts.limits.maxInFlight) {
-        c.header("Retry-After", "1");
-        return fail(c, 429, "busy", `more than ${opts.limits.maxInFlight} requests in flight`);
-      }
-      let raw: unknown;
-      try {
-        raw = JSON.parse(await c.req.text());
-      } catch (e) {
-        return fail(c, 400, "malformed_json", `the body is not JSON: ${(e as Error).message}`);
-      }
-      const parsed = Body.safeParse(raw);
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0]!;
-        return fail(c, 400, "invalid_request", `${issue.path.join(".") || "body"}: ${issue.message}`);
-      }
-      state.inFlight++;
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        const timeout = new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), opts.limits.timeoutMs)));
-        const result = await Promise.race([batcher.submit(parsed.data.texts), timeout]);
-        if (result === "timeout") return fail(c, 503, "timeout", `not answered within ${opts.limits.timeoutMs} ms`);
-        texts.inc(parsed.data.texts.length);
-        const k = parsed.data.top_k;
-        return c.json({ model: model.manifest.run_id, predictions: result.map((p) => ({ ...p, top: p.top.slice(0, k) })) });
-      } finally {
-        clearTimeout(timer);
-        state.inFlight--;
-      }
-    },
-  );
-  app.get("/healthz", (c) => c.json({ status: "ok" }));
-  app.get("/readyz", (c) => (state.draining ? fail(c, 503, "draining", "the server is shutting down") : c.json({ ready: true, model: model.manifest.run_id })));
-  app.get("/metrics", async (c) => c.text(await registry.metrics(), 200, { "Content-Type": registry.contentType }));
-  app.get("/openapi.json", (c) => c.json(openApi(opts.limits, { run_id: model.manifest.run_id, task: model.plan.task })));
-  app.notFound((c) => fail(c, 404, "not_found", `no route ${c.req.method} ${c.req.path}`));
-  app.onError((err, c) => {
-    console.error(err);
-    return fail(c, 500, "internal", "internal error");
+  app.post("/v1/classify", limitBody(opts), async (c) => {
+    const admitted = await admit(c, state, opts, Body);
+    if ("response" in admitted) return admitted.response;
+    const body = admitted.body;
+    state.inFlight++;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const timeout = new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), opts.limits.timeoutMs)));
+      const result = await Promise.race([batcher.submit(body.texts), timeout]);
+      if (result === "timeout") return fail(c, 503, "timeout", `not answered within ${opts.limits.timeoutMs} ms`);
+      texts.inc(body.texts.length);
+      return c.json({ model: model.manifest.run_id, predictions: result.map((p) => ({ ...p, top: p.top.slice(0, body.top_k) })) });
+    } finally {
+      clearTimeout(timer);
+      state.inFlight--;
+    }
   });
+  commonRoutes(app, state, registry, model.manifest.run_id, () => openApi(opts.limits, { run_id: model.manifest.run_id, task: model.plan.task }));
   return { app, state };
 }

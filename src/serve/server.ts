@@ -7,7 +7,10 @@ import { exportOnnx } from "../deploy/export.js";
 import { load } from "../deploy/runtime.js";
 import { RunStore, storeDir } from "../store/store.js";
 import { HoneError } from "../util/errors.js";
-import { createApp, isLoopback, type ServeOptions } from "./app.js";
+import type { Hono } from "hono";
+import { createApp, isLoopback, type ServeOptions, type ServerState } from "./app.js";
+import { ChatBackend } from "./chat.js";
+import { createChatApp } from "./chat-app.js";
 
 export interface RunningServer {
   url: string;
@@ -29,14 +32,30 @@ export async function bundleFor(ref: string, store?: string): Promise<string> {
   return dir;
 }
 
-export async function startServer(bundle: string, port: number, opts: ServeOptions, threads?: number): Promise<RunningServer> {
+function checkBind(opts: ServeOptions): void {
   if (!isLoopback(opts.host) && !opts.apiKey) {
     throw new HoneError("usage", `refusing to listen on ${opts.host} without an API key`, [
       { message: "anyone who can reach this address could use the model", hint: "set --api-key (or HONE_API_KEY), or bind to 127.0.0.1" },
     ]);
   }
+}
+
+export async function startServer(bundle: string, port: number, opts: ServeOptions, threads?: number): Promise<RunningServer> {
+  checkBind(opts);
   const model = await load(bundle, threads ? { threads } : {});
   const { app, state } = createApp(model, opts);
+  return listen(app, state, port, opts, () => model.close());
+}
+
+/** A generative run behind POST /v1/chat/completions; the engine holds the model. */
+export async function startChatServer(ref: string, port: number, opts: ServeOptions, store?: string, maxNewTokens?: number): Promise<RunningServer> {
+  checkBind(opts);
+  const backend = await ChatBackend.start(ref, store);
+  const { app, state } = createChatApp(backend, opts, maxNewTokens);
+  return listen(app, state, port, opts, () => backend.close());
+}
+
+async function listen(app: Hono, state: ServerState, port: number, opts: ServeOptions, release: () => Promise<void>): Promise<RunningServer> {
   const server = await new Promise<Server>((resolve, reject) => {
     const s = bind(
       {
@@ -64,7 +83,7 @@ export async function startServer(bundle: string, port: number, opts: ServeOptio
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await closed;
-      await model.close();
+      await release();
     },
   };
 }

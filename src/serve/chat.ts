@@ -1,0 +1,134 @@
+// The generation backend of `hone serve` for generative runs: one long-lived engine process
+// (lm.serve) holding the model; prompts rendered and tokenized here, tokens decoded here as they
+// stream back. Requests are answered one at a time, in arrival order.
+import { startEngine, type EngineHandle } from "../engine/process.js";
+import type { Message } from "../generative/chat-template.js";
+import { lmEncoder } from "../generative/dataset.js";
+import type { LmEncoder } from "../generative/encode.js";
+import { openLmRun } from "../generative/generate.js";
+import { trainedModelSpec, type LmPlan } from "../generative/train.js";
+import type { ResolvedConfig } from "../config/resolve.js";
+import { runtimeSpec } from "../predict/logits.js";
+import type { EventOf } from "../protocol/schema.js";
+import { RunStore, storeDir } from "../store/store.js";
+import { HoneError } from "../util/errors.js";
+
+export interface ChatParams {
+  max_tokens: number;
+  temperature: number;
+  top_p: number;
+  seed: number;
+}
+
+export interface ChatResult {
+  text: string;
+  finish_reason: "stop" | "length";
+  prompt_tokens: number;
+  completion_tokens: number;
+}
+
+interface Pending {
+  ids: number[];
+  sent: string;
+  onText: (delta: string) => void;
+  resolve: (r: ChatResult) => void;
+  reject: (e: Error) => void;
+}
+
+export class ChatBackend {
+  private readonly pending = new Map<string, Pending>();
+  private queue: Promise<unknown> = Promise.resolve();
+  private next = 0;
+  private failure: Error | null = null;
+
+  private constructor(
+    readonly runId: string,
+    readonly contextLength: number,
+    private readonly engine: EngineHandle,
+    private readonly encoder: LmEncoder,
+    private readonly stopIds: number[],
+  ) {}
+
+  /** Start the engine on a finished generative run; resolves once the model is loaded. */
+  static async start(ref: string, store?: string): Promise<ChatBackend> {
+    const s = new RunStore(storeDir(store));
+    let r: { cfg: ResolvedConfig; plan: LmPlan; modelDir: string; run: { id: string } };
+    try {
+      r = openLmRun(s, ref);
+    } finally {
+      s.close();
+    }
+    const encoder = lmEncoder(r.cfg, r.modelDir);
+    if (!encoder.template) throw new HoneError("model", `run ${r.run.id} has no chat template`, [{ message: "chat completions render messages with it", hint: "train with data.chat_template set" }]);
+    let backend: ChatBackend | null = null;
+    let ready: () => void = () => {};
+    const loaded = new Promise<void>((resolve) => (ready = resolve));
+    const engine = startEngine(
+      { kind: "lm.serve", protocol_version: 1, model: trainedModelSpec(r.cfg, r.modelDir, r.plan.pad_token_id), runtime: runtimeSpec(r.cfg) },
+      { keepEvents: false, onEvent: (ev) => (ev.type === "ready" ? ready() : backend?.onEvent(ev)) },
+    );
+    backend = new ChatBackend(r.run.id, r.cfg.data.max_length, engine, encoder, r.plan.stop_token_ids);
+    const ended = engine.result.then((res) => {
+      backend!.fail(new HoneError("engine", `the generation engine stopped (exit ${res.exitCode ?? res.signal})`));
+      throw new HoneError("engine", "the generation engine stopped before it was ready", [{ message: res.stderrTail.slice(-5).join("\n") }]);
+    });
+    await Promise.race([loaded, ended]);
+    return backend;
+  }
+
+  private fail(e: Error): void {
+    this.failure = e;
+    for (const p of this.pending.values()) p.reject(e);
+    this.pending.clear();
+  }
+
+  private onEvent(ev: { type: string }): void {
+    if (ev.type === "tokens") {
+      const t = ev as EventOf<"tokens">;
+      const p = this.pending.get(t.id);
+      if (!p) return;
+      p.ids.push(...t.token_ids);
+      void this.encoder.decode(p.ids).then((text) => {
+        // A multi-byte character split across tokens decodes to U+FFFD until its last byte comes.
+        if (text.endsWith("\uFFFD") || !text.startsWith(p.sent)) return;
+        const delta = text.slice(p.sent.length);
+        p.sent = text;
+        if (delta) p.onText(delta);
+      });
+    } else if (ev.type === "generated") {
+      const g = ev as EventOf<"generated">;
+      const p = this.pending.get(g.id);
+      if (!p) return;
+      this.pending.delete(g.id);
+      void this.encoder.decode(p.ids).then((text) => {
+        if (text.length > p.sent.length && text.startsWith(p.sent)) p.onText(text.slice(p.sent.length));
+        p.resolve({ text, finish_reason: g.finish_reason, prompt_tokens: g.prompt_tokens, completion_tokens: g.completion_tokens });
+      });
+    }
+  }
+
+  /** Prompt tokens of a conversation (rendered with the run's chat template and generation prompt). */
+  async promptIds(messages: Message[]): Promise<number[]> {
+    return Array.from((await this.encoder.encodePrompts([messages]))[0]!);
+  }
+
+  /** Answer a conversation; onText gets the text as it grows. */
+  complete(messages: Message[], params: ChatParams, onText: (delta: string) => void = () => {}): Promise<ChatResult> {
+    const run = async (): Promise<ChatResult> => {
+      if (this.failure) throw this.failure;
+      const prompt = await this.promptIds(messages);
+      const id = String(this.next++);
+      const done = new Promise<ChatResult>((resolve, reject) => this.pending.set(id, { ids: [], sent: "", onText, resolve, reject }));
+      this.engine.send({ type: "generate", id, prompt, max_new_tokens: params.max_tokens, temperature: params.temperature, top_p: params.top_p, seed: params.seed, stop_token_ids: this.stopIds });
+      return done;
+    };
+    const result = this.queue.then(run, run);
+    this.queue = result.catch(() => {});
+    return result;
+  }
+
+  async close(): Promise<void> {
+    this.engine.send({ type: "stop", reason: "server shutting down" });
+    await this.engine.result.catch(() => {});
+  }
+}
