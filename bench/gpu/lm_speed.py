@@ -148,7 +148,7 @@ def hone(method: str, compile_: bool, dtype: str):
             "steps_per_epoch": math.ceil(rows / args.batch), "total_steps": total, "eval_batch_size": args.batch,
         },
         "freeze": {"embeddings": False, "layers": 0, "patterns": []}, "dpo": {"beta": 0.1}, "eval_every": 10**6,
-        "runtime": {"device": device, "precision": "bf16" if cuda else "fp32", "threads": None if cuda else 2, "compile": compile_, "gradient_checkpointing": False},
+        "runtime": {"device": device, "precision": "bf16" if cuda else "fp32", "threads": None if cuda else 2, "compile": compile_, "gradient_checkpointing": False, "processes": 1},
         "resume_from": None,
     }
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "engine"), os.environ.get("PYTHONPATH")]))}

@@ -79,6 +79,18 @@ class LmShard:
     def count(self) -> int:
         return len(self.offsets) - 1
 
+    def row_sizes(self) -> tuple:
+        """(tokens, learnt tokens) of every row, as collate counts them: what a step's loss is
+        divided by, known to every process without asking the others."""
+        lengths = np.diff(self.offsets)
+        if self.mask is None:
+            learnt = np.zeros(self.count, dtype=np.int64)
+        else:
+            cum = np.concatenate([[0], np.cumsum(self.mask, dtype=np.int64)])
+            learnt = cum[self.offsets[1:]] - cum[self.offsets[:-1] + 1]  # the first token is never learnt
+            learnt = np.maximum(learnt, 0)
+        return np.array([lengths[r].sum() for r in self.rows]), np.array([learnt[r].sum() for r in self.rows])
+
 
 def load_shard(ref: dict, pairs: bool) -> LmShard:
     try:
@@ -124,6 +136,7 @@ def collate(shard: LmShard, rows: list, pad_id: int, pack: bool) -> dict:
             ids[r, at : at + e - s] = shard.tokens[s:e]
             if shard.mask is not None:
                 learnt = shard.mask[s:e].astype(bool)
+                learnt[0] = False  # never predicted from the sequence before it in a packed line
                 labels[r, at : at + e - s] = np.where(learnt, shard.tokens[s:e].astype(np.int64), -100)
             pos[r, at : at + e - s] = np.arange(e - s)
             seq[r, at : at + e - s] = n_seq

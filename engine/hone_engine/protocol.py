@@ -40,8 +40,11 @@ class Channel:
     """
 
     def __init__(self, stdin=None, stdout=None):
+        # Under torchrun (several processes, one job) only rank 0 talks to the orchestrator:
+        # the others read the job from its file and get decisions from rank 0 (lm_train.py).
+        self.rank = int(os.environ.get("RANK", "0"))
         if stdout is None:
-            stdout = os.fdopen(os.dup(1), "w", buffering=1)
+            stdout = os.fdopen(os.dup(1), "w", buffering=1) if self.rank == 0 else open(os.devnull, "w")
             os.dup2(2, 1)
             sys.stdout = sys.stderr
         self._out = stdout
@@ -50,6 +53,13 @@ class Channel:
         self.closed = threading.Event()  # the orchestrator went away (stdin EOF)
 
     def read_job(self) -> dict:
+        if os.environ.get("HONE_JOB_FILE"):
+            # Several processes: the job is in a file (stdin is rank 0's, for control lines only).
+            job = json.loads(Path(os.environ["HONE_JOB_FILE"]).read_text())
+            validate(job, "Job")
+            if self.rank == 0:
+                threading.Thread(target=self._pump, daemon=True).start()
+            return job
         line = self._in.readline()
         if not line:
             raise EngineError("bad_job", "no job on stdin")

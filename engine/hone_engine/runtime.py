@@ -25,3 +25,63 @@ def interrupt_flag() -> dict:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     return flag
+
+
+class Ranks:
+    """One process of a torchrun job (or the only process): rank 0 talks to the orchestrator,
+    evaluates and checkpoints; gradients are summed over all of them after each backward pass."""
+
+    def __init__(self, rt: dict):
+        import os
+
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local = int(os.environ.get("LOCAL_RANK", "0"))
+        if self.world != rt["processes"]:
+            from .protocol import EngineError
+
+            raise EngineError("bad_job", f"the job is for {rt['processes']} process(es), this is one of {self.world}")
+        if self.world > 1:
+            import torch.distributed as dist
+
+            if rt["device"] == "cuda":
+                torch.cuda.set_device(self.local)
+            dist.init_process_group(backend="nccl" if rt["device"] == "cuda" else "gloo")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def device(self, device):
+        return torch.device("cuda", self.local) if device.type == "cuda" and self.world > 1 else device
+
+    def sum_gradients(self, params) -> None:
+        """All-reduce every gradient in one flat buffer per dtype (one collective, not hundreds)."""
+        if self.world == 1:
+            return
+        import torch.distributed as dist
+        from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
+
+        grads = [p.grad for p in params if p.grad is not None]
+        for dtype in {g.dtype for g in grads}:
+            same = [g for g in grads if g.dtype == dtype]
+            flat = _flatten_dense_tensors(same)
+            dist.all_reduce(flat)
+            for g, reduced in zip(same, _unflatten_dense_tensors(flat, same)):
+                g.copy_(reduced)
+
+    def agree(self, value: str) -> str:
+        """Rank 0's decision (continue / stop / interrupt), the same on every rank."""
+        if self.world == 1:
+            return value
+        import torch.distributed as dist
+
+        box = [value if self.main else None]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def close(self) -> None:
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()

@@ -68,7 +68,7 @@ def sft_job(tiny_lm, tmp_path, method="lora", steps=8, eval_every=4, resume=None
             "scheduler": "linear", "warmup_steps": 1, "batch_size": 1, "grad_accum": 1, "steps_per_epoch": 2, "total_steps": steps, "eval_batch_size": 4,
         },
         "freeze": {"embeddings": False, "layers": 0, "patterns": []}, "dpo": {"beta": 0.1}, "eval_every": eval_every,
-        "runtime": {"device": "cpu", "precision": "fp32", "threads": 1, "compile": False, "gradient_checkpointing": False},
+        "runtime": {"device": "cpu", "precision": "fp32", "threads": 1, "compile": False, "gradient_checkpointing": False, "processes": 1},
         "resume_from": resume,
     }, seqs
 

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { loadConfig, parseOverride } from "./load.js";
 import { planTraining, resolveConfig, defaultLearningRate } from "./resolve.js";
 import { HoneError } from "../util/errors.js";
-import { tempDir, tinyModel } from "../testing/fixtures.js";
+import { tempDir, tinyLm, tinyModel } from "../testing/fixtures.js";
 
 const machine = { type: "probe" as const, torch: "x", transformers: "x", cuda: false, bf16: false, devices: [], cpu_threads: 2 };
 
@@ -22,7 +22,7 @@ function configError(fn: () => unknown): HoneError {
 test("a minimal config gets every default", () => {
   const { config } = loadConfig(null, [], { data: { train: "train.jsonl" } });
   assert.equal(config.task, "classify");
-  assert.equal(config.model.path, "all-minilm-l6-v2");
+  assert.equal(config.model.path, "auto"); // all-minilm-l6-v2 for classifiers, smollm2-135m-instruct for sft / dpo (resolve.ts)
   assert.equal(config.train.lr, "auto");
   assert.equal(config.train.batch_size, 32);
   assert.deepEqual(config.data.split, { validation: 0.1, test: 0.1, seed: 42, stratify: true });
@@ -83,4 +83,25 @@ test("the plan counts steps like the engine does", () => {
   assert.equal(plan.total_steps, 12);
   assert.equal(plan.warmup_steps, Math.floor(12 * 0.06));
   assert.equal(plan.eval_every_steps, 4);
+});
+
+test("generative tasks resolve their own defaults, and a model must fit its task", () => {
+  const lm = (task: string, set: string[] = [], model = tinyLm()) => resolveConfig(loadConfig(null, [`task=${task}`, ...set], { data: { train: "chat.jsonl" }, model: { path: model } }), machine);
+  const sft = lm("sft");
+  assert.equal(sft.data.max_length, 1024);
+  assert.equal(sft.lm!.adapter.method, "lora");
+  assert.equal(sft.train.lr, 2e-4);
+  assert.equal(sft.train.early_stopping.metric, "loss");
+  assert.equal(sft.train.processes, 1);
+  assert.equal(sft.lm!.base_weights, "fp32"); // CPU: fp32; a bf16 GPU holds frozen base weights in bf16
+  assert.equal(resolveConfig(loadConfig(null, ["task=sft"], { data: { train: "c.jsonl" }, model: { path: tinyLm() } }), { ...machine, cuda: true, bf16: true, devices: ["a", "b"] }).lm!.base_weights, "bf16");
+  assert.equal(resolveConfig(loadConfig(null, ["task=sft"], { data: { train: "c.jsonl" }, model: { path: tinyLm() } }), { ...machine, cuda: true, bf16: true, devices: ["a", "b"] }).train.processes, 2);
+  assert.equal(lm("dpo").train.early_stopping.metric, "reward_accuracy");
+  assert.equal(lm("sft", ["adapter.method=none"]).train.lr, 5e-5);
+  assert.equal(lm("sft", ["data.chat_template=chatml"]).lm!.chat_template, "builtin:chatml");
+  const fails = (f: () => unknown, kind: string, re: RegExp) => assert.throws(f, (e: HoneError) => e.kind === kind && re.test(JSON.stringify(e.issues)));
+  fails(() => lm("sft", [], tinyModel()), "model", /not a causal language model/);
+  fails(() => lm("classify"), "model", /use task: sft or dpo/);
+  fails(() => lm("sft", ["train.early_stopping.metric=accuracy"]), "config", /not a metric of task sft/);
+  fails(() => resolveConfig(loadConfig(null, ["adapter.method=lora"], { data: { train: "t.jsonl" }, model: { path: tinyModel() } }), machine), "config", /not available for task classify/);
 });

@@ -118,6 +118,8 @@ export interface ResolvedConfig {
     group_by_length: boolean;
     /** Absent in runs made before generative tasks existed (false). */
     gradient_checkpointing?: boolean;
+    /** torchrun processes of a generative run (absent before multi-process training: 1). */
+    processes?: number;
     early_stopping: { metric: SelectMetric | LmMetric; patience: number; min_delta: number };
     freeze: { embeddings: boolean; layers: number; patterns: string[] };
   };
@@ -225,6 +227,7 @@ export function resolveConfig(loaded: LoadedConfig, machine: MachineProbe, model
       device,
       precision,
       threads: device === "cpu" ? (c.train.threads === "auto" ? machine.cpu_threads : c.train.threads) : null,
+      processes: c.train.processes === "auto" ? (generative && device === "cuda" ? Math.max(1, machine.devices.length) : 1) : c.train.processes,
       early_stopping: { ...c.train.early_stopping, metric: resolveEarlyStoppingMetric(c) },
     },
   };

@@ -167,6 +167,9 @@ export const TrainConfig = strict({
   group_by_length: z.boolean().default(true),
   /** Recompute activations in the backward pass: less memory, about a third more compute. */
   gradient_checkpointing: z.boolean().default(false),
+  /** Generative tasks: processes sharing one run through torchrun, batch_size rows each (data
+   * parallel, gradients summed every step); auto = every visible GPU, 1 on the CPU. */
+  processes: z.union([z.number().int().positive().max(64), Auto]).default("auto"),
   early_stopping: strict({
     /** Metric that picks the best checkpoint; auto = accuracy (single-label) or micro_f1 (multi-label). */
     /** Generative tasks: loss (sft), reward_accuracy or reward_margin (dpo). */

@@ -1,7 +1,10 @@
 // Run one engine job as a child process: job line in, validated events out.
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
-import { delimiter } from "node:path";
+import { rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { delimiter, join } from "node:path";
+import { writeJsonAtomic } from "../util/fs.js";
 import { Event, type Control, type EventOf, type Job } from "../protocol/schema.js";
 import { HoneError } from "../util/errors.js";
 import { ENGINE_DIR, pythonExecutable } from "./python.js";
@@ -35,9 +38,24 @@ export interface EngineHandle {
 }
 
 export function startEngine(job: Job, handlers: EngineHandlers = {}): EngineHandle {
-  const child = spawn(pythonExecutable(), ["-u", "-m", "hone_engine"], {
+  // A job for several processes starts under torchrun: each process reads the job from its file,
+  // rank 0 writes the events and reads the control lines (engine/hone_engine/protocol.py).
+  const processes = job.kind === "lm.train" ? job.runtime.processes : 1;
+  let jobFile: string | null = null;
+  if (processes > 1) {
+    jobFile = join(job.kind === "lm.train" ? job.run_dir : tmpdir(), `job-${process.pid}-${Date.now().toString(36)}.json`);
+    writeJsonAtomic(jobFile, job);
+  }
+  const args = processes > 1 ? ["-m", "torch.distributed.run", "--standalone", `--nproc_per_node=${processes}`, "-m", "hone_engine"] : ["-u", "-m", "hone_engine"];
+  const child = spawn(pythonExecutable(), args, {
     // Prepend, not replace: a user's PYTHONPATH may hold packages the engine needs.
-    env: { ...process.env, ...handlers.env, PYTHONPATH: [ENGINE_DIR, process.env.PYTHONPATH].filter(Boolean).join(delimiter), PYTHONUNBUFFERED: "1" },
+    env: {
+      ...process.env,
+      ...handlers.env,
+      PYTHONPATH: [ENGINE_DIR, process.env.PYTHONPATH].filter(Boolean).join(delimiter),
+      PYTHONUNBUFFERED: "1",
+      ...(jobFile ? { HONE_JOB_FILE: jobFile, OMP_NUM_THREADS: String(job.kind === "lm.train" && job.runtime.threads ? job.runtime.threads : 1) } : {}),
+    },
     stdio: ["pipe", "pipe", "pipe"],
     // Its own process group: a terminal's Ctrl-C reaches only us, and we forward it once.
     detached: true,
@@ -47,7 +65,7 @@ export function startEngine(job: Job, handlers: EngineHandlers = {}): EngineHand
   let protocolError: HoneError | null = null;
 
   child.stdin.on("error", () => {}); // the engine may exit before reading everything
-  child.stdin.write(JSON.stringify(job) + "\n");
+  if (!jobFile) child.stdin.write(JSON.stringify(job) + "\n");
 
   const stderr = createInterface({ input: child.stderr });
   stderr.on("line", (line) => {
@@ -94,7 +112,12 @@ export function startEngine(job: Job, handlers: EngineHandlers = {}): EngineHand
   // If we die, the engine sees stdin close and stops at the end of its step.
   const onExit = () => child.kill("SIGTERM");
   process.once("exit", onExit);
-  result.finally(() => process.removeListener("exit", onExit)).catch(() => {});
+  result
+    .finally(() => {
+      process.removeListener("exit", onExit);
+      if (jobFile) rmSync(jobFile, { force: true });
+    })
+    .catch(() => {});
 
   return {
     result,

@@ -101,7 +101,8 @@ async function prepareNewRun(store: RunStore, opts: TrainOptions, update: (u: Tr
   const rows = lmCfg.packing ? packSequences(lengths, cfg.data.max_length) : null;
   const nRows = rows ? rows.length : encoded.train.length;
   const t = cfg.train;
-  const stepsPerEpoch = Math.ceil(Math.ceil(nRows / t.batch_size) / t.grad_accum);
+  // Each of the processes takes batch_size rows of a micro-batch (engine: lm_train.py).
+  const stepsPerEpoch = Math.ceil(Math.ceil(nRows / (t.batch_size * (t.processes ?? 1))) / t.grad_accum);
   const total = t.max_steps ?? Math.max(1, Math.round(stepsPerEpoch * t.epochs));
   const padId = cfg.model.pad_token_id || (encoder.tokenId(readSpecialTokens(cfg.model.dir).pad ?? "") ?? encoder.eosId ?? 0);
   const stop = stopTokenIds(cfg.model.dir, encoder);
@@ -268,7 +269,7 @@ export async function trainGenerative(store: RunStore, opts: TrainOptions, updat
     freeze: t.freeze,
     dpo: lmCfg.dpo,
     eval_every: plan.eval_every_steps,
-    runtime: { ...runtimeSpec(cfg), gradient_checkpointing: t.gradient_checkpointing ?? false },
+    runtime: { ...runtimeSpec(cfg), gradient_checkpointing: t.gradient_checkpointing ?? false, processes: t.processes ?? 1 },
     resume_from: resumeFrom === null ? null : stepDir(paths.checkpoints, resumeFrom),
   };
 

@@ -249,7 +249,8 @@ export const LmTrainJob = z
     freeze: FreezeSpec,
     dpo: z.object({ beta: z.number().positive() }).strict(),
     eval_every: posInt,
-    runtime: RuntimeSpec.extend({ gradient_checkpointing: z.boolean() }).strict(),
+    /** processes: how many torchrun processes share the job (one per GPU); 1 = no torchrun. */
+    runtime: RuntimeSpec.extend({ gradient_checkpointing: z.boolean(), processes: posInt }).strict(),
     resume_from: path.nullable(),
   })
   .strict();

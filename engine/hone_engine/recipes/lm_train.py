@@ -49,6 +49,8 @@ def run(job: dict, channel) -> None:
     opt_cfg, rt, objective = job["optim"], job["runtime"], job["objective"]
     run_dir = Path(job["run_dir"])
     device, autocast = runtime.setup(rt)
+    ranks = runtime.Ranks(rt)  # one process, or one of torchrun's
+    device = ranks.device(device)
     torch.manual_seed(opt_cfg["seed"])
     pad_id = job["model"]["pad_token_id"]
     dpo = objective == "dpo"
@@ -57,7 +59,9 @@ def run(job: dict, channel) -> None:
     train = lm.load_shard(job["data"]["train"], pairs=dpo)
     val = lm.load_shard(job["data"]["validation"], pairs=dpo) if job["data"]["validation"] else None
     pack = job["data"]["train"]["rows"] is not None
-    micro_per_epoch = math.ceil(len(train.rows) / opt_cfg["batch_size"])
+    # A micro-batch is batch_size rows on each process; process r takes the r-th slice of it.
+    B, W = opt_cfg["batch_size"], ranks.world
+    micro_per_epoch = math.ceil(len(train.rows) / (B * W))
     steps_per_epoch = math.ceil(micro_per_epoch / opt_cfg["grad_accum"])
     if steps_per_epoch != opt_cfg["steps_per_epoch"]:
         raise EngineError("bad_job", f"steps_per_epoch is {opt_cfg['steps_per_epoch']}, the shard gives {steps_per_epoch}")
@@ -122,6 +126,8 @@ def run(job: dict, channel) -> None:
         channel.emit("eval", step=step, epoch=epoch, loss=loss, logits=paths, count=val.count)
         return channel.await_control()["type"]
 
+    row_tokens, row_learnt = train.row_sizes()
+
     def batch_loss(batch, rows) -> torch.Tensor:
         """Summed over the micro-batch: the step divides by its learnt tokens (sft) or pairs (dpo)."""
         with autocast:
@@ -147,14 +153,17 @@ def run(job: dict, channel) -> None:
     while step < total:
         epoch = step // steps_per_epoch
         order = epoch_rows(len(train.rows), opt_cfg["seed"], epoch)
-        micro = [order[i : i + opt_cfg["batch_size"]] for i in range(0, len(order), opt_cfg["batch_size"])]
+        micro = [order[i : i + B * W] for i in range(0, len(order), B * W)]
         first = (step % steps_per_epoch) * opt_cfg["grad_accum"]
         for micro0 in range(first, len(micro), opt_cfg["grad_accum"]):
-            group = [[train.rows[r] for r in m] for m in micro[micro0 : micro0 + opt_cfg["grad_accum"]]]
+            everyone = micro[micro0 : micro0 + opt_cfg["grad_accum"]]
+            mine = [m[ranks.rank * B : (ranks.rank + 1) * B] for m in everyone]
+            group = [[train.rows[r] for r in m] for m in mine if len(m) > 0]
             batches = [lm.collate(train, rows, pad_id, pack and not dpo) for rows in group]
             # The step's loss is a mean over all its learnt tokens (or pairs), whichever
-            # micro-batch they fell in: the same as one big batch.
-            denominator = sum(len(b["targets"]) for b in batches) if not dpo else sum(len(np.concatenate(r)) // 2 for r in group)
+            # micro-batch and process they fell in: the same as one big batch on one device.
+            step_rows = np.concatenate(everyone)
+            denominator = int(row_learnt[step_rows].sum()) if not dpo else len(step_rows)
             for g in optimizer.param_groups:
                 g["lr"] = g["base_lr"] * lr_factor(step, opt_cfg["warmup_steps"], total, opt_cfg["scheduler"])
             step_loss = torch.zeros((), device=device)
@@ -162,8 +171,9 @@ def run(job: dict, channel) -> None:
                 loss = batch_loss(batch, rows) / max(1, denominator)
                 loss.backward()
                 step_loss += loss.detach()
-                window_tokens += batch["tokens"]
-                window_samples += batch["sequences"] // (2 if dpo else 1)
+            window_tokens += int(row_tokens[step_rows].sum())
+            window_samples += int(sum(len(train.rows[r]) for r in step_rows)) // (2 if dpo else 1)
+            ranks.sum_gradients(params)  # every process now holds the whole step's gradient
             grad_norm = None
             if opt_cfg["max_grad_norm"] is not None:
                 grad_norm = torch.nn.utils.clip_grad_norm_(params, opt_cfg["max_grad_norm"])
@@ -183,15 +193,19 @@ def run(job: dict, channel) -> None:
                 last_report, window_start, window_samples, window_tokens = now, now, 0, 0
 
             if at_eval:
-                decision = evaluate(step, step / steps_per_epoch)
+                # Rank 0 evaluates, hears the orchestrator and saves; the others learn its decision.
+                decision = evaluate(step, step / steps_per_epoch) if ranks.main else None
                 model.train()
-                channel.emit("checkpoint", step=step, path=str(save(step)))
+                if ranks.main:
+                    channel.emit("checkpoint", step=step, path=str(save(step)))
+                decision = ranks.agree(decision)
                 window_start = time.time()
                 if decision == "stop":
                     reason = "stopped"
                     break
-            if interrupted["set"] or channel.closed.is_set():
-                channel.emit("checkpoint", step=step, path=str(save(step)))
+            if ranks.agree("interrupt" if interrupted["set"] or channel.closed.is_set() else "go") == "interrupt":
+                if ranks.main:
+                    channel.emit("checkpoint", step=step, path=str(save(step)))
                 reason = "interrupted"
                 break
             if step >= total:
@@ -199,4 +213,5 @@ def run(job: dict, channel) -> None:
         if reason != "completed":
             break
 
+    ranks.close()
     channel.emit("done", step=step, reason=reason, runtime_s=time.time() - t0)
