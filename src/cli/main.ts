@@ -387,11 +387,14 @@ Examples:
         if (list.length === 0) return out(`no runs in ${store.dir}`);
         out(
           table(
-            ["run", "name", "status", "model", "best step", "test accuracy/F1", "created"],
+            ["run", "name", "status", "model", "best step", "test score", "created"],
             list.map((r) => {
               const cfg = r.config as { model?: { ref?: string } };
               const t = r.test_metrics as Record<string, number> | null;
-              return [r.id, r.name ?? "", r.status, cfg.model?.ref ?? "", r.best_step ?? "", pct(t?.accuracy ?? t?.micro_f1), r.created_at.slice(0, 19).replace("T", " ")];
+              // Classifiers: accuracy (or micro F1); sft: exact match of generated answers (else
+              // perplexity); dpo: reward accuracy.
+              const score = t?.perplexity !== undefined && t.exact_match === undefined ? `ppl ${num(t.perplexity)}` : pct(t?.accuracy ?? t?.micro_f1 ?? t?.exact_match ?? t?.reward_accuracy);
+              return [r.id, r.name ?? "", r.status, cfg.model?.ref ?? "", r.best_step ?? "", score, r.created_at.slice(0, 19).replace("T", " ")];
             }),
             ["l", "l", "l", "l", "r", "r", "l"],
           ),
