@@ -3,7 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { EXAMPLE_DATA, hone, jsonLines, tempDir, tinyLm } from "../testing/fixtures.js";
+import { EXAMPLE_DATA, hone, honeSpawn, jsonLines, tempDir, tinyLm } from "../testing/fixtures.js";
 
 const QA: [string, string][] = [
   ["what is the refund window?", "thirty days from delivery."],
@@ -139,4 +139,42 @@ test("two processes (torchrun, data parallel) train exactly as one process with 
   two.evals.forEach((l, i) => assert.ok(Math.abs(l - one.evals[i]!) < 1e-4, `evaluation ${i}: ${l} vs ${one.evals[i]}`));
   assert.ok(two.evals.at(-1)! < two.evals[0]!);
   assert.ok(Math.abs(two.result.test.loss - one.result.test.loss) < 1e-4);
+});
+
+test("sft: kill -9 during training, then --resume: the same test loss as an uninterrupted run", async () => {
+  const dir = tempDir();
+  const chat = writeJsonl(join(dir, "chat.jsonl"), QA.map(([q, a]) => ({ messages: [{ role: "user", content: q }, { role: "assistant", content: a }] })));
+  const model = tinyLm([EXAMPLE_DATA, chat]);
+  const args = (store: string) => [...common(store, model), "--task", "sft", "--data", chat, "--validation", chat, "--test", chat,
+    "--max-steps", "60", "--set", "train.eval_every=10", "--set", "train.batch_size=2", "--set", "train.lr=1e-2", "--set", "generation.eval_samples=0"];
+  const reference = hone(args(join(dir, "reference")));
+  assert.equal(reference.status, 0, reference.stderr);
+  const expected = jsonLines(reference.stdout).find((l) => l.kind === "result") as { best_step: number; test: { loss: number } };
+
+  const store = join(dir, "store");
+  const child = honeSpawn(args(store));
+  let out = "";
+  let runId = "";
+  await new Promise<void>((resolve) => {
+    child.stdout.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+      const lines = jsonLines(out.slice(0, out.lastIndexOf("\n") + 1));
+      runId ||= String(lines.find((l) => l.kind === "run")?.id ?? "");
+      if (lines.some((l) => l.type === "checkpoint")) {
+        child.kill("SIGKILL");
+        resolve();
+      }
+    });
+    child.on("exit", () => resolve());
+  });
+  assert.ok(runId && !jsonLines(out).some((l) => l.kind === "result"), "killed in the middle of training");
+  await new Promise((r) => setTimeout(r, 1500)); // the engine sees stdin close, saves and stops
+  const resumed = hone(["--store", store, "train", "--resume", runId, "--json"]);
+  assert.equal(resumed.status, 0, resumed.stderr);
+  const lines = jsonLines(resumed.stdout);
+  assert.ok((lines.find((l) => l.type === "started") as { start_step: number }).start_step > 0, "continued from a checkpoint");
+  const res = lines.find((l) => l.kind === "result") as { run: string; best_step: number; test: { loss: number } };
+  assert.equal(res.run, runId);
+  assert.equal(res.best_step, expected.best_step);
+  assert.ok(Math.abs(res.test.loss - expected.test.loss) < 1e-6, `${res.test.loss} vs ${expected.test.loss}`);
 });
