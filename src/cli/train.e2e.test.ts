@@ -3,7 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { EXAMPLE_DATA, hone, honeSpawn, jsonLines, tempDir, tinyModel } from "../testing/fixtures.js";
+import { EXAMPLE_DATA, hone, honeSpawn, jsonLines, tempDir, tinyModel, trainUntilFirstCheckpoint } from "../testing/fixtures.js";
 
 const tinyArgs = (store: string, extra: string[] = []) => [
   "--store", store, "train", "--data", EXAMPLE_DATA, "--model", tinyModel(), "--json",
@@ -75,22 +75,8 @@ test("kill -9 during training, then --resume: same final metrics as an uninterru
   const expected = result(reference.stdout).res;
 
   const store = tempDir();
-  const child = honeSpawn(args(store));
-  let out = "";
-  let runId = "";
-  await new Promise<void>((resolve) => {
-    child.stdout.on("data", (chunk: Buffer) => {
-      out += chunk.toString();
-      const lines = jsonLines(out.slice(0, out.lastIndexOf("\n") + 1));
-      runId ||= String(lines.find((l) => l.kind === "run")?.id ?? "");
-      // Kill once the first checkpoint is on disk, in the middle of training.
-      if (lines.some((l) => l.type === "checkpoint")) {
-        child.kill("SIGKILL");
-        resolve();
-      }
-    });
-    child.on("exit", () => resolve());
-  });
+  // Killed once the first checkpoint is on disk, in the middle of training.
+  const { out, runId } = await trainUntilFirstCheckpoint(args(store));
   assert.ok(runId, "the run started");
   assert.ok(!jsonLines(out).some((l) => l.kind === "result"), "killed before the end");
   // The engine notices its orchestrator is gone (stdin closes) and stops; give it a moment.

@@ -173,11 +173,15 @@ export class LmEncoder {
 
   /** The prompt of a generation: messages rendered with the generation prompt, or plain text. */
   async encodePrompts(prompts: Turns[], origin = "prompt"): Promise<Uint32Array[]> {
-    const texts = prompts.map((p) => (typeof p === "string" ? p : this.needTemplate(origin).render(p, true)));
-    const special = prompts.map((p) => typeof p === "string");
-    const withSpecial = await this.tok.encodeBatch(texts, { addSpecialTokens: true });
-    const without = await this.tok.encodeBatch(texts, { addSpecialTokens: false });
-    return texts.map((_, i) => Uint32Array.from((special[i] ? withSpecial[i]! : without[i]!).getIds()));
+    // Plain text gets the tokenizer's special tokens; a rendered template carries its own.
+    const out: Uint32Array[] = new Array(prompts.length);
+    for (const plain of [true, false]) {
+      const at = prompts.map((p, i) => [p, i] as const).filter(([p]) => (typeof p === "string") === plain);
+      const texts = at.map(([p]) => (typeof p === "string" ? p : this.needTemplate(origin).render(p, true)));
+      const encs = await this.tok.encodeBatch(texts, { addSpecialTokens: plain });
+      at.forEach(([, i], j) => (out[i] = Uint32Array.from(encs[j]!.getIds())));
+    }
+    return out;
   }
 
   /** Text of ids; skipSpecial=false keeps template tokens (previews). */

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { EXAMPLE_DATA, hone, honeSpawn, jsonLines, tempDir, tinyLm } from "../testing/fixtures.js";
+import { EXAMPLE_DATA, hone, jsonLines, tempDir, tinyLm, trainUntilFirstCheckpoint } from "../testing/fixtures.js";
 
 const QA: [string, string][] = [
   ["what is the refund window?", "thirty days from delivery."],
@@ -152,21 +152,7 @@ test("sft: kill -9 during training, then --resume: the same test loss as an unin
   const expected = jsonLines(reference.stdout).find((l) => l.kind === "result") as { best_step: number; test: { loss: number } };
 
   const store = join(dir, "store");
-  const child = honeSpawn(args(store));
-  let out = "";
-  let runId = "";
-  await new Promise<void>((resolve) => {
-    child.stdout.on("data", (chunk: Buffer) => {
-      out += chunk.toString();
-      const lines = jsonLines(out.slice(0, out.lastIndexOf("\n") + 1));
-      runId ||= String(lines.find((l) => l.kind === "run")?.id ?? "");
-      if (lines.some((l) => l.type === "checkpoint")) {
-        child.kill("SIGKILL");
-        resolve();
-      }
-    });
-    child.on("exit", () => resolve());
-  });
+  const { out, runId } = await trainUntilFirstCheckpoint(args(store));
   assert.ok(runId && !jsonLines(out).some((l) => l.kind === "result"), "killed in the middle of training");
   await new Promise((r) => setTimeout(r, 1500)); // the engine sees stdin close, saves and stops
   const resumed = hone(["--store", store, "train", "--resume", runId, "--json"]);

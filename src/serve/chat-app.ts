@@ -56,7 +56,7 @@ export function createChatApp(backend: ChatBackend, opts: ServeOptions, maxNewTo
       let timer: NodeJS.Timeout | undefined;
       try {
         const timeout = new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), L.timeoutMs)));
-        const r = await Promise.race([backend.complete(b.messages, params), timeout]);
+        const r = await Promise.race([backend.complete(prompt, params), timeout]);
         if (r === "timeout") return fail(c, 503, "timeout", `not answered within ${L.timeoutMs} ms (stream: true shows the answer as it grows)`);
         return c.json({ ...m, object: "chat.completion", choices: [{ index: 0, message: { role: "assistant", content: r.text }, finish_reason: r.finish_reason }], usage: finish(r) });
       } finally {
@@ -70,7 +70,7 @@ export function createChatApp(backend: ChatBackend, opts: ServeOptions, maxNewTo
         await chunk({ role: "assistant", content: "" }, null);
         // Deltas arrive while the engine generates; SSE writes are kept in their order.
         let writes: Promise<void> = Promise.resolve();
-        const r = await backend.complete(b.messages, params, (text) => (writes = writes.then(() => chunk({ content: text }, null))));
+        const r = await backend.complete(prompt, params, (text) => (writes = writes.then(() => chunk({ content: text }, null))));
         await writes;
         finish(r);
         await chunk({}, r.finish_reason);

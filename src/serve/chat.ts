@@ -112,11 +112,10 @@ export class ChatBackend {
     return Array.from((await this.encoder.encodePrompts([messages]))[0]!);
   }
 
-  /** Answer a conversation; onText gets the text as it grows. */
-  complete(messages: Message[], params: ChatParams, onText: (delta: string) => void = () => {}): Promise<ChatResult> {
+  /** Answer a prompt (promptIds of a conversation); onText gets the text as it grows. */
+  complete(prompt: number[], params: ChatParams, onText: (delta: string) => void = () => {}): Promise<ChatResult> {
     const run = async (): Promise<ChatResult> => {
       if (this.failure) throw this.failure;
-      const prompt = await this.promptIds(messages);
       const id = String(this.next++);
       const done = new Promise<ChatResult>((resolve, reject) => this.pending.set(id, { ids: [], sent: "", onText, resolve, reject }));
       this.engine.send({ type: "generate", id, prompt, max_new_tokens: params.max_tokens, temperature: params.temperature, top_p: params.top_p, seed: params.seed, stop_token_ids: this.stopIds });

@@ -64,6 +64,27 @@ export function honeSpawn(args: string[], opts: { cwd?: string } = {}) {
   return spawn(process.execPath, [join(ROOT, "bin", "hone"), ...args], { cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe"] });
 }
 
+/** Run `hone train --json ...` and kill -9 it once its first checkpoint is on disk: what it
+ * printed until then, and the run's id. */
+export async function trainUntilFirstCheckpoint(args: string[]): Promise<{ out: string; runId: string }> {
+  const child = honeSpawn(args);
+  let out = "";
+  let runId = "";
+  await new Promise<void>((resolve) => {
+    child.stdout.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+      const lines = jsonLines(out.slice(0, out.lastIndexOf("\n") + 1));
+      runId ||= String(lines.find((l) => l.kind === "run")?.id ?? "");
+      if (lines.some((l) => l.type === "checkpoint")) {
+        child.kill("SIGKILL");
+        resolve();
+      }
+    });
+    child.on("exit", () => resolve());
+  });
+  return { out, runId };
+}
+
 export function jsonLines(text: string): Record<string, unknown>[] {
   return text
     .split("\n")
