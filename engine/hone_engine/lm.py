@@ -1,6 +1,7 @@
-"""Causal language models: loading (with a peft adapter), LM shards, packed batches, and the
+"""Language models: loading (with a peft adapter), LM shards, packed batches, and the
 log-probabilities of learnt tokens computed chunk by chunk (the full logits of a 128k vocabulary
-are never held at once)."""
+are never held at once). Causal LMs, and encoder-decoders (T5, BART: spec["architecture"] ==
+"seq2seq"), whose sequences are source tokens (mask 0) then target tokens (mask 1)."""
 import functools
 import re
 from dataclasses import dataclass
@@ -23,14 +24,18 @@ LOGIT_CHUNK = 4096
 def load(spec: dict, adapter: dict | None, trainable: bool):
     """The base model from its directory, then the run's adapter (spec["adapter"]) or a new one
     (adapter = the job's AdapterSpec with a method other than none)."""
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
+    seq2seq = spec["architecture"] == "seq2seq"
     try:
-        model = AutoModelForCausalLM.from_pretrained(
-            spec["path"], dtype=DTYPES[spec["dtype"]], use_safetensors=True, trust_remote_code=False, attn_implementation="sdpa"
-        )
+        if seq2seq:  # each architecture's own attention (T5's relative position bias is not SDPA's)
+            model = AutoModelForSeq2SeqLM.from_pretrained(spec["path"], dtype=DTYPES[spec["dtype"]], use_safetensors=True, trust_remote_code=False)
+        else:
+            model = AutoModelForCausalLM.from_pretrained(
+                spec["path"], dtype=DTYPES[spec["dtype"]], use_safetensors=True, trust_remote_code=False, attn_implementation="sdpa"
+            )
     except (OSError, ValueError) as e:
-        raise EngineError("model_load", f"cannot load the causal LM from {spec['path']}: {e}") from None
+        raise EngineError("model_load", f"cannot load the {'encoder-decoder' if seq2seq else 'causal LM'} from {spec['path']}: {e}") from None
     model.config.use_cache = False  # training never decodes; generation turns it back on
     if spec["adapter"]:
         from peft import PeftModel
@@ -44,7 +49,7 @@ def load(spec: dict, adapter: dict | None, trainable: bool):
 
         config = LoraConfig(
             r=adapter["r"], lora_alpha=adapter["alpha"], lora_dropout=adapter["dropout"], target_modules=adapter["target_modules"],
-            use_dora=adapter["method"] == "dora", task_type="CAUSAL_LM", bias="none",
+            use_dora=adapter["method"] == "dora", task_type="SEQ_2_SEQ_LM" if seq2seq else "CAUSAL_LM", bias="none",
         )
         model = get_peft_model(model, config)
     return model
@@ -53,6 +58,10 @@ def load(spec: dict, adapter: dict | None, trainable: bool):
 def causal(model):
     """The *ForCausalLM under a peft wrapper (or the model itself)."""
     return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def is_seq2seq(model) -> bool:
+    return bool(getattr(causal(model).config, "is_encoder_decoder", False))
 
 
 def freeze(model, spec: dict) -> None:
@@ -116,11 +125,45 @@ def load_shard(ref: dict, pairs: bool) -> LmShard:
     return LmShard(tokens, offsets, mask, rows)
 
 
-def collate(shard: LmShard, rows: list, pad_id: int, pack: bool) -> dict:
+def collate_seq2seq(shard: LmShard, rows: list, pad_id: int) -> dict:
+    """Encoder-decoder rows: each sequence splits where its mask turns on, into the encoder's input
+    (right-padded, with an attention mask) and the decoder's labels (-100 past the end; the model
+    shifts them right behind its decoder start token itself). Decoder position t predicts label t."""
+    seqs = [int(i) for r in rows for i in r]
+    src, tgt = [], []
+    for i in seqs:
+        s, e = int(shard.offsets[i]), int(shard.offsets[i + 1])
+        learnt = np.flatnonzero(shard.mask[s:e])
+        cut = int(learnt[0]) if len(learnt) else e - s
+        src.append(shard.tokens[s : s + cut].astype(np.int64))
+        tgt.append(shard.tokens[s + cut : e].astype(np.int64))
+    n, ws, wt = len(seqs), max(len(x) for x in src), max(1, max(len(y) for y in tgt))
+    ids = np.full((n, ws), pad_id, dtype=np.int64)
+    attention = np.zeros((n, ws), dtype=np.int64)
+    labels = np.full((n, wt), -100, dtype=np.int64)
+    for r, (x, y) in enumerate(zip(src, tgt)):
+        ids[r, : len(x)], attention[r, : len(x)], labels[r, : len(y)] = x, 1, y
+    row, col = np.nonzero(labels != -100)
+    return {
+        "input_ids": torch.from_numpy(ids),
+        "attention_mask": torch.from_numpy(attention),
+        "labels": torch.from_numpy(labels),
+        "learnt_index": torch.from_numpy(row * wt + col),
+        "targets": torch.from_numpy(labels[row, col]),
+        "target_seq": torch.from_numpy(row),
+        "sequences": n,
+        "tokens": int(sum(len(x) + len(y) for x, y in zip(src, tgt))),
+        "seq2seq": True,
+    }
+
+
+def collate(shard: LmShard, rows: list, pad_id: int, pack: bool, seq2seq: bool = False) -> dict:
     """Rows to tensors. pack=True concatenates a row's sequences into one line, positions restarting
     at every sequence (transformers then keeps attention inside each sequence); pack=False puts each
     sequence on its own line. Padding is its own "sequence" (positions restart) and is never learnt.
     `seq` numbers the sequences of the batch (-1 = padding), for per-sequence sums."""
+    if seq2seq:
+        return collate_seq2seq(shard, rows, pad_id)
     lines = [[int(i) for i in r] for r in rows] if pack else [[int(i)] for r in rows for i in r]
     lengths = [sum(int(shard.offsets[i + 1] - shard.offsets[i]) for i in line) for line in lines]
     width = max(lengths)
@@ -149,7 +192,12 @@ def collate(shard: LmShard, rows: list, pad_id: int, pack: bool) -> dict:
     return {
         "input_ids": torch.from_numpy(ids),
         "labels": torch.from_numpy(labels),
-        "position_ids": torch.from_numpy(pos),
+        # Restarting positions only where a line holds several sequences. Otherwise none at all:
+        # transformers then attends causally with no mask (the flash kernel), where any
+        # position_ids make it build a block mask under torch.compile (a slower masked kernel)
+        # or inspect them on the GPU (a sync) in eager mode. Trailing padding is never learnt
+        # and, being last, never attended to, so its positions do not matter.
+        "position_ids": torch.from_numpy(pos) if any(len(line) > 1 for line in lines) else None,
         "learnt_index": torch.from_numpy(row * width + col),
         "targets": torch.from_numpy(labels[:, 1:][row, col]),
         "target_seq": torch.from_numpy(seq[:, 1:][row, col]),
@@ -170,13 +218,39 @@ def _chunk_logp(hidden, targets, head):
     return -F.cross_entropy(head(hidden).float(), targets, reduction="none")
 
 
+def _logp_and_grad(logits, targets):
+    """From a chunk's logits (the matmul's dtype): log p(target) in fp32, and d logp / d logits =
+    onehot(target) - softmax in the logits' dtype. Written as one reduction and one elementwise
+    expression so that torch.compile makes it two passes over the logits (eagerly it is several:
+    each fp32 pass over 4096 x 128k logits costs about a millisecond on an H200)."""
+    lf = logits.float()
+    lse = torch.logsumexp(lf, dim=-1)
+    logp = lf.gather(1, targets[:, None])[:, 0] - lse
+    cols = torch.arange(lf.shape[1], device=lf.device)
+    grad = (cols[None, :] == targets[:, None]).float() - torch.exp(lf - lse[:, None])
+    return logp, grad.to(logits.dtype)
+
+
+# Compiled on first use on a GPU (fused kernels); on the CPU the same function runs eagerly.
+_fused_logp_and_grad = {}
+
+
+def logp_and_grad(logits, targets):
+    if logits.device.type != "cuda":
+        return _logp_and_grad(logits, targets)
+    if "fn" not in _fused_logp_and_grad:
+        _fused_logp_and_grad["fn"] = torch.compile(_logp_and_grad, dynamic=True)
+    return _fused_logp_and_grad["fn"](logits, targets)
+
+
 class FrozenHeadLogp(torch.autograd.Function):
     """log p(target) through a frozen output layer, its gradient taken in the forward pass.
 
     With the output matrix frozen (adapters), the backward pass needs only d logp / d hidden =
     (onehot - softmax) @ W, which the forward pass can compute while the chunk's logits are at hand:
     two vocabulary-sized matmuls a token instead of three (checkpointing recomputes the logits),
-    and the fp32 logits are written once. Exact for any upstream gradient (per-token scaling).
+    and the logits are read twice and never held in fp32. Exact for any upstream gradient
+    (per-token scaling).
     """
 
     @staticmethod
@@ -184,13 +258,8 @@ class FrozenHeadLogp(torch.autograd.Function):
         dtype = torch.get_autocast_dtype(hidden.device.type) if torch.is_autocast_enabled(hidden.device.type) else hidden.dtype
         with torch.autocast(hidden.device.type, enabled=False):
             h, w = hidden.to(dtype), weight.to(dtype)
-            logits = (h @ w.t()).float()
-            lse = torch.logsumexp(logits, dim=-1)
-            logp = logits.gather(1, targets[:, None])[:, 0] - lse
-            # d logp / d logits = onehot(target) - softmax, built in place in the logits' memory.
-            grad = logits.sub_(lse[:, None]).exp_().neg_()
-            grad.scatter_add_(1, targets[:, None], torch.ones_like(logp)[:, None])
-            ctx.save_for_backward((grad.to(dtype) @ w).to(hidden.dtype))
+            logp, grad = logp_and_grad(h @ w.t(), targets)
+            ctx.save_for_backward((grad @ w).to(hidden.dtype))
         return logp
 
     @staticmethod
@@ -199,22 +268,80 @@ class FrozenHeadLogp(torch.autograd.Function):
         return grad_hidden * upstream[:, None].to(grad_hidden.dtype), None, None
 
 
+class TrainedHeadLogpSum(torch.autograd.Function):
+    """Summed log p(target) of all rows through a trained output layer, both gradients (hidden and
+    weight) taken in the forward pass, chunk by chunk: three vocabulary-sized matmuls a token
+    (logits, d hidden, d weight) where checkpointed chunks take four, and the elementwise work fused
+    as in FrozenHeadLogp. The output is one number, so the upstream gradient is one number too and
+    scales both saved gradients exactly. Returns (sum, per-row log p without gradient)."""
+
+    @staticmethod
+    def forward(ctx, hidden, targets, weight):
+        dtype = torch.get_autocast_dtype(hidden.device.type) if torch.is_autocast_enabled(hidden.device.type) else hidden.dtype
+        grad_hidden = torch.empty_like(hidden)
+        grad_weight = torch.zeros(weight.shape, device=weight.device, dtype=torch.float32)
+        logps = []
+        with torch.autocast(hidden.device.type, enabled=False):
+            w = weight.to(dtype)
+            for at in range(0, hidden.shape[0], LOGIT_CHUNK):
+                h = hidden[at : at + LOGIT_CHUNK].to(dtype)
+                logp, grad = logp_and_grad(h @ w.t(), targets[at : at + LOGIT_CHUNK])
+                grad_hidden[at : at + LOGIT_CHUNK] = grad @ w
+                grad_weight += (grad.t() @ h).float()
+                logps.append(logp)
+        ctx.save_for_backward(grad_hidden, grad_weight.to(weight.dtype))
+        logp = torch.cat(logps) if logps else hidden.new_zeros(0, dtype=torch.float32)
+        ctx.mark_non_differentiable(logp)
+        return logp.sum(), logp
+
+    @staticmethod
+    def backward(ctx, upstream, _):
+        grad_hidden, grad_weight = ctx.saved_tensors
+        return grad_hidden * upstream.to(grad_hidden.dtype), None, grad_weight * upstream.to(grad_weight.dtype)
+
+
+def _learnt_hidden(model, batch: dict, device):
+    """The decoder's hidden states before each learnt token (gathered first, so the prompt never
+    reaches the output layer), their targets, their sequence numbers, and the output layer."""
+    base = causal(model)
+    move = mover(device)
+    pos = batch["position_ids"]
+    hidden = base.base_model(input_ids=move(batch["input_ids"]), position_ids=None if pos is None else move(pos), use_cache=False).last_hidden_state
+    h = hidden.reshape(-1, hidden.shape[-1]).index_select(0, move(batch["learnt_index"]))
+    head = base.get_output_embeddings()
+    plain = type(head) is torch.nn.Linear and head.bias is None
+    return h, move(batch["targets"]), move(batch["target_seq"]), head, plain
+
+
+def _per_sequence(batch: dict, device, seq, logp):
+    n = batch["sequences"]
+    sums = torch.zeros(n, device=device, dtype=torch.float32).index_add_(0, seq, logp)
+    counts = torch.zeros(n, device=device, dtype=torch.float32).index_add_(0, seq, torch.ones_like(logp))
+    return sums, counts
+
+
+def _seq2seq_logp(model, batch: dict, device):
+    """Per learnt token log p of an encoder-decoder, through the model's own forward (T5 rescales
+    its tied output layer's input, BART adds a logits bias: the model knows its head)."""
+    move = mover(device)
+    logits = model(input_ids=move(batch["input_ids"]), attention_mask=move(batch["attention_mask"]), labels=move(batch["labels"]), use_cache=False).logits
+    h = logits.reshape(-1, logits.shape[-1]).index_select(0, move(batch["learnt_index"]))
+    return -F.cross_entropy(h.float(), move(batch["targets"]), reduction="none"), move(batch["target_seq"])
+
+
 def sequence_logps(model, batch: dict, device, with_grad: bool):
     """Summed log-probability of the learnt tokens of each sequence in the batch, and their count.
 
-    Only positions that are learnt reach the output layer: the hidden state before a learnt token
-    is gathered first, then its logits are computed in chunks (a frozen output layer: gradient in
-    the forward pass; a trained one: under activation checkpointing), so neither the prompt's
-    logits nor all logits at once are ever materialised.
+    The logits are computed in chunks (a frozen output layer: gradient in the forward pass; a
+    trained one: under activation checkpointing), so neither the prompt's logits nor all logits at
+    once are ever materialised. DPO needs these per-sequence sums with gradients; SFT needs only
+    their total (summed_logp, cheaper with a trained output layer).
     """
-    base = causal(model)
-    move = mover(device)
-    hidden = base.base_model(input_ids=move(batch["input_ids"]), position_ids=move(batch["position_ids"]), use_cache=False).last_hidden_state
-    h = hidden.reshape(-1, hidden.shape[-1]).index_select(0, move(batch["learnt_index"]))
-    y = move(batch["targets"])
-    seq = move(batch["target_seq"])
-    head = base.get_output_embeddings()
-    frozen = type(head) is torch.nn.Linear and head.bias is None and not head.weight.requires_grad
+    if batch.get("seq2seq"):
+        logp, seq = _seq2seq_logp(model, batch, device)
+        return _per_sequence(batch, device, seq, logp)
+    h, y, seq, head, plain = _learnt_hidden(model, batch, device)
+    frozen = plain and not head.weight.requires_grad
     parts = []
     for hc, yc in zip(h.split(LOGIT_CHUNK), y.split(LOGIT_CHUNK)):
         if with_grad and frozen:
@@ -224,10 +351,39 @@ def sequence_logps(model, batch: dict, device, with_grad: bool):
         else:
             parts.append(_chunk_logp(hc, yc, head))
     logp = torch.cat(parts) if parts else h.new_zeros(0, dtype=torch.float32)
-    n = batch["sequences"]
-    sums = torch.zeros(n, device=device, dtype=torch.float32).index_add_(0, seq, logp)
-    counts = torch.zeros(n, device=device, dtype=torch.float32).index_add_(0, seq, torch.ones_like(logp))
-    return sums, counts
+    return _per_sequence(batch, device, seq, logp)
+
+
+def summed_logp(model, batch: dict, device) -> torch.Tensor:
+    """Sum of log p over every learnt token of the batch, with gradients: the numerator of the SFT
+    loss. A trained plain output layer (full fine-tuning) takes its fused path here."""
+    if batch.get("seq2seq"):
+        return _seq2seq_logp(model, batch, device)[0].sum()
+    h, y, seq, head, plain = _learnt_hidden(model, batch, device)
+    if plain and head.weight.requires_grad:
+        total, _ = TrainedHeadLogpSum.apply(h, y, head.weight)
+        return total
+    parts = [FrozenHeadLogp.apply(hc, yc, head.weight) if plain else checkpoint(functools.partial(_chunk_logp, head=head), hc, yc, use_reentrant=False)
+             for hc, yc in zip(h.split(LOGIT_CHUNK), y.split(LOGIT_CHUNK))]
+    return torch.cat(parts).sum() if parts else h.new_zeros((), dtype=torch.float32)
+
+
+def compile_decoder(model) -> None:
+    """torch.compile each decoder layer, not the decoder's forward: the attention mask is then built
+    outside the compiled code, where transformers can tell that a batch needs none and lets SDPA
+    attend causally with its flash kernel (while tracing, transformers before torch 2.14 always
+    builds a dense mask, and masked attention took 2.5x as long at 2048 tokens on an H200). Identical
+    layers share one compiled graph."""
+    decoder = causal(model).base_model
+    layers = next((m for m in decoder.children() if isinstance(m, torch.nn.ModuleList)), None)
+    if causal(model).config.is_encoder_decoder:  # two stacks: the whole model, one graph
+        causal(model).compile()
+        return
+    if layers is None:
+        decoder.compile()
+        return
+    for layer in layers:
+        layer.compile()
 
 
 def save_pretrained(model, directory) -> None:

@@ -60,7 +60,7 @@ def sft_job(tiny_lm, tmp_path, method="lora", steps=8, eval_every=4, resume=None
     data = tmp_path / "data"
     return {
         "kind": "lm.train", "protocol_version": 1, "run_dir": str(run_dir or tmp_path / "run"), "objective": "sft",
-        "model": {"path": str(tiny_lm), "adapter": None, "dtype": "fp32", "pad_token_id": 0},
+        "model": {"path": str(tiny_lm), "adapter": None, "architecture": "causal", "dtype": "fp32", "pad_token_id": 0},
         "adapter": {"method": method, "r": 8, "alpha": 16, "dropout": 0.0, "target_modules": "all-linear"},
         "data": {"train": write_lm_shard(data, "train", seqs, rows=[[0, 1], [2, 3]]), "validation": write_lm_shard(data, "validation", seqs)},
         "optim": {
@@ -86,7 +86,7 @@ def test_packed_rows_score_each_sequence_as_if_alone(tiny_lm, tmp_path):
     tok = Tokenizer.from_file(str(tiny_lm / "tokenizer.json"))
     seqs = [encode(tok, q, a) for q, a in QA[:3]]
     shard = lm.load_shard(write_lm_shard(tmp_path, "s", seqs), pairs=False)
-    model = lm.load({"path": str(tiny_lm), "adapter": None, "dtype": "fp32", "pad_token_id": 0}, None, trainable=False).eval()
+    model = lm.load({"path": str(tiny_lm), "adapter": None, "architecture": "causal", "dtype": "fp32", "pad_token_id": 0}, None, trainable=False).eval()
     with torch.no_grad():
         packed, n_packed = lm.sequence_logps(model, lm.collate(shard, [np.array([0, 1, 2])], 0, pack=True), "cpu", with_grad=False)
         alone, n_alone = lm.sequence_logps(model, lm.collate(shard, [np.array([0]), np.array([1]), np.array([2])], 0, pack=False), "cpu", with_grad=False)
@@ -95,6 +95,8 @@ def test_packed_rows_score_each_sequence_as_if_alone(tiny_lm, tmp_path):
         batch["position_ids"] = torch.arange(batch["input_ids"].shape[1])[None]
         leaky, _ = lm.sequence_logps(model, batch, "cpu", with_grad=False)
     assert torch.equal(n_packed, n_alone) and n_packed.tolist() == [sum(s[1][1:]) for s in seqs]
+    # Unpacked lines carry no positions: transformers then attends causally without a mask.
+    assert lm.collate(shard, [np.array([0]), np.array([1])], 0, pack=False)["position_ids"] is None
     assert torch.allclose(packed, alone, atol=1e-4), (packed, alone)
     assert not torch.allclose(leaky[1:], alone[1:], atol=1e-3)
 
@@ -126,7 +128,7 @@ def test_merge_equals_adapter_and_generation_learns_the_answers(tiny_lm, tmp_pat
     job, seqs = sft_job(tiny_lm, tmp_path, method="lora", steps=150, eval_every=150)
     events = train(job)
     adapter = Path([e for e in events if e["type"] == "checkpoint"][-1]["path"]) / "model"
-    spec = {"path": str(tiny_lm), "adapter": str(adapter), "dtype": "fp32", "pad_token_id": 0}
+    spec = {"path": str(tiny_lm), "adapter": str(adapter), "architecture": "causal", "dtype": "fp32", "pad_token_id": 0}
 
     merged_dir = tmp_path / "merged"
     rec = Recorder({"kind": "lm.merge", "protocol_version": 1, "model": spec, "output": str(merged_dir), "dtype": "fp32"})
@@ -171,6 +173,25 @@ def test_frozen_head_gradient_equals_autograd():
     (b * upstream).sum().backward()
     assert torch.allclose(a, b, atol=1e-5)
     assert torch.allclose(h1.grad, h2.grad, atol=1e-5)
+
+
+def test_trained_head_gradients_equal_autograd(monkeypatch):
+    """The fused trained-output-layer sum (full fine-tuning) gives autograd's value and both
+    gradients, across several chunks (a tied embedding gets its share through the weight)."""
+    monkeypatch.setattr(lm, "LOGIT_CHUNK", 5)
+    torch.manual_seed(0)
+    w1 = (torch.randn(50, 8) * 0.5).requires_grad_(True)
+    w2 = w1.detach().clone().requires_grad_(True)
+    h1 = torch.randn(12, 8, requires_grad=True)
+    h2 = h1.detach().clone().requires_grad_(True)
+    y = torch.randint(0, 50, (12,))
+    total, per_row = lm.TrainedHeadLogpSum.apply(h1, y, w1)
+    b = -torch.nn.functional.cross_entropy(h2 @ w2.t(), y, reduction="none")
+    (total * -0.37).backward()
+    (b.sum() * -0.37).backward()
+    assert torch.allclose(per_row, b.detach(), atol=1e-5) and torch.allclose(total, b.sum(), atol=1e-4)
+    assert torch.allclose(h1.grad, h2.grad, atol=1e-5)
+    assert torch.allclose(w1.grad, w2.grad, atol=1e-5)
 
 
 def test_gradient_checkpointing_changes_memory_not_results(tiny_lm, tmp_path):

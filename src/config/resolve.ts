@@ -48,6 +48,9 @@ export type LmMetric = "loss" | "reward_accuracy" | "reward_margin";
 
 /** Generative tasks (sft, dpo): data format, template, adapter, generation. */
 export interface ResolvedLm {
+  /** causal: a decoder (Llama, Qwen, GPT-2...); seq2seq: an encoder-decoder (T5, BART), which reads
+   * the prompt with its encoder and learns the completion with its decoder. */
+  architecture: "causal" | "seq2seq";
   /** As configured; "auto" is decided per file from its rows (the plan records the result). */
   format: "auto" | "chat" | "prompt_completion" | "text" | "preference";
   /** A built-in name ("builtin:chatml"), an absolute .jinja path, template text, or null (the model's own). */
@@ -150,14 +153,22 @@ function resolveEarlyStoppingMetric(c: UserConfig): SelectMetric | LmMetric {
   return m === "auto" ? (c.data.multi_label ? "micro_f1" : "accuracy") : m;
 }
 
-function resolveLm(c: UserConfig, baseDir: string, device: "cpu" | "cuda", precision: "fp32" | "bf16"): ResolvedLm {
+function resolveLm(c: UserConfig, baseDir: string, device: "cpu" | "cuda", precision: "fp32" | "bf16", info: ModelInfo): ResolvedLm {
   const method = c.adapter.method === "auto" ? "lora" : c.adapter.method;
   const t = c.data.chat_template;
+  const architecture = info.seq2seqLm ? "seq2seq" : "causal";
+  if (architecture === "seq2seq" && c.task !== "sft") {
+    throw new HoneError("config", `task ${c.task} is not built for encoder-decoder models`, [
+      { path: ["task"], message: `${info.modelType} is an encoder-decoder (seq2seq) model; Hone fine-tunes those with task: sft`, hint: "use task: sft, or a causal LM (Llama, Qwen, SmolLM...) for dpo" },
+    ]);
+  }
   return {
+    architecture,
     format: c.data.format,
     chat_template: t === null ? null : BUILTIN_TEMPLATES[t] ? `builtin:${t}` : t.includes("{") ? t : resolvePath(baseDir, t),
     loss_on: c.data.loss_on,
-    packing: c.data.packing && c.task === "sft",
+    // An encoder-decoder reads each prompt on its own: packing is for causal LMs.
+    packing: c.data.packing && c.task === "sft" && architecture === "causal",
     adapter: { ...c.adapter, method },
     generation: c.generation,
     dpo: c.dpo,
@@ -178,12 +189,13 @@ export function resolveConfig(loaded: LoadedConfig, machine: MachineProbe, model
   const device = c.train.device === "auto" ? (machine.cuda ? "cuda" : "cpu") : c.train.device;
   const precision = c.train.precision === "auto" ? (device === "cuda" && machine.bf16 ? "bf16" : "fp32") : c.train.precision;
   const generative = isGenerative(c.task);
-  if (generative !== info.causalLm) {
+  const generator = info.causalLm || info.seq2seqLm;
+  if (generative !== generator) {
     throw new HoneError("model", `model "${ref}" cannot do task ${c.task}`, [
       {
         path: ["model", "path"],
-        message: info.causalLm ? "it is a causal language model (text generation), not an encoder for classification" : `it is not a causal language model (architectures: ${info.architectures.join(", ") || "none"})`,
-        hint: info.causalLm ? "use task: sft or dpo with it, or an encoder (BERT, RoBERTa, MiniLM...) for classify" : "sft and dpo need a *ForCausalLM model (Llama, Qwen, GPT-2, SmolLM...)",
+        message: generator ? "it is a language model (text generation), not an encoder for classification" : `it is not a language model that generates text (architectures: ${info.architectures.join(", ") || "none"})`,
+        hint: generator ? "use task: sft or dpo with it, or an encoder (BERT, RoBERTa, MiniLM...) for classify" : "sft and dpo need a *ForCausalLM model (Llama, Qwen, GPT-2, SmolLM...) or, for sft, a *ForConditionalGeneration encoder-decoder (T5, BART)",
       },
     ]);
   }
@@ -218,7 +230,7 @@ export function resolveConfig(loaded: LoadedConfig, machine: MachineProbe, model
       max_length: c.data.max_length === "auto" ? (generative ? 1024 : 128) : c.data.max_length,
       tasks: Object.entries(c.data.tasks).map(([name, t]) => ({ name, ...t })),
     },
-    ...(generative ? { lm: resolveLm(c, baseDir, device, precision) } : {}),
+    ...(generative ? { lm: resolveLm(c, baseDir, device, precision, info) } : {}),
     ...(c.task === "hierarchical" ? { hierarchy: { ...c.hierarchy, taxonomy: c.hierarchy.taxonomy === null ? null : resolvePath(baseDir, c.hierarchy.taxonomy) } } : {}),
     train: {
       ...c.train,

@@ -23,7 +23,7 @@ export function lmEncoder(cfg: ResolvedConfig, modelDir = cfg.model.dir): LmEnco
   const specials = readSpecialTokens(modelDir);
   const source = modelDir === cfg.model.dir ? templateSource(cfg) : modelTemplate(modelDir);
   const template = source ? new ChatTemplate(source, specials) : null;
-  return new LmEncoder(modelDir, template, specials.eos, cfg.data.max_length, cfg.lm!.loss_on);
+  return new LmEncoder(modelDir, template, specials.eos, cfg.data.max_length, cfg.lm!.loss_on, cfg.lm!.architecture === "seq2seq");
 }
 
 function readSplit(cfg: ResolvedConfig, split: Split): LmExample[] {

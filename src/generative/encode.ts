@@ -11,6 +11,8 @@ export interface EncodedSequence {
   ids: Uint32Array;
   /** 1 where the token is learnt (predicted from the tokens before it). */
   mask: Uint8Array;
+  /** Set by seq2seq encoding, which cuts source and target apart. */
+  truncated?: boolean;
 }
 
 /** One piece of work for the tokenizer: a rendered conversation with its loss spans, or a prompt
@@ -54,6 +56,10 @@ export class LmEncoder {
     readonly eosToken: string | null,
     readonly maxLength: number,
     readonly lossOn: "assistant" | "all",
+    /** An encoder-decoder: each sequence is the source (the prompt, mask 0) followed by the target
+     * (the completion, mask 1), each tokenized with the tokenizer's special tokens (T5 ends both
+     * with </s>) and each cut to max_length on its own. */
+    readonly seq2seq = false,
   ) {
     this.tok = Tokenizer.fromFile(join(modelDir, "tokenizer.json"));
     this.tok.disablePadding();
@@ -76,6 +82,14 @@ export class LmEncoder {
 
   /** The work for one example: one sequence, or two (chosen, rejected) for a preference pair. */
   private pieces(e: LmExample): Piece[] {
+    if (this.seq2seq) {
+      if (e.format !== "prompt_completion" || typeof e.prompt !== "string" || typeof e.completion !== "string") {
+        throw new HoneError("data", "an encoder-decoder model learns from prompt/completion text", [
+          { file: e.origin, message: `this row is ${e.format === "prompt_completion" ? "prompt/completion with messages" : e.format} data`, hint: 'rows like {"prompt": "...", "completion": "..."} with text values (the encoder reads the prompt, the decoder learns the completion)' },
+        ]);
+      }
+      return [{ kind: "joined", prompt: e.prompt, answer: e.completion }];
+    }
     const render = (messages: Message[], lossOn: "assistant" | "last"): Piece => {
       const r = this.needTemplate(e.origin).renderWithSpans(messages, lossOn);
       this.skipped += r.skippedTurns;
@@ -134,8 +148,18 @@ export class LmEncoder {
         out[at] = { ids: Uint32Array.from(ids), mask };
       });
       const prompts = await this.tok.encodeBatch(joined.map(([p]) => p.prompt), { addSpecialTokens: true });
-      const answers = await this.tok.encodeBatch(joined.map(([p]) => p.answer ?? ""), { addSpecialTokens: false });
+      const answers = await this.tok.encodeBatch(joined.map(([p]) => p.answer ?? ""), { addSpecialTokens: this.seq2seq });
       joined.forEach(([p, at], j) => {
+        if (this.seq2seq) {
+          // As HF's tokenizer(prompt, text_target=completion): both with special tokens.
+          const src = prompts[j]!.getIds();
+          const tgt = answers[j]!.getIds();
+          const cut = src.length > this.maxLength || tgt.length > this.maxLength;
+          const ids = Uint32Array.from([...src.slice(0, this.maxLength), ...tgt.slice(0, this.maxLength)]);
+          const mask = new Uint8Array(ids.length).fill(1, Math.min(src.length, this.maxLength));
+          out[at] = { ids, mask, truncated: cut };
+          return;
+        }
         const a = p.answer === null ? [] : answers[j]!.getIds();
         const pr = prompts[j]!.getIds();
         const eos = this.eosId === null ? [] : [this.eosId];
@@ -153,6 +177,10 @@ export class LmEncoder {
     let k = 0;
     examples.forEach((e, i) => {
       const seqs = out.slice(k, k + work[i]!.length).map((s) => {
+        if (s.truncated !== undefined) {
+          if (s.truncated) stats.truncated++;
+          return { ids: s.ids, mask: s.mask };
+        }
         if (s.ids.length <= this.maxLength) return s;
         stats.truncated++;
         return { ids: s.ids.subarray(0, this.maxLength), mask: s.mask.subarray(0, this.maxLength) };

@@ -10,7 +10,7 @@ import { runPaths } from "../run/artifacts.js";
 import { RunStore, storeDir, type RunRecord } from "../store/store.js";
 import { HoneError } from "../util/errors.js";
 import type { Turns } from "./data.js";
-import { generateTexts, scoreSplit, trainedModelSpec, type GenerateSettings, type LmPlan } from "./train.js";
+import { architectureOf, generateTexts, scoreSplit, trainedModelSpec, type GenerateSettings, type LmPlan } from "./train.js";
 import { readLmSource } from "./data.js";
 import { lmEncoder } from "./dataset.js";
 import type { LmMetrics } from "./metrics.js";
@@ -48,7 +48,9 @@ export async function generate(ref: string, prompts: Turns[], opts: GenerateSett
     const r = openLmRun(store, ref);
     const work = mkdtempSync(join(tmpdir(), "hone-generate-"));
     try {
-      const g = await generateTexts(r.cfg, r.plan, r.modelDir, prompts, work, opts);
+      // An encoder-decoder reads text: a lone user message is its text (what `--prompt` sends).
+      const asText = architectureOf(r.cfg) === "seq2seq" ? prompts.map((p) => (typeof p !== "string" && p.length === 1 && p[0]!.role === "user" ? p[0]!.content : p)) : prompts;
+      const g = await generateTexts(r.cfg, r.plan, r.modelDir, asText, work, opts);
       return g.texts.map((text, i) => ({ text, stopped: g.stopped[i]! }));
     } finally {
       rmSync(work, { recursive: true, force: true });

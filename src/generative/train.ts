@@ -156,7 +156,12 @@ async function prepareNewRun(store: RunStore, opts: TrainOptions, update: (u: Tr
 /** The trained model of a run, as the engine loads it. */
 export function trainedModelSpec(cfg: ResolvedConfig, modelDir: string, padId: number): LmModelSpec {
   const adapter = cfg.lm!.adapter.method !== "none";
-  return { path: adapter ? cfg.model.dir : modelDir, adapter: adapter ? modelDir : null, dtype: cfg.lm!.base_weights, pad_token_id: padId };
+  return { path: adapter ? cfg.model.dir : modelDir, adapter: adapter ? modelDir : null, architecture: architectureOf(cfg), dtype: cfg.lm!.base_weights, pad_token_id: padId };
+}
+
+/** Runs resolved before encoder-decoders were supported hold causal LMs. */
+export function architectureOf(cfg: ResolvedConfig): "causal" | "seq2seq" {
+  return cfg.lm!.architecture ?? "causal";
 }
 
 function lmMetricsOf(cfg: ResolvedConfig, stats: Record<string, string>, count: number): LmMetrics {
@@ -221,7 +226,7 @@ export async function scoreSplit(cfg: ResolvedConfig, plan: LmPlan, run: RunReco
   };
   const policy = await score(trainedModelSpec(cfg, paths.model, plan.pad_token_id), "test");
   if (cfg.task !== "dpo") return sftMetrics(policy.logp.map((v) => -v), policy.tokens);
-  const reference = await score({ path: cfg.model.dir, adapter: null, dtype: cfg.lm!.base_weights, pad_token_id: plan.pad_token_id }, "test-reference");
+  const reference = await score({ path: cfg.model.dir, adapter: null, architecture: architectureOf(cfg), dtype: cfg.lm!.base_weights, pad_token_id: plan.pad_token_id }, "test-reference");
   return dpoMetrics(policy.logp, reference.logp, cfg.lm!.dpo.beta);
 }
 
@@ -248,7 +253,7 @@ export async function trainGenerative(store: RunStore, opts: TrainOptions, updat
     protocol_version: 1,
     run_dir: run.run_dir,
     objective: cfg.task as "sft" | "dpo",
-    model: { path: cfg.model.dir, adapter: null, dtype: lmCfg.base_weights, pad_token_id: plan.pad_token_id },
+    model: { path: cfg.model.dir, adapter: null, architecture: architectureOf(cfg), dtype: lmCfg.base_weights, pad_token_id: plan.pad_token_id },
     adapter: lmCfg.adapter,
     data: { train: files.shards.train, validation: files.shards.validation },
     optim: {

@@ -76,6 +76,8 @@ export interface ModelInfo {
   architectures: string[];
   /** A decoder that generates text (*ForCausalLM, *LMHeadModel). */
   causalLm: boolean;
+  /** An encoder-decoder that generates text (T5, BART: *ForConditionalGeneration). */
+  seq2seqLm: boolean;
 }
 
 /** Check that a directory is a loadable model and read what the resolver needs from it. */
@@ -123,6 +125,7 @@ export function inspectModelDir(dir: string, shownAs: string): ModelInfo {
     padTokenId: num("pad_token_id") ?? 0,
     architectures,
     causalLm: architectures.some((a) => /ForCausalLM$|LMHeadModel$/.test(a)) && !config.is_encoder_decoder,
+    seq2seqLm: config.is_encoder_decoder === true && architectures.some((a) => /ForConditionalGeneration$/.test(a)),
   };
 }
 

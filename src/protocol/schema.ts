@@ -212,8 +212,11 @@ export type LmShard = z.infer<typeof LmShard>;
 
 export const LmModelSpec = z
   .object({
-    /** A local Hugging Face causal LM directory (config.json + safetensors). */
+    /** A local Hugging Face causal LM or encoder-decoder directory (config.json + safetensors). */
     path,
+    /** causal: *ForCausalLM; seq2seq: *ForConditionalGeneration (T5, BART), whose shards hold each
+     * example as source tokens (mask 0) followed by target tokens (mask 1). */
+    architecture: z.enum(["causal", "seq2seq"]),
     /** A peft adapter directory (adapter_config.json + adapter_model.safetensors) on top, or null. */
     adapter: path.nullable(),
     /** Precision the base weights are loaded in. */

@@ -31,12 +31,13 @@ export function tinyModel(): string {
 const tinyLms = new Map<string, string>();
 /** A 2-layer, 64-wide random Llama with a byte-level BPE learnt from the given text files and a
  * ChatML chat template (engine/hone_engine/testing/tiny_lm.py). */
-export function tinyLm(textFiles: string[] = [EXAMPLE_DATA]): string {
-  const key = textFiles.join("\0");
+export function tinyLm(textFiles: string[] = [EXAMPLE_DATA], kind: "causal" | "seq2seq" = "causal"): string {
+  const key = [kind, ...textFiles].join("\0");
   const known = tinyLms.get(key);
   if (known && existsSync(join(known, "config.json"))) return known;
   const dir = join(tempDir("hone-tiny-lm-"), "model");
-  const r = spawnSync(pythonExecutable(), ["-m", "hone_engine.testing.tiny_lm", dir, ...textFiles], { env: { ...process.env, PYTHONPATH: ENGINE_DIR }, encoding: "utf8" });
+  const args = ["-m", "hone_engine.testing.tiny_lm", ...(kind === "seq2seq" ? ["--seq2seq"] : []), dir, ...textFiles];
+  const r = spawnSync(pythonExecutable(), args, { env: { ...process.env, PYTHONPATH: ENGINE_DIR }, encoding: "utf8" });
   if (r.status !== 0) throw new Error(`tiny LM: ${r.stderr}`);
   tinyLms.set(key, dir);
   return dir;

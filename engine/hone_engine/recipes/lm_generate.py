@@ -27,6 +27,7 @@ def run(job: dict, channel) -> None:
     model.to(device).eval()
     base = lm.causal(model)
     base.config.use_cache = True
+    seq2seq = lm.is_seq2seq(model)
     shard = lm.load_shard(job["prompts"], pairs=False)
     pad_id = job["model"]["pad_token_id"]
     stop = set(job["stop_token_ids"])
@@ -53,7 +54,8 @@ def run(job: dict, channel) -> None:
                 top_p=job["top_p"] if sample else None, top_k=None, eos_token_id=sorted(stop), pad_token_id=pad_id,
             )
         for row, j in enumerate(idx):
-            gen = out[row, width:].tolist()
+            # A decoder-only model returns prompt + answer; an encoder-decoder, its decoder start + answer.
+            gen = out[row, 1:].tolist() if seq2seq else out[row, width:].tolist()
             cut = next((k for k, t in enumerate(gen) if t in stop), None)
             stopped[j] = cut is not None
             results[j] = gen[:cut] if cut is not None else gen

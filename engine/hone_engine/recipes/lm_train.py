@@ -1,4 +1,4 @@
-"""Fine-tune a causal language model: supervised (sft) or on preferences (dpo). The loop, top to bottom.
+"""Fine-tune a language model: supervised (sft; causal or encoder-decoder) or on preferences (dpo). The loop, top to bottom.
 
 As in classify_train.py, every setting comes from the job (LmTrainJob in src/protocol/schema.ts);
 after each evaluation the engine writes per-sequence statistics, waits for the orchestrator's
@@ -36,7 +36,7 @@ def all_logps(model, shard, pad_id, pack, batch_size, device, autocast) -> np.nd
     out = np.zeros((shard.count, 2), dtype=np.float32)
     for i in range(0, len(shard.rows), batch_size):
         rows = shard.rows[i : i + batch_size]
-        batch = lm.collate(shard, rows, pad_id, pack)
+        batch = lm.collate(shard, rows, pad_id, pack, seq2seq=lm.is_seq2seq(model))
         with autocast:
             sums, counts = lm.sequence_logps(model, batch, device, with_grad=False)
         order = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
@@ -71,13 +71,14 @@ def run(job: dict, channel) -> None:
     if job["adapter"]["method"] == "none":
         lm.freeze(model, job["freeze"])
     model.to(device)
+    seq2seq = lm.is_seq2seq(model)
     if rt["gradient_checkpointing"]:
         # Non-reentrant: works with frozen embeddings (adapters) without input-grad tricks.
         lm.causal(model).gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if rt["compile"]:
-        # The decoder only (the output layer runs in checkpointed chunks outside it). Shapes are
+        # The decoder's layers only (the output layer runs in chunks outside them). Shapes are
         # static until a batch of another length arrives; then torch recompiles them as dynamic.
-        lm.causal(model).base_model.compile()
+        lm.compile_decoder(model)
 
     # The reference of DPO is the model as it starts; measured before any step (and before a
     # resumed run loads its checkpoint), for the training pairs and the validation pairs.
@@ -130,10 +131,11 @@ def run(job: dict, channel) -> None:
 
     def batch_loss(batch, rows) -> torch.Tensor:
         """Summed over the micro-batch: the step divides by its learnt tokens (sft) or pairs (dpo)."""
+        if not dpo:
+            with autocast:
+                return -lm.summed_logp(model, batch, device)
         with autocast:
             sums, counts = lm.sequence_logps(model, batch, device, with_grad=True)
-        if not dpo:
-            return -sums.sum()
         order = np.concatenate(rows)  # chosen, rejected, chosen, rejected...
         ref = lm.mover(device)(torch.from_numpy(reference["train"][order]))
         margin = (sums[0::2] - ref[0::2]) - (sums[1::2] - ref[1::2])
@@ -159,7 +161,7 @@ def run(job: dict, channel) -> None:
             everyone = micro[micro0 : micro0 + opt_cfg["grad_accum"]]
             mine = [m[ranks.rank * B : (ranks.rank + 1) * B] for m in everyone]
             group = [[train.rows[r] for r in m] for m in mine if len(m) > 0]
-            batches = [lm.collate(train, rows, pad_id, pack and not dpo) for rows in group]
+            batches = [lm.collate(train, rows, pad_id, pack and not dpo, seq2seq=seq2seq) for rows in group]
             # The step's loss is a mean over all its learnt tokens (or pairs), whichever
             # micro-batch and process they fell in: the same as one big batch on one device.
             step_rows = np.concatenate(everyone)

@@ -1,0 +1,102 @@
+"""Where a compiled Hone LoRA step spends its GPU time (device; run after bench/gpu/lm_speed.py made
+the model). Same model, data and code path as the engine (hone_engine.lm), torch.profiler over a few
+steps, kernels grouped by kind. Prints a table; writes $OUT/lm_profile.json.
+  python3 bench/gpu/lm_profile.py [--batch 8] [--seq 2048] [--steps 4] [--no-compile]
+"""
+import argparse
+import json
+import os
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "engine"))
+from hone_engine import lm  # noqa: E402
+
+p = argparse.ArgumentParser()
+p.add_argument("--batch", type=int, default=8)
+p.add_argument("--seq", type=int, default=2048)
+p.add_argument("--steps", type=int, default=4)
+p.add_argument("--no-compile", action="store_true")
+p.add_argument("--method", default="lora")
+args = p.parse_args()
+OUT = Path(os.environ.get("OUT", ROOT / "bench" / "out"))
+model_dir = Path("/tmp/hone-lm-speed/llama-1b")
+spec = {"path": str(model_dir), "adapter": None, "architecture": "causal", "dtype": "bf16" if args.method != "none" else "fp32", "pad_token_id": 0}
+adapter = {"method": args.method, "r": 16, "alpha": 32, "dropout": 0.0, "target_modules": "all-linear"}
+model = lm.load(spec, adapter, trainable=True).cuda()
+if not args.no_compile:
+    lm.compile_decoder(model)  # as the engine does
+params = [q for q in model.parameters() if q.requires_grad]
+opt = torch.optim.AdamW(params, lr=1e-4, fused=True)
+rng = np.random.default_rng(0)
+V = lm.causal(model).config.vocab_size
+n = args.batch
+tokens = rng.integers(2, V, size=(n, args.seq)).astype(np.uint32)
+mask = np.ones(n * args.seq, dtype=np.uint8)
+shard = lm.LmShard(tokens.reshape(-1), np.arange(n + 1) * args.seq, mask, [np.array([i]) for i in range(n)])
+batch = lm.collate(shard, shard.rows, 0, False)
+autocast = torch.autocast("cuda", dtype=torch.bfloat16)
+
+
+def step():
+    with autocast:
+        sums, counts = lm.sequence_logps(model, batch, "cuda", with_grad=True)
+    (-sums.sum() / counts.sum()).backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+
+
+for _ in range(6):  # compile and warm up
+    step()
+torch.cuda.synchronize()
+from torch.profiler import ProfilerActivity, profile  # noqa: E402
+
+with profile(activities=[ProfilerActivity.CUDA]) as prof:
+    for _ in range(args.steps):
+        step()
+    torch.cuda.synchronize()
+
+
+def kind(name: str) -> str:
+    n = name.lower()
+    if "flash" in n or "fmha" in n or "attention" in n or "sdpa" in n:
+        return "attention"
+    if "gemm" in n or "cutlass" in n or "sm90" in n or "nvjet" in n or "matmul" in n or "gemv" in n:
+        return "matmul"
+    if "adam" in n or "multi_tensor" in n or "foreach" in n:
+        return "optimizer"
+    if "triton" in n:
+        return "triton (fused elementwise/norm)"
+    if "copy" in n or "memcpy" in n or "memset" in n or "cat" in n:
+        return "copies"
+    return "other elementwise/reduce"
+
+
+groups, top = defaultdict(float), []
+for e in prof.key_averages():
+    t = getattr(e, "device_time_total", None) or getattr(e, "cuda_time_total", 0)
+    if t <= 0 or e.key.startswith("ProfilerStep"):
+        continue
+    groups[kind(e.key)] += t
+    top.append((t, e.count, e.key[:110]))
+total = sum(groups.values())
+per_step_ms = total / 1000 / args.steps
+result = {"per_step_gpu_ms": per_step_ms, "tokens_per_step": n * args.seq, "groups_ms_per_step": {k: v / 1000 / args.steps for k, v in groups.items()},
+          "top": [{"ms_per_step": t / 1000 / args.steps, "calls_per_step": c / args.steps, "kernel": k} for t, c, k in sorted(top, reverse=True)[:40]]}
+OUT.mkdir(parents=True, exist_ok=True)
+(OUT / f"lm_profile-{args.method}{'-eager' if args.no_compile else ''}.json").write_text(json.dumps(result, indent=1))
+print(f"\n{args.method} {'eager' if args.no_compile else 'compiled'}: GPU busy {per_step_ms:.1f} ms a step ({n * args.seq / per_step_ms * 1000:.0f} tokens/s if never idle)")
+print("| kind | ms a step | share |")
+print("|---|---:|---:|")
+for k, v in sorted(groups.items(), key=lambda kv: -kv[1]):
+    print(f"| {k} | {v / 1000 / args.steps:.1f} | {100 * v / total:.1f}% |")
+print("\n| kernel | ms a step | calls a step |")
+print("|---|---:|---:|")
+for t, c, k in sorted(top, reverse=True)[:25]:
+    print(f"| {k} | {t / 1000 / args.steps:.2f} | {c / args.steps:.0f} |")
