@@ -26,7 +26,7 @@ p.add_argument("--method", default="lora")
 args = p.parse_args()
 OUT = Path(os.environ.get("OUT", ROOT / "bench" / "out"))
 model_dir = Path("/tmp/hone-lm-speed/llama-1b")
-spec = {"path": str(model_dir), "adapter": None, "architecture": "causal", "dtype": "bf16" if args.method != "none" else "fp32", "pad_token_id": 0}
+spec = {"path": str(model_dir), "adapter": None, "architecture": "causal", "head": "lm", "dtype": "bf16" if args.method != "none" else "fp32", "pad_token_id": 0}
 adapter = {"method": args.method, "r": 16, "alpha": 32, "dropout": 0.0, "target_modules": "all-linear"}
 model = lm.load(spec, adapter, trainable=True).cuda()
 if not args.no_compile:

@@ -139,7 +139,7 @@ def hone(method: str, compile_: bool, dtype: str):
     total = args.warmup + args.steps
     job = {
         "kind": "lm.train", "protocol_version": 1, "run_dir": str(WORK / f"run-{method}-{compile_}"), "objective": "sft",
-        "model": {"path": str(model_dir), "adapter": None, "architecture": "causal", "dtype": dtype, "pad_token_id": 0},
+        "model": {"path": str(model_dir), "adapter": None, "architecture": "causal", "head": "lm", "dtype": dtype, "pad_token_id": 0},
         "adapter": {"method": method, "r": 16, "alpha": 32, "dropout": 0.0, "target_modules": "all-linear"},
         "data": {"train": shard, "validation": None},
         "optim": {

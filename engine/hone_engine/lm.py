@@ -24,11 +24,17 @@ LOGIT_CHUNK = 4096
 def load(spec: dict, adapter: dict | None, trainable: bool):
     """The base model from its directory, then the run's adapter (spec["adapter"]) or a new one
     (adapter = the job's AdapterSpec with a method other than none)."""
-    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoModelForSequenceClassification
 
     seq2seq = spec["architecture"] == "seq2seq"
+    reward = spec["head"] == "reward"
     try:
-        if seq2seq:  # each architecture's own attention (T5's relative position bias is not SDPA's)
+        if reward:  # the decoder with one output number; the score layer is new on a base model
+            model = AutoModelForSequenceClassification.from_pretrained(
+                spec["path"], num_labels=1, dtype=DTYPES[spec["dtype"]], use_safetensors=True, trust_remote_code=False, attn_implementation="sdpa"
+            )
+            model.config.pad_token_id = spec["pad_token_id"]
+        elif seq2seq:  # each architecture's own attention (T5's relative position bias is not SDPA's)
             model = AutoModelForSeq2SeqLM.from_pretrained(spec["path"], dtype=DTYPES[spec["dtype"]], use_safetensors=True, trust_remote_code=False)
         else:
             model = AutoModelForCausalLM.from_pretrained(
@@ -49,7 +55,8 @@ def load(spec: dict, adapter: dict | None, trainable: bool):
 
         config = LoraConfig(
             r=adapter["r"], lora_alpha=adapter["alpha"], lora_dropout=adapter["dropout"], target_modules=adapter["target_modules"],
-            use_dora=adapter["method"] == "dora", task_type="SEQ_2_SEQ_LM" if seq2seq else "CAUSAL_LM", bias="none",
+            # SEQ_CLS makes peft train and save the new score layer whole beside the adapter.
+            use_dora=adapter["method"] == "dora", task_type="SEQ_CLS" if reward else "SEQ_2_SEQ_LM" if seq2seq else "CAUSAL_LM", bias="none",
         )
         model = get_peft_model(model, config)
     return model
@@ -172,10 +179,12 @@ def collate(shard: LmShard, rows: list, pad_id: int, pack: bool, seq2seq: bool =
     pos = np.zeros((len(lines), width), dtype=np.int64)
     seq = np.full((len(lines), width), -1, dtype=np.int64)
     n_seq = 0
+    last = []  # flat index of each sequence's last token (a reward head reads it)
     for r, line in enumerate(lines):
         at = 0
         for i in line:
             s, e = int(shard.offsets[i]), int(shard.offsets[i + 1])
+            last.append(r * width + at + e - s - 1)
             ids[r, at : at + e - s] = shard.tokens[s:e]
             if shard.mask is not None:
                 learnt = shard.mask[s:e].astype(bool)
@@ -201,6 +210,7 @@ def collate(shard: LmShard, rows: list, pad_id: int, pack: bool, seq2seq: bool =
         "learnt_index": torch.from_numpy(row * width + col),
         "targets": torch.from_numpy(labels[:, 1:][row, col]),
         "target_seq": torch.from_numpy(seq[:, 1:][row, col]),
+        "last_index": torch.tensor(last, dtype=torch.int64),
         "sequences": n_seq,
         "tokens": int(sum(lengths)),
     }
@@ -352,6 +362,17 @@ def sequence_logps(model, batch: dict, device, with_grad: bool):
             parts.append(_chunk_logp(hc, yc, head))
     logp = torch.cat(parts) if parts else h.new_zeros(0, dtype=torch.float32)
     return _per_sequence(batch, device, seq, logp)
+
+
+def sequence_rewards(model, batch: dict, device) -> torch.Tensor:
+    """A reward model's number for each sequence: the score layer on the hidden state of the
+    sequence's last token (the end of the answer), as AutoModelForSequenceClassification pools."""
+    base = causal(model)
+    move = mover(device)
+    pos = batch["position_ids"]
+    hidden = base.base_model(input_ids=move(batch["input_ids"]), position_ids=None if pos is None else move(pos), use_cache=False).last_hidden_state
+    h = hidden.reshape(-1, hidden.shape[-1]).index_select(0, move(batch["last_index"]))
+    return base.score(h)[:, 0].float()
 
 
 def summed_logp(model, batch: dict, device) -> torch.Tensor:

@@ -60,7 +60,7 @@ def sft_job(tiny_lm, tmp_path, method="lora", steps=8, eval_every=4, resume=None
     data = tmp_path / "data"
     return {
         "kind": "lm.train", "protocol_version": 1, "run_dir": str(run_dir or tmp_path / "run"), "objective": "sft",
-        "model": {"path": str(tiny_lm), "adapter": None, "architecture": "causal", "dtype": "fp32", "pad_token_id": 0},
+        "model": {"path": str(tiny_lm), "adapter": None, "architecture": "causal", "head": "lm", "dtype": "fp32", "pad_token_id": 0},
         "adapter": {"method": method, "r": 8, "alpha": 16, "dropout": 0.0, "target_modules": "all-linear"},
         "data": {"train": write_lm_shard(data, "train", seqs, rows=[[0, 1], [2, 3]]), "validation": write_lm_shard(data, "validation", seqs)},
         "optim": {
@@ -86,7 +86,7 @@ def test_packed_rows_score_each_sequence_as_if_alone(tiny_lm, tmp_path):
     tok = Tokenizer.from_file(str(tiny_lm / "tokenizer.json"))
     seqs = [encode(tok, q, a) for q, a in QA[:3]]
     shard = lm.load_shard(write_lm_shard(tmp_path, "s", seqs), pairs=False)
-    model = lm.load({"path": str(tiny_lm), "adapter": None, "architecture": "causal", "dtype": "fp32", "pad_token_id": 0}, None, trainable=False).eval()
+    model = lm.load({"path": str(tiny_lm), "adapter": None, "architecture": "causal", "head": "lm", "dtype": "fp32", "pad_token_id": 0}, None, trainable=False).eval()
     with torch.no_grad():
         packed, n_packed = lm.sequence_logps(model, lm.collate(shard, [np.array([0, 1, 2])], 0, pack=True), "cpu", with_grad=False)
         alone, n_alone = lm.sequence_logps(model, lm.collate(shard, [np.array([0]), np.array([1]), np.array([2])], 0, pack=False), "cpu", with_grad=False)
@@ -128,7 +128,7 @@ def test_merge_equals_adapter_and_generation_learns_the_answers(tiny_lm, tmp_pat
     job, seqs = sft_job(tiny_lm, tmp_path, method="lora", steps=150, eval_every=150)
     events = train(job)
     adapter = Path([e for e in events if e["type"] == "checkpoint"][-1]["path"]) / "model"
-    spec = {"path": str(tiny_lm), "adapter": str(adapter), "architecture": "causal", "dtype": "fp32", "pad_token_id": 0}
+    spec = {"path": str(tiny_lm), "adapter": str(adapter), "architecture": "causal", "head": "lm", "dtype": "fp32", "pad_token_id": 0}
 
     merged_dir = tmp_path / "merged"
     rec = Recorder({"kind": "lm.merge", "protocol_version": 1, "model": spec, "output": str(merged_dir), "dtype": "fp32"})

@@ -35,7 +35,7 @@ const json = (v: unknown): void => out(JSON.stringify(v, null, 2));
 
 function lmTable(m: LmMetrics): string {
   const rows: (string | number)[][] = [];
-  if (m.task === "dpo") {
+  if (m.task === "dpo" || m.task === "reward") {
     rows.push(["reward accuracy (chosen > rejected)", pct(m.reward_accuracy!)], ["reward margin", num(m.reward_margin!)], ["chosen / rejected reward", `${num(m.chosen_reward!)} / ${num(m.rejected_reward!)}`], ["DPO loss", num(m.loss)], ["pairs", m.count]);
   } else rows.push(["loss (per learnt token)", num(m.loss)], ["perplexity", num(m.perplexity!)], ["learnt tokens", m.tokens!], ["examples", m.count]);
   if (m.generated) {
@@ -198,7 +198,7 @@ export function buildCli(): Command {
     .option("--validation <file>", "validation data (default: split off train)")
     .option("--test <file>", "test data (default: split off train)")
     .option("--model <name|dir>", "model name (see hone models) or local directory")
-    .addOption(new Option("--task <task>", "task").choices(["classify", "hierarchical", "sft", "dpo"]))
+    .addOption(new Option("--task <task>", "task").choices(["classify", "hierarchical", "sft", "dpo", "reward"]))
     .option("--text-column <name>", "field holding the text")
     .option("--label-column <name>", "field holding the label")
     .option("--multi-label", "several labels per example")

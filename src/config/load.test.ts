@@ -100,7 +100,7 @@ test("generative tasks resolve their own defaults, and a model must fit its task
   assert.equal(lm("sft", ["adapter.method=none"]).train.lr, 5e-5);
   assert.equal(lm("sft", ["data.chat_template=chatml"]).lm!.chat_template, "builtin:chatml");
   const fails = (f: () => unknown, kind: string, re: RegExp) => assert.throws(f, (e: HoneError) => e.kind === kind && re.test(JSON.stringify(e.issues)));
-  fails(() => lm("sft", [], tinyModel()), "model", /not a causal language model/);
+  fails(() => lm("sft", [], tinyModel()), "model", /not a language model that generates text/);
   fails(() => lm("classify"), "model", /use task: sft or dpo/);
   fails(() => lm("sft", ["train.early_stopping.metric=accuracy"]), "config", /not a metric of task sft/);
   fails(() => resolveConfig(loadConfig(null, ["adapter.method=lora"], { data: { train: "t.jsonl" }, model: { path: tinyModel() } }), machine), "config", /not available for task classify/);

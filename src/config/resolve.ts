@@ -39,9 +39,12 @@ export interface ResolvedHierarchy {
   target_precision: number | null;
 }
 
-export type Task = "classify" | "hierarchical" | "sft" | "dpo";
-export const GENERATIVE_TASKS: readonly Task[] = ["sft", "dpo"];
-export const isGenerative = (task: Task): task is "sft" | "dpo" => GENERATIVE_TASKS.includes(task);
+export type Task = "classify" | "hierarchical" | "sft" | "dpo" | "reward";
+/** Tasks on language models (reward: a pairwise reward model on a causal LM's backbone). */
+export const GENERATIVE_TASKS: readonly Task[] = ["sft", "dpo", "reward"];
+export const isGenerative = (task: Task): task is "sft" | "dpo" | "reward" => GENERATIVE_TASKS.includes(task);
+/** Tasks trained on preference pairs. */
+export const isPairwise = (task: Task): task is "dpo" | "reward" => task === "dpo" || task === "reward";
 
 /** Metrics that pick the best checkpoint of a generative run. */
 export type LmMetric = "loss" | "reward_accuracy" | "reward_margin";
@@ -148,7 +151,7 @@ function resolveEarlyStoppingMetric(c: UserConfig): SelectMetric | LmMetric {
     ]);
   };
   if (c.task === "sft") return m === "auto" || m === "loss" ? "loss" : fail(["loss"]);
-  if (c.task === "dpo") return m === "auto" ? "reward_accuracy" : m === "loss" || m === "reward_accuracy" || m === "reward_margin" ? m : fail(["loss", "reward_accuracy", "reward_margin"]);
+  if (isPairwise(c.task)) return m === "auto" ? "reward_accuracy" : m === "loss" || m === "reward_accuracy" || m === "reward_margin" ? m : fail(["loss", "reward_accuracy", "reward_margin"]);
   if (m === "reward_accuracy" || m === "reward_margin") return fail(["accuracy", "macro_f1", "micro_f1", "weighted_f1", "loss"]);
   return m === "auto" ? (c.data.multi_label ? "micro_f1" : "accuracy") : m;
 }

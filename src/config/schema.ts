@@ -239,7 +239,7 @@ export const UserConfig = strict({
   $schema: z.string().optional(),
   /** classify / hierarchical: encoder classifiers; sft: supervised fine-tuning of a causal LM;
    * dpo: preference tuning (direct preference optimisation) against the starting model. */
-  task: z.enum(["classify", "hierarchical", "sft", "dpo"]).default("classify"),
+  task: z.enum(["classify", "hierarchical", "sft", "dpo", "reward"]).default("classify"),
   /** A name for the run; ids stay unique. */
   name: z.string().min(1).max(100).optional(),
   model: ModelConfig.default(ModelConfig.parse({})),

@@ -1,7 +1,7 @@
 // From the resolved config to encoded splits of a generative task: read and check the files, hold
 // out what has no file, render templates and loss masks, tokenize. Shared by `hone train` and
 // `hone data inspect`.
-import type { ResolvedConfig } from "../config/resolve.js";
+import { isPairwise, type ResolvedConfig } from "../config/resolve.js";
 import { splitExamples } from "../data/split.js";
 import { HoneError } from "../util/errors.js";
 import { BUILTIN_TEMPLATES, ChatTemplate, modelTemplate, readSpecialTokens, templateFromConfig, type TemplateSource } from "./chat-template.js";
@@ -33,8 +33,8 @@ function readSplit(cfg: ResolvedConfig, split: Split): LmExample[] {
 }
 
 function checkFormat(cfg: ResolvedConfig, format: LmFormat, origin: string): void {
-  if (cfg.task === "dpo" && format !== "preference") {
-    throw new HoneError("data", "dpo needs preference pairs", [
+  if (isPairwise(cfg.task) && format !== "preference") {
+    throw new HoneError("data", `${cfg.task} needs preference pairs`, [
       { file: origin, message: `the data holds ${format} rows`, hint: 'rows like {"prompt": ..., "chosen": ..., "rejected": ...} (or OpenAI\'s preferred_output / non_preferred_output)' },
     ]);
   }

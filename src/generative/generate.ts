@@ -32,7 +32,7 @@ interface FinishedLmRun {
 export function openLmRun(store: RunStore, ref: string): FinishedLmRun {
   const run = store.findRun(ref);
   if (!isGenerative(run.task as ResolvedConfig["task"])) {
-    throw new HoneError("usage", `run ${run.id} is a ${run.task} run`, [{ message: "generate and merge need a generative run (task sft or dpo)", hint: "use hone predict for classifiers" }]);
+    throw new HoneError("usage", `run ${run.id} is a ${run.task} run`, [{ message: "generate and merge need a generative run (task sft, dpo or reward)", hint: "use hone predict for classifiers" }]);
   }
   const modelDir = runPaths(run.run_dir).model;
   if (run.status !== "completed" || !existsSync(join(modelDir, "hone.json"))) {
@@ -41,11 +41,19 @@ export function openLmRun(store: RunStore, ref: string): FinishedLmRun {
   return { run, cfg: run.config as ResolvedConfig, plan: run.plan as LmPlan, modelDir };
 }
 
+/** A reward model scores answers (hone eval); it has no language-model head to generate with. */
+export function needGenerator(r: FinishedLmRun): FinishedLmRun {
+  if (r.cfg.task === "reward") {
+    throw new HoneError("usage", `run ${r.run.id} is a reward model`, [{ message: "it scores answers, it does not write them", hint: `score preference pairs with: hone eval ${r.run.id} --data pairs.jsonl` }]);
+  }
+  return r;
+}
+
 /** Answers of a trained run to prompts: text (used as is) or messages (rendered with the run's chat template). */
 export async function generate(ref: string, prompts: Turns[], opts: GenerateSettings & { store?: string } = {}): Promise<GeneratedText[]> {
   const store = new RunStore(storeDir(opts.store));
   try {
-    const r = openLmRun(store, ref);
+    const r = needGenerator(openLmRun(store, ref));
     const work = mkdtempSync(join(tmpdir(), "hone-generate-"));
     try {
       // An encoder-decoder reads text: a lone user message is its text (what `--prompt` sends).

@@ -208,3 +208,32 @@ test("seq2seq: a tiny T5 learns prompt/completion pairs through the CLI (encoder
   assert.notEqual(dpo.status, 0);
   assert.match(dpo.stderr, /encoder-decoder/);
 });
+
+test("reward model: pairwise training ranks held-out chosen answers above rejected ones; it scores, it does not generate", () => {
+  const dir = tempDir();
+  const questions = readFileSync(EXAMPLE_DATA, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { text: string; label: string });
+  const pairs = questions.map((q) => ({ prompt: [{ role: "user", content: q.text }], chosen: [{ role: "assistant", content: `happy to help with ${q.label}.` }], rejected: [{ role: "assistant", content: `not my problem, ${q.label}.` }] }));
+  const train = writeJsonl(join(dir, "train.jsonl"), pairs.slice(0, 200));
+  const heldOut = writeJsonl(join(dir, "heldout.jsonl"), pairs.slice(200, 250));
+  const test2 = writeJsonl(join(dir, "test.jsonl"), pairs.slice(250));
+  const store = join(dir, "store");
+  const r = hone([...common(store, tinyLm([EXAMPLE_DATA, train])), "--task", "reward", "--data", train, "--validation", heldOut, "--test", test2, "--name", "rm",
+    "--set", "train.epochs=2", "--set", "train.batch_size=8", "--set", "train.lr=5e-3"]);
+  assert.equal(r.status, 0, r.stderr);
+  const lines = jsonLines(r.stdout);
+  const res = lines.find((l) => l.kind === "result") as { run: string; validation: { reward_accuracy: number; count: number; task: string }; test: { reward_accuracy: number; reward_margin: number; loss: number; count: number } };
+  assert.equal(res.validation.task, "reward");
+  assert.equal(res.validation.count, 50);
+  // A new score layer starts near chance; after two epochs it ranks unseen pairs.
+  assert.ok(res.validation.reward_accuracy > 0.9, `held-out reward accuracy ${res.validation.reward_accuracy}`);
+  assert.ok(res.test.reward_accuracy > 0.9 && res.test.reward_margin > 0 && res.test.loss < Math.LN2, JSON.stringify(res.test));
+  // The trained score layer is saved beside the adapter (peft's modules_to_save).
+  const adapter = JSON.parse(readFileSync(join(store, "runs", res.run, "model", "adapter_config.json"), "utf8"));
+  assert.equal(adapter.task_type, "SEQ_CLS");
+  const ev = hone(["--store", store, "eval", "rm", "--data", heldOut, "--json"]);
+  assert.equal(ev.status, 0, ev.stderr);
+  assert.match(ev.stdout, /reward_accuracy/);
+  const gen = hone(["--store", store, "generate", "rm", "--prompt", "hello"]);
+  assert.equal(gen.status, 2);
+  assert.match(gen.stderr, /reward model/);
+});

@@ -7,7 +7,7 @@ import { BUILTIN_TEMPLATES, ChatTemplate, type Message } from "./chat-template.j
 import { readLmSource, promptAndAnswer, type LmExample } from "./data.js";
 import { LmEncoder } from "./encode.js";
 import { packSequences, paddingReport } from "./pack.js";
-import { dpoMetrics, generationMetrics, labelOf, sftMetrics } from "./metrics.js";
+import { dpoMetrics, generationMetrics, labelOf, rewardMetrics, sftMetrics } from "./metrics.js";
 import { HoneError } from "../util/errors.js";
 import { tempDir, tinyLm } from "../testing/fixtures.js";
 
@@ -130,6 +130,12 @@ test("metrics: perplexity, DPO rewards, exact match and labels read off generati
   assert.equal(d.reward_accuracy, 0.5);
   assert.ok(Math.abs(d.reward_margin! - (0.3 + -0.1) / 2) < 1e-12);
   assert.ok(Math.abs(d.loss - (Math.log1p(Math.exp(-0.3)) + Math.log1p(Math.exp(0.1))) / 2) < 1e-12);
+  // Reward model: pair 0 ranks chosen 1 above, pair 1 one below -> accuracy 0.5, margin 0.
+  const r = rewardMetrics([2, 1, 0, 1]);
+  assert.equal(r.task, "reward");
+  assert.equal(r.reward_accuracy, 0.5);
+  assert.ok(Math.abs(r.reward_margin!) < 1e-12);
+  assert.ok(Math.abs(r.loss - (Math.log1p(Math.exp(-1)) + Math.log1p(Math.exp(1))) / 2) < 1e-12);
   assert.equal(labelOf("payment/refund: on its way", ["payment/refund", "payment"]), "payment/refund");
   assert.equal(labelOf("I think it is service/returns.", ["payment/refund", "service/returns"]), "service/returns");
   const g = generationMetrics(["a b", "payment/refund: x"], [" a  b ", "payment/refund: y"], ["payment/refund"]);

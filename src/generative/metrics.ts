@@ -2,8 +2,8 @@
 
 export interface LmMetrics {
   kind: "lm";
-  task: "sft" | "dpo";
-  /** Sequences (sft) or pairs (dpo). */
+  task: "sft" | "dpo" | "reward";
+  /** Sequences (sft) or pairs (dpo, reward). */
   count: number;
   /** sft: mean loss per learnt token; dpo: the DPO loss. */
   loss: number;
@@ -55,6 +55,13 @@ export function dpoMetrics(policy: ArrayLike<number>, reference: ArrayLike<numbe
   }
   const d = Math.max(1, pairs);
   return { kind: "lm", task: "dpo", count: pairs, loss: loss / d, reward_accuracy: wins / d, reward_margin: margin / d, chosen_reward: chosen / d, rejected_reward: rejected / d };
+}
+
+/** A pairwise reward model: sequences 2i (chosen) and 2i+1 (rejected) scored on their own;
+ * loss -log sigmoid(r_c - r_r), accuracy = share of pairs with r_c > r_r. */
+export function rewardMetrics(rewards: ArrayLike<number>): LmMetrics {
+  const m = dpoMetrics(rewards, new Float64Array(rewards.length), 1);
+  return { ...m, task: "reward" };
 }
 
 const normalize = (s: string) => s.trim().replace(/\s+/g, " ");

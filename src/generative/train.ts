@@ -5,7 +5,7 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig } from "../config/load.js";
-import { resolveConfig, type ResolvedConfig, type ResolvedLm } from "../config/resolve.js";
+import { isPairwise, resolveConfig, type ResolvedConfig, type ResolvedLm } from "../config/resolve.js";
 import { probe, runEngine } from "../engine/process.js";
 import type { EventOf, LmModelSpec, LmShard, LmTrainJob } from "../protocol/schema.js";
 import { runtimeSpec } from "../predict/logits.js";
@@ -19,7 +19,7 @@ import { readSpecialTokens } from "./chat-template.js";
 import { promptAndAnswer, type LmExample, type LmFormat, type Turns } from "./data.js";
 import { lmEncoder, loadLmDataset } from "./dataset.js";
 import type { LmEncoder } from "./encode.js";
-import { dpoMetrics, generationMetrics, lmMetricValue, sftMetrics, type LmMetrics } from "./metrics.js";
+import { dpoMetrics, generationMetrics, lmMetricValue, rewardMetrics, sftMetrics, type LmMetrics } from "./metrics.js";
 import { packSequences, paddingReport, type PaddingReport } from "./pack.js";
 import type { TrainOptions, TrainResult, TrainUpdate } from "../train/train.js";
 import { checkpointSteps, openForResume, stepDir, supervise } from "../train/supervise.js";
@@ -57,7 +57,7 @@ interface LmRunFiles {
 
 /** model/hone.json: what `hone generate`, `hone merge` and the server need besides the weights. */
 export interface LmModelCard {
-  task: "sft" | "dpo";
+  task: "sft" | "dpo" | "reward";
   /** The base model directory; the run's model/ holds an adapter on top of it, or full weights. */
   base_model: string;
   adapter: "none" | "lora" | "dora";
@@ -136,8 +136,10 @@ async function prepareNewRun(store: RunStore, opts: TrainOptions, update: (u: Tr
   // A template given in the config travels with the run (the model's own was copied above).
   if (encoder.template && !encoder.template.source.origin.startsWith(cfg.model.dir + "/")) writeFileAtomic(join(paths.model, "chat_template.jinja"), encoder.template.source.text);
 
+  // A reward model scores; it does not generate.
   const samples = (split: "validation" | "test"): Sample[] =>
     examples[split]
+      .slice(0, cfg.task === "reward" ? 0 : undefined)
       .slice(0, lmCfg.generation.eval_samples)
       .map((e) => ({ e, pa: promptAndAnswer(e) }))
       .filter((x): x is { e: LmExample; pa: NonNullable<ReturnType<typeof promptAndAnswer>> } => x.pa !== null)
@@ -156,8 +158,10 @@ async function prepareNewRun(store: RunStore, opts: TrainOptions, update: (u: Tr
 /** The trained model of a run, as the engine loads it. */
 export function trainedModelSpec(cfg: ResolvedConfig, modelDir: string, padId: number): LmModelSpec {
   const adapter = cfg.lm!.adapter.method !== "none";
-  return { path: adapter ? cfg.model.dir : modelDir, adapter: adapter ? modelDir : null, architecture: architectureOf(cfg), dtype: cfg.lm!.base_weights, pad_token_id: padId };
+  return { path: adapter ? cfg.model.dir : modelDir, adapter: adapter ? modelDir : null, architecture: architectureOf(cfg), head: headOf(cfg), dtype: cfg.lm!.base_weights, pad_token_id: padId };
 }
+
+export const headOf = (cfg: ResolvedConfig): "lm" | "reward" => (cfg.task === "reward" ? "reward" : "lm");
 
 /** Runs resolved before encoder-decoders were supported hold causal LMs. */
 export function architectureOf(cfg: ResolvedConfig): "causal" | "seq2seq" {
@@ -167,6 +171,7 @@ export function architectureOf(cfg: ResolvedConfig): "causal" | "seq2seq" {
 function lmMetricsOf(cfg: ResolvedConfig, stats: Record<string, string>, count: number): LmMetrics {
   const col = (name: string) => readLogits(stats[name]!, count, 1).map((r) => r[0]!);
   if (cfg.task === "dpo") return dpoMetrics(col("policy_logp"), col("reference_logp"), cfg.lm!.dpo.beta);
+  if (cfg.task === "reward") return rewardMetrics(col("reward"));
   return sftMetrics(col("nll"), col("tokens"));
 }
 
@@ -220,13 +225,15 @@ export async function generateTexts(cfg: ResolvedConfig, plan: LmPlan, modelDir:
 export async function scoreSplit(cfg: ResolvedConfig, plan: LmPlan, run: RunRecord, shard: LmShard, outDir = join(run.run_dir, "predictions")): Promise<LmMetrics> {
   const paths = runPaths(run.run_dir);
   const score = async (model: LmModelSpec, name: string) => {
-    const r = await runEngine({ kind: "lm.score", protocol_version: 1, model, data: shard, pairs: cfg.task === "dpo", output_dir: join(outDir, name), batch_size: cfg.train.eval_batch_size, runtime: runtimeSpec(cfg) });
+    const r = await runEngine({ kind: "lm.score", protocol_version: 1, model, data: shard, pairs: isPairwise(cfg.task), output_dir: join(outDir, name), batch_size: cfg.train.eval_batch_size, runtime: runtimeSpec(cfg) });
     const ev = r.events.find((e): e is EventOf<"predictions"> => e.type === "predictions")!;
-    return { logp: readLogits(ev.logits.logp!, ev.count, 1).map((x) => x[0]!), tokens: readLogits(ev.logits.tokens!, ev.count, 1).map((x) => x[0]!) };
+    const col = (n: string) => readLogits(ev.logits[n]!, ev.count, 1).map((x) => x[0]!);
+    return cfg.task === "reward" ? { logp: col("reward"), tokens: [] } : { logp: col("logp"), tokens: col("tokens") };
   };
   const policy = await score(trainedModelSpec(cfg, paths.model, plan.pad_token_id), "test");
+  if (cfg.task === "reward") return rewardMetrics(policy.logp);
   if (cfg.task !== "dpo") return sftMetrics(policy.logp.map((v) => -v), policy.tokens);
-  const reference = await score({ path: cfg.model.dir, adapter: null, architecture: architectureOf(cfg), dtype: cfg.lm!.base_weights, pad_token_id: plan.pad_token_id }, "test-reference");
+  const reference = await score({ path: cfg.model.dir, adapter: null, architecture: architectureOf(cfg), head: "lm", dtype: cfg.lm!.base_weights, pad_token_id: plan.pad_token_id }, "test-reference");
   return dpoMetrics(policy.logp, reference.logp, cfg.lm!.dpo.beta);
 }
 
@@ -252,8 +259,8 @@ export async function trainGenerative(store: RunStore, opts: TrainOptions, updat
     kind: "lm.train",
     protocol_version: 1,
     run_dir: run.run_dir,
-    objective: cfg.task as "sft" | "dpo",
-    model: { path: cfg.model.dir, adapter: null, architecture: architectureOf(cfg), dtype: lmCfg.base_weights, pad_token_id: plan.pad_token_id },
+    objective: cfg.task as "sft" | "dpo" | "reward",
+    model: { path: cfg.model.dir, adapter: null, architecture: architectureOf(cfg), head: headOf(cfg), dtype: lmCfg.base_weights, pad_token_id: plan.pad_token_id },
     adapter: lmCfg.adapter,
     data: { train: files.shards.train, validation: files.shards.validation },
     optim: {
@@ -304,11 +311,11 @@ export async function trainGenerative(store: RunStore, opts: TrainOptions, updat
     renameSync(tmp, join(paths.model, f));
     await store.addArtifact(run.id, "model", join(paths.model, f));
   }
-  const card: LmModelCard = { task: cfg.task as "sft" | "dpo", base_model: cfg.model.dir, adapter: lmCfg.adapter.method, pad_token_id: plan.pad_token_id, stop_token_ids: plan.stop_token_ids, max_length: cfg.data.max_length, generation: lmCfg.generation };
+  const card: LmModelCard = { task: cfg.task as "sft" | "dpo" | "reward", base_model: cfg.model.dir, adapter: lmCfg.adapter.method, pad_token_id: plan.pad_token_id, stop_token_ids: plan.stop_token_ids, max_length: cfg.data.max_length, generation: lmCfg.generation };
   writeJsonAtomic(join(paths.model, "hone.json"), card);
 
   const bestEval = stepDir(paths.evals, bestStep);
-  const names = cfg.task === "dpo" ? ["policy_logp", "reference_logp"] : ["nll", "tokens"];
+  const names = cfg.task === "dpo" ? ["policy_logp", "reference_logp"] : cfg.task === "reward" ? ["reward"] : ["nll", "tokens"];
   const evalFiles = Object.fromEntries(names.map((n) => [n, join(bestEval, `${n}.logits.f32`)]));
   let validation: LmMetrics | null = files.shards.validation && Object.values(evalFiles).every((f) => existsSync(f)) ? lmMetricsOf(cfg, evalFiles, files.shards.validation.count) : null;
 

@@ -217,6 +217,9 @@ export const LmModelSpec = z
     /** causal: *ForCausalLM; seq2seq: *ForConditionalGeneration (T5, BART), whose shards hold each
      * example as source tokens (mask 0) followed by target tokens (mask 1). */
     architecture: z.enum(["causal", "seq2seq"]),
+    /** lm: the language-model head; reward: one number per sequence from its last token's hidden
+     * state (AutoModelForSequenceClassification with one label, the head new at the first run). */
+    head: z.enum(["lm", "reward"]),
     /** A peft adapter directory (adapter_config.json + adapter_model.safetensors) on top, or null. */
     adapter: path.nullable(),
     /** Precision the base weights are loaded in. */
@@ -242,8 +245,9 @@ export const LmTrainJob = z
     protocol_version: z.literal(PROTOCOL_VERSION),
     run_dir: path,
     /** sft: next-token loss on masked tokens; dpo: preference loss on pairs (sequences 2i, 2i+1 =
-     * chosen, rejected) against the starting model (the adapter switched off, or a frozen copy). */
-    objective: z.enum(["sft", "dpo"]),
+     * chosen, rejected) against the starting model (the adapter switched off, or a frozen copy);
+     * reward: a pairwise (Bradley-Terry) reward model on the same pairs, -log sigmoid(r_c - r_r). */
+    objective: z.enum(["sft", "dpo", "reward"]),
     model: LmModelSpec,
     adapter: AdapterSpec,
     data: z.object({ train: LmShard, validation: LmShard.nullable() }).strict(),
@@ -289,7 +293,8 @@ export const LmScoreJob = z
     /** Sequences with loss masks; pairs: sequences 2i, 2i+1 belong together (only for batching). */
     data: LmShard,
     pairs: z.boolean(),
-    /** Where `logp.logits.f32` (summed log-probability of the learnt tokens) and `tokens.logits.f32` go. */
+    /** Where `logp.logits.f32` (summed log-probability of the learnt tokens) and `tokens.logits.f32`
+     * go; for a reward head, `reward.logits.f32` (one number per sequence). */
     output_dir: path,
     batch_size: posInt,
     runtime: RuntimeSpec,

@@ -28,7 +28,7 @@ export async function writeReports(store: RunStore, runId: string, metrics: { va
   const pick = (split: string, name: string): [number, number][] =>
     points.filter((p) => p.split === split && p.name === name && p.value !== null).map((p) => [p.step, p.value]);
   const val = metrics.validation ?? metrics.test;
-  const score = val?.kind === "lm" ? (val.task === "dpo" ? "reward_accuracy" : "perplexity") : val?.kind === "multi_label" ? "micro_f1" : "accuracy";
+  const score = val?.kind === "lm" ? (val.task === "sft" ? "perplexity" : "reward_accuracy") : val?.kind === "multi_label" ? "micro_f1" : "accuracy";
   const series: Series[] = [
     { name: "train loss", points: pick("train", "loss"), color: "#2166ac" },
     { name: "validation loss", points: pick("validation", "loss"), color: "#d6604d" },

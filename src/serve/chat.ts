@@ -5,7 +5,7 @@ import { startEngine, type EngineHandle } from "../engine/process.js";
 import type { Message } from "../generative/chat-template.js";
 import { lmEncoder } from "../generative/dataset.js";
 import type { LmEncoder } from "../generative/encode.js";
-import { openLmRun } from "../generative/generate.js";
+import { needGenerator, openLmRun } from "../generative/generate.js";
 import { trainedModelSpec, type LmPlan } from "../generative/train.js";
 import type { ResolvedConfig } from "../config/resolve.js";
 import { runtimeSpec } from "../predict/logits.js";
@@ -54,7 +54,7 @@ export class ChatBackend {
     const s = new RunStore(storeDir(store));
     let r: { cfg: ResolvedConfig; plan: LmPlan; modelDir: string; run: { id: string } };
     try {
-      r = openLmRun(s, ref);
+      r = needGenerator(openLmRun(s, ref));
     } finally {
       s.close();
     }

@@ -1,4 +1,4 @@
-"""Fine-tune a language model: supervised (sft; causal or encoder-decoder) or on preferences (dpo). The loop, top to bottom.
+"""Fine-tune a language model: supervised (sft; causal or encoder-decoder), on preferences (dpo), or a reward model (reward). The loop, top to bottom.
 
 As in classify_train.py, every setting comes from the job (LmTrainJob in src/protocol/schema.ts);
 after each evaluation the engine writes per-sequence statistics, waits for the orchestrator's
@@ -9,6 +9,8 @@ continue/stop, then checkpoints. The two objectives differ in one function each:
        pi/ref are the summed log-probabilities of the chosen (c) and rejected (r) answers under
        the policy and the reference. The reference is the starting model; its log-probabilities
        are computed once, before training, so no second model is held in memory.
+  reward  loss = -log sigmoid(r_c - r_r), averaged over pairs, where r is the reward model's
+       number for a whole sequence (prompt + answer): a pairwise (Bradley-Terry) reward model.
 """
 import math
 import time
@@ -30,15 +32,19 @@ def epoch_rows(n_rows: int, seed: int, epoch: int) -> np.ndarray:
 
 
 @torch.no_grad()
-def all_logps(model, shard, pad_id, pack, batch_size, device, autocast) -> np.ndarray:
-    """[count, 2]: summed log-probability and learnt-token count of every sequence."""
+def all_logps(model, shard, pad_id, pack, batch_size, device, autocast, reward=False) -> np.ndarray:
+    """[count, 2]: summed log-probability and learnt-token count of every sequence; for a reward
+    model, its reward and the same count."""
     model.eval()
     out = np.zeros((shard.count, 2), dtype=np.float32)
     for i in range(0, len(shard.rows), batch_size):
         rows = shard.rows[i : i + batch_size]
         batch = lm.collate(shard, rows, pad_id, pack, seq2seq=lm.is_seq2seq(model))
         with autocast:
-            sums, counts = lm.sequence_logps(model, batch, device, with_grad=False)
+            if reward:
+                sums, counts = lm.sequence_rewards(model, batch, device), torch.zeros(batch["sequences"])
+            else:
+                sums, counts = lm.sequence_logps(model, batch, device, with_grad=False)
         order = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
         out[order, 0] = sums.float().cpu().numpy()
         out[order, 1] = counts.cpu().numpy()
@@ -54,10 +60,12 @@ def run(job: dict, channel) -> None:
     torch.manual_seed(opt_cfg["seed"])
     pad_id = job["model"]["pad_token_id"]
     dpo = objective == "dpo"
+    reward = objective == "reward"
+    pairwise = dpo or reward
 
     # ---- data ----
-    train = lm.load_shard(job["data"]["train"], pairs=dpo)
-    val = lm.load_shard(job["data"]["validation"], pairs=dpo) if job["data"]["validation"] else None
+    train = lm.load_shard(job["data"]["train"], pairs=pairwise)
+    val = lm.load_shard(job["data"]["validation"], pairs=pairwise) if job["data"]["validation"] else None
     pack = job["data"]["train"]["rows"] is not None
     # A micro-batch is batch_size rows on each process; process r takes the r-th slice of it.
     B, W = opt_cfg["batch_size"], ranks.world
@@ -114,9 +122,12 @@ def run(job: dict, channel) -> None:
     def evaluate(step: int, epoch: float) -> str:
         if val is None:
             return "continue"
-        stats = all_logps(model, val, pad_id, False, opt_cfg["eval_batch_size"], device, autocast)
+        stats = all_logps(model, val, pad_id, False, opt_cfg["eval_batch_size"], device, autocast, reward=reward)
         outputs = {"nll": -stats[:, 0:1], "tokens": stats[:, 1:2]}
-        if dpo:
+        if reward:
+            outputs = {"reward": stats[:, 0:1]}
+            loss = float(np.mean(np.logaddexp(0.0, -(stats[0::2, 0] - stats[1::2, 0]))))  # -log sigmoid, stable
+        elif dpo:
             outputs = {"policy_logp": stats[:, 0:1], "reference_logp": reference["validation"][:, None]}
             pc, pr = stats[0::2, 0], stats[1::2, 0]
             rc, rr = reference["validation"][0::2], reference["validation"][1::2]
@@ -131,6 +142,10 @@ def run(job: dict, channel) -> None:
 
     def batch_loss(batch, rows) -> torch.Tensor:
         """Summed over the micro-batch: the step divides by its learnt tokens (sft) or pairs (dpo)."""
+        if reward:
+            with autocast:
+                r = lm.sequence_rewards(model, batch, device)
+            return -F.logsigmoid(r[0::2] - r[1::2]).sum()
         if not dpo:
             with autocast:
                 return -lm.summed_logp(model, batch, device)
@@ -161,11 +176,11 @@ def run(job: dict, channel) -> None:
             everyone = micro[micro0 : micro0 + opt_cfg["grad_accum"]]
             mine = [m[ranks.rank * B : (ranks.rank + 1) * B] for m in everyone]
             group = [[train.rows[r] for r in m] for m in mine if len(m) > 0]
-            batches = [lm.collate(train, rows, pad_id, pack and not dpo, seq2seq=seq2seq) for rows in group]
+            batches = [lm.collate(train, rows, pad_id, pack and not pairwise, seq2seq=seq2seq) for rows in group]
             # The step's loss is a mean over all its learnt tokens (or pairs), whichever
             # micro-batch and process they fell in: the same as one big batch on one device.
             step_rows = np.concatenate(everyone)
-            denominator = int(row_learnt[step_rows].sum()) if not dpo else len(step_rows)
+            denominator = int(row_learnt[step_rows].sum()) if not pairwise else len(step_rows)
             for g in optimizer.param_groups:
                 g["lr"] = g["base_lr"] * lr_factor(step, opt_cfg["warmup_steps"], total, opt_cfg["scheduler"])
             step_loss = torch.zeros((), device=device)
@@ -174,7 +189,7 @@ def run(job: dict, channel) -> None:
                 loss.backward()
                 step_loss += loss.detach()
             window_tokens += int(row_tokens[step_rows].sum())
-            window_samples += int(sum(len(train.rows[r]) for r in step_rows)) // (2 if dpo else 1)
+            window_samples += int(sum(len(train.rows[r]) for r in step_rows)) // (2 if pairwise else 1)
             ranks.sum_gradients(params)  # every process now holds the whole step's gradient
             grad_norm = None
             if opt_cfg["max_grad_norm"] is not None:
