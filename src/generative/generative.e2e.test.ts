@@ -21,6 +21,18 @@ function writeJsonl(file: string, rows: unknown[]): string {
   return file;
 }
 
+/** Preference pairs on the example questions: the preferred answers are polite, the rejected ones
+ * rude, a pattern that carries over to new questions. 200 train, 50 held out, the rest test. */
+function politePairs() {
+  const dir = tempDir();
+  const questions = readFileSync(EXAMPLE_DATA, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { text: string; label: string });
+  const pairs = questions.map((q) => ({ prompt: [{ role: "user", content: q.text }], chosen: [{ role: "assistant", content: `happy to help with ${q.label}.` }], rejected: [{ role: "assistant", content: `not my problem, ${q.label}.` }] }));
+  const train = writeJsonl(join(dir, "train.jsonl"), pairs.slice(0, 200));
+  const heldOut = writeJsonl(join(dir, "heldout.jsonl"), pairs.slice(200, 250));
+  const test2 = writeJsonl(join(dir, "test.jsonl"), pairs.slice(250));
+  return { train, heldOut, test2, store: join(dir, "store") };
+}
+
 const common = (store: string, model: string) => ["--store", store, "train", "--model", model, "--json", "--set", "train.threads=1", "--set", "data.max_length=64"];
 
 test("sft: a tiny model learns a small instruction set through the CLI; generate and merge work", () => {
@@ -65,14 +77,7 @@ test("sft: a tiny model learns a small instruction set through the CLI; generate
 });
 
 test("dpo: preference tuning raises the chosen-over-rejected margin on held-out pairs", () => {
-  const dir = tempDir();
-  const questions = readFileSync(EXAMPLE_DATA, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { text: string; label: string });
-  // The preferred answers are polite, the rejected ones rude: a pattern that carries over to new questions.
-  const pairs = questions.map((q) => ({ prompt: [{ role: "user", content: q.text }], chosen: [{ role: "assistant", content: `happy to help with ${q.label}.` }], rejected: [{ role: "assistant", content: `not my problem, ${q.label}.` }] }));
-  const train = writeJsonl(join(dir, "train.jsonl"), pairs.slice(0, 200));
-  const heldOut = writeJsonl(join(dir, "heldout.jsonl"), pairs.slice(200, 250));
-  const test2 = writeJsonl(join(dir, "test.jsonl"), pairs.slice(250));
-  const store = join(dir, "store");
+  const { train, heldOut, test2, store } = politePairs();
   const r = hone([...common(store, tinyLm([EXAMPLE_DATA, train])), "--task", "dpo", "--data", train, "--validation", heldOut, "--test", test2,
     "--set", "train.epochs=2", "--set", "train.batch_size=8", "--set", "train.lr=5e-3", "--set", "generation.eval_samples=0"]);
   assert.equal(r.status, 0, r.stderr);
@@ -210,13 +215,7 @@ test("seq2seq: a tiny T5 learns prompt/completion pairs through the CLI (encoder
 });
 
 test("reward model: pairwise training ranks held-out chosen answers above rejected ones; it scores, it does not generate", () => {
-  const dir = tempDir();
-  const questions = readFileSync(EXAMPLE_DATA, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { text: string; label: string });
-  const pairs = questions.map((q) => ({ prompt: [{ role: "user", content: q.text }], chosen: [{ role: "assistant", content: `happy to help with ${q.label}.` }], rejected: [{ role: "assistant", content: `not my problem, ${q.label}.` }] }));
-  const train = writeJsonl(join(dir, "train.jsonl"), pairs.slice(0, 200));
-  const heldOut = writeJsonl(join(dir, "heldout.jsonl"), pairs.slice(200, 250));
-  const test2 = writeJsonl(join(dir, "test.jsonl"), pairs.slice(250));
-  const store = join(dir, "store");
+  const { train, heldOut, test2, store } = politePairs();
   const r = hone([...common(store, tinyLm([EXAMPLE_DATA, train])), "--task", "reward", "--data", train, "--validation", heldOut, "--test", test2, "--name", "rm",
     "--set", "train.epochs=2", "--set", "train.batch_size=8", "--set", "train.lr=5e-3"]);
   assert.equal(r.status, 0, r.stderr);
