@@ -190,6 +190,14 @@ test("seq2seq: a tiny T5 learns prompt/completion pairs through the CLI (encoder
   assert.equal(cfg.lm.architecture, "seq2seq");
   assert.equal(cfg.lm.packing, false);
 
+  // The data doctor shows the source, then the learnt target with its end token, and no packing.
+  const doc = hone(["data", "inspect", "--data", data, "--model", model, "--set", "task=sft", "--json"]);
+  assert.equal(doc.status, 0, doc.stderr);
+  const report = JSON.parse(doc.stdout) as { task: string; preview: string; packing: unknown };
+  assert.equal(report.task, "sft (encoder-decoder)");
+  assert.equal(report.packing, null);
+  assert.match(report.preview, /^.+<\/s>⟦.+<\/s>⟧$/);
+
   const gen = hone(["--store", store, "generate", "t5", "--prompt", QA[0]![0]]);
   assert.equal(gen.status, 0, gen.stderr);
   assert.equal((jsonLines(gen.stdout)[0] as { generation: string }).generation, QA[0]![1]);

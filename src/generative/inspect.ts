@@ -49,7 +49,8 @@ export async function inspectLmData(cfg: ResolvedConfig): Promise<LmInspectRepor
     }
   }
   return {
-    task: cfg.task,
+    // An encoder-decoder says so: its preview is source then target.
+    task: cfg.lm!.architecture === "seq2seq" ? `${cfg.task} (encoder-decoder)` : cfg.task,
     format: ds.format,
     template: ds.encoder.template?.source.origin ?? null,
     splits: {
