@@ -392,7 +392,7 @@ Examples:
               const cfg = r.config as { model?: { ref?: string } };
               const t = r.test_metrics as Record<string, number> | null;
               // Classifiers: accuracy (or micro F1); sft: exact match of generated answers (else
-              // perplexity); dpo: reward accuracy.
+              // perplexity); dpo and reward models: reward accuracy.
               const score = t?.perplexity !== undefined && t.exact_match === undefined ? `ppl ${num(t.perplexity)}` : pct(t?.accuracy ?? t?.micro_f1 ?? t?.exact_match ?? t?.reward_accuracy);
               return [r.id, r.name ?? "", r.status, cfg.model?.ref ?? "", r.best_step ?? "", score, r.created_at.slice(0, 19).replace("T", " ")];
             }),
