@@ -28,18 +28,15 @@ def load(spec: dict, adapter: dict | None, trainable: bool):
 
     seq2seq = spec["architecture"] == "seq2seq"
     reward = spec["head"] == "reward"
+    common = dict(dtype=DTYPES[spec["dtype"]], use_safetensors=True, trust_remote_code=False)
     try:
         if reward:  # the decoder with one output number; the score layer is new on a base model
-            model = AutoModelForSequenceClassification.from_pretrained(
-                spec["path"], num_labels=1, dtype=DTYPES[spec["dtype"]], use_safetensors=True, trust_remote_code=False, attn_implementation="sdpa"
-            )
+            model = AutoModelForSequenceClassification.from_pretrained(spec["path"], num_labels=1, attn_implementation="sdpa", **common)
             model.config.pad_token_id = spec["pad_token_id"]
         elif seq2seq:  # each architecture's own attention (T5's relative position bias is not SDPA's)
-            model = AutoModelForSeq2SeqLM.from_pretrained(spec["path"], dtype=DTYPES[spec["dtype"]], use_safetensors=True, trust_remote_code=False)
+            model = AutoModelForSeq2SeqLM.from_pretrained(spec["path"], **common)
         else:
-            model = AutoModelForCausalLM.from_pretrained(
-                spec["path"], dtype=DTYPES[spec["dtype"]], use_safetensors=True, trust_remote_code=False, attn_implementation="sdpa"
-            )
+            model = AutoModelForCausalLM.from_pretrained(spec["path"], attn_implementation="sdpa", **common)
     except (OSError, ValueError) as e:
         raise EngineError("model_load", f"cannot load the {'encoder-decoder' if seq2seq else 'causal LM'} from {spec['path']}: {e}") from None
     model.config.use_cache = False  # training never decodes; generation turns it back on
@@ -310,17 +307,36 @@ class TrainedHeadLogpSum(torch.autograd.Function):
         return grad_hidden * upstream.to(grad_hidden.dtype), None, grad_weight * upstream.to(grad_weight.dtype)
 
 
+def _decoder_hidden(model, batch: dict, device, index: str) -> torch.Tensor:
+    """The decoder's last hidden states at the flat positions batch[index] only."""
+    move = mover(device)
+    pos = batch["position_ids"]
+    hidden = causal(model).base_model(input_ids=move(batch["input_ids"]), position_ids=None if pos is None else move(pos), use_cache=False).last_hidden_state
+    return hidden.reshape(-1, hidden.shape[-1]).index_select(0, move(batch[index]))
+
+
 def _learnt_hidden(model, batch: dict, device):
     """The decoder's hidden states before each learnt token (gathered first, so the prompt never
     reaches the output layer), their targets, their sequence numbers, and the output layer."""
-    base = causal(model)
     move = mover(device)
-    pos = batch["position_ids"]
-    hidden = base.base_model(input_ids=move(batch["input_ids"]), position_ids=None if pos is None else move(pos), use_cache=False).last_hidden_state
-    h = hidden.reshape(-1, hidden.shape[-1]).index_select(0, move(batch["learnt_index"]))
-    head = base.get_output_embeddings()
+    head = causal(model).get_output_embeddings()
     plain = type(head) is torch.nn.Linear and head.bias is None
-    return h, move(batch["targets"]), move(batch["target_seq"]), head, plain
+    return _decoder_hidden(model, batch, device, "learnt_index"), move(batch["targets"]), move(batch["target_seq"]), head, plain
+
+
+def _chunked_logp(h, y, head, plain: bool, with_grad: bool) -> torch.Tensor:
+    """log p(target) per row, LOGIT_CHUNK rows at a time: a frozen plain output layer takes its
+    gradient in the forward pass, a trained one is checkpointed (its logits recomputed)."""
+    frozen = plain and not head.weight.requires_grad
+    parts = []
+    for hc, yc in zip(h.split(LOGIT_CHUNK), y.split(LOGIT_CHUNK)):
+        if with_grad and frozen:
+            parts.append(FrozenHeadLogp.apply(hc, yc, head.weight))
+        elif with_grad:
+            parts.append(checkpoint(functools.partial(_chunk_logp, head=head), hc, yc, use_reentrant=False))
+        else:
+            parts.append(_chunk_logp(hc, yc, head))
+    return torch.cat(parts) if parts else h.new_zeros(0, dtype=torch.float32)
 
 
 def _per_sequence(batch: dict, device, seq, logp):
@@ -351,28 +367,13 @@ def sequence_logps(model, batch: dict, device, with_grad: bool):
         logp, seq = _seq2seq_logp(model, batch, device)
         return _per_sequence(batch, device, seq, logp)
     h, y, seq, head, plain = _learnt_hidden(model, batch, device)
-    frozen = plain and not head.weight.requires_grad
-    parts = []
-    for hc, yc in zip(h.split(LOGIT_CHUNK), y.split(LOGIT_CHUNK)):
-        if with_grad and frozen:
-            parts.append(FrozenHeadLogp.apply(hc, yc, head.weight))
-        elif with_grad:
-            parts.append(checkpoint(functools.partial(_chunk_logp, head=head), hc, yc, use_reentrant=False))
-        else:
-            parts.append(_chunk_logp(hc, yc, head))
-    logp = torch.cat(parts) if parts else h.new_zeros(0, dtype=torch.float32)
-    return _per_sequence(batch, device, seq, logp)
+    return _per_sequence(batch, device, seq, _chunked_logp(h, y, head, plain, with_grad))
 
 
 def sequence_rewards(model, batch: dict, device) -> torch.Tensor:
     """A reward model's number for each sequence: the score layer on the hidden state of the
     sequence's last token (the end of the answer), as AutoModelForSequenceClassification pools."""
-    base = causal(model)
-    move = mover(device)
-    pos = batch["position_ids"]
-    hidden = base.base_model(input_ids=move(batch["input_ids"]), position_ids=None if pos is None else move(pos), use_cache=False).last_hidden_state
-    h = hidden.reshape(-1, hidden.shape[-1]).index_select(0, move(batch["last_index"]))
-    return base.score(h)[:, 0].float()
+    return causal(model).score(_decoder_hidden(model, batch, device, "last_index"))[:, 0].float()
 
 
 def summed_logp(model, batch: dict, device) -> torch.Tensor:
@@ -380,13 +381,11 @@ def summed_logp(model, batch: dict, device) -> torch.Tensor:
     loss. A trained plain output layer (full fine-tuning) takes its fused path here."""
     if batch.get("seq2seq"):
         return _seq2seq_logp(model, batch, device)[0].sum()
-    h, y, seq, head, plain = _learnt_hidden(model, batch, device)
+    h, y, _, head, plain = _learnt_hidden(model, batch, device)
     if plain and head.weight.requires_grad:
         total, _ = TrainedHeadLogpSum.apply(h, y, head.weight)
         return total
-    parts = [FrozenHeadLogp.apply(hc, yc, head.weight) if plain else checkpoint(functools.partial(_chunk_logp, head=head), hc, yc, use_reentrant=False)
-             for hc, yc in zip(h.split(LOGIT_CHUNK), y.split(LOGIT_CHUNK))]
-    return torch.cat(parts).sum() if parts else h.new_zeros((), dtype=torch.float32)
+    return _chunked_logp(h, y, head, plain, with_grad=True).sum()
 
 
 def compile_decoder(model) -> None:
@@ -395,11 +394,11 @@ def compile_decoder(model) -> None:
     attend causally with its flash kernel (while tracing, transformers before torch 2.14 always
     builds a dense mask, and masked attention took 2.5x as long at 2048 tokens on an H200). Identical
     layers share one compiled graph."""
-    decoder = causal(model).base_model
-    layers = next((m for m in decoder.children() if isinstance(m, torch.nn.ModuleList)), None)
-    if causal(model).config.is_encoder_decoder:  # two stacks: the whole model, one graph
+    if is_seq2seq(model):  # two stacks: the whole model, one graph
         causal(model).compile()
         return
+    decoder = causal(model).base_model
+    layers = next((m for m in decoder.children() if isinstance(m, torch.nn.ModuleList)), None)
     if layers is None:
         decoder.compile()
         return

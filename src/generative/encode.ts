@@ -11,8 +11,6 @@ export interface EncodedSequence {
   ids: Uint32Array;
   /** 1 where the token is learnt (predicted from the tokens before it). */
   mask: Uint8Array;
-  /** Set by seq2seq encoding, which cuts source and target apart. */
-  truncated?: boolean;
 }
 
 /** One piece of work for the tokenizer: a rendered conversation with its loss spans, or a prompt
@@ -129,6 +127,8 @@ export class LmEncoder {
 
     const flat = work.flat();
     const out: EncodedSequence[] = new Array(flat.length);
+    // seq2seq sequences are cut to max_length source and target apart, here: whether they were.
+    const cutApart: boolean[] = new Array(flat.length).fill(false);
     for (let i = 0; i < flat.length; i += CHUNK) {
       const part = flat.slice(i, i + CHUNK);
       const rendered = part.map((p, j) => [p, i + j] as const).filter(([p]) => p.kind === "rendered") as [Extract<Piece, { kind: "rendered" }>, number][];
@@ -154,10 +154,10 @@ export class LmEncoder {
           // As HF's tokenizer(prompt, text_target=completion): both with special tokens.
           const src = prompts[j]!.getIds();
           const tgt = answers[j]!.getIds();
-          const cut = src.length > this.maxLength || tgt.length > this.maxLength;
+          cutApart[at] = src.length > this.maxLength || tgt.length > this.maxLength;
           const ids = Uint32Array.from([...src.slice(0, this.maxLength), ...tgt.slice(0, this.maxLength)]);
           const mask = new Uint8Array(ids.length).fill(1, Math.min(src.length, this.maxLength));
-          out[at] = { ids, mask, truncated: cut };
+          out[at] = { ids, mask };
           return;
         }
         const a = p.answer === null ? [] : answers[j]!.getIds();
@@ -176,10 +176,10 @@ export class LmEncoder {
     const sequences: EncodedSequence[][] = [];
     let k = 0;
     examples.forEach((e, i) => {
-      const seqs = out.slice(k, k + work[i]!.length).map((s) => {
-        if (s.truncated !== undefined) {
-          if (s.truncated) stats.truncated++;
-          return { ids: s.ids, mask: s.mask };
+      const seqs = out.slice(k, k + work[i]!.length).map((s, j) => {
+        if (this.seq2seq) {
+          if (cutApart[k + j]) stats.truncated++;
+          return s;
         }
         if (s.ids.length <= this.maxLength) return s;
         stats.truncated++;

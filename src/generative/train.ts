@@ -139,8 +139,7 @@ async function prepareNewRun(store: RunStore, opts: TrainOptions, update: (u: Tr
   // A reward model scores; it does not generate.
   const samples = (split: "validation" | "test"): Sample[] =>
     examples[split]
-      .slice(0, cfg.task === "reward" ? 0 : undefined)
-      .slice(0, lmCfg.generation.eval_samples)
+      .slice(0, cfg.task === "reward" ? 0 : lmCfg.generation.eval_samples)
       .map((e) => ({ e, pa: promptAndAnswer(e) }))
       .filter((x): x is { e: LmExample; pa: NonNullable<ReturnType<typeof promptAndAnswer>> } => x.pa !== null)
       .map(({ e, pa }) => ({ origin: e.origin, prompt: pa.prompt, answer: pa.answer }));
@@ -161,7 +160,12 @@ export function trainedModelSpec(cfg: ResolvedConfig, modelDir: string, padId: n
   return { path: adapter ? cfg.model.dir : modelDir, adapter: adapter ? modelDir : null, architecture: architectureOf(cfg), head: headOf(cfg), dtype: cfg.lm!.base_weights, pad_token_id: padId };
 }
 
-export const headOf = (cfg: ResolvedConfig): "lm" | "reward" => (cfg.task === "reward" ? "reward" : "lm");
+/** The configured base model as the engine loads it (training starts from it; DPO's reference). */
+function baseModelSpec(cfg: ResolvedConfig, padId: number): LmModelSpec {
+  return { path: cfg.model.dir, adapter: null, architecture: architectureOf(cfg), head: headOf(cfg), dtype: cfg.lm!.base_weights, pad_token_id: padId };
+}
+
+const headOf = (cfg: ResolvedConfig): "lm" | "reward" => (cfg.task === "reward" ? "reward" : "lm");
 
 /** Runs resolved before encoder-decoders were supported hold causal LMs. */
 export function architectureOf(cfg: ResolvedConfig): "causal" | "seq2seq" {
@@ -227,14 +231,13 @@ export async function scoreSplit(cfg: ResolvedConfig, plan: LmPlan, run: RunReco
   const score = async (model: LmModelSpec, name: string) => {
     const r = await runEngine({ kind: "lm.score", protocol_version: 1, model, data: shard, pairs: isPairwise(cfg.task), output_dir: join(outDir, name), batch_size: cfg.train.eval_batch_size, runtime: runtimeSpec(cfg) });
     const ev = r.events.find((e): e is EventOf<"predictions"> => e.type === "predictions")!;
-    const col = (n: string) => readLogits(ev.logits[n]!, ev.count, 1).map((x) => x[0]!);
-    return cfg.task === "reward" ? { logp: col("reward"), tokens: [] } : { logp: col("logp"), tokens: col("tokens") };
+    return (column: string) => readLogits(ev.logits[column]!, ev.count, 1).map((x) => x[0]!);
   };
   const policy = await score(trainedModelSpec(cfg, paths.model, plan.pad_token_id), "test");
-  if (cfg.task === "reward") return rewardMetrics(policy.logp);
-  if (cfg.task !== "dpo") return sftMetrics(policy.logp.map((v) => -v), policy.tokens);
-  const reference = await score({ path: cfg.model.dir, adapter: null, architecture: architectureOf(cfg), head: "lm", dtype: cfg.lm!.base_weights, pad_token_id: plan.pad_token_id }, "test-reference");
-  return dpoMetrics(policy.logp, reference.logp, cfg.lm!.dpo.beta);
+  if (cfg.task === "reward") return rewardMetrics(policy("reward"));
+  if (cfg.task !== "dpo") return sftMetrics(policy("logp").map((v) => -v), policy("tokens"));
+  const reference = await score(baseModelSpec(cfg, plan.pad_token_id), "test-reference");
+  return dpoMetrics(policy("logp"), reference("logp"), cfg.lm!.dpo.beta);
 }
 
 export async function trainGenerative(store: RunStore, opts: TrainOptions, update: (u: TrainUpdate) => void): Promise<TrainResult> {
@@ -260,7 +263,7 @@ export async function trainGenerative(store: RunStore, opts: TrainOptions, updat
     protocol_version: 1,
     run_dir: run.run_dir,
     objective: cfg.task as "sft" | "dpo" | "reward",
-    model: { path: cfg.model.dir, adapter: null, architecture: architectureOf(cfg), head: headOf(cfg), dtype: lmCfg.base_weights, pad_token_id: plan.pad_token_id },
+    model: baseModelSpec(cfg, plan.pad_token_id),
     adapter: lmCfg.adapter,
     data: { train: files.shards.train, validation: files.shards.validation },
     optim: {

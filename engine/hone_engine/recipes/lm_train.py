@@ -34,7 +34,7 @@ def epoch_rows(n_rows: int, seed: int, epoch: int) -> np.ndarray:
 @torch.no_grad()
 def all_logps(model, shard, pad_id, pack, batch_size, device, autocast, reward=False) -> np.ndarray:
     """[count, 2]: summed log-probability and learnt-token count of every sequence; for a reward
-    model, its reward and the same count."""
+    model, its reward (count 0: a reward learns no tokens)."""
     model.eval()
     out = np.zeros((shard.count, 2), dtype=np.float32)
     for i in range(0, len(shard.rows), batch_size):
