@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch.utils.checkpoint import checkpoint
 
+from . import runtime
 from .model import LAYER_INDEX
 from .protocol import EngineError
 
@@ -392,18 +393,11 @@ def compile_decoder(model) -> None:
     """torch.compile each decoder layer, not the decoder's forward: the attention mask is then built
     outside the compiled code, where transformers can tell that a batch needs none and lets SDPA
     attend causally with its flash kernel (while tracing, transformers before torch 2.14 always
-    builds a dense mask, and masked attention took 2.5x as long at 2048 tokens on an H200). Identical
-    layers share one compiled graph."""
+    builds a dense mask, and masked attention took 2.5x as long at 2048 tokens on an H200)."""
     if is_seq2seq(model):  # two stacks: the whole model, one graph
         causal(model).compile()
         return
-    decoder = causal(model).base_model
-    layers = next((m for m in decoder.children() if isinstance(m, torch.nn.ModuleList)), None)
-    if layers is None:
-        decoder.compile()
-        return
-    for layer in layers:
-        layer.compile()
+    runtime.compile_blocks(causal(model).base_model)
 
 
 def save_pretrained(model, directory) -> None:

@@ -3,6 +3,7 @@ import json
 import math
 
 import numpy as np
+import torch
 import jsonschema
 import pytest
 
@@ -125,3 +126,21 @@ def test_resume_reproduces_the_uninterrupted_run_exactly(tmp_path, tiny_model):
     a = np.fromfile(final(full)["logits"]["label"], dtype="<f4")
     b = np.fromfile(final(second)["logits"]["label"], dtype="<f4")
     assert np.array_equal(a, b)
+
+
+def test_compile_blocks_compiles_each_repeated_layer(monkeypatch):
+    """train.compile compiles the largest stack of repeated layers, block by block (one shared
+    graph), for encoders and decoders alike; nothing else is compiled."""
+    from transformers import BertConfig, BertModel, LlamaConfig, LlamaForCausalLM
+
+    from hone_engine import runtime
+
+    compiled = []
+    monkeypatch.setattr(torch.nn.Module, "compile", lambda self, **kw: compiled.append((self, kw)))
+    bert = BertModel(BertConfig(hidden_size=32, num_hidden_layers=3, num_attention_heads=2, intermediate_size=64))
+    runtime.compile_blocks(bert, dynamic=True)
+    assert [m for m, _ in compiled] == list(bert.encoder.layer) and all(kw == {"dynamic": True} for _, kw in compiled)
+    compiled.clear()
+    llama = LlamaForCausalLM(LlamaConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, vocab_size=100))
+    runtime.compile_blocks(llama.model)
+    assert [m for m, _ in compiled] == list(llama.model.layers)

@@ -74,6 +74,10 @@ test("resolution fills every auto setting and makes paths absolute", () => {
   const gpu = resolveConfig(loadConfig(null, [], { data: { train: join(dir, "t.jsonl") }, model: { path: tinyModel() } }), { ...machine, cuda: true, bf16: true });
   assert.equal(gpu.train.precision, "bf16");
   assert.equal(gpu.train.threads, null);
+  // compile: auto = on a GPU (launch-bound steps), off on the CPU; an explicit value stands.
+  assert.equal(cfg.train.compile, false);
+  assert.equal(gpu.train.compile, true);
+  assert.equal(resolveConfig(loadConfig(null, ["train.compile=false"], { data: { train: join(dir, "t.jsonl") }, model: { path: tinyModel() } }), { ...machine, cuda: true, bf16: true }).train.compile, false);
 });
 
 test("the plan counts steps like the engine does", () => {

@@ -242,6 +242,7 @@ export function resolveConfig(loaded: LoadedConfig, machine: MachineProbe, model
       device,
       precision,
       threads: device === "cpu" ? (c.train.threads === "auto" ? machine.cpu_threads : c.train.threads) : null,
+      compile: c.train.compile === "auto" ? device === "cuda" : c.train.compile,
       processes: c.train.processes === "auto" ? (generative && device === "cuda" ? Math.max(1, machine.devices.length) : 1) : c.train.processes,
       early_stopping: { ...c.train.early_stopping, metric: resolveEarlyStoppingMetric(c) },
     },

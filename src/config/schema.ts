@@ -161,9 +161,10 @@ export const TrainConfig = strict({
   /** Evaluate on validation (and checkpoint) every N steps, or once per epoch. */
   eval_every: z.union([z.number().int().positive(), z.literal("epoch")]).default("epoch"),
   eval_batch_size: z.number().int().positive().default(128),
-  /** torch.compile the encoder: on a GPU about 1.7x the steps/s of eager bert-base at short
-   * lengths (docs/benchmarks.md), after minutes of compilation; pays off on long runs. */
-  compile: z.boolean().default(false),
+  /** torch.compile the model's repeated layers (one compiled graph shared by all of them, so it
+   * compiles in seconds); auto = on a GPU, where training is bound by kernel launches, off on the
+   * CPU (docs/benchmarks.md). */
+  compile: z.union([z.boolean(), Auto]).default("auto"),
   group_by_length: z.boolean().default(true),
   /** Recompute activations in the backward pass: less memory, about a third more compute. */
   gradient_checkpointing: z.boolean().default(false),

@@ -83,7 +83,7 @@ export const RuntimeSpec = z
     precision: z.enum(["fp32", "bf16"]),
     /** torch intra-op threads; null leaves torch's choice (GPU runs). */
     threads: posInt.nullable(),
-    /** torch.compile the encoder (dynamic shapes) for training. */
+    /** torch.compile the model's repeated layers for training. */
     compile: z.boolean(),
   })
   .strict();

@@ -83,9 +83,8 @@ def run(job: dict, channel) -> None:
     freeze(model, job["freeze"])
     model.to(device)
     if rt["compile"]:
-        # In place (Module.compile), so parameter names and checkpoints stay the same. Dynamic
-        # shapes: dynamic padding gives every batch its own length.
-        model.encoder.compile(dynamic=True)
+        # Dynamic shapes: dynamic padding gives every batch its own length.
+        runtime.compile_blocks(model.encoder, dynamic=True)
     groups = param_groups(model, opt_cfg["lr"], opt_cfg["head_lr"], opt_cfg["weight_decay"])
     optimizer = torch.optim.AdamW(
         groups, betas=tuple(opt_cfg["betas"]), eps=opt_cfg["eps"], fused=device.type == "cuda"
