@@ -86,7 +86,7 @@ def main():
     for fname in job["functions"]:
         f, suggest = FUNCTIONS[fname]
         for sname in job["samplers"]:
-            for seed in range(job["seeds"]):
+            for seed in range(job.get("first_seed", 0), job.get("first_seed", 0) + job["seeds"]):
                 study = optuna.create_study(sampler=sampler_of(sname, seed), direction="minimize")
                 start = time.perf_counter()
                 study.optimize(lambda t: f(suggest(t)), n_trials=job["trials"])

