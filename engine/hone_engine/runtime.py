@@ -100,4 +100,3 @@ class Ranks:
             import torch.distributed as dist
 
             dist.destroy_process_group()
-

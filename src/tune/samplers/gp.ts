@@ -2,7 +2,7 @@
 // (categorical parameters by Hamming distance), hyperparameters by maximum a-posteriori fit of
 // the marginal likelihood, and log expected improvement maximised by Sobol screening then
 // L-BFGS from the best screened points. Parameters live in [0, 1] (log ranges on log scale);
-// ints are rounded after the continuous search. One objective.
+// integer and stepped parameters are searched on their grid after the continuous search. One objective.
 import { choleskyInverse, cholesky, gaussianize, logH, minimizeLbfgs, solveLower, solveUpper } from "../math.js";
 import { fromUnit, toUnit, type Assignment, type Dist } from "../space.js";
 import { assignmentOf, sobolSampler } from "./random.js";
@@ -216,21 +216,18 @@ function dataOf(req: SampleRequest): Data {
 }
 
 /** x with its discrete numeric coordinates moved to the best of their nearest grid points (by log EI, one coordinate at a time). */
-function onGrid(post: Posterior, space: SampleRequest["space"], x0: Float64Array, categorical: boolean[]): { x: Float64Array; v: number } {
+function onGrid(post: Posterior, space: SampleRequest["space"], x0: Float64Array): { x: Float64Array; v: number } {
   const x = x0.slice();
-  const grids: number[] = [];
-  space.params.forEach((p, d) => {
-    const dist = p.dist;
-    if (categorical[d] || dist.kind === "categorical" || (dist.kind !== "int" && dist.step === null)) return;
+  const grids: { d: number; dist: Exclude<Dist, { kind: "categorical" }> }[] = [];
+  space.params.forEach(({ dist }, d) => {
+    if (dist.kind === "categorical" || dist.step === null) return;
     x[d] = toUnit(dist, fromUnit(dist, x[d]!));
-    grids.push(d);
+    grids.push({ d, dist });
   });
   let v = post.logEI(x).value;
-  for (const d of grids) {
-    const dist = space.params[d]!.dist as Exclude<Dist, { kind: "categorical" }>;
+  for (const { d, dist } of grids) {
     const value = fromUnit(dist, x[d]!);
-    const step = dist.kind === "int" ? dist.step : dist.step!;
-    for (const n of [value - step, value + step]) {
+    for (const n of [value - dist.step!, value + dist.step!]) {
       if (n < dist.low || n > dist.high) continue;
       const cand = x.slice();
       cand[d] = toUnit(dist, n);
@@ -292,7 +289,7 @@ export const gpSampler: Sampler = {
       }
       // Integer (and stepped) parameters run on their grid: compare points as they will run, and
       // try the grid neighbours of each such coordinate instead of trusting rounding.
-      const snapped = onGrid(post, req.space, x, data.categorical);
+      const snapped = onGrid(post, req.space, x);
       if (snapped.v > best.v) best = snapped;
     }
     const u = Array.from(best.x, (v, d) => (data.categorical[d] ? (v + 0.5) / data.choices[d]! : v));
