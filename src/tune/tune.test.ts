@@ -12,6 +12,7 @@ import { Rng } from "./rng.js";
 import { SAMPLERS } from "./samplers/index.js";
 import { fitKernel, Posterior } from "./samplers/gp.js";
 import { gridSize } from "./samplers/grid.js";
+import { minSigmaOf } from "./samplers/tpe.js";
 import { sobolPoints } from "./samplers/sobol.js";
 import type { TrialView } from "./samplers/types.js";
 import { fromUnit, gridOf, parseDist, parseSpace, toUnit, type Space } from "./space.js";
@@ -222,6 +223,16 @@ test("samplers: TPE and GP beat random search on a mixed quadratic; each is repr
   assert.ok(history.some((t) => t.params.n === 13), JSON.stringify(history.map((t) => t.params.n)));
   assert.equal(optimise("tpe", 9, 15), optimise("tpe", 9, 15));
   assert.equal(optimise("gp", 9, 12), optimise("gp", 9, 12));
+});
+
+test("TPE kernel floor: 1/(n+2) in up to 4 numeric dimensions, Optuna's clip when that is narrower or the space is large", () => {
+  // 12 kernels, 100 trials: Optuna's clip is 1/14.
+  assert.equal(minSigmaOf(12, 100, 2), 1 / 102);
+  assert.equal(minSigmaOf(12, 100, 4), 1 / 102);
+  assert.ok(Math.abs(minSigmaOf(12, 100, 6) - Math.pow(102, -2 / 3)) < 1e-15);
+  assert.equal(minSigmaOf(12, 100, 10), 1 / 14); // 102^(-0.4) = 0.157 would be wider than the clip
+  assert.equal(minSigmaOf(12, 10, 2), 1 / 14); // few trials: the clip is already narrower
+  assert.equal(minSigmaOf(200, 1000, 0), 1 / 1002); // only choices: no numeric axis to widen
 });
 
 test("grid sampler: visits every grid point once, then says the grid is done", () => {

@@ -2,7 +2,8 @@
 // split the history into good and bad trials, model each as a mixture of kernels over the
 // whole space (one joint kernel per trial, so correlated parameters are modelled together),
 // draw candidates from the good model and keep the one with the highest l(x)/g(x).
-// Settings follow Optuna's TPESampler (gamma, weights, prior, magic clip) so the two compare.
+// Settings follow Optuna's TPESampler (gamma, weights, prior, kernel widths), except for the
+// narrowest kernel allowed in few dimensions (minSigmaOf), so the two compare.
 import { LOG_SQRT_2PI, logSumExp, normCdf } from "../math.js";
 import { Rng } from "../rng.js";
 import { isActive, toUnit, type Assignment, type Space } from "../space.js";
@@ -13,9 +14,8 @@ import { nondominatedRanks, crowdingDistances } from "./pareto.js";
 const N_CANDIDATES = 24;
 const PRIOR_WEIGHT = 1;
 
-/** Good-set size: 15% of the history, at most 25. Optuna takes 10%; 15% was better on three of
- * the four benchmark functions over 30 seeds (docs/benchmarks.md, which says how it was chosen). */
-const gammaOf = (n: number) => Math.min(Math.ceil(0.15 * n), 25);
+/** Good-set size: 10% of the history, at most 25 (Optuna's default_gamma). */
+const gammaOf = (n: number) => Math.min(Math.ceil(0.1 * n), 25);
 
 /** Older observations weigh less once there are more than 25 (Optuna's default_weights). */
 function ageWeights(n: number): number[] {
@@ -51,15 +51,28 @@ interface Mixture {
 }
 
 /**
+ * The narrowest kernel allowed. Optuna clips at 1 / (kernels + 1) of the range, which with a
+ * good set of 10-25 trials keeps every kernel at 4-10% of the range: TPE then stalls short of
+ * a minimum it has found. The whole history supports finer kernels where it covers the space
+ * densely, i.e. in few dimensions: up to 4 numeric dimensions the floor falls to 1 / (n + 2)
+ * for n trials, beyond that to (n + 2)^(-4/d), and never above Optuna's clip. (Chosen on seeds
+ * 100-159 of bench/samplers.mjs, outside the benchmark's seeds; in 10 dimensions it leaves
+ * Optuna's clip in place, as narrower kernels there made the search too local.)
+ */
+export function minSigmaOf(kernels: number, trials: number, numericDims: number): number {
+  const optunaClip = 1 / Math.min(100, kernels + 2);
+  return Math.min(optunaClip, Math.pow(trials + 2, -Math.min(1, 4 / Math.max(1, numericDims))));
+}
+
+/**
  * Kernel widths along one axis: the larger gap to a neighbouring observation (the interval's
- * ends count as neighbours, except for the outermost points), clipped to [1 / min(100, n + 2), 1].
+ * ends count as neighbours, except for the outermost points), clipped to [minSigma, 1].
  * Dense regions get narrow kernels, isolated points wide ones (Optuna's estimator).
  */
-function adaptiveSigmas(mus: number[]): number[] {
+function adaptiveSigmas(mus: number[], minSigma: number): number[] {
   const order = mus.map((_, i) => i).sort((a, b) => mus[a]! - mus[b]!);
   const sorted = [0, ...order.map((i) => mus[i]!), 1];
   const out = new Array<number>(mus.length);
-  const minSigma = 1 / Math.min(100, mus.length + 2);
   order.forEach((idx, j) => {
     let s = Math.max(sorted[j + 1]! - sorted[j]!, sorted[j + 2]! - sorted[j + 1]!);
     if (sorted.length >= 4 && j === 0) s = sorted[2]! - sorted[1]!;
@@ -69,13 +82,15 @@ function adaptiveSigmas(mus: number[]): number[] {
   return out;
 }
 
-export function buildMixture(space: Space, points: Point[], weights: number[]): Mixture {
+/** A mixture of one kernel per point plus the prior; `trials` (the history's size) sets the narrowest kernel. */
+export function buildMixture(space: Space, points: Point[], weights: number[], trials: number): Mixture {
   const n = points.length;
+  const numericDims = space.params.filter((p) => p.dist.kind !== "categorical").length;
   const sigmas: number[][] = points.map(() => space.params.map(() => 1));
   space.params.forEach((p, d) => {
     if (p.dist.kind === "categorical") return;
     const active = points.map((pt, i) => (pt[d] === null || pt[d] === undefined ? -1 : i)).filter((i) => i >= 0);
-    const s = adaptiveSigmas(active.map((i) => points[i]![d]!));
+    const s = adaptiveSigmas(active.map((i) => points[i]![d]!), minSigmaOf(active.length, trials, numericDims));
     active.forEach((i, j) => (sigmas[i]![d] = s[j]!));
   });
   const total = weights.reduce((a, b) => a + b, 0) + PRIOR_WEIGHT;
@@ -162,8 +177,8 @@ export const tpeSampler: Sampler = {
     const byNumber = (ts: TrialView[]) => [...ts].sort((a, b) => a.number - b.number);
     const g = byNumber(good);
     const b = byNumber(bad);
-    const l = buildMixture(req.space, g.map((t) => pointOf(req.space, t.params)), ageWeights(g.length));
-    const gm = buildMixture(req.space, b.map((t) => pointOf(req.space, t.params)), ageWeights(b.length));
+    const l = buildMixture(req.space, g.map((t) => pointOf(req.space, t.params)), ageWeights(g.length), req.history.length);
+    const gm = buildMixture(req.space, b.map((t) => pointOf(req.space, t.params)), ageWeights(b.length), req.history.length);
     const rng = new Rng(req.seed, req.number);
     let best: { a: Assignment; score: number } | null = null;
     for (let i = 0; i < N_CANDIDATES; i++) {
