@@ -134,11 +134,11 @@ def hf_lora():
     return out
 
 
-def hone(method: str, compile_: bool, dtype: str):
+def hone(method: str, compile_: bool, dtype: str, fsdp: bool = False):
     """The engine as `hone train` runs it: one LmTrainJob line on stdin, events on stdout."""
     total = args.warmup + args.steps
     job = {
-        "kind": "lm.train", "protocol_version": 1, "run_dir": str(WORK / f"run-{method}-{compile_}"), "objective": "sft",
+        "kind": "lm.train", "protocol_version": 1, "run_dir": str(WORK / f"run-{method}-{compile_}{'-fsdp' if fsdp else ''}"), "objective": "sft",
         "model": {"path": str(model_dir), "adapter": None, "architecture": "causal", "head": "lm", "dtype": dtype, "pad_token_id": 0},
         "adapter": {"method": method, "r": 16, "alpha": 32, "dropout": 0.0, "target_modules": "all-linear"},
         "data": {"train": shard, "validation": None},
@@ -148,7 +148,7 @@ def hone(method: str, compile_: bool, dtype: str):
             "steps_per_epoch": math.ceil(rows / args.batch), "total_steps": total, "eval_batch_size": args.batch,
         },
         "freeze": {"embeddings": False, "layers": 0, "patterns": []}, "dpo": {"beta": 0.1}, "eval_every": 10**6,
-        "runtime": {"device": device, "precision": "bf16" if cuda else "fp32", "threads": None if cuda else 2, "compile": compile_, "gradient_checkpointing": False, "processes": 1},
+        "runtime": {"device": device, "precision": "bf16" if cuda else "fp32", "threads": None if cuda else 2, "compile": compile_, "gradient_checkpointing": False, "processes": 1, "fsdp": fsdp},
         "resume_from": None,
     }
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "engine"), os.environ.get("PYTHONPATH")]))}
@@ -169,7 +169,7 @@ def hone(method: str, compile_: bool, dtype: str):
     proc.wait()
     proc.stdout = "".join(lines)
     events = [json.loads(l) for l in proc.stdout.splitlines() if l.startswith("{")]
-    (OUT / f"events-{method}-{compile_}.jsonl").write_text(proc.stdout)
+    (OUT / f"events-{Path(job['run_dir']).name}.jsonl").write_text(proc.stdout)
     err = [e for e in events if e["type"] == "error"]
     if proc.returncode != 0 or err:
         raise SystemExit(f"engine failed: {err or stderr[-3000:]}")
@@ -190,6 +190,9 @@ runs = {
     "hone_lora": lambda: hone("lora", False, "bf16"),
     "hone_lora_compile": lambda: hone("lora", True, "bf16"),
     "hone_full_compile": lambda: hone("none", True, "fp32"),
+    # FSDP2 in a group of one process: checks sharding on a GPU (mixed bf16/fp32 units, compile), and its cost
+    "hone_lora_compile_fsdp": lambda: hone("lora", True, "bf16", fsdp=True),
+    "hone_full_compile_fsdp": lambda: hone("none", True, "fp32", fsdp=True),
 }
 for name in only:
     t = time.time()
@@ -207,7 +210,7 @@ for name in only:
     r = results[name]
     if "tokens_per_s" not in r:
         continue
-    fpt = flops_per_token_full if name.endswith("full_compile") else flops_per_token_lora
+    fpt = flops_per_token_full if "_full_" in name else flops_per_token_lora
     mfu = f"{100 * r['tokens_per_s'] * fpt / pk:.1f}%" if pk else "-"
     ratio = f"{r['tokens_per_s'] / base:.2f}x" if base else "-"
     print(f"| {name} | {r['tokens_per_s']:.0f} | {ratio} | {mfu} | {r['losses'][0]:.4f} -> {r['losses'][-1]:.4f} |")

@@ -29,11 +29,20 @@ def _fsync(path: Path):
         os.close(fd)
 
 
-def save(directory: Path, step: int, model, optimizer, write_model=None) -> Path:
-    """write_model(tmp_dir) writes the weights; by default all of model.state_dict()."""
+def save(directory: Path, step: int, model, optimizer, write_model=None, write: bool = True) -> Path | None:
+    """write_model(tmp_dir) writes the weights; by default all of model.state_dict(). Under FSDP
+    every rank calls save (the optimizer's shards are gathered whole) and only the writer writes."""
     final = directory / f"step-{step:06d}"
     if final.exists():
         return final  # the same step is already safely on disk
+    opt = {}
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    for i, p in enumerate(params):
+        for key, value in optimizer.state.get(p, {}).items():
+            value = value.full_tensor() if hasattr(value, "full_tensor") else value  # a DTensor shard: gathered
+            opt[f"{i}.{key}"] = torch.as_tensor(value).detach().contiguous().cpu()
+    if not write:
+        return None
     tmp = directory / f".tmp-step-{step:06d}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -42,11 +51,6 @@ def save(directory: Path, step: int, model, optimizer, write_model=None) -> Path
         save_file(state, tmp / "model.safetensors")
     else:
         write_model(tmp)
-    opt = {}
-    params = [p for g in optimizer.param_groups for p in g["params"]]
-    for i, p in enumerate(params):
-        for key, value in optimizer.state.get(p, {}).items():
-            opt[f"{i}.{key}"] = torch.as_tensor(value).detach().contiguous().cpu()
     save_file(opt, tmp / "optimizer.safetensors")
     rng = {"cpu": torch.get_rng_state()}
     if torch.cuda.is_available():
@@ -82,6 +86,10 @@ def restore(path: str, model, optimizer, load_model=None) -> int:
     for i, p in enumerate(params):
         state = {k.split(".", 1)[1]: v.to(p.device) for k, v in opt.items() if k.split(".", 1)[0] == str(i)}
         if state:
+            if hasattr(p, "device_mesh"):  # an FSDP shard: this rank keeps its slice of each moment
+                from torch.distributed.tensor import distribute_tensor
+
+                state = {k: v if v.ndim == 0 else distribute_tensor(v, p.device_mesh, p.placements, src_data_rank=None) for k, v in state.items()}
             if "step" in state and not (optimizer.defaults.get("fused") or optimizer.defaults.get("capturable")):
                 state["step"] = state["step"].cpu()  # AdamW keeps step counts on the CPU unless fused
             optimizer.state[p] = state

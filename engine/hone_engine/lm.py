@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
+from torch.distributed.fsdp import FSDPModule
 from torch.utils.checkpoint import checkpoint
 
 from . import runtime
@@ -312,7 +313,25 @@ def _decoder_hidden(model, batch: dict, device, index: str) -> torch.Tensor:
     """The decoder's last hidden states at the flat positions batch[index] only."""
     move = mover(device)
     pos = batch["position_ids"]
-    hidden = causal(model).base_model(input_ids=move(batch["input_ids"]), position_ids=None if pos is None else move(pos), use_cache=False).last_hidden_state
+    inputs = {"input_ids": move(batch["input_ids"]), "position_ids": None if pos is None else move(pos), "use_cache": False}
+    decoder = causal(model).base_model
+    if isinstance(causal(model), FSDPModule):
+        # Sharded (fsdp.py): a step must enter through the root unit, which gathers the embeddings
+        # and the output layer and keeps them gathered until the backward pass. So run the whole
+        # model, on one logit per row, and keep what the decoder hands to the output layer.
+        seen = {}
+
+        def keep(module, args, out) -> None:  # a hook that returned something would replace the output
+            seen["hidden"] = out.last_hidden_state
+
+        hook = decoder.register_forward_hook(keep)
+        try:
+            causal(model)(**inputs, logits_to_keep=1)
+        finally:
+            hook.remove()
+        hidden = seen["hidden"]
+    else:
+        hidden = decoder(**inputs).last_hidden_state
     return hidden.reshape(-1, hidden.shape[-1]).index_select(0, move(batch[index]))
 
 
@@ -400,10 +419,12 @@ def compile_decoder(model) -> None:
     runtime.compile_blocks(causal(model).base_model)
 
 
-def save_pretrained(model, directory) -> None:
-    """The model as Hugging Face tools read it: a peft adapter folder, or a full model folder."""
+def save_pretrained(model, directory, state_dict=None) -> None:
+    """The model as Hugging Face tools read it: a peft adapter folder, or a full model folder.
+    state_dict: the weights gathered whole from FSDP shards (default: the model's own)."""
     (directory / "model").mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(directory / "model", safe_serialization=True)
+    extra = {} if state_dict is None else {"state_dict": state_dict}
+    model.save_pretrained(directory / "model", safe_serialization=True, **extra)
 
 
 def load_pretrained_weights(model, directory) -> None:

@@ -27,17 +27,22 @@ def interrupt_flag() -> dict:
     return flag
 
 
-def compile_blocks(module: torch.nn.Module, dynamic=None) -> None:
-    """torch.compile each block of the model's largest stack of repeated layers (BERT's encoder.layer,
-    Llama's model.layers), in place, so parameter names and checkpoints stay the same. Identical
-    blocks share one compiled graph, so compilation costs about one block instead of the whole model
-    (on bert-base, seconds rather than minutes); embeddings, masks and heads stay eager, where
-    transformers can still tell that a batch needs no attention mask. No stack found: the whole module."""
+def repeated_blocks(module: torch.nn.Module):
+    """The model's largest stack of repeated layers (BERT's encoder.layer, Llama's model.layers), or None."""
     stacks = [m for m in module.modules() if isinstance(m, torch.nn.ModuleList) and len(m) > 1]
-    if not stacks:
+    return max(stacks, key=lambda m: sum(p.numel() for p in m.parameters())) if stacks else None
+
+
+def compile_blocks(module: torch.nn.Module, dynamic=None) -> None:
+    """torch.compile each of the model's repeated layers, in place, so parameter names and checkpoints
+    stay the same. Identical blocks share one compiled graph, so compilation costs about one block
+    instead of the whole model (on bert-base, seconds rather than minutes); embeddings, masks and heads
+    stay eager, where transformers can still tell that a batch needs no attention mask. No stack
+    found: the whole module."""
+    blocks = repeated_blocks(module)
+    if blocks is None:
         module.compile(dynamic=dynamic)
         return
-    blocks = max(stacks, key=lambda m: sum(p.numel() for p in m.parameters()))
     for block in blocks:
         block.compile(dynamic=dynamic)
 
@@ -56,12 +61,18 @@ class Ranks:
             from .protocol import EngineError
 
             raise EngineError("bad_job", f"the job is for {rt['processes']} process(es), this is one of {self.world}")
-        if self.world > 1:
+        self.sharded = bool(rt.get("fsdp"))
+        self.grouped = self.world > 1 or self.sharded  # FSDP needs a process group, even of one
+        if self.grouped:
             import torch.distributed as dist
 
             if rt["device"] == "cuda":
                 torch.cuda.set_device(self.local)
-            dist.init_process_group(backend="nccl" if rt["device"] == "cuda" else "gloo")
+            backend = "nccl" if rt["device"] == "cuda" else "gloo"
+            if self.world > 1:
+                dist.init_process_group(backend=backend)
+            else:  # one process, not started by torchrun: an in-memory rendezvous
+                dist.init_process_group(backend=backend, store=dist.HashStore(), rank=0, world_size=1)
 
     @property
     def main(self) -> bool:
@@ -71,8 +82,9 @@ class Ranks:
         return torch.device("cuda", self.local) if device.type == "cuda" and self.world > 1 else device
 
     def sum_gradients(self, params) -> None:
-        """All-reduce every gradient in one flat buffer per dtype (one collective, not hundreds)."""
-        if self.world == 1:
+        """All-reduce every gradient in one flat buffer per dtype (one collective, not hundreds).
+        Under FSDP the backward pass has already reduce-scattered them."""
+        if self.world == 1 or self.sharded:
             return
         import torch.distributed as dist
         from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
@@ -96,7 +108,7 @@ class Ranks:
         return box[0]
 
     def close(self) -> None:
-        if self.world > 1:
+        if self.grouped:
             import torch.distributed as dist
 
             dist.destroy_process_group()

@@ -68,7 +68,7 @@ def sft_job(tiny_lm, tmp_path, method="lora", steps=8, eval_every=4, resume=None
             "scheduler": "linear", "warmup_steps": 1, "batch_size": 1, "grad_accum": 1, "steps_per_epoch": 2, "total_steps": steps, "eval_batch_size": 4,
         },
         "freeze": {"embeddings": False, "layers": 0, "patterns": []}, "dpo": {"beta": 0.1}, "eval_every": eval_every,
-        "runtime": {"device": "cpu", "precision": "fp32", "threads": 1, "compile": False, "gradient_checkpointing": False, "processes": 1},
+        "runtime": {"device": "cpu", "precision": "fp32", "threads": 1, "compile": False, "gradient_checkpointing": False, "processes": 1, "fsdp": False},
         "resume_from": resume,
     }, seqs
 
@@ -122,6 +122,24 @@ def test_lora_resume_continues_exactly(tiny_lm, tmp_path):
     assert resumed[-1] == pytest.approx(straight[-1], abs=1e-6)
     # A checkpoint holds the adapter only, as peft saves it.
     assert sorted(p.name for p in (Path(ckpt) / "model").iterdir() if p.suffix in (".json", ".safetensors")) == ["adapter_config.json", "adapter_model.safetensors"]
+
+
+def test_fsdp_trains_and_resumes_as_one_unsharded_process(tiny_lm, tmp_path):
+    """FSDP2 on one process (a group of one): the same losses as without it, checkpoints in the same
+    format (gathered whole), and a run resumed from one continues exactly. Two processes: the
+    end-to-end test in src/generative."""
+    def fsdp_job(sub, **kw):
+        job, _ = sft_job(tiny_lm, tmp_path / sub, **kw)
+        return {**job, "runtime": {**job["runtime"], "fsdp": True}}
+
+    plain, _ = sft_job(tiny_lm, tmp_path / "plain", steps=6, eval_every=3)
+    expected = [e["loss"] for e in train(plain) if e["type"] == "eval"]
+    events = train(fsdp_job("sharded", steps=6, eval_every=3))
+    assert [e["loss"] for e in events if e["type"] == "eval"] == pytest.approx(expected, abs=1e-5)
+    ckpt = Path([e for e in events if e["type"] == "checkpoint"][0]["path"])
+    assert sorted(p.name for p in (ckpt / "model").iterdir() if p.suffix == ".safetensors") == ["adapter_model.safetensors"]
+    resumed = [e["loss"] for e in train({**fsdp_job("resumed", steps=6, eval_every=3), "resume_from": str(ckpt)}) if e["type"] == "eval"]
+    assert resumed[-1] == pytest.approx(expected[-1], abs=1e-5)
 
 
 def test_merge_equals_adapter_and_generation_learns_the_answers(tiny_lm, tmp_path):

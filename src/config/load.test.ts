@@ -108,4 +108,7 @@ test("generative tasks resolve their own defaults, and a model must fit its task
   fails(() => lm("classify"), "model", /use task: sft or dpo/);
   fails(() => lm("sft", ["train.early_stopping.metric=accuracy"]), "config", /not a metric of task sft/);
   fails(() => resolveConfig(loadConfig(null, ["adapter.method=lora"], { data: { train: "t.jsonl" }, model: { path: tinyModel() } }), machine), "config", /not available for task classify/);
+  assert.equal(lm("sft", ["train.fsdp=true"]).train.fsdp, true);
+  fails(() => lm("reward", ["train.fsdp=true"]), "config", /reward model is trained replicated/);
+  fails(() => resolveConfig(loadConfig(null, ["train.fsdp=true"], { data: { train: "t.jsonl" }, model: { path: tinyModel() } }), machine), "config", /task classify trains in one process/);
 });

@@ -126,6 +126,8 @@ export interface ResolvedConfig {
     gradient_checkpointing?: boolean;
     /** torchrun processes of a generative run (absent before multi-process training: 1). */
     processes?: number;
+    /** Shard the model over the processes (absent before FSDP: false). */
+    fsdp?: boolean;
     early_stopping: { metric: SelectMetric | LmMetric; patience: number; min_delta: number };
     freeze: { embeddings: boolean; layers: number; patterns: string[] };
   };
@@ -204,6 +206,10 @@ export function resolveConfig(loaded: LoadedConfig, machine: MachineProbe, model
   }
   if (!generative && c.adapter.method !== "auto" && c.adapter.method !== "none") {
     throw new HoneError("config", "adapters are for generative tasks", [{ path: ["adapter", "method"], message: `${c.adapter.method} is not available for task ${c.task}`, hint: "remove the adapter section, or use freeze: for a cheaper classifier" }]);
+  }
+  if (c.train.fsdp && (!generative || c.task === "reward" || !info.causalLm)) {
+    const why = !generative ? `task ${c.task} trains in one process` : c.task === "reward" ? "a reward model is trained replicated" : "an encoder-decoder is trained replicated";
+    throw new HoneError("config", "FSDP shards causal language models for sft and dpo", [{ path: ["train", "fsdp"], message: why, hint: "remove train.fsdp: each process then holds the whole model (data parallel)" }]);
   }
   const adapterOn = generative && c.adapter.method !== "none";
   const lr = c.train.lr === "auto" ? defaultLearningRate(info.hiddenSize, c.task, adapterOn) : c.train.lr;

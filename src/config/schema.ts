@@ -171,6 +171,10 @@ export const TrainConfig = strict({
   /** Generative tasks: processes sharing one run through torchrun, batch_size rows each (data
    * parallel, gradients summed every step); auto = every visible GPU, 1 on the CPU. */
   processes: z.union([z.number().int().positive().max(64), Auto]).default("auto"),
+  /** Generative tasks: shard parameters, gradients and optimizer state over the processes (FSDP2,
+   * one shard unit per layer) instead of each process holding all of them: the same training,
+   * less memory per GPU, one all-gather per layer and pass more. */
+  fsdp: z.boolean().default(false),
   early_stopping: strict({
     /** Metric that picks the best checkpoint; auto = accuracy (single-label) or micro_f1 (multi-label). */
     /** Generative tasks: loss (sft), reward_accuracy or reward_margin (dpo). */

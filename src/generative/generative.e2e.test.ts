@@ -127,23 +127,26 @@ test("bad generative input: located errors, exit 2, no stack trace, no run left 
   assert.match(p.stderr, /use task: dpo/);
 });
 
-test("two processes (torchrun, data parallel) train exactly as one process with their batches together", () => {
+test("two processes (torchrun, data parallel, then FSDP) train exactly as one process with their batches together", () => {
   const dir = tempDir();
   const chat = writeJsonl(join(dir, "chat.jsonl"), QA.map(([q, a]) => ({ messages: [{ role: "user", content: q }, { role: "assistant", content: a }] })));
   const model = tinyLm([EXAMPLE_DATA, chat]);
-  const run = (processes: number, batch: number) => {
-    const r = hone([...common(join(dir, `store-${processes}`), model), "--task", "sft", "--data", chat, "--validation", chat, "--test", chat,
-      "--set", `train.processes=${processes}`, "--set", `train.batch_size=${batch}`, "--set", "adapter.dropout=0", "--set", "train.epochs=6", "--set", "train.lr=1e-2", "--set", "data.packing=false", "--set", "generation.eval_samples=0"]);
+  const run = (processes: number, batch: number, fsdp = false) => {
+    const r = hone([...common(join(dir, `store-${processes}-${fsdp}`), model), "--task", "sft", "--data", chat, "--validation", chat, "--test", chat,
+      "--set", `train.processes=${processes}`, "--set", `train.batch_size=${batch}`, "--set", `train.fsdp=${fsdp}`, "--set", "adapter.dropout=0", "--set", "train.epochs=6", "--set", "train.lr=1e-2", "--set", "data.packing=false", "--set", "generation.eval_samples=0"]);
     assert.equal(r.status, 0, r.stderr);
     const lines = jsonLines(r.stdout);
     return { evals: (lines.filter((l) => l.type === "eval") as { loss: number }[]).map((e) => e.loss), result: lines.find((l) => l.kind === "result") as { test: { loss: number } } };
   };
   const one = run(1, 4);
-  const two = run(2, 2);
-  assert.equal(two.evals.length, one.evals.length);
-  two.evals.forEach((l, i) => assert.ok(Math.abs(l - one.evals[i]!) < 1e-4, `evaluation ${i}: ${l} vs ${one.evals[i]}`));
-  assert.ok(two.evals.at(-1)! < two.evals[0]!);
-  assert.ok(Math.abs(two.result.test.loss - one.result.test.loss) < 1e-4);
+  // FSDP: every evaluation runs on both shards, and the test split is scored from the adapter
+  // gathered whole into the checkpoint, so equal test losses also check the gathering.
+  for (const two of [run(2, 2), run(2, 2, true)]) {
+    assert.equal(two.evals.length, one.evals.length);
+    two.evals.forEach((l, i) => assert.ok(Math.abs(l - one.evals[i]!) < 1e-4, `evaluation ${i}: ${l} vs ${one.evals[i]}`));
+    assert.ok(two.evals.at(-1)! < two.evals[0]!);
+    assert.ok(Math.abs(two.result.test.loss - one.result.test.loss) < 1e-4);
+  }
 });
 
 test("sft: kill -9 during training, then --resume: the same test loss as an uninterrupted run", async () => {

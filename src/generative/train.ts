@@ -284,7 +284,7 @@ export async function trainGenerative(store: RunStore, opts: TrainOptions, updat
     freeze: t.freeze,
     dpo: lmCfg.dpo,
     eval_every: plan.eval_every_steps,
-    runtime: { ...runtimeSpec(cfg), gradient_checkpointing: t.gradient_checkpointing ?? false, processes: t.processes ?? 1 },
+    runtime: { ...runtimeSpec(cfg), gradient_checkpointing: t.gradient_checkpointing ?? false, processes: t.processes ?? 1, fsdp: t.fsdp ?? false },
     resume_from: resumeFrom === null ? null : stepDir(paths.checkpoints, resumeFrom),
   };
 

@@ -256,8 +256,9 @@ export const LmTrainJob = z
     freeze: FreezeSpec,
     dpo: z.object({ beta: z.number().positive() }).strict(),
     eval_every: posInt,
-    /** processes: how many torchrun processes share the job (one per GPU); 1 = no torchrun. */
-    runtime: RuntimeSpec.extend({ gradient_checkpointing: z.boolean(), processes: posInt }).strict(),
+    /** processes: how many torchrun processes share the job (one per GPU); 1 = no torchrun.
+     * fsdp: shard the model over them (FSDP2) instead of replicating it. */
+    runtime: RuntimeSpec.extend({ gradient_checkpointing: z.boolean(), processes: posInt, fsdp: z.boolean() }).strict(),
     resume_from: path.nullable(),
   })
   .strict();

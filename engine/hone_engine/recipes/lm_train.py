@@ -12,6 +12,7 @@ continue/stop, then checkpoints. The two objectives differ in one function each:
   reward  loss = -log sigmoid(r_c - r_r), averaged over pairs, where r is the reward model's
        number for a whole sequence (prompt + answer): a pairwise (Bradley-Terry) reward model.
 """
+import contextlib
 import math
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .. import checkpoint, lm, runtime
+from .. import checkpoint, fsdp, lm, runtime
 from ..protocol import EngineError
 from .classify_predict import write_logits
 from .classify_train import lr_factor
@@ -97,6 +98,8 @@ def run(job: dict, channel) -> None:
         if val is not None:
             reference["validation"] = all_logps(model, val, pad_id, False, opt_cfg["eval_batch_size"], device, autocast)[:, 0]
 
+    if ranks.sharded:
+        fsdp.shard(lm.causal(model))  # after the reference: the optimizer below sees the shards
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.ndim >= 2]
     no_decay = [p for p in params if p.ndim < 2]
@@ -107,7 +110,11 @@ def run(job: dict, channel) -> None:
 
     start_step = 0
     if job["resume_from"]:
-        start_step = checkpoint.restore(job["resume_from"], model, optimizer, load_model=lambda d: lm.load_pretrained_weights(model, d))
+        def load_weights(d):
+            with fsdp.loading_full_tensors() if ranks.sharded else contextlib.nullcontext():
+                lm.load_pretrained_weights(model, d)
+
+        start_step = checkpoint.restore(job["resume_from"], model, optimizer, load_model=load_weights)
     total = opt_cfg["total_steps"]
     channel.emit(
         "started",
@@ -119,10 +126,16 @@ def run(job: dict, channel) -> None:
 
     interrupted = runtime.interrupt_flag()  # Ctrl-C: finish the step, save, exit (as classify_train)
 
-    def evaluate(step: int, epoch: float) -> str:
+    def evaluate(step: int, epoch: float) -> str | None:
+        """Rank 0's decision after scoring the validation split (None on the other ranks; under
+        FSDP they score it too, since every forward pass needs all ranks' shards)."""
         if val is None:
-            return "continue"
+            return "continue" if ranks.main else None
+        if not (ranks.main or ranks.sharded):
+            return None
         stats = all_logps(model, val, pad_id, False, opt_cfg["eval_batch_size"], device, autocast, reward=reward)
+        if not ranks.main:
+            return None
         outputs = {"nll": -stats[:, 0:1], "tokens": stats[:, 1:2]}
         if reward:
             outputs = {"reward": stats[:, 0:1]}
@@ -139,6 +152,7 @@ def run(job: dict, channel) -> None:
         return channel.await_control()["type"]
 
     row_tokens, row_learnt = train.row_sizes()
+    grad_scale = ranks.world if ranks.sharded else 1  # FSDP averages gradients over processes; the step wants their sum
 
     def batch_loss(batch, rows) -> torch.Tensor:
         """Summed over the micro-batch: the step divides by its learnt tokens (sft) or pairs (dpo)."""
@@ -159,7 +173,12 @@ def run(job: dict, channel) -> None:
     # ---- the loop ----
     ckpt_dir = run_dir / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
-    save = lambda step: checkpoint.save(ckpt_dir, step, model, optimizer, write_model=lambda d: lm.save_pretrained(model, d))  # noqa: E731
+
+    def save(step: int):
+        """Every rank calls it (FSDP gathers shards from all of them); rank 0 writes and gets the path."""
+        weights = fsdp.full_state_dict(model) if ranks.sharded else None
+        return checkpoint.save(ckpt_dir, step, model, optimizer, write_model=lambda d: lm.save_pretrained(model, d, weights), write=ranks.main)
+
     t0 = time.time()
     last_report = 0.0
     window_samples = window_tokens = 0
@@ -186,14 +205,15 @@ def run(job: dict, channel) -> None:
             step_loss = torch.zeros((), device=device)
             for batch, rows in zip(batches, group):
                 loss = batch_loss(batch, rows) / max(1, denominator)
-                loss.backward()
+                (loss * grad_scale).backward()
                 step_loss += loss.detach()
             window_tokens += int(row_tokens[step_rows].sum())
             window_samples += int(sum(len(train.rows[r]) for r in step_rows)) // (2 if pairwise else 1)
             ranks.sum_gradients(params)  # every process now holds the whole step's gradient
             grad_norm = None
             if opt_cfg["max_grad_norm"] is not None:
-                grad_norm = torch.nn.utils.clip_grad_norm_(params, opt_cfg["max_grad_norm"])
+                # Under FSDP a DTensor: made whole here, on every rank, since that may be a collective.
+                grad_norm = fsdp.value(torch.nn.utils.clip_grad_norm_(params, opt_cfg["max_grad_norm"]))
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
@@ -210,19 +230,21 @@ def run(job: dict, channel) -> None:
                 last_report, window_start, window_samples, window_tokens = now, now, 0, 0
 
             if at_eval:
-                # Rank 0 evaluates, hears the orchestrator and saves; the others learn its decision.
-                decision = evaluate(step, step / steps_per_epoch) if ranks.main else None
+                # Rank 0 evaluates, hears the orchestrator and writes the checkpoint; the others learn its decision.
+                decision = evaluate(step, step / steps_per_epoch)
                 model.train()
+                path = save(step)
                 if ranks.main:
-                    channel.emit("checkpoint", step=step, path=str(save(step)))
+                    channel.emit("checkpoint", step=step, path=str(path))
                 decision = ranks.agree(decision)
                 window_start = time.time()
                 if decision == "stop":
                     reason = "stopped"
                     break
             if ranks.agree("interrupt" if interrupted["set"] or channel.closed.is_set() else "go") == "interrupt":
+                path = save(step)
                 if ranks.main:
-                    channel.emit("checkpoint", step=step, path=str(save(step)))
+                    channel.emit("checkpoint", step=step, path=str(path))
                 reason = "interrupted"
                 break
             if step >= total:
