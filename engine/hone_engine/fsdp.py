@@ -26,9 +26,10 @@ def shard(model: torch.nn.Module) -> None:
         fully_shard(unit)
 
 
-def full_state_dict(model: torch.nn.Module) -> dict:
-    """The whole model's weights on rank 0's CPU (empty on the others). Every rank must call it."""
-    return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+def full_state_dict(model: torch.nn.Module, trained_only: bool) -> dict:
+    """The model's weights, whole, on rank 0's CPU (empty on the others); trained_only: just the
+    trained ones (an adapter), not the frozen base. Every rank must call it."""
+    return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True, ignore_frozen_params=trained_only))
 
 
 def loading_full_tensors():

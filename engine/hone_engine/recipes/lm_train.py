@@ -176,7 +176,9 @@ def run(job: dict, channel) -> None:
 
     def save(step: int):
         """Every rank calls it (FSDP gathers shards from all of them); rank 0 writes and gets the path."""
-        weights = fsdp.full_state_dict(model) if ranks.sharded else None
+        if not (ranks.main or ranks.sharded):
+            return None
+        weights = fsdp.full_state_dict(model, trained_only=job["adapter"]["method"] != "none") if ranks.sharded else None
         return checkpoint.save(ckpt_dir, step, model, optimizer, write_model=lambda d: lm.save_pretrained(model, d, weights), write=ranks.main)
 
     t0 = time.time()
