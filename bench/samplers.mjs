@@ -99,7 +99,7 @@ const median = (xs) => {
 const regretAt = (r, b) => Math.min(...r.values.slice(0, b)) - FUNCTIONS[r.function].optimum;
 const stat = (fname, sampler, b) => {
   const rs = runs.filter((r) => r.function === fname && r.sampler === sampler);
-  return { regret: median(rs.map((r) => regretAt(r, b))), msPerTrial: (1000 * rs.reduce((a, r) => a + r.seconds, 0)) / rs.reduce((a, r) => a + r.values.length, 0) };
+  return { regret: median(rs.map((r) => regretAt(r, b))) };
 };
 const COLS = [...models.flatMap((m) => [`hone-${m}`, `optuna-${m}`]), "hone-random", "hone-sobol"];
 const rows = [];
@@ -122,9 +122,8 @@ for (const r of rows) {
   lines.push(`| ${r.fname} | ${r.b} | ${COLS.map((c) => fmt(r.s[c].regret)).join(" | ")} |`);
 }
 const speed = `| sampling time per trial (ms, all functions) | | ${COLS.map((c) => (runs.filter((r) => r.sampler === c).reduce((a, r) => a + r.seconds, 0) * 1000 / runs.filter((r) => r.sampler === c).reduce((a, r) => a + r.values.length, 0)).toFixed(1)).join(" | ")} |`;
-const upper = (m) => m.toUpperCase();
-const perFunction = functions.map((f) => { const w = rows.find((r) => r.fname === f && r.wins).wins; return `${f}: ${models.map((m) => `${upper(m)} ${w[m] ? "no worse" : "worse"}`).join(", ")}`; }).join("; ");
-const summary = `Hone no worse than Optuna (median regret at every budget), seeds ${firstSeed}-${firstSeed + seeds - 1}: ${models.map((m) => `${upper(m)} on ${verdict[m]} of ${functions.length} functions`).join(", ")} (${perFunction}).`;
+const perFunction = functions.map((f) => { const w = rows.find((r) => r.fname === f && r.wins).wins; return `${f}: ${models.map((m) => `${m.toUpperCase()} ${w[m] ? "no worse" : "worse"}`).join(", ")}`; }).join("; ");
+const summary = `Hone no worse than Optuna (median regret at every budget), seeds ${firstSeed}-${firstSeed + seeds - 1}: ${models.map((m) => `${m.toUpperCase()} on ${verdict[m]} of ${functions.length} functions`).join(", ")} (${perFunction}).`;
 console.log([header, ...lines, speed].join("\n") + "\n\n" + summary);
 
 if (record) {

@@ -314,8 +314,9 @@ def _decoder_hidden(model, batch: dict, device, index: str) -> torch.Tensor:
     move = mover(device)
     pos = batch["position_ids"]
     inputs = {"input_ids": move(batch["input_ids"]), "position_ids": None if pos is None else move(pos), "use_cache": False}
-    decoder = causal(model).base_model
-    if isinstance(causal(model), FSDPModule):
+    root = causal(model)
+    decoder = root.base_model
+    if isinstance(root, FSDPModule):
         # Sharded (fsdp.py): a step must enter through the root unit, which gathers the embeddings
         # and the output layer and keeps them gathered until the backward pass. So run the whole
         # model, on one logit per row, and keep what the decoder hands to the output layer.
@@ -326,7 +327,7 @@ def _decoder_hidden(model, batch: dict, device, index: str) -> torch.Tensor:
 
         hook = decoder.register_forward_hook(keep)
         try:
-            causal(model)(**inputs, logits_to_keep=1)
+            root(**inputs, logits_to_keep=1)
         finally:
             hook.remove()
         hidden = seen["hidden"]

@@ -78,6 +78,12 @@ class Ranks:
     def main(self) -> bool:
         return self.rank == 0
 
+    @property
+    def joins_rank0(self) -> bool:
+        """Takes part in rank 0's evaluation and checkpoint: rank 0 itself, and under FSDP every
+        rank, since a forward pass or a gathered checkpoint needs all of the shards."""
+        return self.main or self.sharded
+
     def device(self, device):
         return torch.device("cuda", self.local) if device.type == "cuda" and self.world > 1 else device
 

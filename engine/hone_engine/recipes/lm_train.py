@@ -131,7 +131,7 @@ def run(job: dict, channel) -> None:
         FSDP they score it too, since every forward pass needs all ranks' shards)."""
         if val is None:
             return "continue" if ranks.main else None
-        if not (ranks.main or ranks.sharded):
+        if not ranks.joins_rank0:
             return None
         stats = all_logps(model, val, pad_id, False, opt_cfg["eval_batch_size"], device, autocast, reward=reward)
         if not ranks.main:
@@ -176,7 +176,7 @@ def run(job: dict, channel) -> None:
 
     def save(step: int):
         """Every rank calls it (FSDP gathers shards from all of them); rank 0 writes and gets the path."""
-        if not (ranks.main or ranks.sharded):
+        if not ranks.joins_rank0:
             return None
         weights = fsdp.full_state_dict(model, trained_only=job["adapter"]["method"] != "none") if ranks.sharded else None
         return checkpoint.save(ckpt_dir, step, model, optimizer, write_model=lambda d: lm.save_pretrained(model, d, weights), write=ranks.main)

@@ -51,7 +51,7 @@ interface Mixture {
 }
 
 /**
- * The narrowest kernel allowed. Optuna clips at 1 / (kernels + 1) of the range, which with a
+ * The narrowest kernel allowed. Optuna clips at 1 / (points + 2) of the range, which with a
  * good set of 10-25 trials keeps every kernel at 4-10% of the range: TPE then stalls short of
  * a minimum it has found. The whole history supports finer kernels where it covers the space
  * densely, i.e. in few dimensions: up to 4 numeric dimensions the floor falls to 1 / (n + 2)
