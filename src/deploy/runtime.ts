@@ -15,6 +15,10 @@ export interface LoadOptions {
   batchSize?: number;
   /** Intra-op threads of ONNX Runtime; default: its own choice. */
   threads?: number;
+  /** Let ONNX Runtime's threads spin-wait after a call for the next one (its default). Right for
+   * back-to-back batches; a server turns it off, because its main thread needs a core between
+   * batches to read requests and write answers while the pool's threads would still be spinning. */
+  spinBetweenRuns?: boolean;
 }
 
 export interface LoadedModel {
@@ -45,9 +49,10 @@ export async function load(dir: string, opts: LoadOptions = {}): Promise<LoadedM
   const session = await ort.InferenceSession.create(join(dir, "model.onnx"), {
     graphOptimizationLevel: "all",
     ...(opts.threads ? { intraOpNumThreads: opts.threads } : {}),
+    ...(opts.spinBetweenRuns === false ? { extra: { session: { force_spinning_stop: "1" } } } : {}),
   });
   const batchSize = opts.batchSize ?? 32;
-  const pad = BigInt(manifest.pad_token_id);
+  const pad: number = manifest.pad_token_id;
 
   async function logitsOfIds(ids: Uint32Array[], size = batchSize): Promise<HeadLogits> {
     const out: HeadLogits = Object.fromEntries(plan.heads.map((h) => [h.name, new Array<Float32Array>(ids.length)]));
@@ -56,14 +61,18 @@ export async function load(dir: string, opts: LoadOptions = {}): Promise<LoadedM
     for (let s = 0; s < order.length; s += size) {
       const idx = order.slice(s, s + size);
       const T = ids[idx[0]!]!.length;
-      const input = new BigInt64Array(idx.length * T).fill(pad);
+      // int64 tensors written through 32-bit views (little-endian, as every onnxruntime-node build
+      // is: the low word first; ids and the pad id are below 2^31, so the high words stay 0): no
+      // BigInt made per token.
+      const input = new BigInt64Array(idx.length * T);
       const mask = new BigInt64Array(idx.length * T);
+      const input32 = new Uint32Array(input.buffer);
+      const mask32 = new Uint32Array(mask.buffer);
       idx.forEach((i, row) => {
         const seq = ids[i]!;
-        for (let t = 0; t < seq.length; t++) {
-          input[row * T + t] = BigInt(seq[t]!);
-          mask[row * T + t] = 1n;
-        }
+        const at = row * T;
+        for (let t = 0; t < T; t++) input32[2 * (at + t)] = t < seq.length ? seq[t]! : pad;
+        for (let t = 0; t < seq.length; t++) mask32[2 * (at + t)] = 1;
       });
       const result = await session.run({
         input_ids: new ort.Tensor("int64", input, [idx.length, T]),

@@ -62,7 +62,10 @@ export class MicroBatcher<R> {
       for (const p of take) p.reject(e);
     } finally {
       this.busy = false;
-      if (this.queue.length > 0) this.schedule();
+      // Whatever queued up meanwhile has waited a whole batch already: run it without the wait
+      // for company, once the sockets have been read (setImmediate runs after the I/O phase, so
+      // requests that arrived during the batch join this one).
+      if (this.queue.length > 0) setImmediate(() => void this.flush());
     }
   }
 }

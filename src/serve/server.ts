@@ -42,7 +42,7 @@ function checkBind(opts: ServeOptions): void {
 
 export async function startServer(bundle: string, port: number, opts: ServeOptions, threads?: number): Promise<RunningServer> {
   checkBind(opts);
-  const model = await load(bundle, threads ? { threads } : {});
+  const model = await load(bundle, { ...(threads ? { threads } : {}), spinBetweenRuns: false });
   const { app, state } = createApp(model, opts);
   return listen(app, state, port, opts, () => model.close());
 }
