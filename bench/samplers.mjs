@@ -41,9 +41,12 @@ const { runs, optunaVersion, machine, date } = saved ?? (await runAll());
 
 async function runAll() {
   // ---- Optuna, in the background while Hone runs here ----
-  if (!existsSync(join(peers, "optuna"))) {
-    console.error("== installing the peer (optuna, scipy) into bench/.peers");
-    const r = spawnSync(python, ["-m", "pip", "install", "--quiet", "--target", peers, "optuna>=4.5", "scipy"], { stdio: "inherit" });
+  // greenlet: Optuna's GPSampler optimises its acquisition from several starts at once with it,
+  // and falls back to a slower one-start-at-a-time path (other proposals) without it; SQLAlchemy
+  // 2.1 stopped pulling it in.
+  if (!existsSync(join(peers, "optuna")) || !existsSync(join(peers, "greenlet"))) {
+    console.error("== installing the peer (optuna, scipy, greenlet) into bench/.peers");
+    const r = spawnSync(python, ["-m", "pip", "install", "--quiet", "--target", peers, "optuna>=4.5", "scipy", "greenlet"], { stdio: "inherit" });
     if (r.status !== 0) process.exit(1);
   }
   const peerOut = join(out, "optuna-samplers.jsonl");

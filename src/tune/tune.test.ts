@@ -225,6 +225,22 @@ test("samplers: TPE and GP beat random search on a mixed quadratic; each is repr
   assert.equal(optimise("gp", 9, 12), optimise("gp", 9, 12));
 });
 
+test("TPE homes in on its incumbent in 10 dimensions (candidates drawn near the best trial)", () => {
+  const space: Space = { params: Array.from({ length: 10 }, (_, i) => ({ name: `x${i}`, dist: { kind: "float" as const, low: -5, high: 5, log: false, step: null }, when: null })) };
+  const sphere = (p: Record<string, unknown>) => Object.values(p).reduce((a: number, x, i) => a + ((x as number) - 1 + 0.2 * i) ** 2, 0);
+  const bests = [0, 1, 2, 3, 4].map((seed) => {
+    const history: TrialView[] = [];
+    for (let n = 0; n < 60; n++) {
+      const params = SAMPLERS.tpe.sample({ space, objectives: [{ metric: "f", direction: "minimize" }], history, number: n, seed, startupTrials: 10, gridPoints: 5 });
+      history.push({ number: n, state: "complete", params, values: [sphere(params)], intermediate: [] });
+    }
+    return Math.min(...history.map((t) => t.values![0]!));
+  });
+  const median = [...bests].sort((a, b) => a - b)[2]!;
+  // Seeded, so exact: 4.92 with the local candidates, 9.38 without them (the whole good model only).
+  assert.ok(median < 6, `median best ${median} (${bests.map((b) => b.toFixed(2)).join(", ")})`);
+});
+
 test("TPE kernel floor: 1/(n+2) in up to 4 numeric dimensions, Optuna's clip when that is narrower or the space is large", () => {
   // 12 kernels, 100 trials: Optuna's clip is 1/14.
   assert.equal(minSigmaOf(12, 100, 2), 1 / 102);

@@ -2,8 +2,9 @@
 // split the history into good and bad trials, model each as a mixture of kernels over the
 // whole space (one joint kernel per trial, so correlated parameters are modelled together),
 // draw candidates from the good model and keep the one with the highest l(x)/g(x).
-// Settings follow Optuna's TPESampler (gamma, weights, prior, kernel widths), except for the
-// narrowest kernel allowed in few dimensions (minSigmaOf), so the two compare.
+// Settings follow Optuna's TPESampler (gamma, weights, prior, kernel widths), except for two
+// things, so the two compare: the narrowest kernel allowed in few dimensions (minSigmaOf), and
+// candidates drawn close to the best trial as well as from the whole good model (N_LOCAL).
 import { LOG_SQRT_2PI, logSumExp, normCdf } from "../math.js";
 import { Rng } from "../rng.js";
 import { isActive, toUnit, type Assignment, type Space } from "../space.js";
@@ -12,6 +13,17 @@ import { lossOf, type SampleRequest, type Sampler, type TrialView } from "./type
 import { nondominatedRanks, crowdingDistances } from "./pareto.js";
 
 const N_CANDIDATES = 24;
+/**
+ * Extra candidates drawn from the best trial's own kernel at half its width, scored by the same
+ * l(x)/g(x). The good model's kernels are wide while it holds a few trials (Optuna's clip keeps
+ * them at 1/(k+2) of the range for k of them), so in many dimensions plain TPE seldom proposes a
+ * point near its incumbent; these give the acquisition a local option to weigh against the
+ * global ones (as SMAC's local search around incumbents does). On bench/samplers.mjs, seeds
+ * 100-159, 4 to 16 of them all improve 10-D Rosenbrock at 100 trials from 1.5x Optuna's regret to
+ * 0.2-0.3x without losing elsewhere; wider local kernels (0.75, 1) gave back most of the gain.
+ */
+const N_LOCAL = 12;
+const LOCAL_WIDTH = 0.5;
 const PRIOR_WEIGHT = 1;
 
 /** Good-set size: 10% of the history, at most 25 (Optuna's default_gamma). */
@@ -131,8 +143,9 @@ export function logDensity(space: Space, m: Mixture, x: Point): number {
   return logSumExp(terms);
 }
 
-function sampleFrom(space: Space, m: Mixture, rng: Rng): number[] {
-  const k = rng.choice(m.logWeights.map(Math.exp));
+/** A draw from the mixture, or from component `only` with its kernels scaled by `widthScale`. */
+function sampleFrom(space: Space, m: Mixture, rng: Rng, only: number | null = null, widthScale = 1): number[] {
+  const k = only ?? rng.choice(m.logWeights.map(Math.exp));
   const c = m.centres[k]!;
   return space.params.map((p, d) => {
     if (p.dist.kind === "categorical") {
@@ -140,7 +153,7 @@ function sampleFrom(space: Space, m: Mixture, rng: Rng): number[] {
       return (rng.choice(probs) + 0.5) / p.dist.choices.length;
     }
     const mu = c[d] ?? 0.5;
-    const sigma = c[d] === null || c[d] === undefined ? 1 : m.sigmas[k]![d]!;
+    const sigma = c[d] === null || c[d] === undefined ? 1 : m.sigmas[k]![d]! * widthScale;
     for (let tries = 0; tries < 100; tries++) {
       const v = mu + sigma * rng.normal();
       if (v >= 0 && v <= 1) return v;
@@ -180,9 +193,10 @@ export const tpeSampler: Sampler = {
     const l = buildMixture(req.space, g.map((t) => pointOf(req.space, t.params)), ageWeights(g.length), req.history.length);
     const gm = buildMixture(req.space, b.map((t) => pointOf(req.space, t.params)), ageWeights(b.length), req.history.length);
     const rng = new Rng(req.seed, req.number);
+    const incumbent = g.indexOf(good[0]!); // good is ordered best first; l's components follow g
     let best: { a: Assignment; score: number } | null = null;
-    for (let i = 0; i < N_CANDIDATES; i++) {
-      const u = sampleFrom(req.space, l, rng);
+    for (let i = 0; i < N_CANDIDATES + N_LOCAL; i++) {
+      const u = i < N_CANDIDATES ? sampleFrom(req.space, l, rng) : sampleFrom(req.space, l, rng, incumbent, LOCAL_WIDTH);
       const a = assignmentOf(req.space, u);
       // Score what will actually run: inactive parameters drop out, ints are rounded.
       const x = pointOf(req.space, a).map((v, d) => (v === null || req.space.params[d]!.dist.kind === "categorical" ? v : isActive(req.space.params[d]!, a) ? u[d]! : null));
