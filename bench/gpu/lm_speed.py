@@ -134,13 +134,13 @@ def hf_lora():
     return out
 
 
-def hone(method: str, compile_: bool, dtype: str, fsdp: bool = False):
+def hone(method: str, compile_: bool, dtype: str, fsdp: bool = False, targets="all-linear"):
     """The engine as `hone train` runs it: one LmTrainJob line on stdin, events on stdout."""
     total = args.warmup + args.steps
     job = {
-        "kind": "lm.train", "protocol_version": 1, "run_dir": str(WORK / f"run-{method}-{compile_}{'-fsdp' if fsdp else ''}"), "objective": "sft",
+        "kind": "lm.train", "protocol_version": 1, "run_dir": str(WORK / f"run-{method}-{compile_}{'-fsdp' if fsdp else ''}{'' if targets == 'all-linear' else '-one'}"), "objective": "sft",
         "model": {"path": str(model_dir), "adapter": None, "architecture": "causal", "head": "lm", "dtype": dtype, "pad_token_id": 0},
-        "adapter": {"method": method, "r": 16, "alpha": 32, "dropout": 0.0, "target_modules": "all-linear"},
+        "adapter": {"method": method, "r": 16, "alpha": 32, "dropout": 0.0, "target_modules": targets},
         "data": {"train": shard, "validation": None},
         "optim": {
             "seed": 0, "lr": 1e-4 if method != "none" else 1e-5, "weight_decay": 0.0, "betas": [0.9, 0.999], "eps": 1e-8, "max_grad_norm": 1.0,
@@ -193,6 +193,10 @@ runs = {
     # FSDP2 in a group of one process: checks sharding on a GPU (mixed bf16/fp32 units, compile), and its cost
     "hone_lora_compile_fsdp": lambda: hone("lora", True, "bf16", fsdp=True),
     "hone_full_compile_fsdp": lambda: hone("none", True, "fp32", fsdp=True),
+    # A bound, not a method: one adapter, on the first layer's q_proj, so every layer still takes its
+    # input gradient but the adapters' side paths (thin matmuls, scale, add) all but vanish. How fast
+    # LoRA could get by fusing those paths away, and nothing else.
+    "hone_lora_bound": lambda: hone("lora", True, "bf16", targets=["layers.0.self_attn.q_proj"]),
 }
 for name in only:
     t = time.time()

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .. import checkpoint, fsdp, lm, runtime
+from .. import checkpoint, fsdp, fused_lora, lm, runtime
 from ..protocol import EngineError
 from .classify_predict import write_logits
 from .classify_train import lr_factor
@@ -80,6 +80,10 @@ def run(job: dict, channel) -> None:
     if job["adapter"]["method"] == "none":
         lm.freeze(model, job["freeze"])
     model.to(device)
+    if device.type == "cuda" and job["adapter"]["method"] == "lora" and not ranks.sharded:
+        # Each adapter's product folded into its frozen matmul (fused_lora.py): the same numbers,
+        # without peft's memory-bound side paths. On the CPU they cost little; peft's forward runs.
+        fused_lora.fuse(model)
     seq2seq = lm.is_seq2seq(model)
     if rt["gradient_checkpointing"]:
         # Non-reentrant: works with frozen embeddings (adapters) without input-grad tricks.
