@@ -1,7 +1,7 @@
 """Where a compiled Hone LoRA step spends its GPU time (device; run after bench/gpu/lm_speed.py made
 the model). Same model, data and code path as the engine (hone_engine.lm), torch.profiler over a few
 steps, kernels grouped by kind. Prints a table; writes $OUT/lm_profile.json.
-  python3 bench/gpu/lm_profile.py [--batch 8] [--seq 2048] [--steps 4] [--no-compile]
+  python3 bench/gpu/lm_profile.py [--batch 8] [--seq 2048] [--steps 4] [--no-compile] [--peft-lora]
 """
 import argparse
 import json
@@ -15,7 +15,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "engine"))
-from hone_engine import lm  # noqa: E402
+from hone_engine import fused_lora, lm  # noqa: E402
 
 p = argparse.ArgumentParser()
 p.add_argument("--batch", type=int, default=8)
@@ -23,12 +23,15 @@ p.add_argument("--seq", type=int, default=2048)
 p.add_argument("--steps", type=int, default=4)
 p.add_argument("--no-compile", action="store_true")
 p.add_argument("--method", default="lora")
+p.add_argument("--peft-lora", action="store_true", help="peft's own LoRA forward, not the engine's one-matmul layers")
 args = p.parse_args()
 OUT = Path(os.environ.get("OUT", ROOT / "bench" / "out"))
 model_dir = Path("/tmp/hone-lm-speed/llama-1b")
 spec = {"path": str(model_dir), "adapter": None, "architecture": "causal", "head": "lm", "dtype": "bf16" if args.method != "none" else "fp32", "pad_token_id": 0}
 adapter = {"method": args.method, "r": 16, "alpha": 32, "dropout": 0.0, "target_modules": "all-linear"}
 model = lm.load(spec, adapter, trainable=True).cuda()
+if args.method == "lora" and not args.peft_lora:
+    fused_lora.fuse(model)  # as the engine does on a GPU
 if not args.no_compile:
     lm.compile_decoder(model)  # as the engine does
 params = [q for q in model.parameters() if q.requires_grad]
@@ -90,7 +93,7 @@ per_step_ms = total / 1000 / args.steps
 result = {"per_step_gpu_ms": per_step_ms, "tokens_per_step": n * args.seq, "groups_ms_per_step": {k: v / 1000 / args.steps for k, v in groups.items()},
           "top": [{"ms_per_step": t / 1000 / args.steps, "calls_per_step": c / args.steps, "kernel": k} for t, c, k in sorted(top, reverse=True)[:40]]}
 OUT.mkdir(parents=True, exist_ok=True)
-(OUT / f"lm_profile-{args.method}{'-eager' if args.no_compile else ''}.json").write_text(json.dumps(result, indent=1))
+(OUT / f"lm_profile-{args.method}{'-peft' if args.peft_lora else ''}{'-eager' if args.no_compile else ''}.json").write_text(json.dumps(result, indent=1))
 print(f"\n{args.method} {'eager' if args.no_compile else 'compiled'}: GPU busy {per_step_ms:.1f} ms a step ({n * args.seq / per_step_ms * 1000:.0f} tokens/s if never idle)")
 print("| kind | ms a step | share |")
 print("|---|---:|---:|")
