@@ -54,8 +54,7 @@ def _forward(self, x, *args, **kwargs):
     )
     if not plain:
         return type(self).forward(self, x, *args, **kwargs)
-    out = lora_matmul(x, self.base_layer.weight, self.lora_A[name].weight, self.lora_B[name].weight, self.scaling[name])
-    return out.to(x.dtype) if not torch.is_autocast_enabled(x.device.type) else out
+    return lora_matmul(x, self.base_layer.weight, self.lora_A[name].weight, self.lora_B[name].weight, self.scaling[name])
 
 
 def fuse(model) -> int:
