@@ -229,9 +229,8 @@ def _chunk_logp(hidden, targets, head):
 
 def _logp_and_grad(logits, targets):
     """From a chunk's logits (the matmul's dtype): log p(target) in fp32, and d logp / d logits =
-    onehot(target) - softmax in the logits' dtype. Written as one reduction and one elementwise
-    expression so that torch.compile makes it two passes over the logits (eagerly it is several:
-    each fp32 pass over 4096 x 128k logits costs about a millisecond on an H200)."""
+    onehot(target) - softmax in the logits' dtype. The plain expression, for the CPU; on a GPU
+    fused_ce.py does the same in one kernel."""
     lf = logits.float()
     lse = torch.logsumexp(lf, dim=-1)
     logp = lf.gather(1, targets[:, None])[:, 0] - lse
@@ -240,16 +239,13 @@ def _logp_and_grad(logits, targets):
     return logp, grad.to(logits.dtype)
 
 
-# Compiled on first use on a GPU (fused kernels); on the CPU the same function runs eagerly.
-_fused_logp_and_grad = {}
-
-
 def logp_and_grad(logits, targets):
+    """As _logp_and_grad; on a GPU the gradient overwrites the logits (a chunk's own, never reused)."""
     if logits.device.type != "cuda":
         return _logp_and_grad(logits, targets)
-    if "fn" not in _fused_logp_and_grad:
-        _fused_logp_and_grad["fn"] = torch.compile(_logp_and_grad, dynamic=True)
-    return _fused_logp_and_grad["fn"](logits, targets)
+    from . import fused_ce  # Triton, which exists only beside a GPU build of torch
+
+    return fused_ce.logp_and_grad_(logits, targets)
 
 
 class FrozenHeadLogp(torch.autograd.Function):

@@ -16,7 +16,7 @@ def _pair():
         if "lora_B" in n:
             torch.nn.init.normal_(p, std=0.05)
     fused = copy.deepcopy(base)
-    assert fused_lora.fuse(fused) == 14  # 7 linear layers a block, 2 blocks
+    assert fused_lora.fuse(fused) == (14, 4)  # 7 linear layers a block, 2 blocks; q/k/v and gate/up grouped
     return base, fused
 
 
@@ -27,11 +27,19 @@ def _loss_and_grads(model, ids):
     return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
 
 
-def test_fused_lora_matches_peft_in_loss_and_every_adapter_gradient():
+def test_fused_lora_matches_peft_in_loss_and_every_adapter_gradient(monkeypatch):
     base, fused = _pair()
     ids = torch.randint(0, 128, (3, 17))
+    sizes, group_matmul = [], fused_lora.group_matmul
+
+    def counted(x, weights, *rest):
+        sizes.append(len(weights))
+        return group_matmul(x, weights, *rest)
+
+    monkeypatch.setattr(fused_lora, "group_matmul", counted)
     l0, g0 = _loss_and_grads(base, ids)
     l1, g1 = _loss_and_grads(fused, ids)
+    assert sizes == [3, 1, 2, 1] * 2  # a block: q/k/v as one matmul, o, gate/up as one, down
     assert abs(l0.item() - l1.item()) < 1e-6
     assert g0.keys() == g1.keys() and len(g0) == 28
     for n in g0:

@@ -81,8 +81,9 @@ def run(job: dict, channel) -> None:
         lm.freeze(model, job["freeze"])
     model.to(device)
     if device.type == "cuda" and job["adapter"]["method"] == "lora" and not ranks.sharded:
-        # Each adapter's product folded into its frozen matmul (fused_lora.py): the same numbers,
-        # without peft's memory-bound side paths. On the CPU they cost little; peft's forward runs.
+        # Each adapter's product folded into its frozen matmul, q/k/v and gate/up one matmul a group
+        # (fused_lora.py): the same numbers without peft's memory-bound side paths. On the CPU
+        # those cost little, and peft's forward runs.
         fused_lora.fuse(model)
     seq2seq = lm.is_seq2seq(model)
     if rt["gradient_checkpointing"]:
