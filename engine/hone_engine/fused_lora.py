@@ -39,7 +39,14 @@ class _GroupMatmul(torch.autograd.Function):
         weights, a_s, b_s = params[:n], params[n : 2 * n], params[2 * n :]
         a, s = _stacked(x, a_s, scales)
         xa = x @ a.t()
-        y = torch.cat([x, xa * s], -1) @ torch.cat([_member_weight(w, b, a_s, i) for i, (w, b) in enumerate(zip(weights, b_s))]).t()
+        if n == 1 and x.shape[-1] > weights[0].shape[0]:
+            # A wide input (down_proj: 8192 in, 2048 out): appending xA would copy the whole input
+            # (~4x the bytes of the output), so the adapter's product is added to the output instead,
+            # by the frozen matmul itself (addmm's beta = 1).
+            flat = x.reshape(-1, x.shape[-1])
+            y = torch.addmm((xa * s).reshape(-1, xa.shape[-1]) @ b_s[0].t(), flat, weights[0].t()).reshape(*x.shape[:-1], -1)
+        else:
+            y = torch.cat([x, xa * s], -1) @ torch.cat([_member_weight(w, b, a_s, i) for i, (w, b) in enumerate(zip(weights, b_s))]).t()
         ctx.save_for_backward(x, xa, *params)
         ctx.scales = scales
         return y if n == 1 else tuple(y.split([w.shape[0] for w in weights], -1))
