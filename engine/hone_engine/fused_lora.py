@@ -5,7 +5,9 @@ is written, read back and added, and in the backward pass the output gradient is
 for d(xA) = dy @ B. Those side paths are memory-bound; on the 1.2B Llama benchmark they cost ~16%
 of the LoRA step (bench/gpu/lm_speed.py, hone_lora_bound). Appending s·xA to the input and B to the
 frozen weight (r = 16 more columns of K) folds the product into the frozen matmul, and its
-backward gives dx and d(xA) from one matmul as well.
+backward gives dx and d(xA) from one matmul as well. A layer whose input is wider than its
+output (down_proj) adds the adapter's product to the output through the frozen matmul's addmm
+instead: appending to its input would copy ~4x the bytes.
 
 Projections that read the same input (q/k/v of an attention block, gate/up of an MLP) go further:
 one matmul for the group, its weight [[Wq Bq 0 0] [Wk 0 Bk 0] [Wv 0 0 Bv]], so three thin
