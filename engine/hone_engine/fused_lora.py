@@ -37,11 +37,9 @@ class _GroupMatmul(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, scales, *params):
-        n = len(scales)
-        weights, a_s, b_s = params[:n], params[n : 2 * n], params[2 * n :]
-        a, s = _stacked(x, a_s, scales)
+        weights, a_s, b_s, a, s = _unpack(x, scales, params)
         xa = x @ a.t()
-        if n == 1 and x.shape[-1] > weights[0].shape[0]:
+        if len(weights) == 1 and x.shape[-1] > weights[0].shape[0]:
             # A wide input (down_proj: 8192 in, 2048 out): appending xA would copy the whole input
             # (~4x the bytes of the output), so the adapter's product is added to the output instead,
             # by the frozen matmul itself (addmm's beta = 1).
@@ -51,15 +49,13 @@ class _GroupMatmul(torch.autograd.Function):
             y = torch.cat([x, xa * s], -1) @ torch.cat([_member_weight(w, b, a_s, i) for i, (w, b) in enumerate(zip(weights, b_s))]).t()
         ctx.save_for_backward(x, xa, *params)
         ctx.scales = scales
-        return y if n == 1 else tuple(y.split([w.shape[0] for w in weights], -1))
+        return y if len(weights) == 1 else tuple(y.split([w.shape[0] for w in weights], -1))
 
     @staticmethod
     def backward(ctx, *dys):
         x, xa, *params = ctx.saved_tensors
         scales = ctx.scales
-        n = len(scales)
-        weights, a_s, b_s = params[:n], params[n : 2 * n], params[2 * n :]
-        a, s = _stacked(x, a_s, scales)
+        weights, a_s, b_s, a, s = _unpack(x, scales, params)
         n_in, flat = x.shape[-1], lambda t: t.reshape(-1, t.shape[-1])
         # [..., in + ranks]: the frozen path's dx and every d(xA) together, summed over the members
         dx_cat = None
@@ -76,14 +72,16 @@ class _GroupMatmul(torch.autograd.Function):
             da_s.append(da[col : col + r])
             db_s.append(None if dy is None else flat(dy).t() @ (flat(xa)[:, col : col + r] * sc))
             col += r
-        return (dx, None, *([None] * n), *da_s, *db_s)
+        return (dx, None, *([None] * len(weights)), *da_s, *db_s)
 
 
-def _stacked(x, a_s, scales):
-    """All members' A as one matrix, and the scale of each of its rows."""
-    if len(a_s) == 1:
-        return a_s[0], scales[0]
-    return torch.cat(a_s), torch.cat([x.new_full((t.shape[0],), sc) for t, sc in zip(a_s, scales)])
+def _unpack(x, scales, params):
+    """(weights, As, Bs) of the members, all their A as one matrix, and the scale of each of its rows."""
+    n = len(scales)
+    weights, a_s, b_s = params[:n], params[n : 2 * n], params[2 * n :]
+    if n == 1:
+        return weights, a_s, b_s, a_s[0], scales[0]
+    return weights, a_s, b_s, torch.cat(a_s), torch.cat([x.new_full((t.shape[0],), sc) for t, sc in zip(a_s, scales)])
 
 
 def _member_weight(w, b, a_s, i):
