@@ -7,7 +7,6 @@ between kernels: their total a step, and the CPU work going on when each gap end
 import argparse
 import io
 import json
-import math
 import os
 import sys
 from collections import defaultdict
@@ -19,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "engine"))
 from hone_engine.protocol import Channel  # noqa: E402
 from hone_engine.recipes import lm_train  # noqa: E402
+from lm_job import shard_ref, train_job  # noqa: E402
 
 p = argparse.ArgumentParser()
 p.add_argument("--batch", type=int, default=8)
@@ -31,18 +31,7 @@ OUT.mkdir(parents=True, exist_ok=True)
 WORK = Path("/tmp/hone-lm-speed")
 data = WORK / "data"
 count = (data / "train.offsets.u32").stat().st_size // 4 - 1
-total = args.wait + 2 + args.active + 1
-job = {
-    "kind": "lm.train", "protocol_version": 1, "run_dir": str(WORK / "run-gaps"), "objective": "sft",
-    "model": {"path": str(WORK / "llama-1b"), "adapter": None, "architecture": "causal", "head": "lm", "dtype": "bf16", "pad_token_id": 0},
-    "adapter": {"method": "lora", "r": 16, "alpha": 32, "dropout": 0.0, "target_modules": "all-linear"},
-    "data": {"train": {"tokens": str(data / "train.tokens.u32"), "offsets": str(data / "train.offsets.u32"), "count": count, "loss_mask": str(data / "train.mask.u8"), "rows": None}, "validation": None},
-    "optim": {"seed": 0, "lr": 1e-4, "weight_decay": 0.0, "betas": [0.9, 0.999], "eps": 1e-8, "max_grad_norm": 1.0, "scheduler": "constant", "warmup_steps": 0,
-              "batch_size": args.batch, "grad_accum": 1, "steps_per_epoch": math.ceil(count / args.batch), "total_steps": total, "eval_batch_size": args.batch},
-    "freeze": {"embeddings": False, "layers": 0, "patterns": []}, "dpo": {"beta": 0.1}, "eval_every": 10**6,
-    "runtime": {"device": "cuda", "precision": "bf16", "threads": None, "compile": True, "gradient_checkpointing": False, "processes": 1, "fsdp": False},
-    "resume_from": None,
-}
+job = train_job(WORK / "run-gaps", WORK / "llama-1b", shard_ref(data, count), args.batch, args.wait + 2 + args.active + 1)
 read_end, write_end = os.pipe()  # stdin kept open for the whole run: EOF would mean "stop"
 channel = Channel(stdin=os.fdopen(read_end), stdout=io.StringIO())
 

@@ -13,7 +13,6 @@ Writes $OUT/lm_speed.json and prints a table. Usage (device):
 """
 import argparse
 import json
-import math
 import os
 import subprocess
 import sys
@@ -26,6 +25,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "engine"))
 from hone_engine.recipes.lm_train import epoch_rows  # noqa: E402  (the same row order for the peer)
+from lm_job import shard_ref, train_job  # noqa: E402
 
 p = argparse.ArgumentParser()
 p.add_argument("--steps", type=int, default=30)
@@ -83,7 +83,7 @@ data.mkdir(exist_ok=True)
 mask = np.ones((rows, args.seq), dtype=np.uint8)
 mask[:, 0] = 0
 (data / "train.mask.u8").write_bytes(mask.tobytes())
-shard = {"tokens": str(data / "train.tokens.u32"), "offsets": str(data / "train.offsets.u32"), "count": rows, "loss_mask": str(data / "train.mask.u8"), "rows": None}
+shard = shard_ref(data, rows)
 
 
 def peak():
@@ -136,21 +136,8 @@ def hf_lora():
 
 def hone(method: str, compile_: bool, dtype: str, fsdp: bool = False, targets="all-linear"):
     """The engine as `hone train` runs it: one LmTrainJob line on stdin, events on stdout."""
-    total = args.warmup + args.steps
-    job = {
-        "kind": "lm.train", "protocol_version": 1, "run_dir": str(WORK / f"run-{method}-{compile_}{'-fsdp' if fsdp else ''}{'' if targets == 'all-linear' else '-one'}"), "objective": "sft",
-        "model": {"path": str(model_dir), "adapter": None, "architecture": "causal", "head": "lm", "dtype": dtype, "pad_token_id": 0},
-        "adapter": {"method": method, "r": 16, "alpha": 32, "dropout": 0.0, "target_modules": targets},
-        "data": {"train": shard, "validation": None},
-        "optim": {
-            "seed": 0, "lr": 1e-4 if method != "none" else 1e-5, "weight_decay": 0.0, "betas": [0.9, 0.999], "eps": 1e-8, "max_grad_norm": 1.0,
-            "scheduler": "constant", "warmup_steps": 0, "batch_size": args.batch, "grad_accum": 1,
-            "steps_per_epoch": math.ceil(rows / args.batch), "total_steps": total, "eval_batch_size": args.batch,
-        },
-        "freeze": {"embeddings": False, "layers": 0, "patterns": []}, "dpo": {"beta": 0.1}, "eval_every": 10**6,
-        "runtime": {"device": device, "precision": "bf16" if cuda else "fp32", "threads": None if cuda else 2, "compile": compile_, "gradient_checkpointing": False, "processes": 1, "fsdp": fsdp},
-        "resume_from": None,
-    }
+    name = f"run-{method}-{compile_}{'-fsdp' if fsdp else ''}{'' if targets == 'all-linear' else '-one'}"
+    job = train_job(WORK / name, model_dir, shard, args.batch, args.warmup + args.steps, method, compile_, dtype, cuda, fsdp, targets)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "engine"), os.environ.get("PYTHONPATH")]))}
     # stdin stays open while it trains, as the orchestrator keeps it: EOF would mean "orchestrator gone, stop".
     proc = subprocess.Popen([sys.executable, "-u", "-m", "hone_engine"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
