@@ -43,16 +43,53 @@ for (const name of which) {
   const t = cfg.train;
   const peerOut = join(out, `hf-${name}`);
   rmSync(peerOut, { recursive: true, force: true });
-  const hf = run(python, [join(root, "bench", "peers", "hf_trainer_classify.py"), "--spec", JSON.stringify(spec), "--model", join(process.env.HONE_MODELS ?? join(process.env.HOME, ".cache", "hone", "models"), cfg.model.path),
-    "--epochs", t.epochs, "--lr", t.lr, "--batch-size", t.batch_size, "--max-length", cfg.data.max_length, "--warmup-ratio", t.warmup_ratio, "--weight-decay", t.weight_decay, "--seed", t.seed, "--out", peerOut].map(String), { stdio: ["ignore", "pipe", "inherit"] });
+  const hf = run(
+    python,
+    [
+      join(root, "bench", "peers", "hf_trainer_classify.py"),
+      "--spec",
+      JSON.stringify(spec),
+      "--model",
+      join(process.env.HONE_MODELS ?? join(process.env.HOME, ".cache", "hone", "models"), cfg.model.path),
+      "--epochs",
+      t.epochs,
+      "--lr",
+      t.lr,
+      "--batch-size",
+      t.batch_size,
+      "--max-length",
+      cfg.data.max_length,
+      "--warmup-ratio",
+      t.warmup_ratio,
+      "--weight-decay",
+      t.weight_decay,
+      "--seed",
+      t.seed,
+      "--out",
+      peerOut,
+    ].map(String),
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
   const peer = JSON.parse(hf.stdout.trim().split("\n").at(-1));
   rmSync(peerOut, { recursive: true, force: true });
-  rows.push({ name, epochs: t.epochs, honeAcc: result.test.accuracy, honeWall: hone.wall, hfAcc: peer.test_accuracy, hfWall: hf.wall, run: result.run, best: result.best_step });
+  rows.push({
+    name,
+    epochs: t.epochs,
+    honeAcc: result.test.accuracy,
+    honeWall: hone.wall,
+    hfAcc: peer.test_accuracy,
+    hfWall: hf.wall,
+    run: result.run,
+    best: result.best_step,
+  });
 }
 
 const pct = (v) => `${(v * 100).toFixed(2)}%`;
 const header = "| dataset | epochs | Hone test acc | Hone wall | HF Trainer test acc | HF Trainer wall | wall ratio Hone/HF |\n|---|---|---|---|---|---|---|";
-const lines = rows.map((r) => `| ${r.name} | ${r.epochs} | ${pct(r.honeAcc)} | ${r.honeWall.toFixed(0)} s | ${pct(r.hfAcc)} | ${r.hfWall.toFixed(0)} s | ${(r.honeWall / r.hfWall).toFixed(2)} |`);
+const lines = rows.map(
+  (r) =>
+    `| ${r.name} | ${r.epochs} | ${pct(r.honeAcc)} | ${r.honeWall.toFixed(0)} s | ${pct(r.hfAcc)} | ${r.hfWall.toFixed(0)} s | ${(r.honeWall / r.hfWall).toFixed(2)} |`,
+);
 const torch = run(python, ["-c", "import torch, transformers; print(torch.__version__, transformers.__version__, torch.get_num_threads())"]).stdout.trim();
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? "CPU"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, torch/transformers/threads: ${torch}, Node ${process.version}`;
 const section = [
@@ -71,12 +108,14 @@ const section = [
 ].join("\n");
 
 const docPath = join(root, "docs", "benchmarks.md");
-let doc = existsSync(docPath) ? readFileSync(docPath, "utf8") : "# Benchmarks\n\nEvery table here is written by a script under `bench/`; the command, the machine and the peer run are recorded with it.\n";
+let doc = existsSync(docPath)
+  ? readFileSync(docPath, "utf8")
+  : "# Benchmarks\n\nEvery table here is written by a script under `bench/`; the command, the machine and the peer run are recorded with it.\n";
 if (doc.includes("<!-- classify:start -->")) {
   const old = doc.slice(doc.indexOf("<!-- classify:start -->"), doc.indexOf("<!-- classify:end -->") + "<!-- classify:end -->".length);
   const kept = old.split("\n").filter((l) => l.startsWith("| ") && !l.startsWith("| dataset") && !rows.some((r) => l.startsWith(`| ${r.name} |`)));
   doc = doc.replace(old, section.replace(lines.join("\n"), [...kept, ...lines].join("\n")));
-} else doc += "\n" + section + "\n";
+} else doc += `\n${section}\n`;
 mkdirSync(dirname(docPath), { recursive: true });
 writeFileSync(docPath, doc);
-console.log(header + "\n" + lines.join("\n"));
+console.log(`${header}\n${lines.join("\n")}`);

@@ -29,7 +29,10 @@ store.close();
 
 // Node vs Python: the same pre-tokenized test split through the same bundle, interleaved runs.
 const data = join(run.run_dir, "data");
-const readU32 = (f) => { const b = readFileSync(f); return new Uint32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)); };
+const readU32 = (f) => {
+  const b = readFileSync(f);
+  return new Uint32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+};
 const tokens = readU32(join(data, "test.tokens.u32"));
 const offsets = readU32(join(data, "test.offsets.u32"));
 const ids = Array.from({ length: offsets.length - 1 }, (_, i) => tokens.subarray(offsets[i], offsets[i + 1]));
@@ -46,7 +49,11 @@ for (const form of ["fp32", "int8"]) {
     node.push(ids.length / ((performance.now() - t0) / 1000));
   };
   const pythonPass = () => {
-    const r = spawnSync(python, [join(root, "bench", "peers", "ort_python.py"), bundle, join(data, "test.tokens.u32"), join(data, "test.offsets.u32"), "32", String(threads), "1"], { encoding: "utf8" });
+    const r = spawnSync(
+      python,
+      [join(root, "bench", "peers", "ort_python.py"), bundle, join(data, "test.tokens.u32"), join(data, "test.offsets.u32"), "32", String(threads), "1"],
+      { encoding: "utf8" },
+    );
     if (r.status !== 0) throw new Error(r.stderr);
     py.push(JSON.parse(r.stdout).texts_per_s);
   };
@@ -63,15 +70,34 @@ for (const form of ["fp32", "int8"]) {
   }
   await model.close();
   const med = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
-  pairs.push({ form, node: med(node), python: med(py), ratio: med(node.map((v, k) => v / py[k])), min: Math.min(...node.map((v, k) => v / py[k])), max: Math.max(...node.map((v, k) => v / py[k])) });
+  pairs.push({
+    form,
+    node: med(node),
+    python: med(py),
+    ratio: med(node.map((v, k) => v / py[k])),
+    min: Math.min(...node.map((v, k) => v / py[k])),
+    max: Math.max(...node.map((v, k) => v / py[k])),
+  });
 }
 
 const pct = (v) => `${(v * 100).toFixed(2)}%`;
 const ref32 = c.rows[0];
-const t1 = ["| form | runtime | size | p50 batch 1 | p99 batch 1 | texts/s at batch 32 | test accuracy | vs PyTorch |", "|---|---|---|---|---|---|---|---|",
-  ...c.rows.map((x) => `| ${x.form} | ${x.runtime} | ${(x.bytes / 2 ** 20).toFixed(1)} MiB | ${x.p50_ms.toFixed(2)} ms | ${x.p99_ms.toFixed(2)} ms | ${x.throughput.toFixed(0)} | ${pct(x.accuracy)} | ${x === ref32 ? "reference" : `${((x.accuracy - ref32.accuracy) * 100).toFixed(2)} points, p50 ${(ref32.p50_ms / x.p50_ms).toFixed(1)}x lower`} |`)];
-const t2 = ["| bundle | Node onnxruntime texts/s (median) | Python onnxruntime texts/s (median) | Node / Python, median of paired passes | range of the pairs |", "|---|---|---|---|---|", ...pairs.map((p) => `| ONNX ${p.form} | ${p.node.toFixed(0)} | ${p.python.toFixed(0)} | ${p.ratio.toFixed(2)} | ${p.min.toFixed(2)}-${p.max.toFixed(2)} |`)];
-const versions = spawnSync(python, ["-c", "import torch, onnxruntime; print('torch', torch.__version__, '/ onnxruntime', onnxruntime.__version__)"], { encoding: "utf8" }).stdout.trim();
+const t1 = [
+  "| form | runtime | size | p50 batch 1 | p99 batch 1 | texts/s at batch 32 | test accuracy | vs PyTorch |",
+  "|---|---|---|---|---|---|---|---|",
+  ...c.rows.map(
+    (x) =>
+      `| ${x.form} | ${x.runtime} | ${(x.bytes / 2 ** 20).toFixed(1)} MiB | ${x.p50_ms.toFixed(2)} ms | ${x.p99_ms.toFixed(2)} ms | ${x.throughput.toFixed(0)} | ${pct(x.accuracy)} | ${x === ref32 ? "reference" : `${((x.accuracy - ref32.accuracy) * 100).toFixed(2)} points, p50 ${(ref32.p50_ms / x.p50_ms).toFixed(1)}x lower`} |`,
+  ),
+];
+const t2 = [
+  "| bundle | Node onnxruntime texts/s (median) | Python onnxruntime texts/s (median) | Node / Python, median of paired passes | range of the pairs |",
+  "|---|---|---|---|---|",
+  ...pairs.map((p) => `| ONNX ${p.form} | ${p.node.toFixed(0)} | ${p.python.toFixed(0)} | ${p.ratio.toFixed(2)} | ${p.min.toFixed(2)}-${p.max.toFixed(2)} |`),
+];
+const versions = spawnSync(python, ["-c", "import torch, onnxruntime; print('torch', torch.__version__, '/ onnxruntime', onnxruntime.__version__)"], {
+  encoding: "utf8",
+}).stdout.trim();
 const section = [
   "<!-- deploy:start -->",
   "## Deploy: size / latency / accuracy, and Node vs Python inference",
@@ -91,6 +117,6 @@ const section = [
 ].join("\n");
 const docPath = join(root, "docs", "benchmarks.md");
 let doc = existsSync(docPath) ? readFileSync(docPath, "utf8") : "# Benchmarks\n";
-doc = doc.includes("<!-- deploy:start -->") ? doc.replace(/<!-- deploy:start -->[\s\S]*<!-- deploy:end -->/, section) : doc + "\n" + section + "\n";
+doc = doc.includes("<!-- deploy:start -->") ? doc.replace(/<!-- deploy:start -->[\s\S]*<!-- deploy:end -->/, section) : `${doc}\n${section}\n`;
 writeFileSync(docPath, doc);
-console.log(t1.join("\n") + "\n\n" + t2.join("\n"));
+console.log(`${t1.join("\n")}\n\n${t2.join("\n")}`);

@@ -29,8 +29,10 @@ const parallel = Number(opt("--parallel", "1"));
 const extraSets = [];
 for (let v = opt("--set", null); v !== null; v = opt("--set", null)) extraSets.push(v);
 const onlyVariants = opt("--variants", null)?.split(",").map(Number) ?? null;
-const tag = extraSets.length || onlyVariants ? `-${[...extraSets, ...(onlyVariants ? [`v${onlyVariants.join("_")}`] : [])].join("-").replace(/[^a-z0-9.]+/gi, "_")}` : "";
-const smoke = args.includes("--smoke") ? (args.splice(args.indexOf("--smoke"), 1), true) : false;
+const tag =
+  extraSets.length || onlyVariants ? `-${[...extraSets, ...(onlyVariants ? [`v${onlyVariants.join("_")}`] : [])].join("-").replace(/[^a-z0-9.]+/gi, "_")}` : "";
+const smoke = args.includes("--smoke");
+if (smoke) args.splice(args.indexOf("--smoke"), 1);
 const which = args.length ? args : ["clinc150", "wos"];
 
 // Same model and budget for every variant of a dataset; only the task / strategy changes.
@@ -42,9 +44,16 @@ const DATASETS = {
       `data.train={path: ${d}/clinc150/data_full.json, pointer: /train}`,
       `data.validation={path: ${d}/clinc150/data_full.json, pointer: /val}`,
       `data.test={path: ${d}/clinc150/data_full.json, pointer: /test}`,
-      'data.text="0"', 'data.label="1"', "data.max_length=64",
+      'data.text="0"',
+      'data.label="1"',
+      "data.max_length=64",
       `hierarchy.taxonomy=${d}/clinc150/domains.json`,
-      "train.epochs=5", "train.batch_size=32", "train.lr=2e-4", "train.warmup_ratio=0.06", "train.weight_decay=0.01", "train.seed=42",
+      "train.epochs=5",
+      "train.batch_size=32",
+      "train.lr=2e-4",
+      "train.warmup_ratio=0.06",
+      "train.weight_decay=0.01",
+      "train.seed=42",
     ],
   },
   wos: {
@@ -54,9 +63,17 @@ const DATASETS = {
       `data.train=${d}/wos-sample-1k/wos_train.jsonl`,
       `data.validation=${d}/wos-sample-1k/wos_val.jsonl`,
       `data.test=${d}/wos-sample-1k/wos_test.jsonl`,
-      "data.text=doc_token", "data.label=doc_label", "data.max_length=256",
-      `hierarchy.taxonomy=${d}/wos-sample-1k/wos.taxonomy.full.tsv`, "hierarchy.separator=\" > \"",
-      "train.epochs=20", "train.batch_size=16", "train.lr=2e-4", "train.warmup_ratio=0.1", "train.weight_decay=0.01", "train.seed=42",
+      "data.text=doc_token",
+      "data.label=doc_label",
+      "data.max_length=256",
+      `hierarchy.taxonomy=${d}/wos-sample-1k/wos.taxonomy.full.tsv`,
+      'hierarchy.separator=" > "',
+      "train.epochs=20",
+      "train.batch_size=16",
+      "train.lr=2e-4",
+      "train.warmup_ratio=0.1",
+      "train.weight_decay=0.01",
+      "train.seed=42",
     ],
   },
 };
@@ -67,8 +84,16 @@ const VARIANTS = [
   { name: "per level, joint", set: ["task=hierarchical", "hierarchy.strategy=per_level"] },
   { name: "per level + consistency loss", set: ["task=hierarchical", "hierarchy.strategy=per_level", "hierarchy.consistency_loss=1"] },
   { name: "local per parent (top-down)", set: ["task=hierarchical", "hierarchy.strategy=local"] },
-  { name: "per level + consistency loss, top-down decoding", set: ["task=hierarchical", "hierarchy.strategy=per_level", "hierarchy.consistency_loss=1", "hierarchy.decode=top_down"], clincOnly: true },
-  { name: "per level + consistency loss, top level weighted 2, top-down decoding", set: ["task=hierarchical", "hierarchy.strategy=per_level", "hierarchy.consistency_loss=1", "hierarchy.level_weights=[2, 1]", "hierarchy.decode=top_down"], clincOnly: true },
+  {
+    name: "per level + consistency loss, top-down decoding",
+    set: ["task=hierarchical", "hierarchy.strategy=per_level", "hierarchy.consistency_loss=1", "hierarchy.decode=top_down"],
+    clincOnly: true,
+  },
+  {
+    name: "per level + consistency loss, top level weighted 2, top-down decoding",
+    set: ["task=hierarchical", "hierarchy.strategy=per_level", "hierarchy.consistency_loss=1", "hierarchy.level_weights=[2, 1]", "hierarchy.decode=top_down"],
+    clincOnly: true,
+  },
 ];
 
 async function runAll() {
@@ -88,7 +113,11 @@ async function runAll() {
       const sets = [...ds.set(dataRoot), ...v.set, ...extraSets, ...(smoke ? ["train.max_steps=2"] : [])].flatMap((s) => ["--set", s]);
       process.stderr.write(`== ${name}: ${v.name}\n`);
       const t0 = Date.now();
-      const child = spawn(process.execPath, [join(root, "bin", "hone"), "--store", store, "train", "--json", "--model", process.env.HONE_BENCH_MODEL ?? "all-minilm-l6-v2", ...sets], { stdio: ["ignore", "pipe", "inherit"] });
+      const child = spawn(
+        process.execPath,
+        [join(root, "bin", "hone"), "--store", store, "train", "--json", "--model", process.env.HONE_BENCH_MODEL ?? "all-minilm-l6-v2", ...sets],
+        { stdio: ["ignore", "pipe", "inherit"] },
+      );
       let stdout = "";
       child.stdout.on("data", (d) => (stdout += d));
       child.on("close", (code) => {
@@ -97,7 +126,18 @@ async function runAll() {
         const wall = (Date.now() - t0) / 1000;
         rows[i] =
           m.kind === "hierarchical"
-            ? { dataset: name, variant: v.name, top: m.levels[0].accuracy, leaf: m.levels.at(-1).accuracy, exact: m.accuracy, micro: m.micro_f1, macro: m.macro_f1, consistency: m.consistency, raw: m.raw_consistency, wall }
+            ? {
+                dataset: name,
+                variant: v.name,
+                top: m.levels[0].accuracy,
+                leaf: m.levels.at(-1).accuracy,
+                exact: m.accuracy,
+                micro: m.micro_f1,
+                macro: m.macro_f1,
+                consistency: m.consistency,
+                raw: m.raw_consistency,
+                wall,
+              }
             : { dataset: name, variant: v.name, top: null, leaf: m.accuracy, exact: m.accuracy, micro: null, macro: null, consistency: null, raw: null, wall };
         process.stderr.write(`== done ${name}: ${v.name} (${wall.toFixed(0)} s)\n`);
         // Written after every run, so that a benchmark cut short still leaves what it measured.
@@ -118,16 +158,33 @@ async function runAll() {
 }
 
 function header() {
-  const py = spawnSync(process.env.HONE_PYTHON ?? join(root, ".venv", "bin", "python"), ["-c", "import torch, transformers; print(torch.__version__, transformers.__version__, torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'CPU')"], { encoding: "utf8" });
+  const py = spawnSync(
+    process.env.HONE_PYTHON ?? join(root, ".venv", "bin", "python"),
+    [
+      "-c",
+      "import torch, transformers; print(torch.__version__, transformers.__version__, torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'CPU')",
+    ],
+    { encoding: "utf8" },
+  );
   const machine = `${py.stdout.trim()}; ${cpus().length} × ${cpus()[0]?.model ?? "CPU"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}`;
-  return { date: new Date().toISOString().slice(0, 10), machine, ...(process.env.HONE_BENCH_MODEL ? { model: process.env.HONE_BENCH_MODEL } : {}), command: `node bench/hierarchy.mjs ${parallel > 1 ? `--parallel ${parallel} ` : ""}${extraSets.map((x) => `--set ${x} `).join("")}${onlyVariants ? `--variants ${onlyVariants.join(",")} ` : ""}${which.join(" ")}`, tag };
+  return {
+    date: new Date().toISOString().slice(0, 10),
+    machine,
+    ...(process.env.HONE_BENCH_MODEL ? { model: process.env.HONE_BENCH_MODEL } : {}),
+    command: `node bench/hierarchy.mjs ${parallel > 1 ? `--parallel ${parallel} ` : ""}${extraSets.map((x) => `--set ${x} `).join("")}${onlyVariants ? `--variants ${onlyVariants.join(",")} ` : ""}${which.join(" ")}`,
+    tag,
+  };
 }
 
 const pct = (v) => (v === null || v === undefined ? "-" : `${(v * 100).toFixed(2)}%`);
 
 function writeDocs(result) {
-  const header = "| dataset | strategy | level-1 acc | leaf acc | exact path | Micro-F1 (all nodes) | Macro-F1 (all nodes) | consistent (decoded) | consistent (heads' argmax) | wall |\n|---|---|---|---|---|---|---|---|---|---|";
-  const lines = result.rows.map((r) => `| ${r.dataset} | ${r.variant} | ${pct(r.top)} | ${pct(r.leaf)} | ${pct(r.exact)} | ${pct(r.micro)} | ${pct(r.macro)} | ${pct(r.consistency)} | ${pct(r.raw)} | ${r.wall.toFixed(0)} s |`);
+  const header =
+    "| dataset | strategy | level-1 acc | leaf acc | exact path | Micro-F1 (all nodes) | Macro-F1 (all nodes) | consistent (decoded) | consistent (heads' argmax) | wall |\n|---|---|---|---|---|---|---|---|---|---|";
+  const lines = result.rows.map(
+    (r) =>
+      `| ${r.dataset} | ${r.variant} | ${pct(r.top)} | ${pct(r.leaf)} | ${pct(r.exact)} | ${pct(r.micro)} | ${pct(r.macro)} | ${pct(r.consistency)} | ${pct(r.raw)} | ${r.wall.toFixed(0)} s |`,
+  );
   const section = [
     `<!-- hierarchy${result.tag ?? ""}:start -->`,
     `## Hierarchical classification: strategies vs the flat classifier${result.tag ? ` (${result.tag.slice(1)})` : ""}`,
@@ -148,9 +205,9 @@ function writeDocs(result) {
   const docPath = join(root, "docs", "benchmarks.md");
   let doc = existsSync(docPath) ? readFileSync(docPath, "utf8") : "# Benchmarks\n";
   const [start, end] = [`<!-- hierarchy${result.tag ?? ""}:start -->`, `<!-- hierarchy${result.tag ?? ""}:end -->`];
-  doc = doc.includes(start) ? doc.slice(0, doc.indexOf(start)) + section + doc.slice(doc.indexOf(end) + end.length) : doc + "\n" + section + "\n";
+  doc = doc.includes(start) ? doc.slice(0, doc.indexOf(start)) + section + doc.slice(doc.indexOf(end) + end.length) : `${doc}\n${section}\n`;
   writeFileSync(docPath, doc);
-  console.log(header + "\n" + lines.join("\n"));
+  console.log(`${header}\n${lines.join("\n")}`);
 }
 
 if (record) writeDocs(JSON.parse(readFileSync(record, "utf8")));

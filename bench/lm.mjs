@@ -2,6 +2,7 @@
 //   node bench/lm.mjs packing [--data-root ../shared/data]   # CLINC150 as chat: padding with and without packing
 //   node bench/lm.mjs record <lm_speed.json>...                # the GPU speed table from device runs of
 //                                                              # bench/gpu/lm_speed.py (which prints each too)
+//   node bench/lm.mjs ab <lm_speed.json>                       # an A/B of two engine commits in one device run
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -16,7 +17,7 @@ function writeSection(tag, lines) {
   let doc = existsSync(docPath) ? readFileSync(docPath, "utf8") : "# Benchmarks\n";
   const [start, end] = [`<!-- ${tag}:start -->`, `<!-- ${tag}:end -->`];
   const section = [start, ...lines, end].join("\n");
-  doc = doc.includes(start) ? doc.slice(0, doc.indexOf(start)) + section + doc.slice(doc.indexOf(end) + end.length) : doc + "\n" + section + "\n";
+  doc = doc.includes(start) ? doc.slice(0, doc.indexOf(start)) + section + doc.slice(doc.indexOf(end) + end.length) : `${doc}\n${section}\n`;
   writeFileSync(docPath, doc);
   console.log(lines.join("\n"));
 }
@@ -30,15 +31,36 @@ if (what === "packing") {
   const dir = mkdtempSync(join(tmpdir(), "hone-packing-"));
   const file = join(dir, "clinc150-chat.jsonl");
   // Each utterance becomes a conversation: the user's text, the assistant names the intent.
-  writeFileSync(file, rows.map(([text, intent]) => JSON.stringify({ messages: [{ role: "user", content: text }, { role: "assistant", content: intent.replace(/_/g, " ") }] })).join("\n") + "\n");
+  writeFileSync(
+    file,
+    `${rows
+      .map(([text, intent]) =>
+        JSON.stringify({
+          messages: [
+            { role: "user", content: text },
+            { role: "assistant", content: intent.replace(/_/g, " ") },
+          ],
+        }),
+      )
+      .join("\n")}\n`,
+  );
   const table = [];
   for (const maxLength of [512, 2048]) {
     for (const batch of [8, 32]) {
-      const loaded = loadConfig(null, [`task=sft`, `data.train=${file}`, `data.max_length=${maxLength}`, `train.batch_size=${batch}`, "data.split.validation=0", "data.split.test=0"]);
+      const loaded = loadConfig(null, [
+        `task=sft`,
+        `data.train=${file}`,
+        `data.max_length=${maxLength}`,
+        `train.batch_size=${batch}`,
+        "data.split.validation=0",
+        "data.split.test=0",
+      ]);
       const cfg = resolveConfig(loaded, { type: "probe", torch: "", transformers: "", cuda: false, bf16: false, devices: [], cpu_threads: 1 });
       const r = await inspectLmData(cfg);
       const p = r.packing;
-      table.push(`| ${maxLength} | ${batch} | ${r.splits.train.count} | ${p.tokens} | ${p.unpacked_slots} (${pct(1 - p.tokens / p.unpacked_slots)} padding) | ${p.packed_slots} (${pct(1 - p.tokens / p.packed_slots)} padding) | ${p.rows} rows, ${p.examples_per_row.toFixed(1)} a row | ${pct(p.padding_saved)} |`);
+      table.push(
+        `| ${maxLength} | ${batch} | ${r.splits.train.count} | ${p.tokens} | ${p.unpacked_slots} (${pct(1 - p.tokens / p.unpacked_slots)} padding) | ${p.packed_slots} (${pct(1 - p.tokens / p.packed_slots)} padding) | ${p.rows} rows, ${p.examples_per_row.toFixed(1)} a row | ${pct(p.padding_saved)} |`,
+      );
     }
   }
   writeSection("lm-packing", [
@@ -58,16 +80,19 @@ if (what === "packing") {
   const files = rest.filter((a) => a.endsWith(".json"));
   const runs = files.map((f) => JSON.parse(readFileSync(f, "utf8")));
   const r = runs[0];
-  const L = 16, d = 2048;
+  const L = 16,
+    d = 2048;
   // PaLM's count (attention over the whole sequence), and the causal half of it that a flash kernel computes.
   const fpt = (x, n) => (n === "hone_full_compile" ? 6 * x.parameters + 12 * L * d * x.seq : 4 * x.parameters + 8 * L * d * x.seq);
   const fptCausal = (x, n) => (n === "hone_full_compile" ? 6 * x.parameters + 6 * L * d * x.seq : 4 * x.parameters + 4 * L * d * x.seq);
   const mfu = (x, n, count) => (x[n].tokens_per_s * count(x, n)) / x.peak.flops;
   const lines = runs.flatMap((x, i) =>
-    ["hf_lora", "hone_lora", "hone_lora_compile", "hone_full_compile"].filter((n) => x[n]).map((n) => {
-      const y = x[n];
-      return `| ${i + 1} | ${n} | ${y.tokens_per_s.toFixed(0)} | ${(y.tokens_per_s / x.hf_lora.tokens_per_s).toFixed(2)}x | ${pct(mfu(x, n, fpt))} | ${pct(mfu(x, n, fptCausal))} | ${y.losses[0].toFixed(4)} -> ${y.losses.at(-1).toFixed(4)} |`;
-    }),
+    ["hf_lora", "hone_lora", "hone_lora_compile", "hone_full_compile"]
+      .filter((n) => x[n])
+      .map((n) => {
+        const y = x[n];
+        return `| ${i + 1} | ${n} | ${y.tokens_per_s.toFixed(0)} | ${(y.tokens_per_s / x.hf_lora.tokens_per_s).toFixed(2)}x | ${pct(mfu(x, n, fpt))} | ${pct(mfu(x, n, fptCausal))} | ${y.losses[0].toFixed(4)} -> ${y.losses.at(-1).toFixed(4)} |`;
+      }),
   );
   const lora = r.hone_lora_compile ?? r.hone_lora;
   const loraRatio = lora.tokens_per_s / r.hf_lora.tokens_per_s;
@@ -79,7 +104,9 @@ if (what === "packing") {
     : mfu(fullRun, "hone_full_compile", fptCausal) >= 0.55
       ? `Full fine-tuning (run ${fullAt + 1}) passes the 55% MFU asked for by ${mfu(fullRun, "hone_full_compile", fpt) >= 0.55 ? "either count" : "the causal count only"}.`
       : `Full fine-tuning (run ${fullAt + 1}) is short of the 55% MFU asked.`;
-  const runList = files.map((f, i) => `run ${i + 1} \`${f.replace(/^.*bench\/results\//, "bench/results/")}\` (peak ${(runs[i].peak.flops / 1e12).toFixed(0)} TFLOP/s)`).join(", ");
+  const runList = files
+    .map((f, i) => `run ${i + 1} \`${f.replace(/^.*bench\/results\//, "bench/results/")}\` (peak ${(runs[i].peak.flops / 1e12).toFixed(0)} TFLOP/s)`)
+    .join(", ");
   writeSection("lm-gpu", [
     "## Generative: training speed on one GPU (Hone engine vs Hugging Face + PEFT)",
     "",
@@ -105,7 +132,30 @@ if (what === "packing") {
     "",
     "Grouped projections and a Triton cross-entropy (2026-12-03, run 2 of the table: `--steps 30 --warmup 8 --only peak,hf_lora,hone_lora_compile,hone_full_compile`, raw `bench/results/lm-speed-h200-grouped.json`). Kernel timings first (`bench/gpu/kernels_probe.py`, raw `bench/results/kernels-probe-h200.json`): one 4096 x 128256 chunk's log-softmax and gradient took 1.84 ms as torch.compile made it and 0.98 ms as the Triton kernel (2 reads and 1 write of the bf16 logits at 3.2 TB/s; max difference 2e-6 in log p, 3e-5 in the gradient); eagerly, a layer's q/k/v LoRA forward + backward took 2.41 ms one by one and 0.95 ms as one matmul (the frozen matmuls alone 0.58 and 0.53), gate/up 3.87 and 3.53 ms. In the step: the first grouped version returned one output that the layer split, and its backward concatenated the members' gradients; inductor fused that concatenation into SiLU's backward, which then read gate and up twice (11.5 instead of 5.9 ms a step), so both groups together gave only 84,165 tokens/s (2.22x, with the cross-entropy kernel still in its first launch shape, 1.38 ms a chunk; `bench/results/lm-speed-h200-groups-cat.json`) and q/k/v alone 85,773 (2.26x; `-qkv-cat.json`). Each member now gets its own output and its own gradient, and the backward sums the members' `dy_i @ [W_i | 0 B_i 0]`: **87,115 tokens/s, 2.29x** the peer's 38,042, losses 12.1637 -> 12.1679 against the peer's -> 12.1681; q/k/v grouped alone in the same call 86,210 (`-qkv-only.json`). Profile (`bench/gpu/lm_profile.py --steps 4`, `bench/results/lm-profile-h200-lora-grouped.json`): GPU busy 182.1 ms of a 186.5 ms step in the profiler's own loop (the engine's step is 188.1 ms), matmuls 124.2, attention 25.3, fused elementwise 23.1, cross-entropy 4.3. The GPU waits ~3 ms a step in the engine's loop (`bench/gpu/lm_gaps.py`, raw `bench/results/lm-gaps-h200.json`, on the first grouped version); the longest wait, 0.9 ms, is before the first layer's first kernel, and the loop reads a device value back about once a step through `aten::is_nonzero`, which on the CPU traces to transformers' packed-sequence check on every forward pass (`find_packed_sequence_indices`, `(mask[:, -1] == 0).all()`). 2.3x was then a 186.2 ms step, 1.9 ms away. The profile also showed where: down_proj's input is 8192 wide and its output 2048, so appending xA to it copied the whole input once more (the `cat` kernel before down_proj, 2.0 ms a step), ~4x the bytes of adding the adapter's product to the output. A layer whose input is wider than its output now does that, inside the frozen matmul (`addmm` with beta 1, the product `(s·xA) @ B^T` as its C); its backward is unchanged. Run 1 of the table (`--only peak,hf_lora,hone_lora_compile`, raw `bench/results/lm-speed-h200.json`): **88,055 tokens/s, 2.32x** the peer's 37,984, 60.6% MFU, losses 12.1637 -> 12.1679 against the peer's -> 12.1683. The device time of the session ran out before full fine-tuning could run again beside it; its row is run 2's, which the change does not touch (it has no adapters). Left to take: the host sync of transformers' packed-sequence check, the cross-entropy kernel at 3.2 of the H200's ~4.8 TB/s, and attention (cuDNN, 25 ms a step, ~40% of the matmul peak).",
   ]);
+} else if (what === "ab") {
+  // An A/B of two engine commits in one device run (lm_speed.py --engines old=DIR,new=DIR --rounds N).
+  const file = rest[0];
+  const r = JSON.parse(readFileSync(resolve(file), "utf8"));
+  const keys = Object.keys(r).filter((k) => k.includes("@"));
+  const labels = [...new Set(keys.map((k) => k.split("@")[1].split("#")[0]))];
+  const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const of = (label) => keys.filter((k) => k.split("@")[1].startsWith(`${label}#`)).map((k) => r[k].tokens_per_s);
+  const [a, b] = labels;
+  const ratio = mean(of(b)) / mean(of(a));
+  writeSection("lm-ab", [
+    "## Generative: the engine before and after the run lifecycle (A/B, one device run)",
+    "",
+    `Command (device): \`python3 bench/gpu/lm_speed.py --steps 30 --warmup 8 --only peak,hone_lora_compile --engines old=<engine of 91dbc7b>,new=engine --rounds 2\`, then \`node bench/lm.mjs ab ${file}\` here. Machine: ${r.gpu}, torch ${r.torch}; bf16 peak ${(r.peak.flops / 1e12).toFixed(0)} TFLOP/s. The same 1.24B Llama-shape LoRA job as the table above; the two engines alternate (${labels.join(", ")}, ${labels.join(", ")}).`,
+    "",
+    "| run | engine | tokens/s | loss first -> last |",
+    "|---|---|---:|---|",
+    ...keys.map(
+      (k) => `| ${k} | ${k.split("@")[1].split("#")[0]} | ${r[k].tokens_per_s.toFixed(0)} | ${r[k].losses[0].toFixed(4)} -> ${r[k].losses.at(-1).toFixed(4)} |`,
+    ),
+    "",
+    `Mean: ${a} ${mean(of(a)).toFixed(0)}, ${b} ${mean(of(b)).toFixed(0)} tokens/s: ${b}/${a} = ${ratio.toFixed(4)} (the shared training loop in \`engine/hone_engine/loop.py\` costs nothing measurable; the issue's bound was within 2%).`,
+  ]);
 } else {
-  console.error("usage: node bench/lm.mjs packing | record <lm_speed.json>...");
+  console.error("usage: node bench/lm.mjs packing | record <lm_speed.json>... | ab <lm_speed.json>");
   process.exit(2);
 }

@@ -24,9 +24,16 @@ const duration = Number(opt("--duration", "10"));
 let rate = Number(opt("--start", "25"));
 const threads = opt("--threads", null);
 const bundle = resolve(args[0]);
-const texts = readFileSync(textsFile, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l).text);
+const texts = readFileSync(textsFile, "utf8")
+  .split("\n")
+  .filter(Boolean)
+  .map((l) => JSON.parse(l).text);
 
-const server = spawn(process.execPath, [join(root, "bin", "hone"), "serve", bundle, "--port", "0", "--max-in-flight", "100000", ...(threads ? ["--threads", threads] : [])], { stdio: ["ignore", "ignore", "pipe"] });
+const server = spawn(
+  process.execPath,
+  [join(root, "bin", "hone"), "serve", bundle, "--port", "0", "--max-in-flight", "100000", ...(threads ? ["--threads", threads] : [])],
+  { stdio: ["ignore", "ignore", "pipe"] },
+);
 const url = await new Promise((res, rej) => {
   let err = "";
   server.stderr.on("data", (d) => {
@@ -41,11 +48,15 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
 /** POST /v1/classify; resolves with the status once the whole answer has been read. */
 const post = (body) =>
   new Promise((resolve, reject) => {
-    const req = http.request(`${url}/v1/classify`, { method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (resp) => {
-      resp.resume();
-      resp.on("end", () => resolve(resp.statusCode));
-      resp.on("error", reject);
-    });
+    const req = http.request(
+      `${url}/v1/classify`,
+      { method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } },
+      (resp) => {
+        resp.resume();
+        resp.on("end", () => resolve(resp.statusCode));
+        resp.on("error", reject);
+      },
+    );
     req.on("error", reject);
     req.end(body);
   });
@@ -104,7 +115,10 @@ async function step(r, seconds) {
   return { rate: r, sent: n, completed, errors, p50: pct(lat, 50), p99: pct(lat, 99), trend, drain_ms: Math.max(0, late), ok };
 }
 
-const say = (s) => process.stderr.write(`${s.rate.toFixed(0)} req/s: p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms, trend ${s.trend.toFixed(1)} ms/s, errors ${s.errors} -> ${s.ok ? "ok" : "over"}\n`);
+const say = (s) =>
+  process.stderr.write(
+    `${s.rate.toFixed(0)} req/s: p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms, trend ${s.trend.toFixed(1)} ms/s, errors ${s.errors} -> ${s.ok ? "ok" : "over"}\n`,
+  );
 const ramp = [];
 try {
   await step(rate, 2); // warm-up
@@ -131,19 +145,33 @@ try {
   const hold = await step(0.8 * max, duration * 2);
   process.stderr.write(`hold at ${hold.rate.toFixed(0)} req/s: p50 ${hold.p50.toFixed(1)} ms, p99 ${hold.p99.toFixed(1)} ms, errors ${hold.errors}\n`);
   const f = (v) => v.toFixed(1);
-  const table = ["| offered req/s | sent | answered | errors | p50 | p99 | latency trend | verdict |", "|---|---|---|---|---|---|---|---|",
-    ...ramp.map((s) => `| ${s.rate.toFixed(0)} | ${s.sent} | ${s.completed} | ${s.errors} | ${f(s.p50)} ms | ${f(s.p99)} ms | ${f(s.trend)} ms/s | ${s.ok ? "sustained" : "over capacity"} |`),
-    `| **${hold.rate.toFixed(0)} (80% of ${max.toFixed(0)})** | ${hold.sent} | ${hold.completed} | ${hold.errors} | ${f(hold.p50)} ms | ${f(hold.p99)} ms | ${f(hold.trend)} ms/s | p99/p50 = ${(hold.p99 / hold.p50).toFixed(2)} ${hold.errors === 0 && hold.p99 <= 3 * hold.p50 ? "(<= 3: pass)" : "(fail)"} |`];
+  const table = [
+    "| offered req/s | sent | answered | errors | p50 | p99 | latency trend | verdict |",
+    "|---|---|---|---|---|---|---|---|",
+    ...ramp.map(
+      (s) =>
+        `| ${s.rate.toFixed(0)} | ${s.sent} | ${s.completed} | ${s.errors} | ${f(s.p50)} ms | ${f(s.p99)} ms | ${f(s.trend)} ms/s | ${s.ok ? "sustained" : "over capacity"} |`,
+    ),
+    `| **${hold.rate.toFixed(0)} (80% of ${max.toFixed(0)})** | ${hold.sent} | ${hold.completed} | ${hold.errors} | ${f(hold.p50)} ms | ${f(hold.p99)} ms | ${f(hold.trend)} ms/s | p99/p50 = ${(hold.p99 / hold.p50).toFixed(2)} ${hold.errors === 0 && hold.p99 <= 3 * hold.p50 ? "(<= 3: pass)" : "(fail)"} |`,
+  ];
   const manifest = JSON.parse(readFileSync(join(bundle, "bundle.json"), "utf8"));
-  const section = ["<!-- load:start -->", "## Load test: `hone serve` at fixed arrival rates", "",
+  const section = [
+    "<!-- load:start -->",
+    "## Load test: `hone serve` at fixed arrival rates",
+    "",
     `Command: \`node bench/load.mjs <bundle> --duration ${duration}${threads ? ` --threads ${threads}` : ""}\` (open-loop generator in \`bench/load.mjs\`, one text per request, loopback; the generator shares the machine with the server)  `,
     `Bundle: run \`${manifest.run_id}\`, ONNX ${manifest.quantize === "none" ? "fp32" : manifest.quantize}; server defaults (micro-batches up to 32, 2 ms wait, ${threads ? `ONNX Runtime on ${threads} threads` : "ONNX Runtime on all cores but one"})  `,
     `Machine: ${cpus().length} × ${cpus()[0]?.model ?? "CPU"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}  `,
-    `Date: ${new Date().toISOString().slice(0, 10)}`, "",
-    `Each step sends requests on a fixed schedule for ${duration} s; latency counts from the scheduled send time. A step is sustained with no errors, >= 95% answered, p99 under 1 s and no queue building up (latency trend, the least-squares slope of latency over send time, under 10 ms per second: a server short of the rate by x% gains x * 10 ms per second); the rate grows 1.5x per step until one fails, then three steps halve the bracket (geometric mean of the highest sustained and the lowest failed rate). The last row holds 80% of the highest sustained rate for ${duration * 2} s.`, "", ...table, "<!-- load:end -->"].join("\n");
+    `Date: ${new Date().toISOString().slice(0, 10)}`,
+    "",
+    `Each step sends requests on a fixed schedule for ${duration} s; latency counts from the scheduled send time. A step is sustained with no errors, >= 95% answered, p99 under 1 s and no queue building up (latency trend, the least-squares slope of latency over send time, under 10 ms per second: a server short of the rate by x% gains x * 10 ms per second); the rate grows 1.5x per step until one fails, then three steps halve the bracket (geometric mean of the highest sustained and the lowest failed rate). The last row holds 80% of the highest sustained rate for ${duration * 2} s.`,
+    "",
+    ...table,
+    "<!-- load:end -->",
+  ].join("\n");
   const docPath = join(root, "docs", "benchmarks.md");
   let doc = existsSync(docPath) ? readFileSync(docPath, "utf8") : "# Benchmarks\n";
-  doc = doc.includes("<!-- load:start -->") ? doc.replace(/<!-- load:start -->[\s\S]*<!-- load:end -->/, section) : doc + "\n" + section + "\n";
+  doc = doc.includes("<!-- load:start -->") ? doc.replace(/<!-- load:start -->[\s\S]*<!-- load:end -->/, section) : `${doc}\n${section}\n`;
   writeFileSync(docPath, doc);
   console.log(table.join("\n"));
 } finally {

@@ -50,12 +50,19 @@ async function runAll() {
     if (r.status !== 0) process.exit(1);
   }
   const peerOut = join(out, "optuna-samplers.jsonl");
-  const peer = spawn(python, [join(root, "bench", "peers", "optuna_samplers.py"), JSON.stringify({ functions, samplers: models, seeds, first_seed: firstSeed, trials })], {
-    env: { ...process.env, PYTHONPATH: peers, OMP_NUM_THREADS: "1" },
-    stdio: ["ignore", openSync(peerOut, "w"), "inherit"],
-  });
+  const peer = spawn(
+    python,
+    [join(root, "bench", "peers", "optuna_samplers.py"), JSON.stringify({ functions, samplers: models, seeds, first_seed: firstSeed, trials })],
+    {
+      env: { ...process.env, PYTHONPATH: peers, OMP_NUM_THREADS: "1" },
+      stdio: ["ignore", openSync(peerOut, "w"), "inherit"],
+    },
+  );
   const peerDone = new Promise((res) => peer.on("close", res));
-  const optunaVersion = spawnSync(python, ["-c", "import optuna; print(optuna.__version__)"], { env: { ...process.env, PYTHONPATH: peers }, encoding: "utf8" }).stdout.trim();
+  const optunaVersion = spawnSync(python, ["-c", "import optuna; print(optuna.__version__)"], {
+    env: { ...process.env, PYTHONPATH: peers },
+    encoding: "utf8",
+  }).stdout.trim();
 
   // ---- Hone ----
   const runs = [];
@@ -67,7 +74,15 @@ async function runAll() {
         const history = [];
         const start = performance.now();
         for (let n = 0; n < trials; n++) {
-          const params = SAMPLERS[sname].sample({ space, objectives: [{ metric: "f", direction: "minimize" }], history, number: n, seed, startupTrials: 10, gridPoints: 5 });
+          const params = SAMPLERS[sname].sample({
+            space,
+            objectives: [{ metric: "f", direction: "minimize" }],
+            history,
+            number: n,
+            seed,
+            startupTrials: 10,
+            gridPoints: 5,
+          });
           history.push({ number: n, state: "complete", params, values: [fn.f(params)], intermediate: [] });
         }
         runs.push({ function: fname, sampler: `hone-${sname}`, seed, values: history.map((t) => t.values[0]), seconds: (performance.now() - start) / 1000 });
@@ -80,7 +95,12 @@ async function runAll() {
     console.error(`the Optuna peer failed (exit ${code})`);
     process.exit(1);
   }
-  runs.push(...readFileSync(peerOut, "utf8").trim().split("\n").map((l) => JSON.parse(l)));
+  runs.push(
+    ...readFileSync(peerOut, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l)),
+  );
 
   const py = spawnSync(python, ["-c", "import torch, sys; print(sys.version.split()[0], torch.__version__)"], { encoding: "utf8" }).stdout.trim();
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? "CPU"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}, Python/torch ${py}`;
@@ -118,16 +138,27 @@ for (const fname of functions) {
   rows.push({ fname, wins });
 }
 const fmt = (v) => (v === 0 ? "0" : v < 1e-3 || v >= 1e4 ? v.toExponential(2) : v.toPrecision(3));
-const header = `| function | trials | ${COLS.map((c) => c.replace("-", " ").replace("hone", "Hone").replace("optuna", "Optuna").replace(/ (tpe|gp)$/, (m) => m.toUpperCase())).join(" | ")} |\n|---|---|${COLS.map(() => "---").join("|")}|`;
+const header = `| function | trials | ${COLS.map((c) =>
+  c
+    .replace("-", " ")
+    .replace("hone", "Hone")
+    .replace("optuna", "Optuna")
+    .replace(/ (tpe|gp)$/, (m) => m.toUpperCase()),
+).join(" | ")} |\n|---|---|${COLS.map(() => "---").join("|")}|`;
 const lines = [];
 for (const r of rows) {
   if (r.wins) continue;
   lines.push(`| ${r.fname} | ${r.b} | ${COLS.map((c) => fmt(r.s[c].regret)).join(" | ")} |`);
 }
-const speed = `| sampling time per trial (ms, all functions) | | ${COLS.map((c) => (runs.filter((r) => r.sampler === c).reduce((a, r) => a + r.seconds, 0) * 1000 / runs.filter((r) => r.sampler === c).reduce((a, r) => a + r.values.length, 0)).toFixed(1)).join(" | ")} |`;
-const perFunction = functions.map((f) => { const w = rows.find((r) => r.fname === f && r.wins).wins; return `${f}: ${models.map((m) => `${m.toUpperCase()} ${w[m] ? "no worse" : "worse"}`).join(", ")}`; }).join("; ");
+const speed = `| sampling time per trial (ms, all functions) | | ${COLS.map((c) => ((runs.filter((r) => r.sampler === c).reduce((a, r) => a + r.seconds, 0) * 1000) / runs.filter((r) => r.sampler === c).reduce((a, r) => a + r.values.length, 0)).toFixed(1)).join(" | ")} |`;
+const perFunction = functions
+  .map((f) => {
+    const w = rows.find((r) => r.fname === f && r.wins).wins;
+    return `${f}: ${models.map((m) => `${m.toUpperCase()} ${w[m] ? "no worse" : "worse"}`).join(", ")}`;
+  })
+  .join("; ");
 const summary = `Hone no worse than Optuna (median regret at every budget), seeds ${firstSeed}-${firstSeed + seeds - 1}: ${models.map((m) => `${m.toUpperCase()} on ${verdict[m]} of ${functions.length} functions`).join(", ")} (${perFunction}).`;
-console.log([header, ...lines, speed].join("\n") + "\n\n" + summary);
+console.log(`${[header, ...lines, speed].join("\n")}\n\n${summary}`);
 
 if (record) {
   const section = [
@@ -153,6 +184,6 @@ if (record) {
   const docPath = join(root, "docs", "benchmarks.md");
   let doc = readFileSync(docPath, "utf8");
   const [start, end] = ["<!-- samplers:start -->", "<!-- samplers:end -->"];
-  doc = doc.includes(start) ? doc.slice(0, doc.indexOf(start)) + section + doc.slice(doc.indexOf(end) + end.length) : doc + "\n" + section + "\n";
+  doc = doc.includes(start) ? doc.slice(0, doc.indexOf(start)) + section + doc.slice(doc.indexOf(end) + end.length) : `${doc}\n${section}\n`;
   writeFileSync(docPath, doc);
 }

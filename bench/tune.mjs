@@ -5,7 +5,7 @@
 //   node bench/tune.mjs --record <tune.json>          # write docs from a device run
 // Prints a table, writes bench/out/tune.json, rewrites the "tune" section of docs/benchmarks.md.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -27,18 +27,29 @@ const out = resolve(opt("--out", join(root, "bench", "out")));
 const store = join(out, "tune-store");
 const config = join(root, "bench", "configs", "banking77-tune.yaml");
 const common = [
-  "--set", `data.train=${join(dataRoot, "banking77", "train.csv")}`,
-  "--set", `data.test=${join(dataRoot, "banking77", "test.csv")}`,
-  "--set", `tune.trials=${trials}`,
-  "--set", `tune.parallel=${parallel}`,
+  "--set",
+  `data.train=${join(dataRoot, "banking77", "train.csv")}`,
+  "--set",
+  `data.test=${join(dataRoot, "banking77", "test.csv")}`,
+  "--set",
+  `tune.trials=${trials}`,
+  "--set",
+  `tune.parallel=${parallel}`,
   ...(smoke ? ["--set", "train.epochs=3", "--set", "train.max_steps=6", "--set", "train.eval_every=2"] : []),
 ];
 
 function hone(argv) {
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, [join(root, "bin", "hone"), "--store", store, ...argv], { encoding: "utf8", maxBuffer: 1 << 28, stdio: ["ignore", "pipe", "inherit"] });
+  const r = spawnSync(process.execPath, [join(root, "bin", "hone"), "--store", store, ...argv], {
+    encoding: "utf8",
+    maxBuffer: 1 << 28,
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   if (r.status !== 0) throw new Error(`hone ${argv.join(" ")} failed (exit ${r.status})`);
-  const lines = r.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+  const lines = r.stdout
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l));
   return { lines, seconds: (performance.now() - t0) / 1000 };
 }
 
@@ -63,8 +74,19 @@ function study(name, sets, extra = []) {
 }
 
 function header() {
-  const py = spawnSync(process.env.HONE_PYTHON ?? join(root, ".venv", "bin", "python"), ["-c", "import torch, transformers; print(torch.__version__, transformers.__version__, torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'CPU')"], { encoding: "utf8" });
-  return { date: new Date().toISOString().slice(0, 10), machine: `${py.stdout.trim()}; ${cpus().length} × ${cpus()[0]?.model ?? "CPU"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}`, command: `node bench/tune.mjs --trials ${trials} --parallel ${parallel}` };
+  const py = spawnSync(
+    process.env.HONE_PYTHON ?? join(root, ".venv", "bin", "python"),
+    [
+      "-c",
+      "import torch, transformers; print(torch.__version__, transformers.__version__, torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'CPU')",
+    ],
+    { encoding: "utf8" },
+  );
+  return {
+    date: new Date().toISOString().slice(0, 10),
+    machine: `${py.stdout.trim()}; ${cpus().length} × ${cpus()[0]?.model ?? "CPU"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}`,
+    command: `node bench/tune.mjs --trials ${trials} --parallel ${parallel}`,
+  };
 }
 
 async function runAll() {
@@ -77,7 +99,13 @@ async function runAll() {
   process.stderr.write("== default config\n");
   const def = hone(["train", config, ...common, "--name", "default-config", "--json"]);
   const defResult = def.lines.find((l) => l.kind === "result");
-  const res = { ...header(), trials, parallel, studies: [full, asha], default: { test_accuracy: defResult.test?.accuracy ?? null, validation_accuracy: defResult.validation?.accuracy ?? null, wall: def.seconds } };
+  const res = {
+    ...header(),
+    trials,
+    parallel,
+    studies: [full, asha],
+    default: { test_accuracy: defResult.test?.accuracy ?? null, validation_accuracy: defResult.validation?.accuracy ?? null, wall: def.seconds },
+  };
   writeFileSync(join(out, "tune.json"), JSON.stringify(res, null, 2));
   return res;
 }
@@ -86,7 +114,10 @@ const pct = (v) => (v === null || v === undefined ? "-" : `${(v * 100).toFixed(2
 
 function writeDocs(r) {
   const [full, asha] = r.studies;
-  const rows = r.studies.map((s) => `| ${s.name} | ${s.trials} | ${s.complete} | ${s.pruned} | ${pct(s.best)} | ${s.epochs.toFixed(1)} | ${s.trial_seconds.toFixed(0)} s | ${s.wall.toFixed(0)} s |`);
+  const rows = r.studies.map(
+    (s) =>
+      `| ${s.name} | ${s.trials} | ${s.complete} | ${s.pruned} | ${pct(s.best)} | ${s.epochs.toFixed(1)} | ${s.trial_seconds.toFixed(0)} s | ${s.wall.toFixed(0)} s |`,
+  );
   const quality = asha.best / full.best;
   const compute = asha.epochs / full.epochs;
   const seconds = asha.trial_seconds / full.trial_seconds;
@@ -113,7 +144,7 @@ function writeDocs(r) {
   const docPath = join(root, "docs", "benchmarks.md");
   let doc = readFileSync(docPath, "utf8");
   const [start, end] = ["<!-- tune:start -->", "<!-- tune:end -->"];
-  doc = doc.includes(start) ? doc.slice(0, doc.indexOf(start)) + lines + doc.slice(doc.indexOf(end) + end.length) : doc + "\n" + lines + "\n";
+  doc = doc.includes(start) ? doc.slice(0, doc.indexOf(start)) + lines + doc.slice(doc.indexOf(end) + end.length) : `${doc}\n${lines}\n`;
   writeFileSync(docPath, doc);
   console.log(lines);
 }

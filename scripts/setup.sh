@@ -21,7 +21,7 @@ PYTHON=${PYTHON:-python3}
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   .venv/bin/python -m pip install -q "${HONE_TORCH:-torch==2.13.0}"
 fi
-.venv/bin/python -m pip install -q -r engine/requirements.txt
+.venv/bin/python -m pip install -q -r engine/requirements.txt -r engine/requirements-dev.txt
 
 echo "== default models"
 node bin/hone models install all-minilm-l6-v2

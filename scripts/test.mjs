@@ -22,7 +22,11 @@ if (selected.length) {
 }
 if (!only.length) {
   const python = existsSync(join(root, ".venv/bin/python")) ? join(root, ".venv/bin/python") : "python3";
-  const py = spawnSync(python, ["-m", "pytest", "-q", "engine/tests"], { stdio: "inherit", cwd: root, env: { ...process.env, PYTHONPATH: join(root, "engine") } });
+  const py = spawnSync(python, ["-m", "pytest", "-q", "engine/tests"], {
+    stdio: "inherit",
+    cwd: root,
+    env: { ...process.env, PYTHONPATH: join(root, "engine") },
+  });
   failed ||= py.status !== 0;
 }
 process.exit(failed ? 1 : 0);

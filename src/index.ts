@@ -1,7 +1,10 @@
 // The Hone SDK: everything the CLI does, as typed functions.
-export { train, type TrainOptions, type TrainResult, type TrainUpdate } from "./train/train.js";
-export { predict, evaluate, decode, decodeAll, type Prediction, type LabelPrediction } from "./predict/predict.js";
-export type { RunMetrics, Decoding } from "./train/evaluate.js";
+export { train, type TrainOptions, type TrainResult, type TrainUpdate } from "./run/lifecycle.js";
+export { predict, decode, decodeAll, type Prediction, type LabelPrediction } from "./predict/predict.js";
+export { evaluate } from "./run/sdk.js";
+export { TASKS, taskPlugin, resolveConfig } from "./tasks/registry.js";
+export type { TaskPlugin, TaskMetrics, PlanBase, RunContext, Staged } from "./run/types.js";
+export type { RunMetrics, Decoding } from "./classifier/evaluate.js";
 export { Tree } from "./hierarchy/tree.js";
 export { readTaxonomy, labelPath } from "./hierarchy/taxonomy.js";
 export { layout, terminalProbabilities, STRATEGIES, type Strategy } from "./hierarchy/strategies.js";
@@ -11,7 +14,7 @@ export { exportOnnx, TOLERANCE, type ExportOptions, type ExportResult, type Quan
 export { load, type LoadedModel, type LoadOptions } from "./deploy/runtime.js";
 export { inspectData, type InspectReport } from "./data/inspect.js";
 export { loadConfig } from "./config/load.js";
-export { resolveConfig, planTraining, type ResolvedConfig, type TrainingPlan } from "./config/resolve.js";
+export { planTraining, type ResolvedConfig, type TrainingPlan } from "./config/resolve.js";
 export { UserConfig, type UserConfigInput, configJsonSchema } from "./config/schema.js";
 export { RunStore, storeDir, type RunRecord } from "./store/store.js";
 export { listModels, installModel, CATALOG, DEFAULT_MODEL } from "./models/catalog.js";

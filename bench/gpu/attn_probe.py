@@ -2,6 +2,7 @@
 torch.compile), and how long each kernel choice takes forward + backward. Prints a table.
   python3 bench/gpu/attn_probe.py
 """
+
 import inspect
 import sys
 import time
@@ -23,13 +24,23 @@ real_sdpa = F.scaled_dot_product_attention
 
 
 def spy(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False):
-    seen.append(dict(q=tuple(q.shape), k=tuple(k.shape), mask=None if attn_mask is None else (tuple(attn_mask.shape), str(attn_mask.dtype)), is_causal=is_causal, enable_gqa=enable_gqa))
+    seen.append(
+        dict(
+            q=tuple(q.shape),
+            k=tuple(k.shape),
+            mask=None if attn_mask is None else (tuple(attn_mask.shape), str(attn_mask.dtype)),
+            is_causal=is_causal,
+            enable_gqa=enable_gqa,
+        )
+    )
     return real_sdpa(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal, scale=scale, enable_gqa=enable_gqa)
 
 
 from transformers import LlamaConfig, LlamaModel  # noqa: E402
 
-cfg = LlamaConfig(hidden_size=2048, intermediate_size=8192, num_hidden_layers=1, num_attention_heads=32, num_key_value_heads=8, vocab_size=1000, attn_implementation="sdpa")
+cfg = LlamaConfig(
+    hidden_size=2048, intermediate_size=8192, num_hidden_layers=1, num_attention_heads=32, num_key_value_heads=8, vocab_size=1000, attn_implementation="sdpa"
+)
 m = LlamaModel(cfg).to(dev, dt)
 ids = torch.randint(0, 1000, (B, S), device=dev)
 F.scaled_dot_product_attention = spy
@@ -70,6 +81,7 @@ def sdpa(backend=None, mask=False, gqa=True):
         with ctx:
             o = F.scaled_dot_product_attention(q, kk, vv, attn_mask=causal_mask if mask else None, is_causal=not mask, enable_gqa=gqa)
         o.backward(g)
+
     return f
 
 

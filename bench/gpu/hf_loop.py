@@ -4,6 +4,7 @@ AutoModelForSequenceClassification, tokenizer on the fly with DataCollatorWithPa
 padding), shuffled DataLoader, torch AdamW, linear schedule, bf16 autocast, SDPA attention.
 Prints {"samples_per_s": ...} measured after warm-up steps.
 """
+
 import json
 import sys
 import time

@@ -8,6 +8,7 @@
 Prints tables; writes $OUT/kernels_probe.json.
   python3 bench/gpu/kernels_probe.py
 """
+
 import json
 import os
 import sys
@@ -57,7 +58,12 @@ for block, warps, per_sm in [(4096, 16, 1), (4096, 8, 2), (8192, 16, 1), (2048, 
     err_logp = (logp - ref_logp).abs().max().item()
     err_grad = (grad.float() - ref_grad.float()).abs().max().item()
     ms = timed(lambda: fused_ce.logp_and_grad_(work, targets, block=block, num_warps=warps, per_sm=per_sm))
-    ce[f"triton_b{block}_w{warps}_x{per_sm}"] = {"ms": ms, "max_err_logp": err_logp, "max_err_grad": err_grad, "read_write_tb_s": 3 * logits.numel() * 2 / ms / 1e9}
+    ce[f"triton_b{block}_w{warps}_x{per_sm}"] = {
+        "ms": ms,
+        "max_err_logp": err_logp,
+        "max_err_grad": err_grad,
+        "read_write_tb_s": 3 * logits.numel() * 2 / ms / 1e9,
+    }
 results["ce"] = ce
 logits = ref_grad = work = grad = None
 torch.cuda.empty_cache()
@@ -67,9 +73,11 @@ N, d, kv, ffn, r, s = 16384, 2048, 512, 8192, 16, 2.0
 
 
 def layer(n_in, n_out, rank):
-    return (torch.randn(n_out, n_in, device=dev, dtype=torch.bfloat16) * 0.02,
-            (torch.randn(rank, n_in, device=dev) * 0.02).requires_grad_(),
-            (torch.randn(n_out, rank, device=dev) * 0.02).requires_grad_())
+    return (
+        torch.randn(n_out, n_in, device=dev, dtype=torch.bfloat16) * 0.02,
+        (torch.randn(rank, n_in, device=dev) * 0.02).requires_grad_(),
+        (torch.randn(n_out, rank, device=dev) * 0.02).requires_grad_(),
+    )
 
 
 def fwd_bwd(x, specs):
@@ -77,6 +85,7 @@ def fwd_bwd(x, specs):
         for w, a, b in specs:
             y = fused_lora.lora_matmul(x, w, a, b, s)
             y.backward(torch.ones_like(y))
+
     return run
 
 
@@ -85,6 +94,7 @@ def plain(x, specs):
         for w, _, _ in specs:
             y = x @ w.t()
             torch.ones_like(y) @ w
+
     return run
 
 

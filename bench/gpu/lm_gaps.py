@@ -4,6 +4,7 @@ steps after warm-up (an optimizer-step hook drives the profiler), and reports th
 between kernels: their total a step, and the CPU work going on when each gap ended.
   python3 bench/gpu/lm_gaps.py [--batch 8] [--seq 2048]
 """
+
 import argparse
 import io
 import json
@@ -38,8 +39,11 @@ channel = Channel(stdin=os.fdopen(read_end), stdout=io.StringIO())
 from torch.profiler import ProfilerActivity, profile, schedule  # noqa: E402
 
 trace = OUT / "lm_gaps_trace.json"
-prof = profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA], schedule=schedule(wait=args.wait, warmup=2, active=args.active, repeat=1),
-               on_trace_ready=lambda pr: pr.export_chrome_trace(str(trace)))
+prof = profile(
+    activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA],
+    schedule=schedule(wait=args.wait, warmup=2, active=args.active, repeat=1),
+    on_trace_ready=lambda pr: pr.export_chrome_trace(str(trace)),
+)
 from torch.optim.optimizer import register_optimizer_step_post_hook  # noqa: E402
 
 register_optimizer_step_post_hook(lambda *a: prof.step())
@@ -81,9 +85,13 @@ for k in gpu:
 span = end - gpu[0]["ts"]
 idle = sum(g[0] for g in gaps.values())
 steps = args.active
-result = {"span_ms_per_step": span / 1000 / steps, "gpu_busy_ms_per_step": busy / 1000 / steps, "idle_ms_per_step": idle / 1000 / steps,
-          "gaps": sorted(([v[0] / 1000 / steps, v[1] / steps, k] for k, v in gaps.items()), reverse=True)[:25],
-          "runtime_calls_per_step": {k: v / steps for k, v in sorted(runtime_calls.items(), key=lambda kv: -kv[1])[:25]}}
+result = {
+    "span_ms_per_step": span / 1000 / steps,
+    "gpu_busy_ms_per_step": busy / 1000 / steps,
+    "idle_ms_per_step": idle / 1000 / steps,
+    "gaps": sorted(([v[0] / 1000 / steps, v[1] / steps, k] for k, v in gaps.items()), reverse=True)[:25],
+    "runtime_calls_per_step": {k: v / steps for k, v in sorted(runtime_calls.items(), key=lambda kv: -kv[1])[:25]},
+}
 (OUT / "lm_gaps.json").write_text(json.dumps(result, indent=1))
 trace.unlink()  # large; the summary is what comes back
 print(f"engine loop: {result['span_ms_per_step']:.1f} ms a step, GPU busy {result['gpu_busy_ms_per_step']:.1f}, idle {result['idle_ms_per_step']:.1f}")

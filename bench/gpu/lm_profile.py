@@ -3,6 +3,7 @@ the model). Same model, data and code path as the engine (hone_engine.lm), torch
 steps, kernels grouped by kind. Prints a table; writes $OUT/lm_profile.json.
   python3 bench/gpu/lm_profile.py [--batch 8] [--seq 2048] [--steps 4] [--no-compile] [--peft-lora]
 """
+
 import argparse
 import json
 import os
@@ -28,7 +29,14 @@ p.add_argument("--peft-lora", action="store_true", help="peft's own LoRA forward
 args = p.parse_args()
 OUT = Path(os.environ.get("OUT", ROOT / "bench" / "out"))
 model_dir = Path("/tmp/hone-lm-speed/llama-1b")
-spec = {"path": str(model_dir), "adapter": None, "architecture": "causal", "head": "lm", "dtype": "bf16" if args.method != "none" else "fp32", "pad_token_id": 0}
+spec = {
+    "path": str(model_dir),
+    "adapter": None,
+    "architecture": "causal",
+    "head": "lm",
+    "dtype": "bf16" if args.method != "none" else "fp32",
+    "pad_token_id": 0,
+}
 adapter = {"method": args.method, "r": 16, "alpha": 32, "dropout": 0.0, "target_modules": "all-linear"}
 model = lm.load(spec, adapter, trainable=True).cuda()
 if args.method == "lora" and not args.peft_lora:
@@ -98,11 +106,18 @@ for e in prof.key_averages():
     top.append((t, e.count, e.key[:110]))
 total = sum(groups.values())
 per_step_ms = total / 1000 / args.steps
-result = {"per_step_gpu_ms": per_step_ms, "per_step_wall_ms": wall_ms, "tokens_per_step": n * args.seq, "groups_ms_per_step": {k: v / 1000 / args.steps for k, v in groups.items()},
-          "top": [{"ms_per_step": t / 1000 / args.steps, "calls_per_step": c / args.steps, "kernel": k} for t, c, k in sorted(top, reverse=True)[:40]]}
+result = {
+    "per_step_gpu_ms": per_step_ms,
+    "per_step_wall_ms": wall_ms,
+    "tokens_per_step": n * args.seq,
+    "groups_ms_per_step": {k: v / 1000 / args.steps for k, v in groups.items()},
+    "top": [{"ms_per_step": t / 1000 / args.steps, "calls_per_step": c / args.steps, "kernel": k} for t, c, k in sorted(top, reverse=True)[:40]],
+}
 OUT.mkdir(parents=True, exist_ok=True)
 (OUT / f"lm_profile-{args.method}{'-peft' if args.peft_lora else ''}{'-eager' if args.no_compile else ''}.json").write_text(json.dumps(result, indent=1))
-print(f"\n{args.method} {'eager' if args.no_compile else 'compiled'}: GPU busy {per_step_ms:.1f} ms a step, {wall_ms:.1f} ms wall ({n * args.seq / per_step_ms * 1000:.0f} tokens/s if never idle)")
+print(
+    f"\n{args.method} {'eager' if args.no_compile else 'compiled'}: GPU busy {per_step_ms:.1f} ms a step, {wall_ms:.1f} ms wall ({n * args.seq / per_step_ms * 1000:.0f} tokens/s if never idle)"
+)
 print("| kind | ms a step | share |")
 print("|---|---:|---:|")
 for k, v in sorted(groups.items(), key=lambda kv: -kv[1]):

@@ -11,6 +11,7 @@ after another on the same GPU:
 Writes $OUT/lm_speed.json and prints a table. Usage (device):
   python3 bench/gpu/lm_speed.py [--steps 30] [--batch 8] [--seq 2048] [--tiny]
 """
+
 import argparse
 import json
 import os
@@ -24,7 +25,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "engine"))
-from hone_engine.recipes.lm_train import epoch_rows  # noqa: E402  (the same row order for the peer)
+from hone_engine.lm import epoch_rows  # noqa: E402  (the same row order for the peer)
 from lm_job import shard_ref, train_job  # noqa: E402
 
 p = argparse.ArgumentParser()
@@ -34,6 +35,8 @@ p.add_argument("--batch", type=int, default=8)
 p.add_argument("--seq", type=int, default=2048)
 p.add_argument("--tiny", action="store_true", help="a small model on the CPU: checks the script, measures nothing")
 p.add_argument("--only", default="peak,hf_lora,hone_lora,hone_lora_compile,hone_full_compile")
+p.add_argument("--engines", default=f"this={ROOT / 'engine'}", help="NAME=DIR,... : engine checkouts to measure, in turn (an A/B of two commits)")
+p.add_argument("--rounds", type=int, default=1, help="each engine's runs this many times, engines alternating")
 args = p.parse_args()
 OUT = Path(os.environ.get("OUT", ROOT / "bench" / "out"))
 OUT.mkdir(parents=True, exist_ok=True)
@@ -59,7 +62,9 @@ if args.tiny:
 model_dir = WORK / ("tiny" if args.tiny else "llama-1b")
 if not (model_dir / "config.json").exists():
     torch.manual_seed(0)
-    cfg = LlamaConfig(**shape, max_position_embeddings=max(4096, args.seq), tie_word_embeddings=True, rope_theta=500000.0, pad_token_id=0, eos_token_id=1, bos_token_id=None)
+    cfg = LlamaConfig(
+        **shape, max_position_embeddings=max(4096, args.seq), tie_word_embeddings=True, rope_theta=500000.0, pad_token_id=0, eos_token_id=1, bos_token_id=None
+    )
     m = AutoModelForCausalLM.from_config(cfg, dtype=torch.bfloat16)
     m.save_pretrained(model_dir, safe_serialization=True)
     del m
@@ -126,7 +131,11 @@ def hf_lora():
         losses.append(loss.item())
     sync()
     dt = time.time() - t0
-    out = {"tokens_per_s": args.steps * args.batch * args.seq / dt, "losses": losses, "max_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else 0}
+    out = {
+        "tokens_per_s": args.steps * args.batch * args.seq / dt,
+        "losses": losses,
+        "max_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else 0,
+    }
     del model, opt
     if cuda:
         torch.cuda.empty_cache()
@@ -134,13 +143,23 @@ def hf_lora():
     return out
 
 
+ENGINES = dict(e.split("=", 1) for e in args.engines.split(","))
+engine_dir = str(ROOT / "engine")  # the engine hone() runs; set per run below
+
+
 def hone(method: str, compile_: bool, dtype: str, fsdp: bool = False, targets="all-linear"):
     """The engine as `hone train` runs it: one LmTrainJob line on stdin, events on stdout."""
     name = f"run-{method}-{compile_}{'-fsdp' if fsdp else ''}{'' if targets == 'all-linear' else '-one'}"
     job = train_job(WORK / name, model_dir, shard, args.batch, args.warmup + args.steps, method, compile_, dtype, cuda, fsdp, targets)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "engine"), os.environ.get("PYTHONPATH")]))}
+    # An older engine's protocol lacks fields added since; its strict schema would refuse them.
+    known = json.loads((Path(engine_dir) / "hone_engine" / "protocol.schema.json").read_text())["$defs"]["Job"]
+    if "eval_first" not in json.dumps(known):
+        job.pop("eval_first")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [engine_dir, os.environ.get("PYTHONPATH")]))}
     # stdin stays open while it trains, as the orchestrator keeps it: EOF would mean "orchestrator gone, stop".
-    proc = subprocess.Popen([sys.executable, "-u", "-m", "hone_engine"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-u", "-m", "hone_engine"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
     proc.stdin.write(json.dumps(job) + "\n")
     proc.stdin.flush()
     lines = []
@@ -168,7 +187,11 @@ def hone(method: str, compile_: bool, dtype: str, fsdp: bool = False, targets="a
         if not args.tiny:
             raise SystemExit(f"the timed part was shorter than a second: raise --steps ({[(e['step'], e['elapsed_s']) for e in prog]})")
         a = {"step": 0, "elapsed_s": 0.0}
-    return {"tokens_per_s": (b["step"] - a["step"]) * args.batch * args.seq / (b["elapsed_s"] - a["elapsed_s"]), "losses": [e["loss"] for e in prog], "steps_timed": b["step"] - a["step"]}
+    return {
+        "tokens_per_s": (b["step"] - a["step"]) * args.batch * args.seq / (b["elapsed_s"] - a["elapsed_s"]),
+        "losses": [e["loss"] for e in prog],
+        "steps_timed": b["step"] - a["step"],
+    }
 
 
 runs = {
@@ -185,11 +208,20 @@ runs = {
     # LoRA could get by fusing those paths away, and nothing else.
     "hone_lora_bound": lambda: hone("lora", True, "bf16", targets=["layers.0.self_attn.q_proj"]),
 }
-for name in only:
-    t = time.time()
-    results[name] = runs[name]()
-    results[name]["wall_s"] = time.time() - t
-    print(f"{name}: {json.dumps({k: v for k, v in results[name].items() if k != 'losses'})}", flush=True)
+for rnd in range(args.rounds):
+    for label, engine_dir in ENGINES.items():
+        for name in only:
+            if rnd > 0 and not name.startswith("hone_"):
+                continue
+            key = name if len(ENGINES) == 1 and args.rounds == 1 or not name.startswith("hone_") else f"{name}@{label}#{rnd}"
+            if key in results:
+                continue
+            t = time.time()
+            results[key] = runs[name]()
+            results[key]["wall_s"] = time.time() - t
+            results[key]["engine"] = engine_dir
+            print(f"{key}: {json.dumps({k: v for k, v in results[key].items() if k != 'losses'})}", flush=True)
+only = [k for k in results if k.split("@")[0] in runs and isinstance(results[k], dict)]
 
 (OUT / "lm_speed.json").write_text(json.dumps(results, indent=2))
 pk = results.get("peak", {}).get("flops")
@@ -201,7 +233,7 @@ for name in only:
     r = results[name]
     if "tokens_per_s" not in r:
         continue
-    fpt = flops_per_token_full if "_full_" in name else flops_per_token_lora
+    fpt = flops_per_token_full if "_full_" in name.split("@")[0] else flops_per_token_lora
     mfu = f"{100 * r['tokens_per_s'] * fpt / pk:.1f}%" if pk else "-"
     ratio = f"{r['tokens_per_s'] / base:.2f}x" if base else "-"
     print(f"| {name} | {r['tokens_per_s']:.0f} | {ratio} | {mfu} | {r['losses'][0]:.4f} -> {r['losses'][-1]:.4f} |")

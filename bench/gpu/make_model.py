@@ -1,4 +1,5 @@
 """A bert-base-shaped random model (hidden 768, 12 layers, 12 heads) with the BERT uncased tokenizer."""
+
 import shutil
 import sys
 from pathlib import Path

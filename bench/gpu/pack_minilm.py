@@ -5,6 +5,7 @@ stored as fp16 (a rounding: every row of a benchmark table uses the same packed 
 bench/gpu/unpack_minilm.py turns them back into fp32 on the device.
     python bench/gpu/pack_minilm.py <model dir> <out dir> <texts file>...
 """
+
 import csv
 import json
 import shutil

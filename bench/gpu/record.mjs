@@ -9,7 +9,13 @@ let doc = existsSync(path) ? readFileSync(path, "utf8") : "# Benchmarks\n";
 const old = (doc.match(/<!-- gpu:start -->[\s\S]*<!-- gpu:end -->/)?.[0] ?? "").split("\n").filter((l) => /^\| \d+/.test(l));
 const wall = (v) => (v === undefined ? "-" : `${v.toFixed(0)} s`);
 const order = (r) => (r.pair ? ` (pair ${r.pair}, ${r.first === "hf" ? "HF" : "Hone"} first)` : "");
-const rows = [...old, ...runs.map((r, i) => `| ${old.length + i + 1}${order(r)} | ${r.gpu.split(",")[0]} | ${r.versions} | ${r.compile ? "yes" : "no"} | ${r.batch_size} | ${r.steps} | ${r.hone_samples_per_s.toFixed(0)} | ${r.hf_samples_per_s.toFixed(0)} | ${r.ratio.toFixed(2)}x | ${wall(r.hone_engine_wall_s)} | ${wall(r.hf_wall_s)} |`)];
+const rows = [
+  ...old,
+  ...runs.map(
+    (r, i) =>
+      `| ${old.length + i + 1}${order(r)} | ${r.gpu.split(",")[0]} | ${r.versions} | ${r.compile ? "yes" : "no"} | ${r.batch_size} | ${r.steps} | ${r.hone_samples_per_s.toFixed(0)} | ${r.hf_samples_per_s.toFixed(0)} | ${r.ratio.toFixed(2)}x | ${wall(r.hone_engine_wall_s)} | ${wall(r.hf_wall_s)} |`,
+  ),
+];
 const section = [
   "<!-- gpu:start -->",
   "## GPU throughput: Hone engine vs a plain Hugging Face loop",
@@ -26,6 +32,6 @@ const section = [
   "Physical limit: a step of bert-base on 32 x ~14 tokens is ~0.1 TFLOP, well under a millisecond of H100 compute, yet a step takes 40-50 ms. A probe on the device measured ~19 ms of host time in the forward and ~20 ms in the backward: the step is bound by Python and kernel launches, not by the GPU. What removes that (CUDA graphs over bucketed lengths, compile warm caches) is the next step",
   "<!-- gpu:end -->",
 ].join("\n");
-doc = doc.includes("<!-- gpu:start -->") ? doc.replace(/<!-- gpu:start -->[\s\S]*<!-- gpu:end -->/, section) : doc + "\n" + section + "\n";
+doc = doc.includes("<!-- gpu:start -->") ? doc.replace(/<!-- gpu:start -->[\s\S]*<!-- gpu:end -->/, section) : `${doc}\n${section}\n`;
 writeFileSync(path, doc);
 console.log(section);

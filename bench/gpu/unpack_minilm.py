@@ -1,4 +1,5 @@
 """Back to fp32 on the device (see pack_minilm.py): python bench/gpu/unpack_minilm.py <dir>"""
+
 import sys
 
 import torch

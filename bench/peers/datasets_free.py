@@ -1,4 +1,5 @@
 """Read benchmark rows (text, label) from JSONL, CSV or a JSON document with a pointer, the same files Hone reads."""
+
 import csv
 import json
 

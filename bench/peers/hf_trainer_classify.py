@@ -5,6 +5,7 @@ evaluation per epoch, best model by validation accuracy, then accuracy on the te
 Prints one JSON line with the result. Used by bench/classify.mjs with the same model, epochs,
 batch size, learning rate and max length as the Hone run it is compared with.
 """
+
 import argparse
 import json
 import os

@@ -5,6 +5,7 @@ test functions and spaces as bench/samplers/functions.mjs. Keep the two files in
 
 Prints one JSON line per (function, sampler, seed): the objective value of every trial in order.
 """
+
 import json
 import math
 import sys
@@ -91,7 +92,10 @@ def main():
                 start = time.perf_counter()
                 study.optimize(lambda t: f(suggest(t)), n_trials=job["trials"])
                 values = [t.value for t in study.trials]
-                print(json.dumps({"function": fname, "sampler": f"optuna-{sname}", "seed": seed, "values": values, "seconds": time.perf_counter() - start}), flush=True)
+                print(
+                    json.dumps({"function": fname, "sampler": f"optuna-{sname}", "seed": seed, "values": values, "seconds": time.perf_counter() - start}),
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 same batching (longest first, fixed batch size, same thread count). Prints JSON: texts/s.
     python bench/peers/ort_python.py <bundle> <tokens.u32> <offsets.u32> <batch> <threads> <repeats>
 """
+
 import json
 import sys
 import time

@@ -1,7 +1,13 @@
 """python -m hone_engine: read one job on stdin, run its recipe, write events on stdout."""
+
+import errno
 import os
 import sys
 import traceback
+
+from . import interrupts
+
+interrupts.catch()  # before the heavy imports: a training job's Ctrl-C is never lost (interrupts.py)
 
 # No network, ever: models come from local directories.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -30,17 +36,29 @@ def main() -> int:
     channel = Channel()
     try:
         job = channel.read_job()
+        if job["kind"] not in ("classify.train", "lm.train"):
+            interrupts.release()
         import importlib
 
         importlib.import_module(RECIPES[job["kind"]]).run(job, channel)
         return 0
     except EngineError as e:
         channel.emit("error", code=e.code, message=e.message, detail=e.detail)
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            return _internal(channel, e)
+        # Checkpoints are written to a temporary folder and renamed: the finished ones are intact.
+        channel.emit("error", code="disk_full", message=f"no space left on the disk: {e.filename or e}", detail=None)
     except Exception as e:  # a bug or an environment failure: keep the trace for the log
-        import torch
+        return _internal(channel, e)
+    return 1
 
-        code = "out_of_memory" if isinstance(e, torch.OutOfMemoryError) else "internal"
-        channel.emit("error", code=code, message=f"{type(e).__name__}: {e}", detail=traceback.format_exc())
+
+def _internal(channel, e: Exception) -> int:
+    import torch
+
+    code = "out_of_memory" if isinstance(e, torch.OutOfMemoryError) else "internal"
+    channel.emit("error", code=code, message=f"{type(e).__name__}: {e}", detail=traceback.format_exc())
     return 1
 
 

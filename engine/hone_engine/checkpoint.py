@@ -8,6 +8,7 @@ Layout of checkpoints/step-NNNNNN/:
   rng.safetensors        torch CPU (and CUDA) generator states, so dropout continues exactly
   state.json             step and format version
 """
+
 import json
 import os
 import shutil
@@ -16,7 +17,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from .protocol import EngineError
+from .protocol import CONSTANTS, EngineError, fault_point, step_name
 
 FORMAT = 1
 
@@ -32,7 +33,7 @@ def _fsync(path: Path):
 def save(directory: Path, step: int, model, optimizer, write_model=None, write: bool = True) -> Path | None:
     """write_model(tmp_dir) writes the weights; by default all of model.state_dict(). Under FSDP
     every rank calls save (the optimizer's shards are gathered whole) and only the writer writes."""
-    final = directory / f"step-{step:06d}"
+    final = directory / step_name(step)
     if final.exists():
         return final  # the same step is already safely on disk
     opt = {}
@@ -43,7 +44,7 @@ def save(directory: Path, step: int, model, optimizer, write_model=None, write: 
             opt[f"{i}.{key}"] = torch.as_tensor(value).detach().contiguous().cpu()
     if not write:
         return None
-    tmp = directory / f".tmp-step-{step:06d}-{os.getpid()}"
+    tmp = directory / f"{CONSTANTS['temp_prefix']}{step_name(step)}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     if write_model is None:
@@ -61,6 +62,7 @@ def save(directory: Path, step: int, model, optimizer, write_model=None, write: 
     for f in tmp.rglob("*"):
         if f.is_file():
             _fsync(f)
+    fault_point("checkpoint")  # tests: a kill here leaves the temporary folder, never a half checkpoint
     os.rename(tmp, final)
     _fsync(directory)
     return final

@@ -6,6 +6,7 @@ Frozen base weights (bf16 under adapters) and trained fp32 adapters may share a 
 needs the trained ones to agree on a dtype. Checkpoints keep the one-process format: every rank
 takes part in gathering full tensors, rank 0 writes them, and a resumed run slices them back.
 """
+
 import torch
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 from torch.distributed.fsdp import fully_shard

@@ -7,6 +7,7 @@ for torch.compile's kernel of the same expression (bench/gpu/kernels_probe.py).
 A persistent kernel: a few programs per SM walk the rows (4 programs of 8 warps and 4096-wide
 blocks was the fastest shape tried). GPU only; lm.logp_and_grad runs the plain expression elsewhere.
 """
+
 import torch
 import triton
 import triton.language as tl

@@ -18,6 +18,7 @@ called with the same input tensor; a member called otherwise computes its own.
 Used for plain LoRA layers (one active adapter, no dropout, no DoRA, no bias); anything else, or
 an adapter switched off (DPO's reference), runs peft's own forward.
 """
+
 import types
 
 import torch
@@ -109,9 +110,13 @@ def _plain(layer) -> str | None:
     names = layer.active_adapters
     name = names[0] if len(names) == 1 else None
     ok = (
-        name is not None and not layer.disable_adapters and not layer.merged
-        and layer.base_layer.bias is None and not layer.use_dora.get(name, False)
-        and name in layer.lora_A and isinstance(layer.lora_dropout[name], torch.nn.Identity)
+        name is not None
+        and not layer.disable_adapters
+        and not layer.merged
+        and layer.base_layer.bias is None
+        and not layer.use_dora.get(name, False)
+        and name in layer.lora_A
+        and isinstance(layer.lora_dropout[name], torch.nn.Identity)
     )
     return name if ok else None
 
@@ -138,8 +143,11 @@ def _forward(self, x, *args, **kwargs):
         names = [_plain(m) for m in group.members]
         if all(n == name for n in names):
             outs = group_matmul(
-                x, [m.base_layer.weight for m in group.members], [m.lora_A[name].weight for m in group.members],
-                [m.lora_B[name].weight for m in group.members], [m.scaling[name] for m in group.members],
+                x,
+                [m.base_layer.weight for m in group.members],
+                [m.lora_A[name].weight for m in group.members],
+                [m.lora_B[name].weight for m in group.members],
+                [m.scaling[name] for m in group.members],
             )
             group.input, group.pending = x, dict(enumerate(outs[1:], start=1))
             return outs[0]

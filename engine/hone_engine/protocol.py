@@ -1,4 +1,5 @@
 """JSON lines over stdio. The job schema is generated from TypeScript (src/protocol/schema.ts)."""
+
 import json
 import math
 import os
@@ -11,6 +12,30 @@ import jsonschema
 
 SCHEMA = json.loads((Path(__file__).parent / "protocol.schema.json").read_text())
 PROTOCOL_VERSION = SCHEMA["protocol_version"]
+CONSTANTS = SCHEMA["constants"]  # defined once, in src/protocol/schema.ts
+DTYPES = CONSTANTS["dtypes"]
+
+
+_faults: dict = {}
+
+
+def fault_point(name: str) -> None:
+    """Tests: HONE_ENGINE_FAULT=<name>[@<n>] kills this process (SIGKILL) the n-th time it gets here
+    (the engine's side of src/run/faults.ts)."""
+    spec = os.environ.get("HONE_ENGINE_FAULT", "")
+    point, _, nth = spec.partition("@")
+    if point != name:
+        return
+    _faults[name] = _faults.get(name, 0) + 1
+    if _faults[name] == int(nth or 1):
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def step_name(step: int) -> str:
+    """A step's folder under checkpoints/ and evals/ (the layout TypeScript reads)."""
+    return f"{CONSTANTS['step_prefix']}{step:0{CONSTANTS['step_digits']}d}"
 
 
 class EngineError(Exception):
@@ -49,7 +74,7 @@ class Channel:
             sys.stdout = sys.stderr
         self._out = stdout
         self._in = stdin if stdin is not None else sys.stdin
-        self._lines: "queue.Queue[str | None]" = queue.Queue()
+        self._lines: queue.Queue[str | None] = queue.Queue()
         self.closed = threading.Event()  # the orchestrator went away (stdin EOF)
 
     def read_job(self) -> dict:

@@ -1,8 +1,10 @@
 """What every recipe sets up the same way: device, threads, precision, and Ctrl-C handling."""
-import signal
+
 from contextlib import nullcontext
 
 import torch
+
+from . import interrupts
 
 
 def setup(rt: dict):
@@ -16,15 +18,9 @@ def setup(rt: dict):
 
 
 def interrupt_flag() -> dict:
-    """Ctrl-C / SIGTERM set flag["set"]: the loop finishes its step, saves a checkpoint and exits."""
-    flag = {"set": False}
-
-    def on_signal(signum, frame):
-        flag["set"] = True
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    return flag
+    """Ctrl-C / SIGTERM set flag["set"]: the loop finishes its step, saves a checkpoint and exits.
+    A Ctrl-C that came while the engine started (interrupts.py caught it) is already set."""
+    return interrupts.catch(sigterm=True)
 
 
 def repeated_blocks(module: torch.nn.Module):

@@ -5,9 +5,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tokenizers import Tokenizer
-
 from hone_engine.testing.tiny_model import build
+from tokenizers import Tokenizer
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "support" / "data.jsonl"

@@ -2,17 +2,15 @@ import io
 import json
 import math
 
-import numpy as np
-import torch
 import jsonschema
+import numpy as np
 import pytest
-
-from hone_engine import shards
+import torch
+from conftest import Recorder, example_rows, write_shard
+from hone_engine.classify import data as shards
+from hone_engine.loop import lr_factor
 from hone_engine.protocol import SCHEMA, Channel, EngineError
 from hone_engine.recipes import classify_train
-from hone_engine.recipes.classify_train import lr_factor
-
-from conftest import Recorder, example_rows, write_shard
 
 
 def test_epoch_batches_are_a_pure_function_of_seed_and_epoch():
@@ -65,16 +63,43 @@ def _job(tmp_path, tiny_model, rows, total_steps, resume_from=None):
     train = write_shard(tmp_path / "data", "train", [r["text"] for r in rows], y, tiny_model)
     val = write_shard(tmp_path / "data", "validation", [r["text"] for r in rows[:40]], y[:40], tiny_model)
     return {
-        "kind": "classify.train", "protocol_version": 1, "run_dir": str(tmp_path / "run"),
-        "model": {"path": str(tiny_model), "pooling": "mean", "dropout": 0.1, "encoder_dropout": None, "init_from": None, "init_heads": False, "pad_token_id": 0},
+        "kind": "classify.train",
+        "protocol_version": 1,
+        "run_dir": str(tmp_path / "run"),
+        "model": {
+            "path": str(tiny_model),
+            "pooling": "mean",
+            "dropout": 0.1,
+            "encoder_dropout": None,
+            "init_from": None,
+            "init_heads": False,
+            "pad_token_id": 0,
+        },
         "heads": [{"name": "label", "num_labels": len(labels), "multi_label": False, "label_smoothing": 0.0, "loss_weight": 1.0}],
         "couplings": [],
         "data": {"train": train, "validation": val},
-        "optim": {"seed": 3, "lr": 3e-3, "head_lr": 3e-3, "weight_decay": 0.01, "betas": [0.9, 0.999], "eps": 1e-8, "max_grad_norm": 1.0,
-                  "scheduler": "linear", "warmup_steps": 2, "batch_size": 16, "grad_accum": 2, "steps_per_epoch": math.ceil(math.ceil(len(rows) / 16) / 2),
-                  "total_steps": total_steps, "group_by_length": True, "eval_batch_size": 64},
+        "optim": {
+            "seed": 3,
+            "lr": 3e-3,
+            "head_lr": 3e-3,
+            "weight_decay": 0.01,
+            "betas": [0.9, 0.999],
+            "eps": 1e-8,
+            "max_grad_norm": 1.0,
+            "scheduler": "linear",
+            "warmup_steps": 2,
+            "batch_size": 16,
+            "grad_accum": 2,
+            "steps_per_epoch": math.ceil(math.ceil(len(rows) / 16) / 2),
+            "total_steps": total_steps,
+            "group_by_length": True,
+            "eval_batch_size": 64,
+        },
         "freeze": {"embeddings": False, "layers": 0, "patterns": []},
-        "eval_every": 4, "runtime": {"device": "cpu", "precision": "fp32", "threads": 1, "compile": False}, "resume_from": resume_from,
+        "eval_every": 4,
+        "runtime": {"device": "cpu", "precision": "fp32", "threads": 1, "compile": False},
+        "resume_from": resume_from,
+        "eval_first": False,
     }
 
 
@@ -94,7 +119,7 @@ def test_tiny_model_training_matches_recorded_losses(tmp_path, tiny_model):
 
 def test_head_losses_skip_missing_targets_and_add_the_coupling_penalty():
     import torch
-    from hone_engine.recipes.classify_train import head_losses
+    from hone_engine.classify.losses import head_losses
 
     heads = [{"name": n, "num_labels": 2, "multi_label": False, "label_smoothing": 0.0, "loss_weight": 1.0} for n in ("up", "down")]
     logits = {"up": torch.zeros(2, 2), "down": torch.tensor([[0.0, 0.0], [math.log(3.0), 0.0]])}
@@ -131,9 +156,8 @@ def test_resume_reproduces_the_uninterrupted_run_exactly(tmp_path, tiny_model):
 def test_compile_blocks_compiles_each_repeated_layer(monkeypatch):
     """train.compile compiles the largest stack of repeated layers, block by block (one shared
     graph), for encoders and decoders alike; nothing else is compiled."""
-    from transformers import BertConfig, BertModel, LlamaConfig, LlamaForCausalLM
-
     from hone_engine import runtime
+    from transformers import BertConfig, BertModel, LlamaConfig, LlamaForCausalLM
 
     compiled = []
     monkeypatch.setattr(torch.nn.Module, "compile", lambda self, **kw: compiled.append((self, kw)))
@@ -144,3 +168,19 @@ def test_compile_blocks_compiles_each_repeated_layer(monkeypatch):
     llama = LlamaForCausalLM(LlamaConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, vocab_size=100))
     runtime.compile_blocks(llama.model)
     assert [m for m, _ in compiled] == list(llama.model.layers)
+
+
+def test_recipes_are_leaves_that_share_one_training_loop():
+    """No recipe imports another recipe; both training recipes run loop.train."""
+    import ast
+    from pathlib import Path
+
+    recipes = Path(__file__).resolve().parents[1] / "hone_engine" / "recipes"
+    for f in recipes.glob("*.py"):
+        tree = ast.parse(f.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                assert not (node.level == 1 and node.module), f"{f.name} imports recipe {node.module}"
+                assert "recipes" not in (node.module or ""), f"{f.name} imports {node.module}"
+    for name in ("classify_train.py", "lm_train.py"):
+        assert "loop.train(" in (recipes / name).read_text()

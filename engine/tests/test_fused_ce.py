@@ -1,9 +1,10 @@
-"""The Triton log-softmax kernel (hone_engine.fused_ce) against the plain expression in lm.py.
+"""The Triton log-softmax kernel (hone_engine.fused_ce) against the plain expression in lm/logp.py.
 
 Needs triton: on a GPU machine it runs there; on a CPU with triton installed it runs in
 Triton's interpreter (TRITON_INTERPRET=1, in a fresh process: the flag is read when triton
 loads, and transformers loads it). CPU torch wheels ship without triton: skipped.
 """
+
 import importlib.util
 import os
 import subprocess
@@ -15,7 +16,8 @@ import torch
 
 
 def check(dev: str) -> None:
-    from hone_engine import fused_ce, lm
+    from hone_engine import fused_ce
+    from hone_engine.lm import logp as lm_logp
 
     torch.manual_seed(0)
     # A vocabulary that is not a multiple of the block, more rows than programs, a target in the last block.
@@ -23,7 +25,7 @@ def check(dev: str) -> None:
     logits = (torch.randn(rows, vocab, device=dev) * 3).to(torch.bfloat16)
     targets = torch.randint(0, vocab, (rows,), device=dev)
     targets[0] = vocab - 1
-    ref_logp, ref_grad = lm._logp_and_grad(logits, targets)
+    ref_logp, ref_grad = lm_logp._logp_and_grad(logits, targets)
     work = logits.clone()
     logp = torch.empty(rows, device=dev)
     fused_ce._logp_grad_rows[(3,)](work, targets, logp, rows, vocab, work.stride(0), BLOCK=block)

@@ -1,11 +1,11 @@
 """The one-matmul LoRA forward (hone_engine.fused_lora) against peft's own, on a tiny Llama."""
+
 import copy
 
 import torch
+from hone_engine import fused_lora
 from peft import LoraConfig, get_peft_model
 from transformers import LlamaConfig, LlamaForCausalLM
-
-from hone_engine import fused_lora
 
 
 def _pair():

@@ -1,5 +1,6 @@
 """Generative recipes on a tiny random Llama: packing without cross-contamination, exact losses for
 a fixed seed, resume, merge, generation."""
+
 import json
 import shutil
 from pathlib import Path
@@ -7,13 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tokenizers import Tokenizer
-
+from conftest import EXAMPLE, Recorder
 from hone_engine import lm
 from hone_engine.recipes import lm_generate, lm_merge, lm_train
 from hone_engine.testing.tiny_lm import build
-
-from conftest import EXAMPLE, Recorder
+from tokenizers import Tokenizer
 
 QA = [
     ("what is the refund window?", "thirty days from delivery."),
@@ -41,7 +40,13 @@ def write_lm_shard(directory: Path, name: str, seqs, rows=None, masks=True):
     offsets = np.concatenate([[0], np.cumsum([len(s[0]) for s in seqs])]).astype("<u4")
     (directory / f"{name}.tokens.u32").write_bytes(tokens.tobytes())
     (directory / f"{name}.offsets.u32").write_bytes(offsets.tobytes())
-    ref = {"tokens": str(directory / f"{name}.tokens.u32"), "offsets": str(directory / f"{name}.offsets.u32"), "count": len(seqs), "loss_mask": None, "rows": None}
+    ref = {
+        "tokens": str(directory / f"{name}.tokens.u32"),
+        "offsets": str(directory / f"{name}.offsets.u32"),
+        "count": len(seqs),
+        "loss_mask": None,
+        "rows": None,
+    }
     if masks:
         (directory / f"{name}.mask.u8").write_bytes(np.array([m for s in seqs for m in s[1]], dtype=np.uint8).tobytes())
         ref["loss_mask"] = str(directory / f"{name}.mask.u8")
@@ -59,17 +64,34 @@ def sft_job(tiny_lm, tmp_path, method="lora", steps=8, eval_every=4, resume=None
     seqs = [encode(tok, q, a) for q, a in QA]
     data = tmp_path / "data"
     return {
-        "kind": "lm.train", "protocol_version": 1, "run_dir": str(run_dir or tmp_path / "run"), "objective": "sft",
+        "kind": "lm.train",
+        "protocol_version": 1,
+        "run_dir": str(run_dir or tmp_path / "run"),
+        "objective": "sft",
         "model": {"path": str(tiny_lm), "adapter": None, "architecture": "causal", "head": "lm", "dtype": "fp32", "pad_token_id": 0},
         "adapter": {"method": method, "r": 8, "alpha": 16, "dropout": 0.0, "target_modules": "all-linear"},
         "data": {"train": write_lm_shard(data, "train", seqs, rows=[[0, 1], [2, 3]]), "validation": write_lm_shard(data, "validation", seqs)},
         "optim": {
-            "seed": 3, "lr": 1e-2 if method != "none" else 3e-3, "weight_decay": 0.0, "betas": [0.9, 0.999], "eps": 1e-8, "max_grad_norm": 1.0,
-            "scheduler": "linear", "warmup_steps": 1, "batch_size": 1, "grad_accum": 1, "steps_per_epoch": 2, "total_steps": steps, "eval_batch_size": 4,
+            "seed": 3,
+            "lr": 1e-2 if method != "none" else 3e-3,
+            "weight_decay": 0.0,
+            "betas": [0.9, 0.999],
+            "eps": 1e-8,
+            "max_grad_norm": 1.0,
+            "scheduler": "linear",
+            "warmup_steps": 1,
+            "batch_size": 1,
+            "grad_accum": 1,
+            "steps_per_epoch": 2,
+            "total_steps": steps,
+            "eval_batch_size": 4,
         },
-        "freeze": {"embeddings": False, "layers": 0, "patterns": []}, "dpo": {"beta": 0.1}, "eval_every": eval_every,
+        "freeze": {"embeddings": False, "layers": 0, "patterns": []},
+        "dpo": {"beta": 0.1},
+        "eval_every": eval_every,
         "runtime": {"device": "cpu", "precision": "fp32", "threads": 1, "compile": False, "gradient_checkpointing": False, "processes": 1, "fsdp": False},
         "resume_from": resume,
+        "eval_first": False,
     }, seqs
 
 
@@ -86,7 +108,9 @@ def test_packed_rows_score_each_sequence_as_if_alone(tiny_lm, tmp_path):
     tok = Tokenizer.from_file(str(tiny_lm / "tokenizer.json"))
     seqs = [encode(tok, q, a) for q, a in QA[:3]]
     shard = lm.load_shard(write_lm_shard(tmp_path, "s", seqs), pairs=False)
-    model = lm.load({"path": str(tiny_lm), "adapter": None, "architecture": "causal", "head": "lm", "dtype": "fp32", "pad_token_id": 0}, None, trainable=False).eval()
+    model = lm.load(
+        {"path": str(tiny_lm), "adapter": None, "architecture": "causal", "head": "lm", "dtype": "fp32", "pad_token_id": 0}, None, trainable=False
+    ).eval()
     with torch.no_grad():
         packed, n_packed = lm.sequence_logps(model, lm.collate(shard, [np.array([0, 1, 2])], 0, pack=True), "cpu", with_grad=False)
         alone, n_alone = lm.sequence_logps(model, lm.collate(shard, [np.array([0]), np.array([1]), np.array([2])], 0, pack=False), "cpu", with_grad=False)
@@ -121,13 +145,17 @@ def test_lora_resume_continues_exactly(tiny_lm, tmp_path):
     resumed = [e["loss"] for e in train(resumed_job) if e["type"] == "eval"]
     assert resumed[-1] == pytest.approx(straight[-1], abs=1e-6)
     # A checkpoint holds the adapter only, as peft saves it.
-    assert sorted(p.name for p in (Path(ckpt) / "model").iterdir() if p.suffix in (".json", ".safetensors")) == ["adapter_config.json", "adapter_model.safetensors"]
+    assert sorted(p.name for p in (Path(ckpt) / "model").iterdir() if p.suffix in (".json", ".safetensors")) == [
+        "adapter_config.json",
+        "adapter_model.safetensors",
+    ]
 
 
 def test_fsdp_trains_and_resumes_as_one_unsharded_process(tiny_lm, tmp_path):
     """FSDP2 on one process (a group of one): the same losses as without it, checkpoints in the same
     format (gathered whole), and a run resumed from one continues exactly. Two processes: the
     end-to-end test in src/generative."""
+
     def fsdp_job(sub, **kw):
         job, _ = sft_job(tiny_lm, tmp_path / sub, **kw)
         return {**job, "runtime": {**job["runtime"], "fsdp": True}}
@@ -161,8 +189,17 @@ def test_merge_equals_adapter_and_generation_learns_the_answers(tiny_lm, tmp_pat
 
     prompts = write_lm_shard(tmp_path / "p", "prompts", [(s[2], [0] * len(s[2])) for s in seqs], masks=False)
     gen = {
-        "kind": "lm.generate", "protocol_version": 1, "model": spec, "prompts": prompts, "output_dir": str(tmp_path / "gen"),
-        "max_new_tokens": 24, "temperature": 0, "top_p": 1, "seed": 0, "stop_token_ids": [2], "batch_size": 3,
+        "kind": "lm.generate",
+        "protocol_version": 1,
+        "model": spec,
+        "prompts": prompts,
+        "output_dir": str(tmp_path / "gen"),
+        "max_new_tokens": 24,
+        "temperature": 0,
+        "top_p": 1,
+        "seed": 0,
+        "stop_token_ids": [2],
+        "batch_size": 3,
         "runtime": {"device": "cpu", "precision": "fp32", "threads": 1, "compile": False},
     }
     rec = Recorder(gen)

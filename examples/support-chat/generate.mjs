@@ -22,15 +22,31 @@ const REPLY = {
   "service/shipping": "Your parcel is on its way; the tracking link is in your confirmation email.",
 };
 const answer = (label) => `${label}: ${REPLY[label]}`;
-const rows = readFileSync(join(here, "../support/data.jsonl"), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l));
+const rows = readFileSync(join(here, "../support/data.jsonl"), "utf8")
+  .split("\n")
+  .filter(Boolean)
+  .map((l) => JSON.parse(l));
 const labels = Object.keys(REPLY);
 
-const chat = rows.map((r) => ({ messages: [{ role: "system", content: SYSTEM }, { role: "user", content: r.text }, { role: "assistant", content: answer(r.label) }] }));
+const chat = rows.map((r) => ({
+  messages: [
+    { role: "system", content: SYSTEM },
+    { role: "user", content: r.text },
+    { role: "assistant", content: answer(r.label) },
+  ],
+}));
 // The rejected answer is another topic's, chosen by position so the file is the same on every run.
 const prefs = rows.map((r, i) => {
   const wrong = labels[(labels.indexOf(r.label) + 1 + (i % (labels.length - 1))) % labels.length];
-  return { prompt: [{ role: "system", content: SYSTEM }, { role: "user", content: r.text }], chosen: [{ role: "assistant", content: answer(r.label) }], rejected: [{ role: "assistant", content: answer(wrong) }] };
+  return {
+    prompt: [
+      { role: "system", content: SYSTEM },
+      { role: "user", content: r.text },
+    ],
+    chosen: [{ role: "assistant", content: answer(r.label) }],
+    rejected: [{ role: "assistant", content: answer(wrong) }],
+  };
 });
-writeFileSync(join(here, "chat.jsonl"), chat.map((c) => JSON.stringify(c)).join("\n") + "\n");
-writeFileSync(join(here, "preferences.jsonl"), prefs.map((c) => JSON.stringify(c)).join("\n") + "\n");
+writeFileSync(join(here, "chat.jsonl"), `${chat.map((c) => JSON.stringify(c)).join("\n")}\n`);
+writeFileSync(join(here, "preferences.jsonl"), `${prefs.map((c) => JSON.stringify(c)).join("\n")}\n`);
 console.log(`wrote ${chat.length} conversations and ${prefs.length} preference pairs`);

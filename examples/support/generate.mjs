@@ -5,7 +5,24 @@ import { writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const ITEMS = ["jacket", "phone case", "blender", "pair of sneakers", "coffee maker", "backpack", "desk lamp", "winter coat", "headphones", "yoga mat", "office chair", "dress", "frying pan", "smartwatch", "sofa cushion", "kettle"];
+const ITEMS = [
+  "jacket",
+  "phone case",
+  "blender",
+  "pair of sneakers",
+  "coffee maker",
+  "backpack",
+  "desk lamp",
+  "winter coat",
+  "headphones",
+  "yoga mat",
+  "office chair",
+  "dress",
+  "frying pan",
+  "smartwatch",
+  "sofa cushion",
+  "kettle",
+];
 
 const T = {
   "product/defect": [
@@ -155,7 +172,7 @@ const rand = () => {
   return ((z ^ (z >>> 16)) >>> 0) / 4294967296;
 };
 const pick = (a) => a[Math.floor(rand() * a.length)];
-const styles = [(s) => s, (s) => s[0].toUpperCase() + s.slice(1), (s) => s + "?", (s) => "hi, " + s, (s) => s + ", thanks", (s) => "hello " + s + "."];
+const styles = [(s) => s, (s) => s[0].toUpperCase() + s.slice(1), (s) => `${s}?`, (s) => `hi, ${s}`, (s) => `${s}, thanks`, (s) => `hello ${s}.`];
 
 const rows = [];
 const seen = new Set();
@@ -176,5 +193,5 @@ for (let i = rows.length - 1; i > 0; i--) {
   const j = Math.floor(rand() * (i + 1));
   [rows[i], rows[j]] = [rows[j], rows[i]];
 }
-writeFileSync(join(dirname(fileURLToPath(import.meta.url)), "data.jsonl"), rows.map((r) => JSON.stringify(r)).join("\n") + "\n");
+writeFileSync(join(dirname(fileURLToPath(import.meta.url)), "data.jsonl"), `${rows.map((r) => JSON.stringify(r)).join("\n")}\n`);
 console.log(`${rows.length} examples, ${Object.keys(T).length} labels`);

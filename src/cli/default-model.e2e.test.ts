@@ -14,12 +14,29 @@ test("the default model learns a CLINC150 subset above an accuracy floor", () =>
     return full[split]!.filter(([, l]) => intents.has(l) && (seen.set(l, (seen.get(l) ?? 0) + 1).get(l) ?? 0) <= perIntent);
   };
   const dir = tempDir();
-  const write = (name: string, rows: [string, string][]) => writeFileSync(join(dir, name), rows.map(([text, label]) => JSON.stringify({ text, label })).join("\n"));
+  const write = (name: string, rows: [string, string][]) =>
+    writeFileSync(join(dir, name), rows.map(([text, label]) => JSON.stringify({ text, label })).join("\n"));
   write("train.jsonl", subset("train", 40));
   write("val.jsonl", subset("val", 10));
   write("test.jsonl", subset("test", 30));
-  const r = hone(["--store", join(dir, "store"), "train", "--data", join(dir, "train.jsonl"), "--validation", join(dir, "val.jsonl"), "--test", join(dir, "test.jsonl"),
-    "--epochs", "3", "--lr", "2e-4", "--set", "data.max_length=48", "--json"]);
+  const r = hone([
+    "--store",
+    join(dir, "store"),
+    "train",
+    "--data",
+    join(dir, "train.jsonl"),
+    "--validation",
+    join(dir, "val.jsonl"),
+    "--test",
+    join(dir, "test.jsonl"),
+    "--epochs",
+    "3",
+    "--lr",
+    "2e-4",
+    "--set",
+    "data.max_length=48",
+    "--json",
+  ]);
   assert.equal(r.status, 0, r.stderr);
   const res = jsonLines(r.stdout).find((l) => l.kind === "result") as { test: { accuracy: number; count: number } };
   assert.equal(res.test.count, 450);

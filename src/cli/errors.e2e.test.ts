@@ -6,7 +6,12 @@ import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { hone, tempDir, tinyModel } from "../testing/fixtures.js";
 
-const GOOD = ['{"text":"where is my parcel","label":"shipping"}', '{"text":"refund me","label":"refund"}', '{"text":"parcel late","label":"shipping"}', '{"text":"money back","label":"refund"}'];
+const GOOD = [
+  '{"text":"where is my parcel","label":"shipping"}',
+  '{"text":"refund me","label":"refund"}',
+  '{"text":"parcel late","label":"shipping"}',
+  '{"text":"money back","label":"refund"}',
+];
 
 function attempt(files: Record<string, string>, args: string[]) {
   const dir = tempDir();

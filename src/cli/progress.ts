@@ -1,14 +1,14 @@
 // Training progress for people (a bar with ETA and throughput) or machines (--json: events as JSON lines).
 import cliProgress from "cli-progress";
-import type { TrainUpdate } from "../train/train.js";
-import { duration } from "./table.js";
+import type { TrainUpdate } from "../run/types.js";
+import { duration } from "../util/table.js";
 
 export function progressReporter(json: boolean): { onUpdate: (u: TrainUpdate) => void; stop: () => void } {
   if (json) {
     return {
       onUpdate: (u) => {
         const out = u.kind === "engine" ? u.event : u.kind === "run" ? { kind: "run", id: u.run.id, run_dir: u.run.run_dir, resumed_from: u.resumedFrom } : u;
-        process.stdout.write(JSON.stringify(out) + "\n");
+        process.stdout.write(`${JSON.stringify(out)}\n`);
       },
       stop: () => {},
     };
@@ -20,26 +20,40 @@ export function progressReporter(json: boolean): { onUpdate: (u: TrainUpdate) =>
   const say = (line: string) => {
     if (bar) bar.stop();
     bar = null;
-    process.stderr.write(line + "\n");
+    process.stderr.write(`${line}\n`);
   };
   return {
     onUpdate: (u) => {
       if (u.kind === "phase") say(`• ${u.text}`);
       else if (u.kind === "warning") say(`! warning: ${u.text}`);
       else if (u.kind === "run") say(`• run ${u.run.id}${u.run.name ? ` (${u.run.name})` : ""}: ${u.run.run_dir}`);
-      else if (u.kind === "eval") say(`  step ${u.step}: validation ${u.metric} ${u.metric === "loss" ? u.value.toFixed(4) : (u.value * 100).toFixed(2) + "%"}${u.best ? " (best)" : ""}`);
+      else if (u.kind === "eval")
+        say(
+          `  step ${u.step}: validation ${u.metric} ${u.metric === "loss" ? u.value.toFixed(4) : `${(u.value * 100).toFixed(2)}%`}${u.best ? " (best)" : ""}`,
+        );
       else if (u.kind === "engine") {
         const ev = u.event;
         if (ev.type === "started") startStep = ev.start_step;
-        if (ev.type === "started") say(`  ${(ev.trainable_parameters / 1e6).toFixed(1)}M trainable of ${(ev.parameters / 1e6).toFixed(1)}M parameters, ${ev.total_steps} steps`);
+        if (ev.type === "started")
+          say(`  ${(ev.trainable_parameters / 1e6).toFixed(1)}M trainable of ${(ev.parameters / 1e6).toFixed(1)}M parameters, ${ev.total_steps} steps`);
         if (ev.type === "log") say(`  engine: ${ev.message}`);
         if (ev.type !== "progress") return;
         const remaining = ((ev.total_steps - ev.step) * ev.elapsed_s) / Math.max(1, ev.step - startStep);
-        const payload = { loss: ev.loss === null ? "nan" : ev.loss.toFixed(4), sps: ev.samples_per_s.toFixed(1), epoch: ev.epoch.toFixed(2), etaText: duration(remaining) };
+        const payload = {
+          loss: ev.loss === null ? "nan" : ev.loss.toFixed(4),
+          sps: ev.samples_per_s.toFixed(1),
+          epoch: ev.epoch.toFixed(2),
+          etaText: duration(remaining),
+        };
         if (tty) {
           if (!bar) {
             bar = new cliProgress.SingleBar(
-              { format: "  {bar} {value}/{total} steps | epoch {epoch} | loss {loss} | {sps} samples/s | ETA {etaText}", stream: process.stderr, hideCursor: true, clearOnComplete: true },
+              {
+                format: "  {bar} {value}/{total} steps | epoch {epoch} | loss {loss} | {sps} samples/s | ETA {etaText}",
+                stream: process.stderr,
+                hideCursor: true,
+                clearOnComplete: true,
+              },
               cliProgress.Presets.shades_classic,
             );
             bar.start(ev.total_steps, ev.step, payload);
@@ -48,7 +62,9 @@ export function progressReporter(json: boolean): { onUpdate: (u: TrainUpdate) =>
           const decile = Math.floor((10 * ev.step) / ev.total_steps);
           if (decile !== lastLogged) {
             lastLogged = decile;
-            process.stderr.write(`  step ${ev.step}/${ev.total_steps} | epoch ${payload.epoch} | loss ${payload.loss} | ${payload.sps} samples/s | ETA ${payload.etaText}\n`);
+            process.stderr.write(
+              `  step ${ev.step}/${ev.total_steps} | epoch ${payload.epoch} | loss ${payload.loss} | ${payload.sps} samples/s | ETA ${payload.etaText}\n`,
+            );
           }
         }
       }

@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig, parseOverride } from "./load.js";
-import { planTraining, resolveConfig, defaultLearningRate } from "./resolve.js";
+import { planTraining, defaultLearningRate } from "./resolve.js";
+import { resolveConfig } from "../tasks/registry.js";
 import { HoneError } from "../util/errors.js";
 import { tempDir, tinyLm, tinyModel } from "../testing/fixtures.js";
 
@@ -56,7 +57,10 @@ test("bad values name their path; all problems are reported together", () => {
 
 test("overrides are parsed as YAML values", () => {
   assert.deepEqual(parseOverride("train.lr=3e-5"), { path: ["train", "lr"], value: 3e-5 });
-  assert.deepEqual(parseOverride("train.freeze.patterns=[attention, embeddings]"), { path: ["train", "freeze", "patterns"], value: ["attention", "embeddings"] });
+  assert.deepEqual(parseOverride("train.freeze.patterns=[attention, embeddings]"), {
+    path: ["train", "freeze", "patterns"],
+    value: ["attention", "embeddings"],
+  });
   assert.throws(() => parseOverride("no-equals"), HoneError);
 });
 
@@ -71,17 +75,31 @@ test("resolution fills every auto setting and makes paths absolute", () => {
   assert.equal(cfg.model.pooling, "cls"); // no 1_Pooling/ in the tiny model
   assert.equal(cfg.train.early_stopping.metric, "accuracy");
   assert.ok(cfg.data.train.path.startsWith("/"));
-  const gpu = resolveConfig(loadConfig(null, [], { data: { train: join(dir, "t.jsonl") }, model: { path: tinyModel() } }), { ...machine, cuda: true, bf16: true });
+  const gpu = resolveConfig(loadConfig(null, [], { data: { train: join(dir, "t.jsonl") }, model: { path: tinyModel() } }), {
+    ...machine,
+    cuda: true,
+    bf16: true,
+  });
   assert.equal(gpu.train.precision, "bf16");
   assert.equal(gpu.train.threads, null);
   // compile: auto = on a GPU (launch-bound steps), off on the CPU; an explicit value stands.
   assert.equal(cfg.train.compile, false);
   assert.equal(gpu.train.compile, true);
-  assert.equal(resolveConfig(loadConfig(null, ["train.compile=false"], { data: { train: join(dir, "t.jsonl") }, model: { path: tinyModel() } }), { ...machine, cuda: true, bf16: true }).train.compile, false);
+  assert.equal(
+    resolveConfig(loadConfig(null, ["train.compile=false"], { data: { train: join(dir, "t.jsonl") }, model: { path: tinyModel() } }), {
+      ...machine,
+      cuda: true,
+      bf16: true,
+    }).train.compile,
+    false,
+  );
 });
 
 test("the plan counts steps like the engine does", () => {
-  const cfg = resolveConfig(loadConfig(null, ["train.batch_size=16", "train.grad_accum=2", "train.epochs=3"], { data: { train: "t.jsonl" }, model: { path: tinyModel() } }), machine);
+  const cfg = resolveConfig(
+    loadConfig(null, ["train.batch_size=16", "train.grad_accum=2", "train.epochs=3"], { data: { train: "t.jsonl" }, model: { path: tinyModel() } }),
+    machine,
+  );
   const plan = planTraining(cfg, ["a", "b"], { train: 100, validation: 10, test: 10 });
   assert.equal(plan.steps_per_epoch, 4); // ceil(ceil(100/16)=7 / 2)
   assert.equal(plan.total_steps, 12);
@@ -90,7 +108,8 @@ test("the plan counts steps like the engine does", () => {
 });
 
 test("generative tasks resolve their own defaults, and a model must fit its task", () => {
-  const lm = (task: string, set: string[] = [], model = tinyLm()) => resolveConfig(loadConfig(null, [`task=${task}`, ...set], { data: { train: "chat.jsonl" }, model: { path: model } }), machine);
+  const lm = (task: string, set: string[] = [], model = tinyLm()) =>
+    resolveConfig(loadConfig(null, [`task=${task}`, ...set], { data: { train: "chat.jsonl" }, model: { path: model } }), machine);
   const sft = lm("sft");
   assert.equal(sft.data.max_length, 1024);
   assert.equal(sft.lm!.adapter.method, "lora");
@@ -98,8 +117,24 @@ test("generative tasks resolve their own defaults, and a model must fit its task
   assert.equal(sft.train.early_stopping.metric, "loss");
   assert.equal(sft.train.processes, 1);
   assert.equal(sft.lm!.base_weights, "fp32"); // CPU: fp32; a bf16 GPU holds frozen base weights in bf16
-  assert.equal(resolveConfig(loadConfig(null, ["task=sft"], { data: { train: "c.jsonl" }, model: { path: tinyLm() } }), { ...machine, cuda: true, bf16: true, devices: ["a", "b"] }).lm!.base_weights, "bf16");
-  assert.equal(resolveConfig(loadConfig(null, ["task=sft"], { data: { train: "c.jsonl" }, model: { path: tinyLm() } }), { ...machine, cuda: true, bf16: true, devices: ["a", "b"] }).train.processes, 2);
+  assert.equal(
+    resolveConfig(loadConfig(null, ["task=sft"], { data: { train: "c.jsonl" }, model: { path: tinyLm() } }), {
+      ...machine,
+      cuda: true,
+      bf16: true,
+      devices: ["a", "b"],
+    }).lm!.base_weights,
+    "bf16",
+  );
+  assert.equal(
+    resolveConfig(loadConfig(null, ["task=sft"], { data: { train: "c.jsonl" }, model: { path: tinyLm() } }), {
+      ...machine,
+      cuda: true,
+      bf16: true,
+      devices: ["a", "b"],
+    }).train.processes,
+    2,
+  );
   assert.equal(lm("dpo").train.early_stopping.metric, "reward_accuracy");
   assert.equal(lm("sft", ["adapter.method=none"]).train.lr, 5e-5);
   assert.equal(lm("sft", ["data.chat_template=chatml"]).lm!.chat_template, "builtin:chatml");
@@ -107,8 +142,16 @@ test("generative tasks resolve their own defaults, and a model must fit its task
   fails(() => lm("sft", [], tinyModel()), "model", /not a language model that generates text/);
   fails(() => lm("classify"), "model", /use task: sft or dpo/);
   fails(() => lm("sft", ["train.early_stopping.metric=accuracy"]), "config", /not a metric of task sft/);
-  fails(() => resolveConfig(loadConfig(null, ["adapter.method=lora"], { data: { train: "t.jsonl" }, model: { path: tinyModel() } }), machine), "config", /not available for task classify/);
+  fails(
+    () => resolveConfig(loadConfig(null, ["adapter.method=lora"], { data: { train: "t.jsonl" }, model: { path: tinyModel() } }), machine),
+    "config",
+    /not available for task classify/,
+  );
   assert.equal(lm("sft", ["train.fsdp=true"]).train.fsdp, true);
   fails(() => lm("reward", ["train.fsdp=true"]), "config", /reward model is trained replicated/);
-  fails(() => resolveConfig(loadConfig(null, ["train.fsdp=true"], { data: { train: "t.jsonl" }, model: { path: tinyModel() } }), machine), "config", /task classify trains in one process/);
+  fails(
+    () => resolveConfig(loadConfig(null, ["train.fsdp=true"], { data: { train: "t.jsonl" }, model: { path: tinyModel() } }), machine),
+    "config",
+    /task classify trains in one process/,
+  );
 });

@@ -59,7 +59,7 @@ export function zodIssues(error: z.ZodError, file?: string, lineOf?: (path: (str
       if (issue.code === "invalid_union" && "errors" in issue && issue.errors.length > 0) {
         // Report the branch that got furthest, not "invalid input".
         const branches = issue.errors as z.core.$ZodIssue[][];
-        const best = branches.reduce((a, b) => (b.length > 0 && b.length <= a.length) || a.length === 0 ? b : a);
+        const best = branches.reduce((a, b) => ((b.length > 0 && b.length <= a.length) || a.length === 0 ? b : a));
         if (best.length > 0 && best.some((i) => i.code !== "invalid_type" || i.path.length > 0)) {
           visit(best, path);
           continue;
@@ -94,7 +94,9 @@ export function loadConfig(file: string | null, overrides: string[] = [], base: 
   if (file) {
     const abs = resolve(file);
     if (!existsSync(abs)) {
-      throw new HoneError("config", `config file not found: ${file}`, [{ file, message: "no such file", hint: "check the path, or pass --data and --model instead" }]);
+      throw new HoneError("config", `config file not found: ${file}`, [
+        { file, message: "no such file", hint: "check the path, or pass --data and --model instead" },
+      ]);
     }
     baseDir = dirname(abs);
     const text = readFileSync(abs, "utf8");

@@ -2,6 +2,7 @@
 // resolve.ts turns it into a complete ResolvedConfig that is saved with the run.
 import { z } from "zod";
 import { STRATEGIES } from "../hierarchy/strategies.js";
+import { TASK_NAMES } from "../tasks/names.js";
 
 const strict = <T extends z.ZodRawShape>(shape: T) => z.object(shape).strict();
 
@@ -199,7 +200,9 @@ const ParamSpec = z.union([
   z.array(z.union([z.string(), z.number(), z.boolean(), z.null()])),
   strict({
     dist: z.union([z.string().min(1), z.array(z.union([z.string(), z.number(), z.boolean(), z.null()]))]),
-    when: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(z.union([z.string(), z.number(), z.boolean(), z.null()]))])).optional(),
+    when: z
+      .record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(z.union([z.string(), z.number(), z.boolean(), z.null()]))]))
+      .optional(),
   }),
 ]);
 
@@ -240,11 +243,16 @@ export const TuneConfig = strict({
 });
 export type TuneConfig = z.infer<typeof TuneConfig>;
 
+/** The layout of hone.yaml this Hone reads; a file may say which it was written for. */
+export const CONFIG_VERSION = 1;
+
 export const UserConfig = strict({
   $schema: z.string().optional(),
+  /** The hone.yaml layout the file is written for (1; a file without it is read as 1). */
+  version: z.literal(CONFIG_VERSION, { error: `this Hone reads config version ${CONFIG_VERSION}; a newer version needs a newer Hone` }).default(CONFIG_VERSION),
   /** classify / hierarchical: encoder classifiers; sft: supervised fine-tuning of a causal LM;
    * dpo: preference tuning (direct preference optimisation) against the starting model. */
-  task: z.enum(["classify", "hierarchical", "sft", "dpo", "reward"]).default("classify"),
+  task: z.enum(TASK_NAMES).default("classify"),
   /** A name for the run; ids stay unique. */
   name: z.string().min(1).max(100).optional(),
   model: ModelConfig.default(ModelConfig.parse({})),
@@ -259,9 +267,6 @@ export const UserConfig = strict({
 }).superRefine((c, ctx) => {
   if (c.hierarchy.thresholds && c.hierarchy.target_precision !== null) {
     ctx.addIssue({ code: "custom", path: ["hierarchy", "thresholds"], message: "give thresholds or target_precision, not both" });
-  }
-  if (c.task === "hierarchical" && c.data.multi_label) {
-    ctx.addIssue({ code: "custom", path: ["data", "multi_label"], message: "a hierarchical task has one path per example: set multi_label: false" });
   }
 });
 export type UserConfig = z.infer<typeof UserConfig>;

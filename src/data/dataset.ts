@@ -25,7 +25,7 @@ export interface Dataset {
 }
 
 export function readResolved(src: ResolvedSource, cfg: ResolvedConfig, requireLabels = true): Example[] {
-  const h = cfg.task === "hierarchical" ? cfg.hierarchy! : null;
+  const h = cfg.hierarchy ?? null; // present for hierarchies only
   const examples = readSource({
     path: src.path,
     format: src.format,
@@ -50,7 +50,14 @@ function canonicalPaths(examples: Example[], cfg: ResolvedConfig): Example[] {
     const r = labelPath(e.labels[0]!, h.separator, taxonomy);
     if ("error" in r) {
       const [file, line] = e.origin.split(/:(?=\d+$)/);
-      if (issues.length < 50) issues.push({ file, line: line ? Number(line) : undefined, path: [h.levels ? h.levels.join("/") : cfg.data.train.label], message: r.error, hint: r.hint });
+      if (issues.length < 50)
+        issues.push({
+          file,
+          line: line ? Number(line) : undefined,
+          path: [h.levels ? h.levels.join("/") : cfg.data.train.label],
+          message: r.error,
+          hint: r.hint,
+        });
       return e;
     }
     return { ...e, labels: [r.path.join(h.separator)] };
@@ -82,13 +89,16 @@ export function loadDataset(cfg: ResolvedConfig): Dataset {
   const quality = qualityReport({ train, validation, test });
   // A hierarchy with a taxonomy knows every leaf, trained or not: the model gets all of them as
   // classes, and evaluation counts examples of untrained leaves honestly (as errors, mostly).
-  const h = cfg.task === "hierarchical" ? cfg.hierarchy! : null;
+  const h = cfg.hierarchy ?? null; // present for hierarchies only
   const taxonomyLeaves = h?.taxonomy ? leafPaths(readTaxonomy(h.taxonomy), h.separator) : [];
   const notes: string[] = [];
   if (taxonomyLeaves.length > 0) {
     const leaves = new Set(taxonomyLeaves);
     const untrained = quality.unseenLabels.filter((u) => leaves.has(u.label));
-    if (untrained.length > 0) notes.push(`${untrained.length} validation/test example(s) have taxonomy leaves with no training example (e.g. ${untrained[0]!.label} at ${untrained[0]!.origin})`);
+    if (untrained.length > 0)
+      notes.push(
+        `${untrained.length} validation/test example(s) have taxonomy leaves with no training example (e.g. ${untrained[0]!.label} at ${untrained[0]!.origin})`,
+      );
     quality.unseenLabels = quality.unseenLabels.filter((u) => !leaves.has(u.label));
   }
   if (quality.unseenLabels.length > 0) {
@@ -100,7 +110,7 @@ export function loadDataset(cfg: ResolvedConfig): Dataset {
         return {
           file,
           line: line ? Number(line) : undefined,
-          path: [u.split === "validation" ? d.validation?.label ?? d.train.label : d.test?.label ?? d.train.label],
+          path: [u.split === "validation" ? (d.validation?.label ?? d.train.label) : (d.test?.label ?? d.train.label)],
           message: `label "${u.label}" (in ${u.split}) is not in the training data`,
           hint: "a model cannot predict a class it never saw: add training examples for it or drop these rows",
         };
@@ -109,7 +119,9 @@ export function loadDataset(cfg: ResolvedConfig): Dataset {
   }
   const labels = [...new Set([...train.flatMap((e) => e.labels), ...taxonomyLeaves])].sort();
   if (!d.multi_label && labels.length < 2) {
-    throw new HoneError("data", `the training data has only ${labels.length} label`, [{ file: d.train.path, message: `labels: ${labels.join(", ")}`, hint: "a classifier needs at least two classes" }]);
+    throw new HoneError("data", `the training data has only ${labels.length} label`, [
+      { file: d.train.path, message: `labels: ${labels.join(", ")}`, hint: "a classifier needs at least two classes" },
+    ]);
   }
   const taskLabels: Record<string, string[]> = {};
   for (const t of d.tasks ?? []) {
@@ -117,7 +129,16 @@ export function loadDataset(cfg: ResolvedConfig): Dataset {
     taskLabels[t.name] = [...known].sort();
     const unseen = [...validation, ...test].filter((e) => e.tasks![t.name]!.some((l) => !known.has(l)));
     if (unseen.length > 0) {
-      throw new HoneError("data", `${unseen.length} example(s) have ${t.name} labels that never occur in train`, unseen.slice(0, 20).map((e) => ({ file: e.origin, path: [t.column], message: `${t.name} label(s) ${e.tasks![t.name]!.join(", ")} not in the training data`, hint: "add training examples for them or drop these rows" })));
+      throw new HoneError(
+        "data",
+        `${unseen.length} example(s) have ${t.name} labels that never occur in train`,
+        unseen.slice(0, 20).map((e) => ({
+          file: e.origin,
+          path: [t.column],
+          message: `${t.name} label(s) ${e.tasks![t.name]!.join(", ")} not in the training data`,
+          hint: "add training examples for them or drop these rows",
+        })),
+      );
     }
   }
   const hash = sha256(JSON.stringify([train, validation, test].map((s) => s.map((e) => [e.text, e.labels, ...(e.tasks ? [e.tasks] : [])]))));

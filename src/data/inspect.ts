@@ -46,7 +46,12 @@ export function lengthStats(lengths: number[], maxLength: number): LengthStats {
 export async function inspectData(cfg: ResolvedConfig, withTokens = true): Promise<InspectReport> {
   const ds = loadDataset(cfg);
   const counts = ds.quality.labelCounts;
-  const labels = ds.labels.map((label) => ({ label, train: counts.train?.[label] ?? 0, validation: counts.validation?.[label] ?? 0, test: counts.test?.[label] ?? 0 }));
+  const labels = ds.labels.map((label) => ({
+    label,
+    train: counts.train?.[label] ?? 0,
+    validation: counts.validation?.[label] ?? 0,
+    test: counts.test?.[label] ?? 0,
+  }));
   const trainCounts = labels.map((l) => l.train);
   let tokens: InspectReport["tokens"] = null;
   if (withTokens) {

@@ -29,12 +29,21 @@ function dataError(fn: () => unknown): HoneError {
 test("JSONL rows become examples with their origin", () => {
   const p = file("a.jsonl", '{"text":"hi","label":"x"}\n\n{"text":"yo","label":"y"}\n');
   const ex = readSource(spec(p));
-  assert.deepEqual(ex.map((e) => [e.text, e.labels]), [["hi", ["x"]], ["yo", ["y"]]]);
+  assert.deepEqual(
+    ex.map((e) => [e.text, e.labels]),
+    [
+      ["hi", ["x"]],
+      ["yo", ["y"]],
+    ],
+  );
   assert.match(ex[1]!.origin, /a\.jsonl:3$/);
 });
 
 test("every bad JSONL row is reported with its line and field", () => {
-  const p = file("bad.jsonl", ['{"text":"ok","label":"x"}', '{"text": "broken"', '{"text":"  ","label":"x"}', '{"text":"no label"}', '{"txt":"typo","label":"x"}'].join("\n"));
+  const p = file(
+    "bad.jsonl",
+    ['{"text":"ok","label":"x"}', '{"text": "broken"', '{"text":"  ","label":"x"}', '{"text":"no label"}', '{"txt":"typo","label":"x"}'].join("\n"),
+  );
   const err = dataError(() => readSource(spec(p)));
   const byLine = new Map(err.issues.map((i) => [i.line, i]));
   assert.match(byLine.get(2)!.message, /malformed JSON/);

@@ -79,7 +79,9 @@ function toExample(row: unknown, spec: SourceSpec, where: Omit<Issue, "message">
       ...where,
       path: [key],
       message: `missing field "${key}"`,
-      hint: near ? `the row has "${near}": map it with data.${key === spec.text ? "text" : "label"}: ${near}` : `fields in this row: ${keys.join(", ") || "none"}`,
+      hint: near
+        ? `the row has "${near}": map it with data.${key === spec.text ? "text" : "label"}: ${near}`
+        : `fields in this row: ${keys.join(", ") || "none"}`,
     });
   };
   const text = field(row, spec.text);
@@ -124,7 +126,14 @@ function toExample(row: unknown, spec: SourceSpec, where: Omit<Issue, "message">
 }
 
 /** One label cell: a single label, a list or separated labels (multi), or a path (a list is its levels). */
-function parseLabels(raw: unknown, column: string, kind: "single" | "multi" | "path", spec: SourceSpec, where: Omit<Issue, "message">, out: Collector): string[] | null {
+function parseLabels(
+  raw: unknown,
+  column: string,
+  kind: "single" | "multi" | "path",
+  spec: SourceSpec,
+  where: Omit<Issue, "message">,
+  out: Collector,
+): string[] | null {
   let labels: string[];
   if (Array.isArray(raw)) {
     if (kind === "single") {
@@ -135,7 +144,12 @@ function parseLabels(raw: unknown, column: string, kind: "single" | "multi" | "p
     if (kind === "path") {
       const sep = spec.hierarchy!.separator;
       if (labels.some((l) => l.includes(sep))) {
-        out.add({ ...where, path: [column], message: `a level of ${JSON.stringify(raw)} contains the separator "${sep}"`, hint: "set hierarchy.separator to a string the labels do not contain" });
+        out.add({
+          ...where,
+          path: [column],
+          message: `a level of ${JSON.stringify(raw)} contains the separator "${sep}"`,
+          hint: "set hierarchy.separator to a string the labels do not contain",
+        });
         return null;
       }
       labels = labels.some((l) => l === "") ? [""] : [labels.join(sep)];
@@ -161,7 +175,7 @@ function levelPath(row: unknown, levels: string[], separator: string, where: Omi
     const v = field(row, c);
     return v === undefined || v === null ? "" : String(v).trim();
   });
-  const depth = values.findIndex((v) => v === "");
+  const depth = values.indexOf("");
   const used = depth === -1 ? values : values.slice(0, depth);
   if (used.length === 0) {
     out.add({ ...where, path: [levels[0]!], message: "empty label", hint: `the top level (column "${levels[0]}") needs a value` });
@@ -170,11 +184,21 @@ function levelPath(row: unknown, levels: string[], separator: string, where: Omi
   const after = values.slice(used.length).findIndex((v) => v !== "");
   if (after !== -1) {
     const col = levels[used.length + after]!;
-    out.add({ ...where, path: [col], message: `inconsistent path: "${col}" has a value but "${levels[used.length]}" above it is empty`, hint: "fill in every level down to the deepest one" });
+    out.add({
+      ...where,
+      path: [col],
+      message: `inconsistent path: "${col}" has a value but "${levels[used.length]}" above it is empty`,
+      hint: "fill in every level down to the deepest one",
+    });
     return null;
   }
   if (used.some((v) => v.includes(separator))) {
-    out.add({ ...where, path: levels, message: `a level contains the separator "${separator}"`, hint: "set hierarchy.separator to a string the labels do not contain" });
+    out.add({
+      ...where,
+      path: levels,
+      message: `a level contains the separator "${separator}"`,
+      hint: "set hierarchy.separator to a string the labels do not contain",
+    });
     return null;
   }
   return [used.join(separator)];
@@ -261,13 +285,20 @@ function readJson<T>(file: string, shown: string, pointer: string, visit: RowVis
   } catch (e) {
     throw new HoneError("data", `cannot parse ${shown}`, [{ file: shown, message: `malformed JSON: ${(e as Error).message}` }]);
   }
-  const parts = pointer.split("/").slice(1).map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"));
+  const parts = pointer
+    .split("/")
+    .slice(1)
+    .map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"));
   let node = doc;
   for (const p of parts) node = field(node, p) ?? (node as Record<string, unknown> | null)?.[p];
   if (!Array.isArray(node)) {
     const keys = rowKeys(doc).slice(0, 10).join(", ");
     throw new HoneError("data", `${shown}${pointer ? ` at ${pointer}` : ""} is not an array of rows`, [
-      { file: shown, message: "expected a JSON array of rows", hint: pointer ? `top-level keys: ${keys}` : `point at the rows with pointer: /KEY (keys: ${keys})` },
+      {
+        file: shown,
+        message: "expected a JSON array of rows",
+        hint: pointer ? `top-level keys: ${keys}` : `point at the rows with pointer: /KEY (keys: ${keys})`,
+      },
     ]);
   }
   const examples: T[] = [];
@@ -283,7 +314,9 @@ function readJson<T>(file: string, shown: string, pointer: string, visit: RowVis
 export function readRows<T>(spec: RowSource, visit: RowVisitor<T>, header?: (columns: string[], shown: string) => void): T[] {
   const shown = relative(process.cwd(), spec.path) || spec.path;
   if (!existsSync(spec.path) || !statSync(spec.path).isFile()) {
-    throw new HoneError("data", `data file not found: ${shown}`, [{ file: shown, message: "no such file", hint: "paths in a config file are relative to that file" }]);
+    throw new HoneError("data", `data file not found: ${shown}`, [
+      { file: shown, message: "no such file", hint: "paths in a config file are relative to that file" },
+    ]);
   }
   const format = spec.format === "auto" ? detectFormat(spec.path) : spec.format;
   const out = new Collector();
@@ -305,5 +338,9 @@ export function readRows<T>(spec: RowSource, visit: RowVisitor<T>, header?: (col
 
 /** Read and validate one data source of labelled (or, for prediction, unlabelled) texts. */
 export function readSource(spec: SourceSpec): Example[] {
-  return readRows(spec, (row, where, origin, out) => toExample(row, spec, where, origin, out), (header, shown) => checkHeader(header, shown, spec));
+  return readRows(
+    spec,
+    (row, where, origin, out) => toExample(row, spec, where, origin, out),
+    (header, shown) => checkHeader(header, shown, spec),
+  );
 }

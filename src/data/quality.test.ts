@@ -6,7 +6,12 @@ const ex = (text: string, label: string, origin: string) => ({ text, labels: [la
 
 test("duplicates, conflicting labels, leakage and unseen labels are found", () => {
   const r = qualityReport({
-    train: [ex("Where is my order", "shipping", "t:1"), ex("where is  my ORDER", "shipping", "t:2"), ex("refund please", "refund", "t:3"), ex("Refund please", "billing", "t:4")],
+    train: [
+      ex("Where is my order", "shipping", "t:1"),
+      ex("where is  my ORDER", "shipping", "t:2"),
+      ex("refund please", "refund", "t:3"),
+      ex("Refund please", "billing", "t:4"),
+    ],
     validation: [ex("new text", "shipping", "v:1")],
     test: [ex("where is my order", "shipping", "s:1"), ex("cancel", "cancel", "s:2")],
   });

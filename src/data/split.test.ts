@@ -4,7 +4,12 @@ import { splitExamples, rng } from "./split.js";
 import type { Example } from "./load.js";
 
 const data: Example[] = [];
-for (const [label, n] of [["a", 100], ["b", 30], ["c", 3], ["d", 1]] as const) {
+for (const [label, n] of [
+  ["a", 100],
+  ["b", 30],
+  ["c", 3],
+  ["d", 1],
+] as const) {
   for (let i = 0; i < n; i++) data.push({ text: `${label}${i}`, labels: [label], origin: `f:${data.length + 1}` });
 }
 
@@ -12,7 +17,10 @@ test("the generator is seeded and uniform enough", () => {
   const a = rng(1);
   const b = rng(1);
   const xs = Array.from({ length: 1000 }, () => a());
-  assert.deepEqual(xs.slice(0, 5), Array.from({ length: 5 }, () => b()));
+  assert.deepEqual(
+    xs.slice(0, 5),
+    Array.from({ length: 5 }, () => b()),
+  );
   const mean = xs.reduce((s, x) => s + x, 0) / xs.length;
   assert.ok(Math.abs(mean - 0.5) < 0.05);
 });
@@ -21,7 +29,10 @@ test("same seed, same split; another seed, another split", () => {
   const s1 = splitExamples(data, { validation: 0.1, test: 0.1 }, 42, true);
   const s2 = splitExamples(data, { validation: 0.1, test: 0.1 }, 42, true);
   const s3 = splitExamples(data, { validation: 0.1, test: 0.1 }, 7, true);
-  assert.deepEqual(s1.test.map((e) => e.text), s2.test.map((e) => e.text));
+  assert.deepEqual(
+    s1.test.map((e) => e.text),
+    s2.test.map((e) => e.text),
+  );
   assert.notDeepEqual(s1.test.map((e) => e.text).sort(), s3.test.map((e) => e.text).sort());
 });
 

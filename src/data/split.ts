@@ -28,7 +28,12 @@ export interface SplitResult<T = Example> {
  * multi-label rows) is split on its own, so rare labels appear in every split they can, and
  * every label keeps at least one training example.
  */
-export function splitExamples<T extends object>(examples: T[], fractions: { validation: number; test: number }, seed: number, stratify: boolean): SplitResult<T> {
+export function splitExamples<T extends object>(
+  examples: T[],
+  fractions: { validation: number; test: number },
+  seed: number,
+  stratify: boolean,
+): SplitResult<T> {
   const random = rng(seed);
   const groups = new Map<string, T[]>();
   for (const ex of examples) {

@@ -8,13 +8,14 @@ import { loadDataset } from "../data/dataset.js";
 import { runEngine } from "../engine/process.js";
 import { metricValue } from "../metrics/classification.js";
 import type { EventOf, TokenShard } from "../protocol/schema.js";
+import { PROTOCOL_VERSION } from "../protocol/schema.js";
 import { openFinishedRun } from "../predict/predict.js";
 import { modelSpec } from "../predict/logits.js";
 import { scatterChart, svgToPng } from "../report/plots.js";
 import { runPaths } from "../run/artifacts.js";
 import { RunStore, storeDir } from "../store/store.js";
-import { computeMetrics, type Targets } from "../train/evaluate.js";
-import { headSpecs } from "../train/heads.js";
+import { computeMetrics, type Targets } from "../classifier/evaluate.js";
+import { headSpecs } from "../classifier/heads.js";
 import { HoneError } from "../util/errors.js";
 import { writeFileAtomic, writeJsonAtomic } from "../util/fs.js";
 import { exportOnnx, type Quantize } from "./export.js";
@@ -35,7 +36,7 @@ export const percentile = (sorted: number[], p: number) => sorted[Math.min(sorte
 
 export async function compareDeployments(ref: string, opts: { store?: string; latencySamples?: number; batchSize?: number; threads?: number } = {}) {
   const store = new RunStore(storeDir(opts.store));
-  let r;
+  let r: ReturnType<typeof openFinishedRun>;
   try {
     r = openFinishedRun(store, ref);
   } finally {
@@ -44,16 +45,22 @@ export async function compareDeployments(ref: string, opts: { store?: string; la
   const samples = opts.latencySamples ?? 200;
   const batch = opts.batchSize ?? 32;
   const threads = opts.threads ?? Math.max(1, cpus().length);
-  const files = JSON.parse(readFileSync(join(runPaths(r.run.run_dir).data, "run-files.json"), "utf8")) as { shards: { test: TokenShard | null }; targets: { test: Targets } };
+  const files = JSON.parse(readFileSync(join(runPaths(r.run.run_dir).data, "run-files.json"), "utf8")) as {
+    shards: { test: TokenShard | null };
+    targets: { test: Targets };
+  };
   const testFile = join(runPaths(r.run.run_dir).report, "metrics.test.json");
-  if (!files.shards.test || !existsSync(testFile)) throw new HoneError("usage", `run ${r.run.id} has no test split to compare on`, [{ message: "compare measures accuracy on the test split", hint: "train with a test file or split.test > 0" }]);
+  if (!files.shards.test || !existsSync(testFile))
+    throw new HoneError("usage", `run ${r.run.id} has no test split to compare on`, [
+      { message: "compare measures accuracy on the test split", hint: "train with a test file or split.test > 0" },
+    ]);
   const texts = loadDataset(r.cfg).test.map((e) => e.text);
   const rows: TradeoffRow[] = [];
 
   // The reference: PyTorch eager fp32 in the engine (tokenization not timed there).
   const bench = await runEngine({
     kind: "classify.bench",
-    protocol_version: 1,
+    protocol_version: PROTOCOL_VERSION,
     model: modelSpec(r.cfg, r.modelDir),
     heads: headSpecs(r.plan, 0),
     weights: r.weights,
@@ -65,7 +72,15 @@ export async function compareDeployments(ref: string, opts: { store?: string; la
   const timing = bench.events.find((e): e is EventOf<"timing"> => e.type === "timing")!;
   const lat = [...timing.latency_ms].sort((a, b) => a - b);
   const test = JSON.parse(readFileSync(testFile, "utf8"));
-  rows.push({ form: "PyTorch fp32", runtime: "PyTorch eager (Python)", bytes: statSync(r.weights).size, p50_ms: percentile(lat, 50), p99_ms: percentile(lat, 99), throughput: timing.samples_per_s, accuracy: metricValue(test, "accuracy") });
+  rows.push({
+    form: "PyTorch fp32",
+    runtime: "PyTorch eager (Python)",
+    bytes: statSync(r.weights).size,
+    p50_ms: percentile(lat, 50),
+    p99_ms: percentile(lat, 99),
+    throughput: timing.samples_per_s,
+    accuracy: metricValue(test, "accuracy"),
+  });
 
   for (const q of ["none", "fp16", "int8"] as Quantize[]) {
     const dir = join(r.run.run_dir, "export", `onnx-${q === "none" ? "fp32" : q}`);
@@ -87,7 +102,15 @@ export async function compareDeployments(ref: string, opts: { store?: string; la
       const t0 = performance.now();
       await model.logits(texts);
       const throughput = texts.length / ((performance.now() - t0) / 1000);
-      rows.push({ form: `ONNX ${q === "none" ? "fp32" : q}`, runtime: "ONNX Runtime (Node)", bytes: statSync(join(dir, "model.onnx")).size, p50_ms: percentile(times, 50), p99_ms: percentile(times, 99), throughput, accuracy: metricValue(m, "accuracy") });
+      rows.push({
+        form: `ONNX ${q === "none" ? "fp32" : q}`,
+        runtime: "ONNX Runtime (Node)",
+        bytes: statSync(join(dir, "model.onnx")).size,
+        p50_ms: percentile(times, 50),
+        p99_ms: percentile(times, 99),
+        throughput,
+        accuracy: metricValue(m, "accuracy"),
+      });
     } finally {
       await model.close();
     }

@@ -11,7 +11,26 @@ import { predict } from "../predict/predict.js";
 
 test("export a tiny hierarchical model to ONNX: checked against PyTorch, loaded in Node, same predictions as the engine", async () => {
   const store = tempDir();
-  const t = hone(["--store", store, "train", "--data", EXAMPLE_DATA, "--model", tinyModel(), "--json", "--epochs", "3", "--set", "task=hierarchical", "--set", "data.max_length=32", "--set", "train.threads=1", "--set", "train.lr=3e-3"]);
+  const t = hone([
+    "--store",
+    store,
+    "train",
+    "--data",
+    EXAMPLE_DATA,
+    "--model",
+    tinyModel(),
+    "--json",
+    "--epochs",
+    "3",
+    "--set",
+    "task=hierarchical",
+    "--set",
+    "data.max_length=32",
+    "--set",
+    "train.threads=1",
+    "--set",
+    "train.lr=3e-3",
+  ]);
   assert.equal(t.status, 0, t.stderr);
   const runId = (jsonLines(t.stdout).find((l) => l.kind === "result") as { run: string }).run;
 
@@ -26,9 +45,19 @@ test("export a tiny hierarchical model to ONNX: checked against PyTorch, loaded 
   // Self-contained and checksummed; no temporary folder left beside it.
   const manifest = JSON.parse(readFileSync(join(bundle, "bundle.json"), "utf8")) as { run_id: string; files: Record<string, string> };
   assert.equal(manifest.run_id, runId);
-  for (const [f, sum] of Object.entries(manifest.files)) assert.equal(createHash("sha256").update(readFileSync(join(bundle, f))).digest("hex"), sum, f);
+  for (const [f, sum] of Object.entries(manifest.files))
+    assert.equal(
+      createHash("sha256")
+        .update(readFileSync(join(bundle, f)))
+        .digest("hex"),
+      sum,
+      f,
+    );
   for (const f of ["model.onnx", "tokenizer.json", "heads.json", "README.md"]) assert.ok(existsSync(join(bundle, f)), f);
-  assert.deepEqual(readdirSync(join(bundle, "..")).filter((f) => f.includes(".tmp")), []);
+  assert.deepEqual(
+    readdirSync(join(bundle, "..")).filter((f) => f.includes(".tmp")),
+    [],
+  );
 
   const texts = ["the zipper on my jacket broke", "where is my parcel", "I was charged twice", "hello"];
   const model = await load(bundle);
@@ -46,7 +75,10 @@ test("export a tiny hierarchical model to ONNX: checked against PyTorch, loaded 
   const c = hone(["--store", store, "export", runId, "--compare", "--json"]);
   assert.equal(c.status, 0, c.stderr);
   const cmp = JSON.parse(c.stdout) as { rows: { form: string; bytes: number; p50_ms: number; throughput: number; accuracy: number }[]; plot: string };
-  assert.deepEqual(cmp.rows.map((r) => r.form), ["PyTorch fp32", "ONNX fp32", "ONNX fp16", "ONNX int8"]);
+  assert.deepEqual(
+    cmp.rows.map((r) => r.form),
+    ["PyTorch fp32", "ONNX fp32", "ONNX fp16", "ONNX int8"],
+  );
   const [torchRow, fp32, fp16, int8] = cmp.rows;
   assert.equal(fp32!.accuracy, torchRow!.accuracy, "fp32 ONNX decides as PyTorch does");
   assert.ok(int8!.bytes < fp16!.bytes && fp16!.bytes < fp32!.bytes, "smaller at lower precision");

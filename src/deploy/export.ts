@@ -5,13 +5,14 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, 
 import { basename, dirname, join } from "node:path";
 import { runEngine } from "../engine/process.js";
 import type { EventOf, TokenShard } from "../protocol/schema.js";
+import { PROTOCOL_VERSION } from "../protocol/schema.js";
 import { openFinishedRun } from "../predict/predict.js";
 import { modelSpec } from "../predict/logits.js";
 import { runPaths } from "../run/artifacts.js";
 import { RunStore, storeDir } from "../store/store.js";
 import { loadTokenizer } from "../tokenize/tokenizer.js";
 import { writeShard } from "../tokenize/shards.js";
-import { headSpecs, headsFile } from "../train/heads.js";
+import { headSpecs, headsFile } from "../classifier/heads.js";
 import { HoneError } from "../util/errors.js";
 import { sha256File, writeJsonAtomic } from "../util/fs.js";
 import { cpus } from "node:os";
@@ -58,7 +59,7 @@ export async function exportOnnx(ref: string, opts: ExportOptions = {}): Promise
       const sample = await sampleShard(r.run.run_dir, r.modelDir, r.cfg.data.max_length, join(work, ".sample"));
       const result = await runEngine({
         kind: "onnx.export",
-        protocol_version: 1,
+        protocol_version: PROTOCOL_VERSION,
         model: modelSpec(r.cfg, r.modelDir),
         heads: headSpecs(r.plan, 0),
         weights: r.weights,
@@ -75,14 +76,19 @@ export async function exportOnnx(ref: string, opts: ExportOptions = {}): Promise
         ([, v]) => (tol.max_abs_diff !== null && (v.max_abs_diff === null || v.max_abs_diff > tol.max_abs_diff)) || v.top1_agreement < tol.min_top1_agreement,
       );
       if (failures.length > 0) {
-        throw new HoneError("model", `the ONNX export does not match PyTorch on ${ev.sample_size} examples`, failures.map(([head, v]) => ({
-          path: [head],
-          message: `max |logit difference| ${v.max_abs_diff}, top-1 agreement ${(v.top1_agreement * 100).toFixed(1)}%`,
-          hint: `needed: ${tol.max_abs_diff === null ? "" : `max difference <= ${tol.max_abs_diff}, `}agreement >= ${tol.min_top1_agreement * 100}%`,
-        })));
+        throw new HoneError(
+          "model",
+          `the ONNX export does not match PyTorch on ${ev.sample_size} examples`,
+          failures.map(([head, v]) => ({
+            path: [head],
+            message: `max |logit difference| ${v.max_abs_diff}, top-1 agreement ${(v.top1_agreement * 100).toFixed(1)}%`,
+            hint: `needed: ${tol.max_abs_diff === null ? "" : `max difference <= ${tol.max_abs_diff}, `}agreement >= ${tol.min_top1_agreement * 100}%`,
+          })),
+        );
       }
       rmSync(join(work, ".sample"), { recursive: true, force: true });
-      for (const f of TOKENIZER_FILES) if (existsSync(join(r.modelDir, f))) copyFileSync(join(r.modelDir, f), join(work, f === "config.json" ? "encoder.config.json" : f));
+      for (const f of TOKENIZER_FILES)
+        if (existsSync(join(r.modelDir, f))) copyFileSync(join(r.modelDir, f), join(work, f === "config.json" ? "encoder.config.json" : f));
       writeJsonAtomic(join(work, "heads.json"), headsFile(r.plan));
       writeJsonAtomic(join(work, "decoding.json"), JSON.parse(readFileSync(join(r.modelDir, "decoding.json"), "utf8")));
       writeJsonAtomic(join(work, "config.json"), r.cfg);
@@ -105,7 +111,14 @@ export async function exportOnnx(ref: string, opts: ExportOptions = {}): Promise
       };
       writeFileSync(join(work, "README.md"), modelCard(manifest, r.cfg.model.ref, test));
       const files: Record<string, string> = {};
-      for (const f of ["model.onnx", "heads.json", "decoding.json", "config.json", "README.md", ...TOKENIZER_FILES.map((f) => (f === "config.json" ? "encoder.config.json" : f))]) {
+      for (const f of [
+        "model.onnx",
+        "heads.json",
+        "decoding.json",
+        "config.json",
+        "README.md",
+        ...TOKENIZER_FILES.map((f) => (f === "config.json" ? "encoder.config.json" : f)),
+      ]) {
         if (existsSync(join(work, f))) files[f] = await sha256File(join(work, f));
       }
       writeJsonAtomic(join(work, "bundle.json"), { ...manifest, files });
@@ -130,7 +143,11 @@ async function sampleShard(runDir: string, modelDir: string, maxLength: number, 
   return writeShard(dir, "sample", ids, []);
 }
 
-function modelCard(m: Record<string, unknown> & { verification: { sample_size: number; heads: Record<string, { max_abs_diff: number | null; top1_agreement: number }> } }, base: string, test: Record<string, unknown> | null): string {
+function modelCard(
+  m: Record<string, unknown> & { verification: { sample_size: number; heads: Record<string, { max_abs_diff: number | null; top1_agreement: number }> } },
+  base: string,
+  test: Record<string, unknown> | null,
+): string {
   const metric = (k: string) => (typeof test?.[k] === "number" ? `${((test[k] as number) * 100).toFixed(2)}%` : null);
   const lines = [
     `# ${m.run_name ?? m.run_id} (ONNX${m.quantize === "none" ? "" : `, ${m.quantize}`})`,
@@ -144,13 +161,15 @@ function modelCard(m: Record<string, unknown> & { verification: { sample_size: n
     "## Export check",
     "",
     `On ${m.verification.sample_size} examples, ONNX Runtime ${m.onnxruntime} against PyTorch:`,
-    ...Object.entries(m.verification.heads).map(([h, v]) => `- head \`${h}\`: max |logit difference| ${v.max_abs_diff?.toExponential(2)}, top-1 agreement ${(v.top1_agreement * 100).toFixed(1)}%`),
+    ...Object.entries(m.verification.heads).map(
+      ([h, v]) => `- head \`${h}\`: max |logit difference| ${v.max_abs_diff?.toExponential(2)}, top-1 agreement ${(v.top1_agreement * 100).toFixed(1)}%`,
+    ),
     "",
     "## Use",
     "",
     "```js",
     'import { load } from "hone";',
-    "const model = await load(\"<this folder>\");",
+    'const model = await load("<this folder>");',
     'await model.predict(["where is my parcel?"]);',
     "```",
     "",
@@ -161,14 +180,21 @@ function modelCard(m: Record<string, unknown> & { verification: { sample_size: n
 /** A tokenizer that emits ids the encoder has no embedding for would fail only at serving time,
  * on some texts: refuse to export it. */
 function checkVocabulary(modelDir: string): void {
-  const tok = JSON.parse(readFileSync(join(modelDir, "tokenizer.json"), "utf8")) as { model?: { vocab?: Record<string, number> | [string, number][] }; added_tokens?: { id: number }[] };
+  const tok = JSON.parse(readFileSync(join(modelDir, "tokenizer.json"), "utf8")) as {
+    model?: { vocab?: Record<string, number> | [string, number][] };
+    added_tokens?: { id: number }[];
+  };
   const vocab = tok.model?.vocab;
   const ids = [...(Array.isArray(vocab) ? vocab.map((_, i) => i) : Object.values(vocab ?? {})), ...(tok.added_tokens ?? []).map((t) => t.id)];
   const maxId = ids.reduce((m, v) => Math.max(m, v), -1);
   const size = (JSON.parse(readFileSync(join(modelDir, "config.json"), "utf8")) as { vocab_size?: number }).vocab_size;
   if (size !== undefined && maxId >= size) {
     throw new HoneError("model", "the tokenizer and the model do not fit together", [
-      { file: join(modelDir, "tokenizer.json"), message: `token id ${maxId} exists, but the model has only ${size} embeddings`, hint: "use the tokenizer the model was trained with" },
+      {
+        file: join(modelDir, "tokenizer.json"),
+        message: `token id ${maxId} exists, but the model has only ${size} embeddings`,
+        hint: "use the tokenizer the model was trained with",
+      },
     ]);
   }
 }

@@ -3,11 +3,10 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type * as Ort from "onnxruntime-node";
-import type { ResolvedConfig } from "../config/resolve.js";
 import { decodeAll, type Prediction } from "../predict/predict.js";
 import { loadTokenizer, type TextTokenizer } from "../tokenize/tokenizer.js";
-import { readDecoding, type Decoding, type HeadLogits } from "../train/evaluate.js";
-import { loadHeads, type HeadPlan } from "../train/heads.js";
+import { readDecoding, type Decoding, type HeadLogits } from "../classifier/evaluate.js";
+import { loadHeads, type HeadPlan } from "../classifier/heads.js";
 import { HoneError } from "../util/errors.js";
 
 export interface LoadOptions {
@@ -37,12 +36,13 @@ export interface LoadedModel {
 export async function load(dir: string, opts: LoadOptions = {}): Promise<LoadedModel> {
   const manifestPath = join(dir, "bundle.json");
   if (!existsSync(manifestPath)) {
-    throw new HoneError("usage", `${dir} is not a Hone bundle`, [{ file: dir, message: "no bundle.json", hint: "make one with: hone export RUN --format onnx" }]);
+    throw new HoneError("usage", `${dir} is not a Hone bundle`, [
+      { file: dir, message: "no bundle.json", hint: "make one with: hone export RUN --format onnx" },
+    ]);
   }
   const manifest = JSON.parse(readFileSync(manifestPath, "utf8"));
-  const cfg = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as ResolvedConfig;
-  const plan = loadHeads(dir, cfg);
   const decoding = readDecoding(dir);
+  const plan = loadHeads(dir, (JSON.parse(readFileSync(join(dir, "decoding.json"), "utf8")) as { multi_label?: boolean }).multi_label === true);
   const tokenizer: TextTokenizer = loadTokenizer(dir, manifest.max_length);
   // Loaded on first use: commands that never serve a bundle (train, tune) start without it.
   const ort: typeof Ort = await import("onnxruntime-node");

@@ -5,7 +5,7 @@ import { rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { writeJsonAtomic } from "../util/fs.js";
-import { Event, type Control, type EventOf, type Job } from "../protocol/schema.js";
+import { PROTOCOL_VERSION, Event, type Control, type EventOf, type Job } from "../protocol/schema.js";
 import { HoneError } from "../util/errors.js";
 import { ENGINE_DIR, pythonExecutable } from "./python.js";
 
@@ -30,6 +30,8 @@ export interface EngineResult {
 
 export interface EngineHandle {
   result: Promise<EngineResult>;
+  /** The engine's process id (null if it could not start). */
+  pid: number | null;
   /** A control line to the engine (requests of a serving job). */
   send(control: Control): void;
   /** Ask the engine to finish the current step, checkpoint and stop (Ctrl-C). */
@@ -37,6 +39,8 @@ export interface EngineHandle {
   kill(): void;
 }
 
+/** Start a job. (Long: the child process's whole life — spawn, events in order, control lines,
+ * exit — kept in one place so its ordering rules are seen together.) */
 export function startEngine(job: Job, handlers: EngineHandlers = {}): EngineHandle {
   // A job for several processes starts under torchrun: each process reads the job from its file,
   // rank 0 writes the events and reads the control lines (engine/hone_engine/protocol.py).
@@ -46,7 +50,8 @@ export function startEngine(job: Job, handlers: EngineHandlers = {}): EngineHand
     jobFile = join(job.kind === "lm.train" ? job.run_dir : tmpdir(), `job-${process.pid}-${Date.now().toString(36)}.json`);
     writeJsonAtomic(jobFile, job);
   }
-  const args = processes > 1 ? ["-m", "torch.distributed.run", "--standalone", `--nproc_per_node=${processes}`, "-m", "hone_engine"] : ["-u", "-m", "hone_engine"];
+  const args =
+    processes > 1 ? ["-m", "torch.distributed.run", "--standalone", `--nproc_per_node=${processes}`, "-m", "hone_engine"] : ["-u", "-m", "hone_engine"];
   const child = spawn(pythonExecutable(), args, {
     // Prepend, not replace: a user's PYTHONPATH may hold packages the engine needs.
     env: {
@@ -65,7 +70,7 @@ export function startEngine(job: Job, handlers: EngineHandlers = {}): EngineHand
   let protocolError: HoneError | null = null;
 
   child.stdin.on("error", () => {}); // the engine may exit before reading everything
-  if (!jobFile) child.stdin.write(JSON.stringify(job) + "\n");
+  if (!jobFile) child.stdin.write(`${JSON.stringify(job)}\n`);
 
   const stderr = createInterface({ input: child.stderr });
   stderr.on("line", (line) => {
@@ -84,7 +89,9 @@ export function startEngine(job: Job, handlers: EngineHandlers = {}): EngineHand
       try {
         event = Event.parse(JSON.parse(line));
       } catch (e) {
-        protocolError = new HoneError("engine", "the engine broke the protocol", [{ message: `bad event line: ${line.slice(0, 200)}`, hint: String(e).slice(0, 200) }]);
+        protocolError = new HoneError("engine", "the engine broke the protocol", [
+          { message: `bad event line: ${line.slice(0, 200)}`, hint: String(e).slice(0, 200) },
+        ]);
         child.kill("SIGKILL");
         return;
       }
@@ -93,13 +100,19 @@ export function startEngine(job: Job, handlers: EngineHandlers = {}): EngineHand
       handlers.onEvent?.(event);
       if (event.type === "eval") {
         const control = handlers.onEval ? await handlers.onEval(event) : { type: "continue" as const };
-        if (child.stdin.writable) child.stdin.write(JSON.stringify(control) + "\n");
+        if (child.stdin.writable) child.stdin.write(`${JSON.stringify(control)}\n`);
       }
     });
   });
 
   const result = new Promise<EngineResult>((resolvePromise, reject) => {
-    child.on("error", (err) => reject(new HoneError("engine", `cannot start the engine: ${err.message}`, [{ message: `python: ${pythonExecutable()}`, hint: "run the set-up command from the README" }])));
+    child.on("error", (err) =>
+      reject(
+        new HoneError("engine", `cannot start the engine: ${err.message}`, [
+          { message: `python: ${pythonExecutable()}`, hint: "run the set-up command from the README" },
+        ]),
+      ),
+    );
     child.on("close", (exitCode, signal) => {
       chain.then(() => {
         child.stdin.end();
@@ -121,8 +134,9 @@ export function startEngine(job: Job, handlers: EngineHandlers = {}): EngineHand
 
   return {
     result,
+    pid: child.pid ?? null,
     send: (control) => {
-      if (child.stdin.writable) child.stdin.write(JSON.stringify(control) + "\n");
+      if (child.stdin.writable) child.stdin.write(`${JSON.stringify(control)}\n`);
     },
     interrupt: () => {
       if (child.exitCode === null) child.kill("SIGINT");
@@ -138,6 +152,13 @@ export function engineFailure(result: EngineResult): HoneError {
   const err = result.events.find((e): e is EventOf<"error"> => e.type === "error");
   if (err) {
     const kind = err.code === "model_load" ? "model" : "engine";
+    if (err.code === "disk_full")
+      return new HoneError(kind, err.message, [
+        {
+          message: "the engine could not finish a write; the checkpoints already written are intact",
+          hint: "free some space, then continue with: hone train --resume <run>",
+        },
+      ]);
     return new HoneError(kind, err.message, err.detail && err.code === "internal" ? [{ message: err.detail.trim().split("\n").slice(-3).join(" | ") }] : []);
   }
   return new HoneError("engine", `the engine stopped unexpectedly (exit ${result.exitCode ?? result.signal})`, [
@@ -155,7 +176,7 @@ let probeCache: Promise<EventOf<"probe">> | null = null;
 
 /** What the engine's machine offers (device, bf16), asked once per process. */
 export function probe(): Promise<EventOf<"probe">> {
-  probeCache ??= runEngine({ kind: "probe", protocol_version: 1 }).then((r) => {
+  probeCache ??= runEngine({ kind: "probe", protocol_version: PROTOCOL_VERSION }).then((r) => {
     const p = r.events.find((e): e is EventOf<"probe"> => e.type === "probe");
     if (!p) throw new HoneError("engine", "the engine's probe returned nothing");
     return p;

@@ -69,7 +69,11 @@ export function templateFromConfig(value: string, baseDir: string): TemplateSour
     const path = resolvePath(baseDir, value);
     if (!existsSync(path)) {
       throw new HoneError("config", "chat template not found", [
-        { path: ["data", "chat_template"], message: `no such file: ${path}`, hint: `give a .jinja file, template text, or one of: ${Object.keys(BUILTIN_TEMPLATES).join(", ")}` },
+        {
+          path: ["data", "chat_template"],
+          message: `no such file: ${path}`,
+          hint: `give a .jinja file, template text, or one of: ${Object.keys(BUILTIN_TEMPLATES).join(", ")}`,
+        },
       ]);
     }
     return { text: readFileSync(path, "utf8"), origin: path };
@@ -94,7 +98,9 @@ export class ChatTemplate {
     try {
       this.template = new Template(source.text);
     } catch (e) {
-      throw new HoneError("model", "the chat template does not parse", [{ file: source.origin, message: (e as Error).message, hint: "fix the template, or set data.chat_template" }]);
+      throw new HoneError("model", "the chat template does not parse", [
+        { file: source.origin, message: (e as Error).message, hint: "fix the template, or set data.chat_template" },
+      ]);
     }
   }
 

@@ -1,7 +1,7 @@
 // Generative training data: chat (OpenAI `messages`), prompt/completion, plain text, and
 // preference pairs (prompt/chosen/rejected, or OpenAI's preference format). Every row is
 // checked with its file, line and field; every problem is reported at once.
-import { Collector, field, readRows, rowKeys, type RowSource } from "../data/load.js";
+import { type Collector, field, readRows, rowKeys, type RowSource } from "../data/load.js";
 import type { Issue } from "../util/errors.js";
 import { HoneError } from "../util/errors.js";
 import { closest } from "../util/text.js";
@@ -34,7 +34,12 @@ export function detectRowFormat(row: unknown, textField: string): LmFormat | nul
 
 function messagesAt(value: unknown, path: (string | number)[], where: Where, out: Collector): Message[] | null {
   if (!Array.isArray(value) || value.length === 0) {
-    out.add({ ...where, path, message: Array.isArray(value) ? "no messages" : `expected a list of messages, got ${value === null ? "null" : typeof value}`, hint: 'e.g. [{"role": "user", "content": "..."}, {"role": "assistant", "content": "..."}]' });
+    out.add({
+      ...where,
+      path,
+      message: Array.isArray(value) ? "no messages" : `expected a list of messages, got ${value === null ? "null" : typeof value}`,
+      hint: 'e.g. [{"role": "user", "content": "..."}, {"role": "assistant", "content": "..."}]',
+    });
     return null;
   }
   const messages: Message[] = [];
@@ -53,17 +58,29 @@ function messagesAt(value: unknown, path: (string | number)[], where: Where, out
       ok = false;
     } else if (typeof role !== "string" || !(ROLES as readonly string[]).includes(role)) {
       const near = typeof role === "string" ? closest(role, [...ROLES]) : null;
-      out.add({ ...where, path: [...at, "role"], message: `unknown role ${JSON.stringify(role)}`, hint: near ? `did you mean "${near}"?` : `one of: ${ROLES.join(", ")}` });
+      out.add({
+        ...where,
+        path: [...at, "role"],
+        message: `unknown role ${JSON.stringify(role)}`,
+        hint: near ? `did you mean "${near}"?` : `one of: ${ROLES.join(", ")}`,
+      });
       ok = false;
     }
     if (typeof content !== "string") {
-      const parts = Array.isArray(content) && content.every((p) => p && typeof p === "object" && (p as { type?: unknown }).type === "text" && typeof (p as { text?: unknown }).text === "string");
+      const parts =
+        Array.isArray(content) &&
+        content.every((p) => p && typeof p === "object" && (p as { type?: unknown }).type === "text" && typeof (p as { text?: unknown }).text === "string");
       if (parts) {
         // OpenAI content parts: text parts only (Hone trains text models).
         messages.push({ role: String(role), content: (content as { text: string }[]).map((p) => p.text).join("") });
         return;
       }
-      out.add({ ...where, path: [...at, "content"], message: content === undefined ? "missing content" : `content must be a string, got ${content === null ? "null" : typeof content}`, hint: "text content only (tool calls and images are not supported yet)" });
+      out.add({
+        ...where,
+        path: [...at, "content"],
+        message: content === undefined ? "missing content" : `content must be a string, got ${content === null ? "null" : typeof content}`,
+        hint: "text content only (tool calls and images are not supported yet)",
+      });
       ok = false;
       return;
     }
@@ -82,7 +99,11 @@ function turnsAt(row: unknown, key: string, where: Where, out: Collector, answer
     return v;
   }
   if (Array.isArray(v)) return messagesAt(v, [key], where, out);
-  out.add({ ...where, path: [key], message: v === undefined ? `missing field "${key}"` : `"${key}" must be text or a list of messages, got ${v === null ? "null" : typeof v}` });
+  out.add({
+    ...where,
+    path: [key],
+    message: v === undefined ? `missing field "${key}"` : `"${key}" must be text or a list of messages, got ${v === null ? "null" : typeof v}`,
+  });
   return null;
 }
 
@@ -121,7 +142,11 @@ export function readLmSource(spec: LmSourceSpec): LmExample[] {
       fileFormat = detected;
       firstOrigin = origin;
     } else if (detected !== fileFormat) {
-      out.add({ ...where, message: `a ${detected.replace("_", "/")} row in ${spec.dataFormat === "auto" ? `a file of ${fileFormat.replace("_", "/")} rows (from ${firstOrigin})` : `${fileFormat.replace("_", "/")} data`}`, hint: spec.dataFormat === "auto" ? "one format per file" : `data.format is ${spec.dataFormat}` });
+      out.add({
+        ...where,
+        message: `a ${detected.replace("_", "/")} row in ${spec.dataFormat === "auto" ? `a file of ${fileFormat.replace("_", "/")} rows (from ${firstOrigin})` : `${fileFormat.replace("_", "/")} data`}`,
+        hint: spec.dataFormat === "auto" ? "one format per file" : `data.format is ${spec.dataFormat}`,
+      });
       return null;
     }
     return toLmExample(row, fileFormat, spec, where, origin, out);
@@ -141,7 +166,11 @@ function toLmExample(row: object, format: LmFormat, spec: LmSourceSpec, where: W
   if (format === "text") {
     const text = field(row, spec.text);
     if (typeof text !== "string" || text.trim() === "") {
-      out.add({ ...where, path: [spec.text], message: typeof text === "string" ? "empty text" : `text must be a string, got ${text === null ? "null" : typeof text}` });
+      out.add({
+        ...where,
+        path: [spec.text],
+        message: typeof text === "string" ? "empty text" : `text must be a string, got ${text === null ? "null" : typeof text}`,
+      });
       return null;
     }
     return { format, text, origin };
@@ -155,7 +184,12 @@ function toLmExample(row: object, format: LmFormat, spec: LmSourceSpec, where: W
       return null;
     }
     if (!hasAssistant(completion)) {
-      out.add({ ...where, path: ["completion"], message: "no assistant turn in the completion", hint: 'e.g. "completion": [{"role": "assistant", "content": "..."}]' });
+      out.add({
+        ...where,
+        path: ["completion"],
+        message: "no assistant turn in the completion",
+        hint: 'e.g. "completion": [{"role": "assistant", "content": "..."}]',
+      });
       return null;
     }
     return { format, prompt, completion, origin };
@@ -174,14 +208,22 @@ function toLmExample(row: object, format: LmFormat, spec: LmSourceSpec, where: W
     out.add({ ...where, path: [openai ? "non_preferred_output" : "rejected"], message: "prompt, chosen and rejected must all be text or all be messages" });
     return null;
   }
-  for (const [key, t] of [[openai ? "preferred_output" : "chosen", chosen], [openai ? "non_preferred_output" : "rejected", rejected]] as const) {
+  for (const [key, t] of [
+    [openai ? "preferred_output" : "chosen", chosen],
+    [openai ? "non_preferred_output" : "rejected", rejected],
+  ] as const) {
     if (!hasAssistant(t)) {
       out.add({ ...where, path: [key], message: "no assistant turn", hint: 'e.g. [{"role": "assistant", "content": "..."}]' });
       return null;
     }
   }
   if (JSON.stringify(chosen) === JSON.stringify(rejected)) {
-    out.add({ ...where, path: [openai ? "non_preferred_output" : "rejected"], message: "chosen and rejected are the same", hint: "a preference pair needs two different answers" });
+    out.add({
+      ...where,
+      path: [openai ? "non_preferred_output" : "rejected"],
+      message: "chosen and rejected are the same",
+      hint: "a preference pair needs two different answers",
+    });
     return null;
   }
   return { format, prompt, chosen, rejected, origin };

@@ -1,8 +1,9 @@
 // From the resolved config to encoded splits of a generative task: read and check the files, hold
 // out what has no file, render templates and loss masks, tokenize. Shared by `hone train` and
 // `hone data inspect`.
-import { isPairwise, type ResolvedConfig } from "../config/resolve.js";
+import type { ResolvedConfig } from "../config/resolve.js";
 import { splitExamples } from "../data/split.js";
+import { resolve } from "node:path";
 import { HoneError } from "../util/errors.js";
 import { BUILTIN_TEMPLATES, ChatTemplate, modelTemplate, readSpecialTokens, templateFromConfig, type TemplateSource } from "./chat-template.js";
 import { commonFormat, readLmSource, type LmExample, type LmFormat } from "./data.js";
@@ -29,18 +30,19 @@ export function lmEncoder(cfg: ResolvedConfig, modelDir = cfg.model.dir): LmEnco
 function readSplit(cfg: ResolvedConfig, split: Split): LmExample[] {
   const src = cfg.data[split];
   if (!src) return [];
-  return readLmSource({ path: src.path, format: src.format, pointer: src.pointer ?? undefined, text: src.text, dataFormat: cfg.lm!.format, requireAssistant: true });
+  return readLmSource({
+    path: src.path,
+    format: src.format,
+    pointer: src.pointer ?? undefined,
+    text: src.text,
+    dataFormat: cfg.lm!.format,
+    requireAssistant: true,
+  });
 }
 
-function checkFormat(cfg: ResolvedConfig, format: LmFormat, origin: string): void {
-  if (isPairwise(cfg.task) && format !== "preference") {
-    throw new HoneError("data", `${cfg.task} needs preference pairs`, [
-      { file: origin, message: `the data holds ${format} rows`, hint: 'rows like {"prompt": ..., "chosen": ..., "rejected": ...} (or OpenAI\'s preferred_output / non_preferred_output)' },
-    ]);
-  }
-  if (cfg.task === "sft" && format === "preference") {
-    throw new HoneError("data", "sft learns from answers, not preference pairs", [{ file: origin, message: "the data holds preference rows", hint: "use task: dpo for preference data" }]);
-  }
+/** A labelled file in a finished run's data format (`hone eval --data`). */
+export function readLmExamples(path: string, cfg: ResolvedConfig, format: LmFormat): LmExample[] {
+  return readLmSource({ path: resolve(path), format: "auto", text: cfg.data.train.text, dataFormat: format, requireAssistant: true });
 }
 
 export interface LmDataset {
@@ -54,10 +56,16 @@ export interface LmDataset {
   dropped: number;
 }
 
-export async function loadLmDataset(cfg: ResolvedConfig, warn: (text: string) => void = () => {}, phase: (text: string) => void = () => {}): Promise<LmDataset> {
+/** `checkFormat`: the task's word on the format the files hold (throws when it cannot learn from it). */
+export async function loadLmDataset(
+  cfg: ResolvedConfig,
+  checkFormat: (format: LmFormat, origin: string) => void,
+  warn: (text: string) => void = () => {},
+  phase: (text: string) => void = () => {},
+): Promise<LmDataset> {
   const read = { train: readSplit(cfg, "train"), validation: readSplit(cfg, "validation"), test: readSplit(cfg, "test") };
   const format = commonFormat(SPLITS.filter((s) => read[s].length > 0).map((s) => ({ examples: read[s], shown: cfg.data[s]!.path })));
-  checkFormat(cfg, format, read.train[0]!.origin);
+  checkFormat(format, read.train[0]!.origin);
   // Splits without a file of their own are held out of train (seeded).
   const fractions = { validation: cfg.data.validation ? 0 : cfg.data.split.validation, test: cfg.data.test ? 0 : cfg.data.split.test };
   const held = splitExamples(read.train, fractions, cfg.data.split.seed, false);
@@ -84,6 +92,7 @@ export async function loadLmDataset(cfg: ResolvedConfig, warn: (text: string) =>
     examples[split] = examples[split].filter((_, i) => keep[i]);
     encoded[split] = encoded[split].filter((_, i) => keep[i]);
   }
-  if (encoded.train.length === 0) throw new HoneError("data", "no training examples left", [{ message: "every example was dropped", hint: "raise data.max_length" }]);
+  if (encoded.train.length === 0)
+    throw new HoneError("data", "no training examples left", [{ message: "every example was dropped", hint: "raise data.max_length" }]);
   return { format, examples, encoded, origin: { validation: origin("validation"), test: origin("test") }, encoder, truncated, dropped };
 }

@@ -4,7 +4,7 @@
 import { join } from "node:path";
 import { Tokenizer } from "tokenizers";
 import { HoneError } from "../util/errors.js";
-import { ChatTemplate, type Message } from "./chat-template.js";
+import type { ChatTemplate, Message } from "./chat-template.js";
 import type { LmExample, Turns } from "./data.js";
 
 export interface EncodedSequence {
@@ -72,7 +72,11 @@ export class LmEncoder {
   private needTemplate(origin: string): ChatTemplate {
     if (!this.template) {
       throw new HoneError("model", "the model has no chat template", [
-        { file: origin, message: "conversational data needs a chat template to turn messages into text", hint: "set data.chat_template to a .jinja file, template text, or chatml" },
+        {
+          file: origin,
+          message: "conversational data needs a chat template to turn messages into text",
+          hint: "set data.chat_template to a .jinja file, template text, or chatml",
+        },
       ]);
     }
     return this.template;
@@ -83,7 +87,11 @@ export class LmEncoder {
     if (this.seq2seq) {
       if (e.format !== "prompt_completion" || typeof e.prompt !== "string" || typeof e.completion !== "string") {
         throw new HoneError("data", "an encoder-decoder model learns from prompt/completion text", [
-          { file: e.origin, message: `this row is ${e.format === "prompt_completion" ? "prompt/completion with messages" : e.format} data`, hint: 'rows like {"prompt": "...", "completion": "..."} with text values (the encoder reads the prompt, the decoder learns the completion)' },
+          {
+            file: e.origin,
+            message: `this row is ${e.format === "prompt_completion" ? "prompt/completion with messages" : e.format} data`,
+            hint: 'rows like {"prompt": "...", "completion": "..."} with text values (the encoder reads the prompt, the decoder learns the completion)',
+          },
         ]);
       }
       return [{ kind: "joined", prompt: e.prompt, answer: e.completion }];
@@ -110,7 +118,8 @@ export class LmEncoder {
   private skipped = 0;
 
   /** Encode examples; a preference pair gives two consecutive sequences (chosen, then rejected).
-   * Rendering errors (a template's raise_exception) are reported with each row's place. */
+   * Rendering errors (a template's raise_exception) are reported with each row's place. (Long: one
+   * loop over examples, each rendered, tokenized and masked in order.) */
   async encode(examples: LmExample[]): Promise<{ sequences: EncodedSequence[][]; stats: EncodeStats }> {
     this.skipped = 0;
     const issues: { file: string; message: string; hint?: string }[] = [];
@@ -119,7 +128,11 @@ export class LmEncoder {
         return this.pieces(e);
       } catch (err) {
         if (err instanceof HoneError) throw err;
-        issues.push({ file: e.origin, message: `the chat template refused this conversation: ${(err as Error).message}`, hint: "fix the row, or set data.chat_template" });
+        issues.push({
+          file: e.origin,
+          message: `the chat template refused this conversation: ${(err as Error).message}`,
+          hint: "fix the row, or set data.chat_template",
+        });
         return [];
       }
     });
@@ -134,7 +147,10 @@ export class LmEncoder {
       const rendered = part.map((p, j) => [p, i + j] as const).filter(([p]) => p.kind === "rendered") as [Extract<Piece, { kind: "rendered" }>, number][];
       const joined = part.map((p, j) => [p, i + j] as const).filter(([p]) => p.kind === "joined") as [Extract<Piece, { kind: "joined" }>, number][];
       // Rendered templates carry their own special tokens: add none (as apply_chat_template does).
-      const encs = await this.tok.encodeBatch(rendered.map(([p]) => p.text), { addSpecialTokens: false });
+      const encs = await this.tok.encodeBatch(
+        rendered.map(([p]) => p.text),
+        { addSpecialTokens: false },
+      );
       rendered.forEach(([p, at], j) => {
         const enc = encs[j]!;
         const ids = enc.getIds();
@@ -147,8 +163,14 @@ export class LmEncoder {
         });
         out[at] = { ids: Uint32Array.from(ids), mask };
       });
-      const prompts = await this.tok.encodeBatch(joined.map(([p]) => p.prompt), { addSpecialTokens: true });
-      const answers = await this.tok.encodeBatch(joined.map(([p]) => p.answer ?? ""), { addSpecialTokens: this.seq2seq });
+      const prompts = await this.tok.encodeBatch(
+        joined.map(([p]) => p.prompt),
+        { addSpecialTokens: true },
+      );
+      const answers = await this.tok.encodeBatch(
+        joined.map(([p]) => p.answer ?? ""),
+        { addSpecialTokens: this.seq2seq },
+      );
       joined.forEach(([p, at], j) => {
         if (this.seq2seq) {
           // As HF's tokenizer(prompt, text_target=completion): both with special tokens.

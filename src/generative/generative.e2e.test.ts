@@ -3,7 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { EXAMPLE_DATA, hone, jsonLines, tempDir, tinyLm, trainUntilFirstCheckpoint } from "../testing/fixtures.js";
+import { EXAMPLE_DATA, hone, jsonLines, settled, tempDir, tinyLm, trainUntilFirstCheckpoint } from "../testing/fixtures.js";
 
 const QA: [string, string][] = [
   ["what is the refund window?", "thirty days from delivery."],
@@ -17,7 +17,7 @@ const QA: [string, string][] = [
 ];
 
 function writeJsonl(file: string, rows: unknown[]): string {
-  writeFileSync(file, rows.map((r) => JSON.stringify(r)).join("\n") + "\n");
+  writeFileSync(file, `${rows.map((r) => JSON.stringify(r)).join("\n")}\n`);
   return file;
 }
 
@@ -25,40 +25,102 @@ function writeJsonl(file: string, rows: unknown[]): string {
  * rude, a pattern that carries over to new questions. 200 train, 50 held out, the rest test. */
 function politePairs() {
   const dir = tempDir();
-  const questions = readFileSync(EXAMPLE_DATA, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { text: string; label: string });
-  const pairs = questions.map((q) => ({ prompt: [{ role: "user", content: q.text }], chosen: [{ role: "assistant", content: `happy to help with ${q.label}.` }], rejected: [{ role: "assistant", content: `not my problem, ${q.label}.` }] }));
+  const questions = readFileSync(EXAMPLE_DATA, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as { text: string; label: string });
+  const pairs = questions.map((q) => ({
+    prompt: [{ role: "user", content: q.text }],
+    chosen: [{ role: "assistant", content: `happy to help with ${q.label}.` }],
+    rejected: [{ role: "assistant", content: `not my problem, ${q.label}.` }],
+  }));
   const train = writeJsonl(join(dir, "train.jsonl"), pairs.slice(0, 200));
   const heldOut = writeJsonl(join(dir, "heldout.jsonl"), pairs.slice(200, 250));
   const test2 = writeJsonl(join(dir, "test.jsonl"), pairs.slice(250));
   return { train, heldOut, test2, store: join(dir, "store") };
 }
 
-const common = (store: string, model: string) => ["--store", store, "train", "--model", model, "--json", "--set", "train.threads=1", "--set", "data.max_length=64"];
+const common = (store: string, model: string) => [
+  "--store",
+  store,
+  "train",
+  "--model",
+  model,
+  "--json",
+  "--set",
+  "train.threads=1",
+  "--set",
+  "data.max_length=64",
+];
 
 test("sft: a tiny model learns a small instruction set through the CLI; generate and merge work", () => {
   const dir = tempDir();
-  const chat = writeJsonl(join(dir, "chat.jsonl"), QA.map(([q, a]) => ({ messages: [{ role: "user", content: q }, { role: "assistant", content: a }] })));
+  const chat = writeJsonl(
+    join(dir, "chat.jsonl"),
+    QA.map(([q, a]) => ({
+      messages: [
+        { role: "user", content: q },
+        { role: "assistant", content: a },
+      ],
+    })),
+  );
   const store = join(dir, "store");
   const model = tinyLm([EXAMPLE_DATA, chat]);
   // Validation and test are the training conversations: this checks learning, not generalisation.
-  const r = hone([...common(store, model), "--task", "sft", "--data", chat, "--validation", chat, "--test", chat, "--name", "qa",
-    "--set", "train.epochs=24", "--set", "train.batch_size=2", "--set", "train.lr=1e-2", "--set", "train.warmup_ratio=0", "--set", "train.eval_every=24"]);
+  const r = hone([
+    ...common(store, model),
+    "--task",
+    "sft",
+    "--data",
+    chat,
+    "--validation",
+    chat,
+    "--test",
+    chat,
+    "--name",
+    "qa",
+    "--set",
+    "train.epochs=24",
+    "--set",
+    "train.batch_size=2",
+    "--set",
+    "train.lr=1e-2",
+    "--set",
+    "train.warmup_ratio=0",
+    "--set",
+    "train.eval_every=24",
+  ]);
   assert.equal(r.status, 0, r.stderr);
   const lines = jsonLines(r.stdout);
   const evals = lines.filter((l) => l.type === "eval") as { loss: number }[];
   assert.ok(evals.length >= 3);
   assert.ok(evals.at(-1)!.loss < evals[0]!.loss * 0.5, `validation loss ${evals[0]!.loss} -> ${evals.at(-1)!.loss}`);
-  const res = lines.find((l) => l.kind === "result") as { run: string; test: { kind: string; loss: number; perplexity: number; exact_match: number; generated: number } };
+  const res = lines.find((l) => l.kind === "result") as {
+    run: string;
+    test: { kind: string; loss: number; perplexity: number; exact_match: number; generated: number };
+  };
   assert.equal(res.test.kind, "lm");
   assert.equal(res.test.generated, QA.length);
   assert.ok(res.test.exact_match >= 0.75, `exact match ${res.test.exact_match}`);
   assert.ok(Math.abs(res.test.perplexity - Math.exp(res.test.loss)) < 1e-9);
 
   const runDir = join(store, "runs", res.run);
-  for (const f of ["model/adapter_model.safetensors", "model/adapter_config.json", "model/tokenizer.json", "model/hone.json", "report/samples.test.jsonl", "report/metrics.test.json", "report/curves.png", "data/train.rows.items.u32"]) {
+  for (const f of [
+    "model/adapter_model.safetensors",
+    "model/adapter_config.json",
+    "model/tokenizer.json",
+    "model/hone.json",
+    "report/samples.test.jsonl",
+    "report/metrics.test.json",
+    "report/curves.png",
+    "data/train.rows.items.u32",
+  ]) {
     assert.ok(existsSync(join(runDir, f)), `missing ${f}`);
   }
-  const samples = readFileSync(join(runDir, "report/samples.test.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  const samples = readFileSync(join(runDir, "report/samples.test.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
   assert.equal(samples.length, QA.length);
   assert.ok(samples.filter((s) => s.generation === s.reference).length >= 6);
 
@@ -78,11 +140,31 @@ test("sft: a tiny model learns a small instruction set through the CLI; generate
 
 test("dpo: preference tuning raises the chosen-over-rejected margin on held-out pairs", () => {
   const { train, heldOut, test2, store } = politePairs();
-  const r = hone([...common(store, tinyLm([EXAMPLE_DATA, train])), "--task", "dpo", "--data", train, "--validation", heldOut, "--test", test2,
-    "--set", "train.epochs=2", "--set", "train.batch_size=8", "--set", "train.lr=5e-3", "--set", "generation.eval_samples=0"]);
+  const r = hone([
+    ...common(store, tinyLm([EXAMPLE_DATA, train])),
+    "--task",
+    "dpo",
+    "--data",
+    train,
+    "--validation",
+    heldOut,
+    "--test",
+    test2,
+    "--set",
+    "train.epochs=2",
+    "--set",
+    "train.batch_size=8",
+    "--set",
+    "train.lr=5e-3",
+    "--set",
+    "generation.eval_samples=0",
+  ]);
   assert.equal(r.status, 0, r.stderr);
   const lines = jsonLines(r.stdout);
-  const res = lines.find((l) => l.kind === "result") as { validation: { reward_margin: number; reward_accuracy: number; count: number }; test: { reward_margin: number; reward_accuracy: number; count: number; kind: string } };
+  const res = lines.find((l) => l.kind === "result") as {
+    validation: { reward_margin: number; reward_accuracy: number; count: number };
+    test: { reward_margin: number; reward_accuracy: number; count: number; kind: string };
+  };
   // Before any step the policy is the reference: margin 0. After: clearly positive, on pairs it never saw.
   assert.equal(res.validation.count, 50);
   assert.ok(res.validation.reward_margin > 0.1, `held-out margin ${res.validation.reward_margin}`);
@@ -95,11 +177,19 @@ test("bad generative input: located errors, exit 2, no stack trace, no run left 
   const store = join(dir, "store");
   const model = tinyLm();
   const bad = join(dir, "bad.jsonl");
-  writeFileSync(bad, [
-    JSON.stringify({ messages: [{ content: "hi" }, { role: "assistant", content: "x" }] }),
-    JSON.stringify({ messages: [{ role: "user", content: "no answer" }] }),
-    JSON.stringify({ messages: [{ role: "robot", content: "x" }, { role: "assistant", content: "y" }] }),
-  ].join("\n") + "\n");
+  writeFileSync(
+    bad,
+    `${[
+      JSON.stringify({ messages: [{ content: "hi" }, { role: "assistant", content: "x" }] }),
+      JSON.stringify({ messages: [{ role: "user", content: "no answer" }] }),
+      JSON.stringify({
+        messages: [
+          { role: "robot", content: "x" },
+          { role: "assistant", content: "y" },
+        ],
+      }),
+    ].join("\n")}\n`,
+  );
   const r = hone([...common(store, model), "--task", "sft", "--data", bad]);
   assert.equal(r.status, 2);
   assert.match(r.stderr, /bad\.jsonl:1 messages\[0\]\.role: missing role/);
@@ -114,7 +204,15 @@ test("bad generative input: located errors, exit 2, no stack trace, no run left 
   const tc = JSON.parse(readFileSync(join(noTemplate, "tokenizer_config.json"), "utf8"));
   delete tc.chat_template;
   writeFileSync(join(noTemplate, "tokenizer_config.json"), JSON.stringify(tc));
-  const chat = writeJsonl(join(dir, "chat.jsonl"), QA.map(([q, a]) => ({ messages: [{ role: "user", content: q }, { role: "assistant", content: a }] })));
+  const chat = writeJsonl(
+    join(dir, "chat.jsonl"),
+    QA.map(([q, a]) => ({
+      messages: [
+        { role: "user", content: q },
+        { role: "assistant", content: a },
+      ],
+    })),
+  );
   const t = hone([...common(store, noTemplate), "--task", "sft", "--data", chat]);
   assert.equal(t.status, 3);
   assert.match(t.stderr, /the model has no chat template/);
@@ -129,14 +227,50 @@ test("bad generative input: located errors, exit 2, no stack trace, no run left 
 
 test("two processes (torchrun, data parallel, then FSDP) train exactly as one process with their batches together", () => {
   const dir = tempDir();
-  const chat = writeJsonl(join(dir, "chat.jsonl"), QA.map(([q, a]) => ({ messages: [{ role: "user", content: q }, { role: "assistant", content: a }] })));
+  const chat = writeJsonl(
+    join(dir, "chat.jsonl"),
+    QA.map(([q, a]) => ({
+      messages: [
+        { role: "user", content: q },
+        { role: "assistant", content: a },
+      ],
+    })),
+  );
   const model = tinyLm([EXAMPLE_DATA, chat]);
   const run = (processes: number, batch: number, fsdp = false) => {
-    const r = hone([...common(join(dir, `store-${processes}-${fsdp}`), model), "--task", "sft", "--data", chat, "--validation", chat, "--test", chat,
-      "--set", `train.processes=${processes}`, "--set", `train.batch_size=${batch}`, "--set", `train.fsdp=${fsdp}`, "--set", "adapter.dropout=0", "--set", "train.epochs=6", "--set", "train.lr=1e-2", "--set", "data.packing=false", "--set", "generation.eval_samples=0"]);
+    const r = hone([
+      ...common(join(dir, `store-${processes}-${fsdp}`), model),
+      "--task",
+      "sft",
+      "--data",
+      chat,
+      "--validation",
+      chat,
+      "--test",
+      chat,
+      "--set",
+      `train.processes=${processes}`,
+      "--set",
+      `train.batch_size=${batch}`,
+      "--set",
+      `train.fsdp=${fsdp}`,
+      "--set",
+      "adapter.dropout=0",
+      "--set",
+      "train.epochs=6",
+      "--set",
+      "train.lr=1e-2",
+      "--set",
+      "data.packing=false",
+      "--set",
+      "generation.eval_samples=0",
+    ]);
     assert.equal(r.status, 0, r.stderr);
     const lines = jsonLines(r.stdout);
-    return { evals: (lines.filter((l) => l.type === "eval") as { loss: number }[]).map((e) => e.loss), result: lines.find((l) => l.kind === "result") as { test: { loss: number } } };
+    return {
+      evals: (lines.filter((l) => l.type === "eval") as { loss: number }[]).map((e) => e.loss),
+      result: lines.find((l) => l.kind === "result") as { test: { loss: number } },
+    };
   };
   const one = run(1, 4);
   // FSDP: every evaluation runs on both shards, and the test split is scored from the adapter
@@ -151,10 +285,37 @@ test("two processes (torchrun, data parallel, then FSDP) train exactly as one pr
 
 test("sft: kill -9 during training, then --resume: the same test loss as an uninterrupted run", async () => {
   const dir = tempDir();
-  const chat = writeJsonl(join(dir, "chat.jsonl"), QA.map(([q, a]) => ({ messages: [{ role: "user", content: q }, { role: "assistant", content: a }] })));
+  const chat = writeJsonl(
+    join(dir, "chat.jsonl"),
+    QA.map(([q, a]) => ({
+      messages: [
+        { role: "user", content: q },
+        { role: "assistant", content: a },
+      ],
+    })),
+  );
   const model = tinyLm([EXAMPLE_DATA, chat]);
-  const args = (store: string) => [...common(store, model), "--task", "sft", "--data", chat, "--validation", chat, "--test", chat,
-    "--max-steps", "60", "--set", "train.eval_every=10", "--set", "train.batch_size=2", "--set", "train.lr=1e-2", "--set", "generation.eval_samples=0"];
+  const args = (store: string) => [
+    ...common(store, model),
+    "--task",
+    "sft",
+    "--data",
+    chat,
+    "--validation",
+    chat,
+    "--test",
+    chat,
+    "--max-steps",
+    "60",
+    "--set",
+    "train.eval_every=10",
+    "--set",
+    "train.batch_size=2",
+    "--set",
+    "train.lr=1e-2",
+    "--set",
+    "generation.eval_samples=0",
+  ];
   const reference = hone(args(join(dir, "reference")));
   assert.equal(reference.status, 0, reference.stderr);
   const expected = jsonLines(reference.stdout).find((l) => l.kind === "result") as { best_step: number; test: { loss: number } };
@@ -162,7 +323,7 @@ test("sft: kill -9 during training, then --resume: the same test loss as an unin
   const store = join(dir, "store");
   const { out, runId } = await trainUntilFirstCheckpoint(args(store));
   assert.ok(runId && !jsonLines(out).some((l) => l.kind === "result"), "killed in the middle of training");
-  await new Promise((r) => setTimeout(r, 1500)); // the engine sees stdin close, saves and stops
+  assert.equal(await settled(store, runId), "interrupted"); // the engine sees stdin close, saves and stops
   const resumed = hone(["--store", store, "train", "--resume", runId, "--json"]);
   assert.equal(resumed.status, 0, resumed.stderr);
   const lines = jsonLines(resumed.stdout);
@@ -175,13 +336,39 @@ test("sft: kill -9 during training, then --resume: the same test loss as an unin
 
 test("seq2seq: a tiny T5 learns prompt/completion pairs through the CLI (encoder reads, decoder learns); generate and merge work", () => {
   const dir = tempDir();
-  const data = writeJsonl(join(dir, "pairs.jsonl"), QA.map(([q, a]) => ({ prompt: q, completion: a })));
+  const data = writeJsonl(
+    join(dir, "pairs.jsonl"),
+    QA.map(([q, a]) => ({ prompt: q, completion: a })),
+  );
   const store = join(dir, "store");
   const model = tinyLm([EXAMPLE_DATA, data], "seq2seq");
   // Full fine-tuning: LoRA on a random-weight T5 learns the answers (validation loss 0.08) but
   // not which prompt gets which (the frozen random cross-attention barely reads the encoder).
-  const r = hone([...common(store, model), "--task", "sft", "--data", data, "--validation", data, "--test", data, "--name", "t5",
-    "--set", "adapter.method=none", "--set", "train.epochs=30", "--set", "train.batch_size=2", "--set", "train.lr=2e-3", "--set", "train.warmup_ratio=0", "--set", "train.eval_every=24"]);
+  const r = hone([
+    ...common(store, model),
+    "--task",
+    "sft",
+    "--data",
+    data,
+    "--validation",
+    data,
+    "--test",
+    data,
+    "--name",
+    "t5",
+    "--set",
+    "adapter.method=none",
+    "--set",
+    "train.epochs=30",
+    "--set",
+    "train.batch_size=2",
+    "--set",
+    "train.lr=2e-3",
+    "--set",
+    "train.warmup_ratio=0",
+    "--set",
+    "train.eval_every=24",
+  ]);
   assert.equal(r.status, 0, r.stderr);
   const lines = jsonLines(r.stdout);
   const evals = lines.filter((l) => l.type === "eval") as { loss: number }[];
@@ -214,7 +401,14 @@ test("seq2seq: a tiny T5 learns prompt/completion pairs through the CLI (encoder
   assert.equal(JSON.parse(readFileSync(join(store, "runs", loraRun, "merged", "config.json"), "utf8")).model_type, "t5");
 
   // Chat rows and preference tuning are refused for an encoder-decoder, with the place and a hint.
-  const chat = writeJsonl(join(dir, "chat.jsonl"), [{ messages: [{ role: "user", content: "hi" }, { role: "assistant", content: "hello" }] }]);
+  const chat = writeJsonl(join(dir, "chat.jsonl"), [
+    {
+      messages: [
+        { role: "user", content: "hi" },
+        { role: "assistant", content: "hello" },
+      ],
+    },
+  ]);
   const bad = hone([...common(store, model), "--task", "sft", "--data", chat]);
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /prompt\/completion/);
@@ -227,11 +421,32 @@ test("seq2seq: a tiny T5 learns prompt/completion pairs through the CLI (encoder
 
 test("reward model: pairwise training ranks held-out chosen answers above rejected ones; it scores, it does not generate", () => {
   const { train, heldOut, test2, store } = politePairs();
-  const r = hone([...common(store, tinyLm([EXAMPLE_DATA, train])), "--task", "reward", "--data", train, "--validation", heldOut, "--test", test2, "--name", "rm",
-    "--set", "train.epochs=2", "--set", "train.batch_size=8", "--set", "train.lr=5e-3"]);
+  const r = hone([
+    ...common(store, tinyLm([EXAMPLE_DATA, train])),
+    "--task",
+    "reward",
+    "--data",
+    train,
+    "--validation",
+    heldOut,
+    "--test",
+    test2,
+    "--name",
+    "rm",
+    "--set",
+    "train.epochs=2",
+    "--set",
+    "train.batch_size=8",
+    "--set",
+    "train.lr=5e-3",
+  ]);
   assert.equal(r.status, 0, r.stderr);
   const lines = jsonLines(r.stdout);
-  const res = lines.find((l) => l.kind === "result") as { run: string; validation: { reward_accuracy: number; count: number; task: string }; test: { reward_accuracy: number; reward_margin: number; loss: number; count: number } };
+  const res = lines.find((l) => l.kind === "result") as {
+    run: string;
+    validation: { reward_accuracy: number; count: number; task: string };
+    test: { reward_accuracy: number; reward_margin: number; loss: number; count: number };
+  };
   assert.equal(res.validation.task, "reward");
   assert.equal(res.validation.count, 50);
   // A new score layer starts near chance; after two epochs it ranks unseen pairs.

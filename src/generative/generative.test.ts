@@ -8,7 +8,7 @@ import { readLmSource, promptAndAnswer, type LmExample } from "./data.js";
 import { LmEncoder } from "./encode.js";
 import { packSequences, paddingReport } from "./pack.js";
 import { dpoMetrics, generationMetrics, labelOf, rewardMetrics, sftMetrics } from "./metrics.js";
-import { HoneError } from "../util/errors.js";
+import type { HoneError } from "../util/errors.js";
 import { tempDir, tinyLm } from "../testing/fixtures.js";
 
 const chatml = () => new ChatTemplate({ text: BUILTIN_TEMPLATES.chatml!, origin: "builtin:chatml" }, { bos: null, eos: "<|im_end|>", pad: null, unk: null });
@@ -22,21 +22,44 @@ const conv: Message[] = [
 
 test("chat template: every assistant turn and its end token carry the loss, nothing else", () => {
   const r = chatml().renderWithSpans(conv);
-  assert.equal(r.text, "<|im_start|>system\nbe brief<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\nhello 😀<|im_end|>\n<|im_start|>user\nrefund?<|im_end|>\n<|im_start|>assistant\nthirty days<|im_end|>\n");
-  assert.deepEqual(r.spans.map(([s, e]) => r.text.slice(s, e)), ["hello 😀<|im_end|>", "thirty days<|im_end|>"]);
+  assert.equal(
+    r.text,
+    "<|im_start|>system\nbe brief<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\nhello 😀<|im_end|>\n<|im_start|>user\nrefund?<|im_end|>\n<|im_start|>assistant\nthirty days<|im_end|>\n",
+  );
+  assert.deepEqual(
+    r.spans.map(([s, e]) => r.text.slice(s, e)),
+    ["hello 😀<|im_end|>", "thirty days<|im_end|>"],
+  );
   const last = chatml().renderWithSpans(conv, "last");
-  assert.deepEqual(last.spans.map(([s, e]) => last.text.slice(s, e)), ["thirty days<|im_end|>"]);
+  assert.deepEqual(
+    last.spans.map(([s, e]) => last.text.slice(s, e)),
+    ["thirty days<|im_end|>"],
+  );
   assert.equal(chatml().render(conv.slice(0, 2), true).endsWith("<|im_start|>assistant\n"), true);
 });
 
 test("chat template: a template that refuses a conversation names the row", async () => {
   const dir = tempDir();
   const file = join(dir, "chat.jsonl");
-  writeFileSync(file, JSON.stringify({ messages: [{ role: "user", content: "a" }, { role: "assistant", content: "b" }] }) + "\n");
-  const strict = new ChatTemplate({ text: "{% if messages[0]['role'] == 'user' %}{{ raise_exception('must start with a system message') }}{% endif %}x", origin: "t" }, { bos: null, eos: null, pad: null, unk: null });
+  writeFileSync(
+    file,
+    `${JSON.stringify({
+      messages: [
+        { role: "user", content: "a" },
+        { role: "assistant", content: "b" },
+      ],
+    })}\n`,
+  );
+  const strict = new ChatTemplate(
+    { text: "{% if messages[0]['role'] == 'user' %}{{ raise_exception('must start with a system message') }}{% endif %}x", origin: "t" },
+    { bos: null, eos: null, pad: null, unk: null },
+  );
   const enc = new LmEncoder(tinyLm(), strict, "<|im_end|>", 64, "assistant");
   const rows = readLmSource({ path: file, format: "auto", text: "text", dataFormat: "auto", requireAssistant: true });
-  await assert.rejects(enc.encode(rows), (e: HoneError) => e.kind === "data" && e.issues[0]!.file!.endsWith("chat.jsonl:1") && /must start with a system message/.test(e.issues[0]!.message));
+  await assert.rejects(
+    enc.encode(rows),
+    (e: HoneError) => e.kind === "data" && e.issues[0]!.file!.endsWith("chat.jsonl:1") && /must start with a system message/.test(e.issues[0]!.message),
+  );
 });
 
 test("loss masks on real tokens: assistant tokens only, code points not UTF-16 units", async () => {
@@ -51,7 +74,13 @@ test("loss masks on real tokens: assistant tokens only, code points not UTF-16 u
   // Plain prompt/completion: the completion and the end token are learnt.
   const pc = await enc.encode([{ format: "prompt_completion", prompt: "question: ", completion: "answer", origin: "y:1" }]);
   const p = pc.sequences[0]![0]!;
-  assert.equal(await enc.decode(Array.from(p.ids).filter((_, i) => p.mask[i]), false), "answer<|im_end|>");
+  assert.equal(
+    await enc.decode(
+      Array.from(p.ids).filter((_, i) => p.mask[i]),
+      false,
+    ),
+    "answer<|im_end|>",
+  );
   // Truncation that leaves nothing to learn drops the example.
   const short = new LmEncoder(tinyLm(), chatml(), "<|im_end|>", 8, "assistant");
   const dropped = await short.encode([ex]);
@@ -61,55 +90,87 @@ test("loss masks on real tokens: assistant tokens only, code points not UTF-16 u
 
 function lmFile(lines: unknown[]): string {
   const file = join(tempDir(), "data.jsonl");
-  writeFileSync(file, lines.map((l) => (typeof l === "string" ? l : JSON.stringify(l))).join("\n") + "\n");
+  writeFileSync(file, `${lines.map((l) => (typeof l === "string" ? l : JSON.stringify(l))).join("\n")}\n`);
   return file;
 }
 
-const read = (file: string, dataFormat: "auto" | "chat" | "preference" = "auto") => readLmSource({ path: file, format: "auto", text: "text", dataFormat, requireAssistant: true });
+const read = (file: string, dataFormat: "auto" | "chat" | "preference" = "auto") =>
+  readLmSource({ path: file, format: "auto", text: "text", dataFormat, requireAssistant: true });
 
 test("malformed chat data: every problem with its line and field, at once", () => {
   const file = lmFile([
     { messages: [{ content: "no role" }, { role: "assistant", content: "x" }] },
     { messages: [{ role: "user", content: "only a question" }] },
     { messages: [{ role: "asistant", content: "typo" }] },
-    { messages: [{ role: "user", content: 5 }, { role: "assistant", content: "x" }] },
+    {
+      messages: [
+        { role: "user", content: 5 },
+        { role: "assistant", content: "x" },
+      ],
+    },
     "{not json",
     { messages: [] },
     { prompt: "p", completion: "c" },
-    { messages: [{ role: "user", content: "fine" }, { role: "assistant", content: "ok" }] },
+    {
+      messages: [
+        { role: "user", content: "fine" },
+        { role: "assistant", content: "ok" },
+      ],
+    },
   ]);
-  assert.throws(() => read(file), (e: HoneError) => {
-    // The JSON parser's own wording differs between Node versions: only its start is fixed.
-    const at = e.issues.map((i) => `${i.line} ${(i.path ?? []).join(".")} ${i.message}`.replace(/^(5  malformed JSON).*/, "$1"));
-    assert.deepEqual(at, [
-      "1 messages.0.role missing role",
-      "2 messages no assistant turn",
-      '3 messages.0.role unknown role "asistant"',
-      "4 messages.0.content content must be a string, got number",
-      "5  malformed JSON",
-      "6 messages no messages",
-      "7  a prompt/completion row in a file of chat rows (from " + e.issues[0]!.file + ":1)",
-    ]);
-    assert.equal(e.issues[2]!.hint, 'did you mean "assistant"?');
-    return e.kind === "data";
-  });
+  assert.throws(
+    () => read(file),
+    (e: HoneError) => {
+      // The JSON parser's own wording differs between Node versions: only its start is fixed.
+      const at = e.issues.map((i) => `${i.line} ${(i.path ?? []).join(".")} ${i.message}`.replace(/^(5 {2}malformed JSON).*/, "$1"));
+      assert.deepEqual(at, [
+        "1 messages.0.role missing role",
+        "2 messages no assistant turn",
+        '3 messages.0.role unknown role "asistant"',
+        "4 messages.0.content content must be a string, got number",
+        "5  malformed JSON",
+        "6 messages no messages",
+        `7  a prompt/completion row in a file of chat rows (from ${e.issues[0]!.file}:1)`,
+      ]);
+      assert.equal(e.issues[2]!.hint, 'did you mean "assistant"?');
+      return e.kind === "data";
+    },
+  );
 });
 
 test("preference data: prompt/chosen/rejected and OpenAI's format; bad pairs refused", () => {
   const plain = read(lmFile([{ prompt: "2+2=", chosen: "4", rejected: "5" }]));
   assert.equal(plain[0]!.format, "preference");
-  const openai = read(lmFile([{ input: { messages: [{ role: "user", content: "hi" }] }, preferred_output: [{ role: "assistant", content: "hello" }], non_preferred_output: [{ role: "assistant", content: "go away" }] }]));
+  const openai = read(
+    lmFile([
+      {
+        input: { messages: [{ role: "user", content: "hi" }] },
+        preferred_output: [{ role: "assistant", content: "hello" }],
+        non_preferred_output: [{ role: "assistant", content: "go away" }],
+      },
+    ]),
+  );
   assert.deepEqual(promptAndAnswer(openai[0]!), { prompt: [{ role: "user", content: "hi" }], answer: "hello" });
   assert.throws(
-    () => read(lmFile([{ prompt: "q", chosen: "same", rejected: "same" }, { prompt: "q", chosen: "a", rejected: "" }])),
-    (e: HoneError) => e.issues[0]!.message === "chosen and rejected are the same" && e.issues[1]!.path!.join() === "rejected" && e.issues[1]!.message === "empty text",
+    () =>
+      read(
+        lmFile([
+          { prompt: "q", chosen: "same", rejected: "same" },
+          { prompt: "q", chosen: "a", rejected: "" },
+        ]),
+      ),
+    (e: HoneError) =>
+      e.issues[0]!.message === "chosen and rejected are the same" && e.issues[1]!.path!.join() === "rejected" && e.issues[1]!.message === "empty text",
   );
 });
 
 test("packing: first-fit decreasing keeps every sequence once, within capacity, with less padding", () => {
   const lengths = Array.from({ length: 500 }, (_, i) => 5 + ((i * 7919) % 120));
   const rows = packSequences(lengths, 256);
-  assert.deepEqual(rows.flat().sort((a, b) => a - b), lengths.map((_, i) => i));
+  assert.deepEqual(
+    rows.flat().sort((a, b) => a - b),
+    lengths.map((_, i) => i),
+  );
   for (const r of rows) assert.ok(r.reduce((a, i) => a + lengths[i]!, 0) <= 256);
   const total = lengths.reduce((a, b) => a + b, 0);
   assert.ok(rows.length <= Math.ceil(total / 256) * 1.05, `${rows.length} rows for ${total} tokens`);

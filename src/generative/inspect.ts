@@ -23,9 +23,9 @@ export interface LmInspectReport {
   warnings: string[];
 }
 
-export async function inspectLmData(cfg: ResolvedConfig): Promise<LmInspectReport> {
+export async function inspectLmData(cfg: ResolvedConfig, checkFormat: (format: LmFormat, origin: string) => void): Promise<LmInspectReport> {
   const warnings: string[] = [];
-  const ds = await loadLmDataset(cfg, (w) => warnings.push(w));
+  const ds = await loadLmDataset(cfg, checkFormat, (w) => warnings.push(w));
   const tokens: LmInspectReport["tokens"] = {};
   for (const split of SPLITS) {
     const seqs = ds.encoded[split].flat();
@@ -33,7 +33,13 @@ export async function inspectLmData(cfg: ResolvedConfig): Promise<LmInspectRepor
     const total = seqs.reduce((a, s) => a + s.ids.length, 0);
     const learnt = seqs.reduce((a, s) => a + s.mask.reduce((x, m) => x + m, 0), 0);
     // Lengths are after truncation, so the share over max_length is measured on the limit itself.
-    tokens[split] = { ...lengthStats(seqs.map((s) => s.ids.length), cfg.data.max_length - 1), learnt_share: learnt / Math.max(1, total) };
+    tokens[split] = {
+      ...lengthStats(
+        seqs.map((s) => s.ids.length),
+        cfg.data.max_length - 1,
+      ),
+      learnt_share: learnt / Math.max(1, total),
+    };
   }
   const train = ds.encoded.train.flat();
   const lengths = train.map((s) => s.ids.length);

@@ -54,7 +54,16 @@ export function dpoMetrics(policy: ArrayLike<number>, reference: ArrayLike<numbe
     rejected += rr;
   }
   const d = Math.max(1, pairs);
-  return { kind: "lm", task: "dpo", count: pairs, loss: loss / d, reward_accuracy: wins / d, reward_margin: margin / d, chosen_reward: chosen / d, rejected_reward: rejected / d };
+  return {
+    kind: "lm",
+    task: "dpo",
+    count: pairs,
+    loss: loss / d,
+    reward_accuracy: wins / d,
+    reward_margin: margin / d,
+    chosen_reward: chosen / d,
+    rejected_reward: rejected / d,
+  };
 }
 
 /** A pairwise reward model: sequences 2i (chosen) and 2i+1 (rejected) scored on their own;
@@ -80,7 +89,11 @@ export function labelOf(generation: string, labels: string[]): string | null {
   return best?.label ?? null;
 }
 
-export function generationMetrics(references: string[], generations: string[], labels: string[] | null): Pick<LmMetrics, "exact_match" | "label_accuracy" | "generated"> {
+export function generationMetrics(
+  references: string[],
+  generations: string[],
+  labels: string[] | null,
+): Pick<LmMetrics, "exact_match" | "label_accuracy" | "generated"> {
   const n = references.length;
   if (n === 0) return {};
   let exact = 0;

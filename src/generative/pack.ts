@@ -44,7 +44,10 @@ export interface PaddingReport {
 
 /** Slots of one epoch in shuffled batches of `batchSize` rows, each padded to its longest. */
 function slots(rowLengths: number[], batchSize: number, seed: number): number {
-  const order = shuffle(rowLengths.map((_, i) => i), rng(seed));
+  const order = shuffle(
+    rowLengths.map((_, i) => i),
+    rng(seed),
+  );
   let total = 0;
   for (let i = 0; i < order.length; i += batchSize) {
     const batch = order.slice(i, i + batchSize);
@@ -56,7 +59,11 @@ function slots(rowLengths: number[], batchSize: number, seed: number): number {
 export function paddingReport(lengths: number[], rows: number[][], batchSize: number, seed = 0): PaddingReport {
   const tokens = lengths.reduce((a, b) => a + b, 0);
   const unpacked = slots(lengths, batchSize, seed);
-  const packed = slots(rows.map((r) => r.reduce((a, i) => a + lengths[i]!, 0)), batchSize, seed);
+  const packed = slots(
+    rows.map((r) => r.reduce((a, i) => a + lengths[i]!, 0)),
+    batchSize,
+    seed,
+  );
   return {
     tokens,
     unpacked_slots: unpacked,

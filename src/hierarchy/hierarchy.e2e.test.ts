@@ -6,8 +6,23 @@ import { join } from "node:path";
 import { EXAMPLE_DATA, hone, jsonLines, tempDir, tinyModel } from "../testing/fixtures.js";
 
 const tinyArgs = (store: string, extra: string[]) => [
-  "--store", store, "train", "--model", tinyModel(), "--json",
-  "--set", "train.lr=3e-3", "--set", "train.batch_size=16", "--set", "data.max_length=32", "--set", "train.threads=1", "--seed", "7", ...extra,
+  "--store",
+  store,
+  "train",
+  "--model",
+  tinyModel(),
+  "--json",
+  "--set",
+  "train.lr=3e-3",
+  "--set",
+  "train.batch_size=16",
+  "--set",
+  "data.max_length=32",
+  "--set",
+  "train.threads=1",
+  "--seed",
+  "7",
+  ...extra,
 ];
 
 interface Result {
@@ -54,19 +69,33 @@ for (const strategy of ["flat", "per_level", "local"]) {
 
 test("hierarchy from level columns + a taxonomy of leaf names; a target precision gives partial paths; multi-task head", () => {
   const dir = tempDir();
-  const rows = readFileSync(EXAMPLE_DATA, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { text: string; label: string });
+  const rows = readFileSync(EXAMPLE_DATA, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as { text: string; label: string });
   // Level columns, the issue given by leaf name only, and a second task (question or complaint).
   const data = rows.map((r) => {
     const [branch, issue] = r.label.split("/");
     return JSON.stringify({ text: r.text, branch, issue, tone: /\?|^(what|how|can|do|is|when|why|will|are)\b/i.test(r.text) ? "question" : "statement" });
   });
-  writeFileSync(join(dir, "data.jsonl"), data.join("\n") + "\n");
+  writeFileSync(join(dir, "data.jsonl"), `${data.join("\n")}\n`);
   const tree: Record<string, string[]> = {};
   for (const r of rows) (tree[r.label.split("/")[0]!] ??= []).includes(r.label.split("/")[1]!) || tree[r.label.split("/")[0]!]!.push(r.label.split("/")[1]!);
   writeFileSync(join(dir, "taxonomy.json"), JSON.stringify(tree));
   writeFileSync(
     join(dir, "hone.yaml"),
-    ["task: hierarchical", "data:", "  train: data.jsonl", "  tasks: { tone: { column: tone, loss_weight: 0.5 } }", "hierarchy:", "  levels: [branch, issue]", "  taxonomy: taxonomy.json", "  strategy: local", "  target_precision: 0.99", ""].join("\n"),
+    [
+      "task: hierarchical",
+      "data:",
+      "  train: data.jsonl",
+      "  tasks: { tone: { column: tone, loss_weight: 0.5 } }",
+      "hierarchy:",
+      "  levels: [branch, issue]",
+      "  taxonomy: taxonomy.json",
+      "  strategy: local",
+      "  target_precision: 0.99",
+      "",
+    ].join("\n"),
   );
   const store = tempDir();
   const { res } = train(store, [join(dir, "hone.yaml"), "--epochs", "6"]);
@@ -84,8 +113,23 @@ test("hierarchy from level columns + a taxonomy of leaf names; a target precisio
 test("bad hierarchy input: a label missing from the taxonomy gives file, line and a suggestion", () => {
   const dir = tempDir();
   writeFileSync(join(dir, "taxonomy.yaml"), "payment: [refund, declined]\nservice: [shipping]\n");
-  writeFileSync(join(dir, "data.jsonl"), ['{"text": "a", "label": "refund"}', '{"text": "b", "label": "shiping"}', '{"text": "c", "label": "payment/shipping"}'].join("\n") + "\n");
-  const r = hone(["--store", tempDir(), "train", "--data", join(dir, "data.jsonl"), "--model", tinyModel(), "--set", "task=hierarchical", "--set", `hierarchy.taxonomy=${join(dir, "taxonomy.yaml")}`]);
+  writeFileSync(
+    join(dir, "data.jsonl"),
+    `${['{"text": "a", "label": "refund"}', '{"text": "b", "label": "shiping"}', '{"text": "c", "label": "payment/shipping"}'].join("\n")}\n`,
+  );
+  const r = hone([
+    "--store",
+    tempDir(),
+    "train",
+    "--data",
+    join(dir, "data.jsonl"),
+    "--model",
+    tinyModel(),
+    "--set",
+    "task=hierarchical",
+    "--set",
+    `hierarchy.taxonomy=${join(dir, "taxonomy.yaml")}`,
+  ]);
   assert.equal(r.status, 2);
   assert.match(r.stderr, /data\.jsonl:2/);
   assert.match(r.stderr, /"shiping" is not in the taxonomy/);

@@ -16,7 +16,10 @@ const close = (a: number, b: number) => assert.ok(Math.abs(a - b) < 1e-9, `${a} 
 
 test("tree: sorted ids, terminals, depths, lineage", () => {
   const t = tree();
-  assert.deepEqual(t.nodes.map((n) => n.key), ["a", "a/x", "a/y", "b", "b/z", "c"]);
+  assert.deepEqual(
+    t.nodes.map((n) => n.key),
+    ["a", "a/x", "a/y", "b", "b/z", "c"],
+  );
   assert.deepEqual(t.terminals, [1, 2, 4, 5]);
   assert.deepEqual(t.top, [0, 3, 5]);
   assert.equal(t.maxDepth, 2);
@@ -26,8 +29,31 @@ test("tree: sorted ids, terminals, depths, lineage", () => {
 
 test("per_level layout: stop class where paths end early, codes, coupling groups", () => {
   const l = layout(tree(), "per_level");
-  assert.deepEqual(l.heads.map((h) => h.labels), [["a", "b", "c"], ["a/x", "a/y", "b/z", "∅"]]);
-  assert.deepEqual(l.codes, [[[0, 0], [1, 0]], [[0, 0], [1, 1]], [[0, 1], [1, 2]], [[0, 2], [1, 3]]]);
+  assert.deepEqual(
+    l.heads.map((h) => h.labels),
+    [
+      ["a", "b", "c"],
+      ["a/x", "a/y", "b/z", "∅"],
+    ],
+  );
+  assert.deepEqual(l.codes, [
+    [
+      [0, 0],
+      [1, 0],
+    ],
+    [
+      [0, 0],
+      [1, 1],
+    ],
+    [
+      [0, 1],
+      [1, 2],
+    ],
+    [
+      [0, 2],
+      [1, 3],
+    ],
+  ]);
   assert.deepEqual(l.couplings, [{ parent: "level_1", child: "level_2", parent_groups: [1, 2, 0], child_groups: [1, 1, 2, 0] }]);
   assert.deepEqual(targets(l, 3), [2, 3]);
 });
@@ -42,8 +68,20 @@ test("local layout: a head per parent, no target off the path, stop class at ter
   assert.deepEqual(targets(l, 0), [0, 0, -1]);
   assert.deepEqual(targets(l, 3), [2, -1, -1]);
   const mixed = layout(new Tree([["p"], ["p", "q"]], "/"), "local");
-  assert.deepEqual(mixed.heads.map((h) => h.labels), [["p"], ["p/q", "∅"]]);
-  assert.deepEqual(mixed.codes, [[[0, 0], [1, 1]], [[0, 0], [1, 0]]]);
+  assert.deepEqual(
+    mixed.heads.map((h) => h.labels),
+    [["p"], ["p/q", "∅"]],
+  );
+  assert.deepEqual(mixed.codes, [
+    [
+      [0, 0],
+      [1, 1],
+    ],
+    [
+      [0, 0],
+      [1, 0],
+    ],
+  ]);
 });
 
 test("per_level decoding: product of level probabilities, best consistent path, marginals", () => {
@@ -98,7 +136,7 @@ test("metrics: every number against a hand computation", () => {
   assert.equal(m.consistency, 1);
   const byLabel = Object.fromEntries(m.per_node.map((n) => [n.label, n]));
   close(byLabel["a/x"]!.f1, 2 / 3);
-  assert.equal(byLabel["c"]!.support, 1);
+  assert.equal(byLabel.c!.support, 1);
 
   // A partial prediction: level 2 undecided, counts against coverage, not as a wrong node.
   const p = hierarchyMetrics(t, [{ path: [0], full: [0, 1], scores: [0.9, 0.4], partial: true }, dec([3, 4])], [1, 4]);

@@ -68,6 +68,7 @@ export function isValidPath(tree: Tree, path: number[]): boolean {
   return path.every((n, i) => n >= 0 && n < tree.nodes.length && tree.node(n).parent === (i === 0 ? -1 : path[i - 1]) && tree.node(n).depth === i + 1);
 }
 
+/** (Long: one pass over the examples fills every count; the metrics follow from the counts.) */
 export function hierarchyMetrics(
   tree: Tree,
   decisions: PathDecision[],
@@ -114,7 +115,17 @@ export function hierarchyMetrics(
   const per_node: NodeScores[] = tree.nodes.map((n) => {
     const precision = safeDiv(tp[n.id]!, tp[n.id]! + fp[n.id]!);
     const recall = safeDiv(tp[n.id]!, tp[n.id]! + fn[n.id]!);
-    return { label: n.key, name: n.name, parent: n.parent, depth: n.depth, precision, recall, f1: f1(precision, recall), support: tp[n.id]! + fn[n.id]!, predicted: tp[n.id]! + fp[n.id]! };
+    return {
+      label: n.key,
+      name: n.name,
+      parent: n.parent,
+      depth: n.depth,
+      precision,
+      recall,
+      f1: f1(precision, recall),
+      support: tp[n.id]! + fn[n.id]!,
+      predicted: tp[n.id]! + fp[n.id]!,
+    };
   });
   const avg = (ids: number[]) => {
     const present = ids.filter((id) => per_node[id]!.support > 0 || per_node[id]!.predicted > 0);
@@ -124,14 +135,27 @@ export function hierarchyMetrics(
     const support = ids.reduce((s, id) => s + per_node[id]!.support, 0);
     return {
       micro: f1(safeDiv(sTp, sTp + sFp), safeDiv(sTp, sTp + sFn)),
-      macro: safeDiv(present.reduce((s, id) => s + per_node[id]!.f1, 0), present.length),
-      weighted: safeDiv(ids.reduce((s, id) => s + per_node[id]!.f1 * per_node[id]!.support, 0), support),
+      macro: safeDiv(
+        present.reduce((s, id) => s + per_node[id]!.f1, 0),
+        present.length,
+      ),
+      weighted: safeDiv(
+        ids.reduce((s, id) => s + per_node[id]!.f1 * per_node[id]!.support, 0),
+        support,
+      ),
     };
   };
   const all = avg(tree.nodes.map((n) => n.id));
   const levels: LevelScores[] = lv.map((l, k) => {
     const a = avg(tree.atDepth(k + 1));
-    return { depth: k + 1, accuracy: safeDiv(l.right, count), micro_f1: a.micro, macro_f1: a.macro, coverage: safeDiv(l.decided, count), covered_accuracy: safeDiv(l.right, l.decided) };
+    return {
+      depth: k + 1,
+      accuracy: safeDiv(l.right, count),
+      micro_f1: a.micro,
+      macro_f1: a.macro,
+      coverage: safeDiv(l.decided, count),
+      covered_accuracy: safeDiv(l.right, l.decided),
+    };
   });
   const hP = safeDiv(inter, predSize);
   const hR = safeDiv(inter, trueSize);
@@ -149,7 +173,12 @@ export function hierarchyMetrics(
     raw_consistency: opts.rawConsistent ? safeDiv(opts.rawConsistent.filter(Boolean).length, count) : 1,
     partial_rate: safeDiv(partial, count),
     full_path_accuracy: safeDiv(fullRight, count - partial),
-    loss: opts.trueProb ? safeDiv(opts.trueProb.reduce((s, p) => s - Math.log(Math.max(p, 1e-12)), 0), count) : 0,
+    loss: opts.trueProb
+      ? safeDiv(
+          opts.trueProb.reduce((s, p) => s - Math.log(Math.max(p, 1e-12)), 0),
+          count,
+        )
+      : 0,
     levels,
     per_node,
     thresholds: opts.thresholds ?? null,

@@ -71,7 +71,9 @@ export function layout(tree: Tree, strategy: Strategy): Layout {
       // Group 0: "ends at or above depth d-1" (terminal parents and the parent level's ∅);
       // group g+1: parent node g (the mass of its children at depth d must equal its own).
       const groupOfNode = new Map(parents.map((n, g) => [n, g + 1]));
-      const parent_groups = parentHead.labels.map((_, c) => (c < parents.length && tree.node(parents[c]!).children.length > 0 ? groupOfNode.get(parents[c]!)! : 0));
+      const parent_groups = parentHead.labels.map((_, c) =>
+        c < parents.length && tree.node(parents[c]!).children.length > 0 ? groupOfNode.get(parents[c]!)! : 0,
+      );
       const children = tree.atDepth(d);
       const child_groups = childHead.labels.map((_, c) => (c < children.length ? groupOfNode.get(tree.node(children[c]!).parent)! : 0));
       couplings.push({ parent: parentHead.name, child: childHead.name, parent_groups, child_groups });
@@ -82,7 +84,11 @@ export function layout(tree: Tree, strategy: Strategy): Layout {
       const kids = tree.children(p);
       const stop = p !== -1 && tree.node(p).terminal;
       headOf.set(p, heads.length);
-      heads.push({ name: p === -1 ? "node_root" : `node_${p}`, level: p === -1 ? 1 : tree.node(p).depth + 1, labels: [...kids.map((k) => tree.node(k).key), ...(stop ? [STOP_LABEL] : [])] });
+      heads.push({
+        name: p === -1 ? "node_root" : `node_${p}`,
+        level: p === -1 ? 1 : tree.node(p).depth + 1,
+        labels: [...kids.map((k) => tree.node(k).key), ...(stop ? [STOP_LABEL] : [])],
+      });
     }
     terminals.forEach((t, i) => {
       const line = tree.lineage(t);

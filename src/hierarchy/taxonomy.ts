@@ -32,7 +32,9 @@ function fromNested(doc: unknown, file: string): Map<string, string[]> {
         issues.push({
           file,
           path: where,
-          message: same ? `"${name}" is listed twice under ${path.join("/") || "the top level"}` : `"${name}" is a child of two parents: ${first.slice(0, -1).join("/") || "top level"} and ${path.join("/") || "top level"}`,
+          message: same
+            ? `"${name}" is listed twice under ${path.join("/") || "the top level"}`
+            : `"${name}" is a child of two parents: ${first.slice(0, -1).join("/") || "top level"} and ${path.join("/") || "top level"}`,
           hint: "node names in a taxonomy must be unique: rename one of them",
         });
       } else byName.set(name, where);
@@ -76,7 +78,10 @@ function fromTsv(text: string, file: string): Map<string, string[]> {
         issues.push({
           file,
           line: i + 1,
-          message: seen.parent === (isRoot ? "" : parent) ? `"${child}" is listed twice under "${parent}"` : `"${child}" is a child of two parents: "${seen.parent || "Root"}" (line ${seen.line}) and "${parent}"`,
+          message:
+            seen.parent === (isRoot ? "" : parent)
+              ? `"${child}" is listed twice under "${parent}"`
+              : `"${child}" is a child of two parents: "${seen.parent || "Root"}" (line ${seen.line}) and "${parent}"`,
           hint: "node names in a taxonomy must be unique: rename one of them",
         });
       } else parentOf.set(child, { parent: isRoot ? "" : parent!, line: i + 1 });
@@ -107,7 +112,12 @@ function fromTsv(text: string, file: string): Map<string, string[]> {
     if (node !== undefined && node !== "" && chain.includes(node) && !reported.has(node)) {
       const cycle = chain.slice(chain.indexOf(node));
       cycle.forEach((n) => reported.add(n));
-      issues.push({ file, line: parentOf.get(node)!.line, message: `cycle: ${[...cycle].reverse().join(" -> ")} -> ${cycle.at(-1)}`, hint: "a taxonomy is a tree: remove one of these parent-child lines" });
+      issues.push({
+        file,
+        line: parentOf.get(node)!.line,
+        message: `cycle: ${[...cycle].reverse().join(" -> ")} -> ${cycle.at(-1)}`,
+        hint: "a taxonomy is a tree: remove one of these parent-child lines",
+      });
     }
   }
   if (issues.length > 0) fail(file, `${issues.length} problem(s)`, issues);
@@ -126,7 +136,10 @@ function fromTsv(text: string, file: string): Map<string, string[]> {
 
 export function readTaxonomy(path: string): Taxonomy {
   const file = relative(process.cwd(), path) || path;
-  if (!existsSync(path)) throw new HoneError("data", `taxonomy file not found: ${file}`, [{ file, message: "no such file", hint: "paths in a config file are relative to that file" }]);
+  if (!existsSync(path))
+    throw new HoneError("data", `taxonomy file not found: ${file}`, [
+      { file, message: "no such file", hint: "paths in a config file are relative to that file" },
+    ]);
   const text = readFileSync(path, "utf8");
   const ext = extname(path).toLowerCase();
   if (ext === ".tsv" || ext === ".txt" || ext === ".taxonomy" || ext === ".taxnomy") return { file, byName: fromTsv(text, file) };
@@ -145,16 +158,23 @@ export function readTaxonomy(path: string): Taxonomy {
  */
 export function labelPath(label: string, separator: string, taxonomy: Taxonomy | null): { path: string[] } | { error: string; hint?: string } {
   const parts = label.split(separator).map((p) => p.trim());
-  if (parts.some((p) => p === "")) return { error: `label "${label}" has an empty level`, hint: `levels are separated by "${separator}"; remove the extra separator` };
+  if (parts.some((p) => p === ""))
+    return { error: `label "${label}" has an empty level`, hint: `levels are separated by "${separator}"; remove the extra separator` };
   if (!taxonomy) return { path: parts };
   const last = parts.at(-1)!;
   const known = taxonomy.byName.get(last);
   if (!known) {
     const near = closest(last, [...taxonomy.byName.keys()]);
-    return { error: `label "${last}" is not in the taxonomy ${taxonomy.file}`, hint: near ? `did you mean "${near}"?` : "add it to the taxonomy or fix the label" };
+    return {
+      error: `label "${last}" is not in the taxonomy ${taxonomy.file}`,
+      hint: near ? `did you mean "${near}"?` : "add it to the taxonomy or fix the label",
+    };
   }
   if (parts.length > 1 && parts.join("\u0000") !== known.join("\u0000")) {
-    return { error: `inconsistent path "${label}": the taxonomy places "${last}" at ${known.join(separator)}`, hint: "fix the path, or give just the leaf name" };
+    return {
+      error: `inconsistent path "${label}": the taxonomy places "${last}" at ${known.join(separator)}`,
+      hint: "fix the path, or give just the leaf name",
+    };
   }
   return { path: known };
 }

@@ -7,13 +7,27 @@ const oneHot = (c: number, n = 3) => Array.from({ length: n }, (_, i) => (i === 
 
 test("single-label metrics match a hand computation", () => {
   // truth 0 0 1 1 2 2, predicted 0 1 1 1 2 0
-  const m = singleLabelMetrics([0, 1, 1, 1, 2, 0].map((c) => oneHot(c)), [0, 0, 1, 1, 2, 2], ["a", "b", "c"]);
-  assert.deepEqual(m.confusion, [[1, 1, 0], [0, 2, 0], [1, 0, 1]]);
+  const m = singleLabelMetrics(
+    [0, 1, 1, 1, 2, 0].map((c) => oneHot(c)),
+    [0, 0, 1, 1, 2, 2],
+    ["a", "b", "c"],
+  );
+  assert.deepEqual(m.confusion, [
+    [1, 1, 0],
+    [0, 2, 0],
+    [1, 0, 1],
+  ]);
   close(m.accuracy, 4 / 6);
   const [a, b, c] = m.per_class;
-  close(a!.precision, 0.5); close(a!.recall, 0.5); close(a!.f1, 0.5);
-  close(b!.precision, 2 / 3); close(b!.recall, 1); close(b!.f1, 0.8);
-  close(c!.precision, 1); close(c!.recall, 0.5); close(c!.f1, 2 / 3);
+  close(a!.precision, 0.5);
+  close(a!.recall, 0.5);
+  close(a!.f1, 0.5);
+  close(b!.precision, 2 / 3);
+  close(b!.recall, 1);
+  close(b!.f1, 0.8);
+  close(c!.precision, 1);
+  close(c!.recall, 0.5);
+  close(c!.f1, 2 / 3);
   close(m.macro_f1, (0.5 + 0.8 + 2 / 3) / 3);
   close(m.micro_f1, 4 / 6);
   close(m.weighted_f1, (0.5 + 0.8 + 2 / 3) / 3);
@@ -32,18 +46,33 @@ test("ECE on equal-width bins", () => {
 });
 
 test("multi-label metrics match a hand computation", () => {
-  const m = multiLabelMetrics([[3, -3, -3], [-3, -3, 3], [-3, 3, -3]], [[0, 1], [2], []], ["a", "b", "c"], 0.5);
+  const m = multiLabelMetrics(
+    [
+      [3, -3, -3],
+      [-3, -3, 3],
+      [-3, 3, -3],
+    ],
+    [[0, 1], [2], []],
+    ["a", "b", "c"],
+    0.5,
+  );
   close(m.micro_f1, 2 / 3);
   close(m.macro_f1, 2 / 3);
   close(m.subset_accuracy, 1 / 3);
   close(m.hamming_loss, 2 / 9);
-  assert.deepEqual(m.per_class.map((c) => c.support), [1, 1, 1]);
+  assert.deepEqual(
+    m.per_class.map((c) => c.support),
+    [1, 1, 1],
+  );
 });
 
 test("the threshold is tuned for micro-F1 on validation", () => {
   // Positives sit at probability ~0.3, negatives at ~0.1: 0.5 finds nothing, ~0.2 finds all.
   const logit = (p: number) => Math.log(p / (1 - p));
-  const logits = [[logit(0.3), logit(0.1)], [logit(0.1), logit(0.3)]];
+  const logits = [
+    [logit(0.3), logit(0.1)],
+    [logit(0.1), logit(0.3)],
+  ];
   const t = tuneThreshold(logits, [[0], [1]], ["a", "b"]);
   assert.ok(t > 0.1 && t <= 0.3, String(t));
   close(multiLabelMetrics(logits, [[0], [1]], ["a", "b"], t).micro_f1, 1);

@@ -85,11 +85,23 @@ function averages(scores: ClassScores[], tp: number[], fp: number[], fn: number[
   const microP = safeDiv(sumTp, sumTp + sumFp);
   const microR = safeDiv(sumTp, sumTp + sumFn);
   return {
-    macro_f1: safeDiv(present.reduce((s, c) => s + c.f1, 0), present.length),
-    macro_precision: safeDiv(present.reduce((s, c) => s + c.precision, 0), present.length),
-    macro_recall: safeDiv(present.reduce((s, c) => s + c.recall, 0), present.length),
+    macro_f1: safeDiv(
+      present.reduce((s, c) => s + c.f1, 0),
+      present.length,
+    ),
+    macro_precision: safeDiv(
+      present.reduce((s, c) => s + c.precision, 0),
+      present.length,
+    ),
+    macro_recall: safeDiv(
+      present.reduce((s, c) => s + c.recall, 0),
+      present.length,
+    ),
     micro_f1: f1(microP, microR),
-    weighted_f1: safeDiv(scores.reduce((s, c) => s + c.f1 * c.support, 0), total),
+    weighted_f1: safeDiv(
+      scores.reduce((s, c) => s + c.f1 * c.support, 0),
+      total,
+    ),
   };
 }
 

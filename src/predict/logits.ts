@@ -5,11 +5,12 @@ import { tmpdir } from "node:os";
 import type { ResolvedConfig } from "../config/resolve.js";
 import { runEngine, type EngineHandlers } from "../engine/process.js";
 import type { RuntimeSpec, ClassifyPredictJob, TokenShard } from "../protocol/schema.js";
+import { PROTOCOL_VERSION } from "../protocol/schema.js";
 import { loadTokenizer } from "../tokenize/tokenizer.js";
 import { writeShard } from "../tokenize/shards.js";
 import type { EventOf } from "../protocol/schema.js";
-import { headSpecs, type HeadPlan } from "../train/heads.js";
-import { readHeadLogits, type HeadLogits } from "../train/evaluate.js";
+import { headSpecs, type HeadPlan } from "../classifier/heads.js";
+import { readHeadLogits, type HeadLogits } from "../classifier/evaluate.js";
 
 export function modelSpec(cfg: ResolvedConfig, dir = cfg.model.dir, initFrom: { weights: string; heads: boolean } | null = null): ClassifyPredictJob["model"] {
   return {
@@ -49,7 +50,7 @@ export async function predictShard(p: ShardPrediction): Promise<PredictOutput> {
   const result = await runEngine(
     {
       kind: "classify.predict",
-      protocol_version: 1,
+      protocol_version: PROTOCOL_VERSION,
       model: modelSpec(p.cfg, p.modelDir),
       heads: headSpecs(p.plan, p.cfg.train.label_smoothing),
       weights: p.weights,

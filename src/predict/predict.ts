@@ -2,15 +2,14 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ResolvedConfig } from "../config/resolve.js";
+import { storedConfig } from "../config/resolved.js";
 import { readResolved } from "../data/dataset.js";
 import { argmax, sigmoid, softmax } from "../metrics/classification.js";
 import { runPaths } from "../run/artifacts.js";
 import { RunStore, storeDir, type RunRecord } from "../store/store.js";
-import { evaluateLm } from "../generative/generate.js";
-import type { LmMetrics } from "../generative/metrics.js";
-import { isGenerative, type Task } from "../config/resolve.js";
-import { computeMetrics, decideHierarchy, readDecoding, type Decoding, type HeadLogits, type RunMetrics } from "../train/evaluate.js";
-import { loadHeads, mainTargets, taskTargets, type HeadPlan } from "../train/heads.js";
+import type { EvaluateOptions } from "../run/types.js";
+import { computeMetrics, decideHierarchy, readDecoding, type Decoding, type HeadLogits, type RunMetrics } from "../classifier/evaluate.js";
+import { loadHeads, mainTargets, taskTargets, type HeadPlan } from "../classifier/heads.js";
 import { HoneError } from "../util/errors.js";
 import { predictTexts } from "./logits.js";
 
@@ -50,11 +49,14 @@ export function openFinishedRun(store: RunStore, ref: string): FinishedRun {
   const weights = join(modelDir, "model.safetensors");
   if (!existsSync(weights)) {
     throw new HoneError("usage", `run ${run.id} has no trained model (status: ${run.status})`, [
-      { message: "predict and eval need a completed run", hint: run.status === "interrupted" ? `finish it with: hone train --resume ${run.id}` : "train one with: hone train" },
+      {
+        message: "predict and eval need a completed run",
+        hint: run.status === "interrupted" ? `finish it with: hone train --resume ${run.id}` : "train one with: hone train",
+      },
     ]);
   }
-  const cfg = run.config as ResolvedConfig;
-  return { run, cfg, plan: loadHeads(modelDir, cfg), modelDir, weights, decoding: readDecoding(modelDir) };
+  const cfg = storedConfig(run.id, run.config);
+  return { run, cfg, plan: loadHeads(modelDir, cfg.data.multi_label), modelDir, weights, decoding: readDecoding(modelDir) };
 }
 
 export function decode(logits: ArrayLike<number>, labels: string[], multiLabel: boolean, threshold: number, topK: number): LabelPrediction {
@@ -117,30 +119,42 @@ export async function predict(ref: string, texts: string[], opts: { store?: stri
 }
 
 /**
- * Test metrics of a run: the ones computed once at the end of training, or, given a labelled
- * file, metrics on that file (with the run's column mapping unless text/label say otherwise).
+ * Test metrics of a classifier run: the ones computed once at the end of training, or, given a
+ * labelled file, metrics on that file (with the run's column mapping unless text/label say otherwise).
  */
-export async function evaluate(ref: string, opts: { store?: string; data?: string; text?: string; label?: string } = {}): Promise<{ run: RunRecord; metrics: RunMetrics | LmMetrics; source: string }> {
-  const store = new RunStore(storeDir(opts.store));
-  try {
-    if (isGenerative(store.findRun(ref).task as Task)) return await evaluateLm(store, ref, opts.data);
-    const r = openFinishedRun(store, ref);
-    if (!opts.data) {
-      const file = join(runPaths(r.run.run_dir).report, "metrics.test.json");
-      if (!existsSync(file)) throw new HoneError("usage", `run ${r.run.id} has no test split`, [{ message: "its data had no test file and split.test was 0", hint: "evaluate on a file: hone eval RUN --data test.jsonl" }]);
-      return { run: r.run, metrics: JSON.parse(readFileSync(file, "utf8")), source: "test split (evaluated once, after training)" };
-    }
-    const src = { path: opts.data, format: "auto" as const, pointer: null, text: opts.text ?? r.cfg.data.train.text, label: opts.label ?? r.cfg.data.train.label };
-    const examples = readResolved(src, r.cfg);
-    const known = new Set(r.plan.labels);
-    const unknown = examples.filter((e) => e.labels.some((l) => !known.has(l)));
-    if (unknown.length > 0) {
-      throw new HoneError("data", `${unknown.length} example(s) have labels the model does not know`, unknown.slice(0, 10).map((e) => ({ file: e.origin, message: `label(s) ${e.labels.join(", ")}`, hint: `known labels: ${r.plan.labels.slice(0, 8).join(", ")}...` })));
-    }
-    const { logits } = await predictTexts({ cfg: r.cfg, plan: r.plan, modelDir: r.modelDir, weights: r.weights }, examples.map((e) => e.text));
-    const targets = { main: mainTargets(r.plan, examples), tasks: taskTargets(r.plan, examples) };
-    return { run: r.run, metrics: computeMetrics(r.plan, logits, targets, r.decoding), source: opts.data };
-  } finally {
-    store.close();
+export async function evaluateClassifier(store: RunStore, run: RunRecord, opts: EvaluateOptions): Promise<{ metrics: RunMetrics; source: string }> {
+  const r = openFinishedRun(store, run.id);
+  if (!opts.data) {
+    const file = join(runPaths(r.run.run_dir).report, "metrics.test.json");
+    if (!existsSync(file))
+      throw new HoneError("usage", `run ${r.run.id} has no test split`, [
+        { message: "its data had no test file and split.test was 0", hint: "evaluate on a file: hone eval RUN --data test.jsonl" },
+      ]);
+    return { metrics: JSON.parse(readFileSync(file, "utf8")), source: "test split (evaluated once, after training)" };
   }
+  const src = {
+    path: opts.data,
+    format: "auto" as const,
+    pointer: null,
+    text: opts.text ?? r.cfg.data.train.text,
+    label: opts.label ?? r.cfg.data.train.label,
+  };
+  const examples = readResolved(src, r.cfg);
+  const known = new Set(r.plan.labels);
+  const unknown = examples.filter((e) => e.labels.some((l) => !known.has(l)));
+  if (unknown.length > 0) {
+    throw new HoneError(
+      "data",
+      `${unknown.length} example(s) have labels the model does not know`,
+      unknown
+        .slice(0, 10)
+        .map((e) => ({ file: e.origin, message: `label(s) ${e.labels.join(", ")}`, hint: `known labels: ${r.plan.labels.slice(0, 8).join(", ")}...` })),
+    );
+  }
+  const { logits } = await predictTexts(
+    { cfg: r.cfg, plan: r.plan, modelDir: r.modelDir, weights: r.weights },
+    examples.map((e) => e.text),
+  );
+  const targets = { main: mainTargets(r.plan, examples), tasks: taskTargets(r.plan, examples) };
+  return { metrics: computeMetrics(r.plan, logits, targets, r.decoding), source: opts.data };
 }

@@ -13,6 +13,31 @@ import { z } from "zod";
 
 export const PROTOCOL_VERSION = 1;
 
+// ---- constants both sides use; the engine reads them from the exported schema's `constants` ----
+
+/** A step's folder under checkpoints/ and evals/: step-000120. */
+export const STEP_PREFIX = "step-";
+export const STEP_DIGITS = 6;
+/** A folder being written starts with this, and is renamed when complete. */
+export const TEMP_PREFIX = ".tmp-";
+/** Binary files (NumPy dtype strings; TypeScript writes them with the matching typed arrays): token
+ * ids and offsets, single-label targets, multi-label targets and loss masks, logits and statistics. */
+export const DTYPES = { ids: "<u4", single_label: "<i4", flags: "|u1", logits: "<f4" } as const;
+/** What the engine writes per column of its outputs: `<column>.logits.f32`, `count` rows of floats. */
+export const LOGITS_SUFFIX = ".logits.f32";
+/** Per-sequence statistics of a language model's evaluation, by objective; and of `lm.score`, by head. */
+export const EVAL_COLUMNS = { sft: ["nll", "tokens"], dpo: ["policy_logp", "reference_logp"], reward: ["reward"] } as const;
+export const SCORE_COLUMNS = { lm: ["logp", "tokens"], reward: ["reward"] } as const;
+export const CONSTANTS = {
+  step_prefix: STEP_PREFIX,
+  step_digits: STEP_DIGITS,
+  temp_prefix: TEMP_PREFIX,
+  dtypes: DTYPES,
+  logits_suffix: LOGITS_SUFFIX,
+  eval_columns: EVAL_COLUMNS,
+  score_columns: SCORE_COLUMNS,
+} as const;
+
 const path = z.string().min(1);
 const int = z.number().int();
 const nonNegInt = int.nonnegative();
@@ -134,6 +159,8 @@ export const ClassifyTrainJob = z
     runtime: RuntimeSpec,
     /** A checkpoint directory to continue from, or null for a fresh start. */
     resume_from: path.nullable(),
+    /** Evaluate the resumed checkpoint before training on (its evaluation was interrupted). */
+    eval_first: z.boolean(),
   })
   .strict();
 export type ClassifyTrainJob = z.infer<typeof ClassifyTrainJob>;
@@ -260,6 +287,7 @@ export const LmTrainJob = z
      * fsdp: shard the model over them (FSDP2) instead of replicating it. */
     runtime: RuntimeSpec.extend({ gradient_checkpointing: z.boolean(), processes: posInt, fsdp: z.boolean() }).strict(),
     resume_from: path.nullable(),
+    eval_first: z.boolean(),
   })
   .strict();
 export type LmTrainJob = z.infer<typeof LmTrainJob>;
@@ -338,11 +366,21 @@ export const ModelFromGgufJob = z
   })
   .strict();
 
-export const ProbeJob = z
-  .object({ kind: z.literal("probe"), protocol_version: z.literal(PROTOCOL_VERSION) })
-  .strict();
+export const ProbeJob = z.object({ kind: z.literal("probe"), protocol_version: z.literal(PROTOCOL_VERSION) }).strict();
 
-export const Job = z.discriminatedUnion("kind", [ClassifyTrainJob, ClassifyPredictJob, OnnxExportJob, ClassifyBenchJob, LmTrainJob, LmGenerateJob, LmScoreJob, LmMergeJob, LmServeJob, ModelFromGgufJob, ProbeJob]);
+export const Job = z.discriminatedUnion("kind", [
+  ClassifyTrainJob,
+  ClassifyPredictJob,
+  OnnxExportJob,
+  ClassifyBenchJob,
+  LmTrainJob,
+  LmGenerateJob,
+  LmScoreJob,
+  LmMergeJob,
+  LmServeJob,
+  ModelFromGgufJob,
+  ProbeJob,
+]);
 export type Job = z.infer<typeof Job>;
 
 // ---- events (engine -> orchestrator) ----
@@ -353,6 +391,7 @@ export const ErrorCode = z.enum([
   "data", // a shard is unreadable or inconsistent
   "checkpoint", // a checkpoint could not be read or written
   "out_of_memory",
+  "disk_full", // a write failed for lack of space: finished checkpoints are intact
   "internal",
 ]);
 export type ErrorCode = z.infer<typeof ErrorCode>;
@@ -504,6 +543,7 @@ export function protocolJsonSchema(): Record<string, unknown> {
     title: "Hone engine protocol",
     description: "Generated from src/protocol/schema.ts by `npm run build`. Do not edit.",
     protocol_version: PROTOCOL_VERSION,
+    constants: CONSTANTS,
     $defs: {
       Job: z.toJSONSchema(Job),
       Event: z.toJSONSchema(Event),

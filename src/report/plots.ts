@@ -66,13 +66,16 @@ export function lineChart(title: string, xLabel: string, series: Series[], yLabe
     if (s.points.length === 0) return;
     const d = s.points.map((p, j) => `${j ? "L" : "M"}${X(p[0]).toFixed(1)},${Y(p[1], s.right).toFixed(1)}`).join("");
     parts.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="2"/>`);
-    if (s.points.length <= 40) for (const p of s.points) parts.push(`<circle cx="${X(p[0]).toFixed(1)}" cy="${Y(p[1], s.right).toFixed(1)}" r="3" fill="${s.color}"/>`);
+    if (s.points.length <= 40)
+      for (const p of s.points) parts.push(`<circle cx="${X(p[0]).toFixed(1)}" cy="${Y(p[1], s.right).toFixed(1)}" r="3" fill="${s.color}"/>`);
   });
   // Legend in the upper right, on a white box so that curves never run through it.
   const lx = m.l + pw - legendW - 8;
   parts.push(`<rect x="${lx}" y="${m.t + 6}" width="${legendW}" height="${legend.length * 18 + 6}" fill="white" fill-opacity="0.9" stroke="#ccc"/>`);
   legend.forEach((s, i) => {
-    parts.push(`<rect x="${lx + 6}" y="${m.t + 15 + i * 18}" width="12" height="3" fill="${s.color}"/><text x="${lx + 22}" y="${m.t + 20 + i * 18}">${esc(s.name)}</text>`);
+    parts.push(
+      `<rect x="${lx + 6}" y="${m.t + 15 + i * 18}" width="12" height="3" fill="${s.color}"/><text x="${lx + 22}" y="${m.t + 20 + i * 18}">${esc(s.name)}</text>`,
+    );
   });
   parts.push("</svg>");
   return parts.join("\n");
@@ -100,7 +103,9 @@ export function confusionChart(title: string, labels: string[], confusion: numbe
       const f = v / total;
       // Correct predictions in blue, errors in red; darker = larger share of the true class.
       const color = i === j ? `rgba(33,102,172,${0.15 + 0.85 * f})` : `rgba(214,47,39,${0.25 + 0.75 * f})`;
-      parts.push(`<rect x="${margin + j * cell}" y="${margin + i * cell}" width="${cell}" height="${cell}" fill="${color}"><title>${esc(labels[i]!)} -> ${esc(labels[j]!)}: ${v}</title></rect>`);
+      parts.push(
+        `<rect x="${margin + j * cell}" y="${margin + i * cell}" width="${cell}" height="${cell}" fill="${color}"><title>${esc(labels[i]!)} -> ${esc(labels[j]!)}: ${v}</title></rect>`,
+      );
     });
     if (showNames) {
       parts.push(`<text x="${margin - 4}" y="${margin + i * cell + cell / 2 + 3}" text-anchor="end">${esc(labels[i]!)}</text>`);
@@ -133,7 +138,10 @@ export function scatterChart(title: string, xLabel: string, yLabel: string, poin
     `<rect width="${W}" height="${H}" fill="white"/>`,
     `<text x="${W / 2}" y="22" text-anchor="middle" font-size="13" font-weight="bold">${esc(title)}</text>`,
   ];
-  for (const t of ticks(y0, y1)) parts.push(`<line x1="${m.l}" x2="${m.l + pw}" y1="${Y(t)}" y2="${Y(t)}" stroke="#e5e5e5"/><text x="${m.l - 6}" y="${Y(t) + 4}" text-anchor="end">${fmt(t)}</text>`);
+  for (const t of ticks(y0, y1))
+    parts.push(
+      `<line x1="${m.l}" x2="${m.l + pw}" y1="${Y(t)}" y2="${Y(t)}" stroke="#e5e5e5"/><text x="${m.l - 6}" y="${Y(t) + 4}" text-anchor="end">${fmt(t)}</text>`,
+    );
   for (const t of ticks(x0, x1, 8)) parts.push(`<text x="${X(t)}" y="${m.t + ph + 18}" text-anchor="middle">${fmt(t)}</text>`);
   parts.push(`<rect x="${m.l}" y="${m.t}" width="${pw}" height="${ph}" fill="none" stroke="#999"/>`);
   parts.push(`<text x="${m.l + pw / 2}" y="${H - 14}" text-anchor="middle">${esc(xLabel)}</text>`);
@@ -144,7 +152,9 @@ export function scatterChart(title: string, xLabel: string, yLabel: string, poin
     parts.push(`<circle cx="${X(p.x).toFixed(1)}" cy="${Y(p.y).toFixed(1)}" r="${r.toFixed(1)}" fill="${c}" fill-opacity="0.35" stroke="${c}"/>`);
     // Labels go to the side with room, alternately above and below to keep close points readable.
     const right = X(p.x) < m.l + pw * 0.6;
-    parts.push(`<text x="${(X(p.x) + (right ? r + 4 : -r - 4)).toFixed(1)}" y="${(Y(p.y) + 4 + (i % 2 ? 14 : -8)).toFixed(1)}" text-anchor="${right ? "start" : "end"}" fill="${c}">${esc(p.label)}</text>`);
+    parts.push(
+      `<text x="${(X(p.x) + (right ? r + 4 : -r - 4)).toFixed(1)}" y="${(Y(p.y) + 4 + (i % 2 ? 14 : -8)).toFixed(1)}" text-anchor="${right ? "start" : "end"}" fill="${c}">${esc(p.label)}</text>`,
+    );
   });
   parts.push("</svg>");
   return parts.join("\n");
@@ -193,10 +203,14 @@ export function icicleChart(title: string, cells: TreeCell[], legend: string): s
     used.set(c.parent, offset + c.weight);
     if (w[i]! <= 0) return;
     const y = top + (c.depth - 1) * rowH;
-    parts.push(`<rect x="${x0[i]!.toFixed(1)}" y="${y}" width="${Math.max(0.5, w[i]! - 0.5).toFixed(1)}" height="${rowH - 4}" fill="${color(c.value)}" stroke="white" stroke-width="0.5"><title>${esc(c.tooltip)}</title></rect>`);
+    parts.push(
+      `<rect x="${x0[i]!.toFixed(1)}" y="${y}" width="${Math.max(0.5, w[i]! - 0.5).toFixed(1)}" height="${rowH - 4}" fill="${color(c.value)}" stroke="white" stroke-width="0.5"><title>${esc(c.tooltip)}</title></rect>`,
+    );
     if (w[i]! > 7 * Math.min(c.name.length, 18) + 6) {
       parts.push(`<text x="${(x0[i]! + w[i]! / 2).toFixed(1)}" y="${y + rowH / 2}" text-anchor="middle">${esc(c.name.slice(0, 18))}</text>`);
-      parts.push(`<text x="${(x0[i]! + w[i]! / 2).toFixed(1)}" y="${y + rowH / 2 + 13}" text-anchor="middle" font-size="9">${(c.value * 100).toFixed(0)}%</text>`);
+      parts.push(
+        `<text x="${(x0[i]! + w[i]! / 2).toFixed(1)}" y="${y + rowH / 2 + 13}" text-anchor="middle" font-size="9">${(c.value * 100).toFixed(0)}%</text>`,
+      );
     }
   });
   const ly = H - 22;

@@ -1,6 +1,6 @@
 // A run's report folder: metrics as JSON, loss/metric curves and confusion matrix as SVG + PNG.
 import { join } from "node:path";
-import type { RunMetrics } from "../train/evaluate.js";
+import type { RunMetrics } from "../classifier/evaluate.js";
 import type { LmMetrics } from "../generative/metrics.js";
 import type { HierarchyMetrics } from "../hierarchy/metrics.js";
 import { runPaths } from "../run/artifacts.js";
@@ -15,7 +15,13 @@ async function writeFigure(store: RunStore, runId: string, dir: string, name: st
   await store.addArtifact(runId, "report", join(dir, `${name}.png`));
 }
 
-export async function writeReports(store: RunStore, runId: string, metrics: { validation: RunMetrics | LmMetrics | null; test: RunMetrics | LmMetrics | null }): Promise<string> {
+/** `score`: the validation metric drawn beside the losses (the task's choice). */
+export async function writeReports(
+  store: RunStore,
+  runId: string,
+  metrics: { validation: RunMetrics | LmMetrics | null; test: RunMetrics | LmMetrics | null },
+  score: string,
+): Promise<string> {
   const run = store.getRun(runId);
   const dir = runPaths(run.run_dir).report;
   for (const [split, m] of Object.entries(metrics)) {
@@ -27,8 +33,6 @@ export async function writeReports(store: RunStore, runId: string, metrics: { va
   const points = store.metrics(runId);
   const pick = (split: string, name: string): [number, number][] =>
     points.filter((p) => p.split === split && p.name === name && p.value !== null).map((p) => [p.step, p.value]);
-  const val = metrics.validation ?? metrics.test;
-  const score = val?.kind === "lm" ? (val.task === "sft" ? "perplexity" : "reward_accuracy") : val?.kind === "multi_label" ? "micro_f1" : "accuracy";
   const series: Series[] = [
     { name: "train loss", points: pick("train", "loss"), color: "#2166ac" },
     { name: "validation loss", points: pick("validation", "loss"), color: "#d6604d" },
@@ -41,11 +45,27 @@ export async function writeReports(store: RunStore, runId: string, metrics: { va
     const which = metrics.test ? "test" : "validation";
     writeFileAtomic(join(dir, `nodes.${which}.csv`), nodeTable(cm));
     await store.addArtifact(runId, "report", join(dir, `nodes.${which}.csv`));
-    await writeFigure(store, runId, dir, "tree", icicleChart(`Where the hierarchy errs (${which}, exact path ${(cm.accuracy * 100).toFixed(2)}%): width = examples, colour = F1`, treeCells(cm), "node F1"));
+    await writeFigure(
+      store,
+      runId,
+      dir,
+      "tree",
+      icicleChart(
+        `Where the hierarchy errs (${which}, exact path ${(cm.accuracy * 100).toFixed(2)}%): width = examples, colour = F1`,
+        treeCells(cm),
+        "node F1",
+      ),
+    );
   }
   if (cm && cm.kind === "single_label") {
     const which = metrics.test ? "test" : "validation";
-    await writeFigure(store, runId, dir, "confusion", confusionChart(`Confusion matrix (${which}, accuracy ${(cm.accuracy * 100).toFixed(2)}%)`, cm.labels, cm.confusion));
+    await writeFigure(
+      store,
+      runId,
+      dir,
+      "confusion",
+      confusionChart(`Confusion matrix (${which}, accuracy ${(cm.accuracy * 100).toFixed(2)}%)`, cm.labels, cm.confusion),
+    );
   }
   return dir;
 }
@@ -54,7 +74,10 @@ export async function writeReports(store: RunStore, runId: string, metrics: { va
 function nodeTable(m: HierarchyMetrics): string {
   const q = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
   const rows = m.per_node.filter((n) => n.support > 0 || n.predicted > 0).sort((a, b) => a.depth - b.depth || a.f1 - b.f1);
-  return ["node,depth,support,predicted,precision,recall,f1", ...rows.map((n) => [q(n.label), n.depth, n.support, n.predicted, n.precision.toFixed(4), n.recall.toFixed(4), n.f1.toFixed(4)].join(","))].join("\n") + "\n";
+  return `${[
+    "node,depth,support,predicted,precision,recall,f1",
+    ...rows.map((n) => [q(n.label), n.depth, n.support, n.predicted, n.precision.toFixed(4), n.recall.toFixed(4), n.f1.toFixed(4)].join(",")),
+  ].join("\n")}\n`;
 }
 
 function treeCells(m: HierarchyMetrics): TreeCell[] {

@@ -44,9 +44,27 @@ export interface ServerState {
 
 /** What every service has on every route: request metrics, the Host check, the API key, CORS. */
 export function guardedApp(opts: ServeOptions, registry: Registry, state: ServerState): Hono {
-  const requests = new Counter({ name: "hone_requests_total", help: "HTTP requests by route and status", labelNames: ["route", "status"], registers: [registry] });
-  const latency = new Histogram({ name: "hone_request_seconds", help: "Request latency", labelNames: ["route"], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] });
-  new Gauge({ name: "hone_in_flight", help: "Requests being served", registers: [registry], collect() { this.set(state.inFlight); } });
+  const requests = new Counter({
+    name: "hone_requests_total",
+    help: "HTTP requests by route and status",
+    labelNames: ["route", "status"],
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: "hone_request_seconds",
+    help: "Request latency",
+    labelNames: ["route"],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  new Gauge({
+    name: "hone_in_flight",
+    help: "Requests being served",
+    registers: [registry],
+    collect() {
+      this.set(state.inFlight);
+    },
+  });
   const allowedHosts = new Set([...LOOPBACK, opts.host, ...opts.allowedHosts].map((h) => h.toLowerCase()));
   const keyHash = opts.apiKey ? createHash("sha256").update(opts.apiKey).digest() : null;
 
@@ -76,12 +94,14 @@ export function guardedApp(opts: ServeOptions, registry: Registry, state: Server
       await next();
     });
   }
-  if (opts.cors.length > 0) app.use("*", cors({ origin: opts.cors, allowMethods: ["GET", "POST"], allowHeaders: ["Authorization", "Content-Type", "X-API-Key"] }));
+  if (opts.cors.length > 0)
+    app.use("*", cors({ origin: opts.cors, allowMethods: ["GET", "POST"], allowHeaders: ["Authorization", "Content-Type", "X-API-Key"] }));
   return app;
 }
 
 /** The body limit of POST routes. */
-export const limitBody = (opts: ServeOptions) => bodyLimit({ maxSize: opts.limits.maxBodyBytes, onError: (c) => fail(c, 413, "too_large", `the body is over ${opts.limits.maxBodyBytes} bytes`) });
+export const limitBody = (opts: ServeOptions) =>
+  bodyLimit({ maxSize: opts.limits.maxBodyBytes, onError: (c) => fail(c, 413, "too_large", `the body is over ${opts.limits.maxBodyBytes} bytes`) });
 
 /** Admission of a request: 503 while draining, 429 when too many are in flight, 400 for a body
  * that is not JSON or does not fit the schema. The parsed body, or the answer to send. */
@@ -127,10 +147,15 @@ export function createApp(model: LoadedModel, opts: ServeOptions) {
   batcher.onBatch = (n) => batchSize.observe(n);
   const app = guardedApp(opts, registry, state);
 
-  const Body = z.object({
-    texts: z.array(z.string().max(opts.limits.maxTextChars, `at most ${opts.limits.maxTextChars} characters per text`)).min(1, "texts must not be empty").max(opts.limits.maxTexts, `at most ${opts.limits.maxTexts} texts per request`),
-    top_k: z.number().int().min(1).max(20).default(3),
-  }).strict();
+  const Body = z
+    .object({
+      texts: z
+        .array(z.string().max(opts.limits.maxTextChars, `at most ${opts.limits.maxTextChars} characters per text`))
+        .min(1, "texts must not be empty")
+        .max(opts.limits.maxTexts, `at most ${opts.limits.maxTexts} texts per request`),
+      top_k: z.number().int().min(1).max(20).default(3),
+    })
+    .strict();
 
   app.post("/v1/classify", limitBody(opts), async (c) => {
     const admitted = await admit(c, state, opts, Body);

@@ -20,14 +20,23 @@ test("requests within the wait share one batch and each gets its own slice back"
   const b = new MicroBatcher(m.run, { maxBatch: 32, maxWaitMs: 20 });
   const answers = await Promise.all([b.submit(["a"]), b.submit(["b", "c"]), b.submit(["d"])]);
   assert.deepEqual(answers, [["A"], ["B", "C"], ["D"]]);
-  assert.deepEqual(m.calls.map((c) => c.texts), [["a", "b", "c", "d"]]);
+  assert.deepEqual(
+    m.calls.map((c) => c.texts),
+    [["a", "b", "c", "d"]],
+  );
 });
 
 test("a batch holds at most maxBatch texts and never splits a request", async () => {
   const m = slowModel(1);
   const b = new MicroBatcher(m.run, { maxBatch: 3, maxWaitMs: 20 });
   await Promise.all([b.submit(["a", "b"]), b.submit(["c", "d"]), b.submit(["e"])]);
-  assert.deepEqual(m.calls.map((c) => c.texts), [["a", "b"], ["c", "d", "e"]]);
+  assert.deepEqual(
+    m.calls.map((c) => c.texts),
+    [
+      ["a", "b"],
+      ["c", "d", "e"],
+    ],
+  );
 });
 
 test("what queues during a batch runs as soon as it ends, without a second wait", async () => {
@@ -39,19 +48,28 @@ test("what queues during a batch runs as soon as it ends, without a second wait"
   const second = b.submit(["b"]);
   const third = b.submit(["c"]);
   await Promise.all([first, second, third]);
-  assert.deepEqual(m.calls.map((c) => c.texts), [["a"], ["b", "c"]]);
+  assert.deepEqual(
+    m.calls.map((c) => c.texts),
+    [["a"], ["b", "c"]],
+  );
   const gap = m.calls[1]!.at - m.calls[0]!.at;
   assert.ok(gap < 30 + 100, `the second batch started ${gap.toFixed(0)} ms after the first, which takes 30 ms`);
 });
 
 test("a failing model call rejects every request of its batch and the next batch still runs", async () => {
   let fail = true;
-  const b = new MicroBatcher(async (texts: string[]) => {
-    if (fail) throw new Error("model broke");
-    return texts;
-  }, { maxBatch: 8, maxWaitMs: 5 });
+  const b = new MicroBatcher(
+    async (texts: string[]) => {
+      if (fail) throw new Error("model broke");
+      return texts;
+    },
+    { maxBatch: 8, maxWaitMs: 5 },
+  );
   const results = await Promise.allSettled([b.submit(["a"]), b.submit(["b"])]);
-  assert.deepEqual(results.map((r) => r.status), ["rejected", "rejected"]);
+  assert.deepEqual(
+    results.map((r) => r.status),
+    ["rejected", "rejected"],
+  );
   fail = false;
   assert.deepEqual(await b.submit(["c"]), ["c"]);
 });

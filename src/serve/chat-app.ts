@@ -58,7 +58,12 @@ export function createChatApp(backend: ChatBackend, opts: ServeOptions, maxNewTo
         const timeout = new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), L.timeoutMs)));
         const r = await Promise.race([backend.complete(prompt, params), timeout]);
         if (r === "timeout") return fail(c, 503, "timeout", `not answered within ${L.timeoutMs} ms (stream: true shows the answer as it grows)`);
-        return c.json({ ...m, object: "chat.completion", choices: [{ index: 0, message: { role: "assistant", content: r.text }, finish_reason: r.finish_reason }], usage: finish(r) });
+        return c.json({
+          ...m,
+          object: "chat.completion",
+          choices: [{ index: 0, message: { role: "assistant", content: r.text }, finish_reason: r.finish_reason }],
+          usage: finish(r),
+        });
       } finally {
         clearTimeout(timer);
         state.inFlight--;
@@ -66,7 +71,8 @@ export function createChatApp(backend: ChatBackend, opts: ServeOptions, maxNewTo
     }
     return streamSSE(c, async (stream) => {
       try {
-        const chunk = (delta: Record<string, string>, finish_reason: string | null) => stream.writeSSE({ data: JSON.stringify({ ...m, object: "chat.completion.chunk", choices: [{ index: 0, delta, finish_reason }] }) });
+        const chunk = (delta: Record<string, string>, finish_reason: string | null) =>
+          stream.writeSSE({ data: JSON.stringify({ ...m, object: "chat.completion.chunk", choices: [{ index: 0, delta, finish_reason }] }) });
         await chunk({ role: "assistant", content: "" }, null);
         // Deltas arrive while the engine generates; SSE writes are kept in their order.
         let writes: Promise<void> = Promise.resolve();
@@ -84,7 +90,10 @@ export function createChatApp(backend: ChatBackend, opts: ServeOptions, maxNewTo
   commonRoutes(app, state, registry, backend.runId, () => ({
     openapi: "3.1.0",
     info: { title: "Hone chat completions", version: "1" },
-    paths: { "/v1/chat/completions": { post: { summary: "OpenAI-compatible chat completion (stream: true for server-sent events)" } }, "/v1/models": { get: { summary: "The served model" } } },
+    paths: {
+      "/v1/chat/completions": { post: { summary: "OpenAI-compatible chat completion (stream: true for server-sent events)" } },
+      "/v1/models": { get: { summary: "The served model" } },
+    },
   }));
   return { app, state };
 }

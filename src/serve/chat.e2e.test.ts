@@ -19,10 +19,48 @@ const QA: [string, string][] = [
 test("POST /v1/chat/completions answers like the trained model, as JSON and as a stream; limits and keys hold", async () => {
   const dir = tempDir();
   const chat = join(dir, "chat.jsonl");
-  writeFileSync(chat, QA.map(([q, a]) => JSON.stringify({ messages: [{ role: "user", content: q }, { role: "assistant", content: a }] })).join("\n") + "\n");
+  writeFileSync(
+    chat,
+    `${QA.map(([q, a]) =>
+      JSON.stringify({
+        messages: [
+          { role: "user", content: q },
+          { role: "assistant", content: a },
+        ],
+      }),
+    ).join("\n")}\n`,
+  );
   const store = join(dir, "store");
-  const r = hone(["--store", store, "train", "--task", "sft", "--model", tinyLm([EXAMPLE_DATA, chat]), "--data", chat, "--validation", chat, "--test", chat, "--json",
-    "--set", "train.threads=1", "--set", "train.epochs=30", "--set", "train.batch_size=2", "--set", "train.lr=1e-2", "--set", "train.warmup_ratio=0", "--set", "generation.eval_samples=0", "--name", "chat"]);
+  const r = hone([
+    "--store",
+    store,
+    "train",
+    "--task",
+    "sft",
+    "--model",
+    tinyLm([EXAMPLE_DATA, chat]),
+    "--data",
+    chat,
+    "--validation",
+    chat,
+    "--test",
+    chat,
+    "--json",
+    "--set",
+    "train.threads=1",
+    "--set",
+    "train.epochs=30",
+    "--set",
+    "train.batch_size=2",
+    "--set",
+    "train.lr=1e-2",
+    "--set",
+    "train.warmup_ratio=0",
+    "--set",
+    "generation.eval_samples=0",
+    "--name",
+    "chat",
+  ]);
   assert.equal(r.status, 0, r.stderr);
   assert.ok(jsonLines(r.stdout).some((l) => l.kind === "result"));
 
@@ -31,11 +69,19 @@ test("POST /v1/chat/completions answers like the trained model, as JSON and as a
     const opts = { ...DEFAULT_SERVE, limits: { ...DEFAULT_SERVE.limits, maxTexts: 8 } };
     const { app } = createChatApp(backend, opts, 64);
     const post = (body: unknown, headers: Record<string, string> = {}) =>
-      app.request("/v1/chat/completions", { method: "POST", headers: { host: "localhost", "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
+      app.request("/v1/chat/completions", {
+        method: "POST",
+        headers: { host: "localhost", "content-type": "application/json", ...headers },
+        body: JSON.stringify(body),
+      });
 
     const res = await post({ model: "chat", messages: [{ role: "user", content: QA[0]![0] }] });
     assert.equal(res.status, 200);
-    const j = (await res.json()) as { object: string; choices: { message: { role: string; content: string }; finish_reason: string }[]; usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number } };
+    const j = (await res.json()) as {
+      object: string;
+      choices: { message: { role: string; content: string }; finish_reason: string }[];
+      usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
+    };
     assert.equal(j.object, "chat.completion");
     assert.equal(j.choices[0]!.message.content, QA[0]![1]);
     assert.equal(j.choices[0]!.finish_reason, "stop");
@@ -44,7 +90,10 @@ test("POST /v1/chat/completions answers like the trained model, as JSON and as a
     const s = await post({ messages: [{ role: "user", content: QA[1]![0] }], stream: true });
     assert.equal(s.status, 200);
     assert.match(s.headers.get("content-type") ?? "", /text\/event-stream/);
-    const data = (await s.text()).split("\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6));
+    const data = (await s.text())
+      .split("\n")
+      .filter((l) => l.startsWith("data: "))
+      .map((l) => l.slice(6));
     assert.equal(data.at(-1), "[DONE]");
     const chunks = data.slice(0, -1).map((d) => JSON.parse(d) as { object: string; choices: { delta: { content?: string }; finish_reason: string | null }[] });
     assert.ok(chunks.every((c) => c.object === "chat.completion.chunk"));
@@ -53,7 +102,10 @@ test("POST /v1/chat/completions answers like the trained model, as JSON and as a
     assert.ok(chunks.length >= 4, "the answer came in several pieces");
 
     // A short budget ends with finish_reason "length".
-    const short = (await (await post({ messages: [{ role: "user", content: QA[2]![0] }], max_tokens: 2 })).json()) as { choices: { finish_reason: string }[]; usage: { completion_tokens: number } };
+    const short = (await (await post({ messages: [{ role: "user", content: QA[2]![0] }], max_tokens: 2 })).json()) as {
+      choices: { finish_reason: string }[];
+      usage: { completion_tokens: number };
+    };
     assert.equal(short.choices[0]!.finish_reason, "length");
     assert.equal(short.usage.completion_tokens, 2);
 
@@ -76,9 +128,17 @@ test("POST /v1/chat/completions answers like the trained model, as JSON and as a
     assert.equal(models.data.length, 1);
 
     const keyed = createChatApp(backend, { ...opts, apiKey: "s3cret" }, 64).app;
-    const denied = await keyed.request("/v1/chat/completions", { method: "POST", headers: { host: "localhost" }, body: JSON.stringify({ messages: [{ role: "user", content: "x" }] }) });
+    const denied = await keyed.request("/v1/chat/completions", {
+      method: "POST",
+      headers: { host: "localhost" },
+      body: JSON.stringify({ messages: [{ role: "user", content: "x" }] }),
+    });
     assert.equal(denied.status, 401);
-    const allowed = await keyed.request("/v1/chat/completions", { method: "POST", headers: { host: "localhost", authorization: "Bearer s3cret" }, body: JSON.stringify({ messages: [{ role: "user", content: QA[3]![0] }] }) });
+    const allowed = await keyed.request("/v1/chat/completions", {
+      method: "POST",
+      headers: { host: "localhost", authorization: "Bearer s3cret" },
+      body: JSON.stringify({ messages: [{ role: "user", content: QA[3]![0] }] }),
+    });
     assert.equal(((await allowed.json()) as { choices: { message: { content: string } }[] }).choices[0]!.message.content, QA[3]![1]);
   } finally {
     await backend.close();

@@ -6,10 +6,11 @@ import type { Message } from "../generative/chat-template.js";
 import { lmEncoder } from "../generative/dataset.js";
 import type { LmEncoder } from "../generative/encode.js";
 import { needGenerator, openLmRun } from "../generative/generate.js";
-import { trainedModelSpec, type LmPlan } from "../generative/train.js";
+import { trainedModelSpec, type LmPlan } from "../generative/pipeline.js";
 import type { ResolvedConfig } from "../config/resolve.js";
 import { runtimeSpec } from "../predict/logits.js";
 import type { EventOf } from "../protocol/schema.js";
+import { PROTOCOL_VERSION } from "../protocol/schema.js";
 import { RunStore, storeDir } from "../store/store.js";
 import { HoneError } from "../util/errors.js";
 
@@ -59,12 +60,15 @@ export class ChatBackend {
       s.close();
     }
     const encoder = lmEncoder(r.cfg, r.modelDir);
-    if (!encoder.template) throw new HoneError("model", `run ${r.run.id} has no chat template`, [{ message: "chat completions render messages with it", hint: "train with data.chat_template set" }]);
+    if (!encoder.template)
+      throw new HoneError("model", `run ${r.run.id} has no chat template`, [
+        { message: "chat completions render messages with it", hint: "train with data.chat_template set" },
+      ]);
     let backend: ChatBackend | null = null;
     let ready: () => void = () => {};
     const loaded = new Promise<void>((resolve) => (ready = resolve));
     const engine = startEngine(
-      { kind: "lm.serve", protocol_version: 1, model: trainedModelSpec(r.cfg, r.modelDir, r.plan.pad_token_id), runtime: runtimeSpec(r.cfg) },
+      { kind: "lm.serve", protocol_version: PROTOCOL_VERSION, model: trainedModelSpec(r.cfg, r.modelDir, r.plan.pad_token_id), runtime: runtimeSpec(r.cfg) },
       { keepEvents: false, onEvent: (ev) => (ev.type === "ready" ? ready() : backend?.onEvent(ev)) },
     );
     backend = new ChatBackend(r.run.id, r.cfg.data.max_length, engine, encoder, r.plan.stop_token_ids);
@@ -118,7 +122,16 @@ export class ChatBackend {
       if (this.failure) throw this.failure;
       const id = String(this.next++);
       const done = new Promise<ChatResult>((resolve, reject) => this.pending.set(id, { ids: [], sent: "", onText, resolve, reject }));
-      this.engine.send({ type: "generate", id, prompt, max_new_tokens: params.max_tokens, temperature: params.temperature, top_p: params.top_p, seed: params.seed, stop_token_ids: this.stopIds });
+      this.engine.send({
+        type: "generate",
+        id,
+        prompt,
+        max_new_tokens: params.max_tokens,
+        temperature: params.temperature,
+        top_p: params.top_p,
+        seed: params.seed,
+        stop_token_ids: this.stopIds,
+      });
       return done;
     };
     const result = this.queue.then(run, run);

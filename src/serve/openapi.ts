@@ -38,14 +38,20 @@ export function openApi(limits: { maxTexts: number; maxTextChars: number }, mode
           responses: {
             "200": {
               description: "one prediction per text: label (or path, per-level probabilities and a partial-path flag for hierarchies)",
-              content: { "application/json": { schema: { type: "object", properties: { model: { type: "string" }, predictions: { type: "array", items: { type: "object" } } } } } },
+              content: {
+                "application/json": {
+                  schema: { type: "object", properties: { model: { type: "string" }, predictions: { type: "array", items: { type: "object" } } } },
+                },
+              },
             },
             ...errors,
           },
         },
       },
       "/healthz": { get: { summary: "Liveness", responses: { "200": { description: "alive" } } } },
-      "/readyz": { get: { summary: "Readiness (503 while shutting down)", responses: { "200": { description: "ready" }, "503": { description: "draining" } } } },
+      "/readyz": {
+        get: { summary: "Readiness (503 while shutting down)", responses: { "200": { description: "ready" }, "503": { description: "draining" } } },
+      },
       "/metrics": { get: { summary: "Prometheus metrics", responses: { "200": { description: "text exposition format" } } } },
     },
   };

@@ -12,12 +12,35 @@ import { startServer } from "./server.js";
 
 let bundle = "";
 let model: LoadedModel;
-const opts = (o: Partial<ServeOptions> = {}, limits: Partial<ServeOptions["limits"]> = {}): ServeOptions => ({ ...DEFAULT_SERVE, ...o, limits: { ...DEFAULT_SERVE.limits, ...limits } });
-const post = (body: string, headers: Record<string, string> = {}) => ({ method: "POST", body, headers: { "content-type": "application/json", host: "localhost", ...headers } });
+const opts = (o: Partial<ServeOptions> = {}, limits: Partial<ServeOptions["limits"]> = {}): ServeOptions => ({
+  ...DEFAULT_SERVE,
+  ...o,
+  limits: { ...DEFAULT_SERVE.limits, ...limits },
+});
+const post = (body: string, headers: Record<string, string> = {}) => ({
+  method: "POST",
+  body,
+  headers: { "content-type": "application/json", host: "localhost", ...headers },
+});
 
 before(async () => {
   const store = tempDir();
-  const t = hone(["--store", store, "train", "--data", EXAMPLE_DATA, "--model", tinyModel(), "--json", "--epochs", "2", "--set", "data.max_length=32", "--set", "train.threads=1"]);
+  const t = hone([
+    "--store",
+    store,
+    "train",
+    "--data",
+    EXAMPLE_DATA,
+    "--model",
+    tinyModel(),
+    "--json",
+    "--epochs",
+    "2",
+    "--set",
+    "data.max_length=32",
+    "--set",
+    "train.threads=1",
+  ]);
   assert.equal(t.status, 0, t.stderr);
   const run = (jsonLines(t.stdout).find((l) => l.kind === "result") as { run: string }).run;
   bundle = join(tempDir(), "bundle");
@@ -34,11 +57,17 @@ test("classify, health, readiness, metrics and OpenAPI answer; predictions are t
   assert.equal(r.status, 200);
   const body = (await r.json()) as { predictions: { label: string; top: unknown[] }[] };
   const direct = await model.predict(texts);
-  assert.deepEqual(body.predictions.map((p) => p.label), direct.map((p) => p.label));
+  assert.deepEqual(
+    body.predictions.map((p) => p.label),
+    direct.map((p) => p.label),
+  );
   assert.equal(body.predictions[0]!.top.length, 2);
   assert.equal((await app.request("/healthz", { headers: { host: "localhost" } })).status, 200);
   assert.equal((await app.request("/readyz", { headers: { host: "127.0.0.1:8080" } })).status, 200);
-  assert.match(await (await app.request("/metrics", { headers: { host: "localhost" } })).text(), /hone_requests_total\{route="\/v1\/classify",status="200"\} 1/);
+  assert.match(
+    await (await app.request("/metrics", { headers: { host: "localhost" } })).text(),
+    /hone_requests_total\{route="\/v1\/classify",status="200"\} 1/,
+  );
   const spec = (await (await app.request("/openapi.json", { headers: { host: "localhost" } })).json()) as { paths: Record<string, unknown> };
   assert.ok(spec.paths["/v1/classify"]);
 });
@@ -75,9 +104,14 @@ test("abuse: no key, wrong Host, big body, too many texts, long text, bad JSON: 
 test("concurrent requests are micro-batched and each gets its own answers", async () => {
   const { app } = createApp(model, { ...opts(), batch: { maxBatch: 32, maxWaitMs: 20 } });
   const texts = Array.from({ length: 12 }, (_, i) => [`order ${i} never arrived`]);
-  const answers = await Promise.all(texts.map(async (t) => (await (await app.request("/v1/classify", post(JSON.stringify({ texts: t })))).json()) as { predictions: { label: string }[] }));
+  const answers = await Promise.all(
+    texts.map(async (t) => (await (await app.request("/v1/classify", post(JSON.stringify({ texts: t })))).json()) as { predictions: { label: string }[] }),
+  );
   const direct = await model.predict(texts.map((t) => t[0]!));
-  assert.deepEqual(answers.map((a) => a.predictions[0]!.label), direct.map((p) => p.label));
+  assert.deepEqual(
+    answers.map((a) => a.predictions[0]!.label),
+    direct.map((p) => p.label),
+  );
   const metrics = await (await app.request("/metrics", { headers: { host: "localhost" } })).text();
   const batches = Number(/hone_batch_size_count (\d+)/.exec(metrics)![1]);
   assert.ok(batches < 12, `${batches} model calls for 12 requests`);
@@ -89,7 +123,9 @@ test("a public bind without a key is refused; a slow client times out and the se
   const server = await startServer(bundle, 0, { ...opts({}, { timeoutMs: 1000 }), batch: { maxBatch: 32, maxWaitMs: 300 } });
   const { port } = new URL(server.url);
   const slow = await new Promise<string>((resolve) => {
-    const s = connect(Number(port), "127.0.0.1", () => s.write(`POST /v1/classify HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"texts":`));
+    const s = connect(Number(port), "127.0.0.1", () =>
+      s.write(`POST /v1/classify HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"texts":`),
+    );
     let got = "";
     s.on("data", (d) => (got += d));
     s.on("close", () => resolve(got));

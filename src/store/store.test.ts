@@ -16,7 +16,13 @@ test("runs, metric series, artifacts and lineage round-trip", async () => {
   store.logMetrics(a.id, 30, "validation", { accuracy: 0.9 });
   store.logMetrics(a.id, 30, "test", { accuracy: 0.8 });
   store.truncateMetrics(a.id, 20);
-  assert.deepEqual(store.metrics(a.id, "validation").filter((p) => p.name === "accuracy").map((p) => p.step), [10, 20]);
+  assert.deepEqual(
+    store
+      .metrics(a.id, "validation")
+      .filter((p) => p.name === "accuracy")
+      .map((p) => p.step),
+    [10, 20],
+  );
   assert.equal(store.metrics(a.id, "validation").find((p) => p.name === "loss")!.value, null); // NaN stored as NULL
   assert.equal(store.metrics(a.id, "test").length, 1); // test points survive a resume truncation
   const f = join(a.run_dir, "w.bin");

@@ -43,6 +43,12 @@ export function tinyLm(textFiles: string[] = [EXAMPLE_DATA], kind: "causal" | "s
   return dir;
 }
 
+/** `hone train --json` of the example data on the tiny model, with the settings the CLI tests share. */
+export function tinyTrainArgs(store: string, extra: string[] = []): string[] {
+  const settings = "train.lr=3e-3 train.batch_size=16 data.max_length=32 train.threads=1".split(" ").flatMap((s) => ["--set", s]);
+  return ["--store", store, "train", "--data", EXAMPLE_DATA, "--model", tinyModel(), "--json", ...settings, "--seed", "7", ...extra];
+}
+
 export interface CliResult {
   status: number | null;
   stdout: string;
@@ -61,8 +67,23 @@ export function hone(args: string[], opts: { cwd?: string; input?: string; env?:
 }
 
 /** Start the CLI without waiting, for tests that interrupt it. */
-export function honeSpawn(args: string[], opts: { cwd?: string } = {}) {
-  return spawn(process.execPath, [join(ROOT, "bin", "hone"), ...args], { cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe"] });
+export function honeSpawn(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}) {
+  return spawn(process.execPath, [join(ROOT, "bin", "hone"), ...args], {
+    cwd: opts.cwd,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...opts.env },
+  });
+}
+
+/** Wait until a run is no longer running (its engine may outlive a killed CLI by a step). */
+export async function settled(store: string, runId: string, timeoutMs = 30000): Promise<string> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const r = hone(["--store", store, "runs", "show", runId, "--json"]);
+    const status = r.status === 0 ? String(JSON.parse(r.stdout).status) : "unknown";
+    if (status !== "running" || Date.now() > until) return status;
+    await new Promise((res) => setTimeout(res, 300));
+  }
 }
 
 /** Run `hone train --json ...` and kill -9 it once its first checkpoint is on disk: what it

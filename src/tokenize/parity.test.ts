@@ -40,7 +40,10 @@ py = [e.ids for e in tok.encode_batch(texts)]
 bad = [i for i, (a, b) in enumerate(zip(py, ts)) if a != b]
 print(json.dumps({"n": len(py), "mismatches": len(bad), "first": bad[:3], "truncated": sum(len(a) == 24 for a in py)}))
 `;
-  const r = spawnSync(pythonExecutable(), ["-c", script, join(model.dir, "tokenizer.json"), join(dir, "texts.json"), join(dir, "ids.json")], { encoding: "utf8", maxBuffer: 1 << 26 });
+  const r = spawnSync(pythonExecutable(), ["-c", script, join(model.dir, "tokenizer.json"), join(dir, "texts.json"), join(dir, "ids.json")], {
+    encoding: "utf8",
+    maxBuffer: 1 << 26,
+  });
   assert.equal(r.status, 0, r.stderr);
   const result = JSON.parse(r.stdout);
   assert.equal(result.n, texts.length);

@@ -76,7 +76,13 @@ export function writeLmShard(dir: string, split: string, seqs: { ids: Uint32Arra
     pos += s.ids.length;
     offsets[i + 1] = pos;
   });
-  const ref: LmShard = { tokens: join(dir, `${split}.tokens.u32`), offsets: join(dir, `${split}.offsets.u32`), count: seqs.length, loss_mask: null, rows: null };
+  const ref: LmShard = {
+    tokens: join(dir, `${split}.tokens.u32`),
+    offsets: join(dir, `${split}.offsets.u32`),
+    count: seqs.length,
+    loss_mask: null,
+    rows: null,
+  };
   writeFileAtomic(ref.tokens, le(tokens));
   writeFileAtomic(ref.offsets, le(offsets));
   if (mask) {

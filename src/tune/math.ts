@@ -12,7 +12,11 @@ export function erfc(x: number): number {
     Math.exp(
       -z * z -
         1.26551223 +
-        t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+        t *
+          (1.00002368 +
+            t *
+              (0.37409196 +
+                t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
     );
   return x >= 0 ? r : 2 - r;
 }
@@ -127,7 +131,8 @@ export interface Minimum {
  * Minimise f (returning value and gradient) with L-BFGS inside a box: iterates are projected
  * onto [lower, upper] and the search direction drops coordinates pinned at a bound whose
  * gradient points outwards. Backtracking Armijo line search. Enough for the smooth, low-
- * dimensional problems here (GP marginal likelihood, acquisition functions).
+ * dimensional problems here (GP marginal likelihood, acquisition functions). (Long: the algorithm
+ * as in Nocedal & Wright, two-loop recursion and line search inline, read top to bottom.)
  */
 export function minimizeLbfgs(
   f: (x: Float64Array) => { value: number; grad: Float64Array },

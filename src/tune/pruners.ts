@@ -67,7 +67,10 @@ export function shouldPrune(trial: TrialView, others: TrialView[], resource: num
     if (finished.length < s.startupTrials) return false;
     const mine = bestUpTo(trial, resource, s);
     // Others that got at least this far: their best up to here.
-    const theirs = others.filter((t) => t.intermediate.some((p) => p.resource >= resource - EPS)).map((t) => bestUpTo(t, resource, s)).filter((v): v is number => v !== null);
+    const theirs = others
+      .filter((t) => t.intermediate.some((p) => p.resource >= resource - EPS))
+      .map((t) => bestUpTo(t, resource, s))
+      .filter((v): v is number => v !== null);
     if (mine === null || theirs.length === 0) return false;
     const sorted = theirs.sort((a, b) => a - b);
     const median = sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;

@@ -79,7 +79,13 @@ export function paretoFront(trials: TrialRow[], objectives: Objective[]): TrialR
 }
 
 /** Fields of a config that hold paths relative to the config file. */
-const PATH_FIELDS = [["data", "train"], ["data", "validation"], ["data", "test"], ["hierarchy", "taxonomy"], ["model", "path"]];
+const PATH_FIELDS = [
+  ["data", "train"],
+  ["data", "validation"],
+  ["data", "test"],
+  ["hierarchy", "taxonomy"],
+  ["model", "path"],
+];
 
 /**
  * The user's config with a trial's values set and the tune section removed, comments kept.
@@ -96,7 +102,8 @@ export function bestConfigYaml(loaded: LoadedConfig, sets: string[], params: Rec
   doc.deleteIn(["tune"]);
   for (const path of PATH_FIELDS) {
     const node = doc.getIn(path);
-    const fix = (p: unknown) => (typeof p === "string" && (p.startsWith(".") || p.includes("/")) && existsSync(resolvePath(loaded.baseDir, p)) ? resolvePath(loaded.baseDir, p) : p);
+    const fix = (p: unknown) =>
+      typeof p === "string" && (p.startsWith(".") || p.includes("/")) && existsSync(resolvePath(loaded.baseDir, p)) ? resolvePath(loaded.baseDir, p) : p;
     if (typeof node === "string") setIn(path, fix(node));
     else if (doc.getIn([...path, "path"]) !== undefined) setIn([...path, "path"], fix(doc.getIn([...path, "path"])));
   }
@@ -109,7 +116,14 @@ function csvCell(v: unknown): string {
   return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-export function writeStudyReport(args: { study: StudyRow; trials: TrialRow[]; objectives: Objective[]; outDir: string; config: LoadedConfig; space: Space }): StudyReport {
+export function writeStudyReport(args: {
+  study: StudyRow;
+  trials: TrialRow[];
+  objectives: Objective[];
+  outDir: string;
+  config: LoadedConfig;
+  space: Space;
+}): StudyReport {
   const { study, trials, objectives, outDir, space } = args;
   const files: string[] = [];
   const put = (name: string, data: string | Uint8Array) => {
@@ -131,15 +145,35 @@ export function writeStudyReport(args: { study: StudyRow; trials: TrialRow[]; ob
     return rank(a) - rank(b) || (a.values && b.values ? lossOf(a.values, objectives) - lossOf(b.values, objectives) : 0) || a.number - b.number;
   });
   const header = ["number", "state", ...objectives.map((o) => o.metric), ...space.params.map((p) => p.name), "epochs", "seconds", "run", "error"];
-  const rows = ranked.map((t) => [t.number, t.state, ...objectives.map((_, i) => t.values?.[i] ?? null), ...space.params.map((p) => t.params[p.name] ?? null), t.epochs, t.seconds, t.runId, t.error]);
-  put("trials.csv", [header, ...rows].map((r) => r.map(csvCell).join(",")).join("\n") + "\n");
+  const rows = ranked.map((t) => [
+    t.number,
+    t.state,
+    ...objectives.map((_, i) => t.values?.[i] ?? null),
+    ...space.params.map((p) => t.params[p.name] ?? null),
+    t.epochs,
+    t.seconds,
+    t.runId,
+    t.error,
+  ]);
+  put("trials.csv", `${[header, ...rows].map((r) => r.map(csvCell).join(",")).join("\n")}\n`);
 
   const chosen = best ?? pareto[0] ?? null;
   if (chosen) {
     const note = ` Best config of study "${study.name}": trial ${chosen.number}, ${objectives.map((o, i) => `${o.metric} ${chosen.values![i]!.toFixed(4)}`).join(", ")} (validation).\n Train it: hone train ${join(outDir, "best.yaml")}`;
     put("best.yaml", bestConfigYaml(args.config, study.definition.sets, chosen.params, note));
   }
-  if (multi) pareto.forEach((t, i) => put(`pareto-${i + 1}.yaml`, bestConfigYaml(args.config, study.definition.sets, t.params, ` Pareto-optimal trial ${t.number} of study "${study.name}": ${objectives.map((o, j) => `${o.metric} ${t.values![j]!.toFixed(4)}`).join(", ")}`)));
+  if (multi)
+    pareto.forEach((t, i) =>
+      put(
+        `pareto-${i + 1}.yaml`,
+        bestConfigYaml(
+          args.config,
+          study.definition.sets,
+          t.params,
+          ` Pareto-optimal trial ${t.number} of study "${study.name}": ${objectives.map((o, j) => `${o.metric} ${t.values![j]!.toFixed(4)}`).join(", ")}`,
+        ),
+      ),
+    );
 
   const charts: [string, string][] = [];
   if (complete.length > 0) {
@@ -147,7 +181,8 @@ export function writeStudyReport(args: { study: StudyRow; trials: TrialRow[]; ob
     charts.push(["parallel", parallelChart(objectives[0]!.metric, objectives[0]!.direction === "maximize", space.params, trials)]);
   }
   if (trials.some((t) => t.intermediate.length > 0)) charts.push(["intermediate", intermediateChart(objectives[0]!.metric, trials)]);
-  if (multi && complete.length > 0) charts.push(["pareto", paretoChart([objectives[0]!.metric, objectives[1]!.metric], trials, new Set(pareto.map((t) => t.id)))]);
+  if (multi && complete.length > 0)
+    charts.push(["pareto", paretoChart([objectives[0]!.metric, objectives[1]!.metric], trials, new Set(pareto.map((t) => t.id)))]);
   for (const [name, svg] of charts) {
     put(`${name}.svg`, svg);
     put(`${name}.png`, svgToPng(svg));

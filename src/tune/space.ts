@@ -106,7 +106,10 @@ function probeValues(d: Dist): Value[] {
 export function parseSpace(loaded: LoadedConfig): Space {
   const tune = loaded.config.tune;
   const file = loaded.file ?? "command line";
-  if (!tune) throw new HoneError("config", "the config has no tune section", [{ file, message: "hone tune needs tune.space", hint: 'add e.g. tune: { space: { train.lr: "loguniform(1e-5, 1e-3)" } }' }]);
+  if (!tune)
+    throw new HoneError("config", "the config has no tune section", [
+      { file, message: "hone tune needs tune.space", hint: 'add e.g. tune: { space: { train.lr: "loguniform(1e-5, 1e-3)" } }' },
+    ]);
   const issues: Issue[] = [];
   const at = (name: string, message: string, hint?: string, sub: string[] = []) => {
     const path = ["tune", "space", name, ...sub];
@@ -133,7 +136,15 @@ export function parseSpace(loaded: LoadedConfig): Space {
     if (bad >= 0) {
       const known = knownKeys(keys.slice(0, bad));
       const near = closest(keys[bad]!, known);
-      at(name, `unknown config path "${name}"`, near ? `did you mean "${[...keys.slice(0, bad), near].join(".")}"?` : known.length ? `fields at ${keys.slice(0, bad).join(".") || "the top level"}: ${known.join(", ")}` : undefined);
+      at(
+        name,
+        `unknown config path "${name}"`,
+        near
+          ? `did you mean "${[...keys.slice(0, bad), near].join(".")}"?`
+          : known.length
+            ? `fields at ${keys.slice(0, bad).join(".") || "the top level"}: ${known.join(", ")}`
+            : undefined,
+      );
       continue;
     }
     const raw = typeof spec === "object" && spec !== null && !Array.isArray(spec) ? spec : { dist: spec, when: undefined };
@@ -157,9 +168,15 @@ export function parseSpace(loaded: LoadedConfig): Space {
       const probe = structuredClone(defaults) as Record<string, unknown>;
       setPath(probe, keys, v);
       const r = UserConfig.safeParse(probe);
-      const problem = r.success ? null : r.error.issues.find((i) => i.path.join(".") === name || name.startsWith(i.path.join(".")) || i.path.join(".").startsWith(name));
+      const problem = r.success
+        ? null
+        : r.error.issues.find((i) => i.path.join(".") === name || name.startsWith(i.path.join(".")) || i.path.join(".").startsWith(name));
       if (problem) {
-        at(name, `${JSON.stringify(v)} is not a valid ${name}: ${problem.message}`, dist.kind === "categorical" ? "remove it from the choices" : "narrow the range");
+        at(
+          name,
+          `${JSON.stringify(v)} is not a valid ${name}: ${problem.message}`,
+          dist.kind === "categorical" ? "remove it from the choices" : "narrow the range",
+        );
         break;
       }
     }
@@ -172,12 +189,23 @@ export function parseSpace(loaded: LoadedConfig): Space {
     const parent = byName.get(p.when.param);
     if (!parent) {
       const near = closest(p.when.param, [...byName.keys()]);
-      at(p.name, `when: "${p.when.param}" is not a parameter of the search space`, near ? `did you mean "${near}"?` : "conditions refer to other searched parameters", ["when"]);
+      at(
+        p.name,
+        `when: "${p.when.param}" is not a parameter of the search space`,
+        near ? `did you mean "${near}"?` : "conditions refer to other searched parameters",
+        ["when"],
+      );
     } else if (parent.dist.kind !== "categorical") {
       at(p.name, `when: "${p.when.param}" must be a choice to condition on`, "make it choice(...)", ["when"]);
     } else {
       const missing = p.when.values.filter((v) => !(parent.dist as { choices: Value[] }).choices.some((c) => c === v));
-      if (missing.length) at(p.name, `when: ${missing.map((v) => JSON.stringify(v)).join(", ")} is not a choice of ${p.when.param}`, `choices: ${(parent.dist as { choices: Value[] }).choices.map((v) => JSON.stringify(v)).join(", ")}`, ["when"]);
+      if (missing.length)
+        at(
+          p.name,
+          `when: ${missing.map((v) => JSON.stringify(v)).join(", ")} is not a choice of ${p.when.param}`,
+          `choices: ${(parent.dist as { choices: Value[] }).choices.map((v) => JSON.stringify(v)).join(", ")}`,
+          ["when"],
+        );
     }
   }
   if (issues.length) throw new HoneError("config", `invalid search space${loaded.file ? ` in ${loaded.file}` : ""}`, issues);
@@ -285,6 +313,9 @@ const MINIMIZED = new Set(["loss", "train_seconds", "model_mb"]);
 export function objectivesOf(tune: TuneConfig, earlyStoppingMetric: string): Objective[] {
   const metrics = (Array.isArray(tune.metric) ? tune.metric : [tune.metric]).map((m) => (m === "auto" ? earlyStoppingMetric : m));
   const dirs = Array.isArray(tune.direction) ? tune.direction : metrics.map(() => tune.direction as "auto" | "maximize" | "minimize");
-  if (dirs.length !== metrics.length) throw new HoneError("config", "tune.direction needs one direction per metric", [{ path: ["tune", "direction"], message: `${metrics.length} metric(s), ${dirs.length} direction(s)` }]);
+  if (dirs.length !== metrics.length)
+    throw new HoneError("config", "tune.direction needs one direction per metric", [
+      { path: ["tune", "direction"], message: `${metrics.length} metric(s), ${dirs.length} direction(s)` },
+    ]);
   return metrics.map((metric, i) => ({ metric, direction: dirs[i] === "auto" ? (MINIMIZED.has(metric) ? "minimize" : "maximize") : dirs[i]! }));
 }

@@ -49,12 +49,16 @@ test("hone tune: a TPE study with ASHA runs, reports, and --final retrains the b
   assert.equal(ends.length, 5);
   assert.deepEqual(ends.map((e) => e.trial.number).sort(), [0, 1, 2, 3, 4]);
   for (const e of ends) assert.ok(["complete", "pruned"].includes(e.trial.state) && e.trial.values[0]! >= 0 && e.trial.values[0]! <= 1);
-  const result = lines.find((l) => l.kind === "result") as { best: { number: number; values: number[] }; final: { run: string; test: { accuracy: number; count: number } } };
+  const result = lines.find((l) => l.kind === "result") as {
+    best: { number: number; values: number[] };
+    final: { run: string; test: { accuracy: number; count: number } };
+  };
   const bestOfTrials = Math.max(...ends.filter((e) => e.trial.state === "complete").map((e) => e.trial.values[0]!));
   assert.equal(result.best.values[0], bestOfTrials);
   assert.ok(result.final.test.count > 0 && result.final.test.accuracy >= 0);
   const out = join(store, "studies", "tiny");
-  for (const f of ["trials.csv", "best.yaml", "summary.json", "history.svg", "history.png", "parallel.png", "intermediate.png"]) assert.ok(existsSync(join(out, f)), `missing ${f}`);
+  for (const f of ["trials.csv", "best.yaml", "summary.json", "history.svg", "history.png", "parallel.png", "intermediate.png"])
+    assert.ok(existsSync(join(out, f)), `missing ${f}`);
   // best.yaml is a plain config: the tune section gone, the winning values in it.
   const best = readFileSync(join(out, "best.yaml"), "utf8");
   assert.doesNotMatch(best, /^tune:/m);
@@ -64,7 +68,10 @@ test("hone tune: a TPE study with ASHA runs, reports, and --final retrains the b
   const db = new Database(join(store, "hone.db"), { readonly: true });
   const tested = db.prepare("SELECT DISTINCT r.name FROM metrics m JOIN runs r ON r.id = m.run_id WHERE m.split = 'test'").all() as { name: string }[];
   db.close();
-  assert.deepEqual(tested.map((t) => t.name), ["tiny-final"]);
+  assert.deepEqual(
+    tested.map((t) => t.name),
+    ["tiny-final"],
+  );
   // Same command again: the study is complete, nothing more runs.
   const again = hone(["--store", store, "tune", file, "--json"]);
   assert.equal(again.status, 0, again.stderr);
@@ -96,12 +103,21 @@ test("hone tune: kill -9 of the orchestrator during a 4-way parallel study, then
 
   const db = new Database(join(store, "hone.db"), { readonly: true });
   const trials = db.prepare("SELECT number, state, run_id FROM trials ORDER BY number").all() as { number: number; state: string; run_id: string }[];
-  assert.deepEqual(trials.map((t) => t.number), [0, 1, 2, 3, 4, 5, 6, 7]);
-  assert.ok(trials.every((t) => t.state === "complete"), JSON.stringify(trials));
+  assert.deepEqual(
+    trials.map((t) => t.number),
+    [0, 1, 2, 3, 4, 5, 6, 7],
+  );
+  assert.ok(
+    trials.every((t) => t.state === "complete"),
+    JSON.stringify(trials),
+  );
   // One trained run per trial: none lost, none run twice.
   const runs = db.prepare("SELECT name, id, status FROM runs WHERE status = 'completed' ORDER BY name").all() as { name: string; id: string }[];
   db.close();
-  assert.deepEqual(runs.map((x) => x.name), trials.map((t) => `tiny-t${t.number}`));
+  assert.deepEqual(
+    runs.map((x) => x.name),
+    trials.map((t) => `tiny-t${t.number}`),
+  );
   assert.deepEqual(runs.map((x) => x.id).sort(), trials.map((t) => t.run_id).sort());
 });
 
@@ -138,7 +154,9 @@ test("hone tune worker: two workers share a PostgreSQL study; a killed worker's 
     await until(() => jsonLines(aOut).filter((l) => l.kind === "trial-start").length >= 2, "worker A started no second trial");
     await sleep(1500);
     a.kill("SIGKILL");
-    const aStarts = jsonLines(aOut).filter((l) => l.kind === "trial-start").map((l) => (l.trial as { number: number }).number);
+    const aStarts = jsonLines(aOut)
+      .filter((l) => l.kind === "trial-start")
+      .map((l) => (l.trial as { number: number }).number);
     const killedTrial = aStarts.at(-1)!;
     const guard = setTimeout(() => b.kill("SIGKILL"), 180_000);
     const code = await new Promise((r) => b.once("close", r));
@@ -147,9 +165,16 @@ test("hone tune worker: two workers share a PostgreSQL study; a killed worker's 
 
     await admin.query(`SET search_path TO ${schema}`);
     const trials = (await admin.query("SELECT number, state, worker FROM trials ORDER BY number")).rows;
-    assert.deepEqual(trials.map((t) => t.number), [0, 1, 2, 3, 4]);
-    assert.ok(trials.every((t) => t.state === "complete"), JSON.stringify(trials));
-    const events = (await admin.query("SELECT t.number, a.worker, a.event FROM trial_assignments a JOIN trials t ON t.id = a.trial_id ORDER BY a.seq")).rows as { number: number; worker: string; event: string }[];
+    assert.deepEqual(
+      trials.map((t) => t.number),
+      [0, 1, 2, 3, 4],
+    );
+    assert.ok(
+      trials.every((t) => t.state === "complete"),
+      JSON.stringify(trials),
+    );
+    const events = (await admin.query("SELECT t.number, a.worker, a.event FROM trial_assignments a JOIN trials t ON t.id = a.trial_id ORDER BY a.seq"))
+      .rows as { number: number; worker: string; event: string }[];
     // Per trial, claims alternate with requeues: never held by two workers at once.
     for (const n of [0, 1, 2, 3, 4]) {
       let holder: string | null = null;
@@ -174,7 +199,10 @@ test("hone tune worker: two workers share a PostgreSQL study; a killed worker's 
 test("hone tune: a bad search space is a clear error with its line, no stack trace, exit code 2", () => {
   const dir = tempDir();
   const file = join(dir, "bad.yaml");
-  writeFileSync(file, `data: { train: ${EXAMPLE_DATA} }\ntune:\n  space:\n    train.lr: loguniform(0, 1e-3)\n    train.batch_size: choice()\n    model.dropuot: uniform(0, 0.3)\n`);
+  writeFileSync(
+    file,
+    `data: { train: ${EXAMPLE_DATA} }\ntune:\n  space:\n    train.lr: loguniform(0, 1e-3)\n    train.batch_size: choice()\n    model.dropuot: uniform(0, 0.3)\n`,
+  );
   const r = hone(["--store", join(dir, "s"), "tune", file]);
   assert.equal(r.status, 2);
   assert.match(r.stderr, /bad\.yaml:4 tune\.space\.train\.lr: a log range needs low > 0/);

@@ -41,7 +41,7 @@ test("search space: bad input gets a located, specific error", () => {
     ["tune:\n  space:\n    train.lr: loguniform(1e-5, 2)\n", /2 is not a valid train.lr/, 4],
     ["tune:\n  space:\n    train.lr: lognormal(1, 2)\n", /unknown distribution "lognormal"/, 4],
     ["tune:\n  space:\n    train.freeze.layers: int(0.5, 3)\n", /bounds must be integers/, 4],
-    ["tune:\n  space:\n    train.warmup_ratio: { dist: \"uniform(0, 0.2)\", when: { train.schedule: cosine } }\n", /not a parameter of the search space/, 4],
+    ['tune:\n  space:\n    train.warmup_ratio: { dist: "uniform(0, 0.2)", when: { train.schedule: cosine } }\n', /not a parameter of the search space/, 4],
   ];
   for (const [yaml, re, line] of cases) {
     const e = spaceError(yaml);
@@ -71,7 +71,10 @@ tune:
 `,
   );
   const space = parseSpace(loadConfig(file));
-  assert.deepEqual(space.params.map((p) => p.name), ["train.scheduler", "train.warmup_ratio", "train.lr", "train.batch_size", "train.freeze.layers"]);
+  assert.deepEqual(
+    space.params.map((p) => p.name),
+    ["train.scheduler", "train.warmup_ratio", "train.lr", "train.batch_size", "train.freeze.layers"],
+  );
   const lr = parseDist("loguniform(1e-5, 1e-3)");
   assert.ok(typeof lr !== "string" && lr.kind === "float");
   if (typeof lr !== "string" && lr.kind === "float") {
@@ -87,7 +90,15 @@ tune:
   }
   // Conditional parameters: present exactly when their condition holds.
   for (let n = 0; n < 40; n++) {
-    const a = SAMPLERS.random.sample({ space, objectives: [{ metric: "accuracy", direction: "maximize" }], history: [], number: n, seed: 1, startupTrials: 10, gridPoints: 3 });
+    const a = SAMPLERS.random.sample({
+      space,
+      objectives: [{ metric: "accuracy", direction: "maximize" }],
+      history: [],
+      number: n,
+      seed: 1,
+      startupTrials: 10,
+      gridPoints: 3,
+    });
     assert.equal("train.warmup_ratio" in a, a["train.scheduler"] === "cosine", JSON.stringify(a));
   }
   // The grid: 2 schedulers (cosine with 3 warmups) x 3 lrs x 3 batch sizes x 7 layer counts.
@@ -110,7 +121,10 @@ test("Rng: seeded, reproducible, roughly uniform and normal", () => {
   const a = new Rng(5, 3);
   const b = new Rng(5, 3);
   const xs = Array.from({ length: 20000 }, () => a.uniform());
-  assert.deepEqual(xs.slice(0, 5), Array.from({ length: 5 }, () => b.uniform()));
+  assert.deepEqual(
+    xs.slice(0, 5),
+    Array.from({ length: 5 }, () => b.uniform()),
+  );
   const mean = xs.reduce((s, x) => s + x, 0) / xs.length;
   assert.ok(Math.abs(mean - 0.5) < 0.01, String(mean));
   const ns = Array.from({ length: 20000 }, () => a.normal());
@@ -130,7 +144,10 @@ test("math: normal functions, log EI in the far tail, Cholesky, L-BFGS on Rosenb
   // Asymptotics: h(z) ~ phi(z) / z^2 for z -> -inf.
   assert.ok(Math.abs(logH(-30).value - (Math.log(normPdf(30)) - 2 * Math.log(30))) < 0.01);
   const l = cholesky(Float64Array.from([4, 2, 2, 3]), 2)!;
-  assert.deepEqual(Array.from(l).map((v) => Number(v.toFixed(6))), [2, 0, 1, Number(Math.sqrt(2).toFixed(6))]);
+  assert.deepEqual(
+    Array.from(l).map((v) => Number(v.toFixed(6))),
+    [2, 0, 1, Number(Math.sqrt(2).toFixed(6))],
+  );
   const rosen = (x: Float64Array) => ({
     value: 100 * (x[1]! - x[0]! ** 2) ** 2 + (1 - x[0]!) ** 2,
     grad: Float64Array.from([-400 * x[0]! * (x[1]! - x[0]! ** 2) - 2 * (1 - x[0]!), 200 * (x[1]! - x[0]! ** 2)]),
@@ -200,7 +217,15 @@ const quad = (p: Record<string, unknown>) => ((p.a as number) - 1) ** 2 + ((p.b 
 function optimise(sampler: keyof typeof SAMPLERS, seed: number, n: number, space = quadSpace, f = quad, startupTrials = 8): number {
   const history: TrialView[] = [];
   for (let i = 0; i < n; i++) {
-    const params = SAMPLERS[sampler].sample({ space, objectives: [{ metric: "f", direction: "minimize" }], history, number: i, seed, startupTrials, gridPoints: 5 });
+    const params = SAMPLERS[sampler].sample({
+      space,
+      objectives: [{ metric: "f", direction: "minimize" }],
+      history,
+      number: i,
+      seed,
+      startupTrials,
+      gridPoints: 5,
+    });
     history.push({ number: i, state: "complete", params, values: [f(params)], intermediate: [] });
   }
   return Math.min(...history.map((t) => t.values![0]!));
@@ -218,16 +243,35 @@ test("samplers: TPE and GP beat random search on a mixed quadratic; each is repr
   const intSpace: Space = { params: [{ name: "n", dist: { kind: "int", low: 0, high: 20, step: 1, log: false }, when: null }, quadSpace.params[0]!] };
   const history: TrialView[] = [];
   for (let i = 0; i < 20; i++) {
-    const params = SAMPLERS.gp.sample({ space: intSpace, objectives: [{ metric: "f", direction: "minimize" }], history, number: i, seed: 1, startupTrials: 6, gridPoints: 5 });
-    history.push({ number: i, state: "complete", params, values: [((params.n as number) - 13) ** 2 + 0.1 * ((params.a as number) - 1) ** 2], intermediate: [] });
+    const params = SAMPLERS.gp.sample({
+      space: intSpace,
+      objectives: [{ metric: "f", direction: "minimize" }],
+      history,
+      number: i,
+      seed: 1,
+      startupTrials: 6,
+      gridPoints: 5,
+    });
+    history.push({
+      number: i,
+      state: "complete",
+      params,
+      values: [((params.n as number) - 13) ** 2 + 0.1 * ((params.a as number) - 1) ** 2],
+      intermediate: [],
+    });
   }
-  assert.ok(history.some((t) => t.params.n === 13), JSON.stringify(history.map((t) => t.params.n)));
+  assert.ok(
+    history.some((t) => t.params.n === 13),
+    JSON.stringify(history.map((t) => t.params.n)),
+  );
   assert.equal(optimise("tpe", 9, 15), optimise("tpe", 9, 15));
   assert.equal(optimise("gp", 9, 12), optimise("gp", 9, 12));
 });
 
 test("TPE homes in on its incumbent in 10 dimensions (candidates drawn near the best trial)", () => {
-  const space: Space = { params: Array.from({ length: 10 }, (_, i) => ({ name: `x${i}`, dist: { kind: "float" as const, low: -5, high: 5, log: false, step: null }, when: null })) };
+  const space: Space = {
+    params: Array.from({ length: 10 }, (_, i) => ({ name: `x${i}`, dist: { kind: "float" as const, low: -5, high: 5, log: false, step: null }, when: null })),
+  };
   const sphere = (p: Record<string, unknown>) => Object.values(p).reduce((a: number, x, i) => a + ((x as number) - 1 + 0.2 * i) ** 2, 0);
   const bests = [0, 1, 2, 3, 4].map((seed) => optimise("tpe", seed, 60, space, sphere, 10));
   const median = [...bests].sort((a, b) => a - b)[2]!;
@@ -239,21 +283,37 @@ test("TPE kernel floor: 1/(n+2) in up to 4 numeric dimensions, Optuna's clip whe
   // 12 kernels, 100 trials: Optuna's clip is 1/14.
   assert.equal(minSigmaOf(12, 100, 2), 1 / 102);
   assert.equal(minSigmaOf(12, 100, 4), 1 / 102);
-  assert.ok(Math.abs(minSigmaOf(12, 100, 6) - Math.pow(102, -2 / 3)) < 1e-15);
+  assert.ok(Math.abs(minSigmaOf(12, 100, 6) - 102 ** (-2 / 3)) < 1e-15);
   assert.equal(minSigmaOf(12, 100, 10), 1 / 14); // 102^(-0.4) = 0.157 would be wider than the clip
   assert.equal(minSigmaOf(12, 10, 2), 1 / 14); // few trials: the clip is already narrower
   assert.equal(minSigmaOf(200, 1000, 0), 1 / 1002); // only choices: no numeric axis to widen
 });
 
 test("grid sampler: visits every grid point once, then says the grid is done", () => {
-  const space: Space = { params: [{ name: "a", dist: { kind: "categorical", choices: [1, 2, 3] }, when: null }, { name: "b", dist: { kind: "int", low: 0, high: 1, log: false, step: 1 }, when: null }] };
+  const space: Space = {
+    params: [
+      { name: "a", dist: { kind: "categorical", choices: [1, 2, 3] }, when: null },
+      { name: "b", dist: { kind: "int", low: 0, high: 1, log: false, step: 1 }, when: null },
+    ],
+  };
   const history: TrialView[] = [];
   for (let i = 0; i < 6; i++) {
-    const params = SAMPLERS.grid.sample({ space, objectives: [{ metric: "f", direction: "minimize" }], history, number: i, seed: 0, startupTrials: 1, gridPoints: 3 });
+    const params = SAMPLERS.grid.sample({
+      space,
+      objectives: [{ metric: "f", direction: "minimize" }],
+      history,
+      number: i,
+      seed: 0,
+      startupTrials: 1,
+      gridPoints: 3,
+    });
     history.push({ number: i, state: "complete", params, values: [0], intermediate: [] });
   }
   assert.equal(new Set(history.map((t) => JSON.stringify(t.params))).size, 6);
-  assert.throws(() => SAMPLERS.grid.sample({ space, objectives: [{ metric: "f", direction: "minimize" }], history, number: 6, seed: 0, startupTrials: 1, gridPoints: 3 }), /every one has been tried/);
+  assert.throws(
+    () => SAMPLERS.grid.sample({ space, objectives: [{ metric: "f", direction: "minimize" }], history, number: 6, seed: 0, startupTrials: 1, gridPoints: 3 }),
+    /every one has been tried/,
+  );
 });
 
 const trial = (number: number, points: [number, number][], state: TrialView["state"] = "running"): TrialView => ({
@@ -272,16 +332,65 @@ test("pruners: median, ASHA rungs and Hyperband brackets decide as specified", (
   assert.equal(shouldPrune(trial(10, [[1, 0.75]]), rivals, 1, base), true); // 3rd of 7
   // The first trial to reach a rung goes on; a report between rungs decides nothing.
   assert.equal(shouldPrune(trial(11, [[1, 0.1]]), [], 1, base), false);
-  assert.equal(shouldPrune(trial(10, [[1, 0.85], [2, 0.1]]), rivals, 2, base), false);
+  assert.equal(
+    shouldPrune(
+      trial(10, [
+        [1, 0.85],
+        [2, 0.1],
+      ]),
+      rivals,
+      2,
+      base,
+    ),
+    false,
+  );
   // Rung 3 compares values at 3 epochs.
-  const at3 = [0.8, 0.9, 0.95].map((v, i) => trial(i, [[1, 0.5], [3, v]], "complete"));
-  assert.equal(shouldPrune(trial(12, [[1, 0.9], [2, 0.9], [3, 0.85]]), at3, 3, base), true);
+  const at3 = [0.8, 0.9, 0.95].map((v, i) =>
+    trial(
+      i,
+      [
+        [1, 0.5],
+        [3, v],
+      ],
+      "complete",
+    ),
+  );
+  assert.equal(
+    shouldPrune(
+      trial(12, [
+        [1, 0.9],
+        [2, 0.9],
+        [3, 0.85],
+      ]),
+      at3,
+      3,
+      base,
+    ),
+    true,
+  );
   // The last epoch is never pruned; minimise flips the order.
   assert.equal(shouldPrune(trial(12, [[9, 0.1]]), at3, 9, base), false);
   assert.equal(shouldPrune(trial(10, [[1, 0.45]]), rivals, 1, { ...base, direction: "minimize" }), false);
   // Median: after 2 finished trials, worse than the others' median at this epoch.
   const med = { ...base, name: "median" as const };
-  const done = [trial(0, [[1, 0.6], [2, 0.7]], "complete"), trial(1, [[1, 0.8], [2, 0.9]], "complete")];
+  const done = [
+    trial(
+      0,
+      [
+        [1, 0.6],
+        [2, 0.7],
+      ],
+      "complete",
+    ),
+    trial(
+      1,
+      [
+        [1, 0.8],
+        [2, 0.9],
+      ],
+      "complete",
+    ),
+  ];
   assert.equal(shouldPrune(trial(2, [[1, 0.65]]), done, 1, med), true);
   assert.equal(shouldPrune(trial(2, [[1, 0.75]]), done, 1, med), false);
   assert.equal(shouldPrune(trial(2, [[1, 0.1]]), done.slice(0, 1), 1, med), false); // still in start-up
@@ -315,12 +424,23 @@ test("results: importance ranks the parameter that matters; Pareto front of two 
     const b = rng.uniform();
     return row(i, { a, b }, [Math.sin(3 * a) * 10 + b * 0.1]);
   });
-  const space: Space = { params: [{ name: "a", dist: { kind: "float", low: 0, high: 1, log: false, step: null }, when: null }, { name: "b", dist: { kind: "float", low: 0, high: 1, log: false, step: null }, when: null }] };
+  const space: Space = {
+    params: [
+      { name: "a", dist: { kind: "float", low: 0, high: 1, log: false, step: null }, when: null },
+      { name: "b", dist: { kind: "float", low: 0, high: 1, log: false, step: null }, when: null },
+    ],
+  };
   const imp = importance(space, trials, [{ metric: "f", direction: "maximize" }]);
   assert.equal(imp[0]!.param, "a");
   assert.ok(imp[0]!.importance > 0.9, JSON.stringify(imp));
   // accuracy up, seconds down: (0.9, 10) and (0.8, 5) are the front; (0.7, 8) is dominated.
-  const objs = [{ metric: "accuracy", direction: "maximize" as const }, { metric: "train_seconds", direction: "minimize" as const }];
+  const objs = [
+    { metric: "accuracy", direction: "maximize" as const },
+    { metric: "train_seconds", direction: "minimize" as const },
+  ];
   const front = paretoFront([row(0, {}, [0.9, 10]), row(1, {}, [0.8, 5]), row(2, {}, [0.7, 8]), row(3, {}, [0.95, 1], "pruned")], objs);
-  assert.deepEqual(front.map((t) => t.number), [0, 1]);
+  assert.deepEqual(
+    front.map((t) => t.number),
+    [0, 1],
+  );
 });

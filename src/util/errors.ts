@@ -53,7 +53,7 @@ export function formatError(err: HoneError, maxIssues = 20): string {
   const lines = [`error: ${err.message}`];
   for (const issue of err.issues.slice(0, maxIssues)) {
     const where = location(issue);
-    lines.push(`  ${where ? where + ": " : ""}${issue.message}`);
+    lines.push(`  ${where ? `${where}: ` : ""}${issue.message}`);
     if (issue.hint) lines.push(`    hint: ${issue.hint}`);
   }
   if (err.issues.length > maxIssues) lines.push(`  ... and ${err.issues.length - maxIssues} more`);

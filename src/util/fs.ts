@@ -2,6 +2,7 @@ import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync, mkdirSyn
 import { dirname, basename, join } from "node:path";
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
+import { HoneError } from "./errors.js";
 
 /** Temporary sibling path: same directory, so the final rename is atomic. */
 export function tempSibling(path: string): string {
@@ -39,12 +40,37 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
     fsyncDir(dirname(path));
   } catch (err) {
     rmSync(tmp, { force: true });
-    throw err;
+    throw diskError(err, path);
   }
 }
 
+const DISK_ERRORS: Record<string, string> = {
+  ENOSPC: "the disk is full",
+  EDQUOT: "the disk quota is used up",
+  EROFS: "the disk is read-only",
+  EACCES: "permission denied",
+  EPERM: "permission denied",
+  EIO: "an input/output error",
+};
+
+/** A failed write as the store's error (exit 5): what failed, where, and that nothing finished was lost. */
+export function diskError(err: unknown, path: string): unknown {
+  const code = (err as NodeJS.ErrnoException).code ?? "";
+  if (!(code in DISK_ERRORS)) return err;
+  return new HoneError("store", `cannot write ${basename(path)}: ${DISK_ERRORS[code]}`, [
+    {
+      file: path,
+      message: (err as Error).message,
+      hint:
+        code === "ENOSPC" || code === "EDQUOT"
+          ? "free some space, then continue with: hone train --resume <run> (finished checkpoints are kept)"
+          : "check the permissions of the store directory",
+    },
+  ]);
+}
+
 export function writeJsonAtomic(path: string, value: unknown): void {
-  writeFileAtomic(path, JSON.stringify(value, null, 2) + "\n");
+  writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
 }
 
 export async function sha256File(path: string): Promise<string> {

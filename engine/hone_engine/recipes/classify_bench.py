@@ -1,13 +1,14 @@
 """Inference speed of a Hone checkpoint in PyTorch eager (the reference of `hone export
 --compare`): latency at batch 1 and throughput at a given batch size on a token shard, with
 the same batching as the Node runtime (longest first). Tokenization is not timed here."""
+
 import time
 
 import numpy as np
 import torch
 
-from .. import shards
-from ..model import build, load_weights
+from ..classify import data as shards
+from ..classify.model import build, load_weights
 
 
 @torch.no_grad()

@@ -1,4 +1,5 @@
 """Generate answers for tokenized prompts (generation-based evaluation, samples, `hone generate`)."""
+
 import os
 import time
 from pathlib import Path
@@ -7,6 +8,7 @@ import numpy as np
 import torch
 
 from .. import lm, runtime
+from ..protocol import DTYPES
 
 
 def _write(path: Path, array: np.ndarray) -> str:
@@ -34,7 +36,7 @@ def run(job: dict, channel) -> None:
     lengths = np.diff(shard.offsets)
     order = np.argsort(-lengths, kind="stable")  # similar lengths together: little padding
     results = [None] * shard.count
-    stopped = np.zeros(shard.count, dtype=np.uint8)
+    stopped = np.zeros(shard.count, dtype=DTYPES["flags"])
     sample = job["temperature"] > 0
     t0, new_tokens = time.time(), 0
     for i in range(0, shard.count, job["batch_size"]):
@@ -49,9 +51,15 @@ def run(job: dict, channel) -> None:
             mask[row, width - (e - s) :] = 1
         with autocast:
             out = model.generate(
-                input_ids=torch.from_numpy(ids).to(device), attention_mask=torch.from_numpy(mask).to(device),
-                max_new_tokens=job["max_new_tokens"], do_sample=sample, temperature=job["temperature"] if sample else None,
-                top_p=job["top_p"] if sample else None, top_k=None, eos_token_id=sorted(stop), pad_token_id=pad_id,
+                input_ids=torch.from_numpy(ids).to(device),
+                attention_mask=torch.from_numpy(mask).to(device),
+                max_new_tokens=job["max_new_tokens"],
+                do_sample=sample,
+                temperature=job["temperature"] if sample else None,
+                top_p=job["top_p"] if sample else None,
+                top_k=None,
+                eos_token_id=sorted(stop),
+                pad_token_id=pad_id,
             )
         for row, j in enumerate(idx):
             # A decoder-only model returns prompt + answer; an encoder-decoder, its decoder start + answer.
@@ -63,8 +71,8 @@ def run(job: dict, channel) -> None:
     elapsed = time.time() - t0
     out_dir = Path(job["output_dir"])
     out_dir.mkdir(parents=True, exist_ok=True)
-    flat = np.array([t for r in results for t in r], dtype="<u4")
-    offsets = np.concatenate([[0], np.cumsum([len(r) for r in results])]).astype("<u4")
+    flat = np.array([t for r in results for t in r], dtype=DTYPES["ids"])
+    offsets = np.concatenate([[0], np.cumsum([len(r) for r in results])]).astype(DTYPES["ids"])
     channel.emit(
         "generations",
         tokens=_write(out_dir / "generations.tokens.u32", flat),

@@ -1,4 +1,5 @@
 """Fold a LoRA / DoRA adapter into its base model and save the result as a plain model directory."""
+
 import os
 import shutil
 import time
@@ -12,7 +13,7 @@ def run(job: dict, channel) -> None:
     # Merge in fp32 whatever the target precision: W + BA is exact there, then cast once.
     model = lm.load({**job["model"], "dtype": "fp32"}, None, trainable=False)
     merged = model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
-    merged = merged.to(lm.DTYPES[job["dtype"]])
+    merged = merged.to(lm.WEIGHT_DTYPES[job["dtype"]])
     final = Path(job["output"])
     tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)

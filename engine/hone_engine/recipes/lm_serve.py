@@ -1,5 +1,6 @@
 """Serve generations: load the model once, then answer `generate` requests one after another,
 streaming each request's tokens as they come (the TypeScript server turns them into text)."""
+
 import torch
 from transformers.generation.streamers import BaseStreamer
 
@@ -50,12 +51,22 @@ def run(job: dict, channel) -> None:
         sample = msg["temperature"] > 0
         with autocast:
             model.generate(
-                input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=msg["max_new_tokens"], do_sample=sample,
-                temperature=msg["temperature"] if sample else None, top_p=msg["top_p"] if sample else None, top_k=None,
-                eos_token_id=sorted(stop), pad_token_id=pad_id, streamer=streamer,
+                input_ids=ids,
+                attention_mask=torch.ones_like(ids),
+                max_new_tokens=msg["max_new_tokens"],
+                do_sample=sample,
+                temperature=msg["temperature"] if sample else None,
+                top_p=msg["top_p"] if sample else None,
+                top_k=None,
+                eos_token_id=sorted(stop),
+                pad_token_id=pad_id,
+                streamer=streamer,
             )
         channel.emit(
-            "generated", id=msg["id"], finish_reason="stop" if streamer.stopped else "length",
-            prompt_tokens=len(msg["prompt"]), completion_tokens=streamer.count,
+            "generated",
+            id=msg["id"],
+            finish_reason="stop" if streamer.stopped else "length",
+            prompt_tokens=len(msg["prompt"]),
+            completion_tokens=streamer.count,
         )
     channel.emit("done", step=0, reason="completed", runtime_s=0.0)

@@ -12,44 +12,19 @@ continue/stop, then checkpoints. The two objectives differ in one function each:
   reward  loss = -log sigmoid(r_c - r_r), averaged over pairs, where r is the reward model's
        number for a whole sequence (prompt + answer): a pairwise (Bradley-Terry) reward model.
 """
+
 import contextlib
 import math
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .. import checkpoint, fsdp, fused_lora, lm, runtime
-from ..protocol import EngineError
-from .classify_predict import write_logits
-from .classify_train import lr_factor
-
-
-def epoch_rows(n_rows: int, seed: int, epoch: int) -> np.ndarray:
-    """Row order of one epoch: a pure function of (seed, epoch), so a resumed run replays it."""
-    return np.random.default_rng([seed, epoch]).permutation(n_rows)
-
-
-@torch.no_grad()
-def all_logps(model, shard, pad_id, pack, batch_size, device, autocast, reward=False) -> np.ndarray:
-    """[count, 2]: summed log-probability and learnt-token count of every sequence; for a reward
-    model, its reward (count 0: a reward learns no tokens)."""
-    model.eval()
-    out = np.zeros((shard.count, 2), dtype=np.float32)
-    for i in range(0, len(shard.rows), batch_size):
-        rows = shard.rows[i : i + batch_size]
-        batch = lm.collate(shard, rows, pad_id, pack, seq2seq=lm.is_seq2seq(model))
-        with autocast:
-            if reward:
-                sums, counts = lm.sequence_rewards(model, batch, device), torch.zeros(batch["sequences"])
-            else:
-                sums, counts = lm.sequence_logps(model, batch, device, with_grad=False)
-        order = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
-        out[order, 0] = sums.float().cpu().numpy()
-        out[order, 1] = counts.cpu().numpy()
-    return out
+from .. import checkpoint, fsdp, fused_lora, lm, loop, runtime
+from ..lm import all_logps, epoch_rows
+from ..outputs import write_logits
+from ..protocol import CONSTANTS, EngineError, step_name
 
 
 def run(job: dict, channel) -> None:
@@ -115,21 +90,19 @@ def run(job: dict, channel) -> None:
 
     start_step = 0
     if job["resume_from"]:
+
         def load_weights(d):
             with fsdp.loading_full_tensors() if ranks.sharded else contextlib.nullcontext():
                 lm.load_pretrained_weights(model, d)
 
         start_step = checkpoint.restore(job["resume_from"], model, optimizer, load_model=load_weights)
-    total = opt_cfg["total_steps"]
     channel.emit(
         "started",
         parameters=sum(p.numel() for p in model.parameters()),
         trainable_parameters=sum(p.numel() for p in params),
         start_step=start_step,
-        total_steps=total,
+        total_steps=opt_cfg["total_steps"],
     )
-
-    interrupted = runtime.interrupt_flag()  # Ctrl-C: finish the step, save, exit (as classify_train)
 
     def evaluate(step: int, epoch: float) -> str | None:
         """Rank 0's decision after scoring the validation split (None on the other ranks; under
@@ -141,18 +114,19 @@ def run(job: dict, channel) -> None:
         stats = all_logps(model, val, pad_id, False, opt_cfg["eval_batch_size"], device, autocast, reward=reward)
         if not ranks.main:
             return None
-        outputs = {"nll": -stats[:, 0:1], "tokens": stats[:, 1:2]}
+        columns = CONSTANTS["eval_columns"][job["objective"]]
+        outputs = dict(zip(columns, (-stats[:, 0:1], stats[:, 1:2])))
         if reward:
-            outputs = {"reward": stats[:, 0:1]}
+            outputs = dict(zip(columns, (stats[:, 0:1],)))
             loss = float(np.mean(np.logaddexp(0.0, -(stats[0::2, 0] - stats[1::2, 0]))))  # -log sigmoid, stable
         elif dpo:
-            outputs = {"policy_logp": stats[:, 0:1], "reference_logp": reference["validation"][:, None]}
+            outputs = dict(zip(columns, (stats[:, 0:1], reference["validation"][:, None])))
             pc, pr = stats[0::2, 0], stats[1::2, 0]
             rc, rr = reference["validation"][0::2], reference["validation"][1::2]
             loss = float(np.mean(-np.log(1 / (1 + np.exp(-job["dpo"]["beta"] * ((pc - rc) - (pr - rr)))))))
         else:
             loss = float(-stats[:, 0].sum() / max(1.0, stats[:, 1].sum()))
-        paths = write_logits(run_dir / "evals" / f"step-{step:06d}", outputs)
+        paths = write_logits(run_dir / "evals" / step_name(step), outputs)
         channel.emit("eval", step=step, epoch=epoch, loss=loss, logits=paths, count=val.count)
         return channel.await_control()["type"]
 
@@ -175,7 +149,7 @@ def run(job: dict, channel) -> None:
         margin = (sums[0::2] - ref[0::2]) - (sums[1::2] - ref[1::2])
         return -F.logsigmoid(job["dpo"]["beta"] * margin).sum()
 
-    # ---- the loop ----
+    # ---- what the loop asks of a language model ----
     ckpt_dir = run_dir / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
 
@@ -186,78 +160,39 @@ def run(job: dict, channel) -> None:
         weights = fsdp.full_state_dict(model, trained_only=job["adapter"]["method"] != "none") if ranks.sharded else None
         return checkpoint.save(ckpt_dir, step, model, optimizer, write_model=lambda d: lm.save_pretrained(model, d, weights), write=ranks.main)
 
-    t0 = time.time()
-    last_report = 0.0
-    window_samples = window_tokens = 0
-    window_start = time.time()
-    step = start_step
-    reason = "completed"
-    model.train()
-    while step < total:
-        epoch = step // steps_per_epoch
+    def micro_batches(epoch: int) -> list:
+        """Rows of the epoch in micro-batches of batch_size rows on each of the processes."""
         order = epoch_rows(len(train.rows), opt_cfg["seed"], epoch)
-        micro = [order[i : i + B * W] for i in range(0, len(order), B * W)]
-        first = (step % steps_per_epoch) * opt_cfg["grad_accum"]
-        for micro0 in range(first, len(micro), opt_cfg["grad_accum"]):
-            everyone = micro[micro0 : micro0 + opt_cfg["grad_accum"]]
-            mine = [m[ranks.rank * B : (ranks.rank + 1) * B] for m in everyone]
-            group = [[train.rows[r] for r in m] for m in mine if len(m) > 0]
-            batches = [lm.collate(train, rows, pad_id, pack and not pairwise, seq2seq=seq2seq) for rows in group]
-            # The step's loss is a mean over all its learnt tokens (or pairs), whichever
-            # micro-batch and process they fell in: the same as one big batch on one device.
-            step_rows = np.concatenate(everyone)
-            denominator = int(row_learnt[step_rows].sum()) if not pairwise else len(step_rows)
-            for g in optimizer.param_groups:
-                g["lr"] = g["base_lr"] * lr_factor(step, opt_cfg["warmup_steps"], total, opt_cfg["scheduler"])
-            step_loss = torch.zeros((), device=device)
-            for batch, rows in zip(batches, group):
-                loss = batch_loss(batch, rows) / max(1, denominator)
-                (loss * grad_scale).backward()
-                step_loss += loss.detach()
-            window_tokens += int(row_tokens[step_rows].sum())
-            window_samples += int(sum(len(train.rows[r]) for r in step_rows)) // (2 if pairwise else 1)
-            ranks.sum_gradients(params)  # every process now holds the whole step's gradient
-            grad_norm = None
-            if opt_cfg["max_grad_norm"] is not None:
-                # Under FSDP a DTensor: made whole here, on every rank, since that may be a collective.
-                grad_norm = fsdp.value(torch.nn.utils.clip_grad_norm_(params, opt_cfg["max_grad_norm"]))
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
+        return [order[i : i + B * W] for i in range(0, len(order), B * W)]
 
-            now = time.time()
-            at_eval = step % job["eval_every"] == 0 or step == total
-            if now - last_report >= 1.0 or at_eval:
-                dt = max(now - window_start, 1e-9)
-                channel.emit(
-                    "progress", step=step, total_steps=total, epoch=step / steps_per_epoch, loss=step_loss.item(),
-                    lr=optimizer.param_groups[0]["lr"], grad_norm=None if grad_norm is None else grad_norm.item(),
-                    samples_per_s=window_samples / dt, tokens_per_s=window_tokens / dt, elapsed_s=now - t0,
-                )
-                last_report, window_start, window_samples, window_tokens = now, now, 0, 0
+    def accumulate(everyone: list) -> tuple:
+        """This process's slice of one step's micro-batches. The step's loss is a mean over all its
+        learnt tokens (or pairs), whichever micro-batch and process they fell in: the same as one
+        big batch on one device."""
+        mine = [m[ranks.rank * B : (ranks.rank + 1) * B] for m in everyone]
+        group = [[train.rows[r] for r in m] for m in mine if len(m) > 0]
+        batches = [lm.collate(train, rows, pad_id, pack and not pairwise, seq2seq=seq2seq) for rows in group]
+        step_rows = np.concatenate(everyone)
+        denominator = int(row_learnt[step_rows].sum()) if not pairwise else len(step_rows)
+        step_loss = torch.zeros((), device=device)
+        for batch, rows in zip(batches, group):
+            loss = batch_loss(batch, rows) / max(1, denominator)
+            (loss * grad_scale).backward()
+            step_loss += loss.detach()
+        tokens = int(row_tokens[step_rows].sum())
+        samples = int(sum(len(train.rows[r]) for r in step_rows)) // (2 if pairwise else 1)
+        return step_loss, tokens, samples
 
-            if at_eval:
-                # Rank 0 evaluates, hears the orchestrator and writes the checkpoint; the others learn its decision.
-                decision = evaluate(step, step / steps_per_epoch)
-                model.train()
-                path = save(step)
-                if ranks.main:
-                    channel.emit("checkpoint", step=step, path=str(path))
-                decision = ranks.agree(decision)
-                window_start = time.time()
-                if decision == "stop":
-                    reason = "stopped"
-                    break
-            if ranks.agree("interrupt" if interrupted["set"] or channel.closed.is_set() else "go") == "interrupt":
-                path = save(step)
-                if ranks.main:
-                    channel.emit("checkpoint", step=step, path=str(path))
-                reason = "interrupted"
-                break
-            if step >= total:
-                break
-        if reason != "completed":
-            break
-
-    ranks.close()
-    channel.emit("done", step=step, reason=reason, runtime_s=time.time() - t0)
+    loop.train(
+        job,
+        channel,
+        model=model,
+        optimizer=optimizer,
+        params=params,
+        ranks=ranks,
+        start_step=start_step,
+        micro_batches=micro_batches,
+        accumulate=accumulate,
+        evaluate=evaluate,
+        save=save,
+    )

@@ -1,6 +1,7 @@
 """A GGUF file (llama.cpp's format, as some registry packages ship small models) to a plain
 Hugging Face model directory: weights dequantized to fp32 safetensors, the fast tokenizer and its
 chat template. Run once, when `hone models install` brings such a model."""
+
 import os
 import shutil
 import time

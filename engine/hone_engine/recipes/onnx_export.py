@@ -4,6 +4,7 @@ model's logits are from PyTorch's on a sample. The orchestrator judges the numbe
 One graph: inputs input_ids and attention_mask (int64, [batch, sequence]), one float32 output of
 logits per head, named as the head. Tokenization and decoding stay outside (in TypeScript).
 """
+
 import os
 import time
 import warnings
@@ -13,8 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import shards
-from ..model import build, load_weights
+from ..classify import data as shards
+from ..classify.model import build, load_weights
 from ..protocol import EngineError
 
 
@@ -58,8 +59,15 @@ def run(job: dict, channel) -> None:
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the TorchScript exporter is deprecated but dependency-free
         torch.onnx.export(
-            wrapped, (ids, mask), str(fp32), input_names=["input_ids", "attention_mask"], output_names=names,
-            dynamic_axes=axes, opset_version=job["opset"], do_constant_folding=True, dynamo=False,
+            wrapped,
+            (ids, mask),
+            str(fp32),
+            input_names=["input_ids", "attention_mask"],
+            output_names=names,
+            dynamic_axes=axes,
+            opset_version=job["opset"],
+            do_constant_folding=True,
+            dynamo=False,
         )
     tmp = out.with_name(f".{out.name}.tmp")
     if job["quantize"] == "int8":
@@ -93,6 +101,14 @@ def run(job: dict, channel) -> None:
         if not np.all(np.isfinite(b)):
             raise EngineError("internal", f"the exported model gives non-finite logits for head {name}")
         report[name] = {"max_abs_diff": float(np.max(np.abs(a - b))), "top1_agreement": float(np.mean(a.argmax(-1) == b.argmax(-1)))}
-    channel.emit("exported", path=str(out), bytes=out.stat().st_size, heads=report, sample_size=int(ids.shape[0]),
-                 onnxruntime=ort.__version__, opset=job["opset"], runtime_s=time.time() - t0)
+    channel.emit(
+        "exported",
+        path=str(out),
+        bytes=out.stat().st_size,
+        heads=report,
+        sample_size=int(ids.shape[0]),
+        onnxruntime=ort.__version__,
+        opset=job["opset"],
+        runtime_s=time.time() - t0,
+    )
     channel.emit("done", step=0, reason="completed", runtime_s=time.time() - t0)

@@ -1,4 +1,5 @@
 """What this machine offers; the orchestrator resolves `device: auto` and `precision: auto` from it."""
+
 import os
 
 import torch

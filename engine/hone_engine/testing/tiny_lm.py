@@ -6,6 +6,7 @@ python -m hone_engine.testing.tiny_lm [--seq2seq] OUT_DIR [TEXT_FILE ...]
 The BPE merges are learnt from the given files (any text: JSONL is read as text), so common
 words are single tokens and generations stay short; byte-level fallback covers every string.
 """
+
 import json
 import sys
 from pathlib import Path
@@ -39,12 +40,24 @@ def build_seq2seq(out_dir: str, text_files: list, hidden: int = 64, layers: int 
     tok = _tokenizer(text_files, vocab, [pad, eos])
     tok.post_processor = processors.TemplateProcessing(single=f"$A {eos}", special_tokens=[(eos, tok.token_to_id(eos))])
     tok.save(str(out / "tokenizer.json"))
-    (out / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "PreTrainedTokenizerFast", "eos_token": eos, "pad_token": pad, "model_max_length": 512}, indent=2))
+    (out / "tokenizer_config.json").write_text(
+        json.dumps({"tokenizer_class": "PreTrainedTokenizerFast", "eos_token": eos, "pad_token": pad, "model_max_length": 512}, indent=2)
+    )
     torch.manual_seed(seed)
     config = T5Config(
-        vocab_size=tok.get_vocab_size(), d_model=hidden, d_kv=hidden // 4, d_ff=hidden * 2, num_layers=layers, num_decoder_layers=layers,
-        num_heads=4, feed_forward_proj="gated-gelu", tie_word_embeddings=False, dropout_rate=0.0,
-        pad_token_id=tok.token_to_id(pad), eos_token_id=tok.token_to_id(eos), decoder_start_token_id=tok.token_to_id(pad),
+        vocab_size=tok.get_vocab_size(),
+        d_model=hidden,
+        d_kv=hidden // 4,
+        d_ff=hidden * 2,
+        num_layers=layers,
+        num_decoder_layers=layers,
+        num_heads=4,
+        feed_forward_proj="gated-gelu",
+        tie_word_embeddings=False,
+        dropout_rate=0.0,
+        pad_token_id=tok.token_to_id(pad),
+        eos_token_id=tok.token_to_id(eos),
+        decoder_start_token_id=tok.token_to_id(pad),
     )
     T5ForConditionalGeneration(config).save_pretrained(out, safe_serialization=True)
     return out
@@ -74,9 +87,17 @@ def build(out_dir: str, text_files: list, hidden: int = 64, layers: int = 2, voc
     # adapter could make the model confident; real pretrained models have no such ceiling.
     config = LlamaConfig(
         initializer_range=0.2,
-        vocab_size=tok.get_vocab_size(), hidden_size=hidden, intermediate_size=hidden * 2, num_hidden_layers=layers,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=True,
-        pad_token_id=tok.token_to_id(PAD), eos_token_id=tok.token_to_id(END), bos_token_id=None,
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=hidden,
+        intermediate_size=hidden * 2,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        tie_word_embeddings=True,
+        pad_token_id=tok.token_to_id(PAD),
+        eos_token_id=tok.token_to_id(END),
+        bos_token_id=None,
     )
     LlamaForCausalLM(config).save_pretrained(out, safe_serialization=True)
     return out

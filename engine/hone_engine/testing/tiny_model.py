@@ -4,6 +4,7 @@ python -m hone_engine.testing.tiny_model OUT_DIR [TEXT_FILE ...]
 The vocabulary is the words of the given texts (JSONL with "text", or plain lines), so the
 tokenizer covers the test data; weights are random from a fixed seed.
 """
+
 import json
 import re
 import sys
@@ -37,15 +38,18 @@ def build(out_dir: str, text_files: list, hidden: int = 32, layers: int = 2, see
     tok = Tokenizer(WordPiece(vocab, unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
-    )
+    tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
     tok.decoder = decoders.WordPiece()
     tok.save(str(out / "tokenizer.json"))
     torch.manual_seed(seed)
     config = BertConfig(
-        vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
-        intermediate_size=hidden * 2, max_position_embeddings=128, pad_token_id=0,
+        vocab_size=len(vocab),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        intermediate_size=hidden * 2,
+        max_position_embeddings=128,
+        pad_token_id=0,
     )
     BertModel(config).save_pretrained(out, safe_serialization=True)
     return out

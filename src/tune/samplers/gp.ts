@@ -197,7 +197,7 @@ function dataOf(req: SampleRequest): Data {
     Float64Array.from(space.params, (p) => {
       const v = params[p.name];
       if (v === undefined) return p.dist.kind === "categorical" ? -1 : 0.5;
-      return p.dist.kind === "categorical" ? p.dist.choices.findIndex((c) => c === v) : toUnit(p.dist, v as number);
+      return p.dist.kind === "categorical" ? p.dist.choices.indexOf(v) : toUnit(p.dist, v as number);
     });
   // Maximise -loss, after a Yeo-Johnson transform to a Gaussian shape: objectives such as a loss
   // often have a few huge values beside many small ones, and a GP fitted to them raw spends its
@@ -252,8 +252,14 @@ export const gpSampler: Sampler = {
 
     // 1. Screen a Sobol sample (a fresh shift per trial) and the best points seen so far.
     const screened = sobolPoints(N_SCREEN, D, req.seed * 7919 + req.number).map((u) => toX(u));
-    const byValue = data.x.slice(0, finished).map((x, i) => ({ x, y: data.y[i]! })).sort((a, b) => b.y - a.y);
-    const starts = screened.map((x) => ({ x, v: post.logEI(x).value })).sort((a, b) => b.v - a.v).slice(0, N_LOCAL - 2);
+    const byValue = data.x
+      .slice(0, finished)
+      .map((x, i) => ({ x, y: data.y[i]! }))
+      .sort((a, b) => b.y - a.y);
+    const starts = screened
+      .map((x) => ({ x, v: post.logEI(x).value }))
+      .sort((a, b) => b.v - a.v)
+      .slice(0, N_LOCAL - 2);
     for (const b of byValue.slice(0, 2)) starts.push({ x: b.x.slice(), v: post.logEI(b.x).value });
 
     // 2. Local search: L-BFGS over the numeric coordinates, then each categorical coordinate tried in turn.

@@ -16,7 +16,10 @@ export const gridSampler: Sampler = {
     // grid point no trial has used yet.
     const used = new Set(req.history.filter((t) => t.number !== req.number).map((t) => JSON.stringify(t.params)));
     const next = grid.find((a) => !used.has(JSON.stringify(a)));
-    if (!next) throw new HoneError("usage", `the grid has ${grid.length} points and every one has been tried`, [{ message: "the study is complete", hint: "add values or raise tune.grid_points" }]);
+    if (!next)
+      throw new HoneError("usage", `the grid has ${grid.length} points and every one has been tried`, [
+        { message: "the study is complete", hint: "add values or raise tune.grid_points" },
+      ]);
     return next;
   },
 };

@@ -19,7 +19,10 @@ export function assignmentOf(space: Space, u: number[]): Assignment {
 export const randomSampler: Sampler = {
   sample(req: SampleRequest) {
     const rng = new Rng(req.seed, req.number);
-    return assignmentOf(req.space, req.space.params.map(() => rng.uniform()));
+    return assignmentOf(
+      req.space,
+      req.space.params.map(() => rng.uniform()),
+    );
   },
 };
 

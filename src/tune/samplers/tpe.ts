@@ -45,7 +45,7 @@ function pointOf(space: Space, params: Assignment): Point {
     const v = params[p.name]!;
     const d = p.dist;
     if (d.kind === "categorical") {
-      const i = d.choices.findIndex((c) => c === v);
+      const i = d.choices.indexOf(v);
       return i < 0 ? null : i;
     }
     return typeof v === "number" ? toUnit(d, v) : null;
@@ -73,7 +73,7 @@ interface Mixture {
  */
 export function minSigmaOf(kernels: number, trials: number, numericDims: number): number {
   const optunaClip = 1 / Math.min(100, kernels + 2);
-  return Math.min(optunaClip, Math.pow(trials + 2, -Math.min(1, 4 / Math.max(1, numericDims))));
+  return Math.min(optunaClip, (trials + 2) ** -Math.min(1, 4 / Math.max(1, numericDims)));
 }
 
 /**
@@ -102,7 +102,10 @@ export function buildMixture(space: Space, points: Point[], weights: number[], t
   space.params.forEach((p, d) => {
     if (p.dist.kind === "categorical") return;
     const active = points.map((pt, i) => (pt[d] === null || pt[d] === undefined ? -1 : i)).filter((i) => i >= 0);
-    const s = adaptiveSigmas(active.map((i) => points[i]![d]!), minSigmaOf(active.length, trials, numericDims));
+    const s = adaptiveSigmas(
+      active.map((i) => points[i]![d]!),
+      minSigmaOf(active.length, trials, numericDims),
+    );
     active.forEach((i, j) => (sigmas[i]![d] = s[j]!));
   });
   const total = weights.reduce((a, b) => a + b, 0) + PRIOR_WEIGHT;
@@ -173,7 +176,10 @@ export function splitGoodBad(req: SampleRequest): { good: TrialView[]; bad: Tria
     const losses = complete.map((t) => req.objectives.map((_, i) => lossOf(t.values!, req.objectives, i)));
     const ranks = nondominatedRanks(losses);
     const crowd = crowdingDistances(losses, ranks);
-    order = complete.map((t, i) => ({ t, r: ranks[i]!, c: crowd[i]! })).sort((a, b) => a.r - b.r || b.c - a.c || a.t.number - b.t.number).map((x) => x.t);
+    order = complete
+      .map((t, i) => ({ t, r: ranks[i]!, c: crowd[i]! }))
+      .sort((a, b) => a.r - b.r || b.c - a.c || a.t.number - b.t.number)
+      .map((x) => x.t);
   }
   const good = order.slice(0, nGood);
   // Pruned trials stopped because they looked bad; running ones count as bad too (a "constant
@@ -190,8 +196,18 @@ export const tpeSampler: Sampler = {
     const byNumber = (ts: TrialView[]) => [...ts].sort((a, b) => a.number - b.number);
     const g = byNumber(good);
     const b = byNumber(bad);
-    const l = buildMixture(req.space, g.map((t) => pointOf(req.space, t.params)), ageWeights(g.length), req.history.length);
-    const gm = buildMixture(req.space, b.map((t) => pointOf(req.space, t.params)), ageWeights(b.length), req.history.length);
+    const l = buildMixture(
+      req.space,
+      g.map((t) => pointOf(req.space, t.params)),
+      ageWeights(g.length),
+      req.history.length,
+    );
+    const gm = buildMixture(
+      req.space,
+      b.map((t) => pointOf(req.space, t.params)),
+      ageWeights(b.length),
+      req.history.length,
+    );
     const rng = new Rng(req.seed, req.number);
     const incumbent = g.indexOf(good[0]!); // good is ordered best first; l's components follow g
     let best: { a: Assignment; score: number } | null = null;
@@ -199,7 +215,9 @@ export const tpeSampler: Sampler = {
       const u = i < N_CANDIDATES ? sampleFrom(req.space, l, rng) : sampleFrom(req.space, l, rng, incumbent, LOCAL_WIDTH);
       const a = assignmentOf(req.space, u);
       // Score what will actually run: inactive parameters drop out, ints are rounded.
-      const x = pointOf(req.space, a).map((v, d) => (v === null || req.space.params[d]!.dist.kind === "categorical" ? v : isActive(req.space.params[d]!, a) ? u[d]! : null));
+      const x = pointOf(req.space, a).map((v, d) =>
+        v === null || req.space.params[d]!.dist.kind === "categorical" ? v : isActive(req.space.params[d]!, a) ? u[d]! : null,
+      );
       const score = logDensity(req.space, l, x) - logDensity(req.space, gm, x);
       if (!best || score > best.score) best = { a, score };
     }

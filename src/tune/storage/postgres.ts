@@ -36,7 +36,10 @@ export class PostgresStudyStorage implements StudyStorage {
     const u = new URL(url);
     const schema = u.searchParams.get("schema");
     u.searchParams.delete("schema");
-    if (schema !== null && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new HoneError("usage", `bad schema name "${schema}" in the storage URL`, [{ message: "lower-case letters, digits and _", hint: "e.g. ?schema=hone" }]);
+    if (schema !== null && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema))
+      throw new HoneError("usage", `bad schema name "${schema}" in the storage URL`, [
+        { message: "lower-case letters, digits and _", hint: "e.g. ?schema=hone" },
+      ]);
     u.password = u.password ? "***" : "";
     this.where = u.toString();
     const clean = new URL(url);
@@ -69,7 +72,9 @@ export class PostgresStudyStorage implements StudyStorage {
     try {
       return await this.pool.connect();
     } catch (e) {
-      throw new HoneError("store", `cannot reach the study storage ${this.where}`, [{ message: (e as Error).message, hint: "check the URL, that the server runs, and the credentials" }]);
+      throw new HoneError("store", `cannot reach the study storage ${this.where}`, [
+        { message: (e as Error).message, hint: "check the URL, that the server runs, and the credentials" },
+      ]);
     }
   }
 
@@ -103,9 +108,17 @@ export class PostgresStudyStorage implements StudyStorage {
         if (definition && !sameDefinition(study.definition, definition)) throw definitionMismatch(name, this.where);
         return study;
       }
-      if (!definition) throw new HoneError("usage", `no study "${name}" in ${this.where}`, [{ message: "a worker joins a study that `hone tune <config> --storage ...` created", hint: "start the study first, or check --study" }]);
+      if (!definition)
+        throw new HoneError("usage", `no study "${name}" in ${this.where}`, [
+          { message: "a worker joins a study that `hone tune <config> --storage ...` created", hint: "start the study first, or check --study" },
+        ]);
       const id = newStudyId();
-      await c.query("INSERT INTO studies (id, name, definition_json, created_at) VALUES ($1, $2, $3, $4)", [id, name, JSON.stringify(definition), new Date().toISOString()]);
+      await c.query("INSERT INTO studies (id, name, definition_json, created_at) VALUES ($1, $2, $3, $4)", [
+        id,
+        name,
+        JSON.stringify(definition),
+        new Date().toISOString(),
+      ]);
       return studyOf((await c.query("SELECT * FROM studies WHERE id = $1", [id])).rows[0]);
     });
   }
@@ -117,7 +130,10 @@ export class PostgresStudyStorage implements StudyStorage {
   private async trialsWith(c: Pick<Client, "query">, studyId: string): Promise<TrialRow[]> {
     const rows = (await c.query("SELECT * FROM trials WHERE study_id = $1 ORDER BY number", [studyId])).rows;
     const inter = (
-      await c.query("SELECT i.trial_id, i.resource, i.value FROM trial_intermediate i JOIN trials t ON t.id = i.trial_id WHERE t.study_id = $1 ORDER BY i.resource", [studyId])
+      await c.query(
+        "SELECT i.trial_id, i.resource, i.value FROM trial_intermediate i JOIN trials t ON t.id = i.trial_id WHERE t.study_id = $1 ORDER BY i.resource",
+        [studyId],
+      )
     ).rows as { trial_id: string; resource: number; value: number }[];
     const by = new Map<number, { resource: number; value: number }[]>();
     for (const i of inter) by.set(Number(i.trial_id), [...(by.get(Number(i.trial_id)) ?? []), { resource: i.resource, value: i.value }]);
@@ -174,7 +190,10 @@ export class PostgresStudyStorage implements StudyStorage {
   }
 
   async report(trialId: number, resource: number, value: number): Promise<void> {
-    await this.q("INSERT INTO trial_intermediate (trial_id, resource, value) VALUES ($1, $2, $3) ON CONFLICT (trial_id, resource) DO UPDATE SET value = EXCLUDED.value", [trialId, resource, value]);
+    await this.q(
+      "INSERT INTO trial_intermediate (trial_id, resource, value) VALUES ($1, $2, $3) ON CONFLICT (trial_id, resource) DO UPDATE SET value = EXCLUDED.value",
+      [trialId, resource, value],
+    );
   }
 
   async finish(trialId: number, worker: string, r: FinishResult): Promise<boolean> {
@@ -183,25 +202,29 @@ export class PostgresStudyStorage implements StudyStorage {
         `UPDATE trials SET state = $1, values_json = $2, error = $3, seconds = $4, epochs = $5, finished_at = ${NOW_MS} WHERE id = $6 AND worker = $7 AND state = 'running'`,
         [r.state, r.values ? JSON.stringify(r.values) : null, r.error, r.seconds, r.epochs, trialId, worker],
       );
-      if ((res.rowCount ?? 0) > 0) await c.query(`INSERT INTO trial_assignments (trial_id, worker, at, event) VALUES ($1, $2, ${NOW_MS}, $3)`, [trialId, worker, r.state]);
+      if ((res.rowCount ?? 0) > 0)
+        await c.query(`INSERT INTO trial_assignments (trial_id, worker, at, event) VALUES ($1, $2, ${NOW_MS}, $3)`, [trialId, worker, r.state]);
       return (res.rowCount ?? 0) > 0;
     });
   }
 
   async release(trialId: number, worker: string, opts: { error: string | null; countAttempt: boolean }): Promise<void> {
     await this.tx(async (c) => {
-      await c.query("UPDATE trials SET state = 'waiting', worker = NULL, error = $1, attempts = attempts + $2 WHERE id = $3 AND worker = $4 AND state = 'running'", [
-        opts.error,
-        opts.countAttempt ? 1 : 0,
-        trialId,
-        worker,
-      ]);
+      await c.query(
+        "UPDATE trials SET state = 'waiting', worker = NULL, error = $1, attempts = attempts + $2 WHERE id = $3 AND worker = $4 AND state = 'running'",
+        [opts.error, opts.countAttempt ? 1 : 0, trialId, worker],
+      );
       await c.query(`INSERT INTO trial_assignments (trial_id, worker, at, event) VALUES ($1, $2, ${NOW_MS}, 'released')`, [trialId, worker]);
     });
   }
 
   async assignments(studyId: string) {
-    const rows = (await this.q("SELECT t.number, a.worker, a.at, a.event FROM trial_assignments a JOIN trials t ON t.id = a.trial_id WHERE t.study_id = $1 ORDER BY a.seq", [studyId])).rows;
+    const rows = (
+      await this.q(
+        "SELECT t.number, a.worker, a.at, a.event FROM trial_assignments a JOIN trials t ON t.id = a.trial_id WHERE t.study_id = $1 ORDER BY a.seq",
+        [studyId],
+      )
+    ).rows;
     return rows.map((r) => ({ number: Number(r.number), worker: String(r.worker), at: Number(r.at), event: String(r.event) }));
   }
 

@@ -40,7 +40,10 @@ export function newStudyId(): string {
 
 export function definitionMismatch(name: string, where: string): HoneError {
   return new HoneError("usage", `study "${name}" in ${where} was made with a different search space, objective, sampler or seed`, [
-    { message: "resuming it would mix trials of two different searches", hint: "give this search its own name with --study <name>, or restore the study's config" },
+    {
+      message: "resuming it would mix trials of two different searches",
+      hint: "give this search its own name with --study <name>, or restore the study's config",
+    },
   ]);
 }
 
@@ -65,9 +68,14 @@ export class SqliteStudyStorage implements StudyStorage {
       if (definition && !sameDefinition(study.definition, definition)) throw definitionMismatch(name, this.where);
       return study;
     }
-    if (!definition) throw new HoneError("usage", `no study "${name}" in ${this.where}`, [{ message: "see the studies with: hone tune list", hint: "start it with: hone tune <config>" }]);
+    if (!definition)
+      throw new HoneError("usage", `no study "${name}" in ${this.where}`, [
+        { message: "see the studies with: hone tune list", hint: "start it with: hone tune <config>" },
+      ]);
     const id = newStudyId();
-    this.db.prepare("INSERT INTO studies (id, name, definition_json, created_at) VALUES (?, ?, ?, ?)").run(id, name, JSON.stringify(definition), new Date().toISOString());
+    this.db
+      .prepare("INSERT INTO studies (id, name, definition_json, created_at) VALUES (?, ?, ?, ?)")
+      .run(id, name, JSON.stringify(definition), new Date().toISOString());
     return studyOf(this.db.prepare("SELECT * FROM studies WHERE id = ?").get(id) as Row);
   }
 
@@ -95,7 +103,9 @@ export class SqliteStudyStorage implements StudyStorage {
     return this.db.transaction((): TrialRow | null => {
       const stale = opts.requeueAllRunning
         ? (this.db.prepare("SELECT id, worker FROM trials WHERE study_id = ? AND state = 'running'").all(studyId) as Row[])
-        : (this.db.prepare("SELECT id, worker FROM trials WHERE study_id = ? AND state = 'running' AND heartbeat_at < ?").all(studyId, now - opts.staleMs) as Row[]);
+        : (this.db
+            .prepare("SELECT id, worker FROM trials WHERE study_id = ? AND state = 'running' AND heartbeat_at < ?")
+            .all(studyId, now - opts.staleMs) as Row[]);
       for (const s of stale) {
         this.db.prepare("UPDATE trials SET state = 'waiting', worker = NULL WHERE id = ?").run(s.id);
         log.run(s.id, String(s.worker ?? "?"), now, "requeued");
@@ -137,9 +147,12 @@ export class SqliteStudyStorage implements StudyStorage {
 
   async finish(trialId: number, worker: string, r: FinishResult): Promise<boolean> {
     const res = this.db
-      .prepare("UPDATE trials SET state = ?, values_json = ?, error = ?, seconds = ?, epochs = ?, finished_at = ? WHERE id = ? AND worker = ? AND state = 'running'")
+      .prepare(
+        "UPDATE trials SET state = ?, values_json = ?, error = ?, seconds = ?, epochs = ?, finished_at = ? WHERE id = ? AND worker = ? AND state = 'running'",
+      )
       .run(r.state, r.values ? JSON.stringify(r.values) : null, r.error, r.seconds, r.epochs, Date.now(), trialId, worker);
-    if (res.changes > 0) this.db.prepare("INSERT INTO trial_assignments (trial_id, worker, at, event) VALUES (?, ?, ?, ?)").run(trialId, worker, Date.now(), r.state);
+    if (res.changes > 0)
+      this.db.prepare("INSERT INTO trial_assignments (trial_id, worker, at, event) VALUES (?, ?, ?, ?)").run(trialId, worker, Date.now(), r.state);
     return res.changes > 0;
   }
 

@@ -29,7 +29,7 @@ export interface HeadsFile {
   heads: HeadDef[];
   /** The main label's classes: labels (classify) or terminal paths (hierarchical). */
   labels: string[];
-  hierarchy: (Omit<ResolvedHierarchy, "taxonomy" | "levels" | "target_precision">) | null;
+  hierarchy: Omit<ResolvedHierarchy, "taxonomy" | "levels" | "target_precision"> | null;
   tasks: TaskHead[];
 }
 
@@ -40,36 +40,62 @@ export interface HeadPlan extends HeadsFile {
 }
 
 export function planHeads(cfg: ResolvedConfig, mainLabels: string[], taskLabels: Record<string, string[]>): HeadPlan {
-  const h = cfg.task === "hierarchical" ? cfg.hierarchy! : null;
+  const h = cfg.hierarchy ?? null; // present for hierarchies only
   const file: HeadsFile = {
     version: 1,
     task: cfg.task as "classify" | "hierarchical", // generative tasks have no heads (src/generative/)
     heads: [],
     labels: mainLabels,
-    hierarchy: h && { strategy: h.strategy, separator: h.separator, decode: h.decode, consistency_loss: h.consistency_loss, level_weights: h.level_weights ?? null, thresholds: h.thresholds },
+    hierarchy: h && {
+      strategy: h.strategy,
+      separator: h.separator,
+      decode: h.decode,
+      consistency_loss: h.consistency_loss,
+      level_weights: h.level_weights ?? null,
+      thresholds: h.thresholds,
+    },
     tasks: (cfg.data.tasks ?? []).map((t) => ({ task: t.name, head: `task_${t.name}` })),
   };
   const plan = withTree(file);
   file.labels = plan.tree ? plan.tree.terminals.map((t) => plan.tree!.node(t).key) : mainLabels;
   file.heads = plan.layout
-    ? plan.layout.heads.map((x) => ({ name: x.name, labels: x.labels, multi_label: false, loss_weight: (x.level > 0 ? h!.level_weights?.[x.level - 1] : undefined) ?? 1 }))
+    ? plan.layout.heads.map((x) => ({
+        name: x.name,
+        labels: x.labels,
+        multi_label: false,
+        loss_weight: (x.level > 0 ? h!.level_weights?.[x.level - 1] : undefined) ?? 1,
+      }))
     : [{ name: "label", labels: mainLabels, multi_label: cfg.data.multi_label, loss_weight: 1 }];
-  for (const t of cfg.data.tasks ?? []) file.heads.push({ name: `task_${t.name}`, labels: taskLabels[t.name]!, multi_label: t.multi_label, loss_weight: t.loss_weight });
+  for (const t of cfg.data.tasks ?? [])
+    file.heads.push({ name: `task_${t.name}`, labels: taskLabels[t.name]!, multi_label: t.multi_label, loss_weight: t.loss_weight });
   return { ...file, tree: plan.tree, layout: plan.layout };
 }
 
 function withTree(file: HeadsFile): HeadPlan {
   if (!file.hierarchy) return { ...file, tree: null, layout: null };
-  const tree = new Tree(file.labels.map((l) => l.split(file.hierarchy!.separator)), file.hierarchy.separator);
+  const tree = new Tree(
+    file.labels.map((l) => l.split(file.hierarchy!.separator)),
+    file.hierarchy.separator,
+  );
   return { ...file, tree, layout: layout(tree, file.hierarchy.strategy) };
 }
 
-export function loadHeads(modelDir: string, cfg: ResolvedConfig): HeadPlan {
+/** `multiLabel`: whether the main head of a run made before heads.json was multi-label. */
+export function loadHeads(modelDir: string, multiLabel: boolean): HeadPlan {
   const path = join(modelDir, "heads.json");
   if (existsSync(path)) return withTree(JSON.parse(readFileSync(path, "utf8")) as HeadsFile);
   // Runs made before heads.json: one head over labels.json.
   const labels: string[] = JSON.parse(readFileSync(join(modelDir, "labels.json"), "utf8"));
-  return { version: 1, task: "classify", heads: [{ name: "label", labels, multi_label: cfg.data.multi_label, loss_weight: 1 }], labels, hierarchy: null, tasks: [], tree: null, layout: null };
+  return {
+    version: 1,
+    task: "classify",
+    heads: [{ name: "label", labels, multi_label: multiLabel, loss_weight: 1 }],
+    labels,
+    hierarchy: null,
+    tasks: [],
+    tree: null,
+    layout: null,
+  };
 }
 
 export function headsFile(plan: HeadPlan): HeadsFile {
@@ -78,7 +104,13 @@ export function headsFile(plan: HeadPlan): HeadsFile {
 }
 
 export function headSpecs(plan: HeadsFile, labelSmoothing: number): HeadSpec[] {
-  return plan.heads.map((h) => ({ name: h.name, num_labels: h.labels.length, multi_label: h.multi_label, label_smoothing: labelSmoothing, loss_weight: h.loss_weight }));
+  return plan.heads.map((h) => ({
+    name: h.name,
+    num_labels: h.labels.length,
+    multi_label: h.multi_label,
+    label_smoothing: labelSmoothing,
+    loss_weight: h.loss_weight,
+  }));
 }
 
 export function couplings(plan: HeadPlan): Coupling[] {

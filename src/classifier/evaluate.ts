@@ -67,7 +67,13 @@ function mainMetrics(plan: HeadPlan, logits: HeadLogits, targets: number[][], de
   if (!plan.tree) {
     const head = plan.heads[0]!;
     const rows = logits[head.name]!;
-    return head.multi_label ? multiLabelMetrics(rows, targets, plan.labels, decoding.threshold) : singleLabelMetrics(rows, targets.map((t) => t[0]!), plan.labels);
+    return head.multi_label
+      ? multiLabelMetrics(rows, targets, plan.labels, decoding.threshold)
+      : singleLabelMetrics(
+          rows,
+          targets.map((t) => t[0]!),
+          plan.labels,
+        );
   }
   const tree = plan.tree;
   const truthTerminal = targets.map((t) => t[0]!);
@@ -89,7 +95,11 @@ export function computeMetrics(plan: HeadPlan, logits: HeadLogits, targets: Targ
     const y = targets.tasks[t.task]!;
     tasks[t.task] = head.multi_label
       ? multiLabelMetrics(logits[head.name]!, y, head.labels, decoding.task_thresholds[t.task] ?? 0.5)
-      : singleLabelMetrics(logits[head.name]!, y.map((v) => v[0]!), head.labels);
+      : singleLabelMetrics(
+          logits[head.name]!,
+          y.map((v) => v[0]!),
+          head.labels,
+        );
   }
   return { ...m, tasks };
 }
@@ -97,7 +107,7 @@ export function computeMetrics(plan: HeadPlan, logits: HeadLogits, targets: Targ
 /** Thresholds tuned on validation logits (multi-label heads; a hierarchy's target precision). */
 export function tuneDecoding(plan: HeadPlan, target_precision: number | null, val: { logits: HeadLogits; targets: Targets } | null): Decoding {
   const out: Decoding = { threshold: 0.5, task_thresholds: {}, hierarchy_thresholds: plan.hierarchy?.thresholds ?? null };
-  if (!val || (val.targets.main.length === 0)) return out;
+  if (!val || val.targets.main.length === 0) return out;
   const main = plan.heads[0]!;
   if (!plan.tree && main.multi_label) out.threshold = tuneThreshold(val.logits[main.name]!, val.targets.main, plan.labels);
   for (const t of plan.tasks) {
@@ -106,7 +116,12 @@ export function tuneDecoding(plan: HeadPlan, target_precision: number | null, va
   }
   if (plan.tree && target_precision !== null) {
     const { decisions } = decideHierarchy(plan, val.logits, null);
-    out.hierarchy_thresholds = tuneThresholds(plan.tree, decisions, val.targets.main.map((t) => plan.tree!.terminals[t[0]!]!), target_precision);
+    out.hierarchy_thresholds = tuneThresholds(
+      plan.tree,
+      decisions,
+      val.targets.main.map((t) => plan.tree!.terminals[t[0]!]!),
+      target_precision,
+    );
   }
   return out;
 }
@@ -118,6 +133,7 @@ export function scalarMetrics(m: RunMetrics | LmMetrics): Record<string, number>
   for (const [k, v] of Object.entries(m)) if (typeof v === "number" && k !== "count") out[k] = v;
   if (m.kind === "lm") return out;
   if (m.kind === "hierarchical") for (const l of m.levels) out[`level_${l.depth}.accuracy`] = l.accuracy;
-  for (const [task, tm] of Object.entries(m.tasks ?? {})) for (const [k, v] of Object.entries(tm)) if (typeof v === "number" && k !== "count") out[`${task}.${k}`] = v;
+  for (const [task, tm] of Object.entries(m.tasks ?? {}))
+    for (const [k, v] of Object.entries(tm)) if (typeof v === "number" && k !== "count") out[`${task}.${k}`] = v;
   return out;
 }

@@ -3,7 +3,10 @@ export function table(headers: string[], rows: (string | number)[][], align?: ("
   const cells = [headers, ...rows.map((r) => r.map(String))];
   const widths = headers.map((_, c) => Math.max(...cells.map((r) => (r[c] ?? "").length)));
   const line = (r: string[]) =>
-    r.map((v, c) => ((align?.[c] ?? (c === 0 ? "l" : "r")) === "l" ? v.padEnd(widths[c]!) : v.padStart(widths[c]!))).join("  ").trimEnd();
+    r
+      .map((v, c) => ((align?.[c] ?? (c === 0 ? "l" : "r")) === "l" ? v.padEnd(widths[c]!) : v.padStart(widths[c]!)))
+      .join("  ")
+      .trimEnd();
   return [line(headers), widths.map((w) => "-".repeat(w)).join("  "), ...cells.slice(1).map(line)].join("\n");
 }
 

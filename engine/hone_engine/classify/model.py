@@ -1,11 +1,12 @@
 """A shared pretrained encoder with one linear head per task (one head = plain classification)."""
+
 import re
 
 from safetensors.torch import load_file
 from torch import nn
 from transformers import AutoConfig, AutoModel
 
-from .protocol import EngineError
+from ..protocol import EngineError
 
 # Names of the repeated encoder blocks across BERT, RoBERTa, DeBERTa (layer.N),
 # DistilBERT (transformer.layer.N), ModernBERT (layers.N) and GPT-style (h.N / blocks.N).

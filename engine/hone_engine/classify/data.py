@@ -1,10 +1,11 @@
 """Token shards written by TypeScript (src/tokenize/shards.ts): flat uint32 ids plus offsets."""
+
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from .protocol import EngineError
+from ..protocol import DTYPES, EngineError
 
 
 @dataclass
@@ -24,8 +25,8 @@ class Shard:
 
 def load(ref: dict, heads: list) -> Shard:
     try:
-        tokens = np.fromfile(ref["tokens"], dtype="<u4")
-        offsets = np.fromfile(ref["offsets"], dtype="<u4")
+        tokens = np.fromfile(ref["tokens"], dtype=DTYPES["ids"])
+        offsets = np.fromfile(ref["offsets"], dtype=DTYPES["ids"])
     except OSError as e:
         raise EngineError("data", f"cannot read shard: {e}") from None
     n = ref["count"]
@@ -37,12 +38,12 @@ def load(ref: dict, heads: list) -> Shard:
         if path is None:
             continue  # prediction shards carry no labels
         if head["multi_label"]:
-            raw = np.fromfile(path, dtype=np.uint8)
+            raw = np.fromfile(path, dtype=DTYPES["flags"])
             if raw.size != n * head["num_labels"]:
                 raise EngineError("data", f"labels {path}: {raw.size} bytes, expected {n} x {head['num_labels']}")
             labels[head["name"]] = raw.reshape(n, head["num_labels"]).astype(np.float32)
         else:
-            raw = np.fromfile(path, dtype="<i4")
+            raw = np.fromfile(path, dtype=DTYPES["single_label"])
             if raw.size != n:
                 raise EngineError("data", f"labels {path}: {raw.size} entries, expected {n}")
             labels[head["name"]] = raw.astype(np.int64)

@@ -1,0 +1,32 @@
+"""The language-model family: models.py (load, freeze, compile, save), data.py (shards, batches,
+epoch order), logp.py (log-probabilities, rewards, evaluation statistics). Recipes use them as
+`lm.<name>`."""
+
+from .data import LmShard, collate, collate_seq2seq, epoch_rows, load_shard, mover
+from .logp import LOGIT_CHUNK, FrozenHeadLogp, TrainedHeadLogpSum, all_logps, logp_and_grad, sequence_logps, sequence_rewards, summed_logp
+from .models import WEIGHT_DTYPES, causal, compile_decoder, freeze, is_seq2seq, load, load_pretrained_weights, save_pretrained
+
+__all__ = [
+    "LOGIT_CHUNK",
+    "WEIGHT_DTYPES",
+    "FrozenHeadLogp",
+    "LmShard",
+    "TrainedHeadLogpSum",
+    "all_logps",
+    "causal",
+    "collate",
+    "collate_seq2seq",
+    "compile_decoder",
+    "epoch_rows",
+    "freeze",
+    "is_seq2seq",
+    "load",
+    "load_pretrained_weights",
+    "logp_and_grad",
+    "load_shard",
+    "mover",
+    "save_pretrained",
+    "sequence_logps",
+    "sequence_rewards",
+    "summed_logp",
+]

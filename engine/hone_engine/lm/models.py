@@ -1,0 +1,119 @@
+"""Language models as Hone trains them: loaded from a local folder (safetensors only, no remote
+code) with a peft adapter or all weights trainable; frozen parts; compiled decoder layers; saved
+as Hugging Face tools read them. Causal LMs, and encoder-decoders (T5, BART: spec["architecture"]
+== "seq2seq")."""
+
+import re
+
+import torch
+from safetensors.torch import load_file
+
+from .. import runtime
+from ..classify.model import LAYER_INDEX
+from ..protocol import EngineError
+
+WEIGHT_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+def load(spec: dict, adapter: dict | None, trainable: bool):
+    """The base model from its directory, then the run's adapter (spec["adapter"]) or a new one
+    (adapter = the job's AdapterSpec with a method other than none)."""
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoModelForSequenceClassification
+
+    seq2seq = spec["architecture"] == "seq2seq"
+    reward = spec["head"] == "reward"
+    common = dict(dtype=WEIGHT_DTYPES[spec["dtype"]], use_safetensors=True, trust_remote_code=False)
+    try:
+        if reward:  # the decoder with one output number; the score layer is new on a base model
+            model = AutoModelForSequenceClassification.from_pretrained(spec["path"], num_labels=1, attn_implementation="sdpa", **common)
+            model.config.pad_token_id = spec["pad_token_id"]
+        elif seq2seq:  # each architecture's own attention (T5's relative position bias is not SDPA's)
+            model = AutoModelForSeq2SeqLM.from_pretrained(spec["path"], **common)
+        else:
+            model = AutoModelForCausalLM.from_pretrained(spec["path"], attn_implementation="sdpa", **common)
+    except (OSError, ValueError) as e:
+        raise EngineError("model_load", f"cannot load the {'encoder-decoder' if seq2seq else 'causal LM'} from {spec['path']}: {e}") from None
+    model.config.use_cache = False  # training never decodes; generation turns it back on
+    if spec["adapter"]:
+        from peft import PeftModel
+
+        try:
+            model = PeftModel.from_pretrained(model, spec["adapter"], is_trainable=trainable)
+        except (OSError, ValueError) as e:
+            raise EngineError("model_load", f"cannot load the adapter from {spec['adapter']}: {e}") from None
+    elif adapter is not None and adapter["method"] != "none":
+        from peft import LoraConfig, get_peft_model
+
+        config = LoraConfig(
+            r=adapter["r"],
+            lora_alpha=adapter["alpha"],
+            lora_dropout=adapter["dropout"],
+            target_modules=adapter["target_modules"],
+            # SEQ_CLS makes peft train and save the new score layer whole beside the adapter.
+            use_dora=adapter["method"] == "dora",
+            task_type="SEQ_CLS" if reward else "SEQ_2_SEQ_LM" if seq2seq else "CAUSAL_LM",
+            bias="none",
+        )
+        model = get_peft_model(model, config)
+    return model
+
+
+def causal(model):
+    """The *ForCausalLM under a peft wrapper (or the model itself)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def is_seq2seq(model) -> bool:
+    return bool(getattr(causal(model).config, "is_encoder_decoder", False))
+
+
+def freeze(model, spec: dict) -> None:
+    """Full fine-tuning only (an adapter already freezes the base)."""
+    patterns = [re.compile(p) for p in spec["patterns"]]
+    for name, param in model.named_parameters():
+        layer = LAYER_INDEX.search(name)
+        if (
+            (spec["embeddings"] and ("embed_tokens" in name or "wte" in name or "wpe" in name))
+            or (layer is not None and int(layer.group(1)) < spec["layers"])
+            or any(p.search(name) for p in patterns)
+        ):
+            param.requires_grad_(False)
+
+
+def compile_decoder(model) -> None:
+    """torch.compile each decoder layer, not the decoder's forward: the attention mask is then built
+    outside the compiled code, where transformers can tell that a batch needs none and lets SDPA
+    attend causally with its flash kernel (while tracing, transformers before torch 2.14 always
+    builds a dense mask, and masked attention took 2.5x as long at 2048 tokens on an H200)."""
+    if is_seq2seq(model):  # two stacks: the whole model, one graph
+        causal(model).compile()
+        return
+    runtime.compile_blocks(causal(model).base_model)
+
+
+def save_pretrained(model, directory, state_dict=None) -> None:
+    """The model as Hugging Face tools read it: a peft adapter folder, or a full model folder.
+    state_dict: the weights gathered whole from FSDP shards (default: the model's own)."""
+    (directory / "model").mkdir(parents=True, exist_ok=True)
+    extra = {} if state_dict is None else {"state_dict": state_dict}
+    model.save_pretrained(directory / "model", safe_serialization=True, **extra)
+
+
+def load_pretrained_weights(model, directory) -> None:
+    """The inverse of save_pretrained, into an already built model (resume)."""
+    folder = directory / "model"
+    if hasattr(model, "get_base_model"):
+        from peft import set_peft_model_state_dict
+
+        result = set_peft_model_state_dict(model, load_file(folder / "adapter_model.safetensors"))
+        if getattr(result, "unexpected_keys", None):
+            raise EngineError("checkpoint", f"adapter weights in {folder} do not fit: {result.unexpected_keys[:3]}")
+        return
+    files = sorted(folder.glob("*.safetensors"))
+    state = {}
+    for f in files:
+        state.update(load_file(f))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    tied = set(getattr(model, "_tied_weights_keys", None) or [])
+    if unexpected or any(k not in tied and not k.endswith("lm_head.weight") for k in missing):
+        raise EngineError("checkpoint", f"weights in {folder} do not fit the model: missing {missing[:3]}, unexpected {unexpected[:3]}")

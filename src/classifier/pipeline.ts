@@ -1,0 +1,219 @@
+// Encoder classifiers (task classify and hierarchical): heads on one encoder. The plug-in's
+// steps: read and check the data -> plan the heads -> tokenize to shards -> the engine's
+// classify.train job -> metrics of each evaluation from its logits -> the best checkpoint as the
+// model, decoding tuned on validation, the test split once.
+import { copyFileSync, existsSync, mkdirSync, renameSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { planTraining, type TaskConfigHooks, type TrainingPlan } from "../config/resolve.js";
+import { storedConfig } from "../config/resolved.js";
+import { loadDataset } from "../data/dataset.js";
+import type { QualityReport } from "../data/quality.js";
+import { metricValue, type SelectMetric } from "../metrics/classification.js";
+import { modelSpec, predictShard, runtimeSpec } from "../predict/logits.js";
+import { evaluateClassifier } from "../predict/predict.js";
+import type { ClassifyTrainJob, TokenShard } from "../protocol/schema.js";
+import { PROTOCOL_VERSION } from "../protocol/schema.js";
+import { runPaths } from "../run/artifacts.js";
+import { stepDir } from "../run/checkpoints.js";
+import type { TaskPlugin } from "../run/types.js";
+import { loadTokenizer } from "../tokenize/tokenizer.js";
+import { writeShard } from "../tokenize/shards.js";
+import { HoneError } from "../util/errors.js";
+import { tempSibling, writeJsonAtomic } from "../util/fs.js";
+import { computeMetrics, readHeadLogits, scalarMetrics, tuneDecoding, type RunMetrics, type Targets } from "./evaluate.js";
+import { couplings, headsFile, headSpecs, loadHeads, mainTargets, planHeads, shardHeads, taskTargets } from "./heads.js";
+import { inspectClassifierData, renderClassifierMetrics } from "./render.js";
+
+const MODEL_FILES = ["config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "merges.txt", "vocab.json"];
+
+export interface ClassifierFiles {
+  labels: string[];
+  shards: { train: TokenShard; validation: TokenShard | null; test: TokenShard | null };
+  targets: { validation: Targets; test: Targets };
+  /** Weights the run started from (init_from), kept so that a resume starts the same way. */
+  initFrom: { weights: string; heads: boolean } | null;
+}
+
+function qualityWarnings(q: QualityReport): string[] {
+  const w: string[] = [];
+  for (const d of q.duplicates) w.push(`${d.count} duplicate text(s) in ${d.split} (e.g. ${d.examples[0]!.join(" = ")})`);
+  if (q.conflicts.length > 0) w.push(`${q.conflicts.length} text(s) appear with different labels (e.g. ${q.conflicts[0]!.origins.join(", ")})`);
+  for (const l of q.leakage) w.push(`${l.count} ${l.to} text(s) also occur in train: ${l.to} scores will be optimistic (e.g. ${l.examples[0]})`);
+  return w;
+}
+
+/** Hooks every classifier task shares: an encoder, 128 tokens, accuracy (or micro F1) picks the best. */
+export const classifierConfig: Omit<TaskConfigHooks, "check" | "section"> = {
+  model: "encoder",
+  defaultModel: "all-minilm-l6-v2",
+  defaultMaxLength: 128,
+  defaultLr: (hidden) => (hidden <= 384 ? 1e-4 : hidden <= 768 ? 5e-5 : 2e-5),
+  selection: { allowed: ["accuracy", "macro_f1", "micro_f1", "weighted_f1", "loss"], auto: (c) => (c.data.multi_label ? "micro_f1" : "accuracy") },
+};
+
+/** A classifier task's plug-in; `config` adds the task's own checks and config section. (Long: an
+ * object of the plug-in's short steps, each read on its own.) */
+export function classifierTask(name: string, summary: string, config: TaskConfigHooks): TaskPlugin<TrainingPlan, ClassifierFiles, RunMetrics> {
+  return {
+    name,
+    summary,
+    config,
+    serves: "classify",
+    generates: false,
+
+    async stage(cfg, { store, update }) {
+      const dataset = loadDataset(cfg);
+      for (const w of [...qualityWarnings(dataset.quality), ...dataset.notes]) update({ kind: "warning", text: w });
+      const heads = planHeads(cfg, dataset.labels, dataset.taskLabels);
+      const plan = planTraining(cfg, heads.labels, { train: dataset.train.length, validation: dataset.validation.length, test: dataset.test.length });
+      let initFrom: ClassifierFiles["initFrom"] = null;
+      const parents: { id: string; relation: string }[] = [];
+      if (cfg.model.init_from) {
+        const parent = store.findRun(cfg.model.init_from);
+        const weights = join(runPaths(parent.run_dir).model, "model.safetensors");
+        if (!existsSync(weights))
+          throw new HoneError("usage", `run ${parent.id} has no final model to start from`, [
+            { message: `missing ${weights}`, hint: "init_from needs a completed run" },
+          ]);
+        // Same heads with the same labels: keep the trained heads too; otherwise they start fresh.
+        const parentHeads = loadHeads(runPaths(parent.run_dir).model, storedConfig(parent.id, parent.config).data.multi_label).heads;
+        initFrom = { weights, heads: JSON.stringify(parentHeads) === JSON.stringify(heads.heads) };
+        parents.push({ id: parent.id, relation: "init_from" });
+      }
+      return {
+        plan,
+        dataHash: dataset.hash,
+        parents,
+        async write(paths) {
+          // The run carries its own copy of the model's config and tokenizer: predict/export need nothing else.
+          mkdirSync(paths.model, { recursive: true });
+          for (const f of MODEL_FILES) if (existsSync(join(cfg.model.dir, f))) copyFileSync(join(cfg.model.dir, f), join(paths.model, f));
+          writeJsonAtomic(join(paths.model, "labels.json"), plan.labels);
+          writeJsonAtomic(join(paths.model, "heads.json"), headsFile(heads));
+          update({ kind: "phase", text: `tokenizing ${plan.counts.train + plan.counts.validation + plan.counts.test} examples` });
+          const tokenizer = loadTokenizer(cfg.model.dir, cfg.data.max_length);
+          const shard = async (split: string, examples: typeof dataset.train) =>
+            examples.length === 0 ? null : writeShard(paths.data, split, await tokenizer.encode(examples.map((e) => e.text)), shardHeads(heads, examples));
+          const targets = (examples: typeof dataset.train): Targets => ({ main: mainTargets(heads, examples), tasks: taskTargets(heads, examples) });
+          return {
+            labels: plan.labels,
+            shards: {
+              train: (await shard("train", dataset.train))!,
+              validation: await shard("validation", dataset.validation),
+              test: await shard("test", dataset.test),
+            },
+            targets: { validation: targets(dataset.validation), test: targets(dataset.test) },
+            initFrom,
+          };
+        },
+      };
+    },
+
+    upgradeFiles(files) {
+      for (const split of ["validation", "test"] as const) {
+        const t = files.targets[split] as Targets | number[][];
+        if (Array.isArray(t)) files.targets[split] = { main: t, tasks: {} }; // runs prepared before multi-task heads
+      }
+      return files;
+    },
+
+    trainJob({ run, cfg, plan, files, paths }, resume): ClassifyTrainJob {
+      const heads = loadHeads(paths.model, cfg.data.multi_label);
+      return {
+        kind: "classify.train",
+        protocol_version: PROTOCOL_VERSION,
+        run_dir: run.run_dir,
+        model: modelSpec(cfg, cfg.model.dir, files.initFrom),
+        heads: headSpecs(heads, cfg.train.label_smoothing),
+        couplings: couplings(heads),
+        data: { train: files.shards.train, validation: files.shards.validation },
+        optim: {
+          seed: cfg.train.seed,
+          lr: cfg.train.lr,
+          head_lr: cfg.train.head_lr,
+          weight_decay: cfg.train.weight_decay,
+          betas: cfg.train.betas,
+          eps: cfg.train.eps,
+          max_grad_norm: cfg.train.max_grad_norm,
+          scheduler: cfg.train.scheduler,
+          warmup_steps: plan.warmup_steps,
+          batch_size: cfg.train.batch_size,
+          grad_accum: cfg.train.grad_accum,
+          steps_per_epoch: plan.steps_per_epoch,
+          total_steps: plan.total_steps,
+          group_by_length: cfg.train.group_by_length,
+          eval_batch_size: cfg.train.eval_batch_size,
+        },
+        freeze: cfg.train.freeze,
+        eval_every: plan.eval_every_steps,
+        runtime: runtimeSpec(cfg),
+        resume_from: resume.resumeFrom,
+        eval_first: resume.evalFirst,
+      };
+    },
+
+    judge({ cfg, files, paths }, ev, metric) {
+      // Selection sees full decisions: tuned multi-label thresholds, but no partial paths.
+      const heads = loadHeads(paths.model, cfg.data.multi_label);
+      const val = { logits: readHeadLogits(heads, ev.logits, ev.count), targets: files.targets.validation };
+      const m = computeMetrics(heads, val.logits, val.targets, { ...tuneDecoding(heads, null, val), hierarchy_thresholds: null });
+      const values = scalarMetrics(m);
+      return { value: metricValue(m, metric as SelectMetric), values: { ...values, engine_loss: ev.loss, loss: values.loss ?? ev.loss } };
+    },
+
+    trainSeries: (ev) => ({ loss: ev.loss, lr: ev.lr, grad_norm: ev.grad_norm, samples_per_s: ev.samples_per_s }),
+
+    async finalise({ store, run, cfg, files, paths, update }, bestStep, evaluateTest) {
+      const heads = loadHeads(paths.model, cfg.data.multi_label);
+      const finalWeights = join(paths.model, "model.safetensors");
+      const tmp = tempSibling(finalWeights);
+      copyFileSync(join(stepDir(paths.checkpoints, bestStep), "model.safetensors"), tmp);
+      renameSync(tmp, finalWeights);
+      await store.addArtifact(run.id, "model", finalWeights);
+
+      const bestEval = stepDir(paths.evals, bestStep);
+      const evalFiles = Object.fromEntries(heads.heads.map((h) => [h.name, join(bestEval, `${h.name}.logits.f32`)]));
+      const val =
+        files.shards.validation && Object.values(evalFiles).every((f) => existsSync(f))
+          ? { logits: readHeadLogits(heads, evalFiles, files.shards.validation.count), targets: files.targets.validation }
+          : null;
+      const decoding = tuneDecoding(heads, cfg.hierarchy?.target_precision ?? null, val);
+      writeJsonAtomic(join(paths.model, "decoding.json"), {
+        multi_label: cfg.data.multi_label,
+        ...decoding,
+        pooling: cfg.model.pooling,
+        max_length: cfg.data.max_length,
+      });
+      const validation = val ? computeMetrics(heads, val.logits, val.targets, decoding) : null;
+
+      let test: RunMetrics | null = null;
+      if (files.shards.test && evaluateTest) {
+        update({ kind: "phase", text: `evaluating step ${bestStep} on the test split (${files.shards.test.count} examples)` });
+        const { logits } = await predictShard({
+          cfg,
+          plan: heads,
+          modelDir: paths.model,
+          weights: finalWeights,
+          shard: files.shards.test,
+          outDir: join(run.run_dir, "predictions", "test"),
+        });
+        test = computeMetrics(heads, logits, files.targets.test, decoding);
+      }
+      return { validation, test };
+    },
+
+    scalars: scalarMetrics,
+    evaluate: evaluateClassifier,
+    renderMetrics: renderClassifierMetrics,
+    headline: (t) => {
+      const v = (t?.accuracy ?? t?.micro_f1) as number | undefined;
+      return v === undefined ? "" : `${(v * 100).toFixed(2)}%`;
+    },
+    curveMetric: (m) => (m?.kind === "multi_label" ? "micro_f1" : "accuracy"),
+    modelBytes: (run) => {
+      const weights = join(runPaths(run.run_dir).model, "model.safetensors");
+      return existsSync(weights) ? statSync(weights).size : 0;
+    },
+    inspect: inspectClassifierData,
+  };
+}

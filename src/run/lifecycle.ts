@@ -1,0 +1,196 @@
+// One run, whatever its task: create (or resume) -> prepare -> the engine trains while each
+// evaluation is judged -> finalise (best checkpoint, test split once) -> report. The task's
+// plug-in (src/tasks/<name>/) says what its data, job and metrics are; resume, interruption,
+// locking, reconciliation of dead runs and clean-up live here and nowhere else.
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { loadConfig } from "../config/load.js";
+import { resolveWith } from "../config/resolve.js";
+import { probe } from "../engine/process.js";
+import { writeReports } from "../report/report.js";
+import type { RunLock } from "../store/lock.js";
+import { RunStore, storeDir, type RunRecord } from "../store/store.js";
+import { openRun, taskPlugin } from "../tasks/registry.js";
+import { HoneError } from "../util/errors.js";
+import { writeJsonAtomic } from "../util/fs.js";
+import { runPaths } from "./artifacts.js";
+import { checkpointSteps, removeTemporaries, stepDir } from "./checkpoints.js";
+import { faultPoint } from "./faults.js";
+import { Selection, supervise } from "./supervise.js";
+import type { PlanBase, RunContext, TaskPlugin, TrainOptions, TrainResult, TrainUpdate } from "./types.js";
+
+export type { TrainOptions, TrainResult, TrainUpdate } from "./types.js";
+
+interface Opened {
+  task: TaskPlugin;
+  ctx: RunContext;
+  lock: RunLock;
+  /** The newest checkpoint's step, or null (a fresh start). */
+  resumeFrom: number | null;
+}
+
+const RUN_FILES = "run-files.json";
+
+/** Ctrl-C before or between the phases: stop here, the run (if any) stays resumable. */
+function stopIfAborted(signal: AbortSignal | undefined, run: RunRecord | null): void {
+  if (!signal?.aborted) return;
+  throw new HoneError(
+    "interrupted",
+    run ? `interrupted before training finished; nothing is lost` : "interrupted before any run was created",
+    run ? [{ message: `run ${run.id}`, hint: `continue with: hone train --resume ${run.id}` }] : [],
+  );
+}
+
+async function createRun(store: RunStore, opts: TrainOptions, update: (u: TrainUpdate) => void): Promise<Opened> {
+  update({ kind: "phase", text: "resolving config" });
+  const loaded = loadConfig(opts.config ?? null, opts.set ?? [], opts.base ?? {});
+  const task = taskPlugin(loaded.config.task);
+  const cfg = resolveWith(task.config, loaded, await probe());
+  stopIfAborted(opts.signal, null);
+  update({ kind: "phase", text: "reading and checking data" });
+  // Everything is read and checked before the run exists: bad input leaves nothing behind.
+  const staged = await task.stage(cfg, { store, update });
+  stopIfAborted(opts.signal, null);
+
+  const { run, lock } = store.createLockedRun(cfg.task, cfg.name, cfg, "hone train");
+  try {
+    faultPoint("created");
+    for (const p of staged.parents) store.addLineage(run.id, p.id, p.relation);
+    const paths = runPaths(run.run_dir);
+    writeJsonAtomic(paths.config, cfg);
+    store.update(run.id, { data_hash: staged.dataHash });
+    const files = await staged.write(paths);
+    await writePrepared(store, run, staged.plan, staged.dataHash, files);
+    const ctx: RunContext = { store, run: store.getRun(run.id), cfg, plan: staged.plan, files, paths, update };
+    return { task, ctx, lock, resumeFrom: null };
+  } catch (e) {
+    settle(store, run, e);
+    lock.release();
+    throw e;
+  }
+}
+
+async function openForResume(store: RunStore, ref: string, update: (u: TrainUpdate) => void): Promise<Opened> {
+  const found = store.findRun(ref);
+  if (found.status === "completed")
+    throw new HoneError("usage", `run ${found.id} is already complete`, [{ message: "nothing to resume", hint: "start a new run, or --init-from it" }]);
+  const lock = store.lockRun(found, "hone train --resume");
+  try {
+    const { task, run, cfg } = openRun(store.getRun(found.id));
+    const paths = runPaths(run.run_dir);
+    // No one else works on the run now: what interrupted writes left goes.
+    removeTemporaries([paths.checkpoints, paths.evals, paths.model, paths.report, paths.data, run.run_dir]);
+    let files: unknown = existsSync(join(paths.data, RUN_FILES)) ? JSON.parse(readFileSync(join(paths.data, RUN_FILES), "utf8")) : null;
+    let plan = run.plan as PlanBase | null;
+    if (files === null || plan === null) {
+      // Stopped while its data was prepared: prepared again, from the same files, the same way.
+      update({ kind: "phase", text: "preparing the data again (the run stopped while it was prepared)" });
+      const staged = await task.stage(cfg, { store, update });
+      if (run.data_hash !== null && staged.dataHash !== run.data_hash) {
+        throw new HoneError("data", `the data of run ${run.id} changed since it started`, [
+          {
+            file: cfg.data.train.path,
+            message: `sha256 ${staged.dataHash.slice(0, 12)}, the run started with ${run.data_hash.slice(0, 12)}`,
+            hint: "start a new run with the new data",
+          },
+        ]);
+      }
+      plan = staged.plan;
+      files = await staged.write(paths);
+      await writePrepared(store, run, staged.plan, staged.dataHash, files);
+    }
+    const resumeFrom = checkpointSteps(paths.checkpoints).at(-1) ?? null;
+    // Points logged after the checkpoint by the attempt that died are replayed, not kept twice.
+    store.truncateMetrics(run.id, resumeFrom ?? 0);
+    const ctx: RunContext = { store, run, cfg, plan, files: task.upgradeFiles?.(files) ?? files, paths, update };
+    return { task, ctx, lock, resumeFrom };
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
+}
+
+/** The plan and the prepared files, written with the run (config.json, plan.json, data/). */
+async function writePrepared(store: RunStore, run: RunRecord, plan: PlanBase, dataHash: string, files: unknown): Promise<void> {
+  const paths = runPaths(run.run_dir);
+  writeJsonAtomic(paths.plan, plan);
+  store.update(run.id, { plan, data_hash: dataHash });
+  writeJsonAtomic(join(paths.data, RUN_FILES), files);
+  for (const f of readdirSync(paths.data)) await store.addArtifact(run.id, "data", join(paths.data, f));
+}
+
+/** A run that ends with an error is marked for what it is: interrupted (resumable) or failed. */
+function settle(store: RunStore, run: RunRecord, e: unknown): void {
+  try {
+    if (e instanceof HoneError && e.kind === "interrupted") store.update(run.id, { status: "interrupted", error: null });
+    else store.update(run.id, { status: "failed", error: e instanceof Error ? e.message : String(e) });
+  } catch {
+    // The store itself failed (a full disk): the lock's release lets the next look see a dead run.
+  }
+}
+
+export async function train(opts: TrainOptions = {}): Promise<TrainResult> {
+  const update = opts.onUpdate ?? (() => {});
+  const store = new RunStore(storeDir(opts.store));
+  try {
+    stopIfAborted(opts.signal, null);
+    const opened = opts.resume ? await openForResume(store, opts.resume, update) : await createRun(store, opts, update);
+    try {
+      return await trainOpened(opened, opts);
+    } catch (e) {
+      settle(store, opened.ctx.run, e);
+      throw e;
+    } finally {
+      opened.lock.release();
+    }
+  } finally {
+    store.close();
+  }
+}
+
+async function trainOpened({ task, ctx, lock, resumeFrom }: Opened, opts: TrainOptions): Promise<TrainResult> {
+  const { store, run, cfg, plan, paths, update } = ctx;
+  update({ kind: "run", run, resumedFrom: resumeFrom });
+  store.update(run.id, { status: "running", error: null });
+  stopIfAborted(opts.signal, run);
+
+  // The best evaluation and early stopping, rebuilt from the stored series on resume.
+  const rule = cfg.train.early_stopping;
+  const selection = new Selection(rule, store.metrics(run.id, "validation"));
+  const evalStep = (s: number) => s % plan.eval_every_steps === 0 || s === plan.total_steps;
+  // The orchestrator died while it judged the checkpoint's evaluation: the engine evaluates it again first.
+  const evalFirst = resumeFrom !== null && plan.counts.validation > 0 && evalStep(resumeFrom) && selection.lastStep !== resumeFrom;
+  const trained = resumeFrom !== null && !evalFirst && (resumeFrom >= plan.total_steps || (selection.lastStep === resumeFrom && selection.exhausted));
+
+  let doneStep = resumeFrom ?? 0;
+  let pruned = false;
+  if (trained) update({ kind: "phase", text: `training had finished at step ${resumeFrom}` });
+  else {
+    update({ kind: "phase", text: resumeFrom === null ? "training" : `resuming at step ${resumeFrom}` });
+    const job = task.trainJob(ctx, { resumeFrom: resumeFrom === null ? null : stepDir(paths.checkpoints, resumeFrom), evalFirst });
+    const r = await supervise(job, ctx, {
+      opts,
+      selection,
+      lock,
+      judge: (ev) => {
+        faultPoint("eval");
+        return task.judge(ctx, ev, rule.metric);
+      },
+      trainSeries: task.trainSeries,
+    });
+    doneStep = r.done.step;
+    pruned = r.pruned;
+  }
+  stopIfAborted(opts.signal, run);
+
+  // ---- the result: best checkpoint -> the run's model, the test split evaluated once ----
+  faultPoint("finalise");
+  const bestStep: number = selection.best?.step ?? checkpointSteps(paths.checkpoints).at(-1) ?? doneStep;
+  const { validation, test } = await task.finalise(ctx, bestStep, opts.evaluateTest !== false);
+  if (test) store.logMetrics(run.id, bestStep, "test", task.scalars(test));
+  stopIfAborted(opts.signal, run);
+  faultPoint("report");
+  await writeReports(store, run.id, { validation, test }, task.curveMetric(validation ?? test));
+  store.update(run.id, { status: "completed", best_step: bestStep, test_metrics: test ? task.scalars(test) : null });
+  return { run: store.getRun(run.id), validation, test, bestStep, pruned, epochs: doneStep / plan.steps_per_epoch };
+}

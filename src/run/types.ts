@@ -1,0 +1,142 @@
+// What the run lifecycle (src/run/lifecycle.ts) and a task plug-in (src/tasks/<name>/) say to
+// each other. The lifecycle owns create, resume, locking, interruption, judging evaluations,
+// finalising and reports; a plug-in owns what its task means: its data, its engine job, its
+// metrics and what "better" is, its result files and how they read to a person.
+import type { RunMetrics } from "../classifier/evaluate.js";
+import type { ResolvedConfig, TaskConfigHooks } from "../config/resolve.js";
+import type { LmMetrics } from "../generative/metrics.js";
+import type { Event, EventOf, Job } from "../protocol/schema.js";
+import type { RunRecord, RunStore } from "../store/store.js";
+import type { runPaths } from "./artifacts.js";
+
+export type TrainUpdate =
+  | { kind: "phase"; text: string }
+  | { kind: "warning"; text: string }
+  | { kind: "run"; run: RunRecord; resumedFrom: number | null }
+  | { kind: "engine"; event: Event }
+  | { kind: "eval"; step: number; metric: string; value: number; best: boolean; loss: number | null };
+
+export interface TrainOptions {
+  /** A YAML/JSON config file; may be null when everything comes from `set`. */
+  config?: string | null;
+  /** Dotted overrides, "train.lr=3e-5". */
+  set?: string[];
+  /** Settings that a file's values override (the CLI's --data/--model shorthands). */
+  base?: Record<string, unknown>;
+  store?: string;
+  /** Continue an interrupted run (id, name or "last"). */
+  resume?: string;
+  onUpdate?: (u: TrainUpdate) => void;
+  /** Abort = Ctrl-C: the engine finishes its step, saves a checkpoint and stops. */
+  signal?: AbortSignal;
+  /** Asked after each validation (hyperparameter search): "prune" stops the run there. */
+  judge?: (e: { step: number; epoch: number; totalEpochs: number; metrics: Record<string, number | null> }) => Promise<"continue" | "prune">;
+  /** Evaluate the best checkpoint on the test split (default). Search trials leave the test split alone. */
+  evaluateTest?: boolean;
+  /** Extra environment for the engine (GPU assignment). */
+  env?: Record<string, string>;
+}
+
+/** Metrics of one split, whatever the task: classifiers' or language models'. */
+export type TaskMetrics = RunMetrics | LmMetrics;
+
+export interface TrainResult {
+  run: RunRecord;
+  validation: TaskMetrics | null;
+  test: TaskMetrics | null;
+  bestStep: number;
+  /** Stopped by `judge`. */
+  pruned: boolean;
+  /** Epochs trained, fractional (the resource a search accounts for). */
+  epochs: number;
+}
+
+/** `hone eval`: a labelled file instead of the stored test metrics; its columns if not the run's. */
+export interface EvaluateOptions {
+  data?: string;
+  text?: string;
+  label?: string;
+}
+
+/** What every task's plan holds (plan.json); a task adds its own fields. */
+export interface PlanBase {
+  counts: { train: number; validation: number; test: number };
+  steps_per_epoch: number;
+  total_steps: number;
+  warmup_steps: number;
+  eval_every_steps: number;
+}
+
+export type RunPaths = ReturnType<typeof runPaths>;
+
+/** A run as the lifecycle hands it to its task. */
+export interface RunContext<Plan extends PlanBase = PlanBase, Files = unknown> {
+  store: RunStore;
+  run: RunRecord;
+  cfg: ResolvedConfig;
+  plan: Plan;
+  files: Files;
+  paths: RunPaths;
+  update: (u: TrainUpdate) => void;
+}
+
+/** Data read and checked, not yet written: nothing exists on disk until the run is created. */
+export interface Staged<Plan extends PlanBase, Files> {
+  plan: Plan;
+  /** sha256 of the examples of all splits. */
+  dataHash: string;
+  /** Runs this one starts from (lineage). */
+  parents: { id: string; relation: string }[];
+  /** Write the run's data (shards, the model folder's fixed files); return what the job and finalising need. */
+  write(paths: RunPaths): Promise<Files>;
+}
+
+export interface Judged {
+  /** The value of the selection metric. */
+  value: number;
+  /** Every scalar of this evaluation, for the store and the search. */
+  values: Record<string, number | null>;
+}
+
+/** A task: one folder under src/tasks/, registered in src/tasks/registry.ts. */
+export interface TaskPlugin<Plan extends PlanBase = PlanBase, Files = unknown, M extends TaskMetrics = TaskMetrics> {
+  name: string;
+  /** One line for `hone train --help` and the docs. */
+  summary: string;
+  /** Defaults, checks and the task's own section of the resolved config (used by resolveConfig). */
+  config: TaskConfigHooks;
+  /** Read, validate, split and encode the data; nothing is written yet. */
+  stage(cfg: ResolvedConfig, ctx: { store: RunStore; update: (u: TrainUpdate) => void }): Promise<Staged<Plan, Files>>;
+  /** The resolved config of a run made by an older version, brought to today's shape. */
+  upgradeConfig?(stored: Record<string, unknown>): Record<string, unknown>;
+  /** Prepared files of runs made by older versions, brought to today's shape. */
+  upgradeFiles?(files: Files): Files;
+  /** The engine's training job; `resumeFrom` is a checkpoint folder, `evalFirst` asks for the
+   * evaluation of that checkpoint before training goes on (it was interrupted). */
+  trainJob(c: RunContext<Plan, Files>, resume: { resumeFrom: string | null; evalFirst: boolean }): Job;
+  /** Metrics of one validation (from the files the engine wrote). */
+  judge(c: RunContext<Plan, Files>, ev: EventOf<"eval">, metric: string): Judged;
+  /** Scalars of a progress event worth a series. */
+  trainSeries(ev: EventOf<"progress">): Record<string, number | null>;
+  /** The best checkpoint becomes the run's model; validation metrics at it, and the test split
+   * evaluated once (unless `evaluateTest` is false). */
+  finalise(c: RunContext<Plan, Files>, bestStep: number, evaluateTest: boolean): Promise<{ validation: M | null; test: M | null }>;
+  /** The scalars of a metrics object that are stored as series. */
+  scalars(m: M): Record<string, number>;
+  /** Metrics of a finished run on its test split, or on a data file. */
+  evaluate(store: RunStore, run: RunRecord, opts: EvaluateOptions): Promise<{ metrics: M; source: string }>;
+  /** Metrics as a table for people (`--per-class` adds the per-class rows). */
+  renderMetrics(m: M, perClass: boolean): string;
+  /** The figure `hone runs` shows for a finished run's stored test metrics. */
+  headline(test: Record<string, unknown> | null): string;
+  /** The validation metric drawn on the report's curves. */
+  curveMetric(m: M | null): string;
+  /** Bytes of the trained model (a search's model_mb objective). */
+  modelBytes(run: RunRecord): number;
+  /** `hone data inspect`: the data doctor's report, for JSON and for people. */
+  inspect(cfg: ResolvedConfig): Promise<{ report: unknown; text: string }>;
+  /** What `hone serve` offers for a run of this task. */
+  serves: "classify" | "chat" | null;
+  /** `hone generate` works with its runs. */
+  generates: boolean;
+}
