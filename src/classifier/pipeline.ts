@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { planTraining, type TaskConfigHooks, type TrainingPlan } from "../config/resolve.js";
 import { storedConfig } from "../config/resolved.js";
 import { loadDataset } from "../data/dataset.js";
-import type { QualityReport } from "../data/quality.js";
+import { labelVariantWarnings, type QualityReport } from "../data/quality.js";
 import { metricValue, type SelectMetric } from "../metrics/classification.js";
 import { modelSpec, predictShard, runtimeSpec } from "../predict/logits.js";
 import { evaluateClassifier } from "../predict/predict.js";
@@ -39,6 +39,7 @@ function qualityWarnings(q: QualityReport): string[] {
   for (const d of q.duplicates) w.push(`${d.count} duplicate text(s) in ${d.split} (e.g. ${d.examples[0]!.join(" = ")})`);
   if (q.conflicts.length > 0) w.push(`${q.conflicts.length} text(s) appear with different labels (e.g. ${q.conflicts[0]!.origins.join(", ")})`);
   for (const l of q.leakage) w.push(`${l.count} ${l.to} text(s) also occur in train: ${l.to} scores will be optimistic (e.g. ${l.examples[0]})`);
+  w.push(...labelVariantWarnings(q));
   return w;
 }
 

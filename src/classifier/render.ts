@@ -1,6 +1,7 @@
 // Classifier metrics and the data doctor's report, as tables for people.
 import type { ResolvedConfig } from "../config/resolve.js";
 import { inspectData } from "../data/inspect.js";
+import { labelVariantWarnings } from "../data/quality.js";
 import { num, pct, table } from "../util/table.js";
 import type { RunMetrics } from "./evaluate.js";
 
@@ -107,6 +108,9 @@ export async function inspectClassifierData(cfg: ResolvedConfig): Promise<{ repo
   out("\nchecks:");
   out(`  duplicates: ${q.duplicates.length === 0 ? "none" : q.duplicates.map((d) => `${d.count} in ${d.split}`).join(", ")}`);
   out(`  same text, different labels: ${q.conflicts.length === 0 ? "none" : q.conflicts.length}`);
+  const spellings = labelVariantWarnings(q);
+  out(`  label spellings: ${spellings.length === 0 ? "none that look alike" : ""}`);
+  for (const w of spellings) out(`    ! ${w}`);
   for (const c of q.conflicts.slice(0, 5)) out(`    "${c.text.slice(0, 60)}": ${c.labels.map((l) => l.join("+")).join(" vs ")} (${c.origins.join(", ")})`);
   out(`  leakage: ${q.leakage.length === 0 ? "none" : q.leakage.map((l) => `${l.count} ${l.to} text(s) also in train (e.g. ${l.examples[0]})`).join("; ")}`);
   return { report: r, text: lines.join("\n") };

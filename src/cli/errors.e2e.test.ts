@@ -69,3 +69,15 @@ test("pickled weights are refused (safetensors only)", () => {
   const r = attempt({ "d.jsonl": GOOD.join("\n") }, ["--data", "d.jsonl", "--model", dir]);
   assertCleanFailure(r, 3, /no safetensors weights/, /pickled weights can run code/);
 });
+
+test("usage errors exit 2 (unknown option, command or choice, a missing argument); --help and --version exit 0", () => {
+  for (const args of [["train", "--no-such-flag"], ["no-such-command"], ["train", "--task", "poetry"], ["eval"], ["--set", "__proto__.x=1", "train"]]) {
+    const r = hone(args);
+    assert.equal(r.status, 2, `${args.join(" ")}: ${r.stderr}`);
+    assert.doesNotMatch(r.stderr, /\n\s+at .*:\d+:\d+\)?\n/, "no stack trace");
+  }
+  const polluted = hone(["train", "--data", "d.jsonl", "--set", "__proto__.polluted=1"]);
+  assert.equal(polluted.status, 2, polluted.stderr);
+  assert.match(polluted.stderr, /"__proto__" is not a config key/);
+  for (const args of [["--help"], ["train", "--help"], ["--version"]]) assert.equal(hone(args).status, 0, args.join(" "));
+});

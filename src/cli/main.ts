@@ -15,7 +15,9 @@ export function buildCli(): Command {
     .description("Fine-tune pretrained language models into domain experts.")
     .version("0.1.0")
     .option("--store <dir>", "run store directory (default: ./.hone or $HONE_STORE)")
-    .showHelpAfterError("(run with --help for usage)");
+    .showHelpAfterError("(run with --help for usage)")
+    // Before the commands are added, so that each inherits it: main() maps what commander refuses to exit 2.
+    .exitOverride();
   registerTrain(program);
   registerUse(program);
   registerDeploy(program);
@@ -28,7 +30,6 @@ export function buildCli(): Command {
 
 export async function main(argv: string[]): Promise<number> {
   const program = buildCli();
-  program.exitOverride();
   try {
     await program.parseAsync(argv);
     return 0;
@@ -38,7 +39,8 @@ export async function main(argv: string[]): Promise<number> {
       return err.exitCode;
     }
     const e = err as { code?: string; exitCode?: number };
-    if (typeof e.code === "string" && e.code.startsWith("commander.")) return e.exitCode ?? 2;
+    // Help and version end well; every other word commander refuses is a usage error: exit 2.
+    if (typeof e.code === "string" && e.code.startsWith("commander.")) return e.exitCode === 0 ? 0 : 2;
     throw err;
   }
 }

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { cpSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig, parseOverride } from "./load.js";
 import { planTraining, defaultLearningRate } from "./resolve.js";
@@ -154,4 +154,54 @@ test("generative tasks resolve their own defaults, and a model must fit its task
     "config",
     /task classify trains in one process/,
   );
+});
+
+test("keys that reach a prototype are refused, on the command line and in a file, and nothing is polluted", () => {
+  for (const set of ["__proto__.polluted=1", "constructor.prototype.polluted=1", "train.__proto__.polluted=1", "train..lr=1"]) {
+    assert.throws(
+      () => loadConfig(null, [set], { data: { train: "t.jsonl" } }),
+      (e: unknown) => e instanceof HoneError && e.kind === "usage" && /is not a setting/.test(e.message),
+      set,
+    );
+  }
+  assert.throws(
+    () => loadConfig(null, ['train={"__proto__": {"polluted": 1}}'], { data: { train: "t.jsonl" } }),
+    (e: unknown) => e instanceof HoneError && /"__proto__" is not a config key/.test(e.message),
+  );
+  const dir = tempDir("hone-proto-");
+  const file = join(dir, "hone.yaml");
+  writeFileSync(file, "data:\n  train: t.jsonl\ntrain:\n  __proto__:\n    polluted: 1\n");
+  assert.throws(
+    () => loadConfig(file),
+    (e: unknown) => e instanceof HoneError && e.kind === "config" && e.issues[0]!.line === 4 && e.issues[0]!.file === file,
+  );
+  assert.equal(({} as Record<string, unknown>).polluted, undefined);
+});
+
+test("settings the machine or the model cannot honour are refused before any work, each named", () => {
+  const resolve =
+    (set: string[], model = tinyModel()) =>
+    () =>
+      resolveConfig(loadConfig(null, set, { data: { train: "t.jsonl" }, model: { path: model } }), machine);
+  const fails = (f: () => unknown, kind: string, re: RegExp) =>
+    assert.throws(f, (e: unknown) => e instanceof HoneError && e.kind === kind && re.test(JSON.stringify(e.issues)), String(re));
+  fails(resolve(["train.device=cuda"]), "config", /cuda was asked for.*no usable CUDA/);
+  // The tiny BERT's position embeddings cover 128 tokens.
+  fails(resolve(["data.max_length=256"]), "config", /256 tokens, but the model's position embeddings cover 128/);
+  fails(resolve([`train.freeze.patterns=["attention(", "ok"]`]), "config", /"patterns",0\].*attention\(.{0,4} is not a regular expression/);
+  assert.equal(resolve([])().data.max_length, 128, "auto stays within the positions");
+
+  // A model folder whose weights were cut short, and one whose tokenizer is another model's.
+  const copy = (): string => {
+    const dir = join(tempDir("hone-model-"), "m");
+    cpSync(tinyModel(), dir, { recursive: true });
+    return dir;
+  };
+  const cut = copy();
+  truncateSync(join(cut, "model.safetensors"), statSync(join(cut, "model.safetensors")).size - 100);
+  fails(resolve([], cut), "model", /model\.safetensors is truncated/);
+  const other = copy();
+  const config = JSON.parse(readFileSync(join(other, "config.json"), "utf8"));
+  writeFileSync(join(other, "config.json"), JSON.stringify({ ...config, vocab_size: 50 }));
+  fails(resolve([], other), "model", /token ids up to \d+, but the model's embeddings hold 50 rows/);
 });

@@ -17,6 +17,9 @@ export interface LoadedConfig {
   lineOf: (path: (string | number)[]) => number | undefined;
 }
 
+/** Keys that would reach an object's prototype instead of a setting: never a config key. */
+const FORBIDDEN_KEYS = new Set(["__proto__", "constructor", "prototype"]);
+
 /** `a.b.c=value`: the value is read as YAML, so numbers, booleans, null and lists work. */
 export function parseOverride(text: string): { path: string[]; value: unknown } {
   const eq = text.indexOf("=");
@@ -25,14 +28,44 @@ export function parseOverride(text: string): { path: string[]; value: unknown } 
       { message: "expected a dotted key, '=' and a value", hint: "e.g. --set train.lr=3e-5" },
     ]);
   }
+  const path = text.slice(0, eq).trim().split(".");
+  const bad = path.find((k) => k === "" || FORBIDDEN_KEYS.has(k));
+  if (bad !== undefined) {
+    throw new HoneError("usage", `override "${text.slice(0, eq)}" is not a setting`, [
+      {
+        message: bad === "" ? "an empty key between dots" : `"${bad}" is not a config key`,
+        hint: "give a dotted path of the config, e.g. --set train.lr=3e-5 (hone schema lists them)",
+      },
+    ]);
+  }
   const value = parseYamlValue(text.slice(eq + 1));
-  return { path: text.slice(0, eq).trim().split("."), value };
+  checkKeys(value, path, "command line");
+  return { path, value };
+}
+
+/** No key anywhere in a value may reach a prototype (`__proto__`, `constructor`, `prototype`). */
+function checkKeys(value: unknown, path: (string | number)[], file: string, lineOf?: LoadedConfig["lineOf"]): void {
+  if (typeof value !== "object" || value === null) return;
+  for (const [k, v] of Object.entries(value)) {
+    if (FORBIDDEN_KEYS.has(k)) {
+      throw new HoneError("config", `"${k}" is not a config key`, [
+        {
+          file,
+          line: lineOf?.([...path, k]),
+          path: [...path, k],
+          message: "a key that would reach an object's prototype",
+          hint: "remove it; hone schema lists the settings",
+        },
+      ]);
+    }
+    checkKeys(v, [...path, Array.isArray(value) ? Number(k) : k], file, lineOf);
+  }
 }
 
 export function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
   let node: Record<string, unknown> = target;
   for (const key of path.slice(0, -1)) {
-    const next = node[key];
+    const next = Object.hasOwn(node, key) ? node[key] : undefined;
     if (typeof next !== "object" || next === null || Array.isArray(next)) node[key] = {};
     node = node[key] as Record<string, unknown>;
   }
@@ -110,6 +143,11 @@ export function loadConfig(file: string | null, overrides: string[] = [], base: 
       );
     }
     const value = doc.toJS();
+    checkKeys(value, [], file, (path) => {
+      const node = path.length > 1 ? doc.getIn(path.slice(0, -1), true) : doc.contents;
+      const pair = isMap(node) ? node.items.find((p) => isNode(p.key) && String((p.key as { value?: unknown }).value) === String(path.at(-1))) : undefined;
+      return pair && isNode(pair.key) && pair.key.range ? counter.linePos(pair.key.range[0]).line : undefined;
+    });
     if (value !== null && (typeof value !== "object" || Array.isArray(value))) {
       throw new HoneError("config", `${file} must hold a mapping of settings`, [{ file, line: 1, message: "the top level is not a mapping" }]);
     }

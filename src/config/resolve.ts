@@ -6,7 +6,7 @@ import type { TaskName } from "../tasks/names.js";
 import type { DataSource, UserConfig } from "./schema.js";
 import { RESOLVED_VERSION, type ResolvedConfig, type ResolvedHierarchy, type ResolvedLm, type ResolvedSource } from "./resolved.js";
 import { resolvePath, type LoadedConfig } from "./load.js";
-import { HoneError } from "../util/errors.js";
+import { HoneError, type Issue } from "../util/errors.js";
 import { BUILTIN_TEMPLATES } from "../generative/chat-template.js";
 
 export { ResolvedConfig, ResolvedHierarchy, ResolvedLm, ResolvedSource, ResolvedTask, RESOLVED_VERSION } from "./resolved.js";
@@ -93,6 +93,43 @@ function source(src: DataSource | null, baseDir: string, cfg: UserConfig["data"]
   return { path: resolvePath(baseDir, src.path), format: src.format, pointer: src.pointer ?? null, text: src.text ?? cfg.text, label: src.label ?? cfg.label };
 }
 
+/** Settings the machine or the model cannot honour, found before any work starts. */
+function checkAgainstMachineAndModel(c: UserConfig, machine: MachineProbe, info: ModelInfo, defaultMaxLength: number): void {
+  const issues: Issue[] = [];
+  if (c.train.device === "cuda" && !machine.cuda) {
+    issues.push({
+      path: ["train", "device"],
+      message: `cuda was asked for, but torch ${machine.torch || "(unknown)"} sees no usable CUDA GPU here`,
+      hint: "use device: auto (the GPU when there is one) or cpu",
+    });
+  }
+  const maxLength = c.data.max_length === "auto" ? Math.min(defaultMaxLength, info.maxPositions ?? Infinity) : c.data.max_length;
+  if (info.maxPositions !== null && maxLength > info.maxPositions) {
+    issues.push({
+      path: ["data", "max_length"],
+      message: `${maxLength} tokens, but the model's position embeddings cover ${info.maxPositions}`,
+      hint: `use data.max_length ${info.maxPositions} or less`,
+    });
+  }
+  c.train.freeze.patterns.forEach((p, i) => {
+    try {
+      new RegExp(p);
+    } catch (e) {
+      issues.push({
+        path: ["train", "freeze", "patterns", i],
+        message: `"${p}" is not a regular expression: ${(e as Error).message}`,
+        hint: "patterns are regular expressions over parameter names, e.g. attention",
+      });
+    }
+  });
+  if (issues.length > 0)
+    throw new HoneError(
+      "config",
+      issues.length === 1 ? "a setting this machine or model cannot honour" : `${issues.length} settings this machine or model cannot honour`,
+      issues,
+    );
+}
+
 /** The complete config of a run. The task's hooks come from its plug-in (src/tasks/registry.ts,
  * whose resolveConfig looks them up). */
 export function resolveWith(hooks: TaskConfigHooks, loaded: LoadedConfig, machine: MachineProbe, model?: ModelInfo): ResolvedConfig {
@@ -126,6 +163,7 @@ export function resolveWith(hooks: TaskConfigHooks, loaded: LoadedConfig, machin
     ]);
   }
   hooks.check?.(c, info);
+  checkAgainstMachineAndModel(c, machine, info, hooks.defaultMaxLength);
   const adapterOn = generative && c.adapter.method !== "none";
   const lr = c.train.lr === "auto" ? hooks.defaultLr(info.hiddenSize, adapterOn) : c.train.lr;
   return {
@@ -149,9 +187,11 @@ export function resolveWith(hooks: TaskConfigHooks, loaded: LoadedConfig, machin
       validation: source(c.data.validation, baseDir, c.data),
       test: source(c.data.test, baseDir, c.data),
       multi_label: c.data.multi_label,
+      merge_label_variants: c.data.merge_label_variants,
       label_separator: c.data.label_separator,
       split: c.data.split,
-      max_length: c.data.max_length === "auto" ? hooks.defaultMaxLength : c.data.max_length,
+      // auto: the task's default, cut to what the model's positions cover.
+      max_length: c.data.max_length === "auto" ? Math.min(hooks.defaultMaxLength, info.maxPositions ?? Infinity) : c.data.max_length,
       tasks: Object.entries(c.data.tasks).map(([name, t]) => ({ name, ...t })),
     },
     ...hooks.section?.(c, { baseDir, device, precision, info }),

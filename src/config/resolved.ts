@@ -94,6 +94,8 @@ export const ResolvedConfig = strict({
     validation: ResolvedSource.nullable(),
     test: ResolvedSource.nullable(),
     multi_label: z.boolean(),
+    /** Absent in runs made before label variants were merged (false). */
+    merge_label_variants: z.boolean().optional(),
     label_separator: z.string(),
     split: strict({ validation: num, test: num, seed: int, stratify: z.boolean() }),
     max_length: int,

@@ -36,6 +36,9 @@ export const DataConfig = strict({
   text: z.string().min(1).default("text"),
   label: z.string().min(1).default("label"),
   multi_label: z.boolean().default(false),
+  /** Labels that differ only by case, Unicode normalisation, zero-width characters or spaces are
+   * one label, spelled as its most frequent spelling (otherwise: a warning names them). */
+  merge_label_variants: z.boolean().default(false),
   /** For multi-label rows in CSV/TSV: labels in one cell separated by this string. */
   label_separator: z.string().min(1).default("|"),
   split: SplitConfig.default(SplitConfig.parse({})),

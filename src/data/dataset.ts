@@ -3,7 +3,7 @@ import type { ResolvedConfig, ResolvedSource } from "../config/resolve.js";
 import { HoneError, type Issue } from "../util/errors.js";
 import { sha256 } from "../util/fs.js";
 import { readSource, type Example } from "./load.js";
-import { qualityReport, type QualityReport } from "./quality.js";
+import { labelVariants, qualityReport, showLabel, type QualityReport } from "./quality.js";
 import { splitExamples } from "./split.js";
 import { labelPath, leafPaths, readTaxonomy } from "../hierarchy/taxonomy.js";
 
@@ -71,6 +71,21 @@ export function loadDataset(cfg: ResolvedConfig): Dataset {
   let train = readResolved(d.train, cfg);
   let validation = d.validation ? readResolved(d.validation, cfg) : [];
   let test = d.test ? readResolved(d.test, cfg) : [];
+  const notes: string[] = [];
+  if (d.merge_label_variants) {
+    const { groups } = labelVariants([...train, ...validation, ...test]);
+    const to = new Map(groups.flatMap((g) => g.variants.slice(1).map((v) => [v.label, g.variants[0]!.label] as const)));
+    if (to.size > 0) {
+      const merge = (e: Example): Example => ({ ...e, labels: [...new Set(e.labels.map((l) => to.get(l) ?? l))] });
+      [train, validation, test] = [train.map(merge), validation.map(merge), test.map(merge)];
+      notes.push(
+        `merged ${to.size} label spelling(s) into ${groups.length} label(s) (data.merge_label_variants): ${[...to]
+          .slice(0, 3)
+          .map(([a, b]) => `${showLabel(a)} -> ${showLabel(b)}`)
+          .join(", ")}`,
+      );
+    }
+  }
   const origin: Dataset["origin"] = {
     validation: d.validation ? "file" : d.split.validation > 0 ? "split" : "none",
     test: d.test ? "file" : d.split.test > 0 ? "split" : "none",
@@ -91,7 +106,6 @@ export function loadDataset(cfg: ResolvedConfig): Dataset {
   // classes, and evaluation counts examples of untrained leaves honestly (as errors, mostly).
   const h = cfg.hierarchy ?? null; // present for hierarchies only
   const taxonomyLeaves = h?.taxonomy ? leafPaths(readTaxonomy(h.taxonomy), h.separator) : [];
-  const notes: string[] = [];
   if (taxonomyLeaves.length > 0) {
     const leaves = new Set(taxonomyLeaves);
     const untrained = quality.unseenLabels.filter((u) => leaves.has(u.label));

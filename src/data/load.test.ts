@@ -4,6 +4,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readSource, type SourceSpec } from "./load.js";
 import { HoneError } from "../util/errors.js";
+import { labelVariants, labelVariantWarnings } from "./quality.js";
 import { tempDir } from "../testing/fixtures.js";
 
 function spec(path: string, extra: Partial<SourceSpec> = {}): SourceSpec {
@@ -90,4 +91,37 @@ test("a list label in a single-label task says how to fix it", () => {
 test("a missing file is a clear error", () => {
   const err = dataError(() => readSource(spec("/nonexistent/x.jsonl")));
   assert.match(err.message, /not found/);
+});
+
+test("bytes that are not UTF-8 are reported with their line, never turned into new labels", () => {
+  const dir = tempDir();
+  const file = join(dir, "latin1.jsonl");
+  writeFileSync(file, Buffer.concat([Buffer.from('{"text": "ok", "label": "a"}\n{"text": "caf'), Buffer.from([0xe9]), Buffer.from('", "label": "b"}\n')]));
+  assert.throws(
+    () => readSource(spec(file)),
+    (e: unknown) => e instanceof HoneError && e.kind === "data" && e.issues[0]!.line === 2 && /not UTF-8 at column 14/.test(e.issues[0]!.message),
+  );
+});
+
+test("labels that look alike but are spelled differently are named; merge_label_variants makes them one", () => {
+  const rows = [
+    ["refund", 3],
+    ["Refund", 1],
+    ["refund\u200b", 1],
+    ["re\u0301sume\u0301", 1],
+    ["résumé", 2],
+    ["shipping", 3],
+  ] as const;
+  const examples = rows.flatMap(([label, n]) => Array.from({ length: n }, (_, i) => ({ text: `${label} ${i}`, labels: [label], origin: "x" })));
+  const v = labelVariants(examples as never);
+  assert.deepEqual(
+    v.groups.map((g) => g.variants.map((x) => x.label)),
+    [
+      ["refund", "Refund", "refund\u200b"],
+      ["résumé", "re\u0301sume\u0301"],
+    ],
+  );
+  const warnings = labelVariantWarnings({ labelVariants: v.groups, replacementLabels: ["caf\uFFFD"] });
+  assert.match(warnings[0]!, /"refund" \(3\), "Refund" \(1\), "refund\\u200b" \(1\)/);
+  assert.match(warnings[2]!, /U\+FFFD/);
 });

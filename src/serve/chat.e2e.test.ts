@@ -120,8 +120,19 @@ test("POST /v1/chat/completions answers like the trained model, as JSON and as a
       assert.equal(bad.status, status, JSON.stringify(body));
       assert.equal(((await bad.json()) as { error: string }).error, error);
     }
-    const notJson = await app.request("/v1/chat/completions", { method: "POST", headers: { host: "localhost" }, body: "{" });
+    const notJson = await app.request("/v1/chat/completions", {
+      method: "POST",
+      headers: { host: "localhost", "content-type": "application/json" },
+      body: "{",
+    });
     assert.equal(notJson.status, 400);
+    // JSON only: a text/plain POST (a web page's, without a preflight) never reaches the model.
+    const plain = await app.request("/v1/chat/completions", {
+      method: "POST",
+      headers: { host: "localhost", "content-type": "text/plain" },
+      body: JSON.stringify({ messages: [{ role: "user", content: "x" }] }),
+    });
+    assert.equal(plain.status, 415);
     const rebinding = await app.request("/v1/models", { headers: { host: "evil.example" } });
     assert.equal(rebinding.status, 421);
     const models = (await (await app.request("/v1/models", { headers: { host: "localhost" } })).json()) as { data: { id: string }[] };
@@ -136,7 +147,7 @@ test("POST /v1/chat/completions answers like the trained model, as JSON and as a
     assert.equal(denied.status, 401);
     const allowed = await keyed.request("/v1/chat/completions", {
       method: "POST",
-      headers: { host: "localhost", authorization: "Bearer s3cret" },
+      headers: { host: "localhost", authorization: "Bearer s3cret", "content-type": "application/json" },
       body: JSON.stringify({ messages: [{ role: "user", content: QA[3]![0] }] }),
     });
     assert.equal(((await allowed.json()) as { choices: { message: { content: string } }[] }).choices[0]!.message.content, QA[3]![1]);

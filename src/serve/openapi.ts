@@ -6,6 +6,7 @@ export function openApi(limits: { maxTexts: number; maxTextChars: number }, mode
       ["400", "malformed JSON or an invalid request"],
       ["401", "missing or wrong API key"],
       ["413", "body too large"],
+      ["415", "the body is not declared application/json"],
       ["421", "Host header not served here"],
       ["429", "too many requests in flight"],
       ["503", "timed out, or shutting down"],

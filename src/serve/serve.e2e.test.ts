@@ -101,6 +101,17 @@ test("abuse: no key, wrong Host, big body, too many texts, long text, bad JSON: 
   assert.equal((await app.request("/v1/classify", post(ok, key))).status, 200, "still serving");
 });
 
+test("POST routes take JSON only: a text/plain or form POST (what a web page sends without a preflight) never reaches the model", async () => {
+  const { app } = createApp(model, opts());
+  const ok = JSON.stringify({ texts: ["hello"] });
+  for (const type of ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", ""]) {
+    const r = await app.request("/v1/classify", { method: "POST", body: ok, headers: { host: "localhost", ...(type ? { "content-type": type } : {}) } });
+    assert.equal(r.status, 415, type);
+    assert.match(((await r.json()) as { message: string }).message, /application\/json/);
+  }
+  assert.equal((await app.request("/v1/classify", post(ok, { "content-type": "application/json; charset=utf-8" }))).status, 200);
+});
+
 test("concurrent requests are micro-batched and each gets its own answers", async () => {
   const { app } = createApp(model, { ...opts(), batch: { maxBatch: 32, maxWaitMs: 20 } });
   const texts = Array.from({ length: 12 }, (_, i) => [`order ${i} never arrived`]);
@@ -134,7 +145,11 @@ test("a public bind without a key is refused; a slow client times out and the se
   assert.equal((await fetch(`${server.url}/healthz`)).status, 200);
 
   // A request waiting in the micro-batch when shutdown starts is still answered.
-  const pending = fetch(`${server.url}/v1/classify`, { method: "POST", body: JSON.stringify({ texts: ["refund please"] }) });
+  const pending = fetch(`${server.url}/v1/classify`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ texts: ["refund please"] }),
+  });
   await new Promise((r) => setTimeout(r, 100));
   const closing = server.close();
   assert.equal((await pending).status, 200);

@@ -45,3 +45,38 @@ test("the schema migrates once and reopens", () => {
   assert.equal(s.listRuns().length, 0);
   s.close();
 });
+
+test("a file that is not a Hone store is the store's error (exit 5), whatever it holds", async () => {
+  const Database = (await import("better-sqlite3")).default;
+  const other = tempDir();
+  const db = new Database(join(other, "hone.db"));
+  db.exec("CREATE TABLE invoices (id INTEGER)");
+  db.close();
+  const junk = tempDir();
+  writeFileSync(join(junk, "hone.db"), "this is not a database, it is a text file\n".repeat(100));
+  for (const [dir, pattern] of [
+    [other, /is not a Hone run store/],
+    [junk, /not an SQLite database|cannot open the run store/],
+  ] as const) {
+    assert.throws(
+      () => new RunStore(dir),
+      (e: unknown) => e instanceof HoneError && e.kind === "store" && e.exitCode === 5 && pattern.test(e.message),
+    );
+  }
+});
+
+test("run references match an id exactly, a unique id prefix or a name; % and _ are plain characters", () => {
+  const store = new RunStore(tempDir());
+  const a = store.createRun("classify", "a_b", { x: 1 });
+  assert.equal(store.findRun(a.id).id, a.id);
+  assert.equal(store.findRun(a.id.slice(0, 12)).id, a.id);
+  assert.equal(store.findRun("a_b").id, a.id);
+  for (const ref of ["%", "_", `${a.id.slice(0, 4)}%`, "2%"]) {
+    assert.throws(
+      () => store.findRun(ref),
+      (e: unknown) => e instanceof HoneError && e.kind === "usage",
+      ref,
+    );
+  }
+  store.close();
+});

@@ -93,7 +93,7 @@ def build(out_dir: str, text_files: list, hidden: int = 64, layers: int = 2, voc
         num_hidden_layers=layers,
         num_attention_heads=4,
         num_key_value_heads=2,
-        max_position_embeddings=512,
+        max_position_embeddings=2048,  # RoPE: no weights depend on it; covers the 1024-token default rows
         tie_word_embeddings=True,
         pad_token_id=tok.token_to_id(PAD),
         eos_token_id=tok.token_to_id(END),
