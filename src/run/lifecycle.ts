@@ -58,6 +58,8 @@ async function createRun(store: RunStore, opts: TrainOptions, update: (u: TrainU
     for (const p of staged.parents) store.addLineage(run.id, p.id, p.relation);
     const paths = runPaths(run.run_dir);
     writeJsonAtomic(paths.config, cfg);
+    // Recorded before the data is written: a run killed while writing it is prepared again only
+    // from the same data (openForResume compares).
     store.update(run.id, { data_hash: staged.dataHash });
     const files = await staged.write(paths);
     await writePrepared(store, run, staged.plan, staged.dataHash, files);
@@ -96,6 +98,7 @@ async function openForResume(store: RunStore, ref: string, update: (u: TrainUpda
         ]);
       }
       plan = staged.plan;
+      writeJsonAtomic(paths.config, cfg);
       files = await staged.write(paths);
       await writePrepared(store, run, staged.plan, staged.dataHash, files);
     }
