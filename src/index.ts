@@ -1,9 +1,11 @@
 // The Hone SDK: everything the CLI does, as typed functions.
 export { train, type TrainOptions, type TrainResult, type TrainUpdate } from "./run/lifecycle.js";
-export { predict, decode, decodeAll, type Prediction, type LabelPrediction } from "./predict/predict.js";
-export { evaluate } from "./run/sdk.js";
+export { decode, decodeAll, type Prediction, type LabelPrediction } from "./predict/predict.js";
+export { evaluate, predict } from "./run/sdk.js";
+export type { TokenPrediction } from "./token/predict.js";
+export type { TokenMetrics } from "./token/metrics.js";
 export { TASKS, taskPlugin, resolveConfig } from "./tasks/registry.js";
-export type { TaskPlugin, TaskMetrics, PlanBase, RunContext, Staged } from "./run/types.js";
+export type { TaskPlugin, TaskMetrics, TaskPrediction, PlanBase, RunContext, Staged } from "./run/types.js";
 export type { RunMetrics, Decoding } from "./classifier/evaluate.js";
 export { Tree } from "./hierarchy/tree.js";
 export { readTaxonomy, labelPath } from "./hierarchy/taxonomy.js";

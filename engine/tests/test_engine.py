@@ -75,7 +75,7 @@ def _job(tmp_path, tiny_model, rows, total_steps, resume_from=None):
             "init_heads": False,
             "pad_token_id": 0,
         },
-        "heads": [{"name": "label", "num_labels": len(labels), "multi_label": False, "label_smoothing": 0.0, "loss_weight": 1.0}],
+        "heads": [{"name": "label", "num_labels": len(labels), "multi_label": False, "level": "sequence", "label_smoothing": 0.0, "loss_weight": 1.0}],
         "couplings": [],
         "data": {"train": train, "validation": val},
         "optim": {
@@ -121,7 +121,7 @@ def test_head_losses_skip_missing_targets_and_add_the_coupling_penalty():
     import torch
     from hone_engine.classify.losses import head_losses
 
-    heads = [{"name": n, "num_labels": 2, "multi_label": False, "label_smoothing": 0.0, "loss_weight": 1.0} for n in ("up", "down")]
+    heads = [{"name": n, "num_labels": 2, "multi_label": False, "level": "sequence", "label_smoothing": 0.0, "loss_weight": 1.0} for n in ("up", "down")]
     logits = {"up": torch.zeros(2, 2), "down": torch.tensor([[0.0, 0.0], [math.log(3.0), 0.0]])}
     labels = {"up": torch.tensor([0, 1]), "down": torch.tensor([1, -1])}  # example 2 has no "down" target
     plain = head_losses(logits, labels, heads, [])
@@ -130,6 +130,24 @@ def test_head_losses_skip_missing_targets_and_add_the_coupling_penalty():
     # Per example: (0.5 - 1)^2 + (0.5 - 0)^2 = 0.5, for both examples.
     coupled = head_losses(logits, labels, heads, [{"parent": "up", "child": "down", "parent_groups": [0, 1], "child_groups": [0, 0], "weight": 2.0}])
     assert coupled.item() == pytest.approx(3 * math.log(2) + 2.0 * 2 * 0.5)
+
+
+def test_token_heads_average_over_the_steps_tagged_tokens():
+    import torch
+    from hone_engine.classify.losses import head_losses
+
+    heads = [
+        {"name": "intent", "num_labels": 2, "multi_label": False, "level": "sequence", "label_smoothing": 0.0, "loss_weight": 1.0},
+        {"name": "tags", "num_labels": 3, "multi_label": False, "level": "token", "label_smoothing": 0.0, "loss_weight": 1.0},
+    ]
+    logits = {"intent": torch.zeros(2, 2), "tags": torch.zeros(2, 4, 3)}
+    # 5 tagged tokens over two sentences; -1 on [CLS]/[SEP], later word pieces and padding.
+    labels = {"intent": torch.tensor([0, 1]), "tags": torch.tensor([[-1, 0, 2, -1], [-1, 1, 1, 0]])}
+    loss = head_losses(logits, labels, heads, [], examples=2, tokens=5)
+    assert loss.item() == pytest.approx(2 * math.log(2) / 2 + 5 * math.log(3) / 5)
+    # The same step cut in two micro-batches sums to the same loss.
+    halves = [head_losses({k: v[i : i + 1] for k, v in logits.items()}, {k: v[i : i + 1] for k, v in labels.items()}, heads, [], 2, 5) for i in (0, 1)]
+    assert (halves[0] + halves[1]).item() == pytest.approx(loss.item())
 
 
 EXPECTED_EVAL_LOSSES = [2.1348, 2.0316]  # recorded with torch 2.13 CPU (tiny vocabulary with every id < vocab_size); validation loss falls

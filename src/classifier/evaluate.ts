@@ -42,8 +42,9 @@ export function readDecoding(dir: string): Decoding {
   return { threshold: d.threshold, task_thresholds: d.task_thresholds ?? {}, hierarchy_thresholds: d.hierarchy_thresholds ?? null };
 }
 
-export function readHeadLogits(plan: HeadPlan, files: Record<string, string>, count: number): HeadLogits {
-  return Object.fromEntries(plan.heads.map((h) => [h.name, readLogits(files[h.name]!, count, h.labels.length)]));
+/** `tokens`: the shard's token count, the rows of token-level heads. */
+export function readHeadLogits(plan: Pick<HeadPlan, "heads">, files: Record<string, string>, count: number, tokens = count): HeadLogits {
+  return Object.fromEntries(plan.heads.map((h) => [h.name, readLogits(files[h.name]!, h.level === "token" ? tokens : count, h.labels.length)]));
 }
 
 /** Hierarchy: the consistent path decision and P(true path) of every example. */

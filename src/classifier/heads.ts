@@ -14,6 +14,8 @@ export interface HeadDef {
   labels: string[];
   multi_label: boolean;
   loss_weight: number;
+  /** One decision per token (entity tags) instead of per text; absent = per text. */
+  level?: "sequence" | "token";
 }
 
 export interface TaskHead {
@@ -25,7 +27,7 @@ export interface TaskHead {
 /** What model/heads.json holds. */
 export interface HeadsFile {
   version: 1;
-  task: "classify" | "hierarchical";
+  task: "classify" | "hierarchical" | "token_classify";
   heads: HeadDef[];
   /** The main label's classes: labels (classify) or terminal paths (hierarchical). */
   labels: string[];
@@ -103,11 +105,12 @@ export function headsFile(plan: HeadPlan): HeadsFile {
   return file;
 }
 
-export function headSpecs(plan: HeadsFile, labelSmoothing: number): HeadSpec[] {
+export function headSpecs(plan: Pick<HeadsFile, "heads">, labelSmoothing: number): HeadSpec[] {
   return plan.heads.map((h) => ({
     name: h.name,
     num_labels: h.labels.length,
     multi_label: h.multi_label,
+    level: h.level ?? "sequence",
     label_smoothing: labelSmoothing,
     loss_weight: h.loss_weight,
   }));

@@ -9,8 +9,8 @@ import { storedConfig } from "../config/resolved.js";
 import { loadDataset } from "../data/dataset.js";
 import { labelVariantWarnings, type QualityReport } from "../data/quality.js";
 import { metricValue, type SelectMetric } from "../metrics/classification.js";
-import { modelSpec, predictShard, runtimeSpec } from "../predict/logits.js";
-import { evaluateClassifier } from "../predict/predict.js";
+import { encoderOptim, modelSpec, predictShard, runtimeSpec } from "../predict/logits.js";
+import { evaluateClassifier, predictClassifier } from "../predict/predict.js";
 import type { ClassifyTrainJob, TokenShard } from "../protocol/schema.js";
 import { PROTOCOL_VERSION } from "../protocol/schema.js";
 import { runPaths } from "../run/artifacts.js";
@@ -128,23 +128,7 @@ export function classifierTask(name: string, summary: string, config: TaskConfig
         heads: headSpecs(heads, cfg.train.label_smoothing),
         couplings: couplings(heads),
         data: { train: files.shards.train, validation: files.shards.validation },
-        optim: {
-          seed: cfg.train.seed,
-          lr: cfg.train.lr,
-          head_lr: cfg.train.head_lr,
-          weight_decay: cfg.train.weight_decay,
-          betas: cfg.train.betas,
-          eps: cfg.train.eps,
-          max_grad_norm: cfg.train.max_grad_norm,
-          scheduler: cfg.train.scheduler,
-          warmup_steps: plan.warmup_steps,
-          batch_size: cfg.train.batch_size,
-          grad_accum: cfg.train.grad_accum,
-          steps_per_epoch: plan.steps_per_epoch,
-          total_steps: plan.total_steps,
-          group_by_length: cfg.train.group_by_length,
-          eval_batch_size: cfg.train.eval_batch_size,
-        },
+        optim: encoderOptim(cfg, plan),
         freeze: cfg.train.freeze,
         eval_every: plan.eval_every_steps,
         runtime: runtimeSpec(cfg),
@@ -205,6 +189,7 @@ export function classifierTask(name: string, summary: string, config: TaskConfig
 
     scalars: scalarMetrics,
     evaluate: evaluateClassifier,
+    predict: predictClassifier,
     renderMetrics: renderClassifierMetrics,
     headline: (t) => {
       const v = (t?.accuracy ?? t?.micro_f1) as number | undefined;

@@ -17,7 +17,7 @@ const int = z.number().int();
 
 export const ResolvedSource = strict({
   path: z.string(),
-  format: z.enum(["auto", "jsonl", "json", "csv", "tsv"]),
+  format: z.enum(["auto", "jsonl", "json", "csv", "tsv", "conll", "seq"]),
   pointer: z.string().nullable(),
   text: z.string(),
   label: z.string(),
@@ -72,6 +72,15 @@ export const ResolvedLm = strict({
 });
 export type ResolvedLm = z.infer<typeof ResolvedLm>;
 
+/** Token tasks: the scheme as configured ("auto" is decided from the data; the plan records it). */
+export const ResolvedToken = strict({
+  scheme: z.enum(["auto", "io", "bio", "bioes"]),
+  decode: z.enum(["constrained", "argmax"]),
+  fields: strict({ tokens: z.string(), tags: z.string(), spans: z.string() }),
+  intent_weight: num,
+});
+export type ResolvedToken = z.infer<typeof ResolvedToken>;
+
 export const ResolvedConfig = strict({
   version: z.literal(RESOLVED_VERSION),
   task: z.enum(TASK_NAMES),
@@ -106,6 +115,8 @@ export const ResolvedConfig = strict({
   hierarchy: ResolvedHierarchy.optional(),
   /** Present for generative tasks. */
   lm: ResolvedLm.optional(),
+  /** Present for token tasks. */
+  token: ResolvedToken.optional(),
   train: strict({
     epochs: num,
     max_steps: int.nullable(),

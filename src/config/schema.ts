@@ -11,7 +11,8 @@ export const DataSource = z.union([
   z.string().min(1),
   strict({
     path: z.string().min(1),
-    format: z.enum(["auto", "jsonl", "json", "csv", "tsv"]).default("auto"),
+    /** conll and seq (a seq.in / seq.out / label folder) are token tasks' layouts. */
+    format: z.enum(["auto", "jsonl", "json", "csv", "tsv", "conll", "seq"]).default("auto"),
     /** JSON pointer to the array of rows inside a JSON document, e.g. "/train". */
     pointer: z.string().startsWith("/").optional(),
     text: z.string().min(1).optional(),
@@ -137,6 +138,24 @@ export const DpoConfig = strict({
   beta: z.number().positive().max(10).default(0.1),
 });
 
+/** Token tasks (token_classify): entity tags, optionally with an intent per sentence. */
+export const TokenConfig = strict({
+  /** Tags the model learns: io, bio or bioes; auto = the scheme of the training data (bio for spans). */
+  scheme: z.enum(["auto", "io", "bio", "bioes"]).default("auto"),
+  /** constrained: the most probable tag sequence the scheme allows (no I- after O); argmax: each
+   * word's most probable tag, read the way conlleval reads it. */
+  decode: z.enum(["constrained", "argmax"]).default("constrained"),
+  /** Field names of JSONL / JSON rows: words and their tags, or a text and its character spans.
+   * The sentence's intent (joint intent + slots) is read from data.label when the rows have it. */
+  fields: strict({
+    tokens: z.string().min(1).default("tokens"),
+    tags: z.string().min(1).default("tags"),
+    spans: z.string().min(1).default("spans"),
+  }).default({ tokens: "tokens", tags: "tags", spans: "spans" }),
+  /** Weight of the intent's loss against the tags' (joint intent + slot data). */
+  intent_weight: z.number().positive().default(1),
+});
+
 export const TrainConfig = strict({
   epochs: z.number().positive().default(5),
   /** Overrides epochs when set. */
@@ -182,7 +201,23 @@ export const TrainConfig = strict({
   early_stopping: strict({
     /** Metric that picks the best checkpoint; auto = accuracy (single-label) or micro_f1 (multi-label). */
     /** Generative tasks: loss (sft), reward_accuracy or reward_margin (dpo). */
-    metric: z.enum(["auto", "accuracy", "macro_f1", "micro_f1", "weighted_f1", "loss", "reward_accuracy", "reward_margin"]).default("auto"),
+    /** Token tasks: f1 (entities), tag_accuracy, intent_accuracy, exact_match. */
+    metric: z
+      .enum([
+        "auto",
+        "accuracy",
+        "macro_f1",
+        "micro_f1",
+        "weighted_f1",
+        "loss",
+        "reward_accuracy",
+        "reward_margin",
+        "f1",
+        "tag_accuracy",
+        "intent_accuracy",
+        "exact_match",
+      ])
+      .default("auto"),
     /** Stop after this many evaluations without improvement; 0 = never stop early. */
     patience: z.number().int().min(0).default(0),
     min_delta: z.number().min(0).default(0),
@@ -265,6 +300,7 @@ export const UserConfig = strict({
   adapter: AdapterConfig.default(AdapterConfig.parse({})),
   generation: GenerationConfig.default(GenerationConfig.parse({})),
   dpo: DpoConfig.default(DpoConfig.parse({})),
+  token: TokenConfig.default(TokenConfig.parse({})),
   /** Hyperparameter search (`hone tune`); `hone train` ignores it. */
   tune: TuneConfig.optional(),
 }).superRefine((c, ctx) => {

@@ -1,4 +1,5 @@
 // From the resolved config to the three splits: read files, split what is missing, check labels.
+import { rowFormat } from "./load.js";
 import type { ResolvedConfig, ResolvedSource } from "../config/resolve.js";
 import { HoneError, type Issue } from "../util/errors.js";
 import { sha256 } from "../util/fs.js";
@@ -28,7 +29,7 @@ export function readResolved(src: ResolvedSource, cfg: ResolvedConfig, requireLa
   const h = cfg.hierarchy ?? null; // present for hierarchies only
   const examples = readSource({
     path: src.path,
-    format: src.format,
+    format: rowFormat(src),
     pointer: src.pointer ?? undefined,
     text: src.text,
     label: src.label,

@@ -45,6 +45,15 @@ export function detectFormat(path: string): "jsonl" | "json" | "csv" | "tsv" {
   ]);
 }
 
+/** A source's row format; the token tasks' layouts (conll, seq) are refused here with a hint. */
+export function rowFormat(src: { path: string; format: string }): RowSource["format"] {
+  if (src.format === "conll" || src.format === "seq")
+    throw new HoneError("config", `format ${src.format} is a layout of token tasks`, [
+      { file: src.path, message: `this task reads jsonl, json, csv or tsv`, hint: "use task: token_classify for CoNLL or seq.in/seq.out data" },
+    ]);
+  return src.format as RowSource["format"];
+}
+
 /** Problems found while reading, each with its place; capped so a broken file stays readable. */
 export class Collector {
   issues: Issue[] = [];

@@ -7,7 +7,8 @@ import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { EXAMPLE_DATA, hone, jsonLines, tempDir, tinyModel } from "../testing/fixtures.js";
 import { load } from "./runtime.js";
-import { predict } from "../predict/predict.js";
+import type { Prediction } from "../predict/predict.js";
+import { predict } from "../run/sdk.js";
 
 test("export a tiny hierarchical model to ONNX: checked against PyTorch, loaded in Node, same predictions as the engine", async () => {
   const store = tempDir();
@@ -62,7 +63,7 @@ test("export a tiny hierarchical model to ONNX: checked against PyTorch, loaded 
   const texts = ["the zipper on my jacket broke", "where is my parcel", "I was charged twice", "hello"];
   const model = await load(bundle);
   const fromNode = await model.predict(texts);
-  const fromEngine = await predict(runId, texts, { store });
+  const fromEngine = (await predict(runId, texts, { store })) as Prediction[];
   await model.close();
   fromNode.forEach((p, i) => {
     const q = fromEngine[i]!;

@@ -1,6 +1,7 @@
 // From the resolved config to encoded splits of a generative task: read and check the files, hold
 // out what has no file, render templates and loss masks, tokenize. Shared by `hone train` and
 // `hone data inspect`.
+import { rowFormat } from "../data/load.js";
 import type { ResolvedConfig } from "../config/resolve.js";
 import { splitExamples } from "../data/split.js";
 import { resolve } from "node:path";
@@ -32,7 +33,7 @@ function readSplit(cfg: ResolvedConfig, split: Split): LmExample[] {
   if (!src) return [];
   return readLmSource({
     path: src.path,
-    format: src.format,
+    format: rowFormat(src),
     pointer: src.pointer ?? undefined,
     text: src.text,
     dataFormat: cfg.lm!.format,

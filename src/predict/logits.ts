@@ -1,10 +1,10 @@
 // Logits of a trained run on any texts: tokenize in TypeScript, run the engine's predict job.
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import type { ResolvedConfig } from "../config/resolve.js";
 import { runEngine, type EngineHandlers } from "../engine/process.js";
-import type { RuntimeSpec, ClassifyPredictJob, TokenShard } from "../protocol/schema.js";
+import type { RuntimeSpec, ClassifyPredictJob, ClassifyTrainJob, TokenShard } from "../protocol/schema.js";
 import { PROTOCOL_VERSION } from "../protocol/schema.js";
 import { loadTokenizer } from "../tokenize/tokenizer.js";
 import { writeShard } from "../tokenize/shards.js";
@@ -29,9 +29,30 @@ export function runtimeSpec(cfg: ResolvedConfig): RuntimeSpec {
   return { device: cfg.train.device, precision: cfg.train.precision, threads: cfg.train.threads, compile: cfg.train.compile ?? false };
 }
 
+/** The optimizer and schedule of an encoder's training job (classifiers, token tasks). */
+export function encoderOptim(cfg: ResolvedConfig, plan: { warmup_steps: number; steps_per_epoch: number; total_steps: number }): ClassifyTrainJob["optim"] {
+  return {
+    seed: cfg.train.seed,
+    lr: cfg.train.lr,
+    head_lr: cfg.train.head_lr,
+    weight_decay: cfg.train.weight_decay,
+    betas: cfg.train.betas,
+    eps: cfg.train.eps,
+    max_grad_norm: cfg.train.max_grad_norm,
+    scheduler: cfg.train.scheduler,
+    warmup_steps: plan.warmup_steps,
+    batch_size: cfg.train.batch_size,
+    grad_accum: cfg.train.grad_accum,
+    steps_per_epoch: plan.steps_per_epoch,
+    total_steps: plan.total_steps,
+    group_by_length: cfg.train.group_by_length,
+    eval_batch_size: cfg.train.eval_batch_size,
+  };
+}
+
 export interface ShardPrediction {
   cfg: ResolvedConfig;
-  plan: HeadPlan;
+  plan: Pick<HeadPlan, "heads">;
   /** Directory with config.json and tokenizer.json of the trained model. */
   modelDir: string;
   weights: string;
@@ -62,7 +83,8 @@ export async function predictShard(p: ShardPrediction): Promise<PredictOutput> {
     p.handlers,
   );
   const ev = result.events.find((e): e is EventOf<"predictions"> => e.type === "predictions")!;
-  return { logits: readHeadLogits(p.plan, ev.logits, p.shard.count), samplesPerSecond: ev.samples_per_s };
+  const tokens = statSync(p.shard.tokens).size / 4; // uint32 ids: the rows of token-level heads
+  return { logits: readHeadLogits(p.plan, ev.logits, p.shard.count, tokens), samplesPerSecond: ev.samples_per_s };
 }
 
 /** Logits for raw texts: tokenize (the same tokenizer as training), shard, predict. */

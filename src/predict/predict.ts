@@ -6,33 +6,15 @@ import { storedConfig } from "../config/resolved.js";
 import { readResolved } from "../data/dataset.js";
 import { argmax, sigmoid, softmax } from "../metrics/classification.js";
 import { runPaths } from "../run/artifacts.js";
-import { RunStore, storeDir, type RunRecord } from "../store/store.js";
+import type { RunStore, RunRecord } from "../store/store.js";
 import type { EvaluateOptions } from "../run/types.js";
 import { computeMetrics, decideHierarchy, readDecoding, type Decoding, type HeadLogits, type RunMetrics } from "../classifier/evaluate.js";
 import { loadHeads, mainTargets, taskTargets, type HeadPlan } from "../classifier/heads.js";
 import { HoneError } from "../util/errors.js";
 import { predictTexts } from "./logits.js";
+import type { LabelPrediction, Prediction } from "./types.js";
 
-export interface LabelPrediction {
-  /** The predicted label (single-label) or the first of those over the threshold (multi-label). */
-  label: string | null;
-  labels: string[];
-  score: number;
-  top: { label: string; score: number }[];
-}
-
-export interface Prediction extends LabelPrediction {
-  /** Hierarchies: the decided path, top level first (shorter than the full path when partial). */
-  path?: string[];
-  /** Hierarchies: each decided level's node and P(the true path passes through it). */
-  levels?: { depth: number; label: string; score: number }[];
-  /** Hierarchies: the model was unsure below the last decided level and stopped there. */
-  partial?: boolean;
-  /** Hierarchies: the most probable complete path, even when the decision stopped above it. */
-  full_path?: string;
-  /** Extra tasks (multi-task heads), by task name. */
-  tasks?: Record<string, LabelPrediction>;
-}
+export type { LabelPrediction, Prediction } from "./types.js";
 
 interface FinishedRun {
   run: RunRecord;
@@ -106,16 +88,12 @@ export function decodeAll(plan: HeadPlan, logits: HeadLogits, decoding: Decoding
   return out;
 }
 
-export async function predict(ref: string, texts: string[], opts: { store?: string; topK?: number } = {}): Promise<Prediction[]> {
-  const store = new RunStore(storeDir(opts.store));
-  try {
-    const r = openFinishedRun(store, ref);
-    if (texts.length === 0) return [];
-    const { logits } = await predictTexts({ cfg: r.cfg, plan: r.plan, modelDir: r.modelDir, weights: r.weights }, texts);
-    return decodeAll(r.plan, logits, r.decoding, opts.topK ?? 3);
-  } finally {
-    store.close();
-  }
+/** A classifier run's predictions for texts (the classifier tasks' `predict`). */
+export async function predictClassifier(store: RunStore, run: RunRecord, texts: string[], opts: { topK?: number } = {}): Promise<Prediction[]> {
+  const r = openFinishedRun(store, run.id);
+  if (texts.length === 0) return [];
+  const { logits } = await predictTexts({ cfg: r.cfg, plan: r.plan, modelDir: r.modelDir, weights: r.weights }, texts);
+  return decodeAll(r.plan, logits, r.decoding, opts.topK ?? 3);
 }
 
 /**

@@ -53,7 +53,8 @@ export const TokenShard = z
     /** uint32 little-endian, count + 1 entries: example i is tokens[offsets[i]:offsets[i+1]]. */
     offsets: path,
     count: nonNegInt,
-    /** Per head: int32 class index (single-label) or uint8 count x num_labels (multi-label). */
+    /** Per head: int32 class index (single-label), uint8 count x num_labels (multi-label), or for a
+     * token-level head an int32 class index per token (as many as `tokens`; -1 = no target). */
     labels: z.record(z.string(), path),
   })
   .strict();
@@ -64,6 +65,9 @@ export const HeadSpec = z
     name: z.string().min(1),
     num_labels: posInt,
     multi_label: z.boolean(),
+    /** sequence: one decision per example (pooled); token: one per token (entity tags). A token
+     * head's logits are written as one row per token of the shard, in the shard's order. */
+    level: z.enum(["sequence", "token"]),
     label_smoothing: z.number().min(0).max(1),
     loss_weight: z.number().positive(),
   })

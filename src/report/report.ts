@@ -1,9 +1,8 @@
 // A run's report folder: metrics as JSON, loss/metric curves and confusion matrix as SVG + PNG.
 import { join } from "node:path";
-import type { RunMetrics } from "../classifier/evaluate.js";
-import type { LmMetrics } from "../generative/metrics.js";
 import type { HierarchyMetrics } from "../hierarchy/metrics.js";
 import { runPaths } from "../run/artifacts.js";
+import type { TaskMetrics } from "../run/types.js";
 import type { RunStore } from "../store/store.js";
 import { writeFileAtomic, writeJsonAtomic } from "../util/fs.js";
 import { confusionChart, icicleChart, lineChart, svgToPng, type Series, type TreeCell } from "./plots.js";
@@ -19,7 +18,7 @@ async function writeFigure(store: RunStore, runId: string, dir: string, name: st
 export async function writeReports(
   store: RunStore,
   runId: string,
-  metrics: { validation: RunMetrics | LmMetrics | null; test: RunMetrics | LmMetrics | null },
+  metrics: { validation: TaskMetrics | null; test: TaskMetrics | null },
   score: string,
 ): Promise<string> {
   const run = store.getRun(runId);

@@ -5,6 +5,9 @@
 import type { RunMetrics } from "../classifier/evaluate.js";
 import type { ResolvedConfig, TaskConfigHooks } from "../config/resolve.js";
 import type { LmMetrics } from "../generative/metrics.js";
+import type { TokenMetrics } from "../token/metrics.js";
+import type { Prediction } from "../predict/types.js";
+import type { TokenPrediction } from "../token/predict.js";
 import type { Event, EventOf, Job } from "../protocol/schema.js";
 import type { RunRecord, RunStore } from "../store/store.js";
 import type { runPaths } from "./artifacts.js";
@@ -38,7 +41,10 @@ export interface TrainOptions {
 }
 
 /** Metrics of one split, whatever the task: classifiers' or language models'. */
-export type TaskMetrics = RunMetrics | LmMetrics;
+export type TaskMetrics = RunMetrics | LmMetrics | TokenMetrics;
+
+/** One text's prediction: labels (classifiers) or entities with offsets (token tasks). */
+export type TaskPrediction = Prediction | TokenPrediction;
 
 export interface TrainResult {
   run: RunRecord;
@@ -125,6 +131,8 @@ export interface TaskPlugin<Plan extends PlanBase = PlanBase, Files = unknown, M
   scalars(m: M): Record<string, number>;
   /** Metrics of a finished run on its test split, or on a data file. */
   evaluate(store: RunStore, run: RunRecord, opts: EvaluateOptions): Promise<{ metrics: M; source: string }>;
+  /** `hone predict`: one prediction per text (absent: the task generates instead, `hone generate`). */
+  predict?(store: RunStore, run: RunRecord, texts: string[], opts: { topK: number }): Promise<TaskPrediction[]>;
   /** Metrics as a table for people (`--per-class` adds the per-class rows). */
   renderMetrics(m: M, perClass: boolean): string;
   /** The figure `hone runs` shows for a finished run's stored test metrics. */

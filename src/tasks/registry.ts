@@ -14,13 +14,14 @@ import hierarchical from "./hierarchical/index.js";
 import type { TaskName } from "./names.js";
 import reward from "./reward/index.js";
 import sft from "./sft/index.js";
+import token_classify from "./token_classify/index.js";
 
 /** Each plug-in is typed with its own plan, files and metrics; the lifecycle passes each back
  * only what the same plug-in made, so here they are held by their common shape. */
 // biome-ignore lint/suspicious/noExplicitAny: a registry of plug-ins with different type parameters
 type AnyTask = TaskPlugin<any, any, any>;
 
-export const TASKS: Record<TaskName, AnyTask> = { classify, hierarchical, sft, dpo, reward };
+export const TASKS: Record<TaskName, AnyTask> = { classify, hierarchical, token_classify, sft, dpo, reward };
 
 export function taskPlugin(name: string): TaskPlugin {
   const t = (TASKS as Record<string, AnyTask>)[name];

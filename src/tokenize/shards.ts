@@ -10,6 +10,8 @@ export interface HeadLabels {
   multiLabel: boolean;
   /** Per example: class indices (one for single-label). */
   targets: number[][];
+  /** A token-level head: per example, a class index per token (-1 = no target); `targets` unused. */
+  tokenTargets?: Int32Array[];
 }
 
 function le(array: Uint32Array | Int32Array): Uint8Array {
@@ -39,7 +41,16 @@ export function writeShard(dir: string, split: string, ids: Uint32Array[], heads
   writeFileAtomic(ref.offsets, le(offsets));
   for (const head of heads) {
     const path = join(dir, `${split}.${head.name}.labels`);
-    if (head.multiLabel) {
+    if (head.tokenTargets) {
+      const all = new Int32Array(total);
+      let at = 0;
+      head.tokenTargets.forEach((t, i) => {
+        if (t.length !== ids[i]!.length) throw new Error(`token targets of example ${i}: ${t.length} for ${ids[i]!.length} tokens`);
+        all.set(t, at);
+        at += t.length;
+      });
+      writeFileAtomic(path, le(all));
+    } else if (head.multiLabel) {
       const m = new Uint8Array(ids.length * head.numLabels);
       head.targets.forEach((t, i) => t.forEach((c) => (m[i * head.numLabels + c] = 1)));
       writeFileAtomic(path, m);

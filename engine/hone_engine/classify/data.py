@@ -12,7 +12,7 @@ from ..protocol import DTYPES, EngineError
 class Shard:
     tokens: np.ndarray  # uint32, all examples back to back
     offsets: np.ndarray  # uint32, count + 1
-    labels: dict  # head -> int64 [count] or float32 [count, num_labels]
+    labels: dict  # head -> int64 [count], float32 [count, num_labels], or int64 [tokens] (token heads)
 
     @property
     def count(self) -> int:
@@ -37,7 +37,12 @@ def load(ref: dict, heads: list) -> Shard:
         path = ref["labels"].get(head["name"])
         if path is None:
             continue  # prediction shards carry no labels
-        if head["multi_label"]:
+        if head["level"] == "token":
+            raw = np.fromfile(path, dtype=DTYPES["single_label"])
+            if raw.size != len(tokens):
+                raise EngineError("data", f"token labels {path}: {raw.size} entries, expected one per token ({len(tokens)})")
+            labels[head["name"]] = raw.astype(np.int64)
+        elif head["multi_label"]:
             raw = np.fromfile(path, dtype=DTYPES["flags"])
             if raw.size != n * head["num_labels"]:
                 raise EngineError("data", f"labels {path}: {raw.size} bytes, expected {n} x {head['num_labels']}")
@@ -50,8 +55,9 @@ def load(ref: dict, heads: list) -> Shard:
     return Shard(tokens, offsets, labels)
 
 
-def collate(shard: Shard, idx: np.ndarray, pad_id: int) -> dict:
-    """Dynamic padding: pad to the longest example of this batch only."""
+def collate(shard: Shard, idx: np.ndarray, pad_id: int, token_heads: frozenset = frozenset()) -> dict:
+    """Dynamic padding: pad to the longest example of this batch only. `token_heads`: the heads
+    whose targets are per token."""
     starts, ends = shard.offsets[idx].astype(np.int64), shard.offsets[idx + 1].astype(np.int64)
     lens = ends - starts
     width = int(lens.max())
@@ -61,7 +67,16 @@ def collate(shard: Shard, idx: np.ndarray, pad_id: int) -> dict:
         ids[row, : e - s] = shard.tokens[s:e]
         mask[row, : e - s] = 1
     batch = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}
-    batch["labels"] = {name: torch.from_numpy(y[idx]) for name, y in shard.labels.items()}
+    batch["labels"] = {}
+    for name, y in shard.labels.items():
+        if name in token_heads:
+            # Token targets padded like the ids; -1 (no target) on padding and special tokens.
+            t = np.full((len(idx), width), -1, dtype=np.int64)
+            for row, (s, e) in enumerate(zip(starts, ends)):
+                t[row, : e - s] = y[s:e]
+            batch["labels"][name] = torch.from_numpy(t)
+        else:
+            batch["labels"][name] = torch.from_numpy(y[idx])
     batch["tokens"] = int(lens.sum())
     return batch
 

@@ -5,13 +5,22 @@ import torch
 import torch.nn.functional as F
 
 
-def head_losses(logits: dict, labels: dict, heads: list, couplings: list) -> torch.Tensor:
-    """Summed (not averaged) loss over the batch, so gradient accumulation can divide by the
-    exact number of examples in the optimizer step. A target of -1 means "not this head's
-    example" (a hierarchy node off the example's path)."""
+def head_losses(logits: dict, labels: dict, heads: list, couplings: list, examples: int = 1, tokens: int = 1) -> torch.Tensor:
+    """The batch's share of one optimizer step's loss: summed over the batch, then divided by the
+    exact number of examples (sequence heads) or labelled tokens (token heads) in the whole step,
+    so that gradient accumulation equals one big batch. A target of -1 means "not this head's
+    example" (a hierarchy node off the example's path, a word piece after a word's first).
+
+    Token heads are a mean over tokens: the usual joint intent + slot loss (intent CE + mean slot
+    CE), whatever the sentences' lengths."""
     total = 0.0
+    token_total = 0.0
     for head in heads:
         out, y = logits[head["name"]].float(), labels[head["name"]]
+        if head["level"] == "token":
+            loss = F.cross_entropy(out.flatten(0, 1), y.flatten(), reduction="sum", ignore_index=-1, label_smoothing=head["label_smoothing"])
+            token_total = token_total + head["loss_weight"] * loss
+            continue
         if head["multi_label"]:
             loss = F.binary_cross_entropy_with_logits(out, y, reduction="none").mean(-1).sum()
         else:
@@ -28,4 +37,5 @@ def head_losses(logits: dict, labels: dict, heads: list, couplings: list) -> tor
         mass_p = parent.new_zeros(parent.shape[0], groups).index_add_(1, pg, parent)
         mass_c = child.new_zeros(child.shape[0], groups).index_add_(1, cg, child)
         total = total + c["weight"] * (mass_p - mass_c).pow(2).sum()
-    return total
+    # Sequence heads alone: exactly the division of the sum (the fixed-seed loss tests hold).
+    return total / examples if isinstance(token_total, float) else total / examples + token_total / max(1, tokens)

@@ -21,9 +21,17 @@ class Classifier(nn.Module):
         self.dropout = nn.Dropout(dropout)
         hidden = encoder.config.hidden_size
         self.heads = nn.ModuleDict({h["name"]: nn.Linear(hidden, h["num_labels"]) for h in heads})
+        self.token_heads = frozenset(h["name"] for h in heads if h["level"] == "token")
 
     def forward(self, input_ids, attention_mask):
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        out = {}
+        if self.token_heads:
+            # Token heads read every position (entity tags); sequence heads the pooled vector.
+            tokens = self.dropout(hidden)
+            out = {name: self.heads[name](tokens) for name in self.token_heads}
+            if len(out) == len(self.heads):
+                return out
         if self.pooling == "mean":
             # Mean over real tokens: what sentence-embedding models were trained with.
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
@@ -31,7 +39,7 @@ class Classifier(nn.Module):
         else:
             pooled = hidden[:, 0]
         pooled = self.dropout(pooled)
-        return {name: head(pooled) for name, head in self.heads.items()}
+        return out | {name: head(pooled) for name, head in self.heads.items() if name not in self.token_heads}
 
 
 def _config(spec: dict):

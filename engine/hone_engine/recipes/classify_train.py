@@ -71,14 +71,15 @@ def run(job: dict, channel) -> None:
         """One optimizer step's micro-batches; the loss of each is divided by the examples of the
         whole step, so the result equals one big batch."""
         n_examples = sum(len(b) for b in group)
+        batches = [shards.collate(train, idx, pad_id, model.token_heads) for idx in group]
+        n_tagged = sum(int((b["labels"][h] >= 0).sum()) for b in batches for h in model.token_heads)
         step_loss = torch.zeros((), device=device)
         tokens = 0
-        for idx in group:
-            batch = shards.collate(train, idx, pad_id)
+        for batch in batches:
             labels = {k: v.to(device, non_blocking=True) for k, v in batch["labels"].items()}
             with autocast:
                 logits = model(batch["input_ids"].to(device), batch["attention_mask"].to(device))
-            loss = head_losses(logits, labels, heads, job["couplings"]) / n_examples
+            loss = head_losses(logits, labels, heads, job["couplings"], n_examples, n_tagged)
             loss.backward()
             step_loss += loss.detach()
             tokens += batch["tokens"]

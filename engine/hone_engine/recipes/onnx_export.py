@@ -2,7 +2,7 @@
 model's logits are from PyTorch's on a sample. The orchestrator judges the numbers.
 
 One graph: inputs input_ids and attention_mask (int64, [batch, sequence]), one float32 output of
-logits per head, named as the head. Tokenization and decoding stay outside (in TypeScript).
+logits per head, named as the head ([batch, labels], or [batch, sequence, labels] for token heads). Tokenization and decoding stay outside (in TypeScript).
 """
 
 import os
@@ -55,7 +55,11 @@ def run(job: dict, channel) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     fp32 = out.with_name(f".{out.name}.fp32.tmp")
     t0 = time.time()
-    axes = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"}, **{n: {0: "batch"} for n in names}}
+    axes = {
+        "input_ids": {0: "batch", 1: "sequence"},
+        "attention_mask": {0: "batch", 1: "sequence"},
+        **{h["name"]: {0: "batch", 1: "sequence"} if h["level"] == "token" else {0: "batch"} for h in heads},
+    }
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the TorchScript exporter is deprecated but dependency-free
         torch.onnx.export(
@@ -97,9 +101,13 @@ def run(job: dict, channel) -> None:
     session = ort.InferenceSession(str(out), opts, providers=["CPUExecutionProvider"])
     got = session.run(names, {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})
     report = {}
-    for name, a, b in zip(names, ref, got):
+    real = mask.numpy().astype(bool)
+    for head, a, b in zip(heads, ref, got):
+        name = head["name"]
         if not np.all(np.isfinite(b)):
             raise EngineError("internal", f"the exported model gives non-finite logits for head {name}")
+        if head["level"] == "token":
+            a, b = a[real], b[real]  # padding positions are not predictions
         report[name] = {"max_abs_diff": float(np.max(np.abs(a - b))), "top1_agreement": float(np.mean(a.argmax(-1) == b.argmax(-1)))}
     channel.emit(
         "exported",

@@ -4,8 +4,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { load } from "../../deploy/runtime.js";
 import { generate, merge } from "../../generative/generate.js";
-import { predict } from "../../predict/predict.js";
-import { evaluate } from "../../run/sdk.js";
+import { evaluate, predict } from "../../run/sdk.js";
 import { readPrompts, readTexts } from "../input.js";
 import { collect, json, metricsTable, out } from "../shared.js";
 

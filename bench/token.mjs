@@ -1,0 +1,162 @@
+// Benchmark: token tasks, Hone vs the Hugging Face Trainer recipe (bench/peers/hf_trainer_token.py),
+// same model / data / epochs / lr / batch / max length / seed, back to back in one invocation.
+//   node bench/token.mjs run [snips] [wnut17] [--tag NAME]   -> bench/results/token-<dataset>-<tag>.json
+//   node bench/token.mjs render                              -> the "token" section of docs/benchmarks.md
+// Both sides' test predictions are scored by the same scorer (Hone's, conlleval's rules); the
+// peer's own seqeval F1 is recorded beside it as a check of that scorer.
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, hostname, totalmem } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parse } from "yaml";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const results = join(root, "bench", "results");
+const [mode = "render", ...rest] = process.argv.slice(2);
+
+function sh(cmd, args, opts = {}) {
+  const t0 = Date.now();
+  const r = spawnSync(cmd, args, { encoding: "utf8", maxBuffer: 1 << 30, ...opts });
+  if (r.status !== 0) {
+    process.stderr.write((r.stdout ?? "").slice(-3000) + (r.stderr ?? "").slice(-3000));
+    throw new Error(`${cmd} ${args.join(" ")} failed with ${r.status}`);
+  }
+  return { stdout: r.stdout, wall: (Date.now() - t0) / 1000 };
+}
+
+async function runBench(names, tag) {
+  const { readTokenSource } = await import(join(root, "dist", "token", "formats.js"));
+  const { tokenMetrics } = await import(join(root, "dist", "token", "metrics.js"));
+  const { entities, toTags, detectScheme } = await import(join(root, "dist", "token", "tags.js"));
+  const python = process.env.HONE_PYTHON ?? join(root, ".venv", "bin", "python");
+  const out = join(root, "bench", "out");
+  for (const name of names) {
+    const cfgPath = join(root, "bench", "configs", `token-${name}.yaml`);
+    const cfg = parse(readFileSync(cfgPath, "utf8"));
+    const at = (p) => resolve(dirname(cfgPath), p);
+    const store = join(out, `store-token-${name}`);
+    rmSync(store, { recursive: true, force: true });
+    process.stderr.write(`== ${name}: hone\n`);
+    const hone = sh("node", [join(root, "bin", "hone"), "--store", store, "train", cfgPath, "--json"], { stdio: ["ignore", "pipe", "inherit"] });
+    const result = JSON.parse(hone.stdout.trim().split("\n").at(-1));
+    const resolved = JSON.parse(readFileSync(join(result.run_dir ?? join(store, "runs", result.run), "config.json"), "utf8"));
+    const t = resolved.train;
+    process.stderr.write(`== ${name}: Hugging Face Trainer (lr ${t.lr}, ${t.epochs} epochs, batch ${t.batch_size}, max length ${resolved.data.max_length})\n`);
+    const peerOut = join(out, `hf-token-${name}`);
+    rmSync(peerOut, { recursive: true, force: true });
+    const model = resolved.model.dir;
+    const peerArgs = [
+      join(root, "bench", "peers", "hf_trainer_token.py"),
+      ...["--train", at(cfg.data.train), "--validation", at(cfg.data.validation), "--test", at(cfg.data.test), "--model", model],
+      ...["--epochs", t.epochs, "--lr", t.lr, "--batch-size", t.batch_size, "--max-length", resolved.data.max_length],
+      ...["--warmup-ratio", t.warmup_ratio, "--weight-decay", t.weight_decay, "--seed", t.seed, "--out", peerOut],
+      ...(t.compile ? ["--compile"] : []),
+    ].map(String);
+    const hf = sh(python, peerArgs, { stdio: ["ignore", "pipe", "inherit"] });
+    const peer = JSON.parse(hf.stdout.trim().split("\n").at(-1));
+    rmSync(peerOut, { recursive: true, force: true });
+
+    // The peer's words are the files' words, as Hone's are; both scored here the same way.
+    const src = {
+      path: at(cfg.data.test),
+      format: "auto",
+      pointer: null,
+      fields: { tokens: "tokens", tags: "tags", spans: "spans", text: "text", intent: "label" },
+      requireLabels: true,
+    };
+    const test = readTokenSource(src);
+    const scheme = detectScheme(test.flatMap((e) => e.tags ?? []));
+    const truth = test.map((e) => ({ entities: e.entities, tags: toTags(e.entities, e.words.length, scheme), intent: e.intent }));
+    const guess = peer.test_tags.map((tags, i) => ({
+      entities: entities(tags),
+      tags: toTags(entities(tags), tags.length, scheme),
+      intent: peer.test_intents?.[i] ?? null,
+    }));
+    const peerMetrics = tokenMetrics(truth, guess);
+    const { per_type: _p, ...peerScores } = peerMetrics;
+    const { per_type: _h, ...honeScores } = result.test;
+    const record = {
+      bench: "token",
+      dataset: name,
+      command: `node bench/token.mjs run ${name}${tag !== "cpu" ? ` --tag ${tag}` : ""}`,
+      config: `bench/configs/token-${name}.yaml`,
+      date: new Date().toISOString(),
+      machine: {
+        host: hostname(),
+        cpus: cpus().length,
+        cpu: cpus()[0]?.model ?? "",
+        ram_gib: Math.round(totalmem() / 2 ** 30),
+        device: t.device,
+        node: process.version,
+      },
+      versions: { transformers: peer.transformers, torch: peer.torch },
+      settings: {
+        model: resolved.model.ref,
+        epochs: t.epochs,
+        lr: t.lr,
+        batch_size: t.batch_size,
+        max_length: resolved.data.max_length,
+        seed: t.seed,
+        precision: t.precision,
+        compile: t.compile,
+      },
+      hone: { run: result.run, wall_s: hone.wall, test: honeScores },
+      peer: {
+        name: "HF Trainer",
+        wall_s: hf.wall,
+        tag_wall_s: peer.tag_wall_s,
+        intent_wall_s: peer.intent_wall_s ?? null,
+        test: peerScores,
+        seqeval_f1: peer.seqeval_f1,
+      },
+    };
+    mkdirSync(results, { recursive: true });
+    const file = join(results, `token-${name}-${tag}.json`);
+    writeFileSync(file, `${JSON.stringify(record, null, 2)}\n`);
+    process.stderr.write(`wrote ${file}\n`);
+  }
+}
+
+function render() {
+  const files = existsSync(results) ? readdirSync(results).filter((f) => /^token-.*\.json$/.test(f)) : [];
+  const records = files.map((f) => ({ file: f, ...JSON.parse(readFileSync(join(results, f), "utf8")) })).sort((a, b) => a.file.localeCompare(b.file));
+  const pct = (v) => (v === null || v === undefined ? "-" : (v * 100).toFixed(2));
+  const rows = records.map((r) => {
+    const h = r.hone.test;
+    const p = r.peer.test;
+    return `| ${r.dataset} | ${r.machine.device}${r.settings.compile ? ", compiled" : ""} | ${r.settings.epochs} | ${pct(h.f1)} / ${pct(p.f1)} (seqeval ${pct(r.peer.seqeval_f1)}) | ${pct(h.intent_accuracy)} / ${pct(p.intent_accuracy)} | ${pct(h.exact_match)} / ${pct(p.exact_match)} | ${r.hone.wall_s.toFixed(0)} s / ${r.peer.wall_s.toFixed(0)} s | ${(r.hone.wall_s / r.peer.wall_s).toFixed(2)} | \`${r.file}\` |`;
+  });
+  const first = records[0];
+  const section = [
+    "<!-- token:start -->",
+    "## Token tasks: Hone vs the Hugging Face Trainer recipe (entities, slots + intents)",
+    "",
+    "Command: `node bench/token.mjs run snips wnut17` (configs `bench/configs/token-*.yaml`, peer `bench/peers/hf_trainer_token.py`), then `node bench/token.mjs render`; each row is rendered from its raw JSON under `bench/results/`.  ",
+    first
+      ? `Machine of the first row: ${first.machine.cpus} × ${first.machine.cpu}, ${first.machine.ram_gib} GiB; torch ${first.versions.torch}, transformers ${first.versions.transformers}; ${first.date.slice(0, 10)}`
+      : "",
+    "",
+    "Same model, data, epochs, learning rate, batch, warmup, weight decay, max length and seed on both sides. The peer is the Trainer's token-classification recipe (first word piece labelled, best epoch by validation entity F1); for SNIPS intents it trains a second model (AutoModelForSequenceClassification) and its wall time is the sum of both. Hone trains one encoder with a tag head and an intent head and decodes the tags under the scheme's constraints. Entity F1 is exact span and type (conlleval's rules), computed by the same scorer for both sides; the peer's own seqeval F1 is shown as a check. Wall time is the whole command (reading data, tokenization, training, per-epoch validation, test).",
+    "",
+    "| data | device | epochs | entity F1 test, Hone / HF | intent acc, Hone / HF | sentence exact match, Hone / HF | wall, Hone / HF | wall ratio | raw |",
+    "|---|---|---|---|---|---|---|---|---|",
+    ...rows,
+    "<!-- token:end -->",
+  ].join("\n");
+  const docPath = join(root, "docs", "benchmarks.md");
+  let doc = readFileSync(docPath, "utf8");
+  const a = doc.indexOf("<!-- token:start -->");
+  const b = doc.indexOf("<!-- token:end -->");
+  doc = a >= 0 && b > a ? doc.slice(0, a) + section + doc.slice(b + "<!-- token:end -->".length) : `${doc.trimEnd()}\n\n${section}\n`;
+  writeFileSync(docPath, doc);
+  console.log(section);
+}
+
+if (mode === "run") {
+  const tagAt = rest.indexOf("--tag");
+  const tag = tagAt >= 0 ? rest[tagAt + 1] : "cpu";
+  const names = rest.filter((_, i) => tagAt < 0 || (i !== tagAt && i !== tagAt + 1));
+  await runBench(names.length ? names : ["snips", "wnut17"], tag);
+  render();
+} else render();
