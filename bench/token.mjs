@@ -34,11 +34,14 @@ async function runBench(names, tag) {
   for (const name of names) {
     const cfgPath = join(root, "bench", "configs", `token-${name}.yaml`);
     const cfg = parse(readFileSync(cfgPath, "utf8"));
-    const at = (p) => resolve(dirname(cfgPath), p);
+    // BENCH_DATA: where ../shared/data is on a machine without it beside the project (the device).
+    const at = (p) => (process.env.BENCH_DATA ? p.replace("../../../shared/data", process.env.BENCH_DATA) : resolve(dirname(cfgPath), p));
+    const dataSets = ["train", "validation", "test"].flatMap((k) => ["--set", `data.${k}=${at(cfg.data[k])}`]);
+    const extra = (process.env.BENCH_SET ?? "").split(" ").filter(Boolean).flatMap((s) => ["--set", s]);
     const store = join(out, `store-token-${name}`);
     rmSync(store, { recursive: true, force: true });
     process.stderr.write(`== ${name}: hone\n`);
-    const hone = sh("node", [join(root, "bin", "hone"), "--store", store, "train", cfgPath, "--json"], { stdio: ["ignore", "pipe", "inherit"] });
+    const hone = sh(process.execPath, [join(root, "bin", "hone"), "--store", store, "train", cfgPath, "--json", ...dataSets, ...extra], { stdio: ["ignore", "pipe", "inherit"] });
     const result = JSON.parse(hone.stdout.trim().split("\n").at(-1));
     const resolved = JSON.parse(readFileSync(join(result.run_dir ?? join(store, "runs", result.run), "config.json"), "utf8"));
     const t = resolved.train;
@@ -79,7 +82,7 @@ async function runBench(names, tag) {
     const record = {
       bench: "token",
       dataset: name,
-      command: `node bench/token.mjs run ${name}${tag !== "cpu" ? ` --tag ${tag}` : ""}`,
+      command: `${process.env.BENCH_SET ? `BENCH_SET="${process.env.BENCH_SET}" ` : ""}node bench/token.mjs run ${name}${tag !== "cpu" ? ` --tag ${tag}` : ""}`,
       config: `bench/configs/token-${name}.yaml`,
       date: new Date().toISOString(),
       machine: {
@@ -142,6 +145,10 @@ function render() {
     "| data | device | epochs | entity F1 test, Hone / HF | intent acc, Hone / HF | sentence exact match, Hone / HF | wall, Hone / HF | wall ratio | raw |",
     "|---|---|---|---|---|---|---|---|---|",
     ...rows,
+    "",
+    "Each row's command (GPU rows ran on the device through `bench/gpu/token.sh`, which carries Node, the data and the default model packed: vocabulary rows no text uses zeroed, weights stored fp16 and turned back into fp32 there; both sides train from those same weights; the peer runs in bf16 with `torch_compile=True`, as Hone does):",
+    "",
+    ...records.map((r) => `- \`${r.file}\`: \`${r.command}\` (${r.machine.device}, ${r.settings.precision}, ${r.date.slice(0, 10)})`),
     "<!-- token:end -->",
   ].join("\n");
   const docPath = join(root, "docs", "benchmarks.md");

@@ -24,6 +24,10 @@ for f in files:
     raw = Path(f).read_text()
     if f.endswith(".jsonl"):
         texts += [json.loads(line)["doc_token"] for line in raw.splitlines() if line.strip()]
+    elif f.endswith("seq.in"):  # SNIPS: words per line
+        texts += [line for line in raw.splitlines() if line.strip()]
+    elif f.endswith((".conll", ".annotated")):  # WNUT-17: token<TAB>tag per line
+        texts += [line.split("\t")[0] for line in raw.splitlines() if line.strip()]
     elif f.endswith(".csv"):  # BANKING77: text,category
         texts += [row["text"] for row in csv.DictReader(raw.splitlines())]
     else:  # CLINC150 data_full.json: {split: [[text, intent], ...]}

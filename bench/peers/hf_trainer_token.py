@@ -79,7 +79,7 @@ def args_for(a, out, metric):
         learning_rate=a.lr,
         per_device_train_batch_size=a.batch_size,
         per_device_eval_batch_size=128,
-        warmup_ratio=a.warmup_ratio,
+        warmup_steps=a.warmup_ratio,  # transformers 5: a float < 1 is a fraction of all steps
         weight_decay=a.weight_decay,
         lr_scheduler_type="linear",
         max_grad_norm=1.0,
@@ -96,7 +96,6 @@ def args_for(a, out, metric):
         report_to=[],
         logging_strategy="no",
         dataloader_num_workers=0,
-        save_safetensors=True,
     )
 
 
