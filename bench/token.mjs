@@ -1,11 +1,14 @@
 // Benchmark: token tasks, Hone vs the Hugging Face Trainer recipe (bench/peers/hf_trainer_token.py),
 // same model / data / epochs / lr / batch / max length / seed, back to back in one invocation.
 //   node bench/token.mjs run [snips] [wnut17] [--tag NAME]   -> bench/results/token-<dataset>-<tag>.json
+//   node bench/token.mjs deploy [snips] [wnut17] [--tag NAME] -> bench/results/token-deploy-<dataset>-<tag>.json:
+//        the run trained by `run`, as PyTorch fp32 (the engine) and ONNX fp32 / int8 bundles in Node:
+//        test F1 (and intent accuracy), size, batch-1 latency p50
 //   node bench/token.mjs render                              -> the "token" section of docs/benchmarks.md
 // Both sides' test predictions are scored by the same scorer (Hone's, conlleval's rules); the
 // peer's own seqeval F1 is recorded beside it as a check of that scorer.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, hostname, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -37,11 +40,16 @@ async function runBench(names, tag) {
     // BENCH_DATA: where ../shared/data is on a machine without it beside the project (the device).
     const at = (p) => (process.env.BENCH_DATA ? p.replace("../../../shared/data", process.env.BENCH_DATA) : resolve(dirname(cfgPath), p));
     const dataSets = ["train", "validation", "test"].flatMap((k) => ["--set", `data.${k}=${at(cfg.data[k])}`]);
-    const extra = (process.env.BENCH_SET ?? "").split(" ").filter(Boolean).flatMap((s) => ["--set", s]);
+    const extra = (process.env.BENCH_SET ?? "")
+      .split(" ")
+      .filter(Boolean)
+      .flatMap((s) => ["--set", s]);
     const store = join(out, `store-token-${name}`);
     rmSync(store, { recursive: true, force: true });
     process.stderr.write(`== ${name}: hone\n`);
-    const hone = sh(process.execPath, [join(root, "bin", "hone"), "--store", store, "train", cfgPath, "--json", ...dataSets, ...extra], { stdio: ["ignore", "pipe", "inherit"] });
+    const hone = sh(process.execPath, [join(root, "bin", "hone"), "--store", store, "train", cfgPath, "--json", ...dataSets, ...extra], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
     const result = JSON.parse(hone.stdout.trim().split("\n").at(-1));
     const resolved = JSON.parse(readFileSync(join(result.run_dir ?? join(store, "runs", result.run), "config.json"), "utf8"));
     const t = resolved.train;
@@ -121,10 +129,118 @@ async function runBench(names, tag) {
   }
 }
 
+async function deployBench(names, tag) {
+  const dist = (p) => import(join(root, "dist", ...p.split("/")));
+  const { load } = await dist("deploy/runtime.js");
+  const { bundleLogits } = await dist("token/predict.js");
+  const { encodeSplit, scoreSplit } = await dist("token/encode.js");
+  const { readTokenSource } = await dist("token/formats.js");
+  const { readTokenModel, tokenHeads } = await dist("token/model.js");
+  const { WordAligner } = await dist("token/align.js");
+  const { runEngine } = await dist("engine/process.js");
+  const { modelSpec } = await dist("predict/logits.js");
+  const { headSpecs } = await dist("classifier/heads.js");
+  const { PROTOCOL_VERSION } = await dist("protocol/schema.js");
+  const threads = Number(process.env.BENCH_THREADS ?? cpus().length);
+  const samples = Number(process.env.BENCH_LATENCY_SAMPLES ?? 200);
+  const p50 = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  for (const name of names) {
+    const trained = JSON.parse(readFileSync(join(results, `token-${name}-${tag}.json`), "utf8"));
+    const store = join(root, "bench", "out", `store-token-${name}`);
+    const runDir = join(store, "runs", trained.hone.run);
+    const modelDir = join(runDir, "model");
+    const cfg = JSON.parse(readFileSync(join(runDir, "config.json"), "utf8"));
+    const test = readTokenSource({
+      ...cfg.data.test,
+      fields: { ...cfg.token.fields, text: cfg.data.test.text, intent: cfg.data.test.label },
+      requireLabels: true,
+    });
+    const gold = { examples: test.map((e) => ({ entities: e.entities, intent: e.intent, words: e.words.length })) };
+    const m = readTokenModel(modelDir);
+    const rows = [];
+
+    // PyTorch fp32 in the engine: the run's own test metrics, and its batch-1 latency on the test shard.
+    const work = join(root, "bench", "out", `deploy-${name}`);
+    rmSync(work, { recursive: true, force: true });
+    const { shard } = await encodeSplit(m, new WordAligner(modelDir, m.max_length), test, work, "test", false);
+    const timed = await runEngine({
+      kind: "classify.bench",
+      protocol_version: PROTOCOL_VERSION,
+      model: modelSpec({ ...cfg, train: { ...cfg.train, device: "cpu", precision: "fp32" } }, modelDir),
+      heads: headSpecs({ heads: tokenHeads(m, cfg.token.intent_weight) }, 0),
+      weights: join(modelDir, "model.safetensors"),
+      data: shard,
+      latency_samples: samples,
+      batch_size: 32,
+      threads,
+    });
+    const timing = timed.events.find((e) => e.type === "timing");
+    const ref = trained.hone.test;
+    rows.push({
+      form: "PyTorch fp32",
+      runtime: "engine (Python)",
+      bytes: statSync(join(modelDir, "model.safetensors")).size,
+      p50_ms: p50(timing.latency_ms),
+      f1: ref.f1,
+      intent_accuracy: ref.intent_accuracy,
+    });
+
+    for (const q of ["none", "int8"]) {
+      const bundle = join(work, `onnx-${q}`);
+      sh(process.execPath, [join(root, "bin", "hone"), "--store", store, "export", trained.hone.run, "--quantize", q, "--out", bundle], {
+        stdio: ["ignore", "pipe", "inherit"],
+      });
+      const model = await load(bundle, { threads, batchSize: 32 });
+      const b = await bundleLogits(model, test);
+      const { metrics } = scoreSplit(b.m, { ...gold, rows: b.rows }, b.tagRows, b.intentRows, null);
+      const texts = test.slice(0, samples).map((e) => e.text);
+      for (const t of texts.slice(0, 5)) await model.predict([t]);
+      const lat = [];
+      for (const t of texts) {
+        const t0 = performance.now();
+        await model.predict([t]);
+        lat.push(performance.now() - t0);
+      }
+      await model.close();
+      rows.push({
+        form: `ONNX ${q === "none" ? "fp32" : q}`,
+        runtime: "Node (onnxruntime-node)",
+        bytes: statSync(join(bundle, "model.onnx")).size,
+        p50_ms: p50(lat),
+        f1: metrics.f1,
+        intent_accuracy: metrics.intent_accuracy,
+      });
+    }
+    const record = {
+      bench: "token-deploy",
+      dataset: name,
+      command: `node bench/token.mjs deploy ${name}${tag !== "cpu" ? ` --tag ${tag}` : ""}`,
+      date: new Date().toISOString(),
+      machine: { host: hostname(), cpus: cpus().length, cpu: cpus()[0]?.model ?? "", threads },
+      run: trained.hone.run,
+      latency: "batch 1, end to end per text (PyTorch: the model call on tokenized ids; Node: tokenization, alignment, the graph and decoding)",
+      latency_samples: samples,
+      rows,
+    };
+    const file = join(results, `token-deploy-${name}-${tag}.json`);
+    writeFileSync(file, `${JSON.stringify(record, null, 2)}\n`);
+    process.stderr.write(`wrote ${file}\n`);
+  }
+}
+
 function render() {
-  const files = existsSync(results) ? readdirSync(results).filter((f) => /^token-.*\.json$/.test(f)) : [];
-  const records = files.map((f) => ({ file: f, ...JSON.parse(readFileSync(join(results, f), "utf8")) })).sort((a, b) => a.file.localeCompare(b.file));
   const pct = (v) => (v === null || v === undefined ? "-" : (v * 100).toFixed(2));
+  const files = existsSync(results) ? readdirSync(results).filter((f) => /^token-.*\.json$/.test(f) && !f.startsWith("token-deploy-")) : [];
+  const deployFiles = existsSync(results) ? readdirSync(results).filter((f) => /^token-deploy-.*\.json$/.test(f)) : [];
+  const deploy = deployFiles.sort().map((f) => ({ file: f, ...JSON.parse(readFileSync(join(results, f), "utf8")) }));
+  const deployRows = deploy.flatMap((d) => {
+    const ref = d.rows[0];
+    return d.rows.map(
+      (x) =>
+        `| ${d.dataset} | ${x.form} | ${x.runtime} | ${(x.bytes / 2 ** 20).toFixed(1)} MiB | ${x.p50_ms.toFixed(2)} ms | ${pct(x.f1)} (${x === ref ? "ref" : `${((x.f1 - ref.f1) * 100).toFixed(2)}`}) | ${pct(x.intent_accuracy)} | \`${d.file}\` |`,
+    );
+  });
+  const records = files.map((f) => ({ file: f, ...JSON.parse(readFileSync(join(results, f), "utf8")) })).sort((a, b) => a.file.localeCompare(b.file));
   const rows = records.map((r) => {
     const h = r.hone.test;
     const p = r.peer.test;
@@ -149,6 +265,16 @@ function render() {
     "Each row's command (GPU rows ran on the device through `bench/gpu/token.sh`, which carries Node, the data and the default model packed: vocabulary rows no text uses zeroed, weights stored fp16 and turned back into fp32 there; both sides train from those same weights; the peer runs in bf16 with `torch_compile=True`, as Hone does):",
     "",
     ...records.map((r) => `- \`${r.file}\`: \`${r.command}\` (${r.machine.device}, ${r.settings.precision}, ${r.date.slice(0, 10)})`),
+    "",
+    "### Deployed: PyTorch vs ONNX fp32 / int8 in Node (the CPU runs above)",
+    "",
+    deploy[0]
+      ? `Command: \`${deploy[0].command}\` per data set; ${deploy[0].machine.cpus} × ${deploy[0].machine.cpu}, ${deploy[0].machine.threads} threads; latency: ${deploy[0].latency}, p50 of ${deploy[0].latency_samples} test sentences. F1 and intent accuracy on the full test split; the change against PyTorch in points.`
+      : "",
+    "",
+    "| data | form | runtime | size | p50 batch 1 | entity F1 (change) | intent acc | raw |",
+    "|---|---|---|---|---|---|---|---|",
+    ...deployRows,
     "<!-- token:end -->",
   ].join("\n");
   const docPath = join(root, "docs", "benchmarks.md");
@@ -160,7 +286,13 @@ function render() {
   console.log(section);
 }
 
-if (mode === "run") {
+if (mode === "deploy") {
+  const tagAt = rest.indexOf("--tag");
+  const tag = tagAt >= 0 ? rest[tagAt + 1] : "cpu";
+  const names = rest.filter((_, i) => tagAt < 0 || (i !== tagAt && i !== tagAt + 1));
+  await deployBench(names.length ? names : ["snips", "wnut17"], tag);
+  render();
+} else if (mode === "run") {
   const tagAt = rest.indexOf("--tag");
   const tag = tagAt >= 0 ? rest[tagAt + 1] : "cpu";
   const names = rest.filter((_, i) => tagAt < 0 || (i !== tagAt && i !== tagAt + 1));

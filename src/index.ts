@@ -2,7 +2,7 @@
 export { train, type TrainOptions, type TrainResult, type TrainUpdate } from "./run/lifecycle.js";
 export { decode, decodeAll, type Prediction, type LabelPrediction } from "./predict/predict.js";
 export { evaluate, predict } from "./run/sdk.js";
-export type { TokenPrediction } from "./token/predict.js";
+export type { TokenPrediction } from "./token/model.js";
 export type { TokenMetrics } from "./token/metrics.js";
 export { TASKS, taskPlugin, resolveConfig } from "./tasks/registry.js";
 export type { TaskPlugin, TaskMetrics, TaskPrediction, PlanBase, RunContext, Staged } from "./run/types.js";

@@ -30,6 +30,9 @@ for f in files:
         texts += [line.split("\t")[0] for line in raw.splitlines() if line.strip()]
     elif f.endswith(".csv"):  # BANKING77: text,category
         texts += [row["text"] for row in csv.DictReader(raw.splitlines())]
+    elif '"paragraphs"' in raw[:2000]:  # SQuAD: contexts and questions
+        doc = json.loads(raw)
+        texts += [t for a in doc["data"] for p in a["paragraphs"] for t in [p["context"], *(q["question"] for q in p["qas"])]]
     else:  # CLINC150 data_full.json: {split: [[text, intent], ...]}
         texts += [row[0] for rows in json.loads(raw).values() for row in rows]
 used = set(tok.get_vocab()[t] for t in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"))

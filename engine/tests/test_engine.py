@@ -150,6 +150,21 @@ def test_token_heads_average_over_the_steps_tagged_tokens():
     assert (halves[0] + halves[1]).item() == pytest.approx(loss.item())
 
 
+def test_span_heads_take_the_mean_of_start_and_end_cross_entropy():
+    import torch
+    from hone_engine.classify.losses import head_losses
+
+    heads = [{"name": "answer", "num_labels": 2, "multi_label": False, "level": "span", "label_smoothing": 0.0, "loss_weight": 1.0}]
+    logits = {"answer": torch.zeros(2, 5, 2)}  # uniform over 5 positions for start and end
+    labels = {"answer": torch.tensor([[1, 3], [0, 0]])}  # window 2: the answer is elsewhere ([CLS])
+    loss = head_losses(logits, labels, heads, [], examples=2)
+    assert loss.item() == pytest.approx(math.log(5))
+    # A confident right start and end cost (almost) nothing.
+    sharp = torch.full((1, 5, 2), -20.0)
+    sharp[0, 1, 0] = sharp[0, 3, 1] = 20.0
+    assert head_losses({"answer": sharp}, {"answer": torch.tensor([[1, 3]])}, heads, []).item() < 1e-6
+
+
 EXPECTED_EVAL_LOSSES = [2.1348, 2.0316]  # recorded with torch 2.13 CPU (tiny vocabulary with every id < vocab_size); validation loss falls
 
 

@@ -44,7 +44,9 @@ export function readDecoding(dir: string): Decoding {
 
 /** `tokens`: the shard's token count, the rows of token-level heads. */
 export function readHeadLogits(plan: Pick<HeadPlan, "heads">, files: Record<string, string>, count: number, tokens = count): HeadLogits {
-  return Object.fromEntries(plan.heads.map((h) => [h.name, readLogits(files[h.name]!, h.level === "token" ? tokens : count, h.labels.length)]));
+  return Object.fromEntries(
+    plan.heads.map((h) => [h.name, readLogits(files[h.name]!, h.level === "token" || h.level === "span" ? tokens : count, h.labels.length)]),
+  );
 }
 
 /** Hierarchy: the consistent path decision and P(true path) of every example. */

@@ -14,8 +14,9 @@ export interface HeadDef {
   labels: string[];
   multi_label: boolean;
   loss_weight: number;
-  /** One decision per token (entity tags) instead of per text; absent = per text. */
-  level?: "sequence" | "token";
+  /** One decision per token (entity tags), or a start/end pair over tokens (answers), instead of
+   * one per text; absent = per text. */
+  level?: "sequence" | "token" | "span";
 }
 
 export interface TaskHead {
@@ -27,7 +28,7 @@ export interface TaskHead {
 /** What model/heads.json holds. */
 export interface HeadsFile {
   version: 1;
-  task: "classify" | "hierarchical" | "token_classify";
+  task: "classify" | "hierarchical" | "token_classify" | "extractive_qa";
   heads: HeadDef[];
   /** The main label's classes: labels (classify) or terminal paths (hierarchical). */
   labels: string[];

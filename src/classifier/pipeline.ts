@@ -2,25 +2,25 @@
 // steps: read and check the data -> plan the heads -> tokenize to shards -> the engine's
 // classify.train job -> metrics of each evaluation from its logits -> the best checkpoint as the
 // model, decoding tuned on validation, the test split once.
-import { copyFileSync, existsSync, mkdirSync, renameSync, statSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { planTraining, type TaskConfigHooks, type TrainingPlan } from "../config/resolve.js";
 import { storedConfig } from "../config/resolved.js";
 import { loadDataset } from "../data/dataset.js";
 import { labelVariantWarnings, type QualityReport } from "../data/quality.js";
 import { metricValue, type SelectMetric } from "../metrics/classification.js";
-import { encoderOptim, modelSpec, predictShard, runtimeSpec } from "../predict/logits.js";
+import { encoderTrainJob, predictShard } from "../predict/logits.js";
 import { evaluateClassifier, predictClassifier } from "../predict/predict.js";
 import type { ClassifyTrainJob, TokenShard } from "../protocol/schema.js";
-import { PROTOCOL_VERSION } from "../protocol/schema.js";
 import { runPaths } from "../run/artifacts.js";
-import { stepDir } from "../run/checkpoints.js";
+import { promoteBestWeights, stepDir, weightsBytes } from "../run/checkpoints.js";
 import type { TaskPlugin } from "../run/types.js";
 import { loadTokenizer } from "../tokenize/tokenizer.js";
 import { writeShard } from "../tokenize/shards.js";
 import { HoneError } from "../util/errors.js";
-import { tempSibling, writeJsonAtomic } from "../util/fs.js";
+import { writeJsonAtomic } from "../util/fs.js";
 import { computeMetrics, readHeadLogits, scalarMetrics, tuneDecoding, type RunMetrics, type Targets } from "./evaluate.js";
+import { classifierBundle } from "./bundle.js";
 import { couplings, headsFile, headSpecs, loadHeads, mainTargets, planHeads, shardHeads, taskTargets } from "./heads.js";
 import { inspectClassifierData, renderClassifierMetrics } from "./render.js";
 
@@ -118,23 +118,14 @@ export function classifierTask(name: string, summary: string, config: TaskConfig
       return files;
     },
 
-    trainJob({ run, cfg, plan, files, paths }, resume): ClassifyTrainJob {
-      const heads = loadHeads(paths.model, cfg.data.multi_label);
-      return {
-        kind: "classify.train",
-        protocol_version: PROTOCOL_VERSION,
-        run_dir: run.run_dir,
-        model: modelSpec(cfg, cfg.model.dir, files.initFrom),
-        heads: headSpecs(heads, cfg.train.label_smoothing),
+    trainJob(c, resume): ClassifyTrainJob {
+      const heads = loadHeads(c.paths.model, c.cfg.data.multi_label);
+      return encoderTrainJob(c, resume, {
+        heads: headSpecs(heads, c.cfg.train.label_smoothing),
         couplings: couplings(heads),
-        data: { train: files.shards.train, validation: files.shards.validation },
-        optim: encoderOptim(cfg, plan),
-        freeze: cfg.train.freeze,
-        eval_every: plan.eval_every_steps,
-        runtime: runtimeSpec(cfg),
-        resume_from: resume.resumeFrom,
-        eval_first: resume.evalFirst,
-      };
+        data: { train: c.files.shards.train, validation: c.files.shards.validation },
+        initFrom: c.files.initFrom,
+      });
     },
 
     judge({ cfg, files, paths }, ev, metric) {
@@ -150,11 +141,7 @@ export function classifierTask(name: string, summary: string, config: TaskConfig
 
     async finalise({ store, run, cfg, files, paths, update }, bestStep, evaluateTest) {
       const heads = loadHeads(paths.model, cfg.data.multi_label);
-      const finalWeights = join(paths.model, "model.safetensors");
-      const tmp = tempSibling(finalWeights);
-      copyFileSync(join(stepDir(paths.checkpoints, bestStep), "model.safetensors"), tmp);
-      renameSync(tmp, finalWeights);
-      await store.addArtifact(run.id, "model", finalWeights);
+      const finalWeights = await promoteBestWeights(store, run.id, paths, bestStep);
 
       const bestEval = stepDir(paths.evals, bestStep);
       const evalFiles = Object.fromEntries(heads.heads.map((h) => [h.name, join(bestEval, `${h.name}.logits.f32`)]));
@@ -190,16 +177,14 @@ export function classifierTask(name: string, summary: string, config: TaskConfig
     scalars: scalarMetrics,
     evaluate: evaluateClassifier,
     predict: predictClassifier,
+    bundle: classifierBundle,
     renderMetrics: renderClassifierMetrics,
     headline: (t) => {
       const v = (t?.accuracy ?? t?.micro_f1) as number | undefined;
       return v === undefined ? "" : `${(v * 100).toFixed(2)}%`;
     },
     curveMetric: (m) => (m?.kind === "multi_label" ? "micro_f1" : "accuracy"),
-    modelBytes: (run) => {
-      const weights = join(runPaths(run.run_dir).model, "model.safetensors");
-      return existsSync(weights) ? statSync(weights).size : 0;
-    },
+    modelBytes: (run) => weightsBytes(runPaths(run.run_dir).model),
     inspect: inspectClassifierData,
   };
 }

@@ -11,7 +11,9 @@ export async function readTexts(input: string | undefined, field: string): Promi
   const texts: string[] = [];
   lines.forEach((line, i) => {
     if (line.trim() === "") return;
-    if (line.trimStart().startsWith("{")) {
+    if (field === "-")
+      texts.push(line); // the whole line (question answering: {"question", "context"} rows)
+    else if (line.trimStart().startsWith("{")) {
       let row: Record<string, unknown>;
       try {
         row = JSON.parse(line);

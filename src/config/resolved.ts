@@ -81,6 +81,10 @@ export const ResolvedToken = strict({
 });
 export type ResolvedToken = z.infer<typeof ResolvedToken>;
 
+/** Extractive question answering: windows and answer decoding. */
+export const ResolvedQa = strict({ stride: int, max_answer_tokens: int, n_best: int, max_question_tokens: int });
+export type ResolvedQa = z.infer<typeof ResolvedQa>;
+
 export const ResolvedConfig = strict({
   version: z.literal(RESOLVED_VERSION),
   task: z.enum(TASK_NAMES),
@@ -117,6 +121,8 @@ export const ResolvedConfig = strict({
   lm: ResolvedLm.optional(),
   /** Present for token tasks. */
   token: ResolvedToken.optional(),
+  /** Present for extractive question answering. */
+  qa: ResolvedQa.optional(),
   train: strict({
     epochs: num,
     max_steps: int.nullable(),

@@ -156,6 +156,18 @@ export const TokenConfig = strict({
   intent_weight: z.number().positive().default(1),
 });
 
+/** Extractive question answering (extractive_qa): how contexts are cut and answers read. */
+export const QaConfig = strict({
+  /** Context tokens two neighbouring windows of a long context share. */
+  stride: z.number().int().min(0).default(128),
+  /** Longest answer, in tokens. */
+  max_answer_tokens: z.number().int().positive().default(30),
+  /** Starts and ends considered per window. */
+  n_best: z.number().int().positive().max(100).default(20),
+  /** Longest question, in tokens; longer ones are refused before training. */
+  max_question_tokens: z.number().int().positive().default(64),
+});
+
 export const TrainConfig = strict({
   epochs: z.number().positive().default(5),
   /** Overrides epochs when set. */
@@ -201,7 +213,7 @@ export const TrainConfig = strict({
   early_stopping: strict({
     /** Metric that picks the best checkpoint; auto = accuracy (single-label) or micro_f1 (multi-label). */
     /** Generative tasks: loss (sft), reward_accuracy or reward_margin (dpo). */
-    /** Token tasks: f1 (entities), tag_accuracy, intent_accuracy, exact_match. */
+    /** Token tasks: f1 (entities), tag_accuracy, intent_accuracy, exact_match; extractive_qa: f1, exact_match. */
     metric: z
       .enum([
         "auto",
@@ -301,6 +313,7 @@ export const UserConfig = strict({
   generation: GenerationConfig.default(GenerationConfig.parse({})),
   dpo: DpoConfig.default(DpoConfig.parse({})),
   token: TokenConfig.default(TokenConfig.parse({})),
+  qa: QaConfig.default(QaConfig.parse({})),
   /** Hyperparameter search (`hone tune`); `hone train` ignores it. */
   tune: TuneConfig.optional(),
 }).superRefine((c, ctx) => {

@@ -14,7 +14,7 @@ import { modelSpec } from "../predict/logits.js";
 import { scatterChart, svgToPng } from "../report/plots.js";
 import { runPaths } from "../run/artifacts.js";
 import { RunStore, storeDir } from "../store/store.js";
-import { computeMetrics, type Targets } from "../classifier/evaluate.js";
+import { computeMetrics, readDecoding, type Targets } from "../classifier/evaluate.js";
 import { headSpecs } from "../classifier/heads.js";
 import { HoneError } from "../util/errors.js";
 import { writeFileAtomic, writeJsonAtomic } from "../util/fs.js";
@@ -89,7 +89,7 @@ export async function compareDeployments(ref: string, opts: { store?: string; la
     try {
       // Accuracy on the whole test split, decoded as the run decodes.
       const logits = await model.logits(texts);
-      const m = computeMetrics(model.plan, logits, files.targets.test, model.decoding);
+      const m = computeMetrics(model.plan, logits, files.targets.test, readDecoding(dir));
       // Batch-1 latency, tokenization included (what a caller of predict() waits for).
       for (let i = 0; i < Math.min(5, texts.length); i++) await model.logits([texts[i]!]);
       const times: number[] = [];

@@ -62,7 +62,7 @@ test("export a tiny hierarchical model to ONNX: checked against PyTorch, loaded 
 
   const texts = ["the zipper on my jacket broke", "where is my parcel", "I was charged twice", "hello"];
   const model = await load(bundle);
-  const fromNode = await model.predict(texts);
+  const fromNode = (await model.predict(texts)) as Prediction[];
   const fromEngine = (await predict(runId, texts, { store })) as Prediction[];
   await model.close();
   fromNode.forEach((p, i) => {

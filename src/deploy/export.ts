@@ -6,13 +6,13 @@ import { basename, dirname, join } from "node:path";
 import { runEngine } from "../engine/process.js";
 import type { EventOf, TokenShard } from "../protocol/schema.js";
 import { PROTOCOL_VERSION } from "../protocol/schema.js";
-import { openFinishedRun } from "../predict/predict.js";
 import { modelSpec } from "../predict/logits.js";
 import { runPaths } from "../run/artifacts.js";
 import { RunStore, storeDir } from "../store/store.js";
 import { loadTokenizer } from "../tokenize/tokenizer.js";
 import { writeShard } from "../tokenize/shards.js";
-import { headSpecs, headsFile } from "../classifier/heads.js";
+import { headSpecs, loadHeads } from "../classifier/heads.js";
+import { openRun } from "../tasks/registry.js";
 import { HoneError } from "../util/errors.js";
 import { sha256File, writeJsonAtomic } from "../util/fs.js";
 import { cpus } from "node:os";
@@ -47,7 +47,7 @@ export interface ExportResult {
 export async function exportOnnx(ref: string, opts: ExportOptions = {}): Promise<ExportResult> {
   const store = new RunStore(storeDir(opts.store));
   try {
-    const r = openFinishedRun(store, ref);
+    const r = openForExport(store, ref);
     const quantize = opts.quantize ?? "none";
     checkVocabulary(r.modelDir);
     const dir = opts.out ?? join(r.run.run_dir, "export", `onnx-${quantize === "none" ? "fp32" : quantize}`);
@@ -89,8 +89,8 @@ export async function exportOnnx(ref: string, opts: ExportOptions = {}): Promise
       rmSync(join(work, ".sample"), { recursive: true, force: true });
       for (const f of TOKENIZER_FILES)
         if (existsSync(join(r.modelDir, f))) copyFileSync(join(r.modelDir, f), join(work, f === "config.json" ? "encoder.config.json" : f));
-      writeJsonAtomic(join(work, "heads.json"), headsFile(r.plan));
-      writeJsonAtomic(join(work, "decoding.json"), JSON.parse(readFileSync(join(r.modelDir, "decoding.json"), "utf8")));
+      // The task's own decoding files (heads and tuned thresholds; tag scheme...).
+      for (const f of r.decoder.files) copyFileSync(join(r.modelDir, f), join(work, f));
       writeJsonAtomic(join(work, "config.json"), r.cfg);
       const testFile = join(runPaths(r.run.run_dir).report, "metrics.test.json");
       const test = existsSync(testFile) ? JSON.parse(readFileSync(testFile, "utf8")) : null;
@@ -100,7 +100,7 @@ export async function exportOnnx(ref: string, opts: ExportOptions = {}): Promise
         run_id: r.run.id,
         run_name: r.run.name,
         data_hash: r.run.data_hash,
-        task: r.plan.task,
+        task: r.run.task,
         quantize,
         opset: ev.opset,
         onnxruntime: ev.onnxruntime,
@@ -113,8 +113,7 @@ export async function exportOnnx(ref: string, opts: ExportOptions = {}): Promise
       const files: Record<string, string> = {};
       for (const f of [
         "model.onnx",
-        "heads.json",
-        "decoding.json",
+        ...r.decoder.files,
         "config.json",
         "README.md",
         ...TOKENIZER_FILES.map((f) => (f === "config.json" ? "encoder.config.json" : f)),
@@ -131,6 +130,25 @@ export async function exportOnnx(ref: string, opts: ExportOptions = {}): Promise
   } finally {
     store.close();
   }
+}
+
+/** A finished run whose task exports to ONNX: its config, heads, weights and decoder. */
+function openForExport(store: RunStore, ref: string) {
+  const { task, run, cfg } = openRun(store.findRun(ref));
+  const modelDir = runPaths(run.run_dir).model;
+  const weights = join(modelDir, "model.safetensors");
+  if (!task.bundle)
+    throw new HoneError("usage", `runs of task ${task.name} are not exported to ONNX`, [
+      { message: "ONNX bundles hold encoders with heads", hint: task.generates ? "a generative run: hone merge, then serve it with hone serve" : undefined },
+    ]);
+  if (!existsSync(weights))
+    throw new HoneError("usage", `run ${run.id} has no trained model (status: ${run.status})`, [
+      {
+        message: "export needs a completed run",
+        hint: run.status === "interrupted" ? `finish it with: hone train --resume ${run.id}` : "train one with: hone train",
+      },
+    ]);
+  return { run, cfg, modelDir, weights, plan: loadHeads(modelDir, cfg.data.multi_label), decoder: task.bundle };
 }
 
 /** Up to 64 texts of the run's own data (test, else validation, else train), tokenized fresh. */
@@ -156,7 +174,9 @@ function modelCard(
     "",
     "## Test metrics (the run's test split, evaluated once after training, PyTorch fp32)",
     "",
-    ...(test ? ["accuracy", "macro_f1", "micro_f1"].map((k) => metric(k) && `- ${k}: ${metric(k)}`).filter(Boolean) : ["- no test split"]),
+    ...(test
+      ? ["accuracy", "f1", "intent_accuracy", "macro_f1", "micro_f1"].map((k) => metric(k) && `- ${k}: ${metric(k)}`).filter(Boolean)
+      : ["- no test split"]),
     "",
     "## Export check",
     "",

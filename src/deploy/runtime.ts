@@ -3,10 +3,11 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type * as Ort from "onnxruntime-node";
-import { decodeAll, type Prediction } from "../predict/predict.js";
-import { loadTokenizer, type TextTokenizer } from "../tokenize/tokenizer.js";
-import { readDecoding, type Decoding, type HeadLogits } from "../classifier/evaluate.js";
+import type { HeadLogits } from "../classifier/evaluate.js";
 import { loadHeads, type HeadPlan } from "../classifier/heads.js";
+import type { BundleGraph, TaskPrediction } from "../run/types.js";
+import { taskPlugin } from "../tasks/registry.js";
+import { loadTokenizer, type TextTokenizer } from "../tokenize/tokenizer.js";
 import { HoneError } from "../util/errors.js";
 
 export interface LoadOptions {
@@ -20,16 +21,14 @@ export interface LoadOptions {
   spinBetweenRuns?: boolean;
 }
 
-export interface LoadedModel {
-  readonly dir: string;
+export interface LoadedModel extends BundleGraph {
   readonly plan: HeadPlan;
-  readonly decoding: Decoding;
-  readonly manifest: { run_id: string; quantize: string; max_length: number; pad_token_id: number };
   logits(texts: string[]): Promise<HeadLogits>;
   /** Logits of already tokenized texts (benchmarks time the model apart from tokenization). */
   logitsOfIds(ids: Uint32Array[], batchSize?: number): Promise<HeadLogits>;
   tokenize(texts: string[]): Promise<Uint32Array[]>;
-  predict(texts: string[], opts?: { topK?: number }): Promise<Prediction[]>;
+  /** The bundle's task decodes: labels for classifiers, entities for token tasks. */
+  predict(texts: string[], opts?: { topK?: number }): Promise<TaskPrediction[]>;
   close(): Promise<void>;
 }
 
@@ -41,8 +40,14 @@ export async function load(dir: string, opts: LoadOptions = {}): Promise<LoadedM
     ]);
   }
   const manifest = JSON.parse(readFileSync(manifestPath, "utf8"));
-  const decoding = readDecoding(dir);
-  const plan = loadHeads(dir, (JSON.parse(readFileSync(join(dir, "decoding.json"), "utf8")) as { multi_label?: boolean }).multi_label === true);
+  const decodingFile = join(dir, "decoding.json");
+  const multiLabel = existsSync(decodingFile) && (JSON.parse(readFileSync(decodingFile, "utf8")) as { multi_label?: boolean }).multi_label === true;
+  const plan = loadHeads(dir, multiLabel);
+  const decoder = taskPlugin(manifest.task).bundle;
+  if (!decoder)
+    throw new HoneError("usage", `${dir} holds a ${manifest.task} model, which has no ONNX decoder`, [
+      { file: manifestPath, message: `task ${manifest.task}` },
+    ]);
   const tokenizer: TextTokenizer = loadTokenizer(dir, manifest.max_length);
   // Loaded on first use: commands that never serve a bundle (train, tune) start without it.
   const ort: typeof Ort = await import("onnxruntime-node");
@@ -81,7 +86,9 @@ export async function load(dir: string, opts: LoadOptions = {}): Promise<LoadedM
       for (const h of plan.heads) {
         const data = result[h.name]!.data as Float32Array;
         const L = h.labels.length;
-        idx.forEach((i, row) => (out[h.name]![i] = data.slice(row * L, (row + 1) * L)));
+        // A token head gives [batch, T, L]: each text keeps the rows of its own tokens.
+        if (h.level === "token" || h.level === "span") idx.forEach((i, row) => (out[h.name]![i] = data.slice(row * T * L, (row * T + ids[i]!.length) * L)));
+        else idx.forEach((i, row) => (out[h.name]![i] = data.slice(row * L, (row + 1) * L)));
       }
     }
     return out;
@@ -89,20 +96,17 @@ export async function load(dir: string, opts: LoadOptions = {}): Promise<LoadedM
 
   const tokenize = (texts: string[]) => tokenizer.encode(texts);
   const logits = async (texts: string[]) => logitsOfIds(await tokenize(texts));
-  return {
+  const model: LoadedModel = {
     dir,
     plan,
-    decoding,
     manifest,
     logits,
     logitsOfIds,
     tokenize,
-    async predict(texts, o = {}) {
-      if (texts.length === 0) return [];
-      return decodeAll(plan, await logits(texts), decoding, o.topK ?? 3);
-    },
+    predict: (texts, o = {}) => decoder.predict(model, texts, { topK: o.topK ?? 3 }),
     async close() {
       await session.release();
     },
   };
+  return model;
 }

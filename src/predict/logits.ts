@@ -50,6 +50,30 @@ export function encoderOptim(cfg: ResolvedConfig, plan: { warmup_steps: number; 
   };
 }
 
+/** The engine's training job of an encoder task: what differs between tasks is their heads, the
+ * data and where the weights start. */
+export function encoderTrainJob(
+  c: { run: { run_dir: string }; cfg: ResolvedConfig; plan: { warmup_steps: number; steps_per_epoch: number; total_steps: number; eval_every_steps: number } },
+  resume: { resumeFrom: string | null; evalFirst: boolean },
+  parts: Pick<ClassifyTrainJob, "heads" | "couplings" | "data"> & { initFrom?: { weights: string; heads: boolean } | null },
+): ClassifyTrainJob {
+  return {
+    kind: "classify.train",
+    protocol_version: PROTOCOL_VERSION,
+    run_dir: c.run.run_dir,
+    model: modelSpec(c.cfg, c.cfg.model.dir, parts.initFrom ?? null),
+    heads: parts.heads,
+    couplings: parts.couplings,
+    data: parts.data,
+    optim: encoderOptim(c.cfg, c.plan),
+    freeze: c.cfg.train.freeze,
+    eval_every: c.plan.eval_every_steps,
+    runtime: runtimeSpec(c.cfg),
+    resume_from: resume.resumeFrom,
+    eval_first: resume.evalFirst,
+  };
+}
+
 export interface ShardPrediction {
   cfg: ResolvedConfig;
   plan: Pick<HeadPlan, "heads">;

@@ -38,6 +38,13 @@ export function openFinishedRun(store: RunStore, ref: string): FinishedRun {
     ]);
   }
   const cfg = storedConfig(run.id, run.config);
+  if (!existsSync(join(modelDir, "decoding.json")) && existsSync(join(modelDir, "heads.json")))
+    throw new HoneError("usage", `run ${run.id} (task ${run.task}) is not a classifier`, [
+      {
+        message: "this command reads a classifier's labels and tuned decoding",
+        hint: `hone predict / eval / export work with every encoder task: hone predict ${run.id}`,
+      },
+    ]);
   return { run, cfg, plan: loadHeads(modelDir, cfg.data.multi_label), modelDir, weights, decoding: readDecoding(modelDir) };
 }
 

@@ -65,9 +65,11 @@ export const HeadSpec = z
     name: z.string().min(1),
     num_labels: posInt,
     multi_label: z.boolean(),
-    /** sequence: one decision per example (pooled); token: one per token (entity tags). A token
-     * head's logits are written as one row per token of the shard, in the shard's order. */
-    level: z.enum(["sequence", "token"]),
+    /** sequence: one decision per example (pooled); token: one per token (entity tags); span: a
+     * start and an end logit per token (num_labels 2), its target one [start, end] token pair per
+     * example (int32 count x 2; answers). Token and span heads' logits are written as one row per
+     * token of the shard, in the shard's order. */
+    level: z.enum(["sequence", "token", "span"]),
     label_smoothing: z.number().min(0).max(1),
     loss_weight: z.number().positive(),
   })

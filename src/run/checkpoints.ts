@@ -1,8 +1,10 @@
 // The engine's folders of a run: checkpoints/step-NNNNNN and evals/step-NNNNNN, and the
 // temporary folders a write in progress leaves when its process dies.
-import { existsSync, readdirSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { STEP_DIGITS, STEP_PREFIX, TEMP_PREFIX } from "../protocol/schema.js";
+import type { RunStore } from "../store/store.js";
+import { tempSibling } from "../util/fs.js";
 
 /** Name of a step's folder, the engine's layout for checkpoints and evaluation logits alike. */
 export const stepName = (step: number) => `${STEP_PREFIX}${String(step).padStart(STEP_DIGITS, "0")}`;
@@ -43,4 +45,21 @@ export function removeTemporaries(dirs: string[]): string[] {
     }
   }
   return removed;
+}
+
+/** An encoder run's final weights: the best checkpoint's model.safetensors copied into the model
+ * folder (temp file, then rename) and recorded as the run's model. Returns its path. */
+export async function promoteBestWeights(store: RunStore, runId: string, paths: { checkpoints: string; model: string }, bestStep: number): Promise<string> {
+  const weights = join(paths.model, "model.safetensors");
+  const tmp = tempSibling(weights);
+  copyFileSync(join(stepDir(paths.checkpoints, bestStep), "model.safetensors"), tmp);
+  renameSync(tmp, weights);
+  await store.addArtifact(runId, "model", weights);
+  return weights;
+}
+
+/** Bytes of an encoder run's final weights (0 before it has any). */
+export function weightsBytes(modelDir: string): number {
+  const w = join(modelDir, "model.safetensors");
+  return existsSync(w) ? statSync(w).size : 0;
 }

@@ -7,7 +7,9 @@ import type { ResolvedConfig, TaskConfigHooks } from "../config/resolve.js";
 import type { LmMetrics } from "../generative/metrics.js";
 import type { TokenMetrics } from "../token/metrics.js";
 import type { Prediction } from "../predict/types.js";
-import type { TokenPrediction } from "../token/predict.js";
+import type { TokenPrediction } from "../token/model.js";
+import type { QaPrediction } from "../qa/decode.js";
+import type { QaMetrics } from "../qa/metrics.js";
 import type { Event, EventOf, Job } from "../protocol/schema.js";
 import type { RunRecord, RunStore } from "../store/store.js";
 import type { runPaths } from "./artifacts.js";
@@ -41,10 +43,10 @@ export interface TrainOptions {
 }
 
 /** Metrics of one split, whatever the task: classifiers' or language models'. */
-export type TaskMetrics = RunMetrics | LmMetrics | TokenMetrics;
+export type TaskMetrics = RunMetrics | LmMetrics | TokenMetrics | QaMetrics;
 
 /** One text's prediction: labels (classifiers) or entities with offsets (token tasks). */
-export type TaskPrediction = Prediction | TokenPrediction;
+export type TaskPrediction = Prediction | TokenPrediction | QaPrediction;
 
 export interface TrainResult {
   run: RunRecord;
@@ -104,6 +106,25 @@ export interface Judged {
   values: Record<string, number | null>;
 }
 
+/** An exported ONNX bundle loaded in Node (src/deploy/runtime.ts), as a task's decoder sees it. */
+export interface BundleGraph {
+  readonly dir: string;
+  readonly manifest: { run_id: string; task: string; quantize: string; max_length: number; pad_token_id: number };
+  /** Logits per head and text: a sequence head's row, or a token head's rows (tokens × labels, row-major). */
+  logitsOfIds(ids: Uint32Array[], batchSize?: number): Promise<Record<string, Float32Array[]>>;
+}
+
+/** What a task's runs need to be exported as ONNX bundles and decoded in Node. */
+export interface BundleDecoder {
+  /** Files of the run's model folder that say how to decode (copied into the bundle). */
+  files: string[];
+  /** `hone serve`'s route for it, and what one prediction holds (for the OpenAPI document). */
+  route: string;
+  answer: string;
+  /** Predictions for texts from the bundle's graph, the same as `predict` gives from PyTorch. */
+  predict(graph: BundleGraph, texts: string[], opts: { topK: number }): Promise<TaskPrediction[]>;
+}
+
 /** A task: one folder under src/tasks/, registered in src/tasks/registry.ts. */
 export interface TaskPlugin<Plan extends PlanBase = PlanBase, Files = unknown, M extends TaskMetrics = TaskMetrics> {
   name: string;
@@ -133,6 +154,8 @@ export interface TaskPlugin<Plan extends PlanBase = PlanBase, Files = unknown, M
   evaluate(store: RunStore, run: RunRecord, opts: EvaluateOptions): Promise<{ metrics: M; source: string }>;
   /** `hone predict`: one prediction per text (absent: the task generates instead, `hone generate`). */
   predict?(store: RunStore, run: RunRecord, texts: string[], opts: { topK: number }): Promise<TaskPrediction[]>;
+  /** ONNX export and inference in Node (absent: the task's runs are not exported to ONNX). */
+  bundle?: BundleDecoder;
   /** Metrics as a table for people (`--per-class` adds the per-class rows). */
   renderMetrics(m: M, perClass: boolean): string;
   /** The figure `hone runs` shows for a finished run's stored test metrics. */
@@ -143,7 +166,7 @@ export interface TaskPlugin<Plan extends PlanBase = PlanBase, Files = unknown, M
   modelBytes(run: RunRecord): number;
   /** `hone data inspect`: the data doctor's report, for JSON and for people. */
   inspect(cfg: ResolvedConfig): Promise<{ report: unknown; text: string }>;
-  /** What `hone serve` offers for a run of this task. */
+  /** What `hone serve` offers for a run of this task: its ONNX bundle behind `bundle.route`, or chat. */
   serves: "classify" | "chat" | null;
   /** `hone generate` works with its runs. */
   generates: boolean;

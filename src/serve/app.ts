@@ -7,7 +7,8 @@ import { cors } from "hono/cors";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { z } from "zod";
 import type { LoadedModel } from "../deploy/runtime.js";
-import type { Prediction } from "../predict/predict.js";
+import type { TaskPrediction } from "../run/types.js";
+import { taskPlugin } from "../tasks/registry.js";
 import { MicroBatcher } from "./batcher.js";
 import { openApi } from "./openapi.js";
 
@@ -150,7 +151,9 @@ export function createApp(model: LoadedModel, opts: ServeOptions) {
   const registry = new Registry();
   const batchSize = new Histogram({ name: "hone_batch_size", help: "Texts per model call", buckets: [1, 2, 4, 8, 16, 32, 64, 128], registers: [registry] });
   const texts = new Counter({ name: "hone_texts_total", help: "Texts classified", registers: [registry] });
-  const batcher = new MicroBatcher<Prediction>((t) => model.predict(t, { topK: 20 }), opts.batch);
+  // The bundle's task decodes (labels, or entities) and names the route.
+  const decoder = taskPlugin(model.manifest.task).bundle!;
+  const batcher = new MicroBatcher<TaskPrediction>((t) => model.predict(t, { topK: 20 }), opts.batch);
   batcher.onBatch = (n) => batchSize.observe(n);
   const app = guardedApp(opts, registry, state);
 
@@ -164,7 +167,7 @@ export function createApp(model: LoadedModel, opts: ServeOptions) {
     })
     .strict();
 
-  app.post("/v1/classify", limitBody(opts), async (c) => {
+  app.post(decoder.route, limitBody(opts), async (c) => {
     const admitted = await admit(c, state, opts, Body);
     if ("response" in admitted) return admitted.response;
     const body = admitted.body;
@@ -175,12 +178,13 @@ export function createApp(model: LoadedModel, opts: ServeOptions) {
       const result = await Promise.race([batcher.submit(body.texts), timeout]);
       if (result === "timeout") return fail(c, 503, "timeout", `not answered within ${opts.limits.timeoutMs} ms`);
       texts.inc(body.texts.length);
-      return c.json({ model: model.manifest.run_id, predictions: result.map((p) => ({ ...p, top: p.top.slice(0, body.top_k) })) });
+      const cut = (p: TaskPrediction) => ("top" in p ? { ...p, top: p.top.slice(0, body.top_k) } : p);
+      return c.json({ model: model.manifest.run_id, predictions: result.map(cut) });
     } finally {
       clearTimeout(timer);
       state.inFlight--;
     }
   });
-  commonRoutes(app, state, registry, model.manifest.run_id, () => openApi(opts.limits, { run_id: model.manifest.run_id, task: model.plan.task }));
+  commonRoutes(app, state, registry, model.manifest.run_id, () => openApi(opts.limits, { run_id: model.manifest.run_id, task: model.manifest.task }, decoder));
   return { app, state };
 }

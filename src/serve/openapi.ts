@@ -1,5 +1,5 @@
 // The service's OpenAPI document (served at /openapi.json).
-export function openApi(limits: { maxTexts: number; maxTextChars: number }, model: { run_id: string; task: string }) {
+export function openApi(limits: { maxTexts: number; maxTextChars: number }, model: { run_id: string; task: string }, route: { route: string; answer: string }) {
   const error = { type: "object", properties: { error: { type: "string" }, message: { type: "string" } }, required: ["error", "message"] };
   const errors = Object.fromEntries(
     [
@@ -14,13 +14,13 @@ export function openApi(limits: { maxTexts: number; maxTextChars: number }, mode
   );
   return {
     openapi: "3.1.0",
-    info: { title: "Hone classification service", version: "1", description: `Model from run ${model.run_id} (${model.task}).` },
+    info: { title: `Hone ${model.task} service`, version: "1", description: `Model from run ${model.run_id} (${model.task}).` },
     components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
     security: [{ bearer: [] }],
     paths: {
-      "/v1/classify": {
+      [route.route]: {
         post: {
-          summary: "Classify texts",
+          summary: `Predict texts (${model.task})`,
           requestBody: {
             required: true,
             content: {
@@ -38,7 +38,7 @@ export function openApi(limits: { maxTexts: number; maxTextChars: number }, mode
           },
           responses: {
             "200": {
-              description: "one prediction per text: label (or path, per-level probabilities and a partial-path flag for hierarchies)",
+              description: route.answer,
               content: {
                 "application/json": {
                   schema: { type: "object", properties: { model: { type: "string" }, predictions: { type: "array", items: { type: "object" } } } },

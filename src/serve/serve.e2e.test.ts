@@ -1,6 +1,7 @@
 // The service with a real exported tiny model: in-process through app.request() for the routes
 // and the abuse cases, and bound to a loopback port for the slow client and graceful shutdown.
 import { test, before, after } from "node:test";
+import type { Prediction } from "../predict/types.js";
 import assert from "node:assert/strict";
 import { connect } from "node:net";
 import { join } from "node:path";
@@ -56,7 +57,7 @@ test("classify, health, readiness, metrics and OpenAPI answer; predictions are t
   const r = await app.request("/v1/classify", post(JSON.stringify({ texts, top_k: 2 })));
   assert.equal(r.status, 200);
   const body = (await r.json()) as { predictions: { label: string; top: unknown[] }[] };
-  const direct = await model.predict(texts);
+  const direct = (await model.predict(texts)) as Prediction[];
   assert.deepEqual(
     body.predictions.map((p) => p.label),
     direct.map((p) => p.label),
@@ -118,7 +119,7 @@ test("concurrent requests are micro-batched and each gets its own answers", asyn
   const answers = await Promise.all(
     texts.map(async (t) => (await (await app.request("/v1/classify", post(JSON.stringify({ texts: t })))).json()) as { predictions: { label: string }[] }),
   );
-  const direct = await model.predict(texts.map((t) => t[0]!));
+  const direct = (await model.predict(texts.map((t) => t[0]!))) as Prediction[];
   assert.deepEqual(
     answers.map((a) => a.predictions[0]!.label),
     direct.map((p) => p.label),

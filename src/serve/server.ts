@@ -6,6 +6,7 @@ import { serve as bind } from "@hono/node-server";
 import { exportOnnx } from "../deploy/export.js";
 import { load } from "../deploy/runtime.js";
 import { RunStore, storeDir } from "../store/store.js";
+import { taskPlugin } from "../tasks/registry.js";
 import { HoneError } from "../util/errors.js";
 import type { Hono } from "hono";
 import { createApp, isLoopback, type ServeOptions, type ServerState } from "./app.js";
@@ -14,6 +15,8 @@ import { createChatApp } from "./chat-app.js";
 
 export interface RunningServer {
   url: string;
+  /** The routes it answers, for the start-up line. */
+  routes: string;
   /** Stop taking requests, finish the ones in flight, release the model. */
   close(): Promise<void>;
 }
@@ -43,8 +46,14 @@ function checkBind(opts: ServeOptions): void {
 export async function startServer(bundle: string, port: number, opts: ServeOptions, threads?: number): Promise<RunningServer> {
   checkBind(opts);
   const model = await load(bundle, { ...(threads ? { threads } : {}), spinBetweenRuns: false });
+  if (!taskPlugin(model.manifest.task).bundle) {
+    await model.close();
+    throw new HoneError("usage", `${bundle} holds a ${model.manifest.task} model, which hone serve does not offer yet`, [
+      { message: "the server answers /v1/classify with labels", hint: `use it from Node (load("${bundle}").predict) or: hone predict ${bundle}` },
+    ]);
+  }
   const { app, state } = createApp(model, opts);
-  return listen(app, state, port, opts, () => model.close());
+  return listen(app, state, port, opts, () => model.close(), `POST ${taskPlugin(model.manifest.task).bundle!.route}`);
 }
 
 /** A generative run behind POST /v1/chat/completions; the engine holds the model. */
@@ -52,10 +61,10 @@ export async function startChatServer(ref: string, port: number, opts: ServeOpti
   checkBind(opts);
   const backend = await ChatBackend.start(ref, store);
   const { app, state } = createChatApp(backend, opts, maxNewTokens);
-  return listen(app, state, port, opts, () => backend.close());
+  return listen(app, state, port, opts, () => backend.close(), "POST /v1/chat/completions, GET /v1/models");
 }
 
-async function listen(app: Hono, state: ServerState, port: number, opts: ServeOptions, release: () => Promise<void>): Promise<RunningServer> {
+async function listen(app: Hono, state: ServerState, port: number, opts: ServeOptions, release: () => Promise<void>, routes: string): Promise<RunningServer> {
   const server = await new Promise<Server>((resolve, reject) => {
     const s = bind(
       {
@@ -77,6 +86,7 @@ async function listen(app: Hono, state: ServerState, port: number, opts: ServeOp
   const boundPort = typeof address === "object" && address ? address.port : port;
   return {
     url: `http://${opts.host.includes(":") ? `[${opts.host}]` : opts.host}:${boundPort}`,
+    routes,
     async close() {
       state.draining = true;
       // close() stops accepting and resolves once in-flight requests have been answered.

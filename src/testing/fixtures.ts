@@ -14,17 +14,20 @@ export function tempDir(prefix = "hone-test-"): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-let tiny: string | null = null;
-/** A 2-layer, 32-wide random BERT whose WordPiece vocabulary covers the example data. */
-export function tinyModel(): string {
-  if (tiny && existsSync(join(tiny, "config.json"))) return tiny;
+const tinies = new Map<string, string>();
+/** A 2-layer, 32-wide random BERT whose WordPiece vocabulary covers the given texts (JSONL with
+ * "text", or plain lines; by default the example data). */
+export function tinyModel(textFiles: string[] = [EXAMPLE_DATA]): string {
+  const key = textFiles.join("\0");
+  const known = tinies.get(key);
+  if (known && existsSync(join(known, "config.json"))) return known;
   const dir = join(tempDir("hone-tiny-"), "model");
-  const r = spawnSync(pythonExecutable(), ["-m", "hone_engine.testing.tiny_model", dir, EXAMPLE_DATA], {
+  const r = spawnSync(pythonExecutable(), ["-m", "hone_engine.testing.tiny_model", dir, ...textFiles], {
     env: { ...process.env, PYTHONPATH: ENGINE_DIR },
     encoding: "utf8",
   });
   if (r.status !== 0) throw new Error(`tiny model: ${r.stderr}`);
-  tiny = dir;
+  tinies.set(key, dir);
   return dir;
 }
 

@@ -110,3 +110,9 @@ export function entitySpans(e: Pick<TokenExample, "text" | "words">, ents: Entit
 export function typesOf(tags: string[]): string[] {
   return [...new Set(tags.map((t) => parseTag(t)?.type ?? "").filter(Boolean))].sort();
 }
+
+export interface TokenPrediction {
+  entities: EntityOut[];
+  /** Joint intent + slot runs: the sentence's intent and its probability. */
+  intent?: { label: string; score: number };
+}

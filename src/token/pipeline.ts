@@ -2,21 +2,20 @@
 // encoder, trained by the engine's classify.train job. The plug-in's steps: read and check the
 // data -> align word pieces to words -> shards with a tag per word's first piece -> the engine
 // -> each evaluation's token logits decoded into entities (constrained to the scheme) -> scores.
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { headSpecs } from "../classifier/heads.js";
 import { planTraining, type TaskConfigHooks } from "../config/resolve.js";
 import { storedConfig } from "../config/resolved.js";
 import { sha256 } from "../util/fs.js";
-import { encoderOptim, modelSpec, predictShard, runtimeSpec } from "../predict/logits.js";
+import { encoderTrainJob, predictShard } from "../predict/logits.js";
 import type { ClassifyTrainJob, TokenShard } from "../protocol/schema.js";
-import { PROTOCOL_VERSION } from "../protocol/schema.js";
 import { runPaths } from "../run/artifacts.js";
-import { stepDir } from "../run/checkpoints.js";
+import { promoteBestWeights, stepDir, weightsBytes } from "../run/checkpoints.js";
 import type { PlanBase, TaskPlugin } from "../run/types.js";
 import type { RunStore, RunRecord } from "../store/store.js";
 import { HoneError } from "../util/errors.js";
-import { tempSibling, writeJsonAtomic } from "../util/fs.js";
+import { writeJsonAtomic } from "../util/fs.js";
 import { WordAligner } from "./align.js";
 import { dataWarnings, loadTokenData, planModel, tokenSource } from "./data.js";
 import { encodeSplit, logitsOf, predictExamples, scoreSplit, type SplitGold } from "./encode.js";
@@ -24,7 +23,7 @@ import { readTokenSource } from "./formats.js";
 import { tokenScalars, type TokenMetrics } from "./metrics.js";
 import type { Scheme } from "./tags.js";
 import { headsFileOf, INTENT_HEAD, readTokenModel, TAG_HEAD, tokenHeads } from "./model.js";
-import { predictTokens } from "./predict.js";
+import { predictTokens, tokenBundle } from "./predict.js";
 import { inspectTokenData, renderTokenMetrics } from "./render.js";
 
 const MODEL_FILES = ["config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "merges.txt", "vocab.json"];
@@ -72,7 +71,7 @@ export const tokenTask: TaskPlugin<TokenPlan, TokenFiles, TokenMetrics> = {
   name: "token_classify",
   summary: "entities or slots: a tag per word (IO/BIO/BIOES), with an intent per sentence when the data has one (joint intent + slots)",
   config: tokenConfig,
-  serves: null,
+  serves: "classify",
   generates: false,
 
   async stage(cfg, { update }) {
@@ -119,23 +118,13 @@ export const tokenTask: TaskPlugin<TokenPlan, TokenFiles, TokenMetrics> = {
     };
   },
 
-  trainJob({ run, cfg, plan, files, paths }, resume): ClassifyTrainJob {
-    const m = readTokenModel(paths.model);
-    return {
-      kind: "classify.train",
-      protocol_version: PROTOCOL_VERSION,
-      run_dir: run.run_dir,
-      model: modelSpec(cfg, cfg.model.dir, null),
-      heads: headSpecs({ heads: tokenHeads(m, cfg.token!.intent_weight) }, cfg.train.label_smoothing),
+  trainJob(c, resume): ClassifyTrainJob {
+    const m = readTokenModel(c.paths.model);
+    return encoderTrainJob(c, resume, {
+      heads: headSpecs({ heads: tokenHeads(m, c.cfg.token!.intent_weight) }, c.cfg.train.label_smoothing),
       couplings: [],
-      data: { train: files.shards.train, validation: files.shards.validation },
-      optim: encoderOptim(cfg, plan),
-      freeze: cfg.train.freeze,
-      eval_every: plan.eval_every_steps,
-      runtime: runtimeSpec(cfg),
-      resume_from: resume.resumeFrom,
-      eval_first: resume.evalFirst,
-    };
+      data: { train: c.files.shards.train, validation: c.files.shards.validation },
+    });
   },
 
   judge({ files, paths }, ev, metric) {
@@ -150,11 +139,7 @@ export const tokenTask: TaskPlugin<TokenPlan, TokenFiles, TokenMetrics> = {
 
   async finalise({ cfg, store, run, files, paths, update }, bestStep, evaluateTest) {
     const m = readTokenModel(paths.model);
-    const finalWeights = join(paths.model, "model.safetensors");
-    const tmp = tempSibling(finalWeights);
-    copyFileSync(join(stepDir(paths.checkpoints, bestStep), "model.safetensors"), tmp);
-    renameSync(tmp, finalWeights);
-    await store.addArtifact(run.id, "model", finalWeights);
+    const finalWeights = await promoteBestWeights(store, run.id, paths, bestStep);
     let validation: TokenMetrics | null = null;
     const evalDir = stepDir(paths.evals, bestStep);
     const tagFile = join(evalDir, `${TAG_HEAD}.logits.f32`);
@@ -198,12 +183,10 @@ export const tokenTask: TaskPlugin<TokenPlan, TokenFiles, TokenMetrics> = {
   },
 
   predict: predictTokens,
+  bundle: tokenBundle,
   renderMetrics: renderTokenMetrics,
   headline: (t) => (typeof t?.f1 === "number" ? `F1 ${(t.f1 * 100).toFixed(2)}` : ""),
   curveMetric: () => "f1",
-  modelBytes: (run) => {
-    const weights = join(runPaths(run.run_dir).model, "model.safetensors");
-    return existsSync(weights) ? statSync(weights).size : 0;
-  },
+  modelBytes: (run) => weightsBytes(runPaths(run.run_dir).model),
   inspect: inspectTokenData,
 };

@@ -2,9 +2,11 @@
 // joint intent + slot data as text + character spans, trained until it has learnt the pattern;
 // predictions on fixed inputs must be exactly the expected spans.
 import assert from "node:assert/strict";
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
+import { load } from "../deploy/runtime.js";
+import { createApp, DEFAULT_SERVE } from "../serve/app.js";
 import { hone, jsonLines, tempDir, tinyModel } from "../testing/fixtures.js";
 
 const ARTISTS = ["abba", "queen", "muse", "adele", "oasis", "blur"];
@@ -44,7 +46,7 @@ function examples(n: number, seed: number) {
   return rows;
 }
 
-test("token_classify: train, eval, per-type scores, predict exact spans with offsets, data inspect", () => {
+test("token_classify: train, eval, per-type scores, predict exact spans with offsets, data inspect, ONNX in Node", async () => {
   const dir = tempDir("hone-token-e2e-");
   const write = (name: string, rows: unknown[]) => {
     writeFileSync(join(dir, name), `${rows.map((r) => JSON.stringify(r)).join("\n")}\n`);
@@ -97,6 +99,54 @@ test("token_classify: train, eval, per-type scores, predict exact spans with off
     },
   ]);
 
+  // ONNX fp32 and int8 bundles, decoded in Node: the same entities as PyTorch on these texts.
+  const texts = ["play queen please", "weather in oslo tomorrow", "play some blur on deezer", "will it rain in lima"];
+  const engine = jsonLines(hone(["--store", store, "predict", res.run], { input: `${texts.join("\n")}\n` }).stdout);
+  for (const quantize of ["none", "int8"]) {
+    const bundle = join(dir, `bundle-${quantize}`);
+    const e = hone(["--store", store, "export", res.run, "--quantize", quantize, "--out", bundle]);
+    assert.equal(e.status, 0, e.stderr);
+    for (const f of ["model.onnx", "token.json", "heads.json", "bundle.json", "tokenizer.json"])
+      assert.ok(existsSync(join(bundle, f)), `${quantize}: missing ${f}`);
+    const model = await load(bundle);
+    const fromNode = await model.predict(texts);
+    if (quantize === "none") {
+      // hone serve, in process: POST /v1/entities answers what the bundle predicts; JSON only.
+      const { app } = createApp(model, DEFAULT_SERVE);
+      const headers = { "content-type": "application/json", host: "localhost" };
+      const r = await app.request("/v1/entities", { method: "POST", headers, body: JSON.stringify({ texts }) });
+      assert.equal(r.status, 200);
+      assert.deepEqual(((await r.json()) as { predictions: unknown[] }).predictions, JSON.parse(JSON.stringify(fromNode)));
+      const plain = await app.request("/v1/entities", {
+        method: "POST",
+        headers: { ...headers, "content-type": "text/plain" },
+        body: JSON.stringify({ texts }),
+      });
+      assert.equal(plain.status, 415);
+      const spec = (await (await app.request("/openapi.json", { headers: { host: "localhost" } })).json()) as { paths: Record<string, unknown> };
+      assert.ok(spec.paths["/v1/entities"]);
+      assert.equal((await app.request("/v1/classify", { method: "POST", headers, body: "{}" })).status, 404);
+    }
+    await model.close();
+    const spans = (p: Record<string, unknown>) => ({
+      intent: (p.intent as { label: string }).label,
+      entities: (p.entities as { start: number; end: number; label: string }[]).map(({ start, end, label }) => [start, end, label]),
+    });
+    assert.deepEqual(
+      fromNode.map((p) => spans(p as unknown as Record<string, unknown>)),
+      engine.map(spans),
+      quantize,
+    );
+    if (quantize === "none")
+      fromNode.forEach((p, i) => {
+        const scores = (x: Record<string, unknown>) => (x.entities as { score: number }[]).map((en) => en.score);
+        scores(p as unknown as Record<string, unknown>).forEach((sc, k) => assert.ok(Math.abs(sc - scores(engine[i]!)[k]!) < 1e-4));
+      });
+    const cli = hone(["predict", bundle], { input: "play queen please\n" });
+    assert.equal(cli.status, 0, cli.stderr);
+    assert.deepEqual(spans(jsonLines(cli.stdout)[0]!), spans(engine[0]!));
+  }
+
   // The data doctor knows token data.
   const cfg = join(dir, "hone.yaml");
   writeFileSync(cfg, `task: token_classify\nmodel: { path: ${model} }\ndata: { train: ${train}, validation: ${validation}, test: ${test} }\n`);
@@ -112,4 +162,42 @@ test("token_classify: train, eval, per-type scores, predict exact spans with off
     report.intents.map((t: { intent: string }) => t.intent),
     ["GetWeather", "PlayMusic"],
   );
+});
+
+test("hone tune searches a token task on its entity F1", () => {
+  const dir = tempDir("hone-token-tune-");
+  const rows = (n: number, seed: number) =>
+    `${examples(n, seed)
+      .map((r) => JSON.stringify(r))
+      .join("\n")}\n`;
+  writeFileSync(join(dir, "train.jsonl"), rows(240, 4));
+  writeFileSync(join(dir, "validation.jsonl"), rows(30, 5));
+  const file = join(dir, "tune.yaml");
+  writeFileSync(
+    file,
+    `name: slots
+task: token_classify
+model: { path: ${tinyModel()} }
+data: { train: train.jsonl, validation: validation.jsonl, max_length: 32, split: { test: 0 } }
+train: { epochs: 8, batch_size: 16, threads: 1, seed: 7 }
+tune:
+  sampler: grid
+  trials: 2
+  pruner: none
+  space:
+    train.lr: [1.0e-4, 5.0e-3]
+`,
+  );
+  const r = hone(["--store", join(dir, "store"), "tune", file, "--json"]);
+  assert.equal(r.status, 0, r.stderr.slice(-2000));
+  const lines = jsonLines(r.stdout);
+  const ends = lines.filter((l) => l.kind === "trial-end") as { trial: { state: string; values: number[] } }[];
+  assert.equal(ends.length, 2);
+  for (const e of ends) assert.ok(e.trial.state === "complete" && e.trial.values[0]! >= 0 && e.trial.values[0]! <= 1, JSON.stringify(e.trial));
+  // The study maximises F1: the larger step learns the pattern, the tiny one barely moves.
+  const best = lines.find((l) => l.kind === "result") as { best: { values: number[]; params: Record<string, number> } };
+  assert.equal(best.best.params["train.lr"], 5e-3);
+  assert.ok(best.best.values[0]! > 0.8, `best F1 ${best.best.values[0]}`);
+  const summary = JSON.parse(readFileSync(join(dir, "store", "studies", "slots", "summary.json"), "utf8"));
+  assert.match(JSON.stringify(summary), /"f1"/);
 });

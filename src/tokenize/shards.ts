@@ -12,6 +12,8 @@ export interface HeadLabels {
   targets: number[][];
   /** A token-level head: per example, a class index per token (-1 = no target); `targets` unused. */
   tokenTargets?: Int32Array[];
+  /** A span head: per example, its [start, end] token; `targets` unused. */
+  spanTargets?: [number, number][];
 }
 
 function le(array: Uint32Array | Int32Array): Uint8Array {
@@ -50,6 +52,8 @@ export function writeShard(dir: string, split: string, ids: Uint32Array[], heads
         at += t.length;
       });
       writeFileAtomic(path, le(all));
+    } else if (head.spanTargets) {
+      writeFileAtomic(path, le(Int32Array.from(head.spanTargets.flat())));
     } else if (head.multiLabel) {
       const m = new Uint8Array(ids.length * head.numLabels);
       head.targets.forEach((t, i) => t.forEach((c) => (m[i * head.numLabels + c] = 1)));

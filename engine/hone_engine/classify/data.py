@@ -37,7 +37,12 @@ def load(ref: dict, heads: list) -> Shard:
         path = ref["labels"].get(head["name"])
         if path is None:
             continue  # prediction shards carry no labels
-        if head["level"] == "token":
+        if head["level"] == "span":
+            raw = np.fromfile(path, dtype=DTYPES["single_label"])
+            if raw.size != 2 * n:
+                raise EngineError("data", f"span labels {path}: {raw.size} entries, expected {n} x 2")
+            labels[head["name"]] = raw.reshape(n, 2).astype(np.int64)
+        elif head["level"] == "token":
             raw = np.fromfile(path, dtype=DTYPES["single_label"])
             if raw.size != len(tokens):
                 raise EngineError("data", f"token labels {path}: {raw.size} entries, expected one per token ({len(tokens)})")

@@ -17,6 +17,12 @@ def head_losses(logits: dict, labels: dict, heads: list, couplings: list, exampl
     token_total = 0.0
     for head in heads:
         out, y = logits[head["name"]].float(), labels[head["name"]]
+        if head["level"] == "span":
+            # Answer start and end: a softmax over the positions each (the usual QA loss, the mean
+            # of the two cross-entropies), summed over the batch like a sequence head.
+            loss = (F.cross_entropy(out[..., 0], y[:, 0], reduction="sum") + F.cross_entropy(out[..., 1], y[:, 1], reduction="sum")) / 2
+            total = total + head["loss_weight"] * loss
+            continue
         if head["level"] == "token":
             loss = F.cross_entropy(out.flatten(0, 1), y.flatten(), reduction="sum", ignore_index=-1, label_smoothing=head["label_smoothing"])
             token_total = token_total + head["loss_weight"] * loss

@@ -21,15 +21,18 @@ class Classifier(nn.Module):
         self.dropout = nn.Dropout(dropout)
         hidden = encoder.config.hidden_size
         self.heads = nn.ModuleDict({h["name"]: nn.Linear(hidden, h["num_labels"]) for h in heads})
+        # Targets per token (tags): padded like the ids. Token and span heads read every position.
         self.token_heads = frozenset(h["name"] for h in heads if h["level"] == "token")
+        self.position_heads = frozenset(h["name"] for h in heads if h["level"] in ("token", "span"))
 
     def forward(self, input_ids, attention_mask):
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         out = {}
-        if self.token_heads:
-            # Token heads read every position (entity tags); sequence heads the pooled vector.
+        if self.position_heads:
+            # Token heads (tags) and span heads (answer start/end) read every position; sequence
+            # heads the pooled vector.
             tokens = self.dropout(hidden)
-            out = {name: self.heads[name](tokens) for name in self.token_heads}
+            out = {name: self.heads[name](tokens) for name in self.position_heads}
             if len(out) == len(self.heads):
                 return out
         if self.pooling == "mean":
@@ -39,7 +42,7 @@ class Classifier(nn.Module):
         else:
             pooled = hidden[:, 0]
         pooled = self.dropout(pooled)
-        return out | {name: head(pooled) for name, head in self.heads.items() if name not in self.token_heads}
+        return out | {name: head(pooled) for name, head in self.heads.items() if name not in self.position_heads}
 
 
 def _config(spec: dict):

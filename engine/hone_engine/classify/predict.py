@@ -14,7 +14,7 @@ def predict_logits(model, shard, heads, pad_id, batch_size, device, autocast):
     heads). Batches are formed over examples sorted by length, so padding is minimal."""
     model.eval()
     order = np.argsort(-shard.lengths, kind="stable")
-    rows = {"sequence": shard.count, "token": len(shard.tokens)}
+    rows = {"sequence": shard.count, "token": len(shard.tokens), "span": len(shard.tokens)}
     out = {h["name"]: np.zeros((rows[h["level"]], h["num_labels"]), dtype=np.float32) for h in heads}
     loss_sum, labelled = 0.0, all(h["name"] in shard.labels for h in heads)
     token_loss, tagged = 0.0, 0
@@ -25,12 +25,16 @@ def predict_logits(model, shard, heads, pad_id, batch_size, device, autocast):
             logits = model(batch["input_ids"].to(device), batch["attention_mask"].to(device))
         for h in heads:
             lg = logits[h["name"]].float()
-            if h["level"] == "token":
+            if h["level"] in ("token", "span"):
                 lg_np = lg.cpu().numpy()
                 for row, k in enumerate(idx):
                     s, e = int(shard.offsets[k]), int(shard.offsets[k + 1])
                     out[h["name"]][s:e] = lg_np[row, : e - s]
-                if labelled:
+                if labelled and h["level"] == "span":
+                    y = batch["labels"][h["name"]].to(device)
+                    both = F.cross_entropy(lg[..., 0], y[:, 0], reduction="sum") + F.cross_entropy(lg[..., 1], y[:, 1], reduction="sum")
+                    loss_sum += h["loss_weight"] * both.item() / 2
+                elif labelled:
                     y = batch["labels"][h["name"]].to(device)
                     token_loss += h["loss_weight"] * F.cross_entropy(lg.flatten(0, 1), y.flatten(), reduction="sum", ignore_index=-1).item()
                     tagged += int((y >= 0).sum())

@@ -106,7 +106,7 @@ def run(job: dict, channel) -> None:
         name = head["name"]
         if not np.all(np.isfinite(b)):
             raise EngineError("internal", f"the exported model gives non-finite logits for head {name}")
-        if head["level"] == "token":
+        if head["level"] != "sequence":
             a, b = a[real], b[real]  # padding positions are not predictions
         report[name] = {"max_abs_diff": float(np.max(np.abs(a - b))), "top1_agreement": float(np.mean(a.argmax(-1) == b.argmax(-1)))}
     channel.emit(

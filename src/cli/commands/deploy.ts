@@ -110,9 +110,7 @@ export function registerDeploy(program: Command): void {
       const server = generative
         ? await startChatServer(ref, n("port"), opts, program.opts().store, n("maxNewTokens"))
         : await startServer(await bundleFor(ref, program.opts().store), n("port"), opts, threads);
-      process.stderr.write(
-        `serving ${ref} at ${server.url} (POST ${generative ? "/v1/chat/completions, GET /v1/models" : "/v1/classify"}, GET /healthz /readyz /metrics /openapi.json)\n`,
-      );
+      process.stderr.write(`serving ${ref} at ${server.url} (${server.routes}, GET /healthz /readyz /metrics /openapi.json)\n`);
       // The first Ctrl-C / SIGTERM finishes the requests in flight, a second one exits at once.
       await withInterrupt(
         "finishing requests in flight",

@@ -27,7 +27,7 @@ export function registerUse(program: Command): void {
     .description("Predict labels; JSON lines out")
     .argument("<run>", "run id, name or 'last', or an exported bundle directory (ONNX, no Python)")
     .option("--input <file>", "JSONL with a text field, or plain text lines; '-' or none = stdin")
-    .option("--text-field <name>", "field of JSONL input rows", "text")
+    .option("--text-field <name>", "field of JSONL input rows ('-': the whole row, e.g. {question, context} for extractive_qa)", "text")
     .option("--top-k <n>", "how many ranked labels to include", "3")
     .action(async (ref: string, o: { input?: string; textField: string; topK: string }) => {
       const texts = await readTexts(o.input, o.textField);
