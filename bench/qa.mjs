@@ -2,11 +2,12 @@
 // (bench/peers/hf_trainer_qa.py), same model / data / epochs / lr / batch / max length / stride /
 // seed, back to back in one invocation. Both train on the 44-article train sample (all of it, no
 // validation: the last model is tested) and answer the dev set (or its first N articles).
-//   node bench/qa.mjs run [--articles N] [--tag NAME]   -> bench/results/qa-squad-<tag>.json
+//   node bench/qa.mjs run [--articles N] [--train-articles N] [--tag NAME]   -> bench/results/qa-squad-<tag>.json
+//   node bench/qa.mjs deploy                            -> bench/results/qa-deploy-<tag>.json (PyTorch vs ONNX fp32/int8 in Node)
 //   node bench/qa.mjs render                            -> the "qa" section of docs/benchmarks.md
 // Both sides' answers are scored by the same scorer (Hone's port of the official SQuAD script).
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, hostname, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -35,7 +36,13 @@ async function run() {
   const data = process.env.BENCH_DATA ?? join(root, "..", "shared", "data");
   const out = join(root, "bench", "out");
   mkdirSync(out, { recursive: true });
-  const train = join(data, "squad-v1.1", "train-v1.1.first-44-articles.json");
+  let train = join(data, "squad-v1.1", "train-v1.1.first-44-articles.json");
+  const trainArticles = opt("train-articles", null);
+  if (trainArticles) {
+    const doc = JSON.parse(readFileSync(train, "utf8"));
+    train = join(out, `squad-train-first-${trainArticles}.json`);
+    writeFileSync(train, JSON.stringify({ ...doc, data: doc.data.slice(0, Number(trainArticles)) }));
+  }
   let test = join(data, "squad-v1.1", "dev-v1.1.json");
   if (articles) {
     const dev = JSON.parse(readFileSync(test, "utf8"));
@@ -98,8 +105,8 @@ async function run() {
   );
   const record = {
     bench: "qa",
-    dataset: articles ? `SQuAD v1.1 dev, first ${articles} articles (${gold.length} questions)` : `SQuAD v1.1 dev (${gold.length} questions)`,
-    command: `${process.env.BENCH_SET ? `BENCH_SET="${process.env.BENCH_SET}" ` : ""}node bench/qa.mjs run${articles ? ` --articles ${articles}` : ""}${tag !== "cpu" ? ` --tag ${tag}` : ""}`,
+    dataset: `${articles ? `SQuAD v1.1 dev, first ${articles} articles (${gold.length} questions)` : `SQuAD v1.1 dev (${gold.length} questions)`}${trainArticles ? `; trained on the first ${trainArticles} train articles` : ""}`,
+    command: `${process.env.BENCH_SET ? `BENCH_SET="${process.env.BENCH_SET}" ` : ""}node bench/qa.mjs run${articles ? ` --articles ${articles}` : ""}${trainArticles ? ` --train-articles ${trainArticles}` : ""}${tag !== "cpu" ? ` --tag ${tag}` : ""}`,
     date: new Date().toISOString(),
     machine: { host: hostname(), cpus: cpus().length, cpu: cpus()[0]?.model ?? "", ram_gib: Math.round(totalmem() / 2 ** 30), device: t.device },
     versions: { transformers: peer.transformers, torch: peer.torch },
@@ -123,9 +130,113 @@ async function run() {
   process.stderr.write(`wrote ${file}\n`);
 }
 
+/** The CPU run as PyTorch fp32 (the engine) and as ONNX fp32 / int8 bundles in Node: EM/F1 on its
+ * test questions, size, batch-1 latency p50 (one question per call). */
+async function deploy() {
+  const tag = opt("tag", "cpu");
+  const dist = (p) => import(join(root, "dist", ...p.split("/")));
+  const { load } = await dist("deploy/runtime.js");
+  const { readQaSource } = await dist("qa/formats.js");
+  const { qaMetrics } = await dist("qa/metrics.js");
+  const { encodeQa, SPAN_HEAD } = await dist("qa/pipeline.js");
+  const { QaEncoder } = await dist("qa/windows.js");
+  const { runEngine } = await dist("engine/process.js");
+  const { modelSpec } = await dist("predict/logits.js");
+  const { PROTOCOL_VERSION } = await dist("protocol/schema.js");
+  const trained = JSON.parse(readFileSync(join(results, `qa-squad-${tag}.json`), "utf8"));
+  const store = join(root, "bench", "out", "store-qa");
+  const runDir = join(store, "runs", trained.hone.run);
+  const modelDir = join(runDir, "model");
+  const cfg = JSON.parse(readFileSync(join(runDir, "config.json"), "utf8"));
+  const qa = JSON.parse(readFileSync(join(modelDir, "qa.json"), "utf8"));
+  const test = readQaSource({ path: cfg.data.test.path, format: "json" });
+  const gold = test.map((e) => e.answers.map((a) => a.text));
+  const threads = Number(process.env.BENCH_THREADS ?? cpus().length);
+  const samples = Math.min(test.length, Number(process.env.BENCH_LATENCY_SAMPLES ?? 200));
+  const p50 = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const work = join(root, "bench", "out", "deploy-qa");
+  rmSync(work, { recursive: true, force: true });
+  const enc = await QaEncoder.open(modelDir, { maxLength: qa.max_length, stride: qa.stride, maxQuestion: qa.max_question_tokens });
+  const { files } = await encodeQa(enc, test.slice(0, samples), work, "latency", false);
+  const timed = await runEngine({
+    kind: "classify.bench",
+    protocol_version: PROTOCOL_VERSION,
+    model: modelSpec({ ...cfg, train: { ...cfg.train, device: "cpu", precision: "fp32" } }, modelDir),
+    heads: [{ name: SPAN_HEAD, num_labels: 2, multi_label: false, level: "span", label_smoothing: 0, loss_weight: 1 }],
+    weights: join(modelDir, "model.safetensors"),
+    data: files.shard,
+    latency_samples: samples,
+    batch_size: 32,
+    threads,
+  });
+  const timing = timed.events.find((e) => e.type === "timing");
+  const rows = [
+    {
+      form: "PyTorch fp32",
+      runtime: "engine (Python)",
+      bytes: statSync(join(modelDir, "model.safetensors")).size,
+      p50_ms: p50(timing.latency_ms),
+      exact_match: trained.hone.test.exact_match,
+      f1: trained.hone.test.f1,
+    },
+  ];
+  for (const q of ["none", "int8"]) {
+    const bundle = join(work, `onnx-${q}`);
+    sh(process.execPath, [join(root, "bin", "hone"), "--store", store, "export", trained.hone.run, "--quantize", q, "--out", bundle], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    const model = await load(bundle, { threads, batchSize: 32 });
+    const texts = test.map((e) => JSON.stringify({ question: e.question, context: e.context }));
+    const answers = await model.predict(texts);
+    const m = qaMetrics(
+      gold,
+      answers.map((a) => a.answer),
+    );
+    const lat = [];
+    for (const t of texts.slice(0, samples)) {
+      const t0 = performance.now();
+      await model.predict([t]);
+      lat.push(performance.now() - t0);
+    }
+    await model.close();
+    rows.push({
+      form: `ONNX ${q === "none" ? "fp32" : q}`,
+      runtime: "Node (onnxruntime-node)",
+      bytes: statSync(join(bundle, "model.onnx")).size,
+      p50_ms: p50(lat),
+      exact_match: m.exact_match,
+      f1: m.f1,
+    });
+  }
+  const record = {
+    bench: "qa-deploy",
+    command: `node bench/qa.mjs deploy${tag !== "cpu" ? ` --tag ${tag}` : ""}`,
+    date: new Date().toISOString(),
+    machine: { host: hostname(), cpus: cpus().length, cpu: cpus()[0]?.model ?? "", threads },
+    run: trained.hone.run,
+    test: trained.dataset,
+    latency: "batch 1, one question per call (PyTorch: the model on its windows' ids; Node: windows, the graph and answer decoding)",
+    latency_samples: samples,
+    rows,
+  };
+  writeFileSync(join(results, `qa-deploy-${tag}.json`), `${JSON.stringify(record, null, 2)}\n`);
+}
+
 function render() {
   const pct = (v) => (v === null || v === undefined ? "-" : (v * 100).toFixed(2));
-  const files = existsSync(results) ? readdirSync(results).filter((f) => /^qa-.*\.json$/.test(f)) : [];
+  const files = existsSync(results) ? readdirSync(results).filter((f) => /^qa-squad-.*\.json$/.test(f)) : [];
+  const deployed = existsSync(results)
+    ? readdirSync(results)
+        .filter((f) => /^qa-deploy-.*\.json$/.test(f))
+        .sort()
+        .map((f) => ({ file: f, ...JSON.parse(readFileSync(join(results, f), "utf8")) }))
+    : [];
+  const deployRows = deployed.flatMap((d) =>
+    d.rows.map(
+      (x) =>
+        `| ${d.test} | ${x.form} | ${x.runtime} | ${(x.bytes / 2 ** 20).toFixed(1)} MiB | ${x.p50_ms.toFixed(2)} ms | ${pct(x.exact_match)} (${x === d.rows[0] ? "ref" : ((x.exact_match - d.rows[0].exact_match) * 100).toFixed(2)}) | ${pct(x.f1)} (${x === d.rows[0] ? "ref" : ((x.f1 - d.rows[0].f1) * 100).toFixed(2)}) | \`${d.file}\` |`,
+    ),
+  );
   const records = files.sort().map((f) => ({ file: f, ...JSON.parse(readFileSync(join(results, f), "utf8")) }));
   const rows = records.map(
     (r) =>
@@ -147,6 +258,16 @@ function render() {
       (r) =>
         `- \`${r.file}\`: \`${r.command}\` (${r.machine.cpus} × ${r.machine.cpu}; torch ${r.versions.torch}, transformers ${r.versions.transformers}; ${r.date.slice(0, 10)})`,
     ),
+    "",
+    "### Deployed: PyTorch vs ONNX fp32 / int8 in Node (the CPU run above)",
+    "",
+    deployed[0]
+      ? `Command: \`${deployed[0].command}\`; ${deployed[0].machine.cpus} × ${deployed[0].machine.cpu}, ${deployed[0].machine.threads} threads; latency: ${deployed[0].latency}, p50 of ${deployed[0].latency_samples} questions. Scores on all of that run's test questions; the change against PyTorch in points.`
+      : "",
+    "",
+    "| test data | form | runtime | size | p50 batch 1 | exact match (change) | F1 (change) | raw |",
+    "|---|---|---|---|---|---|---|---|",
+    ...deployRows,
     "<!-- qa:end -->",
   ].join("\n");
   const docPath = join(root, "docs", "benchmarks.md");
@@ -159,4 +280,5 @@ function render() {
 }
 
 if (mode === "run") await run();
+if (mode === "deploy") await deploy();
 render();

@@ -3,6 +3,7 @@
 import { join } from "node:path";
 import { readFileSync } from "node:fs";
 import { decodeAll } from "../predict/predict.js";
+import type { TokenShard } from "../protocol/schema.js";
 import type { BundleDecoder, BundleGraph } from "../run/types.js";
 import { loadTokenizer, type TextTokenizer } from "../tokenize/tokenizer.js";
 import { readDecoding, type Decoding } from "./evaluate.js";
@@ -23,6 +24,10 @@ export function classifierBundleParts(graph: Pick<BundleGraph, "dir" | "manifest
 export const classifierBundle: BundleDecoder = {
   files: ["heads.json", "decoding.json"],
   route: "/v1/classify",
+  sample: (files) => {
+    const f = files as { shards: Record<string, TokenShard | null> };
+    return f.shards.test ?? f.shards.validation ?? f.shards.train ?? null;
+  },
   answer: "one prediction per text: label (or path, per-level probabilities and a partial-path flag for hierarchies)",
   async predict(graph, texts, opts) {
     if (texts.length === 0) return [];

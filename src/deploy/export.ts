@@ -12,6 +12,7 @@ import { RunStore, storeDir } from "../store/store.js";
 import { loadTokenizer } from "../tokenize/tokenizer.js";
 import { writeShard } from "../tokenize/shards.js";
 import { headSpecs, loadHeads } from "../classifier/heads.js";
+import type { BundleDecoder } from "../run/types.js";
 import { openRun } from "../tasks/registry.js";
 import { HoneError } from "../util/errors.js";
 import { sha256File, writeJsonAtomic } from "../util/fs.js";
@@ -56,7 +57,7 @@ export async function exportOnnx(ref: string, opts: ExportOptions = {}): Promise
     rmSync(work, { recursive: true, force: true });
     mkdirSync(work, { recursive: true });
     try {
-      const sample = await sampleShard(r.run.run_dir, r.modelDir, r.cfg.data.max_length, join(work, ".sample"));
+      const sample = await sampleShard(r.run.run_dir, r.decoder, r.modelDir, r.cfg.data.max_length, join(work, ".sample"));
       const result = await runEngine({
         kind: "onnx.export",
         protocol_version: PROTOCOL_VERSION,
@@ -152,11 +153,9 @@ function openForExport(store: RunStore, ref: string) {
 }
 
 /** Up to 64 texts of the run's own data (test, else validation, else train), tokenized fresh. */
-async function sampleShard(runDir: string, modelDir: string, maxLength: number, dir: string): Promise<TokenShard> {
-  const data = runPaths(runDir).data;
-  const files = JSON.parse(readFileSync(join(data, "run-files.json"), "utf8")) as { shards: Record<string, TokenShard | null> };
-  const shard = files.shards.test ?? files.shards.validation ?? files.shards.train!;
-  if (shard.count > 0) return { ...shard, labels: {} };
+async function sampleShard(runDir: string, decoder: BundleDecoder, modelDir: string, maxLength: number, dir: string): Promise<TokenShard> {
+  const shard = decoder.sample(JSON.parse(readFileSync(join(runPaths(runDir).data, "run-files.json"), "utf8")));
+  if (shard && shard.count > 0) return { ...shard, labels: {} };
   const ids = await loadTokenizer(modelDir, maxLength).encode(["a sample text"]);
   return writeShard(dir, "sample", ids, []);
 }

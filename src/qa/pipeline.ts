@@ -9,12 +9,13 @@ import { join } from "node:path";
 import { headSpecs, type HeadDef, type HeadsFile } from "../classifier/heads.js";
 import { planTraining, type ResolvedConfig, type TaskConfigHooks } from "../config/resolve.js";
 import { storedConfig } from "../config/resolved.js";
+import { lengthStats } from "../data/inspect.js";
 import { splitExamples } from "../data/split.js";
 import { encoderTrainJob, predictShard } from "../predict/logits.js";
 import type { ClassifyTrainJob, TokenShard } from "../protocol/schema.js";
 import { runPaths } from "../run/artifacts.js";
 import { promoteBestWeights, stepDir, weightsBytes } from "../run/checkpoints.js";
-import type { PlanBase, TaskPlugin } from "../run/types.js";
+import type { BundleDecoder, PlanBase, TaskPlugin } from "../run/types.js";
 import type { RunRecord, RunStore } from "../store/store.js";
 import { readLogits, writeShard } from "../tokenize/shards.js";
 import { HoneError } from "../util/errors.js";
@@ -194,11 +195,61 @@ export function renderQaMetrics(m: QaMetrics): string {
   return table(["metric", "value"], rows, ["l", "r"]);
 }
 
+/** `hone predict` / the server take a question as one JSON text {"question", "context"}. */
+function parseQuestions(texts: string[]): QaExample[] {
+  return texts.map((t, i): QaExample => {
+    let row: { question?: unknown; context?: unknown };
+    try {
+      row = JSON.parse(t);
+    } catch {
+      row = {};
+    }
+    if (typeof row.question !== "string" || typeof row.context !== "string")
+      throw new HoneError("usage", `input ${i + 1} is not {"question": "...", "context": "..."}`, [
+        {
+          message: JSON.stringify(t.slice(0, 80)),
+          hint: 'give JSONL rows like {"question": "who?", "context": "..."} (hone predict RUN --input q.jsonl --text-field -)',
+        },
+      ]);
+    return { id: String(i), question: row.question, context: row.context, answers: [], origin: `input:${i + 1}` };
+  });
+}
+
+const toPrediction = (a: QaAnswerOut): QaPrediction => ({ answer: a.text, start: a.start, end: a.end, score: a.score });
+
+const encoders = new Map<string, { m: QaModel; enc: QaEncoder }>();
+
+/** ONNX bundles in Node: the same windows and answer decoding over the graph's span logits. */
+export const qaBundle: BundleDecoder = {
+  files: ["heads.json", "qa.json"],
+  route: "/v1/answers",
+  answer: 'one answer per text (each text a JSON string {"question", "context"}): {answer, start, end, score}, code points of the context',
+  sample: (files) => {
+    const f = files as QaFiles;
+    return f.test?.shard ?? f.validation?.shard ?? f.train;
+  },
+  async predict(graph, texts) {
+    if (texts.length === 0) return [];
+    let opened = encoders.get(graph.dir);
+    if (!opened) {
+      const m = readQaModel(graph.dir);
+      opened = { m, enc: await QaEncoder.open(graph.dir, { maxLength: m.max_length, stride: m.stride, maxQuestion: m.max_question_tokens }) };
+      encoders.set(graph.dir, opened);
+    }
+    const { m, enc } = opened;
+    const examples = parseQuestions(texts);
+    const windows: QaWindow[] = [];
+    for (const [i, e] of examples.entries()) windows.push(...(await enc.windows(e, i, false)));
+    const logits = await graph.logitsOfIds(windows.map((w) => w.ids));
+    return decodeAnswers(examples, windows, (w) => logits[SPAN_HEAD]![w]!, m).map(toPrediction);
+  },
+};
+
 export const qaTask: TaskPlugin<QaPlan, QaFiles, QaMetrics> = {
   name: "extractive_qa",
   summary: "answers as spans of a context (SQuAD 1.1 / 2.0 JSON or JSONL): start and end over the tokens, long contexts in overlapping windows",
   config: qaConfig,
-  serves: null,
+  serves: "classify",
   generates: false,
 
   async stage(cfg, { update }) {
@@ -360,26 +411,10 @@ export const qaTask: TaskPlugin<QaPlan, QaFiles, QaMetrics> = {
   async predict(_store, run, texts) {
     // Each input line is a JSON object {question, context}.
     const cfg = storedConfig(run.id, run.config);
-    const examples = texts.map((t, i): QaExample => {
-      let row: { question?: unknown; context?: unknown };
-      try {
-        row = JSON.parse(t);
-      } catch {
-        row = {};
-      }
-      if (typeof row.question !== "string" || typeof row.context !== "string")
-        throw new HoneError("usage", `input ${i + 1} is not {"question": "...", "context": "..."}`, [
-          {
-            message: JSON.stringify(t.slice(0, 80)),
-            hint: 'give JSONL rows like {"question": "who?", "context": "..."} (hone predict RUN --input q.jsonl --text-field -)',
-          },
-        ]);
-      return { id: String(i), question: row.question, context: row.context, answers: [], origin: `input:${i + 1}` };
-    });
-    return (await answerQuestions(cfg, runPaths(run.run_dir).model, examples, false)).answers.map(
-      (a): QaPrediction => ({ answer: a.text, start: a.start, end: a.end, score: a.score }),
-    );
+    return (await answerQuestions(cfg, runPaths(run.run_dir).model, parseQuestions(texts), false)).answers.map(toPrediction);
   },
+
+  bundle: qaBundle,
 
   renderMetrics: renderQaMetrics,
   headline: (t) => (typeof t?.f1 === "number" ? `F1 ${(t.f1 * 100).toFixed(2)}` : ""),
@@ -387,18 +422,48 @@ export const qaTask: TaskPlugin<QaPlan, QaFiles, QaMetrics> = {
   modelBytes: (run) => weightsBytes(runPaths(run.run_dir).model),
   async inspect(cfg) {
     const data = loadQaData(cfg);
-    const splits = Object.fromEntries(
-      Object.entries(data).map(([k, ex]) => [
-        k,
-        { questions: ex.length, contexts: new Set(ex.map((e) => e.context)).size, unanswerable: ex.filter((e) => e.answers.length === 0).length },
-      ]),
-    );
-    const text = table(
-      ["split", "questions", "contexts", "unanswerable"],
-      Object.entries(splits).map(([k, v]) => [k, v.questions, v.contexts, v.unanswerable]),
-      ["l", "r", "r", "r"],
-    );
-    return { report: { splits }, text };
+    const q = cfg.qa!;
+    const enc = await QaEncoder.open(cfg.model.dir, { maxLength: cfg.data.max_length, stride: q.stride, maxQuestion: q.max_question_tokens });
+    const splits: Record<string, unknown> = {};
+    const rows: (string | number)[][] = [];
+    for (const [name, ex] of Object.entries(data)) {
+      if (ex.length === 0) continue;
+      const questionTokens: number[] = [];
+      const windows: number[] = [];
+      for (const e of ex) {
+        questionTokens.push(await enc.questionLength(e.question));
+        windows.push((await enc.windows(e, 0, false)).length);
+      }
+      const s = {
+        questions: ex.length,
+        contexts: new Set(ex.map((e) => e.context)).size,
+        unanswerable: ex.filter((e) => e.answers.length === 0).length,
+        question_tokens: lengthStats(questionTokens, q.max_question_tokens),
+        windows_per_question: lengthStats(windows, 1),
+      };
+      splits[name] = s;
+      rows.push([
+        name,
+        s.questions,
+        s.contexts,
+        s.unanswerable,
+        s.question_tokens.p50,
+        s.question_tokens.max,
+        s.windows_per_question.mean.toFixed(2),
+        pct(s.windows_per_question.truncated),
+      ]);
+    }
+    const text = table(["split", "questions", "contexts", "unanswerable", "question tokens p50", "max", "windows / question", "> 1 window"], rows, [
+      "l",
+      "r",
+      "r",
+      "r",
+      "r",
+      "r",
+      "r",
+      "r",
+    ]);
+    return { report: { splits, max_length: cfg.data.max_length, stride: q.stride }, text };
   },
 };
 

@@ -5,6 +5,8 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
+import { load } from "../deploy/runtime.js";
+import { createApp, DEFAULT_SERVE } from "../serve/app.js";
 import { hone, jsonLines, tempDir, tinyModel } from "../testing/fixtures.js";
 
 const NAMES = ["anna", "ben", "carla", "dan", "eva", "finn"];
@@ -29,7 +31,7 @@ function rows(n: number, seed: number) {
   });
 }
 
-test("extractive_qa: train, eval (official EM/F1), predict exact answers across windows", () => {
+test("extractive_qa: train, eval (official EM/F1), predict exact answers across windows, ONNX in Node, served", async () => {
   const dir = tempDir("hone-qa-e2e-");
   const write = (name: string, r: unknown[]) => {
     writeFileSync(join(dir, name), `${r.map((x) => JSON.stringify(x)).join("\n")}\n`);
@@ -79,6 +81,45 @@ test("extractive_qa: train, eval (official EM/F1), predict exact answers across 
     { answer: "paris", start: 34, end: 39 },
     { answer: "oslo", start: long.indexOf("oslo"), end: long.indexOf("oslo") + 4 },
   ]);
+
+  // The data doctor: questions, contexts, windows per question.
+  const cfg = join(dir, "hone.yaml");
+  writeFileSync(
+    cfg,
+    `task: extractive_qa\nmodel: { path: ${model} }\ndata: { train: ${train}, validation: ${validation}, test: ${test}, max_length: 40 }\nqa: { stride: 8, max_question_tokens: 8 }\n`,
+  );
+  const inspect = hone(["data", "inspect", cfg, "--json"]);
+  assert.equal(inspect.status, 0, inspect.stderr);
+  const report = JSON.parse(inspect.stdout);
+  assert.equal(report.splits.train.questions, 320);
+  assert.ok(report.splits.train.windows_per_question.max >= 2, "some contexts need two windows");
+
+  // ONNX fp32 and int8 in Node: the same answers; fp32 also the same scores. Served at /v1/answers.
+  const texts = input.map((x) => JSON.stringify(x));
+  for (const quantize of ["none", "int8"]) {
+    const bundle = join(dir, `bundle-${quantize}`);
+    const e = hone(["--store", store, "export", res.run, "--quantize", quantize, "--out", bundle]);
+    assert.equal(e.status, 0, e.stderr);
+    const model = await load(bundle);
+    const fromNode = (await model.predict(texts)) as { answer: string; start: number; end: number; score: number }[];
+    assert.deepEqual(
+      fromNode.map(({ answer, start, end }) => ({ answer, start, end })),
+      answers,
+      quantize,
+    );
+    if (quantize === "none") {
+      jsonLines(p.stdout).forEach((l, i) => assert.ok(Math.abs((l.score as number) - fromNode[i]!.score) < 1e-3));
+      const { app } = createApp(model, DEFAULT_SERVE);
+      const r = await app.request("/v1/answers", {
+        method: "POST",
+        headers: { "content-type": "application/json", host: "localhost" },
+        body: JSON.stringify({ texts }),
+      });
+      assert.equal(r.status, 200);
+      assert.deepEqual(((await r.json()) as { predictions: unknown[] }).predictions, JSON.parse(JSON.stringify(fromNode)));
+    }
+    await model.close();
+  }
 });
 
 test("extractive_qa: a question longer than qa.max_question_tokens is refused before any run exists", () => {

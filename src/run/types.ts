@@ -10,7 +10,7 @@ import type { Prediction } from "../predict/types.js";
 import type { TokenPrediction } from "../token/model.js";
 import type { QaPrediction } from "../qa/decode.js";
 import type { QaMetrics } from "../qa/metrics.js";
-import type { Event, EventOf, Job } from "../protocol/schema.js";
+import type { Event, EventOf, Job, TokenShard } from "../protocol/schema.js";
 import type { RunRecord, RunStore } from "../store/store.js";
 import type { runPaths } from "./artifacts.js";
 
@@ -123,6 +123,8 @@ export interface BundleDecoder {
   answer: string;
   /** Predictions for texts from the bundle's graph, the same as `predict` gives from PyTorch. */
   predict(graph: BundleGraph, texts: string[], opts: { topK: number }): Promise<TaskPrediction[]>;
+  /** Examples of the run's own prepared data (its files) on which the export is checked. */
+  sample(files: unknown): TokenShard | null;
 }
 
 /** A task: one folder under src/tasks/, registered in src/tasks/registry.ts. */

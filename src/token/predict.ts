@@ -16,6 +16,7 @@ import {
   type WordRows,
 } from "./model.js";
 import { WordAligner } from "./align.js";
+import type { TokenShard } from "../protocol/schema.js";
 import type { BundleDecoder, BundleGraph } from "../run/types.js";
 import { predictExamples } from "./encode.js";
 
@@ -77,6 +78,10 @@ export async function bundleLogits(graph: BundleGraph, examples: TokenExample[])
 export const tokenBundle: BundleDecoder = {
   files: ["heads.json", "token.json"],
   route: "/v1/entities",
+  sample: (files) => {
+    const f = files as { shards: Record<string, TokenShard | null> };
+    return f.shards.test ?? f.shards.validation ?? f.shards.train ?? null;
+  },
   answer: "one prediction per text: entities as code-point spans {start, end, label, text, score}, and the intent for joint intent + slot models",
   async predict(graph, texts) {
     if (texts.length === 0) return [];
