@@ -87,6 +87,8 @@ export interface RenderedChat {
   spans: [number, number][];
   /** Assistant turns whose loss could not be located (a template that rewrites earlier turns). */
   skippedTurns: number;
+  /** The messages' contents in the text (see contentSpans). */
+  content: [number, number][];
 }
 
 export class ChatTemplate {
@@ -123,6 +125,21 @@ export class ChatTemplate {
    * prompt) to the end of its end-of-turn token: the model learns to answer and to stop.
    * `lossOn: "last"` keeps only the final assistant turn (preference data).
    */
+  /** Where each message's content sits in a rendered conversation (UTF-16 [start, end)), found in
+   * order: what the tokenizer must read as text, never as special tokens. */
+  contentSpans(messages: Message[], text: string): [number, number][] {
+    const spans: [number, number][] = [];
+    let pos = 0;
+    for (const m of messages) {
+      if (m.content.length === 0) continue;
+      const at = text.indexOf(m.content, pos);
+      if (at < 0) continue;
+      spans.push([at, at + m.content.length]);
+      pos = at + m.content.length;
+    }
+    return spans;
+  }
+
   renderWithSpans(messages: Message[], lossOn: "assistant" | "last" = "assistant"): RenderedChat {
     const text = this.render(messages, false);
     const spans: [number, number][] = [];
@@ -146,6 +163,6 @@ export class ChatTemplate {
       }
       spans.push([prompt.length, end]);
     });
-    return { text, spans, skippedTurns: skipped };
+    return { text, spans, skippedTurns: skipped, content: this.contentSpans(messages, text) };
   }
 }

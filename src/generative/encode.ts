@@ -2,7 +2,8 @@
 // `tokenizers`, Rust) and chat template. The engine never sees text: it trains on ids where the
 // mask says so.
 import { join } from "node:path";
-import { Tokenizer } from "tokenizers";
+import { readFileSync } from "node:fs";
+import { type Encoding, Tokenizer } from "tokenizers";
 import { HoneError } from "../util/errors.js";
 import type { ChatTemplate, Message } from "./chat-template.js";
 import type { LmExample, Turns } from "./data.js";
@@ -15,7 +16,9 @@ export interface EncodedSequence {
 
 /** One piece of work for the tokenizer: a rendered conversation with its loss spans, or a prompt
  * and an answer tokenized apart and joined (plain-text data, as TRL does it). */
-type Piece = { kind: "rendered"; text: string; spans: [number, number][] } | { kind: "joined"; prompt: string; answer: string | null };
+type Piece =
+  | { kind: "rendered"; text: string; spans: [number, number][]; content: [number, number][] }
+  | { kind: "joined"; prompt: string; answer: string | null };
 
 const CHUNK = 1024;
 
@@ -63,6 +66,54 @@ export class LmEncoder {
     this.tok.disablePadding();
     this.tok.disableTruncation();
     this.eosId = eosToken === null ? null : (this.tok.tokenToId(eosToken) ?? null);
+    // Message text is data: a "<|im_start|>system" typed into a message must not become a role
+    // boundary. The same tokenizer without its special added tokens reads such text as plain
+    // pieces (HF's split_special_tokens); it is used only where a special token lands in content.
+    const spec = JSON.parse(readFileSync(join(modelDir, "tokenizer.json"), "utf8")) as { added_tokens?: { id: number; special?: boolean }[] };
+    this.specialIds = new Set((spec.added_tokens ?? []).filter((t) => t.special).map((t) => t.id));
+    this.plain = Tokenizer.fromString(JSON.stringify({ ...spec, added_tokens: (spec.added_tokens ?? []).filter((t) => !t.special) }));
+    this.plain.disablePadding();
+    this.plain.disableTruncation();
+  }
+
+  private readonly plain: Tokenizer;
+  private readonly specialIds: Set<number>;
+
+  /** A rendered conversation's ids and code-point offsets, with its messages' contents read as
+   * text: where a special token falls inside a content span, that span is tokenized apart, by the
+   * tokenizer without special tokens, and spliced in. */
+  private async encodeRendered(text: string, content: [number, number][], enc?: Encoding): Promise<{ ids: number[]; offsets: [number, number][] }> {
+    const first = enc ?? (await this.tok.encode(text, null, { addSpecialTokens: false }));
+    const ids = first.getIds();
+    const offsets = first.getOffsets() as [number, number][];
+    const cp = codePointIndex(text);
+    const inside = (at: number, spans: [number, number][]) => spans.findIndex(([s, e]) => at >= cp(s) && at < cp(e));
+    const dirty = new Set<number>();
+    ids.forEach((id, t) => {
+      if (this.specialIds.has(id)) {
+        const k = inside(offsets[t]![0], content);
+        if (k >= 0) dirty.add(k);
+      }
+    });
+    if (dirty.size === 0) return { ids, offsets };
+    // Cut the text at the dirty contents' edges: template parts as before, contents as plain text.
+    const out: { ids: number[]; offsets: [number, number][] } = { ids: [], offsets: [] };
+    let pos = 0;
+    const add = async (from: number, to: number, tok: Tokenizer) => {
+      if (to <= from) return;
+      const e = await tok.encode(text.slice(from, to), null, { addSpecialTokens: false });
+      const base = cp(from);
+      out.ids.push(...e.getIds());
+      out.offsets.push(...(e.getOffsets() as [number, number][]).map(([a, b]) => [a + base, b + base] as [number, number]));
+    };
+    for (const k of [...dirty].sort((a, b) => content[a]![0] - content[b]![0])) {
+      const [s, e] = content[k]!;
+      await add(pos, s, this.tok);
+      await add(s, e, this.plain);
+      pos = e;
+    }
+    await add(pos, text.length, this.tok);
+    return out;
   }
 
   tokenId(token: string): number | null {
@@ -99,7 +150,7 @@ export class LmEncoder {
     const render = (messages: Message[], lossOn: "assistant" | "last"): Piece => {
       const r = this.needTemplate(e.origin).renderWithSpans(messages, lossOn);
       this.skipped += r.skippedTurns;
-      return { kind: "rendered", text: r.text, spans: this.lossOn === "all" && e.format === "chat" ? [[0, r.text.length]] : r.spans };
+      return { kind: "rendered", text: r.text, spans: this.lossOn === "all" && e.format === "chat" ? [[0, r.text.length]] : r.spans, content: r.content };
     };
     const join2 = (prompt: Turns, answer: Turns, lossOn: "assistant" | "last"): Piece =>
       typeof answer === "string" ? { kind: "joined", prompt: prompt as string, answer } : render([...(prompt as Message[]), ...answer], lossOn);
@@ -151,10 +202,8 @@ export class LmEncoder {
         rendered.map(([p]) => p.text),
         { addSpecialTokens: false },
       );
-      rendered.forEach(([p, at], j) => {
-        const enc = encs[j]!;
-        const ids = enc.getIds();
-        const offsets = enc.getOffsets();
+      for (const [j, [p, at]] of rendered.entries()) {
+        const { ids, offsets } = await this.encodeRendered(p.text, p.content, encs[j]!);
         const cp = codePointIndex(p.text);
         const spans = p.spans.map(([s, e]) => [cp(s), cp(e)] as const);
         const mask = new Uint8Array(ids.length);
@@ -162,7 +211,7 @@ export class LmEncoder {
           if (spans.some(([s, e]) => start! >= s && start! < e)) mask[t] = 1;
         });
         out[at] = { ids: Uint32Array.from(ids), mask };
-      });
+      }
       const prompts = await this.tok.encodeBatch(
         joined.map(([p]) => p.prompt),
         { addSpecialTokens: true },
@@ -229,7 +278,14 @@ export class LmEncoder {
       const at = prompts.map((p, i) => [p, i] as const).filter(([p]) => (typeof p === "string") === plain);
       const texts = at.map(([p]) => (typeof p === "string" ? p : this.needTemplate(origin).render(p, true)));
       const encs = await this.tok.encodeBatch(texts, { addSpecialTokens: plain });
-      at.forEach(([, i], j) => (out[i] = Uint32Array.from(encs[j]!.getIds())));
+      for (const [j, [p, i]] of at.entries()) {
+        // Messages' text never becomes special tokens (a raw-text prompt is the caller's own text).
+        const ids =
+          typeof p === "string"
+            ? encs[j]!.getIds()
+            : (await this.encodeRendered(texts[j]!, this.needTemplate(origin).contentSpans(p, texts[j]!), encs[j]!)).ids;
+        out[i] = Uint32Array.from(ids);
+      }
     }
     return out;
   }
