@@ -115,9 +115,20 @@ async function checkQuestions(enc: QaEncoder, splits: Record<string, QaExample[]
   if (issues.length > 0) throw new HoneError("data", `${issues.length} question(s) are too long`, issues.slice(0, 20));
 }
 
-export async function encodeQa(enc: QaEncoder, examples: QaExample[], dir: string, split: string, labelled: boolean) {
+/** Every window of a split's questions, in order. */
+async function windowsOf(enc: QaEncoder, examples: QaExample[], labelled: boolean): Promise<QaWindow[]> {
   const windows: QaWindow[] = [];
   for (const [i, e] of examples.entries()) windows.push(...(await enc.windows(e, i, labelled)));
+  return windows;
+}
+
+export async function encodeQa(enc: QaEncoder, examples: QaExample[], dir: string, split: string, labelled: boolean) {
+  const windows = await windowsOf(enc, examples, labelled);
+  return { files: writeQaWindows(examples, windows, dir, split, labelled), windows };
+}
+
+/** A split's windows as a shard, its tokens' offsets and windows' questions beside it (binary). */
+function writeQaWindows(examples: QaExample[], windows: QaWindow[], dir: string, split: string, labelled: boolean): QaSplitFiles {
   const shard = writeShard(
     dir,
     split,
@@ -137,7 +148,7 @@ export async function encodeQa(enc: QaEncoder, examples: QaExample[], dir: strin
   writeFileAtomic(examplesFile, new Uint8Array(Uint32Array.from(windows.map((w) => w.example)).buffer));
   const contexts = [...new Set(examples.map((e) => e.context))];
   const index = new Map(contexts.map((c, i) => [c, i]));
-  const files: QaSplitFiles = {
+  return {
     shard,
     offsets: offsetsFile,
     examples: examplesFile,
@@ -145,7 +156,6 @@ export async function encodeQa(enc: QaEncoder, examples: QaExample[], dir: strin
     context_of: examples.map((e) => index.get(e.context)!),
     answers: examples.map((e) => e.answers.map((a) => a.text)),
   };
-  return { files, windows };
 }
 
 /** Windows of a split read back: each window's question and its tokens' offsets. */
@@ -276,15 +286,16 @@ export const qaTask: TaskPlugin<QaPlan, QaFiles, QaMetrics> = {
       null_threshold: unanswerable ? 0 : null,
     };
     // Windows are counted now: the plan's steps follow from them, not from the questions.
-    const trainWindows: QaWindow[] = [];
-    for (const [i, e] of data.train.entries()) trainWindows.push(...(await enc.windows(e, i, true)));
-    const countWindows = async (ex: QaExample[]) => {
-      let n = 0;
-      for (const e of ex) n += (await enc.windows(e, 0, false)).length;
-      return n;
+    // Every question is cut into windows once, here: the plan's steps follow from the windows.
+    const cut = {
+      train: await windowsOf(enc, data.train, true),
+      validation: await windowsOf(enc, data.validation, true),
+      test: await windowsOf(enc, data.test, true),
     };
-    const windows = { train: trainWindows.length, validation: await countWindows(data.validation), test: await countWindows(data.test) };
-    const missed = data.train.filter((e, i) => e.answers.length > 0 && !trainWindows.some((w) => w.example === i && w.end > 0)).length;
+    const trainWindows = cut.train;
+    const windows = { train: cut.train.length, validation: cut.validation.length, test: cut.test.length };
+    const answered = new Set(trainWindows.filter((w) => w.end > 0).map((w) => w.example));
+    const missed = data.train.filter((e, i) => e.answers.length > 0 && !answered.has(i)).length;
     if (missed > 0)
       update({
         kind: "warning",
@@ -309,8 +320,8 @@ export const qaTask: TaskPlugin<QaPlan, QaFiles, QaMetrics> = {
           trainWindows.map((w) => w.ids),
           [{ name: SPAN_HEAD, numLabels: 2, multiLabel: false, targets: [], spanTargets: trainWindows.map((w) => [w.start, w.end] as [number, number]) }],
         );
-        const split = async (name: "validation" | "test") => (data[name].length === 0 ? null : (await encodeQa(enc, data[name], paths.data, name, true)).files);
-        return { train, validation: await split("validation"), test: await split("test") };
+        const split = (name: "validation" | "test") => (data[name].length === 0 ? null : writeQaWindows(data[name], cut[name], paths.data, name, true));
+        return { train, validation: split("validation"), test: split("test") };
       },
     };
   },
