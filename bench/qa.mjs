@@ -6,29 +6,17 @@
 //   node bench/qa.mjs deploy                            -> bench/results/qa-deploy-<tag>.json (PyTorch vs ONNX fp32/int8 in Node)
 //   node bench/qa.mjs render                            -> the "qa" section of docs/benchmarks.md
 // Both sides' answers are scored by the same scorer (Hone's port of the official SQuAD script).
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, hostname, totalmem } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { root, sh, writeDocSection } from "./lib.mjs";
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const results = join(root, "bench", "results");
 const [mode = "render", ...rest] = process.argv.slice(2);
 const opt = (name, dflt) => {
   const i = rest.indexOf(`--${name}`);
   return i >= 0 ? rest[i + 1] : dflt;
 };
-
-function sh(cmd, args, opts = {}) {
-  const t0 = Date.now();
-  const r = spawnSync(cmd, args, { encoding: "utf8", maxBuffer: 1 << 30, ...opts });
-  if (r.status !== 0) {
-    process.stderr.write((r.stdout ?? "").slice(-3000) + (r.stderr ?? "").slice(-3000));
-    throw new Error(`${cmd} ${args.join(" ")} failed with ${r.status}`);
-  }
-  return { stdout: r.stdout, wall: (Date.now() - t0) / 1000 };
-}
 
 async function run() {
   const tag = opt("tag", "cpu");
@@ -270,12 +258,7 @@ function render() {
     ...deployRows,
     "<!-- qa:end -->",
   ].join("\n");
-  const docPath = join(root, "docs", "benchmarks.md");
-  let doc = readFileSync(docPath, "utf8");
-  const a = doc.indexOf("<!-- qa:start -->");
-  const b = doc.indexOf("<!-- qa:end -->");
-  doc = a >= 0 && b > a ? doc.slice(0, a) + section + doc.slice(b + "<!-- qa:end -->".length) : `${doc.trimEnd()}\n\n${section}\n`;
-  writeFileSync(docPath, doc);
+  writeDocSection("qa", section);
   console.log(section);
 }
 

@@ -7,26 +7,14 @@
 //   node bench/token.mjs render                              -> the "token" section of docs/benchmarks.md
 // Both sides' test predictions are scored by the same scorer (Hone's, conlleval's rules); the
 // peer's own seqeval F1 is recorded beside it as a check of that scorer.
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, hostname, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { root, sh, writeDocSection } from "./lib.mjs";
 import { parse } from "yaml";
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const results = join(root, "bench", "results");
 const [mode = "render", ...rest] = process.argv.slice(2);
-
-function sh(cmd, args, opts = {}) {
-  const t0 = Date.now();
-  const r = spawnSync(cmd, args, { encoding: "utf8", maxBuffer: 1 << 30, ...opts });
-  if (r.status !== 0) {
-    process.stderr.write((r.stdout ?? "").slice(-3000) + (r.stderr ?? "").slice(-3000));
-    throw new Error(`${cmd} ${args.join(" ")} failed with ${r.status}`);
-  }
-  return { stdout: r.stdout, wall: (Date.now() - t0) / 1000 };
-}
 
 async function runBench(names, tag) {
   const { readTokenSource } = await import(join(root, "dist", "token", "formats.js"));
@@ -277,12 +265,7 @@ function render() {
     ...deployRows,
     "<!-- token:end -->",
   ].join("\n");
-  const docPath = join(root, "docs", "benchmarks.md");
-  let doc = readFileSync(docPath, "utf8");
-  const a = doc.indexOf("<!-- token:start -->");
-  const b = doc.indexOf("<!-- token:end -->");
-  doc = a >= 0 && b > a ? doc.slice(0, a) + section + doc.slice(b + "<!-- token:end -->".length) : `${doc.trimEnd()}\n\n${section}\n`;
-  writeFileSync(docPath, doc);
+  writeDocSection("token", section);
   console.log(section);
 }
 

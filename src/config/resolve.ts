@@ -38,6 +38,14 @@ export interface TaskConfigHooks {
 
 export type MachineProbe = EventOf<"probe">;
 
+/** Encoder tasks train in one process: FSDP is for sharding causal language models. */
+export function trainsInOneProcess(c: UserConfig): void {
+  if (c.train.fsdp)
+    throw new HoneError("config", "FSDP shards causal language models for sft and dpo", [
+      { path: ["train", "fsdp"], message: `task ${c.task} trains in one process`, hint: "remove train.fsdp" },
+    ]);
+}
+
 /** An encoder's learning rate by its width: smaller models tolerate (and need) larger steps. */
 export function defaultLearningRate(hiddenSize: number): number {
   if (hiddenSize <= 384) return 1e-4;

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { readFileSync } from "node:fs";
 import { type Encoding, Tokenizer } from "tokenizers";
 import { HoneError } from "../util/errors.js";
+import { codePointIndex } from "../util/text.js";
 import type { ChatTemplate, Message } from "./chat-template.js";
 import type { LmExample, Turns } from "./data.js";
 
@@ -21,22 +22,6 @@ type Piece =
   | { kind: "joined"; prompt: string; answer: string | null };
 
 const CHUNK = 1024;
-
-/** UTF-16 index -> code point index: the tokenizer's offsets count code points. */
-function codePointIndex(text: string): (i: number) => number {
-  const table = new Uint32Array(text.length + 1);
-  let cp = 0;
-  for (let i = 0; i < text.length; i++) {
-    table[i] = cp;
-    const c = text.charCodeAt(i);
-    if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
-      table[++i] = cp; // the low surrogate belongs to the same code point
-    }
-    cp++;
-  }
-  table[text.length] = cp;
-  return (i) => table[i]!;
-}
 
 export interface EncodeStats {
   sequences: number;

@@ -7,7 +7,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, mk
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { headSpecs, type HeadDef, type HeadsFile } from "../classifier/heads.js";
-import { planTraining, type ResolvedConfig, type TaskConfigHooks } from "../config/resolve.js";
+import { trainsInOneProcess, planTraining, type ResolvedConfig, type TaskConfigHooks } from "../config/resolve.js";
 import { storedConfig } from "../config/resolved.js";
 import { lengthStats } from "../data/inspect.js";
 import { splitExamples } from "../data/split.js";
@@ -72,10 +72,7 @@ export const qaConfig: TaskConfigHooks = {
   selection: { allowed: ["f1", "exact_match", "loss"], auto: () => "f1" },
   section: (c) => ({ qa: { ...c.qa } }),
   check(c) {
-    if (c.train.fsdp)
-      throw new HoneError("config", "FSDP shards causal language models for sft and dpo", [
-        { path: ["train", "fsdp"], message: `task ${c.task} trains in one process`, hint: "remove train.fsdp" },
-      ]);
+    trainsInOneProcess(c);
   },
 };
 
@@ -337,14 +334,15 @@ export const qaTask: TaskPlugin<QaPlan, QaFiles, QaMetrics> = {
   judge({ files, paths }, ev, metric) {
     const m = readQaModel(paths.model);
     const f = files.validation!;
-    let answers = answersOf(m, f, spanRows(ev.logits, f.shard), null);
+    const rows = spanRows(ev.logits, f.shard);
+    let answers = answersOf(m, f, rows, null);
     if (m.null_threshold !== null) {
       const t = tuneNullThreshold(
         answers,
         answers.map((a, i) => Math.max(...(f.answers[i]!.length ? f.answers[i]! : [""]).map((g) => tokenF1(a.text, g)))),
         f.answers.map((g) => (g.length === 0 ? 1 : 0)),
       );
-      answers = answersOf(m, f, spanRows(ev.logits, f.shard), t);
+      answers = answersOf(m, f, rows, t);
     }
     const metrics = qaMetrics(
       f.answers,

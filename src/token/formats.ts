@@ -8,7 +8,7 @@ import { existsSync, readdirSync, statSync } from "node:fs";
 import { extname, join, relative } from "node:path";
 import { Collector, field, readRows, readUtf8, rowKeys } from "../data/load.js";
 import { HoneError, type Issue } from "../util/errors.js";
-import { closest } from "../util/text.js";
+import { closest, codePointIndex } from "../util/text.js";
 import { entities, type Entity, parseTag } from "./tags.js";
 
 export interface TokenExample {
@@ -165,26 +165,13 @@ function readSeq(dir: string, requireLabels: boolean, out: Collector): TokenExam
 // pre-tokenizer splits punctuation); span edges split words further.
 const WORD = /[\p{L}\p{N}\p{M}_]+|[^\s\p{L}\p{N}\p{M}_]/gu;
 
-/** Code-point index of every UTF-16 index of a string (and of its end). */
-function codePointIndex(text: string): Int32Array {
-  const map = new Int32Array(text.length + 1);
-  let cp = 0;
-  for (let i = 0; i < text.length; i++) {
-    map[i] = cp;
-    const c = text.charCodeAt(i);
-    if (c < 0xd800 || c > 0xdbff || i + 1 >= text.length) cp++;
-  }
-  map[text.length] = cp;
-  return map;
-}
-
 export function textWords(text: string, cuts: number[] = []): [number, number][] {
   const cpAt = codePointIndex(text);
   const cutSet = [...new Set(cuts)].sort((a, b) => a - b);
   const out: [number, number][] = [];
   for (const m of text.matchAll(WORD)) {
-    let s = cpAt[m.index!]!;
-    const e = cpAt[m.index! + m[0].length]!;
+    let s = cpAt(m.index!);
+    const e = cpAt(m.index! + m[0].length);
     for (const c of cutSet)
       if (c > s && c < e) {
         out.push([s, c]);

@@ -5,7 +5,7 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { headSpecs } from "../classifier/heads.js";
-import { planTraining, type TaskConfigHooks } from "../config/resolve.js";
+import { trainsInOneProcess, planTraining, type TaskConfigHooks } from "../config/resolve.js";
 import { storedConfig } from "../config/resolved.js";
 import { sha256 } from "../util/fs.js";
 import { encoderTrainJob, predictShard } from "../predict/logits.js";
@@ -48,10 +48,7 @@ export const tokenConfig: TaskConfigHooks = {
   selection: { allowed: ["f1", "macro_f1", "tag_accuracy", "intent_accuracy", "exact_match", "loss"], auto: () => "f1" },
   section: (c) => ({ token: { ...c.token, fields: { ...c.token.fields } } }),
   check(c) {
-    if (c.train.fsdp)
-      throw new HoneError("config", "FSDP shards causal language models for sft and dpo", [
-        { path: ["train", "fsdp"], message: `task ${c.task} trains in one process`, hint: "remove train.fsdp" },
-      ]);
+    trainsInOneProcess(c);
   },
 };
 

@@ -1,4 +1,4 @@
-// Small text helpers for messages: "did you mean ...?".
+// Small text helpers: "did you mean ...?", and offsets in code points (what tokenizers and Python count).
 
 function levenshtein(a: string, b: string): number {
   const row = Array.from({ length: b.length + 1 }, (_, i) => i);
@@ -23,4 +23,20 @@ export function closest(word: string, candidates: string[]): string | undefined 
     if (d < bestD) [best, bestD] = [c, d];
   }
   return bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+/** UTF-16 index -> code point index: the tokenizer's offsets count code points. */
+export function codePointIndex(text: string): (i: number) => number {
+  const table = new Uint32Array(text.length + 1);
+  let cp = 0;
+  for (let i = 0; i < text.length; i++) {
+    table[i] = cp;
+    const c = text.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      table[++i] = cp; // the low surrogate belongs to the same code point
+    }
+    cp++;
+  }
+  table[text.length] = cp;
+  return (i) => table[i]!;
 }

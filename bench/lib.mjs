@@ -1,0 +1,31 @@
+// What the benchmark scripts share: running a command with its wall time, and writing a section
+// of docs/benchmarks.md (between its <!-- name:start --> and <!-- name:end --> markers).
+import { spawnSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+
+/** Run a command; its stdout and wall time in seconds. A failure prints its output's tail and throws. */
+export function sh(cmd, args, opts = {}) {
+  const t0 = Date.now();
+  const r = spawnSync(cmd, args, { encoding: "utf8", maxBuffer: 1 << 30, ...opts });
+  if (r.status !== 0) {
+    process.stderr.write((r.stdout ?? "").slice(-3000) + (r.stderr ?? "").slice(-3000));
+    throw new Error(`${cmd} ${args.join(" ")} failed with ${r.status}`);
+  }
+  return { stdout: r.stdout, wall: (Date.now() - t0) / 1000 };
+}
+
+/** Replace (or append) the section `name` of docs/benchmarks.md; `section` includes its markers. */
+export function writeDocSection(name, section) {
+  const docPath = join(root, "docs", "benchmarks.md");
+  let doc = readFileSync(docPath, "utf8");
+  const start = `<!-- ${name}:start -->`;
+  const end = `<!-- ${name}:end -->`;
+  const a = doc.indexOf(start);
+  const b = doc.indexOf(end);
+  doc = a >= 0 && b > a ? doc.slice(0, a) + section + doc.slice(b + end.length) : `${doc.trimEnd()}\n\n${section}\n`;
+  writeFileSync(docPath, doc);
+}
