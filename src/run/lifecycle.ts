@@ -8,7 +8,7 @@ import { loadConfig } from "../config/load.js";
 import { resolveWith } from "../config/resolve.js";
 import { probe } from "../engine/process.js";
 import { writeReports } from "../report/report.js";
-import type { RunLock } from "../store/lock.js";
+import { orphanedEngineGone, type RunLock } from "../store/lock.js";
 import { RunStore, storeDir, type RunRecord } from "../store/store.js";
 import { openRun, taskPlugin } from "../tasks/registry.js";
 import { HoneError } from "../util/errors.js";
@@ -72,10 +72,16 @@ async function createRun(store: RunStore, opts: TrainOptions, update: (u: TrainU
   }
 }
 
+/** How long a resume waits for the engine of a killed attempt to save and exit on its own. */
+const ORPHAN_WAIT_MS = 120_000;
+
 async function openForResume(store: RunStore, ref: string, update: (u: TrainUpdate) => void): Promise<Opened> {
   const found = store.findRun(ref);
   if (found.status === "completed")
     throw new HoneError("usage", `run ${found.id} is already complete`, [{ message: "nothing to resume", hint: "start a new run, or --init-from it" }]);
+  await orphanedEngineGone(found.run_dir, ORPHAN_WAIT_MS, (pid) =>
+    update({ kind: "phase", text: `waiting for engine process ${pid} of the interrupted attempt to save its checkpoint and exit` }),
+  );
   const lock = store.lockRun(found, "hone train --resume");
   try {
     const { task, run, cfg } = openRun(store.getRun(found.id));

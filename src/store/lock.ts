@@ -57,6 +57,22 @@ export function liveOwner(runDir: string): LockOwner | null {
   return alive(o) || (o.engine !== null && alive(o.engine)) ? o : null;
 }
 
+/** The engine left working on a run whose process died (kill -9 of `hone train` or `hone tune`):
+ * it notices its closed stdin, saves a checkpoint and exits by itself. A resume waits for that
+ * rather than refusing; a live owner, another host's lock or a timeout leave the decision to
+ * RunLock.acquire. */
+export async function orphanedEngineGone(runDir: string, timeoutMs: number, onWait: (enginePid: number) => void): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  let told = false;
+  for (;;) {
+    const o = readLock(runDir);
+    if (!o || o.host !== hostname() || alive(o) || o.engine === null || !alive(o.engine) || Date.now() > until) return;
+    if (!told) onWait(o.engine.pid);
+    told = true;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 export const describeOwner = (o: LockOwner) =>
   `process ${o.pid}${o.host !== hostname() ? ` on ${o.host}` : ""} (${o.command}, since ${o.since.slice(0, 19).replace("T", " ")})${o.engine ? `, engine process ${o.engine.pid}` : ""}`;
 
