@@ -68,6 +68,14 @@ def save(directory: Path, step: int, model, optimizer, write_model=None, write: 
     return final
 
 
+def step_of(path: str) -> int:
+    """The step a checkpoint was saved at (a staged recipe picks the optimizer to restore by it)."""
+    try:
+        return int(json.loads((Path(path) / "state.json").read_text())["step"])
+    except (OSError, ValueError, KeyError) as e:
+        raise EngineError("checkpoint", f"cannot resume from {path}: {e}") from None
+
+
 def restore(path: str, model, optimizer, load_model=None) -> int:
     """Load weights (load_model(dir) for generative models), optimizer moments and RNG states;
     return the step to continue from."""

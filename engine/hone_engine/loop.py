@@ -15,6 +15,13 @@ The loop owns the rest, the same for every task: the learning-rate schedule, gra
 processes, clipping, the optimizer step, progress events, the evaluation cadence and the
 checkpoint after each evaluation, early stop, Ctrl-C (finish the step, save, exit) and the
 re-evaluation of a resumed checkpoint whose judgement was interrupted (job["eval_first"]).
+
+A job may train in stages (a few-shot classifier's contrastive stage, then its heads): the recipe
+calls the loop once per stage with the stage's `optim` (its total_steps is the global step where
+the stage ends) and `first_step` (where it begins). Steps are numbered across the whole job;
+schedule, epochs and evaluation cadence count from the stage's first step. `last=False`: the
+stage's normal end is not the job's (no `done` event; the recipe goes on); `stage` names it in
+progress events.
 """
 
 import math
@@ -52,9 +59,14 @@ def train(
     accumulate: Callable[[list], tuple],
     evaluate: Callable[[int, float], "str | None"],
     save: Callable[[int], object],
-) -> None:
-    opt = job["optim"]
+    optim: "dict | None" = None,
+    first_step: int = 0,
+    last: bool = True,
+    stage: "str | None" = None,
+) -> str:
+    opt = optim or job["optim"]
     total, per_epoch, accum = opt["total_steps"], opt["steps_per_epoch"], opt["grad_accum"]
+    job_total = job["optim"]["total_steps"]  # what progress shows: the whole job
     interrupted = runtime.interrupt_flag()  # Ctrl-C / SIGTERM; the orchestrator closing our stdin means the same
 
     def checkpoint(step: int) -> None:
@@ -71,16 +83,17 @@ def train(
     if ranks.agree("interrupt" if interrupted["set"] else "go") == "interrupt":
         # Ctrl-C while the engine started: nothing trained since the last checkpoint, nothing to save.
         reason, total = "interrupted", step
-    elif job["eval_first"] and ranks.agree(evaluate(step, step / per_epoch)) == "stop":
+    elif job["eval_first"] and ranks.agree(evaluate(step, (step - first_step) / per_epoch)) == "stop":
         # The orchestrator died while it judged this checkpoint's evaluation: judged again now.
         reason, total = "stopped", step
     model.train()
     while step < total:
-        micro = micro_batches(step // per_epoch)
-        first = (step % per_epoch) * accum
+        local = step - first_step
+        micro = micro_batches(local // per_epoch)
+        first = (local % per_epoch) * accum
         for micro0 in range(first, len(micro), accum):
             for g in optimizer.param_groups:
-                g["lr"] = g["base_lr"] * lr_factor(step, opt["warmup_steps"], total, opt["scheduler"])
+                g["lr"] = g["base_lr"] * lr_factor(step - first_step, opt["warmup_steps"], total - first_step, opt["scheduler"])
             # The loss stays on the device: a .item() per step would make the CPU wait for the GPU
             # every step instead of queueing the next batch while it computes.
             step_loss, tokens, samples = accumulate(micro[micro0 : micro0 + accum])
@@ -96,26 +109,27 @@ def train(
             step += 1
 
             now = time.time()
-            at_eval = step % job["eval_every"] == 0 or step == total
+            at_eval = (step - first_step) % job["eval_every"] == 0 or step == total
             if now - last_report >= 1.0 or at_eval:
                 dt = max(now - window_start, 1e-9)
                 channel.emit(
                     "progress",
                     step=step,
-                    total_steps=total,
-                    epoch=step / per_epoch,
+                    total_steps=job_total,
+                    epoch=(step - first_step) / per_epoch,
                     loss=step_loss.item(),
                     lr=optimizer.param_groups[0]["lr"],
                     grad_norm=None if grad_norm is None else grad_norm.item(),
                     samples_per_s=window_samples / dt,
                     tokens_per_s=window_tokens / dt,
                     elapsed_s=now - t0,
+                    **({"stage": stage} if stage else {}),
                 )
                 last_report, window_start, window_samples, window_tokens = now, now, 0, 0
 
             if at_eval:
                 # Rank 0 evaluates, hears the orchestrator and writes the checkpoint; the others learn its decision.
-                decision = evaluate(step, step / per_epoch)
+                decision = evaluate(step, (step - first_step) / per_epoch)
                 model.train()
                 checkpoint(step)
                 window_start = time.time()  # throughput measures training, not evaluation or saving
@@ -131,5 +145,8 @@ def train(
         if reason != "completed":
             break
 
+    if reason == "completed" and not last:
+        return reason
     ranks.close()
     channel.emit("done", step=step, reason=reason, runtime_s=time.time() - t0)
+    return reason

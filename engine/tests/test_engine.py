@@ -100,6 +100,8 @@ def _job(tmp_path, tiny_model, rows, total_steps, resume_from=None):
         "runtime": {"device": "cpu", "precision": "fp32", "threads": 1, "compile": False},
         "resume_from": resume_from,
         "eval_first": False,
+        "contrastive": None,
+        "head_init": None,
     }
 
 

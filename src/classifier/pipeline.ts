@@ -4,7 +4,7 @@
 // model, decoding tuned on validation, the test split once.
 import { copyFileSync, existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { planTraining, type TaskConfigHooks, type TrainingPlan } from "../config/resolve.js";
+import { planTraining, type ResolvedConfig, type TaskConfigHooks, type TrainingPlan } from "../config/resolve.js";
 import { storedConfig } from "../config/resolved.js";
 import { loadDataset } from "../data/dataset.js";
 import { labelVariantWarnings, type QualityReport } from "../data/quality.js";
@@ -18,7 +18,8 @@ import type { TaskPlugin } from "../run/types.js";
 import { loadTokenizer } from "../tokenize/tokenizer.js";
 import { writeShard } from "../tokenize/shards.js";
 import { HoneError } from "../util/errors.js";
-import { writeJsonAtomic } from "../util/fs.js";
+import { writeFileAtomic, writeJsonAtomic } from "../util/fs.js";
+import { decideMethod, fewShotOf, headInit, labelTexts, resolveFewShot, samplePairs, unknownDescriptions, type Method } from "./fewshot.js";
 import { computeMetrics, readHeadLogits, scalarMetrics, tuneDecoding, type RunMetrics, type Targets } from "./evaluate.js";
 import { classifierBundle } from "./bundle.js";
 import { couplings, headsFile, headSpecs, loadHeads, mainTargets, planHeads, shardHeads, taskTargets } from "./heads.js";
@@ -32,6 +33,10 @@ export interface ClassifierFiles {
   targets: { validation: Targets; test: Targets };
   /** Weights the run started from (init_from), kept so that a resume starts the same way. */
   initFrom: { weights: string; heads: boolean } | null;
+  /** A few-shot run's pairs (absent in runs made before few-shot). */
+  contrastive?: { pairs: string; similar: string; count: number } | null;
+  /** Per sequence head, a shard of one text per label (a head that starts from the labels). */
+  labelTexts?: Record<string, TokenShard> | null;
 }
 
 function qualityWarnings(q: QualityReport): string[] {
@@ -43,18 +48,42 @@ function qualityWarnings(q: QualityReport): string[] {
   return w;
 }
 
-/** Hooks every classifier task shares: an encoder, 128 tokens, accuracy (or micro F1) picks the best. */
-export const classifierConfig: Omit<TaskConfigHooks, "check" | "section"> = {
+/** Hooks every classifier task shares: an encoder, 128 tokens, accuracy (or micro F1) picks the
+ * best, the fewshot section. */
+export const classifierConfig: Omit<TaskConfigHooks, "check"> = {
   model: "encoder",
   defaultModel: "all-minilm-l6-v2",
   defaultMaxLength: 128,
   defaultLr: (hidden) => (hidden <= 384 ? 1e-4 : hidden <= 768 ? 5e-5 : 2e-5),
   selection: { allowed: ["accuracy", "macro_f1", "micro_f1", "weighted_f1", "loss"], auto: (c) => (c.data.multi_label ? "micro_f1" : "accuracy") },
+  section: (c, { baseDir }) => ({ fewshot: resolveFewShot(c, baseDir) }),
 };
+
+/** A classifier's plan: the training plan, the method and its contrastive stage (absent in runs
+ * made before few-shot: finetune). */
+export interface ClassifierPlan extends TrainingPlan {
+  method?: Method;
+  method_reason?: string;
+  head_init?: "random" | "prototypes" | "labels";
+  pairs?: number;
+  pre_steps?: number;
+}
+
+/** The training plan of a method: a contrastive stage's steps come first; zero-shot trains nothing. */
+function methodPlan(cfg: ResolvedConfig, base: TrainingPlan, method: Method, reason: string): ClassifierPlan {
+  const f = fewShotOf(cfg);
+  const init = headInit(f, method);
+  if (method === "zeroshot")
+    return { ...base, total_steps: 0, warmup_steps: 0, eval_every_steps: 1, method, method_reason: reason, head_init: init, pairs: 0, pre_steps: 0 };
+  if (method === "finetune") return { ...base, method, method_reason: reason, head_init: init, pairs: 0, pre_steps: 0 };
+  const pairs = base.counts.train * f.pairs_per_example * f.epochs;
+  const pre = Math.ceil(pairs / f.batch_size);
+  return { ...base, total_steps: pre + base.total_steps, method, method_reason: reason, head_init: init, pairs, pre_steps: pre };
+}
 
 /** A classifier task's plug-in; `config` adds the task's own checks and config section. (Long: an
  * object of the plug-in's short steps, each read on its own.) */
-export function classifierTask(name: string, summary: string, config: TaskConfigHooks): TaskPlugin<TrainingPlan, ClassifierFiles, RunMetrics> {
+export function classifierTask(name: string, summary: string, config: TaskConfigHooks): TaskPlugin<ClassifierPlan, ClassifierFiles, RunMetrics> {
   return {
     name,
     summary,
@@ -66,7 +95,13 @@ export function classifierTask(name: string, summary: string, config: TaskConfig
       const dataset = loadDataset(cfg);
       for (const w of [...qualityWarnings(dataset.quality), ...dataset.notes]) update({ kind: "warning", text: w });
       const heads = planHeads(cfg, dataset.labels, dataset.taskLabels);
-      const plan = planTraining(cfg, heads.labels, { train: dataset.train.length, validation: dataset.validation.length, test: dataset.test.length });
+      const f = fewShotOf(cfg);
+      const { method, reason } = decideMethod(f, dataset.train, dataset.labels);
+      const counts = { train: dataset.train.length, validation: dataset.validation.length, test: dataset.test.length };
+      const plan = methodPlan(cfg, planTraining(cfg, heads.labels, counts), method, reason);
+      if (method !== "finetune" || f.method === "auto") update({ kind: "phase", text: `method ${method}: ${reason}` });
+      for (const k of unknownDescriptions(f.descriptions, heads))
+        update({ kind: "warning", text: `fewshot.descriptions names "${k}", a label the training data does not have` });
       let initFrom: ClassifierFiles["initFrom"] = null;
       const parents: { id: string; relation: string }[] = [];
       if (cfg.model.init_from) {
@@ -96,6 +131,24 @@ export function classifierTask(name: string, summary: string, config: TaskConfig
           const shard = async (split: string, examples: typeof dataset.train) =>
             examples.length === 0 ? null : writeShard(paths.data, split, await tokenizer.encode(examples.map((e) => e.text)), shardHeads(heads, examples));
           const targets = (examples: typeof dataset.train): Targets => ({ main: mainTargets(heads, examples), tasks: taskTargets(heads, examples) });
+          let contrastive: ClassifierFiles["contrastive"] = null;
+          if (plan.pre_steps) {
+            const { pairs, similar } = samplePairs(
+              dataset.train.map((e) => e.labels),
+              f.pairs_per_example,
+              f.epochs,
+              cfg.train.seed,
+            );
+            contrastive = { pairs: join(paths.data, "contrastive.pairs.i32"), similar: join(paths.data, "contrastive.similar.f32"), count: similar.length };
+            writeFileAtomic(contrastive.pairs, new Uint8Array(pairs.buffer));
+            writeFileAtomic(contrastive.similar, new Uint8Array(similar.buffer));
+          }
+          let labelShards: ClassifierFiles["labelTexts"] = null;
+          if (plan.head_init === "labels") {
+            labelShards = {};
+            for (const [head, texts] of Object.entries(labelTexts(heads, f.descriptions)))
+              labelShards[head] = writeShard(paths.data, `labels.${head}`, await tokenizer.encode(texts), []);
+          }
           return {
             labels: plan.labels,
             shards: {
@@ -105,6 +158,8 @@ export function classifierTask(name: string, summary: string, config: TaskConfig
             },
             targets: { validation: targets(dataset.validation), test: targets(dataset.test) },
             initFrom,
+            contrastive,
+            labelTexts: labelShards,
           };
         },
       };
@@ -120,11 +175,18 @@ export function classifierTask(name: string, summary: string, config: TaskConfig
 
     trainJob(c, resume): ClassifyTrainJob {
       const heads = loadHeads(c.paths.model, c.cfg.data.multi_label);
+      const f = fewShotOf(c.cfg);
+      const pairs = c.files.contrastive ?? null;
+      const pre = c.plan.pre_steps ?? 0;
+      const init = c.plan.head_init ?? "random";
       return encoderTrainJob(c, resume, {
         heads: headSpecs(heads, c.cfg.train.label_smoothing),
         couplings: couplings(heads),
         data: { train: c.files.shards.train, validation: c.files.shards.validation },
         initFrom: c.files.initFrom,
+        contrastive:
+          pairs && pre > 0 ? { ...pairs, batch_size: f.batch_size, steps: pre, lr: f.lr, warmup_steps: Math.floor(pre * c.cfg.train.warmup_ratio) } : null,
+        headInit: init === "random" ? null : { from: init, texts: init === "labels" ? (c.files.labelTexts ?? null) : null, scale: f.scale },
       });
     },
 

@@ -42,7 +42,7 @@ export function progressReporter(json: boolean): { onUpdate: (u: TrainUpdate) =>
         const payload = {
           loss: ev.loss === null ? "nan" : ev.loss.toFixed(4),
           sps: ev.samples_per_s.toFixed(1),
-          epoch: ev.epoch.toFixed(2),
+          epoch: ev.stage ? `${ev.epoch.toFixed(2)} (${ev.stage})` : ev.epoch.toFixed(2),
           etaText: duration(remaining),
         };
         if (tty) {

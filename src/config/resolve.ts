@@ -33,7 +33,7 @@ export interface TaskConfigHooks {
   section?(
     c: UserConfig,
     ctx: { baseDir: string; device: "cpu" | "cuda"; precision: "fp32" | "bf16"; info: ModelInfo },
-  ): Pick<ResolvedConfig, "hierarchy" | "lm" | "token" | "qa">;
+  ): Pick<ResolvedConfig, "hierarchy" | "lm" | "token" | "qa" | "fewshot">;
 }
 
 export type MachineProbe = EventOf<"probe">;

@@ -85,6 +85,22 @@ export type ResolvedToken = z.infer<typeof ResolvedToken>;
 export const ResolvedQa = strict({ stride: int, max_answer_tokens: int, n_best: int, max_question_tokens: int });
 export type ResolvedQa = z.infer<typeof ResolvedQa>;
 
+/** Classifiers with little data: the method as configured ("auto" is decided from the data; the
+ * plan records the result), the contrastive stage, the head's start, the labels' descriptions. */
+export const ResolvedFewShot = strict({
+  method: z.enum(["auto", "finetune", "fewshot", "zeroshot"]),
+  auto_below: int,
+  pairs_per_example: int,
+  epochs: int,
+  batch_size: int,
+  lr: num,
+  head_init: z.enum(["auto", "random", "prototypes", "labels"]),
+  scale: num,
+  /** Read from the file when one was named. */
+  descriptions: z.record(z.string(), z.string()).nullable(),
+});
+export type ResolvedFewShot = z.infer<typeof ResolvedFewShot>;
+
 export const ResolvedConfig = strict({
   version: z.literal(RESOLVED_VERSION),
   task: z.enum(TASK_NAMES),
@@ -123,6 +139,8 @@ export const ResolvedConfig = strict({
   token: ResolvedToken.optional(),
   /** Present for extractive question answering. */
   qa: ResolvedQa.optional(),
+  /** Present for classifier tasks (absent in runs made before few-shot: finetune). */
+  fewshot: ResolvedFewShot.optional(),
   train: strict({
     epochs: num,
     max_steps: int.nullable(),

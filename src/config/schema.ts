@@ -168,6 +168,36 @@ export const QaConfig = strict({
   max_question_tokens: z.number().int().positive().default(64),
 });
 
+/** Classifiers with little data (classify, hierarchical): few-shot and zero-shot. */
+export const FewShotConfig = strict({
+  /** finetune: encoder and head learn from the examples; fewshot: first a contrastive stage on
+   * pairs of examples (similar: the same label; SetFit's recipe), then encoder and head as in
+   * finetune, the head starting from each label's mean embedding; zeroshot: no training, each
+   * label's embedding of its name (and description) is its row of the head; auto: fewshot when the
+   * median label has at most auto_below training examples, else finetune. */
+  method: z.enum(["auto", "finetune", "fewshot", "zeroshot"]).default("auto"),
+  auto_below: z.number().int().min(1).default(16),
+  /** Pairs per training example in each epoch of the contrastive stage, half similar, half not:
+   * the stage's budget. */
+  pairs_per_example: z.number().int().positive().max(1000).default(20),
+  epochs: z.number().int().positive().max(100).default(1),
+  /** Pairs per optimizer step of the contrastive stage. */
+  batch_size: z.number().int().positive().max(4096).default(16),
+  lr: z.number().gt(0).max(1).default(2e-5),
+  /** How the head starts: random, prototypes (the mean embedding of each label's examples) or
+   * labels (the embedding of each label's name and description); auto: prototypes after a
+   * contrastive stage, labels for zeroshot, random for finetune. */
+  head_init: z.enum(["auto", "random", "prototypes", "labels"]).default("auto"),
+  /** An initialised head's logits are this times the cosine similarity. */
+  scale: z.number().positive().max(1000).default(20),
+  /** Descriptions of the labels, for zeroshot and head_init: labels: a map { label: text } or a
+   * YAML / JSON file of one. A label without one is read by its name ("card_arrival": "card arrival"). */
+  descriptions: z
+    .union([z.string().min(1), z.record(z.string(), z.string().min(1))])
+    .nullable()
+    .default(null),
+});
+
 export const TrainConfig = strict({
   epochs: z.number().positive().default(5),
   /** Overrides epochs when set. */
@@ -314,6 +344,7 @@ export const UserConfig = strict({
   dpo: DpoConfig.default(DpoConfig.parse({})),
   token: TokenConfig.default(TokenConfig.parse({})),
   qa: QaConfig.default(QaConfig.parse({})),
+  fewshot: FewShotConfig.default(FewShotConfig.parse({})),
   /** Hyperparameter search (`hone tune`); `hone train` ignores it. */
   tune: TuneConfig.optional(),
 }).superRefine((c, ctx) => {

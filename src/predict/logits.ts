@@ -55,7 +55,11 @@ export function encoderOptim(cfg: ResolvedConfig, plan: { warmup_steps: number; 
 export function encoderTrainJob(
   c: { run: { run_dir: string }; cfg: ResolvedConfig; plan: { warmup_steps: number; steps_per_epoch: number; total_steps: number; eval_every_steps: number } },
   resume: { resumeFrom: string | null; evalFirst: boolean },
-  parts: Pick<ClassifyTrainJob, "heads" | "couplings" | "data"> & { initFrom?: { weights: string; heads: boolean } | null },
+  parts: Pick<ClassifyTrainJob, "heads" | "couplings" | "data"> & {
+    initFrom?: { weights: string; heads: boolean } | null;
+    contrastive?: ClassifyTrainJob["contrastive"];
+    headInit?: ClassifyTrainJob["head_init"];
+  },
 ): ClassifyTrainJob {
   return {
     kind: "classify.train",
@@ -71,6 +75,8 @@ export function encoderTrainJob(
     runtime: runtimeSpec(c.cfg),
     resume_from: resume.resumeFrom,
     eval_first: resume.evalFirst,
+    contrastive: parts.contrastive ?? null,
+    head_init: parts.headInit ?? null,
   };
 }
 

@@ -134,7 +134,7 @@ const optimFields = {
   grad_accum: posInt,
   /** Optimizer steps in one pass over the train shard (ceil(micro batches / grad_accum)). */
   steps_per_epoch: posInt,
-  total_steps: posInt,
+  total_steps: nonNegInt,
   eval_batch_size: posInt,
 };
 
@@ -147,6 +147,38 @@ const FreezeSpec = z
     patterns: z.array(z.string()),
   })
   .strict();
+
+/** Few-shot classifiers: a contrastive stage before the heads learn (SetFit's recipe). Its steps are
+ * the job's first `steps` optimizer steps; the heads' steps (optim) follow, numbered on from there. */
+export const ContrastiveStage = z
+  .object({
+    /** int32 count x 2: indices of two train-shard examples per pair, in training order. */
+    pairs: path,
+    /** float32 count: the cosine similarity the pair's embeddings should have (1 similar, 0 not). */
+    similar: path,
+    count: posInt,
+    /** Pairs per optimizer step. */
+    batch_size: posInt,
+    steps: posInt,
+    lr: z.number().positive(),
+    warmup_steps: nonNegInt,
+  })
+  .strict();
+export type ContrastiveStage = z.infer<typeof ContrastiveStage>;
+
+/** Sequence heads that start from embeddings instead of random weights: each label's row is
+ * `scale` x its unit-length embedding, divided by the train examples' mean embedding length (so
+ * that logits are about scale x cosine similarity). prototypes: the mean unit embedding of the
+ * label's train examples (after the contrastive stage); labels: the embedding of each label's
+ * text (texts[head], one example per label, in label order). */
+export const HeadInit = z
+  .object({
+    from: z.enum(["prototypes", "labels"]),
+    texts: z.record(z.string(), TokenShard).nullable(),
+    scale: z.number().positive(),
+  })
+  .strict();
+export type HeadInit = z.infer<typeof HeadInit>;
 
 export const ClassifyTrainJob = z
   .object({
@@ -167,6 +199,9 @@ export const ClassifyTrainJob = z
     resume_from: path.nullable(),
     /** Evaluate the resumed checkpoint before training on (its evaluation was interrupted). */
     eval_first: z.boolean(),
+    contrastive: ContrastiveStage.nullable(),
+    /** Applied when the heads' steps begin (after the contrastive stage, if any). */
+    head_init: HeadInit.nullable(),
   })
   .strict();
 export type ClassifyTrainJob = z.infer<typeof ClassifyTrainJob>;
@@ -420,7 +455,7 @@ export const Event = z.discriminatedUnion("type", [
       parameters: nonNegInt,
       trainable_parameters: nonNegInt,
       start_step: nonNegInt,
-      total_steps: posInt,
+      total_steps: nonNegInt,
     })
     .strict(),
   z
@@ -428,6 +463,8 @@ export const Event = z.discriminatedUnion("type", [
       type: z.literal("progress"),
       step: nonNegInt,
       total_steps: posInt,
+      /** A staged job's stage before the main one (a few-shot run's "contrastive" stage); epoch counts within it. */
+      stage: z.string().optional(),
       epoch: z.number(),
       loss: finiteOrNull,
       lr: z.number(),

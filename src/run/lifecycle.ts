@@ -17,7 +17,7 @@ import { runPaths } from "./artifacts.js";
 import { checkpointSteps, removeTemporaries, stepDir } from "./checkpoints.js";
 import { faultPoint } from "./faults.js";
 import { Selection, supervise } from "./supervise.js";
-import type { PlanBase, RunContext, TaskPlugin, TrainOptions, TrainResult, TrainUpdate } from "./types.js";
+import { evaluatesAt, stageEpochs, type PlanBase, type RunContext, type TaskPlugin, type TrainOptions, type TrainResult, type TrainUpdate } from "./types.js";
 
 export type { TrainOptions, TrainResult, TrainUpdate } from "./types.js";
 
@@ -166,9 +166,8 @@ async function trainOpened({ task, ctx, lock, resumeFrom }: Opened, opts: TrainO
   // The best evaluation and early stopping, rebuilt from the stored series on resume.
   const rule = cfg.train.early_stopping;
   const selection = new Selection(rule, store.metrics(run.id, "validation"));
-  const evalStep = (s: number) => s % plan.eval_every_steps === 0 || s === plan.total_steps;
   // The orchestrator died while it judged the checkpoint's evaluation: the engine evaluates it again first.
-  const evalFirst = resumeFrom !== null && plan.counts.validation > 0 && evalStep(resumeFrom) && selection.lastStep !== resumeFrom;
+  const evalFirst = resumeFrom !== null && plan.counts.validation > 0 && evaluatesAt(plan, resumeFrom) && selection.lastStep !== resumeFrom;
   const trained = resumeFrom !== null && !evalFirst && (resumeFrom >= plan.total_steps || (selection.lastStep === resumeFrom && selection.exhausted));
 
   let doneStep = resumeFrom ?? 0;
@@ -201,5 +200,5 @@ async function trainOpened({ task, ctx, lock, resumeFrom }: Opened, opts: TrainO
   faultPoint("report");
   await writeReports(store, run.id, { validation, test }, task.curveMetric(validation ?? test));
   store.update(run.id, { status: "completed", best_step: bestStep, test_metrics: test ? task.scalars(test) : null });
-  return { run: store.getRun(run.id), validation, test, bestStep, pruned, epochs: doneStep / plan.steps_per_epoch };
+  return { run: store.getRun(run.id), validation, test, bestStep, pruned, epochs: stageEpochs(plan, doneStep) };
 }

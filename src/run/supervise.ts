@@ -10,7 +10,7 @@ import type { RunLock } from "../store/lock.js";
 import { HoneError } from "../util/errors.js";
 import { checkpointSteps, stepDir, stepName } from "./checkpoints.js";
 import { faultPoint } from "./faults.js";
-import type { Judged, RunContext, TrainOptions } from "./types.js";
+import { stageEpochs, type Judged, type RunContext, type TrainOptions } from "./types.js";
 
 /** Loss is minimised, every other selection metric maximised. */
 export const improves = (metric: string, value: number, best: number | null, minDelta: number) =>
@@ -81,8 +81,8 @@ export async function supervise(
     update({ kind: "eval", step: ev.step, metric, value, best: improved, loss: ev.loss });
     const verdict = await opts.judge?.({
       step: ev.step,
-      epoch: ev.step / plan.steps_per_epoch,
-      totalEpochs: plan.total_steps / plan.steps_per_epoch,
+      epoch: stageEpochs(plan, ev.step),
+      totalEpochs: stageEpochs(plan, plan.total_steps),
       metrics: values,
     });
     if (verdict === "prune") {

@@ -73,7 +73,19 @@ export interface PlanBase {
   total_steps: number;
   warmup_steps: number;
   eval_every_steps: number;
+  /** Steps of a stage before the one that evaluates (a few-shot run's contrastive stage): the
+   * job's first steps; epochs and evaluations count from its end. Absent: 0. */
+  pre_steps?: number;
 }
+
+/** Epochs of the evaluated stage at a step (a search's resource, the run's epochs). */
+export const stageEpochs = (plan: PlanBase, step: number) => Math.max(0, step - (plan.pre_steps ?? 0)) / plan.steps_per_epoch;
+
+/** The engine evaluates (and checkpoints) at these steps. */
+export const evaluatesAt = (plan: PlanBase, step: number) => {
+  const pre = plan.pre_steps ?? 0;
+  return step === plan.total_steps || (step > pre && (step - pre) % plan.eval_every_steps === 0);
+};
 
 export type RunPaths = ReturnType<typeof runPaths>;
 

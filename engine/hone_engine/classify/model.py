@@ -25,6 +25,18 @@ class Classifier(nn.Module):
         self.token_heads = frozenset(h["name"] for h in heads if h["level"] == "token")
         self.position_heads = frozenset(h["name"] for h in heads if h["level"] in ("token", "span"))
 
+    def pool(self, hidden, attention_mask):
+        if self.pooling == "mean":
+            # Mean over real tokens: what sentence-embedding models were trained with.
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return hidden[:, 0]
+
+    def embed(self, input_ids, attention_mask):
+        """The text's vector, as the sequence heads read it (before dropout): what the contrastive
+        stage shapes and what a head's initial rows are made of."""
+        return self.pool(self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state, attention_mask)
+
     def forward(self, input_ids, attention_mask):
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         out = {}
@@ -35,13 +47,7 @@ class Classifier(nn.Module):
             out = {name: self.heads[name](tokens) for name in self.position_heads}
             if len(out) == len(self.heads):
                 return out
-        if self.pooling == "mean":
-            # Mean over real tokens: what sentence-embedding models were trained with.
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        else:
-            pooled = hidden[:, 0]
-        pooled = self.dropout(pooled)
+        pooled = self.dropout(self.pool(hidden, attention_mask))
         return out | {name: head(pooled) for name, head in self.heads.items() if name not in self.position_heads}
 
 

@@ -5,6 +5,12 @@ Everything here was decided by the orchestrator (see ClassifyTrainJob in src/pro
 the engine reads the job and does what it says. After each evaluation it writes the logits,
 waits for the orchestrator's decision (continue or stop: early stopping and the choice of the
 best checkpoint are made in TypeScript, where the metrics live), then saves a checkpoint.
+
+Few-shot runs train in two stages of one loop (SetFit's recipe, then fine-tuning): first the
+encoder alone on pairs of examples, pulling the embeddings of a pair together (same label) or
+apart (classify/contrastive.py); then the heads, which start from each label's mean embedding
+(classify/head_init.py), learn with the encoder as in any run. Zero-shot runs train nothing: the
+heads are the labels' embeddings, evaluated once.
 """
 
 import math
@@ -13,12 +19,16 @@ from pathlib import Path
 import torch
 
 from .. import checkpoint, loop, runtime
+from ..classify import contrastive as pairs_stage
 from ..classify import data as shards
+from ..classify.head_init import init_heads
 from ..classify.losses import head_losses
 from ..classify.model import build, freeze, load_weights, param_groups
 from ..classify.predict import predict_logits
 from ..outputs import write_logits
 from ..protocol import EngineError, step_name
+
+HEAD_START = {"prototypes": "heads start from each label's mean embedding", "labels": "heads start from the embeddings of the labels' texts"}
 
 
 def run(job: dict, channel) -> None:
@@ -51,10 +61,18 @@ def run(job: dict, channel) -> None:
     groups = param_groups(model, opt_cfg["lr"], opt_cfg["head_lr"], opt_cfg["weight_decay"])
     optimizer = torch.optim.AdamW(groups, betas=tuple(opt_cfg["betas"]), eps=opt_cfg["eps"], fused=device.type == "cuda")
     trainable = [p for g in groups for p in g["params"]]
+    stage = job["contrastive"]
+    pre = stage["steps"] if stage else 0
+    if stage:
+        # The contrastive stage's own optimizer: the encoder's parameters at the stage's rate.
+        enc_groups = [g | {"lr": stage["lr"], "base_lr": stage["lr"]} for g in param_groups(model.encoder, stage["lr"], stage["lr"], opt_cfg["weight_decay"])]
+        enc_optimizer = torch.optim.AdamW(enc_groups, betas=tuple(opt_cfg["betas"]), eps=opt_cfg["eps"], fused=device.type == "cuda")
 
     start_step = 0
     if job["resume_from"]:
-        start_step = checkpoint.restore(job["resume_from"], model, optimizer)
+        # A checkpoint of the contrastive stage (or its last step) holds that stage's optimizer.
+        in_stage = stage is not None and checkpoint.step_of(job["resume_from"]) <= pre
+        start_step = checkpoint.restore(job["resume_from"], model, enc_optimizer if in_stage else optimizer)
     channel.emit(
         "started",
         parameters=sum(p.numel() for p in model.parameters()),
@@ -95,16 +113,52 @@ def run(job: dict, channel) -> None:
 
     ckpt_dir = run_dir / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
+    ranks = runtime.Ranks({"processes": 1, "device": rt["device"]})
+
+    if stage and start_step < pre:
+        pairs = pairs_stage.load(stage)
+        channel.emit("log", level="info", message=f"contrastive stage: {stage['count']} pairs in {pre} steps, then the heads")
+        reason = loop.train(
+            job,
+            channel,
+            model=model,
+            optimizer=enc_optimizer,
+            params=[p for g in enc_groups for p in g["params"]],
+            ranks=ranks,
+            start_step=start_step,
+            micro_batches=lambda _epoch: pairs_stage.batches(pairs, stage["batch_size"]),
+            accumulate=lambda group: pairs_stage.accumulate(model, train, pairs, group, pad_id, device, autocast),
+            # Nothing to judge before the heads learn: its evaluations are checkpoints only.
+            evaluate=lambda step, epoch: "continue",
+            save=lambda step: checkpoint.save(ckpt_dir, step, model, enc_optimizer),
+            optim=pairs_stage.optim(stage, opt_cfg),
+            last=False,
+            stage="contrastive",
+        )
+        if reason != "completed":
+            return
+        start_step = pre
+    if start_step == pre and job["head_init"]:
+        # The heads' stage begins here (also when resumed from the contrastive stage's last checkpoint).
+        init_heads(model, job["head_init"], train, heads, pad_id, opt_cfg["eval_batch_size"], device, autocast)
+        channel.emit("log", level="info", message=HEAD_START[job["head_init"]["from"]])
+        model.train()
+        if start_step == opt_cfg["total_steps"] and not job["resume_from"]:
+            # Zero-shot: nothing to train; its one evaluation and checkpoint.
+            evaluate(start_step, 0.0)
+            checkpoint.save(ckpt_dir, start_step, model, optimizer)
+            channel.emit("checkpoint", step=start_step, path=str(ckpt_dir / step_name(start_step)))
     loop.train(
         job,
         channel,
         model=model,
         optimizer=optimizer,
         params=trainable,
-        ranks=runtime.Ranks({"processes": 1, "device": rt["device"]}),
+        ranks=ranks,
         start_step=start_step,
         micro_batches=micro_batches,
         accumulate=accumulate,
         evaluate=evaluate,
         save=lambda step: checkpoint.save(ckpt_dir, step, model, optimizer),
+        first_step=pre,
     )

@@ -12,5 +12,5 @@ export default classifierTask("hierarchical", "a hierarchy of labels on an encod
       ]);
     trainsInOneProcess(c);
   },
-  section: (c, { baseDir }) => ({ hierarchy: resolveHierarchy(c, baseDir) }),
+  section: (c, ctx) => ({ ...classifierConfig.section!(c, ctx), hierarchy: resolveHierarchy(c, ctx.baseDir) }),
 });

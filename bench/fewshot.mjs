@@ -1,0 +1,186 @@
+// Benchmark: classifiers from k examples per label (CLINC150, BANKING77; 5 and 10 shots, the
+// DNNC splits, the full test sets). Hone's plain fine-tuning, Hone's few-shot (contrastive stage,
+// then the head), Hone's zero-shot (label names only), and the SetFit library on the same encoder
+// (bench/peers/setfit_fewshot.py), each seed of each back to back in one invocation.
+//   node bench/fewshot.mjs run [--datasets clinc150,banking77] [--shots 5,10] [--seeds 0,1,2]
+//        [--methods finetune,fewshot,zeroshot,setfit] [--tag NAME]
+//        -> bench/results/fewshot-<dataset>-<shots>-<tag>.json (every run: accuracy, wall time)
+//   node bench/fewshot.mjs render -> the "fewshot" section of docs/benchmarks.md
+// The peer installs into bench/.peers (the benchmark's environment; the engine's is untouched).
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, hostname, totalmem } from "node:os";
+import { join } from "node:path";
+import { root, sh, writeDocSection } from "./lib.mjs";
+
+const results = join(root, "bench", "results");
+const [mode = "render", ...rest] = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = rest.indexOf(name);
+  return i >= 0 ? rest[i + 1] : dflt;
+};
+const data = process.env.BENCH_DATA ?? join(root, "..", "shared", "data");
+const python = process.env.HONE_PYTHON ?? join(root, ".venv", "bin", "python");
+const peers = join(root, "bench", ".peers");
+const PEER_PACKAGES = [
+  "setfit==1.2.0",
+  "sentence-transformers",
+  "datasets",
+  "evaluate",
+  "scikit-learn",
+  "scipy",
+  "joblib",
+  "threadpoolctl",
+  "pyarrow",
+  "pandas",
+  "dill",
+  "xxhash",
+  "multiprocess",
+  "tzdata",
+  "python-dateutil",
+  "pytz",
+  "six",
+  "cloudpickle",
+  "narwhals",
+];
+
+/** A DNNC split (seq.in + label, one example per line) as JSONL, in bench/out. */
+function jsonl(dataset, split) {
+  const dir = join(data, dataset, "dnnc_format", split);
+  const texts = readFileSync(join(dir, "seq.in"), "utf8").split("\n");
+  const labels = readFileSync(join(dir, "label"), "utf8").split("\n");
+  const rows = texts.map((t, i) => [t.trim(), (labels[i] ?? "").trim()]).filter(([t, l]) => t && l);
+  const file = join(root, "bench", "out", "fewshot-data", `${dataset}-${split}.jsonl`);
+  mkdirSync(join(file, ".."), { recursive: true });
+  writeFileSync(file, `${rows.map(([text, label]) => JSON.stringify({ text, label })).join("\n")}\n`);
+  return { file, count: rows.length };
+}
+
+function hone(method, train, test, seed, threads) {
+  const store = join(root, "bench", "out", "store-fewshot");
+  rmSync(store, { recursive: true, force: true });
+  const sets = [`data.train=${train}`, `data.test=${test}`, `train.seed=${seed}`, `fewshot.method=${method}`, ...(threads ? [`train.threads=${threads}`] : [])];
+  const r = sh(
+    process.execPath,
+    [join(root, "bin", "hone"), "--store", store, "train", join(root, "bench", "configs", "fewshot.yaml"), "--json", ...sets.flatMap((s) => ["--set", s])],
+    {
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
+  const result = JSON.parse(r.stdout.trim().split("\n").at(-1));
+  const runDir = result.run_dir ?? join(store, "runs", result.run);
+  const plan = JSON.parse(readFileSync(join(runDir, "plan.json"), "utf8"));
+  const config = JSON.parse(readFileSync(join(runDir, "config.json"), "utf8"));
+  return {
+    accuracy: result.test.accuracy,
+    macro_f1: result.test.macro_f1,
+    count: result.test.count,
+    wall_s: r.wall,
+    steps: plan.total_steps,
+    contrastive_steps: plan.pre_steps ?? 0,
+    pairs: plan.pairs ?? 0,
+    settings: { epochs: config.train.epochs, lr: config.train.lr, batch_size: config.train.batch_size, fewshot: config.fewshot },
+  };
+}
+
+function setfit(train, test, seed, threads) {
+  if (!existsSync(join(peers, "setfit"))) {
+    process.stderr.write("== installing the peer (setfit and what it needs beside torch and transformers) into bench/.peers\n");
+    const r = spawnSync(python, ["-m", "pip", "install", "--quiet", "--no-deps", "--target", peers, ...PEER_PACKAGES], { stdio: "inherit" });
+    if (r.status !== 0) process.exit(1);
+  }
+  const model = join(process.env.HONE_MODELS ?? join(process.env.HOME, ".cache", "hone", "models"), "all-minilm-l6-v2");
+  const args = { model, train, test, seed, num_iterations: 20, batch_size: 16, epochs: 1, threads: threads ?? cpus().length };
+  const r = sh(python, [join(root, "bench", "peers", "setfit_fewshot.py"), JSON.stringify(args)], {
+    stdio: ["ignore", "pipe", "inherit"],
+    env: { ...process.env, PYTHONPATH: peers, TOKENIZERS_PARALLELISM: "false" },
+  });
+  const out = JSON.parse(r.stdout.trim().split("\n").at(-1));
+  return { ...out, wall_s: r.wall, settings: { num_iterations: 20, batch_size: 16, epochs: 1, head: "LogisticRegression (setfit's default)" } };
+}
+
+async function run() {
+  const datasets = opt("--datasets", "clinc150,banking77").split(",");
+  const shots = opt("--shots", "5,10").split(",").map(Number);
+  const seeds = opt("--seeds", "0,1,2").split(",").map(Number);
+  const methods = opt("--methods", "finetune,fewshot,zeroshot,setfit").split(",");
+  const tag = opt("--tag", "cpu");
+  const threads = opt("--threads", null);
+  mkdirSync(results, { recursive: true });
+  for (const dataset of datasets) {
+    const test = jsonl(dataset, "test");
+    for (const k of shots) {
+      const train = jsonl(dataset, `train_${k}`);
+      const runs = [];
+      for (const seed of seeds)
+        for (const method of methods) {
+          if (method === "zeroshot" && seed !== seeds[0]) continue; // nothing random in it
+          process.stderr.write(`== ${dataset} ${k}-shot seed ${seed}: ${method}\n`);
+          const r = method === "setfit" ? setfit(train.file, test.file, seed, threads) : hone(method, train.file, test.file, seed, threads);
+          process.stderr.write(`   accuracy ${(r.accuracy * 100).toFixed(2)}%, ${r.wall_s.toFixed(1)} s\n`);
+          runs.push({ method, seed, ...r });
+        }
+      const record = {
+        bench: "fewshot",
+        dataset,
+        shots: k,
+        train_examples: train.count,
+        test_examples: test.count,
+        runs,
+        command: `node bench/fewshot.mjs run ${rest.join(" ")}`.trim(),
+        machine: { host: hostname(), cpus: cpus().length, cpu: cpus()[0]?.model ?? "", memory_gb: Math.round(totalmem() / 2 ** 30), threads: threads ?? "all" },
+        date: new Date().toISOString(),
+        versions: { node: process.version, ...(runs.find((r) => r.versions)?.versions ?? {}) },
+      };
+      const file = join(results, `fewshot-${dataset}-${k}-${tag}.json`);
+      writeFileSync(file, `${JSON.stringify(record, null, 2)}\n`);
+      process.stderr.write(`wrote ${file}\n`);
+    }
+  }
+}
+
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const spread = (xs) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
+
+function render() {
+  const files = readdirSync(results)
+    .filter((f) => /^fewshot-.*\.json$/.test(f))
+    .sort();
+  const NAMES = { finetune: "Hone fine-tuning", fewshot: "Hone few-shot", zeroshot: "Hone zero-shot", setfit: "SetFit (library)" };
+  const lines = [
+    "<!-- fewshot:start -->",
+    "## Few-shot and zero-shot classification",
+    "",
+    "k examples per intent (the DNNC splits `train_5` / `train_10` of `../shared/data/*/dnnc_format`), no validation split, the full",
+    "test set once. Default encoder (all-MiniLM-L6-v2) for every method. Hone fine-tuning: encoder and head on the examples",
+    "(10 epochs); Hone few-shot: a contrastive stage of 20 pairs per example (batch 16, lr 2e-5; SetFit's budget), then the same",
+    "fine-tuning with the head starting from each label's mean embedding; Hone zero-shot: the label names' embeddings, no training;",
+    "SetFit 1.2 (PyPI `setfit`): `num_iterations=20`, batch 16, one epoch, its default logistic-regression head. Accuracy: mean ±",
+    "standard deviation over the seeds; wall: whole command, mean.",
+    "",
+    "| data | shots | method | seeds | test accuracy | wall (s) | machine |",
+    "|---|---:|---|---:|---:|---:|---|",
+  ];
+  const notes = [];
+  for (const f of files) {
+    const r = JSON.parse(readFileSync(join(results, f), "utf8"));
+    for (const method of ["finetune", "fewshot", "zeroshot", "setfit"]) {
+      const rs = r.runs.filter((x) => x.method === method);
+      if (rs.length === 0) continue;
+      const acc = rs.map((x) => x.accuracy * 100);
+      lines.push(
+        `| ${r.dataset} | ${r.shots} | ${NAMES[method]} | ${rs.length} | ${mean(acc).toFixed(2)}${rs.length > 1 ? ` ± ${spread(acc).toFixed(2)}` : ""} | ${mean(rs.map((x) => x.wall_s)).toFixed(0)} | ${r.machine.cpu.split(" ").slice(0, 4).join(" ")}, ${r.machine.threads} threads |`,
+      );
+    }
+    notes.push(
+      `\`${r.command}\` (${f}, ${r.date.slice(0, 10)}; ${Object.entries(r.versions)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(", ")})`,
+    );
+  }
+  lines.push("", ...notes.map((n) => `- ${n}`), "<!-- fewshot:end -->");
+  writeDocSection("fewshot", lines.join("\n"));
+}
+
+if (mode === "run") await run();
+render();

@@ -1,0 +1,124 @@
+// Few-shot and zero-shot classifiers through the real CLI and engine on the tiny model: the method
+// chosen from the data and said with its reason, the contrastive stage inside the run's one
+// lifecycle (a kill -9 inside it, then --resume, gives the uninterrupted run's results), and a
+// zero-shot run that is evaluated, predicts, and exports like a trained one.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { hone, jsonLines, settled, tempDir, tinyTrainArgs } from "../testing/fixtures.js";
+import { load } from "../deploy/runtime.js";
+import type { Prediction } from "../predict/types.js";
+
+// The example data has a median of 23 examples per label: auto_below 30 makes it "few".
+const fewArgs = (store: string, extra: string[] = []) =>
+  tinyTrainArgs(store, [
+    "--set",
+    "fewshot.auto_below=30",
+    "--set",
+    "fewshot.pairs_per_example=4",
+    "--set",
+    "train.epochs=2",
+    "--set",
+    "train.eval_every=5",
+    ...extra,
+  ]);
+
+function outcome(store: string, runId: string) {
+  const shown = JSON.parse(hone(["--store", store, "runs", "show", runId, "--json"]).stdout) as {
+    best_step: number;
+    run_dir: string;
+    metrics: { split: string; step: number; name: string; value: number }[];
+  };
+  return {
+    best_step: shown.best_step,
+    validation: shown.metrics
+      .filter((m) => m.split === "validation")
+      .map((m) => `${m.step} ${m.name} ${m.value}`)
+      .sort(),
+    test: JSON.parse(readFileSync(join(shown.run_dir, "report", "metrics.test.json"), "utf8")),
+  };
+}
+
+test("few examples per label: the run chooses few-shot and says why; a kill -9 inside the contrastive stage, then --resume, loses nothing", async () => {
+  const store = tempDir();
+  const r = hone(fewArgs(store));
+  assert.equal(r.status, 0, r.stderr);
+  const lines = jsonLines(r.stdout);
+  const method = lines.find((l) => l.kind === "phase" && String(l.text).startsWith("method fewshot"));
+  assert.ok(method, "the method and its reason are said");
+  assert.match(String(method!.text), /median 23 training examples per label over 11 labels, at most fewshot.auto_below \(30\)/);
+  const runId = String(lines.find((l) => l.kind === "run")!.id);
+  const plan = JSON.parse(readFileSync(join(store, "runs", runId, "plan.json"), "utf8"));
+  assert.equal(plan.method, "fewshot");
+  assert.equal(plan.pairs, plan.counts.train * 4);
+  assert.equal(plan.pre_steps, Math.ceil(plan.pairs / 16));
+  const stage = lines.filter((l) => l.type === "progress" && l.stage === "contrastive");
+  assert.ok(stage.length > 0 && stage.every((l) => (l.step as number) <= plan.pre_steps));
+  const evals = lines.filter((l) => l.type === "eval").map((l) => l.step as number);
+  assert.ok(evals.length > 0 && evals.every((s) => s > plan.pre_steps), "evaluations begin with the heads' stage");
+  const expected = outcome(store, runId);
+
+  // Killed at the second checkpoint of the contrastive stage (the orchestrator, kill -9).
+  const store2 = tempDir();
+  const first = hone(fewArgs(store2), { env: { HONE_FAULT: "checkpoint@2" } });
+  assert.equal(first.status, null, first.stderr);
+  const id2 = (JSON.parse(hone(["--store", store2, "runs", "--json"]).stdout) as { id: string }[])[0]!.id;
+  await settled(store2, id2);
+  const resumed = hone(["--store", store2, "train", "--resume", id2, "--json"]);
+  assert.equal(resumed.status, 0, resumed.stderr);
+  const at = jsonLines(resumed.stdout).find((l) => l.kind === "run")!.resumed_from as number;
+  assert.ok(at > 0 && at < plan.pre_steps, `resumed inside the contrastive stage (step ${at} of ${plan.pre_steps})`);
+  assert.deepEqual(outcome(store2, id2), expected);
+});
+
+test("zero-shot: a classifier from label names and descriptions alone, evaluated, predicting and exported like a trained one", async () => {
+  const store = tempDir();
+  const dir = tempDir();
+  const descriptions = join(dir, "labels.yaml");
+  writeFileSync(descriptions, "payment/declined: my card was declined\nservice/returns: I want to send it back\n");
+  const r = hone(tinyTrainArgs(store, ["--set", "fewshot.method=zeroshot", "--set", `fewshot.descriptions=${descriptions}`]));
+  assert.equal(r.status, 0, r.stderr);
+  const lines = jsonLines(r.stdout);
+  const res = lines.find((l) => l.kind === "result") as { run: string; test: { accuracy: number; count: number } };
+  assert.ok(res.test.count > 0);
+  const runId = res.run;
+  const plan = JSON.parse(readFileSync(join(store, "runs", runId, "plan.json"), "utf8"));
+  assert.deepEqual([plan.method, plan.total_steps, plan.head_init], ["zeroshot", 0, "labels"]);
+  assert.equal(lines.filter((l) => l.type === "progress").length, 0, "nothing is trained");
+
+  // A text equal to a label's description is that label (the same embedding, cosine 1).
+  const p = hone(["--store", store, "predict", runId], { input: "my card was declined\nI want to send it back\n" });
+  assert.equal(p.status, 0, p.stderr);
+  assert.deepEqual(
+    jsonLines(p.stdout).map((x) => x.label),
+    ["payment/declined", "service/returns"],
+  );
+  const ev = hone(["--store", store, "eval", runId, "--json"]);
+  assert.equal(ev.status, 0, ev.stderr);
+  assert.equal(JSON.parse(ev.stdout).metrics.accuracy, res.test.accuracy);
+
+  const bundle = join(tempDir(), "bundle");
+  const e = hone(["--store", store, "export", runId, "--out", bundle, "--json"]);
+  assert.equal(e.status, 0, e.stderr);
+  const model = await load(bundle);
+  const fromNode = (await model.predict(["my card was declined", "I want to send it back"])) as Prediction[];
+  await model.close();
+  assert.deepEqual(
+    fromNode.map((x) => x.label),
+    ["payment/declined", "service/returns"],
+  );
+});
+
+test("bad label descriptions are refused before any work, with the field and a fix", () => {
+  const store = tempDir();
+  const dir = tempDir();
+  const bad = join(dir, "labels.yaml");
+  writeFileSync(bad, "- just\n- a list\n");
+  const r = hone(tinyTrainArgs(store, ["--set", "fewshot.method=zeroshot", "--set", `fewshot.descriptions=${bad}`]));
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /fewshot\.descriptions/);
+  assert.match(r.stderr, /not a map of label to description/);
+  assert.doesNotMatch(r.stderr, /\n\s+at .*:\d+:\d+\)?\n/);
+  assert.equal((JSON.parse(hone(["--store", store, "runs", "--json"]).stdout) as unknown[]).length, 0);
+});
