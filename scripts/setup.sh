@@ -21,7 +21,9 @@ PYTHON=${PYTHON:-python3}
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   .venv/bin/python -m pip install -q "${HONE_TORCH:-torch==2.13.0}"
 fi
-.venv/bin/python -m pip install -q -r engine/requirements.txt -r engine/requirements-dev.txt
+# Everything else exactly as locked, every wheel checked against its sha256 (scripts/lock-engine.sh
+# writes the lock from the ranges in engine/requirements*.txt).
+.venv/bin/python -m pip install -q --require-hashes --no-deps -r engine/requirements.lock
 
 echo "== default models"
 node bin/hone models install all-minilm-l6-v2
