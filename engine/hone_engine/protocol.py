@@ -114,11 +114,20 @@ class Channel:
             # end of this step and saves a checkpoint (see the loop), so nothing is lost.
             self.closed.set()
 
+    def poll_control(self) -> "dict | None":
+        """A control line if one has arrived, else None (lm.serve reads cancels while it generates)."""
+        try:
+            return self._control(self._lines.get_nowait())
+        except queue.Empty:
+            return None
+
     def await_control(self) -> dict:
         """Block until the orchestrator decides (after an eval). EOF means stop."""
-        line = self._lines.get()
+        return self._control(self._lines.get())
+
+    def _control(self, line: "str | None") -> dict:
         if line is None:
-            self._lines.put(None)
+            self._lines.put(None)  # EOF stays visible to the next reader
             return {"type": "stop", "reason": "orchestrator closed stdin"}
         msg = json.loads(line)
         validate(msg, "Control")

@@ -272,3 +272,19 @@ def test_dora_and_full_fine_tuning_learn(tiny_lm, tmp_path, method):
         assert 0 < started["trainable_parameters"] < started["parameters"] / 2
     else:
         assert started["trainable_parameters"] < started["parameters"] / 5
+
+
+def test_serve_cancels_a_running_generation_at_its_next_token_and_skips_a_cancelled_waiting_one(tiny_lm):
+    from hone_engine.recipes import lm_serve
+
+    spec = {"path": str(tiny_lm), "adapter": None, "architecture": "causal", "head": "lm", "dtype": "fp32", "pad_token_id": 0}
+    ask = lambda i, n: {"type": "generate", "id": i, "prompt": [5, 6, 7], "max_new_tokens": n, "temperature": 0, "top_p": 1, "seed": 0, "stop_token_ids": [1]}  # noqa: E731
+    controls = [ask("a", 40), {"type": "cancel", "id": "a"}, ask("b", 5), {"type": "cancel", "id": "c"}, ask("c", 5), {"type": "stop", "reason": "test"}]
+    job = {"kind": "lm.serve", "protocol_version": 1, "model": spec, "runtime": {"device": "cpu", "precision": "fp32", "threads": 1, "compile": False}}
+    rec = Recorder(job, controls=controls)
+    lm_serve.run(rec.channel.read_job(), rec.channel)
+    done = {e["id"]: e for e in rec.events() if e["type"] == "generated"}
+    assert done["a"]["finish_reason"] == "cancelled" and done["a"]["completion_tokens"] <= 1
+    assert done["b"]["finish_reason"] in ("stop", "length") and done["b"]["completion_tokens"] >= 1
+    assert done["c"] == {**done["c"], "finish_reason": "cancelled", "completion_tokens": 0}
+    assert rec.events()[-1]["type"] == "done"

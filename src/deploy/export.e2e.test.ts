@@ -3,12 +3,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { cpSync, existsSync, readFileSync, readdirSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EXAMPLE_DATA, hone, jsonLines, tempDir, tinyModel } from "../testing/fixtures.js";
 import { load } from "./runtime.js";
 import type { Prediction } from "../predict/predict.js";
 import { predict } from "../run/sdk.js";
+import { HoneError } from "../util/errors.js";
 
 test("export a tiny hierarchical model to ONNX: checked against PyTorch, loaded in Node, same predictions as the engine", async () => {
   const store = tempDir();
@@ -70,6 +71,16 @@ test("export a tiny hierarchical model to ONNX: checked against PyTorch, loaded 
     assert.equal(p.label, q.label);
     assert.deepEqual(p.path, q.path);
     assert.ok(Math.abs(p.score - q.score) < 1e-4, `${p.score} vs ${q.score}`);
+  });
+
+  // A bundle cut short in a copy, or edited, is refused at load, naming the file.
+  const copy = join(tempDir(), "bundle");
+  cpSync(bundle, copy, { recursive: true });
+  truncateSync(join(copy, "model.onnx"), 1000);
+  writeFileSync(join(copy, "heads.json"), readFileSync(join(copy, "heads.json"), "utf8").replace("level", "levels"));
+  await assert.rejects(load(copy), (e: Error) => {
+    const issues = (e as HoneError).issues.map((i) => `${i.file} ${i.message}`).join("\n");
+    return e instanceof HoneError && /model\.onnx sha256 differs/.test(issues) && /heads\.json sha256 differs/.test(issues);
   });
 
   // The trade-off table: PyTorch fp32 and the three ONNX forms, measured on the test split.

@@ -9,6 +9,7 @@ import type { BundleGraph, TaskPrediction } from "../run/types.js";
 import { taskPlugin } from "../tasks/registry.js";
 import { loadTokenizer, type TextTokenizer } from "../tokenize/tokenizer.js";
 import { HoneError } from "../util/errors.js";
+import { sha256File } from "../util/fs.js";
 
 export interface LoadOptions {
   /** Examples per ONNX Runtime call. */
@@ -32,6 +33,33 @@ export interface LoadedModel extends BundleGraph {
   close(): Promise<void>;
 }
 
+function readManifest(path: string): BundleGraph["manifest"] & { files?: Record<string, string> } {
+  try {
+    return JSON.parse(readFileSync(path, "utf8"));
+  } catch (e) {
+    throw new HoneError("usage", "the bundle's manifest is unreadable", [
+      { file: path, message: (e as Error).message.split("\n")[0]!, hint: "export the run again: hone export RUN" },
+    ]);
+  }
+}
+
+/** Every file the manifest lists is there with the sha256 it was exported with: a bundle that was
+ * cut short in a copy, or changed, is refused before it answers anything. */
+async function verifyFiles(dir: string, files: Record<string, string>): Promise<void> {
+  const issues = [];
+  for (const [f, sum] of Object.entries(files)) {
+    const path = join(dir, f);
+    if (!existsSync(path)) issues.push({ file: path, message: "missing", hint: "copy the whole bundle folder, or export the run again" });
+    else if ((await sha256File(path)) !== sum)
+      issues.push({
+        file: path,
+        message: `sha256 differs from bundle.json's (${sum.slice(0, 12)}…): changed or cut short since export`,
+        hint: "copy the bundle again, or export the run again",
+      });
+  }
+  if (issues.length > 0) throw new HoneError("usage", `${dir}: the bundle's files do not match its manifest`, issues);
+}
+
 export async function load(dir: string, opts: LoadOptions = {}): Promise<LoadedModel> {
   const manifestPath = join(dir, "bundle.json");
   if (!existsSync(manifestPath)) {
@@ -39,7 +67,8 @@ export async function load(dir: string, opts: LoadOptions = {}): Promise<LoadedM
       { file: dir, message: "no bundle.json", hint: "make one with: hone export RUN --format onnx" },
     ]);
   }
-  const manifest = JSON.parse(readFileSync(manifestPath, "utf8"));
+  const manifest = readManifest(manifestPath);
+  await verifyFiles(dir, manifest.files ?? {});
   const decodingFile = join(dir, "decoding.json");
   const multiLabel = existsSync(decodingFile) && (JSON.parse(readFileSync(decodingFile, "utf8")) as { multi_label?: boolean }).multi_label === true;
   const plan = loadHeads(dir, multiLabel);

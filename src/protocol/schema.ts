@@ -506,7 +506,7 @@ export const Event = z.discriminatedUnion("type", [
     .object({
       type: z.literal("generated"),
       id: z.string(),
-      finish_reason: z.enum(["stop", "length"]),
+      finish_reason: z.enum(["stop", "length", "cancelled"]),
       prompt_tokens: nonNegInt,
       completion_tokens: nonNegInt,
     })
@@ -576,6 +576,9 @@ export const Control = z.discriminatedUnion("type", [
       stop_token_ids: z.array(nonNegInt).min(1),
     })
     .strict(),
+  /** lm.serve: give up a request (its client went away, or its time ran out): the generation
+   * stops at its next token and reports finish_reason "cancelled". */
+  z.object({ type: z.literal("cancel"), id: z.string().min(1) }).strict(),
 ]);
 export type Control = z.infer<typeof Control>;
 

@@ -42,6 +42,8 @@ export const fail = (c: Context, status: 400 | 401 | 404 | 413 | 415 | 421 | 429
 export interface ServerState {
   draining: boolean;
   inFlight: number;
+  /** Why the server cannot answer (its engine died), or null: /readyz says so, requests get 503. */
+  down?: () => string | null;
 }
 
 /** What every service has on every route: request metrics, the Host check, the API key, CORS. */
@@ -110,6 +112,8 @@ export const limitBody = (opts: ServeOptions) =>
  * that is not JSON or does not fit the schema. The parsed body, or the answer to send. */
 export async function admit<T>(c: Context, state: ServerState, opts: ServeOptions, schema: z.ZodType<T>): Promise<{ body: T } | { response: Response }> {
   if (state.draining) return { response: fail(c, 503, "draining", "the server is shutting down") };
+  const down = state.down?.();
+  if (down) return { response: fail(c, 503, "engine_down", down) };
   if (state.inFlight >= opts.limits.maxInFlight) {
     c.header("Retry-After", "1");
     return { response: fail(c, 429, "busy", `more than ${opts.limits.maxInFlight} requests in flight`) };
@@ -136,7 +140,11 @@ export async function admit<T>(c: Context, state: ServerState, opts: ServeOption
 /** Health, readiness, metrics, OpenAPI and the error answers every service shares. */
 export function commonRoutes(app: Hono, state: ServerState, registry: Registry, model: string, api: () => unknown): void {
   app.get("/healthz", (c) => c.json({ status: "ok" }));
-  app.get("/readyz", (c) => (state.draining ? fail(c, 503, "draining", "the server is shutting down") : c.json({ ready: true, model })));
+  app.get("/readyz", (c) => {
+    if (state.draining) return fail(c, 503, "draining", "the server is shutting down");
+    const down = state.down?.();
+    return down ? fail(c, 503, "engine_down", down) : c.json({ ready: true, model });
+  });
   app.get("/metrics", async (c) => c.text(await registry.metrics(), 200, { "Content-Type": registry.contentType }));
   app.get("/openapi.json", (c) => c.json(api()));
   app.notFound((c) => fail(c, 404, "not_found", `no route ${c.req.method} ${c.req.path}`));

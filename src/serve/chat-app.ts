@@ -12,9 +12,14 @@ import type { ChatBackend, ChatResult } from "./chat.js";
 export const DEFAULT_MAX_NEW_TOKENS = 512;
 
 export function createChatApp(backend: ChatBackend, opts: ServeOptions, maxNewTokens = DEFAULT_MAX_NEW_TOKENS) {
-  const state: ServerState = { draining: false, inFlight: 0 };
+  const state: ServerState = { draining: false, inFlight: 0, down: () => (backend.failure ? `${backend.failure.message}; restart the server` : null) };
   const registry = new Registry();
   const generated = new Counter({ name: "hone_generated_tokens_total", help: "Tokens generated", registers: [registry] });
+  const cancelled = new Counter({
+    name: "hone_cancelled_requests_total",
+    help: "Requests given up (client gone or time out) while waiting or generating",
+    registers: [registry],
+  });
   const app = guardedApp(opts, registry, state);
   const L = opts.limits;
 
@@ -52,12 +57,24 @@ export function createChatApp(backend: ChatBackend, opts: ServeOptions, maxNewTo
       return { prompt_tokens: r.prompt_tokens, completion_tokens: r.completion_tokens, total_tokens: r.prompt_tokens + r.completion_tokens };
     };
     state.inFlight++;
+    // The client going away, or the time running out, cancels the generation (the engine is freed
+    // for the next request instead of finishing an answer nobody reads).
+    const giveUp = new AbortController();
+    const cancel = () => {
+      if (giveUp.signal.aborted) return;
+      cancelled.inc();
+      giveUp.abort();
+    };
     if (!b.stream) {
       let timer: NodeJS.Timeout | undefined;
+      c.req.raw.signal.addEventListener("abort", cancel, { once: true });
       try {
         const timeout = new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), L.timeoutMs)));
-        const r = await Promise.race([backend.complete(prompt, params), timeout]);
-        if (r === "timeout") return fail(c, 503, "timeout", `not answered within ${L.timeoutMs} ms (stream: true shows the answer as it grows)`);
+        const r = await Promise.race([backend.complete(prompt, params, () => {}, giveUp.signal), timeout]);
+        if (r === "timeout") {
+          cancel();
+          return fail(c, 503, "timeout", `not answered within ${L.timeoutMs} ms (stream: true shows the answer as it grows)`);
+        }
         return c.json({
           ...m,
           object: "chat.completion",
@@ -70,14 +87,16 @@ export function createChatApp(backend: ChatBackend, opts: ServeOptions, maxNewTo
       }
     }
     return streamSSE(c, async (stream) => {
+      stream.onAbort(cancel);
       try {
         const chunk = (delta: Record<string, string>, finish_reason: string | null) =>
           stream.writeSSE({ data: JSON.stringify({ ...m, object: "chat.completion.chunk", choices: [{ index: 0, delta, finish_reason }] }) });
         await chunk({ role: "assistant", content: "" }, null);
         // Deltas arrive while the engine generates; SSE writes are kept in their order.
         let writes: Promise<void> = Promise.resolve();
-        const r = await backend.complete(prompt, params, (text) => (writes = writes.then(() => chunk({ content: text }, null))));
+        const r = await backend.complete(prompt, params, (text) => (writes = writes.then(() => chunk({ content: text }, null))), giveUp.signal);
         await writes;
+        if (r.finish_reason === "cancelled") return;
         finish(r);
         await chunk({}, r.finish_reason);
         await stream.writeSSE({ data: "[DONE]" });

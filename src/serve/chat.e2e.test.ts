@@ -151,6 +151,29 @@ test("POST /v1/chat/completions answers like the trained model, as JSON and as a
       body: JSON.stringify({ messages: [{ role: "user", content: QA[3]![0] }] }),
     });
     assert.equal(((await allowed.json()) as { choices: { message: { content: string } }[] }).choices[0]!.message.content, QA[3]![1]);
+
+    // A request given up while it waits for the engine is never generated: it ends "cancelled"
+    // with no tokens, and the one before it is answered as usual.
+    const prompt = await backend.promptIds([{ role: "user", content: QA[0]![0] }]);
+    const params = { max_tokens: 64, temperature: 0, top_p: 1, seed: 0 };
+    const giveUp = new AbortController();
+    const first = backend.complete(prompt, params);
+    const second = backend.complete(prompt, params, () => {}, giveUp.signal);
+    giveUp.abort();
+    assert.equal((await first).text, QA[0]![1]);
+    assert.deepEqual(await second, { text: "", finish_reason: "cancelled", prompt_tokens: prompt.length, completion_tokens: 0 });
+
+    // The engine dies: readiness and requests say so (503), waiting requests fail at once, and the
+    // server's fatal promise settles (hone serve then exits 4 for its supervisor to restart it).
+    const died = new Promise<Error>((resolve) => backend.onFailure(resolve));
+    process.kill(backend.enginePid!, "SIGKILL");
+    assert.match((await died).message, /generation engine stopped/);
+    const ready = await app.request("/readyz", { headers: { host: "localhost" } });
+    assert.equal(ready.status, 503);
+    assert.equal(((await ready.json()) as { error: string }).error, "engine_down");
+    const after = await post({ messages: [{ role: "user", content: QA[0]![0] }] });
+    assert.equal(after.status, 503);
+    await assert.rejects(backend.complete(prompt, params), /generation engine stopped/);
   } finally {
     await backend.close();
   }

@@ -1,6 +1,8 @@
 // The generation backend of `hone serve` for generative runs: one long-lived engine process
 // (lm.serve) holding the model; prompts rendered and tokenized here, tokens decoded here as they
-// stream back. Requests are answered one at a time, in arrival order.
+// stream back. Requests are answered one at a time, in arrival order; one whose client went away
+// (or whose time ran out) is cancelled: never sent if it still waits, stopped at the next token if
+// it runs. If the engine dies, every waiting request fails at once and `failure` says why.
 import { startEngine, type EngineHandle } from "../engine/process.js";
 import type { Message } from "../generative/chat-template.js";
 import { lmEncoder } from "../generative/dataset.js";
@@ -23,7 +25,7 @@ export interface ChatParams {
 
 export interface ChatResult {
   text: string;
-  finish_reason: "stop" | "length";
+  finish_reason: "stop" | "length" | "cancelled";
   prompt_tokens: number;
   completion_tokens: number;
 }
@@ -40,7 +42,9 @@ export class ChatBackend {
   private readonly pending = new Map<string, Pending>();
   private queue: Promise<unknown> = Promise.resolve();
   private next = 0;
-  private failure: Error | null = null;
+  private failureError: Error | null = null;
+  private readonly failureListeners: ((e: Error) => void)[] = [];
+  private closing = false;
 
   private constructor(
     readonly runId: string,
@@ -72,18 +76,42 @@ export class ChatBackend {
       { keepEvents: false, onEvent: (ev) => (ev.type === "ready" ? ready() : backend?.onEvent(ev)) },
     );
     backend = new ChatBackend(r.run.id, r.cfg.data.max_length, engine, encoder, r.plan.stop_token_ids);
-    const ended = engine.result.then((res) => {
-      backend!.fail(new HoneError("engine", `the generation engine stopped (exit ${res.exitCode ?? res.signal})`));
-      throw new HoneError("engine", "the generation engine stopped before it was ready", [{ message: res.stderrTail.slice(-5).join("\n") }]);
-    });
+    const ended = engine.result.then(
+      (res) => {
+        const tail = res.stderrTail.slice(-5).join("\n");
+        backend!.fail(new HoneError("engine", `the generation engine stopped (exit ${res.exitCode ?? res.signal})`, tail ? [{ message: tail }] : []));
+        throw new HoneError("engine", "the generation engine stopped before it was ready", [{ message: tail }]);
+      },
+      (e: Error) => {
+        backend!.fail(e);
+        throw e;
+      },
+    );
     await Promise.race([loaded, ended]);
     return backend;
   }
 
   private fail(e: Error): void {
-    this.failure = e;
+    if (this.failureError || this.closing) return;
+    this.failureError = e;
     for (const p of this.pending.values()) p.reject(e);
     this.pending.clear();
+    for (const f of this.failureListeners) f(e);
+  }
+
+  /** Why the engine stopped serving (it died), or null while it serves. */
+  get failure(): Error | null {
+    return this.failureError;
+  }
+
+  /** The engine's process id. */
+  get enginePid(): number | null {
+    return this.engine.pid;
+  }
+
+  /** Called once if the engine dies. */
+  onFailure(listener: (e: Error) => void): void {
+    this.failureListeners.push(listener);
   }
 
   private onEvent(ev: { type: string }): void {
@@ -116,12 +144,18 @@ export class ChatBackend {
     return Array.from((await this.encoder.encodePrompts([messages]))[0]!);
   }
 
-  /** Answer a prompt (promptIds of a conversation); onText gets the text as it grows. */
-  complete(prompt: number[], params: ChatParams, onText: (delta: string) => void = () => {}): Promise<ChatResult> {
+  /** Answer a prompt (promptIds of a conversation); onText gets the text as it grows. Aborting
+   * `signal` cancels it: a waiting request is never sent, a running one stops at its next token
+   * (finish_reason "cancelled"). */
+  complete(prompt: number[], params: ChatParams, onText: (delta: string) => void = () => {}, signal?: AbortSignal): Promise<ChatResult> {
     const run = async (): Promise<ChatResult> => {
-      if (this.failure) throw this.failure;
+      if (this.failureError) throw this.failureError;
+      if (signal?.aborted) return { text: "", finish_reason: "cancelled", prompt_tokens: prompt.length, completion_tokens: 0 };
       const id = String(this.next++);
       const done = new Promise<ChatResult>((resolve, reject) => this.pending.set(id, { ids: [], sent: "", onText, resolve, reject }));
+      const cancel = () => this.engine.send({ type: "cancel", id });
+      signal?.addEventListener("abort", cancel, { once: true });
+      void done.finally(() => signal?.removeEventListener("abort", cancel)).catch(() => {});
       this.engine.send({
         type: "generate",
         id,
@@ -140,6 +174,8 @@ export class ChatBackend {
   }
 
   async close(): Promise<void> {
+    if (this.failureError) return;
+    this.closing = true;
     this.engine.send({ type: "stop", reason: "server shutting down" });
     await this.engine.result.catch(() => {});
   }

@@ -19,6 +19,9 @@ export interface RunningServer {
   routes: string;
   /** Stop taking requests, finish the ones in flight, release the model. */
   close(): Promise<void>;
+  /** Settles if the server can no longer answer (a chat server's engine died): meanwhile /readyz
+   * and every request answer 503; `hone serve` then exits (code 4) for its supervisor to restart it. */
+  fatal: Promise<Error>;
 }
 
 /** A bundle directory as given, or a run's fp32 bundle (exported now if it has none). */
@@ -61,7 +64,8 @@ export async function startChatServer(ref: string, port: number, opts: ServeOpti
   checkBind(opts);
   const backend = await ChatBackend.start(ref, store);
   const { app, state } = createChatApp(backend, opts, maxNewTokens);
-  return listen(app, state, port, opts, () => backend.close(), "POST /v1/chat/completions, GET /v1/models");
+  const fatal = new Promise<Error>((resolve) => backend.onFailure(resolve));
+  return { ...(await listen(app, state, port, opts, () => backend.close(), "POST /v1/chat/completions, GET /v1/models")), fatal };
 }
 
 async function listen(app: Hono, state: ServerState, port: number, opts: ServeOptions, release: () => Promise<void>, routes: string): Promise<RunningServer> {
@@ -87,6 +91,7 @@ async function listen(app: Hono, state: ServerState, port: number, opts: ServeOp
   return {
     url: `http://${opts.host.includes(":") ? `[${opts.host}]` : opts.host}:${boundPort}`,
     routes,
+    fatal: new Promise<Error>(() => {}),
     async close() {
       state.draining = true;
       // close() stops accepting and resolves once in-flight requests have been answered.

@@ -66,7 +66,18 @@ test("hone tune: a TPE study with ASHA runs, reports, and --final retrains the b
   };
   const bestOfTrials = Math.max(...ends.filter((e) => e.trial.state === "complete").map((e) => e.trial.values[0]!));
   assert.equal(result.best.values[0], bestOfTrials);
-  assert.ok(result.final.test.count > 0 && result.final.test.accuracy >= 0);
+  // --final retrained the winner's values and tested once: the run's stored config and test metrics say so.
+  const final = JSON.parse(hone(["--store", store, "runs", "show", result.final.run, "--json"]).stdout) as {
+    status: string;
+    config: { train: { lr: number; batch_size: number; warmup_ratio: number } };
+    test_metrics: { accuracy: number };
+  };
+  assert.equal(final.status, "completed");
+  const winner = (ends.find((e) => e.trial.number === result.best.number)!.trial as unknown as { params: Record<string, number> }).params;
+  assert.equal(final.config.train.lr, winner["train.lr"]);
+  assert.equal(final.config.train.batch_size, winner["train.batch_size"]);
+  assert.ok(result.final.test.count > 0);
+  assert.equal(final.test_metrics.accuracy, result.final.test.accuracy);
   const out = join(store, "studies", "tiny");
   for (const f of ["trials.csv", "best.yaml", "summary.json", "history.svg", "history.png", "parallel.png", "intermediate.png"])
     assert.ok(existsSync(join(out, f)), `missing ${f}`);

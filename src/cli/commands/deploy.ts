@@ -114,7 +114,11 @@ export function registerDeploy(program: Command): void {
       // The first Ctrl-C / SIGTERM finishes the requests in flight, a second one exits at once.
       await withInterrupt(
         "finishing requests in flight",
-        (signal) => new Promise<void>((resolve) => signal.addEventListener("abort", () => void server.close().then(resolve))),
+        (signal) =>
+          new Promise<void>((resolve, reject) => {
+            signal.addEventListener("abort", () => void server.close().then(resolve));
+            void server.fatal.then((e) => server.close().then(() => reject(e), reject));
+          }),
       );
     });
 }
