@@ -1,6 +1,6 @@
 // Read a config file (YAML or JSON), apply command-line overrides, validate with zod and
 // report every problem at once with its file, line and field path.
-import { readFileSync, existsSync } from "node:fs";
+import { readFileSync, existsSync, statSync } from "node:fs";
 import { isAbsolute, resolve, dirname } from "node:path";
 import { LineCounter, parseDocument, parse as parseYamlValue, isMap, isNode } from "yaml";
 import type { z } from "zod";
@@ -131,6 +131,11 @@ export function loadConfig(file: string | null, overrides: string[] = [], base: 
         { file, message: "no such file", hint: "check the path, or pass --data and --model instead" },
       ]);
     }
+    if (!statSync(abs).isFile()) {
+      throw new HoneError("config", `the config ${file} is not a file`, [
+        { file, message: "a folder", hint: "name the YAML or JSON file inside it, e.g. hone.yaml" },
+      ]);
+    }
     baseDir = dirname(abs);
     const text = readFileSync(abs, "utf8");
     const counter = new LineCounter();
@@ -139,7 +144,7 @@ export function loadConfig(file: string | null, overrides: string[] = [], base: 
       throw new HoneError(
         "config",
         `cannot parse ${file}`,
-        doc.errors.map((e) => ({ file, line: e.linePos?.[0]?.line, message: e.message.split("\n")[0]! })),
+        doc.errors.map((e) => ({ file, line: counter.linePos(e.pos[0]).line, message: e.message.split("\n")[0]! })),
       );
     }
     const value = doc.toJS();
