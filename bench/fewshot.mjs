@@ -111,7 +111,33 @@ async function run() {
     const test = jsonl(dataset, "test");
     for (const k of shots) {
       const train = jsonl(dataset, `train_${k}`);
+      const file = join(results, `fewshot-${dataset}-${k}-${tag}.json`);
+      // Written after every run, keeping earlier runs of other (method, seed) pairs: a long
+      // benchmark that stops half-way keeps what it measured.
+      const earlier = existsSync(file) ? JSON.parse(readFileSync(file, "utf8")).runs : [];
       const runs = [];
+      const save = () => {
+        const kept = earlier.filter((e) => !runs.some((r) => r.method === e.method && r.seed === e.seed));
+        const record = {
+          bench: "fewshot",
+          dataset,
+          shots: k,
+          train_examples: train.count,
+          test_examples: test.count,
+          runs: [...kept, ...runs],
+          command: `node bench/fewshot.mjs run ${rest.join(" ")}`.trim(),
+          machine: {
+            host: hostname(),
+            cpus: cpus().length,
+            cpu: cpus()[0]?.model ?? "",
+            memory_gb: Math.round(totalmem() / 2 ** 30),
+            threads: threads ?? "all",
+          },
+          date: new Date().toISOString(),
+          versions: { node: process.version, ...([...kept, ...runs].find((r) => r.versions)?.versions ?? {}) },
+        };
+        writeFileSync(file, `${JSON.stringify(record, null, 2)}\n`);
+      };
       for (const seed of seeds)
         for (const method of methods) {
           if (method === "zeroshot" && seed !== seeds[0]) continue; // nothing random in it
@@ -119,21 +145,8 @@ async function run() {
           const r = method === "setfit" ? setfit(train.file, test.file, seed, threads) : hone(method, train.file, test.file, seed, threads);
           process.stderr.write(`   accuracy ${(r.accuracy * 100).toFixed(2)}%, ${r.wall_s.toFixed(1)} s\n`);
           runs.push({ method, seed, ...r });
+          save();
         }
-      const record = {
-        bench: "fewshot",
-        dataset,
-        shots: k,
-        train_examples: train.count,
-        test_examples: test.count,
-        runs,
-        command: `node bench/fewshot.mjs run ${rest.join(" ")}`.trim(),
-        machine: { host: hostname(), cpus: cpus().length, cpu: cpus()[0]?.model ?? "", memory_gb: Math.round(totalmem() / 2 ** 30), threads: threads ?? "all" },
-        date: new Date().toISOString(),
-        versions: { node: process.version, ...(runs.find((r) => r.versions)?.versions ?? {}) },
-      };
-      const file = join(results, `fewshot-${dataset}-${k}-${tag}.json`);
-      writeFileSync(file, `${JSON.stringify(record, null, 2)}\n`);
       process.stderr.write(`wrote ${file}\n`);
     }
   }
@@ -153,9 +166,10 @@ function render() {
     "",
     "k examples per intent (the DNNC splits `train_5` / `train_10` of `../shared/data/*/dnnc_format`), no validation split, the full",
     "test set once. Default encoder (all-MiniLM-L6-v2) for every method. Hone fine-tuning: encoder and head on the examples",
-    "(10 epochs); Hone few-shot: a contrastive stage of 20 pairs per example (batch 16, lr 2e-5; SetFit's budget), then the same",
+    "(10 epochs); Hone few-shot: a contrastive stage of 20 pairs per example (10 similar, 10 not; batch 16, lr 2e-5), then the same",
     "fine-tuning with the head starting from each label's mean embedding; Hone zero-shot: the label names' embeddings, no training;",
-    "SetFit 1.2 (PyPI `setfit`): `num_iterations=20`, batch 16, one epoch, its default logistic-regression head. Accuracy: mean ±",
+    "SetFit 1.2 (PyPI `setfit`): `num_iterations=20` (20 similar and 20 dissimilar pairs per example: twice Hone's pairs), batch 16,",
+    "one epoch, its default logistic-regression head. Accuracy: mean ±",
     "standard deviation over the seeds; wall: whole command, mean.",
     "",
     "| data | shots | method | seeds | test accuracy | wall (s) | machine |",

@@ -6,7 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { hone, jsonLines, settled, tempDir, tinyTrainArgs } from "../testing/fixtures.js";
+import { EXAMPLE_DATA, hone, jsonLines, settled, tempDir, tinyTrainArgs } from "../testing/fixtures.js";
 import { load } from "../deploy/runtime.js";
 import type { Prediction } from "../predict/types.js";
 
@@ -58,6 +58,10 @@ test("few examples per label: the run chooses few-shot and says why; a kill -9 i
   const evals = lines.filter((l) => l.type === "eval").map((l) => l.step as number);
   assert.ok(evals.length > 0 && evals.every((s) => s > plan.pre_steps), "evaluations begin with the heads' stage");
   const expected = outcome(store, runId);
+  // The data doctor says the same before any run.
+  const doctor = hone(["data", "inspect", "--data", EXAMPLE_DATA, "--set", "fewshot.auto_below=30", "--json"]);
+  assert.equal(doctor.status, 0, doctor.stderr);
+  assert.equal((JSON.parse(doctor.stdout) as { method: { method: string } }).method.method, "fewshot");
 
   // Killed at the second checkpoint of the contrastive stage (the orchestrator, kill -9).
   const store2 = tempDir();

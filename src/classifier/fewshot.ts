@@ -60,8 +60,13 @@ const median = (xs: number[]) => {
 export function decideMethod(f: ResolvedFewShot, train: Example[], labels: string[]): { method: Method; reason: string } {
   const per = new Map(labels.map((l) => [l, 0]));
   for (const e of train) for (const l of e.labels) per.set(l, (per.get(l) ?? 0) + 1);
-  const m = median([...per.values()]);
-  const counts = `median ${m} training example${m === 1 ? "" : "s"} per label over ${labels.length} labels`;
+  return methodFor(f, [...per.values()]);
+}
+
+/** The method for these training examples per label (`hone data inspect` says it before a run). */
+export function methodFor(f: ResolvedFewShot, perLabel: number[]): { method: Method; reason: string } {
+  const m = median(perLabel);
+  const counts = `median ${m} training example${m === 1 ? "" : "s"} per label over ${perLabel.length} labels`;
   if (f.method !== "auto") return { method: f.method, reason: `fewshot.method: ${f.method} (${counts})` };
   return m <= f.auto_below
     ? { method: "fewshot", reason: `${counts}, at most fewshot.auto_below (${f.auto_below}): a contrastive stage first; fewshot.method: finetune skips it` }

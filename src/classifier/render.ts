@@ -4,6 +4,7 @@ import { inspectData } from "../data/inspect.js";
 import { labelVariantWarnings } from "../data/quality.js";
 import { num, pct, table } from "../util/table.js";
 import type { RunMetrics } from "./evaluate.js";
+import { fewShotOf, methodFor } from "./fewshot.js";
 
 export function renderClassifierMetrics(m: RunMetrics, perClass = false): string {
   const rows: (string | number)[][] =
@@ -104,6 +105,11 @@ export async function inspectClassifierData(cfg: ResolvedConfig): Promise<{ repo
       ),
     );
   }
+  const method = methodFor(
+    fewShotOf(cfg),
+    r.labels.map((l) => l.train),
+  );
+  out(`\nmethod: ${method.method} (${method.reason})`);
   const q = r.quality;
   out("\nchecks:");
   out(`  duplicates: ${q.duplicates.length === 0 ? "none" : q.duplicates.map((d) => `${d.count} in ${d.split}`).join(", ")}`);
@@ -113,5 +119,5 @@ export async function inspectClassifierData(cfg: ResolvedConfig): Promise<{ repo
   for (const w of spellings) out(`    ! ${w}`);
   for (const c of q.conflicts.slice(0, 5)) out(`    "${c.text.slice(0, 60)}": ${c.labels.map((l) => l.join("+")).join(" vs ")} (${c.origins.join(", ")})`);
   out(`  leakage: ${q.leakage.length === 0 ? "none" : q.leakage.map((l) => `${l.count} ${l.to} text(s) also in train (e.g. ${l.examples[0]})`).join("; ")}`);
-  return { report: r, text: lines.join("\n") };
+  return { report: { ...r, method }, text: lines.join("\n") };
 }
