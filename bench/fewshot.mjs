@@ -183,7 +183,7 @@ function render() {
       if (rs.length === 0) continue;
       const acc = rs.map((x) => x.accuracy * 100);
       lines.push(
-        `| ${r.dataset} | ${r.shots} | ${NAMES[method]} | ${rs.length} | ${mean(acc).toFixed(2)}${rs.length > 1 ? ` ± ${spread(acc).toFixed(2)}` : ""} | ${mean(rs.map((x) => x.wall_s)).toFixed(0)} | ${r.machine.cpu.split(" ").slice(0, 4).join(" ")}, ${r.machine.threads} threads |`,
+        `| ${r.dataset} | ${r.shots} | ${NAMES[method]} | ${rs.length} | ${mean(acc).toFixed(2)}${rs.length > 1 ? ` ± ${spread(acc).toFixed(2)}` : ""} | ${mean(rs.map((x) => x.wall_s)).toFixed(0)} | ${r.machine.cpu.split(" ").slice(0, 4).join(" ")}, ${r.machine.threads === "all" ? r.machine.cpus : r.machine.threads} threads |`,
       );
     }
     notes.push(

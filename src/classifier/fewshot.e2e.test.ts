@@ -126,3 +126,15 @@ test("bad label descriptions are refused before any work, with the field and a f
   assert.doesNotMatch(r.stderr, /\n\s+at .*:\d+:\d+\)?\n/);
   assert.equal((JSON.parse(hone(["--store", store, "runs", "--json"]).stdout) as unknown[]).length, 0);
 });
+
+test("a hierarchy trains few-shot too: each level's head starts from its nodes' mean embeddings", () => {
+  const store = tempDir();
+  const r = hone(fewArgs(store, ["--set", "task=hierarchical", "--set", "fewshot.method=fewshot", "--set", "train.eval_every=epoch"]));
+  assert.equal(r.status, 0, r.stderr);
+  const lines = jsonLines(r.stdout);
+  assert.ok(lines.some((l) => l.type === "log" && String(l.message).includes("mean embedding")));
+  const res = lines.find((l) => l.kind === "result") as { run: string; test: { levels: { accuracy: number }[] } };
+  assert.equal(res.test.levels.length, 2);
+  const plan = JSON.parse(readFileSync(join(store, "runs", res.run, "plan.json"), "utf8"));
+  assert.deepEqual([plan.method, plan.head_init], ["fewshot", "prototypes"]);
+});
