@@ -11,7 +11,9 @@ Output: one JSON line {accuracy, count, train_seconds, predict_seconds, versions
 """
 
 import json
+import shutil
 import sys
+import tempfile
 import time
 
 import torch
@@ -41,11 +43,14 @@ def main():
 
     x_train, y_train = read(args["train"])
     x_test, y_test = read(args["test"])
+    scratch = tempfile.mkdtemp(prefix="setfit-")
     t0 = time.time()
     model = SetFitModel.from_pretrained(args["model"], labels=sorted(set(y_train)))
     trainer = Trainer(
         model=model,
         args=TrainingArguments(
+            # Its checkpoints go to a temporary folder (by default: ./checkpoints, in the project).
+            output_dir=scratch,
             batch_size=args["batch_size"],
             num_epochs=args["epochs"],
             num_iterations=args["num_iterations"],
@@ -60,6 +65,7 @@ def main():
     t1 = time.time()
     predicted = model.predict(x_test, batch_size=128, as_numpy=True)
     predict_seconds = time.time() - t1
+    shutil.rmtree(scratch, ignore_errors=True)
     correct = sum(int(p == y) for p, y in zip(predicted, y_test))
     print(
         json.dumps(
