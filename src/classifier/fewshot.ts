@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { resolvePath } from "../config/load.js";
 import type { ResolvedConfig, ResolvedFewShot } from "../config/resolved.js";
-import type { UserConfig } from "../config/schema.js";
+import { FewShotConfig, type UserConfig } from "../config/schema.js";
 import type { Example } from "../data/load.js";
 import { HoneError } from "../util/errors.js";
 import { Rng } from "../tune/rng.js";
@@ -37,19 +37,8 @@ export function resolveFewShot(c: UserConfig, baseDir: string): ResolvedFewShot 
   return { ...f, descriptions };
 }
 
-/** Runs made before few-shot trained as finetune. */
-export const fewShotOf = (cfg: ResolvedConfig): ResolvedFewShot =>
-  cfg.fewshot ?? {
-    method: "finetune",
-    auto_below: 16,
-    pairs_per_example: 20,
-    epochs: 1,
-    batch_size: 16,
-    lr: 2e-5,
-    head_init: "random",
-    scale: 20,
-    descriptions: null,
-  };
+/** Runs made before few-shot trained as finetune (the schema's defaults otherwise). */
+export const fewShotOf = (cfg: ResolvedConfig): ResolvedFewShot => cfg.fewshot ?? { ...FewShotConfig.parse({}), method: "finetune", descriptions: null };
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
