@@ -3,7 +3,7 @@
 // then the head), Hone's zero-shot (label names only), and the SetFit library on the same encoder
 // (bench/peers/setfit_fewshot.py), each seed of each back to back in one invocation.
 //   node bench/fewshot.mjs run [--datasets clinc150,banking77] [--shots 5,10] [--seeds 0,1,2]
-//        [--methods finetune,fewshot,zeroshot,setfit] [--tag NAME]
+//        [--methods finetune,fewshot,zeroshot,setfit,augment] [--tag NAME]
 //        -> bench/results/fewshot-<dataset>-<shots>-<tag>.json (every run: accuracy, wall time)
 //   node bench/fewshot.mjs render -> the "fewshot" section of docs/benchmarks.md
 // The peer installs into bench/.peers (the benchmark's environment; the engine's is untouched).
@@ -83,6 +83,54 @@ function hone(method, train, test, seed, threads) {
   };
 }
 
+/** The first k examples of each label of a DNNC split (the validation a k-shot user could hold out). */
+function perLabel(dataset, split, k) {
+  const all = readFileSync(jsonl(dataset, split).file, "utf8").trim().split("\n");
+  const seen = new Map();
+  const rows = all.filter((line) => {
+    const { label } = JSON.parse(line);
+    seen.set(label, (seen.get(label) ?? 0) + 1);
+    return seen.get(label) <= k;
+  });
+  const file = join(root, "bench", "out", "fewshot-data", `${dataset}-${split}-${k}-per-label.jsonl`);
+  writeFileSync(file, `${rows.join("\n")}\n`);
+  return { file, count: rows.length };
+}
+
+/** Hone few-shot with augmentation: the run without generated examples and the run with them,
+ * both selected on k validation examples per label; the kept one by validation accuracy. */
+function augmented(dataset, k, train, test, seed, threads) {
+  const validation = perLabel(dataset, "valid", k);
+  const store = join(root, "bench", "out", "store-fewshot");
+  rmSync(store, { recursive: true, force: true });
+  const sets = [
+    `data.train=${train}`,
+    `data.test=${test}`,
+    `data.validation=${validation.file}`,
+    `train.seed=${seed}`,
+    "fewshot.method=fewshot",
+    "augment.enabled=true",
+    `augment.seed=${seed}`,
+    ...(threads ? [`train.threads=${threads}`] : []),
+  ];
+  const r = sh(
+    process.execPath,
+    [join(root, "bin", "hone"), "--store", store, "train", join(root, "bench", "configs", "fewshot.yaml"), "--json", ...sets.flatMap((x) => ["--set", x])],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
+  const result = JSON.parse(r.stdout.trim().split("\n").at(-1));
+  const a = result.augment;
+  const config = JSON.parse(readFileSync(join(store, "runs", a.original.run, "config.json"), "utf8"));
+  return {
+    accuracy: result.test.accuracy,
+    count: result.test.count,
+    wall_s: r.wall,
+    validation_examples: validation.count,
+    augment: { kept: a.kept, reason: a.reason, original: a.original, augmented: a.augmented, counts: a.counts, by_kind: a.by_kind, generation: a.generation },
+    settings: { augment: config.augment, fewshot: config.fewshot, epochs: config.train.epochs },
+  };
+}
+
 function setfit(train, test, seed, threads) {
   if (!existsSync(join(peers, "setfit"))) {
     process.stderr.write("== installing the peer (setfit and what it needs beside torch and transformers) into bench/.peers\n");
@@ -142,7 +190,12 @@ async function run() {
         for (const method of methods) {
           if (method === "zeroshot" && seed !== seeds[0]) continue; // nothing random in it
           process.stderr.write(`== ${dataset} ${k}-shot seed ${seed}: ${method}\n`);
-          const r = method === "setfit" ? setfit(train.file, test.file, seed, threads) : hone(method, train.file, test.file, seed, threads);
+          const r =
+            method === "setfit"
+              ? setfit(train.file, test.file, seed, threads)
+              : method === "augment"
+                ? augmented(dataset, k, train.file, test.file, seed, threads)
+                : hone(method, train.file, test.file, seed, threads);
           process.stderr.write(`   accuracy ${(r.accuracy * 100).toFixed(2)}%, ${r.wall_s.toFixed(1)} s\n`);
           runs.push({ method, seed, ...r });
           save();
@@ -192,6 +245,31 @@ function render() {
         .join(", ")})`,
     );
   }
+  const aug = [];
+  for (const f of files) {
+    const r = JSON.parse(readFileSync(join(results, f), "utf8"));
+    for (const x of r.runs.filter((y) => y.method === "augment")) {
+      const a = x.augment;
+      const pct = (v) => (v === null || v === undefined ? "-" : (v * 100).toFixed(2));
+      aug.push(
+        `| ${r.dataset} | ${r.shots} | ${x.seed} | ${pct(a.original.validation)} / ${pct(a.augmented?.validation)} | ${pct(a.original.test)} / ${pct(a.augmented?.test)} | ${a.augmented ? ((a.augmented.test - a.original.test) * 100).toFixed(2) : "-"} | ${a.counts.asked} / ${a.counts.asked - a.counts.kept} / ${a.counts.kept} | ${a.kept} | ${a.generation.seconds.toFixed(0)} s (${a.generation.examples_per_second.toFixed(1)}/s) | ${x.wall_s.toFixed(0)} |`,
+      );
+    }
+  }
+  if (aug.length > 0)
+    lines.push(
+      "",
+      "### Augmentation on vs off (Hone few-shot, writer SmolLM2-135M-Instruct)",
+      "",
+      "One `hone train` with `augment.enabled: true`: the few-shot run without generated examples, then the same run with the",
+      "examples that passed the filters (leakage against validation and test, duplicates, the first run confidently disagreeing),",
+      "both selected on k validation examples per intent (the first k of each intent in `valid`); the kept run is the one with the",
+      "better validation accuracy. Test accuracy is shown for both (measured; not used to decide). Asked / dropped / kept: examples.",
+      "",
+      "| data | shots | seed | validation acc, off / on | test acc, off / on | test change (points) | asked / dropped / kept | run kept | generation | wall (s) |",
+      "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|",
+      ...aug,
+    );
   lines.push("", ...notes.map((n) => `- ${n}`), "<!-- fewshot:end -->");
   writeDocSection("fewshot", lines.join("\n"));
 }

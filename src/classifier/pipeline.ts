@@ -3,7 +3,10 @@
 // classify.train job -> metrics of each evaluation from its logits -> the best checkpoint as the
 // model, decoding tuned on validation, the test split once.
 import { copyFileSync, existsSync, mkdirSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
+import { augmentFollowUp, checkAugment, type AugmentHooks } from "../augment/augment.js";
+import { findGenerator } from "../augment/generator.js";
+import { catalogEntry } from "../models/catalog.js";
 import { planTraining, type ResolvedConfig, type TaskConfigHooks, type TrainingPlan } from "../config/resolve.js";
 import { storedConfig } from "../config/resolved.js";
 import { loadDataset } from "../data/dataset.js";
@@ -19,7 +22,7 @@ import { loadTokenizer } from "../tokenize/tokenizer.js";
 import { writeShard } from "../tokenize/shards.js";
 import { HoneError } from "../util/errors.js";
 import { writeFileAtomic, writeJsonAtomic } from "../util/fs.js";
-import { decideMethod, fewShotOf, headInit, labelTexts, resolveFewShot, samplePairs, unknownDescriptions, type Method } from "./fewshot.js";
+import { decideMethod, fewShotOf, headInit, labelName, labelTexts, resolveFewShot, samplePairs, unknownDescriptions, type Method } from "./fewshot.js";
 import { computeMetrics, readHeadLogits, scalarMetrics, tuneDecoding, type RunMetrics, type Targets } from "./evaluate.js";
 import { classifierBundle } from "./bundle.js";
 import { couplings, headsFile, headSpecs, loadHeads, mainTargets, planHeads, shardHeads, taskTargets } from "./heads.js";
@@ -56,7 +59,39 @@ export const classifierConfig: Omit<TaskConfigHooks, "check"> = {
   defaultMaxLength: 128,
   defaultLr: (hidden) => (hidden <= 384 ? 1e-4 : hidden <= 768 ? 5e-5 : 2e-5),
   selection: { allowed: ["accuracy", "macro_f1", "micro_f1", "weighted_f1", "loss"], auto: (c) => (c.data.multi_label ? "micro_f1" : "accuracy") },
-  section: (c, { baseDir }) => ({ fewshot: resolveFewShot(c, baseDir) }),
+  section: (c, { baseDir }) => ({ fewshot: resolveFewShot(c, baseDir), augment: { ...c.augment, model: writerRef(c.augment.model, baseDir) } }),
+};
+
+/** augment.model as resolved: a catalog name as it is, a folder as an absolute path, else a run. */
+function writerRef(ref: string, baseDir: string): string {
+  if (catalogEntry(ref)) return ref;
+  const path = resolve(baseDir, ref);
+  return existsSync(path) ? path : ref;
+}
+
+/** What augmentation asks of the classifier family. */
+const augmentHooks: AugmentHooks = {
+  describe(cfg) {
+    const sep = cfg.hierarchy?.separator ?? null;
+    const d = fewShotOf(cfg).descriptions;
+    return {
+      name: (label) => labelName(label, sep),
+      description: (label) => d?.[label] ?? d?.[sep ? label.split(sep).at(-1)! : label] ?? labelName(label, sep),
+    };
+  },
+  childConfig(parent, generated) {
+    const cfg = parent.cfg;
+    // The same method as the run without them: more examples must not switch few-shot off.
+    const method = (parent.plan as ClassifierPlan).method ?? "finetune";
+    return {
+      ...cfg,
+      name: `${cfg.name ?? parent.run.id}-augmented`,
+      data: { ...cfg.data, generated },
+      augment: { ...cfg.augment!, enabled: false },
+      fewshot: { ...fewShotOf(cfg), method },
+    };
+  },
+  score: (m, metric) => (m ? (scalarMetrics(m as RunMetrics)[metric] ?? null) : null),
 };
 
 /** A classifier's plan: the training plan, the method and its contrastive stage (absent in runs
@@ -90,6 +125,7 @@ export function classifierTask(name: string, summary: string, config: TaskConfig
     config,
     serves: "classify",
     generates: false,
+    followUp: augmentFollowUp(augmentHooks),
 
     async stage(cfg, { store, update }) {
       const dataset = loadDataset(cfg);
@@ -100,6 +136,8 @@ export function classifierTask(name: string, summary: string, config: TaskConfig
       const counts = { train: dataset.train.length, validation: dataset.validation.length, test: dataset.test.length };
       const plan = methodPlan(cfg, planTraining(cfg, heads.labels, counts), method, reason);
       if (method !== "finetune" || f.method === "auto") update({ kind: "phase", text: `method ${method}: ${reason}` });
+      checkAugment(cfg, counts, method);
+      if (cfg.augment?.enabled) findGenerator(cfg.augment.model, store);
       for (const k of unknownDescriptions(f.descriptions, heads))
         update({ kind: "warning", text: `fewshot.descriptions names "${k}", a label the training data does not have` });
       let initFrom: ClassifierFiles["initFrom"] = null;

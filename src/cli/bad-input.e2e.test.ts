@@ -77,6 +77,11 @@ const FIELDS: Case[] = [
   field("fewshot.scale", "0", /too small|>/),
   field("fewshot.auto_below", "0", /too small|>=/),
   field("fewshot.head_init", "zeros", /expected one of/),
+  field("augment.near_duplicate", "0", /too small|>/),
+  field("augment.reject_confidence", "1.5", /too big|<=/),
+  field("augment.paraphrases", "-1", /too small|>=/),
+  field("augment.keep", "maybe", /expected one of/),
+  field("augment.chunk", "0", /too small|>/),
   field("token.scheme", "bilou2", /expected one of/),
   field("token.intent_weight", "0", /too small|>/),
   field("qa.n_best", "0", /too small|>/),
@@ -192,6 +197,41 @@ const CONFIGS: Case[] = [
   { name: "a model folder without a config", files: { "d.jsonl": good, "m/readme.txt": "x" }, args: train("--model", "m"), code: 3, says: [/config\.json/] },
   { name: "init_from a run that does not exist", files: { "d.jsonl": good }, args: set("model.init_from=ghost"), code: 2, says: [/ghost/] },
   { name: "an adapter on a classifier", files: { "d.jsonl": good }, args: set("adapter.method=lora"), code: 2, says: [/adapter/] },
+  {
+    name: "augmentation kept if better, with no validation to compare",
+    files: { "d.jsonl": good },
+    args: set("augment.enabled=true", "data.split.validation=0"),
+    code: 2,
+    says: [/augment\.keep/, /no validation split/],
+  },
+  {
+    name: "augmentation by a writer that is neither a model nor a run",
+    files: { "d.jsonl": good },
+    args: set("augment.enabled=true", "augment.keep=always", "augment.model=ghost"),
+    code: 2,
+    says: [/augment\.model/, /ghost/],
+  },
+  {
+    name: "augmentation by an encoder",
+    files: { "d.jsonl": good },
+    args: set("augment.enabled=true", "augment.keep=always", "augment.model=all-minilm-l6-v2"),
+    code: 2,
+    says: [/augment\.model/, /does not generate text/],
+  },
+  {
+    name: "augmentation of a generative task",
+    files: { "d.jsonl": good },
+    args: [...train("--task", "sft"), "--set", "augment.enabled=true"],
+    code: 2,
+    says: [/augment\.enabled/, /classifier tasks/],
+  },
+  {
+    name: "augmentation of a zero-shot run",
+    files: { "d.jsonl": good },
+    args: set("augment.enabled=true", "augment.keep=always", "fewshot.method=zeroshot"),
+    code: 2,
+    says: [/fewshot\.method/, /zero-shot/],
+  },
 ];
 
 const DATA: Case[] = [

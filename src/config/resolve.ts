@@ -33,7 +33,7 @@ export interface TaskConfigHooks {
   section?(
     c: UserConfig,
     ctx: { baseDir: string; device: "cpu" | "cuda"; precision: "fp32" | "bf16"; info: ModelInfo },
-  ): Pick<ResolvedConfig, "hierarchy" | "lm" | "token" | "qa" | "fewshot">;
+  ): Pick<ResolvedConfig, "hierarchy" | "lm" | "token" | "qa" | "fewshot" | "augment">;
 }
 
 export type MachineProbe = EventOf<"probe">;
@@ -174,6 +174,11 @@ export function resolveWith(hooks: TaskConfigHooks, loaded: LoadedConfig, machin
   checkAgainstMachineAndModel(c, machine, info, hooks.defaultMaxLength);
   const adapterOn = generative && c.adapter.method !== "none";
   const lr = c.train.lr === "auto" ? hooks.defaultLr(info.hiddenSize, adapterOn) : c.train.lr;
+  const section = hooks.section?.(c, { baseDir, device, precision, info }) ?? {};
+  if (c.augment.enabled && !section.augment)
+    throw new HoneError("config", `augmentation is for classifier tasks`, [
+      { path: ["augment", "enabled"], message: `task ${c.task} has no augment step`, hint: "remove the augment section, or use task: classify / hierarchical" },
+    ]);
   return {
     version: RESOLVED_VERSION,
     task: c.task,
@@ -201,8 +206,9 @@ export function resolveWith(hooks: TaskConfigHooks, loaded: LoadedConfig, machin
       // auto: the task's default, cut to what the model's positions cover.
       max_length: c.data.max_length === "auto" ? Math.min(hooks.defaultMaxLength, info.maxPositions ?? Infinity) : c.data.max_length,
       tasks: Object.entries(c.data.tasks).map(([name, t]) => ({ name, ...t })),
+      generated: null,
     },
-    ...hooks.section?.(c, { baseDir, device, precision, info }),
+    ...section,
     train: {
       ...c.train,
       lr,

@@ -101,6 +101,26 @@ export const ResolvedFewShot = strict({
 });
 export type ResolvedFewShot = z.infer<typeof ResolvedFewShot>;
 
+/** Augmentation (classifier tasks): as configured; the writer is checked when the data is. */
+export const ResolvedAugment = strict({
+  enabled: z.boolean(),
+  model: z.string(),
+  paraphrases: int,
+  per_label: int,
+  examples_in_prompt: int,
+  prompts: strict({ paraphrase: z.string(), new: z.string() }),
+  temperature: num,
+  top_p: num,
+  max_new_tokens: int,
+  batch_size: int,
+  chunk: int,
+  seed: int,
+  near_duplicate: num,
+  reject_confidence: num,
+  keep: z.enum(["if_better", "always"]),
+});
+export type ResolvedAugment = z.infer<typeof ResolvedAugment>;
+
 export const ResolvedConfig = strict({
   version: z.literal(RESOLVED_VERSION),
   task: z.enum(TASK_NAMES),
@@ -130,6 +150,8 @@ export const ResolvedConfig = strict({
     max_length: int,
     /** Extra heads (multi-task); absent in runs made before multi-task existed. */
     tasks: z.array(ResolvedTask).optional(),
+    /** Generated examples (a file Hone wrote: {text, labels} lines) added to train after the split. */
+    generated: z.string().nullable().optional(),
   }),
   /** Present for task: hierarchical. */
   hierarchy: ResolvedHierarchy.optional(),
@@ -141,6 +163,8 @@ export const ResolvedConfig = strict({
   qa: ResolvedQa.optional(),
   /** Present for classifier tasks (absent in runs made before few-shot: finetune). */
   fewshot: ResolvedFewShot.optional(),
+  /** Present for classifier tasks (absent in runs made before augmentation: off). */
+  augment: ResolvedAugment.optional(),
   train: strict({
     epochs: num,
     max_steps: int.nullable(),

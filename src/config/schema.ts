@@ -198,6 +198,49 @@ export const FewShotConfig = strict({
     .default(null),
 });
 
+/** Default prompts of augmentation: a list that the model continues with one more line. {label}:
+ * the label's name as words; {description}: its description (or that name); {text}: the example
+ * to rewrite; {examples}: some examples of the label, one "- text" line each. */
+export const AUGMENT_PROMPTS = {
+  paraphrase: 'The same request to a virtual assistant (intent "{description}"), written in different ways:\n- {text}\n-',
+  new: 'Messages that users sent to a virtual assistant, all with the intent "{description}":\n{examples}-',
+};
+
+/** Classifiers: more training examples written by a generative model, kept only when they help. */
+export const AugmentConfig = strict({
+  enabled: z.boolean().default(false),
+  /** The writer: a catalog generative model, a model folder, or a finished sft/dpo run (id or name). */
+  model: z.string().min(1).default("smollm2-135m-instruct"),
+  /** Rewrites asked for per training example. */
+  paraphrases: z.number().int().min(0).max(100).default(2),
+  /** New examples asked for per label, from its description and some of its examples. */
+  per_label: z.number().int().min(0).max(10000).default(5),
+  /** Examples of the label shown in a prompt for new examples. */
+  examples_in_prompt: z.number().int().min(0).max(50).default(5),
+  prompts: strict({
+    paraphrase: z.string().min(1).default(AUGMENT_PROMPTS.paraphrase),
+    new: z.string().min(1).default(AUGMENT_PROMPTS.new),
+  }).default(AUGMENT_PROMPTS),
+  temperature: z.number().min(0).max(5).default(0.8),
+  top_p: z.number().gt(0).max(1).default(0.95),
+  /** A generated example is its first line, at most this many tokens. */
+  max_new_tokens: z.number().int().positive().max(512).default(32),
+  /** Prompts per generation batch of the engine. */
+  batch_size: z.number().int().positive().max(1024).default(32),
+  /** Prompts per resumable chunk: an interrupted generation goes on from the last whole chunk. */
+  chunk: z.number().int().positive().max(100000).default(512),
+  seed: z.number().int().min(0).default(0),
+  /** Two texts whose character-trigram Jaccard similarity is at least this are the same text
+   * (near duplicates dropped; too close to a validation/test text: dropped as leakage). */
+  near_duplicate: z.number().gt(0).max(1).default(0.8),
+  /** A generated example that the run trained without it assigns to another label with at least
+   * this probability is dropped. */
+  reject_confidence: z.number().gt(0).max(1).default(0.9),
+  /** if_better: the augmented run is kept only when its validation score beats the run without
+   * (both measured); always: it is kept either way (the report still shows both). */
+  keep: z.enum(["if_better", "always"]).default("if_better"),
+});
+
 export const TrainConfig = strict({
   epochs: z.number().positive().default(5),
   /** Overrides epochs when set. */
@@ -345,6 +388,7 @@ export const UserConfig = strict({
   token: TokenConfig.default(TokenConfig.parse({})),
   qa: QaConfig.default(QaConfig.parse({})),
   fewshot: FewShotConfig.default(FewShotConfig.parse({})),
+  augment: AugmentConfig.default(AugmentConfig.parse({})),
   /** Hyperparameter search (`hone tune`); `hone train` ignores it. */
   tune: TuneConfig.optional(),
 }).superRefine((c, ctx) => {

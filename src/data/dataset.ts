@@ -1,4 +1,5 @@
 // From the resolved config to the three splits: read files, split what is missing, check labels.
+import { readFileSync } from "node:fs";
 import { rowFormat } from "./load.js";
 import type { ResolvedConfig, ResolvedSource } from "../config/resolve.js";
 import { HoneError, type Issue } from "../util/errors.js";
@@ -67,6 +68,18 @@ function canonicalPaths(examples: Example[], cfg: ResolvedConfig): Example[] {
   return out;
 }
 
+/** A file of generated examples that Hone wrote ({"text", "labels"} per line, labels as the model's
+ * classes: hierarchy paths in full). */
+export function readGenerated(path: string): Example[] {
+  return readFileSync(path, "utf8")
+    .split("\n")
+    .flatMap((line, i) => {
+      if (line.trim() === "") return [];
+      const row = JSON.parse(line) as { text: string; labels: string[] };
+      return [{ text: row.text, labels: row.labels, origin: `${path}:${i + 1}` }];
+    });
+}
+
 export function loadDataset(cfg: ResolvedConfig): Dataset {
   const d = cfg.data;
   let train = readResolved(d.train, cfg);
@@ -102,6 +115,9 @@ export function loadDataset(cfg: ResolvedConfig): Dataset {
     if (origin.validation === "split") validation = parts.validation;
     if (origin.test === "split") test = parts.test;
   }
+  // Generated examples (augmentation) join train after the split: validation and test stay
+  // exactly those of the run without them.
+  if (d.generated) train = [...train, ...readGenerated(d.generated)];
   const quality = qualityReport({ train, validation, test });
   // A hierarchy with a taxonomy knows every leaf, trained or not: the model gets all of them as
   // classes, and evaluation counts examples of untrained leaves honestly (as errors, mostly).

@@ -275,6 +275,13 @@ export class LmEncoder {
     return out;
   }
 
+  /** Ids of texts that are data from end to end (prompts built from a user's examples): no
+   * special token is read from them; the tokenizer still adds its own (BOS) where it does. */
+  async encodeData(texts: string[]): Promise<Uint32Array[]> {
+    const encs = await this.plain.encodeBatch(texts, { addSpecialTokens: true });
+    return encs.map((e) => Uint32Array.from(e.getIds()));
+  }
+
   /** Text of ids; skipSpecial=false keeps template tokens (previews). */
   async decode(ids: ArrayLike<number>, skipSpecial = true): Promise<string> {
     return this.tok.decode(Array.from(ids), skipSpecial);

@@ -97,7 +97,7 @@ export interface LmModelCard {
 const TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja", "generation_config.json"];
 
 /** Every id that ends a turn: the tokenizer's eos token and the model's eos_token_id(s). */
-function stopTokenIds(modelDir: string, encoder: LmEncoder): number[] {
+export function stopTokenIds(modelDir: string, encoder: LmEncoder): number[] {
   const ids = new Set<number>();
   if (encoder.eosId !== null) ids.add(encoder.eosId);
   for (const f of ["config.json", "generation_config.json"]) {

@@ -4,7 +4,7 @@
 // then resume the run and compare it with an uninterrupted one (src/run/lifecycle.e2e.test.ts).
 const counts = new Map<string, number>();
 
-export type FaultPoint = "created" | "eval" | "checkpoint" | "finalise" | "report";
+export type FaultPoint = "created" | "eval" | "checkpoint" | "finalise" | "report" | "augment-chunk";
 
 export function faultPoint(point: FaultPoint): void {
   const spec = process.env.HONE_FAULT;

@@ -5,7 +5,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig } from "../config/load.js";
-import { resolveWith } from "../config/resolve.js";
+import { resolveWith, type ResolvedConfig } from "../config/resolve.js";
 import { probe } from "../engine/process.js";
 import { writeReports } from "../report/report.js";
 import { orphanedEngineGone, type RunLock } from "../store/lock.js";
@@ -27,6 +27,8 @@ interface Opened {
   lock: RunLock;
   /** The newest checkpoint's step, or null (a fresh start). */
   resumeFrom: number | null;
+  /** The run had completed; only its follow-up is left. */
+  completed?: boolean;
 }
 
 const RUN_FILES = "run-files.json";
@@ -43,9 +45,13 @@ function stopIfAborted(signal: AbortSignal | undefined, run: RunRecord | null): 
 
 async function createRun(store: RunStore, opts: TrainOptions, update: (u: TrainUpdate) => void): Promise<Opened> {
   update({ kind: "phase", text: "resolving config" });
-  const loaded = loadConfig(opts.config ?? null, opts.set ?? [], opts.base ?? {});
-  const task = taskPlugin(loaded.config.task);
-  const cfg = resolveWith(task.config, loaded, await probe());
+  let cfg: ResolvedConfig;
+  if (opts.resolved) cfg = opts.resolved;
+  else {
+    const loaded = loadConfig(opts.config ?? null, opts.set ?? [], opts.base ?? {});
+    cfg = resolveWith(taskPlugin(loaded.config.task).config, loaded, await probe());
+  }
+  const task = taskPlugin(cfg.task);
   stopIfAborted(opts.signal, null);
   update({ kind: "phase", text: "reading and checking data" });
   // Everything is read and checked before the run exists: bad input leaves nothing behind.
@@ -77,8 +83,17 @@ const ORPHAN_WAIT_MS = 120_000;
 
 async function openForResume(store: RunStore, ref: string, update: (u: TrainUpdate) => void): Promise<Opened> {
   const found = store.findRun(ref);
-  if (found.status === "completed")
-    throw new HoneError("usage", `run ${found.id} is already complete`, [{ message: "nothing to resume", hint: "start a new run, or --init-from it" }]);
+  if (found.status === "completed") {
+    const { task, run, cfg } = openRun(found);
+    if (!task.followUp?.pending(run, cfg))
+      throw new HoneError("usage", `run ${found.id} is already complete`, [{ message: "nothing to resume", hint: "start a new run, or --init-from it" }]);
+    // Trained and finalised: only its follow-up (augmentation) goes on.
+    const lock = store.lockRun(found, "hone train --resume");
+    const paths = runPaths(run.run_dir);
+    const files = JSON.parse(readFileSync(join(paths.data, RUN_FILES), "utf8")) as unknown;
+    const ctx: RunContext = { store, run, cfg, plan: run.plan as PlanBase, files: task.upgradeFiles?.(files) ?? files, paths, update };
+    return { task, ctx, lock, resumeFrom: null, completed: true };
+  }
   await orphanedEngineGone(found.run_dir, ORPHAN_WAIT_MS, (pid) =>
     update({ kind: "phase", text: `waiting for engine process ${pid} of the interrupted attempt to save its checkpoint and exit` }),
   );
@@ -145,16 +160,36 @@ export async function train(opts: TrainOptions = {}): Promise<TrainResult> {
     stopIfAborted(opts.signal, null);
     const opened = opts.resume ? await openForResume(store, opts.resume, update) : await createRun(store, opts, update);
     try {
-      return await trainOpened(opened, opts);
-    } catch (e) {
-      settle(store, opened.ctx.run, e);
-      throw e;
+      let result: TrainResult;
+      try {
+        result = opened.completed ? finished(store, opened.ctx.run.id) : await trainOpened(opened, opts);
+      } catch (e) {
+        settle(store, opened.ctx.run, e);
+        throw e;
+      }
+      // The run is complete whatever its follow-up does; a search trial (judge) has none.
+      const follow = opened.task.followUp;
+      if (follow && !opts.judge && follow.pending(opened.ctx.run, opened.ctx.cfg))
+        result = await follow.run({ ...opened.ctx, run: store.getRun(opened.ctx.run.id) }, result, opts, { train, finished, openRun });
+      return result;
     } finally {
       opened.lock.release();
     }
   } finally {
     store.close();
   }
+}
+
+/** A completed run's result, from what it stored (its report's metrics). */
+function finished(store: RunStore, ref: string): TrainResult {
+  const run = store.findRun(ref);
+  const report = runPaths(run.run_dir).report;
+  const read = (split: string) => {
+    const f = join(report, `metrics.${split}.json`);
+    return existsSync(f) ? (JSON.parse(readFileSync(f, "utf8")) as TrainResult["test"]) : null;
+  };
+  const plan = run.plan as PlanBase;
+  return { run, validation: read("validation"), test: read("test"), bestStep: run.best_step ?? 0, pruned: false, epochs: stageEpochs(plan, plan.total_steps) };
 }
 
 async function trainOpened({ task, ctx, lock, resumeFrom }: Opened, opts: TrainOptions): Promise<TrainResult> {

@@ -2,6 +2,7 @@
 // each other. The lifecycle owns create, resume, locking, interruption, judging evaluations,
 // finalising and reports; a plug-in owns what its task means: its data, its engine job, its
 // metrics and what "better" is, its result files and how they read to a person.
+import type { AugmentSummary } from "../augment/types.js";
 import type { RunMetrics } from "../classifier/evaluate.js";
 import type { ResolvedConfig, TaskConfigHooks } from "../config/resolve.js";
 import type { LmMetrics } from "../generative/metrics.js";
@@ -28,6 +29,8 @@ export interface TrainOptions {
   set?: string[];
   /** Settings that a file's values override (the CLI's --data/--model shorthands). */
   base?: Record<string, unknown>;
+  /** A config already resolved (a follow-up's run): config, set and base are not read. */
+  resolved?: ResolvedConfig;
   store?: string;
   /** Continue an interrupted run (id, name or "last"). */
   resume?: string;
@@ -50,6 +53,8 @@ export type TaskPrediction = Prediction | TokenPrediction | QaPrediction;
 
 export interface TrainResult {
   run: RunRecord;
+  /** Augmentation's account (then `run` is the run it kept). */
+  augment?: AugmentSummary;
   validation: TaskMetrics | null;
   test: TaskMetrics | null;
   bestStep: number;
@@ -139,6 +144,22 @@ export interface BundleDecoder {
   sample(files: unknown): TokenShard | null;
 }
 
+/** What the lifecycle lends a follow-up: it cannot import the lifecycle (a circle). */
+export interface FollowUpTools {
+  /** `train()` itself: a follow-up's own runs live the same life. */
+  train(opts: TrainOptions): Promise<TrainResult>;
+  /** A completed run's result, as `train` returned it. */
+  finished(store: RunStore, ref: string): TrainResult;
+  openRun(rec: RunRecord): { task: TaskPlugin; run: RunRecord; cfg: ResolvedConfig };
+}
+
+/** Work that starts from a completed run and may make runs of its own (classifiers:
+ * augmentation); resumable: a completed run it has not finished is resumed into it. */
+export interface FollowUp {
+  pending(run: RunRecord, cfg: ResolvedConfig): boolean;
+  run(c: RunContext, result: TrainResult, opts: TrainOptions, tools: FollowUpTools): Promise<TrainResult>;
+}
+
 /** A task: one folder under src/tasks/, registered in src/tasks/registry.ts. */
 export interface TaskPlugin<Plan extends PlanBase = PlanBase, Files = unknown, M extends TaskMetrics = TaskMetrics> {
   name: string;
@@ -184,4 +205,6 @@ export interface TaskPlugin<Plan extends PlanBase = PlanBase, Files = unknown, M
   serves: "classify" | "chat" | null;
   /** `hone generate` works with its runs. */
   generates: boolean;
+  /** Work after the run completed (absent: none). */
+  followUp?: FollowUp;
 }

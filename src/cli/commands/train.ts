@@ -1,5 +1,6 @@
 // `hone train`: fine-tune a model; prints the test metrics at the end.
 import { Option, type Command } from "commander";
+import { renderAugment } from "../../augment/augment.js";
 import { train } from "../../run/lifecycle.js";
 import { TASKS } from "../../tasks/registry.js";
 import { withInterrupt } from "../interrupt.js";
@@ -52,8 +53,19 @@ Examples:
           }),
         );
         reporter.stop();
-        if (o.json) out(JSON.stringify({ kind: "result", run: result.run.id, best_step: result.bestStep, test: result.test, validation: result.validation }));
+        if (o.json)
+          out(
+            JSON.stringify({
+              kind: "result",
+              run: result.run.id,
+              best_step: result.bestStep,
+              test: result.test,
+              validation: result.validation,
+              ...(result.augment ? { augment: result.augment } : {}),
+            }),
+          );
         else {
+          if (result.augment) out(`\n${renderAugment(result.augment)}`);
           out(`\nrun ${result.run.id} — best checkpoint at step ${result.bestStep}`);
           if (result.test) out(`\ntest metrics (${result.test.count} examples, evaluated once):\n${metricsTable(result.run.task, result.test)}`);
           else if (result.validation) out(`\nvalidation metrics (no test split):\n${metricsTable(result.run.task, result.validation)}`);

@@ -1,0 +1,198 @@
+// The writer of augmentation: a catalog generative model, a model folder, or a finished sft/dpo
+// run; and its generation in chunks, each saved whole as it ends, so that an interrupted
+// augmentation goes on from the last chunk (each chunk has its own seed: the same text again).
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import type { ResolvedAugment, ResolvedConfig } from "../config/resolved.js";
+import { runEngine } from "../engine/process.js";
+import { readSpecialTokens, ChatTemplate, modelTemplate } from "../generative/chat-template.js";
+import { lmEncoder } from "../generative/dataset.js";
+import { LmEncoder } from "../generative/encode.js";
+import { finishedLmRun, stopTokenIds, trainedModelSpec } from "../generative/pipeline.js";
+import { catalogEntry, resolveModel, type ModelInfo } from "../models/catalog.js";
+import type { EventOf, LmModelSpec, RuntimeSpec } from "../protocol/schema.js";
+import { PROTOCOL_VERSION } from "../protocol/schema.js";
+import type { RunRecord, RunStore } from "../store/store.js";
+import { readU32, writeLmShard } from "../tokenize/shards.js";
+import { faultPoint } from "../run/faults.js";
+import { HoneError } from "../util/errors.js";
+import { writeJsonAtomic } from "../util/fs.js";
+
+export interface Generator {
+  /** What the config named, and what it is: a model folder or a run (provenance). */
+  ref: string;
+  source: { kind: "model"; dir: string } | { kind: "run"; id: string; dir: string };
+  encoder: LmEncoder;
+  spec: LmModelSpec;
+  stop: number[];
+}
+
+export type OpenRun = (rec: RunRecord) => { run: RunRecord; cfg: ResolvedConfig; task: { config: { model: string }; generates: boolean } };
+
+/** What augment.model names: a model (catalog or folder; absolute paths, as resolved) or a
+ * completed run of the store; checked before any work starts. */
+export function findGenerator(ref: string, store: RunStore): { kind: "model"; info: ModelInfo } | { kind: "run"; run: RunRecord } {
+  if (catalogEntry(ref) !== undefined || existsSync(ref)) {
+    const info = resolveModel(ref, process.cwd());
+    if (!info.causalLm)
+      throw new HoneError("config", `augment.model "${ref}" does not generate text`, [
+        {
+          path: ["augment", "model"],
+          message: `architectures: ${info.architectures.join(", ") || "none"}`,
+          hint: "name a causal language model (smollm2-135m-instruct, or a *ForCausalLM folder)",
+        },
+      ]);
+    return { kind: "model", info };
+  }
+  let run: RunRecord;
+  try {
+    run = store.findRun(ref);
+  } catch {
+    throw new HoneError("config", `augment.model "${ref}" is neither a model nor a run`, [
+      {
+        path: ["augment", "model"],
+        message: "no catalog model, folder or run has that name",
+        hint: "name a generative catalog model (hone models), a model folder, or a finished sft run",
+      },
+    ]);
+  }
+  if (run.status !== "completed")
+    throw new HoneError("config", `augment.model: run ${run.id} has not completed (${run.status})`, [
+      { path: ["augment", "model"], message: "its model is not final", hint: `finish it first: hone train --resume ${run.id}` },
+    ]);
+  return { kind: "run", run };
+}
+
+/** The writer named by augment.model, checked: a generative model or a finished generating run. */
+export async function openGenerator(ref: string, store: RunStore, openRun: OpenRun): Promise<Generator> {
+  const found = findGenerator(ref, store);
+  if (found.kind === "run") {
+    const { run, cfg, task } = openRun(found.run);
+    if (task.config.model !== "generator" || !task.generates)
+      throw new HoneError("config", `augment.model: run ${run.id} is a ${run.task} run`, [
+        { path: ["augment", "model"], message: "it does not write text", hint: "name a finished sft or dpo run, or a generative model" },
+      ]);
+    const r = finishedLmRun(run, cfg);
+    const encoder = lmEncoder(cfg, r.modelDir);
+    return {
+      ref,
+      source: { kind: "run", id: run.id, dir: r.modelDir },
+      encoder,
+      spec: trainedModelSpec(cfg, r.modelDir, r.plan.pad_token_id),
+      stop: await withNewline(encoder, r.plan.stop_token_ids),
+    };
+  }
+  const info = found.info;
+  const specials = readSpecialTokens(info.dir);
+  const template = modelTemplate(info.dir);
+  const encoder = new LmEncoder(info.dir, template ? new ChatTemplate(template, specials) : null, specials.eos, 1024, "assistant");
+  const stop = stopTokenIds(info.dir, encoder);
+  if (stop.length === 0)
+    throw new HoneError("model", `augment.model "${ref}" has no end-of-sequence token`, [
+      { file: info.dir, message: "no eos_token and no eos_token_id", hint: "a generative model must know where a text ends" },
+    ]);
+  const pad = info.padTokenId || (encoder.tokenId(specials.pad ?? "") ?? encoder.eosId ?? 0);
+  return {
+    ref,
+    source: { kind: "model", dir: info.dir },
+    encoder,
+    spec: { path: info.dir, adapter: null, architecture: "causal", head: "lm", dtype: "fp32", pad_token_id: pad },
+    stop: await withNewline(encoder, stop),
+  };
+}
+
+/** A generated example is one line: where the tokenizer has a token of its own for "\n", the
+ * engine stops there instead of writing lines that are thrown away. */
+async function withNewline(encoder: LmEncoder, stop: number[]): Promise<number[]> {
+  for (const piece of ["Ċ", "<0x0A>", "\n"]) {
+    const id = encoder.tokenId(piece);
+    if (id === null || (await encoder.decode([id], false)) !== "\n") continue;
+    return stop.includes(id) ? stop : [...stop, id].sort((x, y) => x - y);
+  }
+  return stop;
+}
+
+export interface GenerationProgress {
+  done: number;
+  total: number;
+  /** Examples per second of this attempt. */
+  rate: number;
+  etaSeconds: number;
+}
+
+/** Every prompt's text, generated chunk by chunk; finished chunks are read back, not generated. */
+export async function generateAll(
+  g: Generator,
+  prompts: string[],
+  a: ResolvedAugment,
+  runtime: RuntimeSpec,
+  dir: string,
+  progress: (p: GenerationProgress) => void,
+  signal?: AbortSignal,
+): Promise<{ texts: string[]; seconds: number }> {
+  const out: string[] = [];
+  let seconds = 0;
+  const t0 = Date.now();
+  let generatedHere = 0;
+  for (let c = 0; c * a.chunk < prompts.length; c++) {
+    const file = join(dir, `chunk-${String(c).padStart(5, "0")}.json`);
+    const part = prompts.slice(c * a.chunk, (c + 1) * a.chunk);
+    if (existsSync(file)) {
+      const saved = JSON.parse(readFileSync(file, "utf8")) as { texts: string[]; seconds: number };
+      out.push(...saved.texts);
+      seconds += saved.seconds;
+      continue;
+    }
+    if (signal?.aborted) throw new HoneError("interrupted", "interrupted while generating examples; the finished chunks are kept");
+    const started = Date.now();
+    const work = join(dir, `work-${c}`);
+    let texts: string[];
+    try {
+      texts = await generateChunk(g, part, a, c, runtime, work);
+    } catch (e) {
+      if (signal?.aborted) throw new HoneError("interrupted", "interrupted while generating examples; the finished chunks are kept");
+      throw e;
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+    const took = (Date.now() - started) / 1000;
+    writeJsonAtomic(file, { chunk: c, seed: a.seed + c, seconds: took, texts });
+    faultPoint("augment-chunk");
+    seconds += took;
+    out.push(...texts);
+    generatedHere += part.length;
+    const rate = generatedHere / Math.max(1e-3, (Date.now() - t0) / 1000);
+    progress({ done: out.length, total: prompts.length, rate, etaSeconds: (prompts.length - out.length) / rate });
+  }
+  return { texts: out, seconds };
+}
+
+async function generateChunk(g: Generator, prompts: string[], a: ResolvedAugment, chunk: number, runtime: RuntimeSpec, work: string): Promise<string[]> {
+  const ids = await g.encoder.encodeData(prompts);
+  const shard = writeLmShard(
+    join(work, "prompts"),
+    "prompts",
+    ids.map((x) => ({ ids: x, mask: null })),
+    null,
+  );
+  const r = await runEngine({
+    kind: "lm.generate",
+    protocol_version: PROTOCOL_VERSION,
+    model: g.spec,
+    prompts: shard,
+    output_dir: work,
+    max_new_tokens: a.max_new_tokens,
+    temperature: a.temperature,
+    top_p: a.top_p,
+    seed: a.seed + chunk,
+    stop_token_ids: g.stop,
+    batch_size: a.batch_size,
+    runtime: { ...runtime, compile: false },
+  });
+  const ev = r.events.find((e): e is EventOf<"generations"> => e.type === "generations")!;
+  const tokens = readU32(ev.tokens);
+  const offsets = readU32(ev.offsets);
+  const texts: string[] = [];
+  for (let i = 0; i < ev.count; i++) texts.push(await g.encoder.decode(tokens.subarray(offsets[i]!, offsets[i + 1]!)));
+  return texts;
+}
