@@ -20,6 +20,8 @@ const opt = (name, dflt) => {
   return i >= 0 ? rest[i + 1] : dflt;
 };
 const data = process.env.BENCH_DATA ?? join(root, "..", "shared", "data");
+/** More settings for every Hone run (BENCH_SET="train.compile=false ..."), recorded in the command. */
+const extraSets = (process.env.BENCH_SET ?? "").split(" ").filter(Boolean);
 const python = process.env.HONE_PYTHON ?? join(root, ".venv", "bin", "python");
 const peers = join(root, "bench", ".peers");
 const PEER_PACKAGES = [
@@ -57,9 +59,9 @@ function jsonl(dataset, split) {
 }
 
 function hone(method, train, test, seed, threads) {
-  const store = join(root, "bench", "out", "store-fewshot");
+  const store = join(root, "bench", "out", `store-fewshot-${process.pid}`);
   rmSync(store, { recursive: true, force: true });
-  const sets = [`data.train=${train}`, `data.test=${test}`, `train.seed=${seed}`, `fewshot.method=${method}`, ...(threads ? [`train.threads=${threads}`] : [])];
+  const sets = [`data.train=${train}`, `data.test=${test}`, `train.seed=${seed}`, `fewshot.method=${method}`, ...(threads ? [`train.threads=${threads}`] : []), ...extraSets];
   const r = sh(
     process.execPath,
     [join(root, "bin", "hone"), "--store", store, "train", join(root, "bench", "configs", "fewshot.yaml"), "--json", ...sets.flatMap((s) => ["--set", s])],
@@ -101,7 +103,7 @@ function perLabel(dataset, split, k) {
  * both selected on k validation examples per label; the kept one by validation accuracy. */
 function augmented(dataset, k, train, test, seed, threads) {
   const validation = perLabel(dataset, "valid", k);
-  const store = join(root, "bench", "out", "store-fewshot");
+  const store = join(root, "bench", "out", `store-fewshot-${process.pid}`);
   rmSync(store, { recursive: true, force: true });
   const sets = [
     `data.train=${train}`,
@@ -112,6 +114,7 @@ function augmented(dataset, k, train, test, seed, threads) {
     "augment.enabled=true",
     `augment.seed=${seed}`,
     ...(threads ? [`train.threads=${threads}`] : []),
+    ...extraSets,
   ];
   const r = sh(
     process.execPath,
@@ -134,7 +137,11 @@ function augmented(dataset, k, train, test, seed, threads) {
 function setfit(train, test, seed, threads) {
   if (!existsSync(join(peers, "setfit"))) {
     process.stderr.write("== installing the peer (setfit and what it needs beside torch and transformers) into bench/.peers\n");
-    const r = spawnSync(python, ["-m", "pip", "install", "--quiet", "--no-deps", "--target", peers, ...PEER_PACKAGES], { stdio: "inherit" });
+    // BENCH_PEER_WHEELS: a folder of wheels instead of the index (a machine without network);
+    // BENCH_PEER_PACKAGES: only what that machine lacks.
+    const wheels = process.env.BENCH_PEER_WHEELS ? ["--no-index", "--find-links", process.env.BENCH_PEER_WHEELS] : [];
+    const packages = process.env.BENCH_PEER_PACKAGES?.split(" ") ?? PEER_PACKAGES;
+    const r = spawnSync(python, ["-m", "pip", "install", "--quiet", "--no-deps", "--target", peers, ...wheels, ...packages], { stdio: "inherit" });
     if (r.status !== 0) process.exit(1);
   }
   const model = join(process.env.HONE_MODELS ?? join(process.env.HOME, ".cache", "hone", "models"), "all-minilm-l6-v2");
@@ -173,7 +180,7 @@ async function run() {
           train_examples: train.count,
           test_examples: test.count,
           runs: [...kept, ...runs],
-          command: `node bench/fewshot.mjs run ${rest.join(" ")}`.trim(),
+          command: `${extraSets.length ? `BENCH_SET="${extraSets.join(" ")}" ` : ""}node bench/fewshot.mjs run ${rest.join(" ")}`.trim(),
           machine: {
             host: hostname(),
             cpus: cpus().length,
