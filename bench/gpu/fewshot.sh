@@ -54,7 +54,8 @@ export BENCH_PEER_WHEELS=$PWD/.carry/peers BENCH_PEER_PACKAGES="setfit==1.2.0 da
 # run's JSON is written as it ends, so what finished before LIMIT seconds comes back.
 pids=()
 for ds in clinc150 banking77; do
-  (for p in ${PLAN:-5:0,1,2 10:0,1,2}; do
+  plan_of=PLAN_$ds # PLAN_clinc150=... for one data set's own plan
+  (for p in ${!plan_of:-${PLAN:-5:0,1,2 10:0,1,2}}; do
     IFS=: read -r k seeds m <<< "$p"
     node bench/fewshot.mjs run --datasets $ds --shots "$k" --seeds "$seeds" --methods "${m:-$methods}" --tag h200 || true
   done) > $R/$ds.log 2>&1 &
