@@ -61,7 +61,14 @@ function jsonl(dataset, split) {
 function hone(method, train, test, seed, threads) {
   const store = join(root, "bench", "out", `store-fewshot-${process.pid}`);
   rmSync(store, { recursive: true, force: true });
-  const sets = [`data.train=${train}`, `data.test=${test}`, `train.seed=${seed}`, `fewshot.method=${method}`, ...(threads ? [`train.threads=${threads}`] : []), ...extraSets];
+  const sets = [
+    `data.train=${train}`,
+    `data.test=${test}`,
+    `train.seed=${seed}`,
+    `fewshot.method=${method}`,
+    ...(threads ? [`train.threads=${threads}`] : []),
+    ...extraSets,
+  ];
   const r = sh(
     process.execPath,
     [join(root, "bin", "hone"), "--store", store, "train", join(root, "bench", "configs", "fewshot.yaml"), "--json", ...sets.flatMap((s) => ["--set", s])],
@@ -169,7 +176,11 @@ async function run() {
       const file = join(results, `fewshot-${dataset}-${k}-${tag}.json`);
       // Written after every run, keeping earlier runs of other (method, seed) pairs: a long
       // benchmark that stops half-way keeps what it measured.
-      const earlier = existsSync(file) ? JSON.parse(readFileSync(file, "utf8")).runs : [];
+      const before = existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : null;
+      const earlier = before?.runs ?? [];
+      const command = `${extraSets.length ? `BENCH_SET="${extraSets.join(" ")}" ` : ""}node bench/fewshot.mjs run ${rest.join(" ")}`.trim();
+      // Every invocation that wrote runs into the file (a file can grow over several).
+      const commands = [...new Set([...(before?.commands ?? (before ? [before.command] : [])), command])];
       const runs = [];
       const save = () => {
         const kept = earlier.filter((e) => !runs.some((r) => r.method === e.method && r.seed === e.seed));
@@ -180,7 +191,8 @@ async function run() {
           train_examples: train.count,
           test_examples: test.count,
           runs: [...kept, ...runs],
-          command: `${extraSets.length ? `BENCH_SET="${extraSets.join(" ")}" ` : ""}node bench/fewshot.mjs run ${rest.join(" ")}`.trim(),
+          command,
+          commands,
           machine: {
             host: hostname(),
             cpus: cpus().length,
@@ -216,9 +228,10 @@ const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const spread = (xs) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
 
 function render() {
+  const key = (f) => f.replace(/-(\d+)-/, (_, k) => `-${k.padStart(3, "0")}-`);
   const files = readdirSync(results)
     .filter((f) => /^fewshot-.*\.json$/.test(f))
-    .sort();
+    .sort((a, b) => key(a).localeCompare(key(b)));
   const NAMES = { finetune: "Hone fine-tuning", fewshot: "Hone few-shot", zeroshot: "Hone zero-shot", setfit: "SetFit (library)" };
   const lines = [
     "<!-- fewshot:start -->",
@@ -230,7 +243,10 @@ function render() {
     "fine-tuning with the head starting from each label's mean embedding; Hone zero-shot: the label names' embeddings, no training;",
     "SetFit 1.2 (PyPI `setfit`): `num_iterations=20` (20 similar and 20 dissimilar pairs per example: twice Hone's pairs), batch 16,",
     "one epoch, its default logistic-regression head. Accuracy: mean ±",
-    "standard deviation over the seeds; wall: whole command, mean.",
+    "standard deviation over the seeds; wall: whole command, mean. Rows on the H200 (`bench/gpu/fewshot.sh`, files tagged h200):",
+    "CLINC150 and BANKING77 ran side by side, one process each, so their walls are of two processes sharing one GPU and 16",
+    "cores; Hone ran as it does on CUDA by default (bf16, torch.compile, whose first-step compile is in the wall), SetFit with",
+    "its defaults; both from the same packed weights (bench/gpu/pack_minilm.py).",
     "",
     "| data | shots | method | seeds | test accuracy | wall (s) | machine |",
     "|---|---:|---|---:|---:|---:|---|",
@@ -243,11 +259,11 @@ function render() {
       if (rs.length === 0) continue;
       const acc = rs.map((x) => x.accuracy * 100);
       lines.push(
-        `| ${r.dataset} | ${r.shots} | ${NAMES[method]} | ${rs.length} | ${mean(acc).toFixed(2)}${rs.length > 1 ? ` ± ${spread(acc).toFixed(2)}` : ""} | ${mean(rs.map((x) => x.wall_s)).toFixed(0)} | ${r.machine.cpu.split(" ").slice(0, 4).join(" ")}, ${r.machine.threads === "all" ? r.machine.cpus : r.machine.threads} threads |`,
+        `| ${r.dataset} | ${r.shots} | ${NAMES[method]} | ${rs.length} | ${mean(acc).toFixed(2)}${rs.length > 1 ? ` ± ${spread(acc).toFixed(2)}` : ""} | ${mean(rs.map((x) => x.wall_s)).toFixed(0)} | ${f.includes("-h200") ? "1 × H200" : `${r.machine.cpu.split(" ").slice(0, 4).join(" ")}, ${r.machine.threads === "all" ? r.machine.cpus : r.machine.threads} threads`} |`,
       );
     }
     notes.push(
-      `\`${r.command}\` (${f}, ${r.date.slice(0, 10)}; ${Object.entries(r.versions)
+      `${(r.commands ?? [r.command]).map((c) => `\`${c}\``).join("; ")} (${f}, ${r.date.slice(0, 10)}; ${Object.entries(r.versions)
         .map(([k, v]) => `${k} ${v}`)
         .join(", ")})`,
     );
