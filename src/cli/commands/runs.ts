@@ -103,7 +103,10 @@ export function registerRuns(program: Command): void {
         };
         const flats = list.map((r) => flat(r.config));
         const keys = [...new Set(flats.flatMap((f) => Object.keys(f)))].filter((k) => new Set(flats.map((f) => f[k])).size > 1);
-        const metricKeys = ["accuracy", "macro_f1", "micro_f1", "weighted_f1", "ece"];
+        // Whatever the runs' task measured (accuracy, entity F1, exact match, loss...).
+        const metricKeys = [
+          ...new Set(list.flatMap((r) => Object.entries(r.test_metrics ?? {}).flatMap(([k, v]) => (typeof v === "number" && k !== "count" ? [k] : [])))),
+        ];
         const rows = [
           ...keys.map((k) => [k, ...flats.map((f) => f[k] ?? "-")]),
           ...metricKeys.map((k) => [`test ${k}`, ...list.map((r) => num((r.test_metrics as Record<string, number> | null)?.[k]))]),
