@@ -288,3 +288,50 @@ def test_serve_cancels_a_running_generation_at_its_next_token_and_skips_a_cancel
     assert done["b"]["finish_reason"] in ("stop", "length") and done["b"]["completion_tokens"] >= 1
     assert done["c"] == {**done["c"], "finish_reason": "cancelled", "completion_tokens": 0}
     assert rec.events()[-1]["type"] == "done"
+
+
+def test_serve_interleaves_requests_a_short_one_is_not_held_behind_a_long_one(tiny_lm):
+    """Two requests at once: the short one ends first; each writes what it would alone (greedy:
+    what generate() writes; sampled: the same tokens alone or beside another)."""
+    import torch
+    from hone_engine import lm
+    from hone_engine.recipes import lm_serve
+
+    spec = {"path": str(tiny_lm), "adapter": None, "architecture": "causal", "head": "lm", "dtype": "fp32", "pad_token_id": 0}
+    never = [10**6]  # a stop id no model writes: lengths are exact
+    ask = lambda i, n, t=0.0: {
+        "type": "generate",
+        "id": i,
+        "prompt": [5, 6, 7],
+        "max_new_tokens": n,
+        "temperature": t,
+        "top_p": 0.9,
+        "seed": 3,
+        "stop_token_ids": never,
+    }  # noqa: E731
+    job = {"kind": "lm.serve", "protocol_version": 1, "model": spec, "runtime": {"device": "cpu", "precision": "fp32", "threads": 1, "compile": False}}
+
+    def serve(controls):
+        rec = Recorder(job, controls=[*controls, {"type": "stop", "reason": "test"}])
+        lm_serve.run(rec.channel.read_job(), rec.channel)
+        events = rec.events()
+        tokens = {}
+        for e in events:
+            if e["type"] == "tokens":
+                tokens.setdefault(e["id"], []).extend(e["token_ids"])
+        return [e["id"] for e in events if e["type"] == "generated"], tokens, events
+
+    order, tokens, events = serve([ask("long", 30), ask("short", 3), ask("sampled", 12, 0.9)])
+    assert order == ["short", "sampled", "long"]
+    assert [len(tokens[k]) for k in ("long", "short", "sampled")] == [30, 3, 12]
+    done = {e["id"]: e for e in events if e["type"] == "generated"}
+    assert done["long"]["finish_reason"] == "length" and done["long"]["completion_tokens"] == 30
+    # Greedy: exactly generate()'s tokens.
+    model = lm.load(spec, None, trainable=False).eval()
+    with torch.no_grad():
+        ref = model.generate(input_ids=torch.tensor([[5, 6, 7]]), max_new_tokens=30, do_sample=False, pad_token_id=0, eos_token_id=never)
+    assert tokens["long"] == ref[0, 3:].tolist()
+    assert tokens["short"] == tokens["long"][:3]
+    # Sampled: its own generator; the same tokens with or without company.
+    _, alone, _ = serve([ask("sampled", 12, 0.9)])
+    assert alone["sampled"] == tokens["sampled"]

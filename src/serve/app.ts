@@ -107,7 +107,7 @@ export function guardedApp(opts: ServeOptions, registry: Registry, state: Server
 export const limitBody = (opts: ServeOptions) =>
   bodyLimit({ maxSize: opts.limits.maxBodyBytes, onError: (c) => fail(c, 413, "too_large", `the body is over ${opts.limits.maxBodyBytes} bytes`) });
 
-/** Admission of a request: 503 while draining, 429 when too many are in flight, 415 for a body
+/** Admission of a request: 503 while draining, when the engine is down or when too many are in flight (the queue's limit), 415 for a body
  * that is not declared JSON, 400 for a body
  * that is not JSON or does not fit the schema. The parsed body, or the answer to send. */
 export async function admit<T>(c: Context, state: ServerState, opts: ServeOptions, schema: z.ZodType<T>): Promise<{ body: T } | { response: Response }> {
@@ -116,7 +116,7 @@ export async function admit<T>(c: Context, state: ServerState, opts: ServeOption
   if (down) return { response: fail(c, 503, "engine_down", down) };
   if (state.inFlight >= opts.limits.maxInFlight) {
     c.header("Retry-After", "1");
-    return { response: fail(c, 429, "busy", `more than ${opts.limits.maxInFlight} requests in flight`) };
+    return { response: fail(c, 503, "busy", `more than ${opts.limits.maxInFlight} requests in flight`) };
   }
   // JSON only: a web page can POST text/plain (or a form) to us without a CORS preflight; with no
   // API key set, that request must not reach the model.

@@ -6,7 +6,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EXAMPLE_DATA, hone, jsonLines, tempDir, tinyLm } from "../testing/fixtures.js";
 import { DEFAULT_SERVE } from "./app.js";
-import { ChatBackend } from "./chat.js";
+import { ChatBackend, type ChatResult } from "./chat.js";
 import { createChatApp } from "./chat-app.js";
 
 const QA: [string, string][] = [
@@ -64,7 +64,7 @@ test("POST /v1/chat/completions answers like the trained model, as JSON and as a
   assert.equal(r.status, 0, r.stderr);
   assert.ok(jsonLines(r.stdout).some((l) => l.kind === "result"));
 
-  const backend = await ChatBackend.start("chat", store);
+  const backend = await ChatBackend.start("chat", store, 2);
   try {
     const opts = { ...DEFAULT_SERVE, limits: { ...DEFAULT_SERVE.limits, maxTexts: 8 } };
     const { app } = createChatApp(backend, opts, 64);
@@ -152,16 +152,26 @@ test("POST /v1/chat/completions answers like the trained model, as JSON and as a
     });
     assert.equal(((await allowed.json()) as { choices: { message: { content: string } }[] }).choices[0]!.message.content, QA[3]![1]);
 
-    // A request given up while it waits for the engine is never generated: it ends "cancelled"
-    // with no tokens, and the one before it is answered as usual.
+    // Two requests generate at once (generating: 2), interleaved: a short answer asked after a
+    // long one ends first, and each is what it would be alone. A third, given up while it waits
+    // for a slot, is never generated: it ends "cancelled" with no tokens.
     const prompt = await backend.promptIds([{ role: "user", content: QA[0]![0] }]);
     const params = { max_tokens: 64, temperature: 0, top_p: 1, seed: 0 };
+    const ended: string[] = [];
     const giveUp = new AbortController();
-    const first = backend.complete(prompt, params);
-    const second = backend.complete(prompt, params, () => {}, giveUp.signal);
+    const noted = (name: string) => (x: ChatResult) => {
+      ended.push(name);
+      return x;
+    };
+    const long = backend.complete(prompt, params).then(noted("long"));
+    const quick = backend.complete(prompt, { ...params, max_tokens: 2 }).then(noted("quick"));
+    const third = backend.complete(prompt, params, () => {}, giveUp.signal);
     giveUp.abort();
-    assert.equal((await first).text, QA[0]![1]);
-    assert.deepEqual(await second, { text: "", finish_reason: "cancelled", prompt_tokens: prompt.length, completion_tokens: 0 });
+    assert.equal((await long).text, QA[0]![1]);
+    assert.equal((await quick).completion_tokens, 2);
+    assert.ok(QA[0]![1].startsWith((await quick).text));
+    assert.deepEqual(ended, ["quick", "long"]);
+    assert.deepEqual(await third, { text: "", finish_reason: "cancelled", prompt_tokens: prompt.length, completion_tokens: 0 });
 
     // The engine dies: readiness and requests say so (503), waiting requests fail at once, and the
     // server's fatal promise settles (hone serve then exits 4 for its supervisor to restart it).

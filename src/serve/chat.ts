@@ -1,8 +1,9 @@
 // The generation backend of `hone serve` for generative runs: one long-lived engine process
 // (lm.serve) holding the model; prompts rendered and tokenized here, tokens decoded here as they
-// stream back. Requests are answered one at a time, in arrival order; one whose client went away
-// (or whose time ran out) is cancelled: never sent if it still waits, stopped at the next token if
-// it runs. If the engine dies, every waiting request fails at once and `failure` says why.
+// stream back. Up to `generating` requests run at once in the engine, interleaved token by token
+// (a short answer is not held behind a long one); the rest wait in arrival order. One whose client
+// went away (or whose time ran out) is cancelled: never sent if it still waits, stopped at the
+// next token if it runs. If the engine dies, every request fails at once and `failure` says why.
 import { startEngine, type EngineHandle } from "../engine/process.js";
 import type { Message } from "../generative/chat-template.js";
 import { lmEncoder } from "../generative/dataset.js";
@@ -15,6 +16,9 @@ import type { EventOf } from "../protocol/schema.js";
 import { PROTOCOL_VERSION } from "../protocol/schema.js";
 import { RunStore, storeDir } from "../store/store.js";
 import { HoneError } from "../util/errors.js";
+
+/** Chat requests the engine generates at once by default (`hone serve --generating`). */
+export const DEFAULT_GENERATING = 8;
 
 export interface ChatParams {
   max_tokens: number;
@@ -40,7 +44,9 @@ interface Pending {
 
 export class ChatBackend {
   private readonly pending = new Map<string, Pending>();
-  private queue: Promise<unknown> = Promise.resolve();
+  /** Requests not yet sent, in arrival order; each sends itself when a slot frees. */
+  private readonly waiting: (() => void)[] = [];
+  private running = 0;
   private next = 0;
   private failureError: Error | null = null;
   private readonly failureListeners: ((e: Error) => void)[] = [];
@@ -52,10 +58,12 @@ export class ChatBackend {
     private readonly engine: EngineHandle,
     private readonly encoder: LmEncoder,
     private readonly stopIds: number[],
+    /** Requests the engine generates at once (interleaved). */
+    readonly generating: number,
   ) {}
 
   /** Start the engine on a finished generative run; resolves once the model is loaded. */
-  static async start(ref: string, store?: string): Promise<ChatBackend> {
+  static async start(ref: string, store?: string, generating = DEFAULT_GENERATING): Promise<ChatBackend> {
     const s = new RunStore(storeDir(store));
     let r: { cfg: ResolvedConfig; plan: LmPlan; modelDir: string; run: { id: string } };
     try {
@@ -75,7 +83,7 @@ export class ChatBackend {
       { kind: "lm.serve", protocol_version: PROTOCOL_VERSION, model: trainedModelSpec(r.cfg, r.modelDir, r.plan.pad_token_id), runtime: runtimeSpec(r.cfg) },
       { keepEvents: false, onEvent: (ev) => (ev.type === "ready" ? ready() : backend?.onEvent(ev)) },
     );
-    backend = new ChatBackend(r.run.id, r.cfg.data.max_length, engine, encoder, r.plan.stop_token_ids);
+    backend = new ChatBackend(r.run.id, r.cfg.data.max_length, engine, encoder, r.plan.stop_token_ids, generating);
     const ended = engine.result.then(
       (res) => {
         const tail = res.stderrTail.slice(-5).join("\n");
@@ -96,6 +104,7 @@ export class ChatBackend {
     this.failureError = e;
     for (const p of this.pending.values()) p.reject(e);
     this.pending.clear();
+    for (const send of this.waiting.splice(0)) send(); // each fails with the engine's error
     for (const f of this.failureListeners) f(e);
   }
 
@@ -148,9 +157,9 @@ export class ChatBackend {
    * `signal` cancels it: a waiting request is never sent, a running one stops at its next token
    * (finish_reason "cancelled"). */
   complete(prompt: number[], params: ChatParams, onText: (delta: string) => void = () => {}, signal?: AbortSignal): Promise<ChatResult> {
-    const run = async (): Promise<ChatResult> => {
-      if (this.failureError) throw this.failureError;
-      if (signal?.aborted) return { text: "", finish_reason: "cancelled", prompt_tokens: prompt.length, completion_tokens: 0 };
+    const run = (): Promise<ChatResult> => {
+      if (this.failureError) return Promise.reject(this.failureError);
+      if (signal?.aborted) return Promise.resolve({ text: "", finish_reason: "cancelled", prompt_tokens: prompt.length, completion_tokens: 0 });
       const id = String(this.next++);
       const done = new Promise<ChatResult>((resolve, reject) => this.pending.set(id, { ids: [], sent: "", onText, resolve, reject }));
       const cancel = () => this.engine.send({ type: "cancel", id });
@@ -168,9 +177,16 @@ export class ChatBackend {
       });
       return done;
     };
-    const result = this.queue.then(run, run);
-    this.queue = result.catch(() => {});
-    return result;
+    // A slot is held from sending until the answer ends; then the longest-waiting request goes.
+    const inSlot = (): Promise<ChatResult> => {
+      this.running++;
+      return run().finally(() => {
+        this.running--;
+        this.waiting.shift()?.();
+      });
+    };
+    if (this.running < this.generating && this.waiting.length === 0) return inSlot();
+    return new Promise<ChatResult>((resolve, reject) => this.waiting.push(() => inSlot().then(resolve, reject)));
   }
 
   async close(): Promise<void> {

@@ -8,8 +8,7 @@ export function openApi(limits: { maxTexts: number; maxTextChars: number }, mode
       ["413", "body too large"],
       ["415", "the body is not declared application/json"],
       ["421", "Host header not served here"],
-      ["429", "too many requests in flight"],
-      ["503", "timed out, or shutting down"],
+      ["503", "busy (too many requests in flight: Retry-After), engine down, timed out, or shutting down"],
     ].map(([code, description]) => [code, { description, content: { "application/json": { schema: error } } }]),
   );
   return {

@@ -60,9 +60,16 @@ export async function startServer(bundle: string, port: number, opts: ServeOptio
 }
 
 /** A generative run behind POST /v1/chat/completions; the engine holds the model. */
-export async function startChatServer(ref: string, port: number, opts: ServeOptions, store?: string, maxNewTokens?: number): Promise<RunningServer> {
+export async function startChatServer(
+  ref: string,
+  port: number,
+  opts: ServeOptions,
+  store?: string,
+  maxNewTokens?: number,
+  generating?: number,
+): Promise<RunningServer> {
   checkBind(opts);
-  const backend = await ChatBackend.start(ref, store);
+  const backend = await ChatBackend.start(ref, store, generating);
   const { app, state } = createChatApp(backend, opts, maxNewTokens);
   const fatal = new Promise<Error>((resolve) => backend.onFailure(resolve));
   return { ...(await listen(app, state, port, opts, () => backend.close(), "POST /v1/chat/completions, GET /v1/models")), fatal };

@@ -1,61 +1,45 @@
-"""Serve generations: load the model once, then answer `generate` requests one after another,
-streaming each request's tokens as they come (the TypeScript server turns them into text). A
-`cancel` (the client went away) stops its generation at the next token: control lines that
-arrive while one generates are read between tokens, and the others kept, in order, for later."""
-
-from collections import deque
+"""Serve generations: load the model once, then answer `generate` requests, several at a time,
+interleaved token by token: each round gives every running request its next token, so a short
+request that arrives during a long one is answered after a few rounds, not after the long one.
+Each request has its own KV cache and its own random generator (seeded by the request): its text
+does not depend on what else runs. Control lines are read between rounds: a `cancel` (the client
+went away) stops its request at once; `stop` lets the running requests finish, then ends."""
 
 import torch
-from transformers import StoppingCriteria, StoppingCriteriaList
-from transformers.generation.streamers import BaseStreamer
 
 from .. import lm, runtime
 
 
-class EventStreamer(BaseStreamer):
-    """generate() hands the prompt first, then each new token: forward the new ones, not the stop token."""
+class Request:
+    """One running generation: its cache, its next input and what it has written."""
 
-    def __init__(self, channel, request_id: str, stop: set):
-        self.channel, self.id, self.stop = channel, request_id, stop
-        self.prompt_seen = False
+    def __init__(self, msg: dict, device):
+        self.id = msg["id"]
+        self.prompt_tokens = len(msg["prompt"])
+        self.max_new = msg["max_new_tokens"]
+        self.stop = set(msg["stop_token_ids"])
+        self.temperature, self.top_p = msg["temperature"], msg["top_p"]
+        self.generator = torch.Generator(device=device).manual_seed(msg["seed"])
+        self.next_input = torch.tensor([msg["prompt"]], device=device)
+        self.past = None
         self.count = 0
-        self.stopped = False
 
-    def put(self, value):
-        if not self.prompt_seen:
-            self.prompt_seen = True
-            return
-        ids = value.reshape(-1).tolist()
-        if self.stopped:
-            return
-        if ids and ids[0] in self.stop:
-            self.stopped = True
-            return
-        self.count += len(ids)
-        self.channel.emit("tokens", id=self.id, token_ids=ids)
-
-    def end(self):
-        pass
+    def pick(self, logits: torch.Tensor) -> int:
+        """Greedy at temperature 0; else nucleus sampling (the smallest set of tokens whose
+        probability reaches top_p, always at least the most likely one)."""
+        if self.temperature == 0:
+            return int(logits.argmax())
+        probs = torch.softmax(logits.float() / self.temperature, dim=-1)
+        if self.top_p < 1:
+            sorted_p, order = probs.sort(descending=True)
+            outside = sorted_p.cumsum(-1) - sorted_p > self.top_p
+            sorted_p[outside] = 0
+            probs = torch.zeros_like(probs).scatter_(-1, order, sorted_p)
+        return int(torch.multinomial(probs, 1, generator=self.generator))
 
 
-class Inbox(StoppingCriteria):
-    """Between tokens: reads the control lines that came meanwhile; says stop when the running
-    request was cancelled."""
-
-    def __init__(self, channel):
-        self.channel, self.backlog, self.cancelled, self.current = channel, deque(), set(), None
-
-    def next(self) -> dict:
-        return self.backlog.popleft() if self.backlog else self.channel.await_control()
-
-    def __call__(self, input_ids, scores, **kwargs):
-        while (msg := self.channel.poll_control()) is not None:
-            if msg["type"] == "cancel":
-                self.cancelled.add(msg["id"])
-            else:
-                self.backlog.append(msg)
-        stop = self.current in self.cancelled
-        return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+def _finish(channel, r: Request, reason: str) -> None:
+    channel.emit("generated", id=r.id, finish_reason=reason, prompt_tokens=r.prompt_tokens, completion_tokens=r.count)
 
 
 @torch.no_grad()
@@ -63,44 +47,52 @@ def run(job: dict, channel) -> None:
     device, autocast = runtime.setup(job["runtime"])
     model = lm.load(job["model"], None, trainable=False).to(device).eval()
     lm.causal(model).config.use_cache = True
-    pad_id = job["model"]["pad_token_id"]
     channel.emit("ready")
-    inbox = Inbox(channel)
-    while True:
-        msg = inbox.next()
+    running: list[Request] = []
+    cancelled: set = set()
+    stopping = False
+
+    def take(msg: dict) -> None:
+        nonlocal stopping
         if msg["type"] == "cancel":
-            inbox.cancelled.add(msg["id"])
+            r = next((x for x in running if x.id == msg["id"]), None)
+            if r is not None:
+                running.remove(r)
+                _finish(channel, r, "cancelled")
+            else:
+                cancelled.add(msg["id"])  # still on its way, or already answered
+        elif msg["type"] == "generate":
+            if msg["id"] in cancelled:  # given up while it waited
+                channel.emit("generated", id=msg["id"], finish_reason="cancelled", prompt_tokens=len(msg["prompt"]), completion_tokens=0)
+            else:
+                running.append(Request(msg, device))
+        else:
+            stopping = True  # stop, or the orchestrator closed stdin
+
+    while True:
+        # Idle: wait for the next line. Busy: take what came during the last round.
+        if not running and not stopping:
+            take(channel.await_control())
+        while (msg := channel.poll_control()) is not None and not stopping:
+            take(msg)
+        if not running:
+            if stopping:
+                break
             continue
-        if msg["type"] != "generate":
-            break  # stop, or the orchestrator closed stdin
-        if msg["id"] in inbox.cancelled:  # given up while it waited
-            channel.emit("generated", id=msg["id"], finish_reason="cancelled", prompt_tokens=len(msg["prompt"]), completion_tokens=0)
-            continue
-        inbox.current = msg["id"]
-        torch.manual_seed(msg["seed"])
-        stop = set(msg["stop_token_ids"])
-        streamer = EventStreamer(channel, msg["id"], stop)
-        ids = torch.tensor([msg["prompt"]], device=device)
-        sample = msg["temperature"] > 0
-        with autocast:
-            model.generate(
-                input_ids=ids,
-                attention_mask=torch.ones_like(ids),
-                max_new_tokens=msg["max_new_tokens"],
-                do_sample=sample,
-                temperature=msg["temperature"] if sample else None,
-                top_p=msg["top_p"] if sample else None,
-                top_k=None,
-                eos_token_id=sorted(stop),
-                pad_token_id=pad_id,
-                streamer=streamer,
-                stopping_criteria=StoppingCriteriaList([inbox]),
-            )
-        channel.emit(
-            "generated",
-            id=msg["id"],
-            finish_reason="cancelled" if msg["id"] in inbox.cancelled else "stop" if streamer.stopped else "length",
-            prompt_tokens=len(msg["prompt"]),
-            completion_tokens=streamer.count,
-        )
+        for r in list(running):
+            with autocast:
+                out = model(input_ids=r.next_input, past_key_values=r.past, use_cache=True)
+            r.past = out.past_key_values
+            token = r.pick(out.logits[0, -1])
+            if token in r.stop:
+                running.remove(r)
+                _finish(channel, r, "stop")
+                continue
+            r.count += 1
+            channel.emit("tokens", id=r.id, token_ids=[token])
+            if r.count >= r.max_new:
+                running.remove(r)
+                _finish(channel, r, "length")
+            else:
+                r.next_input = torch.tensor([[token]], device=device)
     channel.emit("done", step=0, reason="completed", runtime_s=0.0)

@@ -7,6 +7,7 @@ import { compareDeployments } from "../../deploy/compare.js";
 import { exportOnnx, type Quantize } from "../../deploy/export.js";
 import { DEFAULT_SERVE } from "../../serve/app.js";
 import { DEFAULT_MAX_NEW_TOKENS } from "../../serve/chat-app.js";
+import { DEFAULT_GENERATING } from "../../serve/chat.js";
 import { bundleFor, startChatServer, startServer } from "../../serve/server.js";
 import { RunStore, storeDir } from "../../store/store.js";
 import { taskPlugin } from "../../tasks/registry.js";
@@ -84,11 +85,12 @@ export function registerDeploy(program: Command): void {
     .option("--max-text-chars <n>", "characters per text", String(L.maxTextChars))
     .option("--max-body-bytes <n>", "request body size", String(L.maxBodyBytes))
     .option("--timeout-ms <n>", "per request, and for a slow client to send its request", String(L.timeoutMs))
-    .option("--max-in-flight <n>", "requests served at once before 429", String(L.maxInFlight))
+    .option("--max-in-flight <n>", "requests in flight (waiting or answered) before 503", String(L.maxInFlight))
     .option("--batch <n>", "largest micro-batch", String(DEFAULT_SERVE.batch.maxBatch))
     .option("--batch-wait-ms <n>", "how long a request may wait for others to batch with", String(DEFAULT_SERVE.batch.maxWaitMs))
     .option("--threads <n>", "ONNX Runtime threads (default: all cores but one, which stays with the HTTP side)")
     .option("--max-new-tokens <n>", "generative runs: the longest answer a request may ask for", String(DEFAULT_MAX_NEW_TOKENS))
+    .option("--generating <n>", "generative runs: requests generated at once, interleaved token by token (the rest wait)", String(DEFAULT_GENERATING))
     .action(async (ref: string, o: Record<string, string | string[] | undefined>) => {
       const n = (k: string) => Number(o[k]);
       const opts = {
@@ -108,7 +110,7 @@ export function registerDeploy(program: Command): void {
       const threads = o.threads ? n("threads") : Math.max(1, cpus().length - 1);
       const generative = !existsSync(join(ref, "bundle.json")) && servesOf(ref, program.opts().store) !== "classify"; // a run that serves nothing says why (needGenerator)
       const server = generative
-        ? await startChatServer(ref, n("port"), opts, program.opts().store, n("maxNewTokens"))
+        ? await startChatServer(ref, n("port"), opts, program.opts().store, n("maxNewTokens"), n("generating"))
         : await startServer(await bundleFor(ref, program.opts().store), n("port"), opts, threads);
       process.stderr.write(`serving ${ref} at ${server.url} (${server.routes}, GET /healthz /readyz /metrics /openapi.json)\n`);
       // The first Ctrl-C / SIGTERM finishes the requests in flight, a second one exits at once.
