@@ -91,7 +91,10 @@ if (what === "packing") {
       .filter((n) => x[n])
       .map((n) => {
         const y = x[n];
-        return `| ${i + 1} | ${n} | ${y.tokens_per_s.toFixed(0)} | ${(y.tokens_per_s / x.hf_lora.tokens_per_s).toFixed(2)}x | ${pct(mfu(x, n, fpt))} | ${pct(mfu(x, n, fptCausal))} | ${y.losses[0].toFixed(4)} -> ${y.losses.at(-1).toFixed(4)} |`;
+        // Like by like: LoRA against the LoRA peer, full fine-tuning against a full fine-tuning peer.
+        const peer = n.includes("full") ? x.hf_full : x.hf_lora;
+        const ratio = peer ? `${(y.tokens_per_s / peer.tokens_per_s).toFixed(2)}x` : "- (no full fine-tuning peer in this run)";
+        return `| ${i + 1} | ${n} | ${y.tokens_per_s.toFixed(0)} | ${ratio} | ${pct(mfu(x, n, fpt))} | ${pct(mfu(x, n, fptCausal))} | ${y.losses[0].toFixed(4)} -> ${y.losses.at(-1).toFixed(4)} |`;
       }),
   );
   const lora = r.hone_lora_compile ?? r.hone_lora;
@@ -118,7 +121,7 @@ if (what === "packing") {
     "- `hone_*`: the engine process (`python -m hone_engine`) fed the `LmTrainJob` that `hone train` writes, on shards of the same tokens in the same order: LoRA (same settings, bf16 base weights, fp32 adapters under bf16 autocast) or full fine-tuning (**fp32 master weights and fp32 AdamW state**, bf16 autocast), fused AdamW, learnt positions gathered on the CPU side (no sync), no position ids for unpacked rows, output layer in 4096-row chunks with its gradient taken in the forward pass (frozen layer: d hidden; trained layer: d hidden and d weight, three matmuls instead of checkpointing's four) and the softmax and its gradient in one Triton kernel that overwrites the chunk's logits (`engine/hone_engine/fused_ce.py`), LoRA layers as one matmul each and q/k/v and gate/up as one matmul a group (`engine/hone_engine/fused_lora.py`), `compile` = `torch.compile` of each decoder layer (the attention mask is decided outside compiled code, so SDPA runs its causal flash kernel).",
     "- MFU counts 6 x parameters + 12 x layers x width x sequence FLOPs a token for full fine-tuning, and 4 x parameters + 8 x layers x width x sequence for LoRA (frozen matrices get no weight gradient), against the measured peak (PaLM's count, attention over the whole sequence); the causal column counts half the attention, what a causal kernel computes.",
     "",
-    "| device run | job | tokens/s | vs HF + PEFT (same run) | MFU | MFU (causal attention) | loss first -> last |",
+    "| device run | job | tokens/s | vs the same kind of peer (same run) | MFU | MFU (causal attention) | loss first -> last |",
     "|---:|---|---:|---:|---:|---:|---|",
     ...lines,
     "",
