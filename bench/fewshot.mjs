@@ -274,6 +274,7 @@ function render() {
     for (const x of r.runs.filter((y) => y.method === "augment")) {
       const a = x.augment;
       const pct = (v) => (v === null || v === undefined ? "-" : (v * 100).toFixed(2));
+      if (x.note) notes.push(`${r.dataset} ${r.shots}-shot augmentation, seed ${x.seed}: ${x.note}`);
       aug.push(
         `| ${r.dataset} | ${r.shots} | ${x.seed} | ${pct(a.original.validation)} / ${pct(a.augmented?.validation)} | ${pct(a.original.test)} / ${pct(a.augmented?.test)} | ${a.augmented ? ((a.augmented.test - a.original.test) * 100).toFixed(2) : "-"} | ${a.counts.asked} / ${a.counts.asked - a.counts.kept} / ${a.counts.kept} | ${a.kept} | ${a.generation.seconds.toFixed(0)} s (${a.generation.examples_per_second.toFixed(1)}/s) | ${x.wall_s.toFixed(0)} |`,
       );
@@ -288,6 +289,7 @@ function render() {
       "examples that passed the filters (leakage against validation and test, duplicates, the first run confidently disagreeing),",
       "both selected on k validation examples per intent (the first k of each intent in `valid`); the kept run is the one with the",
       "better validation accuracy. Test accuracy is shown for both (measured; not used to decide). Asked / dropped / kept: examples.",
+      "Wall: the whole command (both runs, the generation and the screening).",
       "",
       "| data | shots | seed | validation acc, off / on | test acc, off / on | test change (points) | asked / dropped / kept | run kept | generation | wall (s) |",
       "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|",
