@@ -75,4 +75,9 @@ test("a 0.1 interrupted run resumes to the end; a 0.1 study continues to its bud
   const shown = H("tune", "show", "fixture-study");
   assert.equal(shown.status, 0, shown.stderr);
   assert.match(shown.stdout, /trials: 3 complete/);
+  // tune list: the study, its sampler and metric, and its trials by state.
+  const listed = H("tune", "list");
+  assert.equal(listed.status, 0, listed.stderr);
+  assert.match(listed.stdout, /study\s+sampler\s+metric\s+trials\s+complete\s+pruned\s+failed\s+open/);
+  assert.match(listed.stdout, /fixture-study\s+\S+\s+\S+\s+3\s+3\s+0\s+0\s+0/);
 });
