@@ -27,6 +27,7 @@ RECIPES = {
     "lm.score": "hone_engine.recipes.lm_score",
     "lm.merge": "hone_engine.recipes.lm_merge",
     "lm.serve": "hone_engine.recipes.lm_serve",
+    "lm.gguf": "hone_engine.recipes.lm_gguf",
     "model.from_gguf": "hone_engine.recipes.model_from_gguf",
     "probe": "hone_engine.recipes.probe",
 }

@@ -397,6 +397,27 @@ export const LmServeJob = z
   })
   .strict();
 
+/** A generative run's model as one GGUF file (adapter merged), read back and compared. */
+export const LmGgufJob = z
+  .object({
+    kind: z.literal("lm.gguf"),
+    protocol_version: z.literal(PROTOCOL_VERSION),
+    model: LmModelSpec,
+    /** The folder whose tokenizer.json / tokenizer_config.json describe the vocabulary. */
+    tokenizer_dir: path,
+    /** The chat template written into the metadata (tokenizer.chat_template), or null. */
+    chat_template: z.string().nullable(),
+    /** Weights: f16, q8_0 or q4_0 (norms stay f32). */
+    type: z.enum(["f16", "q8_0", "q4_0"]),
+    /** The GGUF file (written to a temporary sibling, then renamed once it reads back). */
+    output: path,
+    /** Token ids of the prompts whose next-token distributions are compared. */
+    prompts: z.array(z.array(nonNegInt).min(1)).min(1),
+    threads: posInt,
+  })
+  .strict();
+export type LmGgufJob = z.infer<typeof LmGgufJob>;
+
 export const ModelFromGgufJob = z
   .object({
     kind: z.literal("model.from_gguf"),
@@ -419,6 +440,7 @@ export const Job = z.discriminatedUnion("kind", [
   LmScoreJob,
   LmMergeJob,
   LmServeJob,
+  LmGgufJob,
   ModelFromGgufJob,
   ProbeJob,
 ]);
@@ -513,6 +535,19 @@ export const Event = z.discriminatedUnion("type", [
     .strict(),
   /** A new model directory (merge, GGUF conversion). */
   z.object({ type: z.literal("model_written"), path, bytes: nonNegInt }).strict(),
+  /** The GGUF file, and how its next-token log-probabilities differ from the PyTorch model's on
+   * the job's prompts: largest difference, share of prompts with the same most likely token, and
+   * KL(PyTorch || GGUF) averaged over the prompts. */
+  z
+    .object({
+      type: z.literal("gguf_written"),
+      path,
+      bytes: nonNegInt,
+      max_abs_logprob_diff: z.number(),
+      top1_agreement: z.number(),
+      kl: z.number(),
+    })
+    .strict(),
   z.object({ type: z.literal("checkpoint"), step: nonNegInt, path }).strict(),
   z
     .object({

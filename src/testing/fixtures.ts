@@ -52,6 +52,13 @@ export function tinyTrainArgs(store: string, extra: string[] = []): string[] {
   return ["--store", store, "train", "--data", EXAMPLE_DATA, "--model", tinyModel(), "--json", ...settings, "--seed", "7", ...extra];
 }
 
+/** `hone train --json` of a chat file with task sft on a tiny language model, the file serving as
+ * validation and test too (learning, not generalisation), under a name. */
+export function tinySftArgs(store: string, model: string, chat: string, name: string, sets: string[] = []): string[] {
+  const split = ["--data", chat, "--validation", chat, "--test", chat];
+  return ["--store", store, "train", "--model", model, "--task", "sft", ...split, "--name", name, "--json", ...sets.flatMap((s) => ["--set", s])];
+}
+
 export interface CliResult {
   status: number | null;
   stdout: string;

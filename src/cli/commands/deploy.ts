@@ -5,6 +5,8 @@ import { cpus } from "node:os";
 import { join } from "node:path";
 import { compareDeployments } from "../../deploy/compare.js";
 import { exportOnnx, type Quantize } from "../../deploy/export.js";
+import { exportGguf, type GgufType } from "../../generative/gguf.js";
+import { HoneError } from "../../util/errors.js";
 import { DEFAULT_SERVE } from "../../serve/app.js";
 import { DEFAULT_MAX_NEW_TOKENS } from "../../serve/chat-app.js";
 import { DEFAULT_GENERATING } from "../../serve/chat.js";
@@ -30,12 +32,37 @@ export function registerDeploy(program: Command): void {
     .command("export")
     .description("Export a run as a self-contained bundle for serving without Python (checked against PyTorch)")
     .argument("<run>", "run id, name or 'last'")
-    .addOption(new Option("--format <format>", "bundle format").choices(["onnx"]).default("onnx"))
-    .addOption(new Option("--quantize <type>", "weights: none (fp32), int8 (dynamic) or fp16").choices(["none", "int8", "fp16"]).default("none"))
-    .option("--out <dir>", "bundle directory (default: runs/<id>/export/onnx-<precision>)")
+    .addOption(
+      new Option("--format <format>", "onnx (encoder tasks) or gguf (generative runs, for llama.cpp / Ollama)").choices(["onnx", "gguf"]).default("onnx"),
+    )
+    .addOption(
+      new Option("--quantize <type>", "onnx: none (fp32), int8 (dynamic) or fp16; gguf: f16 (default), q8_0 or q4_0").choices([
+        "none",
+        "int8",
+        "fp16",
+        "f16",
+        "q8_0",
+        "q4_0",
+      ]),
+    )
+    .option("--out <dir>", "bundle directory (default: runs/<id>/export/<format>-<precision>)")
     .option("--compare", "measure PyTorch fp32 and ONNX fp32 / fp16 / int8 on the test split: size, latency, throughput, accuracy")
     .option("--json", "print JSON")
-    .action(async (ref: string, o: { quantize: Quantize; out?: string; json?: boolean; compare?: boolean }) => {
+    .action(async (ref: string, o: { format: "onnx" | "gguf"; quantize?: string; out?: string; json?: boolean; compare?: boolean }) => {
+      const kinds = { onnx: ["none", "int8", "fp16"], gguf: ["f16", "q8_0", "q4_0"] }[o.format];
+      if (o.quantize !== undefined && !kinds.includes(o.quantize))
+        throw new HoneError("usage", `--quantize ${o.quantize} is not a ${o.format} type`, [
+          { path: ["--quantize"], message: `${o.format} takes ${kinds.join(", ")}`, hint: `e.g. --format ${o.format} --quantize ${kinds[1]}` },
+        ]);
+      if (o.format === "gguf") {
+        const g = await exportGguf(ref, { store: program.opts().store, type: (o.quantize ?? "f16") as GgufType, out: o.out });
+        if (o.json) return json(g);
+        out(`GGUF: ${g.file} (${g.type}, ${(g.bytes / 2 ** 20).toFixed(1)} MiB) and a Modelfile (ollama create <name> -f ${join(g.dir, "Modelfile")})`);
+        return out(
+          `read back and compared with PyTorch on ${g.check.prompts} prompts: next-token KL ${g.check.kl.toExponential(2)}${g.check.max_kl === null ? " (reported, not bounded)" : ` (<= ${g.check.max_kl})`}, top-1 agreement ${pct(g.check.top1_agreement)}, max |log p difference| ${g.check.max_abs_logprob_diff.toFixed(3)}`,
+        );
+      }
+      const quantize = (o.quantize ?? "none") as Quantize;
       if (o.compare) {
         const c = await compareDeployments(ref, { store: program.opts().store });
         if (o.json) return json(c);
@@ -58,7 +85,7 @@ export function registerDeploy(program: Command): void {
         );
         return out(`\nplot: ${c.plot}`);
       }
-      const r = await exportOnnx(ref, { store: program.opts().store, quantize: o.quantize, out: o.out });
+      const r = await exportOnnx(ref, { store: program.opts().store, quantize, out: o.out });
       if (o.json) return json(r);
       out(`bundle: ${r.dir} (model.onnx ${(r.bytes / 2 ** 20).toFixed(1)} MiB)`);
       out(

@@ -1,0 +1,65 @@
+// `hone export --format gguf` on a tiny LoRA sft run through the real CLI and engine: the adapter
+// merged, the file written in each type, read back and compared with PyTorch (f16 and q8_0 within
+// their tolerance, q4_0 reported), the chat template in its metadata, a Modelfile beside it; and
+// the clear errors for a classifier run and for a type of the other format.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { EXAMPLE_DATA, hone, jsonLines, tempDir, tinyLm, tinySftArgs, tinyTrainArgs } from "../testing/fixtures.js";
+
+test("GGUF export: f16, q8_0 and q4_0 read back and compared with PyTorch; template and Modelfile; bad requests refused", () => {
+  const dir = tempDir();
+  const chat = join(dir, "chat.jsonl");
+  const rows = ["what is the refund window?|thirty days.", "do you ship abroad?|yes, to europe.", "can i pay with paypal?|yes."].map((x) => {
+    const [q, a] = x.split("|");
+    return JSON.stringify({
+      messages: [
+        { role: "user", content: q },
+        { role: "assistant", content: a },
+      ],
+    });
+  });
+  writeFileSync(chat, `${rows.join("\n")}\n`);
+  const store = join(dir, "store");
+  const model = tinyLm([EXAMPLE_DATA, chat]);
+  const sets = ["train.threads=1", "data.max_length=64", "train.epochs=2", "train.batch_size=2", "adapter.method=lora", "generation.eval_samples=2"];
+  const r = hone(tinySftArgs(store, model, chat, "chat", sets));
+  assert.equal(r.status, 0, r.stderr);
+  const template = readFileSync(join(model, "tokenizer_config.json"), "utf8");
+  const chatTemplate = (JSON.parse(template) as { chat_template?: string }).chat_template ?? readFileSync(join(model, "chat_template.jinja"), "utf8");
+
+  const sizes: Record<string, number> = {};
+  for (const type of ["f16", "q8_0", "q4_0"]) {
+    const e = hone(["--store", store, "export", "chat", "--format", "gguf", "--quantize", type, "--json"]);
+    assert.equal(e.status, 0, e.stderr);
+    const g = JSON.parse(e.stdout) as {
+      file: string;
+      dir: string;
+      bytes: number;
+      check: { prompts: number; kl: number; max_kl: number | null; top1_agreement: number };
+    };
+    assert.ok(existsSync(g.file) && g.bytes > 0);
+    sizes[type] = g.bytes;
+    assert.equal(g.check.prompts, 2, "the run's own sampled prompts");
+    if (g.check.max_kl !== null) assert.ok(g.check.kl <= g.check.max_kl, `${type}: KL ${g.check.kl}`);
+    else assert.ok(Number.isFinite(g.check.kl) && g.check.kl >= 0);
+    const bytes = readFileSync(g.file);
+    assert.equal(bytes.subarray(0, 4).toString("latin1"), "GGUF");
+    assert.ok(bytes.includes(Buffer.from("tokenizer.chat_template")) && bytes.includes(Buffer.from(chatTemplate)), "the chat template travels in the metadata");
+    const modelfile = readFileSync(join(g.dir, "Modelfile"), "utf8");
+    assert.match(modelfile, /^FROM \.\/model\.gguf$/m);
+    assert.match(modelfile, /^PARAMETER stop "<\|im_end\|>"$/m);
+  }
+  assert.ok(sizes.f16! > sizes.q8_0! && sizes.q8_0! > sizes.q4_0!, JSON.stringify(sizes));
+
+  const wrongType = hone(["--store", store, "export", "chat", "--format", "gguf", "--quantize", "int8"]);
+  assert.equal(wrongType.status, 2);
+  assert.match(wrongType.stderr, /--quantize int8 is not a gguf type/);
+  const classifier = hone(tinyTrainArgs(store, ["--set", "train.epochs=1", "--name", "cls"]));
+  assert.equal(classifier.status, 0, classifier.stderr);
+  const notLm = hone(["--store", store, "export", jsonLines(classifier.stdout).find((l) => l.kind === "result")!.run as string, "--format", "gguf"]);
+  assert.equal(notLm.status, 2);
+  assert.match(notLm.stderr, /generative run/);
+  assert.doesNotMatch(notLm.stderr, /\n\s+at /);
+});

@@ -1,0 +1,121 @@
+// `hone export <run> --format gguf`: a generative run's model as one GGUF file for llama.cpp,
+// Ollama and LM Studio (adapter merged, the chat template in the metadata), with a Modelfile
+// beside it. The engine writes it with the `gguf` library, reads it back and compares the next
+// token's distribution with the PyTorch model's on prompts of the run's own data; a file outside
+// its format's tolerance is not kept.
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { basename, dirname, join, resolve } from "node:path";
+import { runEngine } from "../engine/process.js";
+import type { EventOf } from "../protocol/schema.js";
+import { PROTOCOL_VERSION } from "../protocol/schema.js";
+import { RunStore, storeDir } from "../store/store.js";
+import { HoneError } from "../util/errors.js";
+import { lmEncoder } from "./dataset.js";
+import { needGenerator, openLmRun } from "./generate.js";
+import { architectureOf, trainedModelSpec } from "./pipeline.js";
+
+export type GgufType = "f16" | "q8_0" | "q4_0";
+
+/** Model types written as llama.cpp's llama architecture (the same tensors and rotary layout). */
+const GGUF_ARCHITECTURES = ["llama", "mistral"];
+
+/** KL(PyTorch || GGUF) of the next token, averaged over the prompts, that each type may reach:
+ * f16 only rounds; q8_0 loses little; q4_0's loss is reported, not bounded (it depends on the
+ * model: a 135M model loses much more than a 7B one). */
+export const GGUF_TOLERANCE: Record<GgufType, { max_kl: number | null }> = { f16: { max_kl: 1e-3 }, q8_0: { max_kl: 0.05 }, q4_0: { max_kl: null } };
+
+export interface GgufExport {
+  dir: string;
+  file: string;
+  bytes: number;
+  type: GgufType;
+  check: { prompts: number; max_abs_logprob_diff: number; top1_agreement: number; kl: number; max_kl: number | null };
+}
+
+/** Prompts for the check: the run's own sampled prompts where it kept them, else a few fixed ones. */
+function checkPrompts(runDir: string): (string | { role: "user"; content: string }[])[] {
+  for (const split of ["test", "validation"]) {
+    const f = join(runDir, "report", `samples.${split}.jsonl`);
+    if (!existsSync(f)) continue;
+    const prompts = readFileSync(f, "utf8")
+      .split("\n")
+      .filter((l) => l.trim())
+      .slice(0, 8)
+      .map((l) => (JSON.parse(l) as { prompt: string | { role: "user"; content: string }[] }).prompt);
+    if (prompts.length > 0) return prompts;
+  }
+  return ["Hello!", "What can you help me with?", "Summarise this in one line: the parcel arrived late and damaged."].map((content) => [
+    { role: "user" as const, content },
+  ]);
+}
+
+export async function exportGguf(ref: string, opts: { store?: string; type?: GgufType; out?: string } = {}): Promise<GgufExport> {
+  const store = new RunStore(storeDir(opts.store));
+  try {
+    const r = needGenerator(openLmRun(store, ref));
+    if (architectureOf(r.cfg) !== "causal")
+      throw new HoneError("usage", `run ${r.run.id} is an encoder-decoder`, [
+        { message: "GGUF holds decoder-only models here (llama.cpp's llama architecture)", hint: "export a causal LM run (sft/dpo on a *ForCausalLM model)" },
+      ]);
+    if (!GGUF_ARCHITECTURES.includes(r.cfg.model.model_type))
+      throw new HoneError("usage", `run ${r.run.id} is a ${r.cfg.model.model_type} model`, [
+        {
+          message: `GGUF export writes ${GGUF_ARCHITECTURES.join(" and ")} models (llama.cpp's llama architecture)`,
+          hint: "export it to ONNX, or merge it and convert with llama.cpp's own script",
+        },
+      ]);
+    const type = opts.type ?? "f16";
+    const dir = resolve(opts.out ?? join(r.run.run_dir, "export", `gguf-${type}`));
+    const work = join(dirname(dir), `.${basename(dir)}.tmp-${process.pid}`);
+    rmSync(work, { recursive: true, force: true });
+    mkdirSync(work, { recursive: true });
+    try {
+      const encoder = lmEncoder(r.cfg, r.modelDir);
+      const prompts = checkPrompts(r.run.run_dir);
+      const ids = await encoder.encodePrompts(prompts);
+      const result = await runEngine({
+        kind: "lm.gguf",
+        protocol_version: PROTOCOL_VERSION,
+        model: trainedModelSpec(r.cfg, r.modelDir, r.plan.pad_token_id),
+        tokenizer_dir: r.modelDir,
+        chat_template: encoder.template?.source.text ?? null,
+        type,
+        output: join(work, "model.gguf"),
+        prompts: ids.map((x) => Array.from(x)),
+        threads: Math.max(1, Math.min(4, cpus().length)),
+      });
+      const ev = result.events.find((e): e is EventOf<"gguf_written"> => e.type === "gguf_written")!;
+      const max_kl = GGUF_TOLERANCE[type].max_kl;
+      if (max_kl !== null && !(ev.kl <= max_kl))
+        throw new HoneError("model", `the ${type} GGUF file differs from the PyTorch model beyond its tolerance`, [
+          { message: `next-token KL ${ev.kl.toExponential(2)} > ${max_kl} on ${ids.length} prompts`, hint: "export f16, or report this model" },
+        ]);
+      // Ollama: `ollama create <name> -f Modelfile` next to the file; its template comes from the
+      // file's metadata (tokenizer.chat_template), its stop words from the run's end tokens.
+      const stops = await Promise.all(r.plan.stop_token_ids.map((id) => encoder.decode([id], false)));
+      const modelfile = [
+        `# ${r.run.name ?? r.run.id} (${r.run.task}), exported by Hone as ${type}`,
+        "FROM ./model.gguf",
+        ...[...new Set(stops.filter((s) => s.trim() !== ""))].map((s) => `PARAMETER stop ${JSON.stringify(s)}`),
+        "",
+      ].join("\n");
+      writeFileSync(join(work, "Modelfile"), modelfile);
+      rmSync(dir, { recursive: true, force: true });
+      mkdirSync(dirname(dir), { recursive: true });
+      renameSync(work, dir);
+      await store.addArtifact(r.run.id, "export", join(dir, "model.gguf"));
+      return {
+        dir,
+        file: join(dir, "model.gguf"),
+        bytes: ev.bytes,
+        type,
+        check: { prompts: ids.length, max_abs_logprob_diff: ev.max_abs_logprob_diff, top1_agreement: ev.top1_agreement, kl: ev.kl, max_kl },
+      };
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  } finally {
+    store.close();
+  }
+}
