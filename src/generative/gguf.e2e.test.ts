@@ -4,11 +4,14 @@
 // the clear errors for a classifier run and for a type of the other format.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, cpSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { DEFAULT_SERVE } from "../serve/app.js";
+import { createChatApp } from "../serve/chat-app.js";
+import { GgufChatBackend } from "../serve/gguf-chat.js";
 import { join } from "node:path";
 import { EXAMPLE_DATA, hone, jsonLines, tempDir, tinyLm, tinySftArgs, tinyTrainArgs } from "../testing/fixtures.js";
 
-test("GGUF export: f16, q8_0 and q4_0 read back and compared with PyTorch; template and Modelfile; bad requests refused", () => {
+test("GGUF export: f16, q8_0 and q4_0 read back and compared with PyTorch; template and Modelfile; served from Node by llama.cpp; bad requests refused", async () => {
   const dir = tempDir();
   const chat = join(dir, "chat.jsonl");
   const rows = ["what is the refund window?|thirty days.", "do you ship abroad?|yes, to europe.", "can i pay with paypal?|yes."].map((x) => {
@@ -23,7 +26,17 @@ test("GGUF export: f16, q8_0 and q4_0 read back and compared with PyTorch; templ
   writeFileSync(chat, `${rows.join("\n")}\n`);
   const store = join(dir, "store");
   const model = tinyLm([EXAMPLE_DATA, chat]);
-  const sets = ["train.threads=1", "data.max_length=64", "train.epochs=2", "train.batch_size=2", "adapter.method=lora", "generation.eval_samples=2"];
+  // Learnt by heart (as in the sft e2e test), so that greedy answers are sharp enough to compare.
+  const sets = [
+    "train.threads=1",
+    "data.max_length=64",
+    "train.epochs=24",
+    "train.batch_size=2",
+    "train.lr=1e-2",
+    "train.warmup_ratio=0",
+    "adapter.method=lora",
+    "generation.eval_samples=2",
+  ];
   const r = hone(tinySftArgs(store, model, chat, "chat", sets));
   assert.equal(r.status, 0, r.stderr);
   const template = readFileSync(join(model, "tokenizer_config.json"), "utf8");
@@ -52,6 +65,38 @@ test("GGUF export: f16, q8_0 and q4_0 read back and compared with PyTorch; templ
     assert.match(modelfile, /^PARAMETER stop "<\|im_end\|>"$/m);
   }
   assert.ok(sizes.f16! > sizes.q8_0! && sizes.q8_0! > sizes.q4_0!, JSON.stringify(sizes));
+
+  // hone serve of the f16 export: llama.cpp in this process answers what the run learnt, as JSON
+  // and as a stream, through the same OpenAI-compatible app as the PyTorch server.
+  const exported = join(store, "runs", JSON.parse(hone(["--store", store, "runs", "show", "chat", "--json"]).stdout).id, "export", "gguf-f16");
+  const backend = await GgufChatBackend.start(exported, 2);
+  try {
+    const { app } = createChatApp(backend, DEFAULT_SERVE, 32);
+    const post = (body: unknown) =>
+      app.request("/v1/chat/completions", { method: "POST", headers: { host: "localhost", "content-type": "application/json" }, body: JSON.stringify(body) });
+    const res = (await (await post({ messages: [{ role: "user", content: "do you ship abroad?" }] })).json()) as {
+      choices: { message: { content: string }; finish_reason: string }[];
+    };
+    assert.deepEqual([res.choices[0]!.message.content, res.choices[0]!.finish_reason], ["yes, to europe.", "stop"]);
+    const streamed = (await (await post({ messages: [{ role: "user", content: "what is the refund window?" }], stream: true })).text())
+      .split("\n")
+      .filter((l) => l.startsWith("data: {"))
+      .map((l) => (JSON.parse(l.slice(6)) as { choices: { delta: { content?: string } }[] }).choices[0]!.delta.content ?? "")
+      .join("");
+    assert.equal(streamed, "thirty days.");
+    // A client that gave up: nothing more is generated for it.
+    const gone = new AbortController();
+    gone.abort();
+    const prompt = await backend.promptIds([{ role: "user", content: "can i pay with paypal?" }]);
+    assert.equal((await backend.complete(prompt, { max_tokens: 16, temperature: 0, top_p: 1, seed: 0 }, () => {}, gone.signal)).finish_reason, "cancelled");
+  } finally {
+    await backend.close();
+  }
+  // A file that is not the one exported is refused before it is loaded.
+  const copy = join(dir, "copy");
+  cpSync(exported, copy, { recursive: true });
+  appendFileSync(join(copy, "model.gguf"), "x");
+  await assert.rejects(GgufChatBackend.start(copy), /is not the file that was exported/);
 
   const wrongType = hone(["--store", store, "export", "chat", "--format", "gguf", "--quantize", "int8"]);
   assert.equal(wrongType.status, 2);

@@ -3,7 +3,7 @@
 // beside it. The engine writes it with the `gguf` library, reads it back and compares the next
 // token's distribution with the PyTorch model's on prompts of the run's own data; a file outside
 // its format's tolerance is not kept.
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { runEngine } from "../engine/process.js";
@@ -11,6 +11,7 @@ import type { EventOf } from "../protocol/schema.js";
 import { PROTOCOL_VERSION } from "../protocol/schema.js";
 import { RunStore, storeDir } from "../store/store.js";
 import { HoneError } from "../util/errors.js";
+import { sha256File, writeJsonAtomic } from "../util/fs.js";
 import { lmEncoder } from "./dataset.js";
 import { needGenerator, openLmRun } from "./generate.js";
 import { architectureOf, trainedModelSpec } from "./pipeline.js";
@@ -24,6 +25,20 @@ const GGUF_ARCHITECTURES = ["llama", "mistral"];
  * f16 only rounds; q8_0 loses little; q4_0's loss is reported, not bounded (it depends on the
  * model: a 135M model loses much more than a 7B one). */
 export const GGUF_TOLERANCE: Record<GgufType, { max_kl: number | null }> = { f16: { max_kl: 1e-3 }, q8_0: { max_kl: 0.05 }, q4_0: { max_kl: null } };
+
+const GGUF_TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"];
+
+/** gguf.json, beside model.gguf: what `hone serve` reads. */
+export interface GgufManifest {
+  format: "gguf";
+  run_id: string;
+  task: string;
+  type: GgufType;
+  context_length: number;
+  stop_token_ids: number[];
+  sha256: string;
+  check: GgufExport["check"];
+}
 
 export interface GgufExport {
   dir: string;
@@ -101,6 +116,20 @@ export async function exportGguf(ref: string, opts: { store?: string; type?: Ggu
         "",
       ].join("\n");
       writeFileSync(join(work, "Modelfile"), modelfile);
+      // What Hone needs to serve it from Node (hone serve <dir>): the run's tokenizer and template
+      // (message text tokenized as data, as the PyTorch server does), its stop tokens and length.
+      for (const f of GGUF_TOKENIZER_FILES) if (existsSync(join(r.modelDir, f))) copyFileSync(join(r.modelDir, f), join(work, f));
+      const manifest: GgufManifest = {
+        format: "gguf",
+        run_id: r.run.id,
+        task: r.run.task,
+        type,
+        context_length: r.cfg.data.max_length,
+        stop_token_ids: r.plan.stop_token_ids,
+        sha256: await sha256File(join(work, "model.gguf")),
+        check: { prompts: ids.length, max_abs_logprob_diff: ev.max_abs_logprob_diff, top1_agreement: ev.top1_agreement, kl: ev.kl, max_kl },
+      };
+      writeJsonAtomic(join(work, "gguf.json"), manifest);
       rmSync(dir, { recursive: true, force: true });
       mkdirSync(dirname(dir), { recursive: true });
       renameSync(work, dir);

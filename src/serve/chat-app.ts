@@ -6,12 +6,12 @@ import { Counter, Registry } from "prom-client";
 import { z } from "zod";
 import { ROLES } from "../generative/data.js";
 import { admit, commonRoutes, fail, guardedApp, limitBody, type ServeOptions, type ServerState } from "./app.js";
-import type { ChatBackend, ChatResult } from "./chat.js";
+import type { ChatEngine, ChatResult } from "./chat.js";
 
 /** Longest answer a request may ask for, unless the server is started with another. */
 export const DEFAULT_MAX_NEW_TOKENS = 512;
 
-export function createChatApp(backend: ChatBackend, opts: ServeOptions, maxNewTokens = DEFAULT_MAX_NEW_TOKENS) {
+export function createChatApp(backend: ChatEngine, opts: ServeOptions, maxNewTokens = DEFAULT_MAX_NEW_TOKENS) {
   const state: ServerState = { draining: false, inFlight: 0, down: () => (backend.failure ? `${backend.failure.message}; restart the server` : null) };
   const registry = new Registry();
   const generated = new Counter({ name: "hone_generated_tokens_total", help: "Tokens generated", registers: [registry] });

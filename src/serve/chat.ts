@@ -42,7 +42,18 @@ interface Pending {
   reject: (e: Error) => void;
 }
 
-export class ChatBackend {
+/** What the chat server needs of a generator: the engine's (PyTorch) or llama.cpp's (a GGUF). */
+export interface ChatEngine {
+  readonly runId: string;
+  readonly contextLength: number;
+  readonly failure: Error | null;
+  promptIds(messages: Message[]): Promise<number[]>;
+  complete(prompt: number[], params: ChatParams, onText?: (delta: string) => void, signal?: AbortSignal): Promise<ChatResult>;
+  onFailure(listener: (e: Error) => void): void;
+  close(): Promise<void>;
+}
+
+export class ChatBackend implements ChatEngine {
   private readonly pending = new Map<string, Pending>();
   /** Requests not yet sent, in arrival order; each sends itself when a slot frees. */
   private readonly waiting: (() => void)[] = [];

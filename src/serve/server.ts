@@ -10,7 +10,8 @@ import { taskPlugin } from "../tasks/registry.js";
 import { HoneError } from "../util/errors.js";
 import type { Hono } from "hono";
 import { createApp, isLoopback, type ServeOptions, type ServerState } from "./app.js";
-import { ChatBackend } from "./chat.js";
+import { ChatBackend, type ChatEngine } from "./chat.js";
+import { GgufChatBackend, ggufExport } from "./gguf-chat.js";
 import { createChatApp } from "./chat-app.js";
 
 export interface RunningServer {
@@ -69,7 +70,8 @@ export async function startChatServer(
   generating?: number,
 ): Promise<RunningServer> {
   checkBind(opts);
-  const backend = await ChatBackend.start(ref, store, generating);
+  // A GGUF export is served by llama.cpp in this process; a run, by the engine.
+  const backend: ChatEngine = ggufExport(ref) ? await GgufChatBackend.start(ref, generating) : await ChatBackend.start(ref, store, generating);
   const { app, state } = createChatApp(backend, opts, maxNewTokens);
   const fatal = new Promise<Error>((resolve) => backend.onFailure(resolve));
   return { ...(await listen(app, state, port, opts, () => backend.close(), "POST /v1/chat/completions, GET /v1/models")), fatal };

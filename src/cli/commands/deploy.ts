@@ -135,7 +135,7 @@ export function registerDeploy(program: Command): void {
         batch: { maxBatch: n("batch"), maxWaitMs: n("batchWaitMs") },
       };
       const threads = o.threads ? n("threads") : Math.max(1, cpus().length - 1);
-      const generative = !existsSync(join(ref, "bundle.json")) && servesOf(ref, program.opts().store) !== "classify"; // a run that serves nothing says why (needGenerator)
+      const generative = existsSync(join(ref, "gguf.json")) || (!existsSync(join(ref, "bundle.json")) && servesOf(ref, program.opts().store) !== "classify"); // a run that serves nothing says why (needGenerator)
       const server = generative
         ? await startChatServer(ref, n("port"), opts, program.opts().store, n("maxNewTokens"), n("generating"))
         : await startServer(await bundleFor(ref, program.opts().store), n("port"), opts, threads);
