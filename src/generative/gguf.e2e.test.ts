@@ -92,6 +92,13 @@ test("GGUF export: f16, q8_0 and q4_0 read back and compared with PyTorch; templ
   } finally {
     await backend.close();
   }
+  // hone generate with the export: the same answers, from the CLI.
+  const gen = hone(["generate", exported, "--prompt", "can i pay with paypal?"]);
+  assert.equal(gen.status, 0, gen.stderr);
+  assert.deepEqual(
+    jsonLines(gen.stdout).map((l) => [l.generation, l.stopped]),
+    [["yes.", true]],
+  );
   // A file that is not the one exported is refused before it is loaded.
   const copy = join(dir, "copy");
   cpSync(exported, copy, { recursive: true });

@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Message } from "../generative/chat-template.js";
 import { ChatTemplate, modelTemplate, readSpecialTokens } from "../generative/chat-template.js";
+import type { Turns } from "../generative/data.js";
 import { LmEncoder } from "../generative/encode.js";
 import type { GgufManifest } from "../generative/gguf.js";
 import { HoneError } from "../util/errors.js";
@@ -70,7 +71,12 @@ export class GgufChatBackend implements ChatEngine {
   }
 
   async promptIds(messages: Message[]): Promise<number[]> {
-    return Array.from((await this.encoder.encodePrompts([messages]))[0]!);
+    return this.encode(messages);
+  }
+
+  /** Ids of a prompt: messages through the template, or plain text as it is (`hone generate --raw`). */
+  async encode(prompt: Turns): Promise<number[]> {
+    return Array.from((await this.encoder.encodePrompts([prompt]))[0]!);
   }
 
   complete(prompt: number[], params: ChatParams, onText: (delta: string) => void = () => {}, signal?: AbortSignal): Promise<ChatResult> {

@@ -5,6 +5,8 @@ import { join } from "node:path";
 import { load } from "../../deploy/runtime.js";
 import { generate, merge } from "../../generative/generate.js";
 import { evaluate, predict } from "../../run/sdk.js";
+import { DEFAULT_MAX_NEW_TOKENS } from "../../serve/chat-app.js";
+import { GgufChatBackend, ggufExport } from "../../serve/gguf-chat.js";
 import { readPrompts, readTexts } from "../input.js";
 import { collect, json, metricsTable, out } from "../shared.js";
 
@@ -43,7 +45,7 @@ export function registerUse(program: Command): void {
   program
     .command("generate")
     .description("Answer prompts with a generative run (sft / dpo); JSON lines out")
-    .argument("<run>", "run id, name or 'last'")
+    .argument("<run>", "run id, name or 'last', or a GGUF export folder (hone export --format gguf)")
     .option("--prompt <text>", "one prompt, sent as a user message (repeatable)", collect, [])
     .option("--input <file>", 'JSONL: {"messages": [...]} (chat) or {"prompt": "..."} per line; \'-\' = stdin')
     .option("--raw", "send --prompt as plain text, without the chat template")
@@ -65,6 +67,25 @@ Examples:
       ) => {
         const prompts = o.prompt.length > 0 ? o.prompt.map((p) => (o.raw ? p : [{ role: "user", content: p }])) : await readPrompts(o.input);
         const n = (v?: string) => (v === undefined ? undefined : Number(v));
+        if (ggufExport(ref)) {
+          // A GGUF export: llama.cpp in this process, one prompt after the other.
+          const backend = await GgufChatBackend.start(ref, 1);
+          try {
+            const params = {
+              max_tokens: n(o.maxNewTokens) ?? DEFAULT_MAX_NEW_TOKENS,
+              temperature: n(o.temperature) ?? 0,
+              top_p: n(o.topP) ?? 1,
+              seed: n(o.seed) ?? 0,
+            };
+            for (const p of prompts) {
+              const r = await backend.complete(await backend.encode(p), params);
+              out(JSON.stringify({ prompt: p, generation: r.text, stopped: r.finish_reason === "stop" }));
+            }
+          } finally {
+            await backend.close();
+          }
+          return;
+        }
         const gens = await generate(ref, prompts, {
           store: program.opts().store,
           max_new_tokens: n(o.maxNewTokens),
