@@ -58,25 +58,29 @@ function jsonl(dataset, split) {
   return { file, count: rows.length };
 }
 
-function hone(method, train, test, seed, threads) {
+/** `hone train` of the benchmark config with these settings, in a fresh store: its result line, wall time and store. */
+function trainHone(sets) {
   const store = join(root, "bench", "out", `store-fewshot-${process.pid}`);
   rmSync(store, { recursive: true, force: true });
-  const sets = [
-    `data.train=${train}`,
-    `data.test=${test}`,
-    `train.seed=${seed}`,
-    `fewshot.method=${method}`,
-    ...(threads ? [`train.threads=${threads}`] : []),
-    ...extraSets,
-  ];
   const r = sh(
     process.execPath,
-    [join(root, "bin", "hone"), "--store", store, "train", join(root, "bench", "configs", "fewshot.yaml"), "--json", ...sets.flatMap((s) => ["--set", s])],
-    {
-      stdio: ["ignore", "pipe", "inherit"],
-    },
+    [
+      join(root, "bin", "hone"),
+      "--store",
+      store,
+      "train",
+      join(root, "bench", "configs", "fewshot.yaml"),
+      "--json",
+      ...[...sets, ...extraSets].flatMap((s) => ["--set", s]),
+    ],
+    { stdio: ["ignore", "pipe", "inherit"] },
   );
-  const result = JSON.parse(r.stdout.trim().split("\n").at(-1));
+  return { result: JSON.parse(r.stdout.trim().split("\n").at(-1)), wall: r.wall, store };
+}
+
+function hone(method, train, test, seed, threads) {
+  const sets = [`data.train=${train}`, `data.test=${test}`, `train.seed=${seed}`, `fewshot.method=${method}`, ...(threads ? [`train.threads=${threads}`] : [])];
+  const { result, wall, store } = trainHone(sets);
   const runDir = result.run_dir ?? join(store, "runs", result.run);
   const plan = JSON.parse(readFileSync(join(runDir, "plan.json"), "utf8"));
   const config = JSON.parse(readFileSync(join(runDir, "config.json"), "utf8"));
@@ -84,7 +88,7 @@ function hone(method, train, test, seed, threads) {
     accuracy: result.test.accuracy,
     macro_f1: result.test.macro_f1,
     count: result.test.count,
-    wall_s: r.wall,
+    wall_s: wall,
     steps: plan.total_steps,
     contrastive_steps: plan.pre_steps ?? 0,
     pairs: plan.pairs ?? 0,
@@ -110,8 +114,6 @@ function perLabel(dataset, split, k) {
  * both selected on k validation examples per label; the kept one by validation accuracy. */
 function augmented(dataset, k, train, test, seed, threads) {
   const validation = perLabel(dataset, "valid", k);
-  const store = join(root, "bench", "out", `store-fewshot-${process.pid}`);
-  rmSync(store, { recursive: true, force: true });
   const sets = [
     `data.train=${train}`,
     `data.test=${test}`,
@@ -121,20 +123,14 @@ function augmented(dataset, k, train, test, seed, threads) {
     "augment.enabled=true",
     `augment.seed=${seed}`,
     ...(threads ? [`train.threads=${threads}`] : []),
-    ...extraSets,
   ];
-  const r = sh(
-    process.execPath,
-    [join(root, "bin", "hone"), "--store", store, "train", join(root, "bench", "configs", "fewshot.yaml"), "--json", ...sets.flatMap((x) => ["--set", x])],
-    { stdio: ["ignore", "pipe", "inherit"] },
-  );
-  const result = JSON.parse(r.stdout.trim().split("\n").at(-1));
+  const { result, wall, store } = trainHone(sets);
   const a = result.augment;
   const config = JSON.parse(readFileSync(join(store, "runs", a.original.run, "config.json"), "utf8"));
   return {
     accuracy: result.test.accuracy,
     count: result.test.count,
-    wall_s: r.wall,
+    wall_s: wall,
     validation_examples: validation.count,
     augment: { kept: a.kept, reason: a.reason, original: a.original, augmented: a.augmented, counts: a.counts, by_kind: a.by_kind, generation: a.generation },
     settings: { augment: config.augment, fewshot: config.fewshot, epochs: config.train.epochs },

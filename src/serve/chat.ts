@@ -20,6 +20,31 @@ import { HoneError } from "../util/errors.js";
 /** Chat requests the engine generates at once by default (`hone serve --generating`). */
 export const DEFAULT_GENERATING = 8;
 
+/** At most `size` tasks at once; the others wait in arrival order and start as slots free. */
+export class Slots {
+  private readonly waiting: (() => void)[] = [];
+  private running = 0;
+
+  constructor(private readonly size: number) {}
+
+  run<T>(task: () => Promise<T>): Promise<T> {
+    const inSlot = (): Promise<T> => {
+      this.running++;
+      return task().finally(() => {
+        this.running--;
+        this.waiting.shift()?.();
+      });
+    };
+    if (this.running < this.size && this.waiting.length === 0) return inSlot();
+    return new Promise<T>((resolve, reject) => this.waiting.push(() => inSlot().then(resolve, reject)));
+  }
+
+  /** Start every waiting task now (each then fails at once: the backend is gone). */
+  flush(): void {
+    for (const start of this.waiting.splice(0)) start();
+  }
+}
+
 export interface ChatParams {
   max_tokens: number;
   temperature: number;
@@ -56,8 +81,7 @@ export interface ChatEngine {
 export class ChatBackend implements ChatEngine {
   private readonly pending = new Map<string, Pending>();
   /** Requests not yet sent, in arrival order; each sends itself when a slot frees. */
-  private readonly waiting: (() => void)[] = [];
-  private running = 0;
+  private readonly slots: Slots;
   private next = 0;
   private failureError: Error | null = null;
   private readonly failureListeners: ((e: Error) => void)[] = [];
@@ -71,7 +95,9 @@ export class ChatBackend implements ChatEngine {
     private readonly stopIds: number[],
     /** Requests the engine generates at once (interleaved). */
     readonly generating: number,
-  ) {}
+  ) {
+    this.slots = new Slots(generating);
+  }
 
   /** Start the engine on a finished generative run; resolves once the model is loaded. */
   static async start(ref: string, store?: string, generating = DEFAULT_GENERATING): Promise<ChatBackend> {
@@ -115,7 +141,7 @@ export class ChatBackend implements ChatEngine {
     this.failureError = e;
     for (const p of this.pending.values()) p.reject(e);
     this.pending.clear();
-    for (const send of this.waiting.splice(0)) send(); // each fails with the engine's error
+    this.slots.flush(); // each fails with the engine's error
     for (const f of this.failureListeners) f(e);
   }
 
@@ -189,15 +215,7 @@ export class ChatBackend implements ChatEngine {
       return done;
     };
     // A slot is held from sending until the answer ends; then the longest-waiting request goes.
-    const inSlot = (): Promise<ChatResult> => {
-      this.running++;
-      return run().finally(() => {
-        this.running--;
-        this.waiting.shift()?.();
-      });
-    };
-    if (this.running < this.generating && this.waiting.length === 0) return inSlot();
-    return new Promise<ChatResult>((resolve, reject) => this.waiting.push(() => inSlot().then(resolve, reject)));
+    return this.slots.run(run);
   }
 
   async close(): Promise<void> {

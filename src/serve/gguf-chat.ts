@@ -13,7 +13,7 @@ import { LmEncoder } from "../generative/encode.js";
 import type { GgufManifest } from "../generative/gguf.js";
 import { HoneError } from "../util/errors.js";
 import { sha256File } from "../util/fs.js";
-import { type ChatEngine, type ChatParams, type ChatResult, DEFAULT_GENERATING } from "./chat.js";
+import { type ChatEngine, type ChatParams, type ChatResult, DEFAULT_GENERATING, Slots } from "./chat.js";
 
 /** An export folder (gguf.json + model.gguf) or null. */
 export function ggufExport(dir: string): GgufManifest | null {
@@ -29,8 +29,6 @@ type LlamaContext = { getSequence(): LlamaSequence; dispose(): Promise<void> };
 type LlamaModel = { dispose(): Promise<void> };
 
 export class GgufChatBackend implements ChatEngine {
-  private readonly waiting: (() => void)[] = [];
-  private running = 0;
   private readonly failureListeners: ((e: Error) => void)[] = [];
   readonly failure: Error | null = null;
 
@@ -42,7 +40,11 @@ export class GgufChatBackend implements ChatEngine {
     private readonly context: LlamaContext,
     private readonly model: LlamaModel,
     readonly generating: number,
-  ) {}
+  ) {
+    this.slots = new Slots(generating);
+  }
+
+  private readonly slots: Slots;
 
   /** Load an export folder; its model.gguf is checked against the sha256 the export recorded. */
   static async start(dir: string, generating = DEFAULT_GENERATING): Promise<GgufChatBackend> {
@@ -80,15 +82,7 @@ export class GgufChatBackend implements ChatEngine {
   }
 
   complete(prompt: number[], params: ChatParams, onText: (delta: string) => void = () => {}, signal?: AbortSignal): Promise<ChatResult> {
-    const inSlot = (): Promise<ChatResult> => {
-      this.running++;
-      return this.generate(prompt, params, onText, signal).finally(() => {
-        this.running--;
-        this.waiting.shift()?.();
-      });
-    };
-    if (this.running < this.generating && this.waiting.length === 0) return inSlot();
-    return new Promise<ChatResult>((resolve, reject) => this.waiting.push(() => inSlot().then(resolve, reject)));
+    return this.slots.run(() => this.generate(prompt, params, onText, signal));
   }
 
   private async generate(prompt: number[], params: ChatParams, onText: (delta: string) => void, signal?: AbortSignal): Promise<ChatResult> {
