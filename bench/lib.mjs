@@ -2,6 +2,7 @@
 // of docs/benchmarks.md (between its <!-- name:start --> and <!-- name:end --> markers).
 import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
+import { cpus, hostname, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -28,4 +29,9 @@ export function writeDocSection(name, section) {
   const b = doc.indexOf(end);
   doc = a >= 0 && b > a ? doc.slice(0, a) + section + doc.slice(b + end.length) : `${doc.trimEnd()}\n\n${section}\n`;
   writeFileSync(docPath, doc);
+}
+
+/** The machine a result was measured on, as the results record it. */
+export function machine(device) {
+  return { host: hostname(), cpus: cpus().length, cpu: cpus()[0]?.model ?? "", ram_gib: Math.round(totalmem() / 2 ** 30), device, node: process.version };
 }

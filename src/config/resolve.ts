@@ -1,6 +1,6 @@
 // UserConfig -> ResolvedConfig: every "auto" decided, every path absolute, every default
 // written out. Resolved once; everything downstream (data, engine job, store) sees only this.
-import type { EventOf } from "../protocol/schema.js";
+import { DEFAULT_PREFERENCE_BETA, type EventOf } from "../protocol/schema.js";
 import { resolveModel, type ModelInfo } from "../models/catalog.js";
 import type { TaskName } from "../tasks/names.js";
 import type { DataSource, UserConfig } from "./schema.js";
@@ -85,7 +85,7 @@ export function resolveLm(
     packing: c.data.packing && packs && architecture === "causal",
     adapter: { ...c.adapter, method },
     generation: c.generation,
-    dpo: c.dpo,
+    dpo: { ...c.dpo, beta: c.dpo.beta ?? DEFAULT_PREFERENCE_BETA[c.dpo.loss] },
     base_weights: method !== "none" && device === "cuda" && precision === "bf16" ? "bf16" : "fp32",
   };
 }

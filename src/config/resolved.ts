@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { STRATEGIES } from "../hierarchy/strategies.js";
 import { TASK_NAMES } from "../tasks/names.js";
+import { PREFERENCE_LOSSES } from "../protocol/schema.js";
 import { HoneError } from "../util/errors.js";
 
 /** The version of the resolved config's layout; a run stores the version it was made with. */
@@ -49,7 +50,7 @@ export const ResolvedLm = strict({
    * before encoder-decoders: causal. */
   architecture: z.enum(["causal", "seq2seq"]).optional(),
   /** As configured; "auto" is decided per file from its rows (the plan records the result). */
-  format: z.enum(["auto", "chat", "prompt_completion", "text", "preference"]),
+  format: z.enum(["auto", "chat", "prompt_completion", "text", "preference", "unpaired"]),
   /** A built-in name ("builtin:chatml"), an absolute .jinja path, template text, or null (the model's own). */
   chat_template: z.string().nullable(),
   loss_on: z.enum(["assistant", "all"]),
@@ -62,7 +63,14 @@ export const ResolvedLm = strict({
     target_modules: z.union([z.literal("all-linear"), z.array(z.string())]),
   }),
   generation: strict({ max_new_tokens: int, temperature: num, top_p: num, eval_samples: int, labels: z.array(z.string()).nullable() }),
-  dpo: strict({ beta: num }),
+  /** The preference loss with its beta resolved (runs made before the other losses: dpo). */
+  dpo: strict({
+    loss: z.enum(PREFERENCE_LOSSES).default("dpo"),
+    beta: num,
+    gamma_beta_ratio: num.default(0.5),
+    desirable_weight: num.default(1),
+    undesirable_weight: num.default(1),
+  }),
   /** The model's output: next-token logits (lm) or one reward per sequence (reward). Absent in runs
    * made before task plug-ins: their task's plug-in fills it in. */
   head: z.enum(["lm", "reward"]),

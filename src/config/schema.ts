@@ -3,6 +3,7 @@
 import { z } from "zod";
 import { STRATEGIES } from "../hierarchy/strategies.js";
 import { TASK_NAMES } from "../tasks/names.js";
+import { PREFERENCE_LOSSES } from "../protocol/schema.js";
 
 const strict = <T extends z.ZodRawShape>(shape: T) => z.object(shape).strict();
 
@@ -47,8 +48,9 @@ export const DataConfig = strict({
    * auto: 128 for classifiers, 1024 for generative tasks. */
   max_length: z.union([z.number().int().min(8).max(131072), z.literal("auto")]).default("auto"),
   /** Generative tasks: chat ({"messages": [{role, content}]}), prompt_completion, text, or
-   * preference ({prompt, chosen, rejected} or OpenAI's preference format); auto = by the rows' fields. */
-  format: z.enum(["auto", "chat", "prompt_completion", "text", "preference"]).default("auto"),
+   * preference ({prompt, chosen, rejected} or OpenAI's preference format), unpaired ({prompt,
+   * completion, label: true|false}: good / bad answers for dpo.loss kto); auto = by the rows' fields. */
+  format: z.enum(["auto", "chat", "prompt_completion", "text", "preference", "unpaired"]).default("auto"),
   /** The model's own chat template unless given: a built-in name (chatml), a .jinja file or the template text. */
   chat_template: z.string().min(1).nullable().default(null),
   /** Chat data: learn from every assistant turn (assistant) or from every token (all). */
@@ -133,9 +135,23 @@ export const GenerationConfig = strict({
   labels: z.array(z.string().min(1)).nullable().default(null),
 });
 
+/** The preference task's loss and its settings (task: dpo). */
 export const DpoConfig = strict({
-  /** Strength of the pull towards the reference model (higher = stay closer). */
-  beta: z.number().positive().max(10).default(0.1),
+  /** dpo: against the starting model; orpo: odds ratio plus the answer's own loss, no reference
+   * model (start from a base model); simpo: length-normalised, no reference model, a target
+   * margin; kto: each answer judged on its own, from unpaired good / bad examples
+   * ({prompt, completion, label: true|false}) or from pairs split into both. */
+  loss: z.enum(PREFERENCE_LOSSES).default("dpo"),
+  /** dpo, kto: strength of the pull towards the reference (0.1); simpo: scale of the
+   * length-normalised reward (2.0); orpo: weight lambda of the odds-ratio term (0.1). null: the
+   * loss's default. */
+  beta: z.number().positive().max(10).nullable().default(null),
+  /** simpo: the target reward margin gamma, as a fraction of beta. */
+  gamma_beta_ratio: z.number().min(0).max(10).default(0.5),
+  /** kto: weights of desirable and undesirable examples; with unbalanced data keep
+   * desirable_weight x desirable count / (undesirable_weight x undesirable count) within 1 to 4/3. */
+  desirable_weight: z.number().positive().max(100).default(1),
+  undesirable_weight: z.number().positive().max(100).default(1),
 });
 
 /** Token tasks (token_classify): entity tags, optionally with an intent per sentence. */

@@ -1,5 +1,6 @@
 // Generative training data: chat (OpenAI `messages`), prompt/completion, plain text, and
-// preference pairs (prompt/chosen/rejected, or OpenAI's preference format). Every row is
+// preference pairs (prompt/chosen/rejected, or OpenAI's preference format), unpaired good / bad
+// answers (prompt/completion/label, for KTO). Every row is
 // checked with its file, line and field; every problem is reported at once.
 import { type Collector, field, readRows, rowKeys, type RowSource } from "../data/load.js";
 import type { Issue } from "../util/errors.js";
@@ -7,7 +8,7 @@ import { HoneError } from "../util/errors.js";
 import { closest } from "../util/text.js";
 import type { Message } from "./chat-template.js";
 
-export type LmFormat = "chat" | "prompt_completion" | "text" | "preference";
+export type LmFormat = "chat" | "prompt_completion" | "text" | "preference" | "unpaired";
 
 /** A prompt or an answer: plain text, or messages (conversational data). */
 export type Turns = string | Message[];
@@ -16,7 +17,10 @@ export type LmExample =
   | { format: "chat"; messages: Message[]; origin: string }
   | { format: "prompt_completion"; prompt: Turns; completion: Turns; origin: string }
   | { format: "text"; text: string; origin: string }
-  | { format: "preference"; prompt: Turns; chosen: Turns; rejected: Turns; origin: string };
+  | { format: "preference"; prompt: Turns; chosen: Turns; rejected: Turns; origin: string }
+  /** A good (label true) or bad answer on its own; `partner`: another example's answer to the same
+   * prompt, KTO's reference point (set by the preference task, null when read). */
+  | { format: "unpaired"; prompt: Turns; completion: Turns; label: boolean; partner: Turns | null; origin: string };
 
 export const ROLES = ["system", "user", "assistant", "tool", "developer"] as const;
 
@@ -27,6 +31,7 @@ export function detectRowFormat(row: unknown, textField: string): LmFormat | nul
   const has = (k: string) => field(row, k) !== undefined;
   if (has("messages")) return "chat";
   if ((has("chosen") && has("rejected")) || has("preferred_output")) return "preference";
+  if (has("completion") && has("label")) return "unpaired";
   if (has("prompt") && has("completion")) return "prompt_completion";
   if (has(textField)) return "text";
   return null;
@@ -134,7 +139,7 @@ export function readLmSource(spec: LmSourceSpec): LmExample[] {
       out.add({
         ...where,
         message: "cannot tell what this row is",
-        hint: `expected "messages" (chat), "prompt" + "completion", "prompt" + "chosen" + "rejected" (preference) or "${spec.text}" (plain text); the row has: ${rowKeys(row).join(", ") || "no fields"}`,
+        hint: `expected "messages" (chat), "prompt" + "completion", "prompt" + "chosen" + "rejected" (preference), "prompt" + "completion" + "label" (unpaired) or "${spec.text}" (plain text); the row has: ${rowKeys(row).join(", ") || "no fields"}`,
       });
       return null;
     }
@@ -175,7 +180,7 @@ function toLmExample(row: object, format: LmFormat, spec: LmSourceSpec, where: W
     }
     return { format, text, origin };
   }
-  if (format === "prompt_completion") {
+  if (format === "prompt_completion" || format === "unpaired") {
     const prompt = turnsAt(row, "prompt", where, out, false);
     const completion = turnsAt(row, "completion", where, out, true);
     if (prompt === null || completion === null) return null;
@@ -192,7 +197,18 @@ function toLmExample(row: object, format: LmFormat, spec: LmSourceSpec, where: W
       });
       return null;
     }
-    return { format, prompt, completion, origin };
+    if (format === "prompt_completion") return { format, prompt, completion, origin };
+    const label = field(row, "label");
+    if (typeof label !== "boolean") {
+      out.add({
+        ...where,
+        path: ["label"],
+        message: `label must be true (a good answer) or false (a bad one), got ${JSON.stringify(label)}`,
+        hint: 'e.g. {"prompt": "...", "completion": "...", "label": true}',
+      });
+      return null;
+    }
+    return { format, prompt, completion, label, partner: null, origin };
   }
   // Preference: {prompt, chosen, rejected}, or OpenAI's {input: {messages}, preferred_output, non_preferred_output}.
   const openai = field(row, "preferred_output") !== undefined;
@@ -254,6 +270,10 @@ export function promptAndAnswer(e: LmExample): { prompt: Turns; answer: string }
     if (typeof e.completion === "string") return { prompt: e.prompt, answer: e.completion };
     const answer = e.completion.find((m) => m.role === "assistant")!.content;
     return { prompt: [...(e.prompt as Message[])], answer };
+  }
+  if (e.format === "unpaired") {
+    if (!e.label) return null; // a bad answer is no reference to generate towards
+    return promptAndAnswer({ format: "prompt_completion", prompt: e.prompt, completion: e.completion, origin: e.origin });
   }
   if (e.format === "preference") {
     const answer = typeof e.chosen === "string" ? e.chosen : e.chosen.find((m) => m.role === "assistant")!.content;

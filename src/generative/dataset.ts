@@ -57,12 +57,14 @@ export interface LmDataset {
   dropped: number;
 }
 
-/** `checkFormat`: the task's word on the format the files hold (throws when it cannot learn from it). */
+/** `checkFormat`: the task's word on the format the files hold (throws when it cannot learn from it);
+ * `prepare`: what the task makes of each split's examples before they are encoded (KTO splits pairs). */
 export async function loadLmDataset(
   cfg: ResolvedConfig,
   checkFormat: (format: LmFormat, origin: string) => void,
   warn: (text: string) => void = () => {},
   phase: (text: string) => void = () => {},
+  prepare: (examples: LmExample[]) => LmExample[] = (e) => e,
 ): Promise<LmDataset> {
   const read = { train: readSplit(cfg, "train"), validation: readSplit(cfg, "validation"), test: readSplit(cfg, "test") };
   const format = commonFormat(SPLITS.filter((s) => read[s].length > 0).map((s) => ({ examples: read[s], shown: cfg.data[s]!.path })));
@@ -70,7 +72,11 @@ export async function loadLmDataset(
   // Splits without a file of their own are held out of train (seeded).
   const fractions = { validation: cfg.data.validation ? 0 : cfg.data.split.validation, test: cfg.data.test ? 0 : cfg.data.split.test };
   const held = splitExamples(read.train, fractions, cfg.data.split.seed, false);
-  const examples = { train: held.train, validation: cfg.data.validation ? read.validation : held.validation, test: cfg.data.test ? read.test : held.test };
+  const examples = {
+    train: prepare(held.train),
+    validation: prepare(cfg.data.validation ? read.validation : held.validation),
+    test: prepare(cfg.data.test ? read.test : held.test),
+  };
   const origin = (s: "validation" | "test") => (cfg.data[s] ? "file" : examples[s].length > 0 ? "split" : "none") as "file" | "split" | "none";
 
   phase(`tokenizing ${examples.train.length + examples.validation.length + examples.test.length} examples`);

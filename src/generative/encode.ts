@@ -118,7 +118,8 @@ export class LmEncoder {
     return this.template;
   }
 
-  /** The work for one example: one sequence, or two (chosen, rejected) for a preference pair. */
+  /** The work for one example: one sequence, or two: (chosen, rejected) for a preference pair,
+   * (answer, mismatched answer) for an unpaired one. */
   private pieces(e: LmExample): Piece[] {
     if (this.seq2seq) {
       if (e.format !== "prompt_completion" || typeof e.prompt !== "string" || typeof e.completion !== "string") {
@@ -148,6 +149,9 @@ export class LmEncoder {
         return [join2(e.prompt, e.completion, "assistant")];
       case "preference":
         return [join2(e.prompt, e.chosen, "last"), join2(e.prompt, e.rejected, "last")];
+      case "unpaired":
+        // The answer, then the prompt with its partner's answer (KTO's reference point).
+        return [join2(e.prompt, e.completion, "last"), join2(e.prompt, e.partner ?? e.completion, "last")];
     }
   }
 

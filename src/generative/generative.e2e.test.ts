@@ -172,6 +172,78 @@ test("dpo: preference tuning raises the chosen-over-rejected margin on held-out 
   assert.ok(res.test.reward_margin > 0.1 && res.test.reward_accuracy > 0.9, JSON.stringify(res.test));
 });
 
+test("orpo, simpo and kto (from unpaired good / bad answers) learn the polite pattern; kto evaluates unpaired files", () => {
+  const { train, heldOut, test2, store } = politePairs();
+  const dir = join(store, "..");
+  // The pairs as unpaired rows, good and bad apart (KTO's data: each answer judged on its own).
+  const unpaired = (file: string, name: string) =>
+    writeJsonl(
+      join(dir, name),
+      readFileSync(file, "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as { prompt: unknown; chosen: unknown; rejected: unknown })
+        .flatMap((p, i) => [
+          { prompt: p.prompt, completion: i % 2 ? p.rejected : p.chosen, label: i % 2 === 0 },
+          { prompt: p.prompt, completion: i % 2 ? p.chosen : p.rejected, label: i % 2 === 1 },
+        ]),
+    );
+  const model = tinyLm([EXAMPLE_DATA, train]);
+  const results: Record<string, { run: string; validation: { reward_accuracy: number; loss: number; count: number }; test: { reward_accuracy: number } }> = {};
+  for (const loss of ["orpo", "simpo", "kto"]) {
+    const files =
+      loss === "kto" ? [unpaired(train, "u-train.jsonl"), unpaired(heldOut, "u-heldout.jsonl"), unpaired(test2, "u-test.jsonl")] : [train, heldOut, test2];
+    const r = hone([
+      ...common(store, model),
+      "--task",
+      "dpo",
+      "--name",
+      loss,
+      "--data",
+      files[0]!,
+      "--validation",
+      files[1]!,
+      "--test",
+      files[2]!,
+      "--set",
+      `dpo.loss=${loss}`,
+      "--set",
+      "train.epochs=2",
+      "--set",
+      "train.batch_size=8",
+      "--set",
+      "train.lr=5e-3",
+      "--set",
+      "generation.eval_samples=0",
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    results[loss] = jsonLines(r.stdout).find((l) => l.kind === "result") as (typeof results)[string];
+  }
+  for (const [loss, res] of Object.entries(results)) {
+    assert.ok(res.validation.reward_accuracy > 0.9, `${loss}: held-out reward accuracy ${res.validation.reward_accuracy}`);
+    assert.ok(res.test.reward_accuracy > 0.9, `${loss}: test reward accuracy ${res.test.reward_accuracy}`);
+  }
+  // KTO counts examples: 50 held-out pairs are 100 unpaired answers.
+  assert.equal(results.kto!.validation.count, 100);
+  assert.equal(results.orpo!.validation.count, 50);
+  // ORPO and SimPO need no reference model: no reference pass on the test split.
+  assert.ok(!existsSync(join(store, "runs", results.orpo!.run, "predictions", "test-reference")));
+  assert.ok(existsSync(join(store, "runs", results.kto!.run, "predictions", "test-reference")));
+  const ev = hone(["--store", store, "eval", "kto", "--data", join(dir, "u-heldout.jsonl"), "--json"]);
+  assert.equal(ev.status, 0, ev.stderr);
+  const evaluated = JSON.parse(ev.stdout) as { metrics: { reward_accuracy: number; count: number } };
+  assert.equal(evaluated.metrics.count, 100);
+  assert.ok(Math.abs(evaluated.metrics.reward_accuracy - results.kto!.validation.reward_accuracy) < 1e-9);
+  // A label that is not true/false is refused with its line and field.
+  const bad = writeJsonl(join(dir, "bad.jsonl"), [{ prompt: "hi", completion: "hello", label: "good" }]);
+  const refused = hone([...common(store, model), "--task", "dpo", "--data", bad, "--set", "dpo.loss=kto"]);
+  assert.equal(refused.status, 2);
+  assert.match(refused.stderr, /bad\.jsonl:1 label: label must be true/);
+  const pairsOnly = hone([...common(store, model), "--task", "dpo", "--data", join(dir, "u-train.jsonl")]);
+  assert.equal(pairsOnly.status, 2);
+  assert.match(pairsOnly.stderr, /dpo\.loss dpo needs preference pairs/);
+});
+
 test("bad generative input: located errors, exit 2, no stack trace, no run left behind", () => {
   const dir = tempDir();
   const store = join(dir, "store");

@@ -8,7 +8,8 @@ import { readLmSource, promptAndAnswer, type LmExample } from "./data.js";
 import { Tokenizer } from "tokenizers";
 import { LmEncoder } from "./encode.js";
 import { packSequences, paddingReport } from "./pack.js";
-import { dpoMetrics, generationMetrics, labelOf, rewardMetrics, sftMetrics } from "./metrics.js";
+import { generationMetrics, labelOf, rewardMetrics, sftMetrics } from "./metrics.js";
+import { preferenceMetrics } from "./preference.js";
 import type { HoneError } from "../util/errors.js";
 import { tempDir, tinyLm } from "../testing/fixtures.js";
 
@@ -214,7 +215,8 @@ test("metrics: perplexity, DPO rewards, exact match and labels read off generati
   assert.equal(s.loss, 1.5);
   assert.ok(Math.abs(s.perplexity! - Math.exp(1.5)) < 1e-12);
   // pair 0: chosen gains 2, rejected loses 1 -> margin 0.1*3; pair 1: the other way.
-  const d = dpoMetrics([-8, -12, -10, -9], [-10, -11, -10, -10], 0.1);
+  const dpo = { loss: "dpo", beta: 0.1, gamma_beta_ratio: 0.5, desirable_weight: 1, undesirable_weight: 1 } as const;
+  const d = preferenceMetrics(dpo, [-8, -12, -10, -9], [-10, -11, -10, -10], [1, 1, 1, 1], { labels: null, format: "preference" });
   assert.equal(d.count, 2);
   assert.equal(d.reward_accuracy, 0.5);
   assert.ok(Math.abs(d.reward_margin! - (0.3 + -0.1) / 2) < 1e-12);

@@ -4,7 +4,7 @@
 import type { ResolvedConfig } from "../config/resolve.js";
 import { lengthStats, type LengthStats } from "../data/inspect.js";
 import { loadLmDataset, SPLITS } from "./dataset.js";
-import type { LmFormat } from "./data.js";
+import type { LmExample, LmFormat } from "./data.js";
 import { packSequences, paddingReport, type PaddingReport } from "./pack.js";
 
 export interface LmInspectReport {
@@ -23,9 +23,13 @@ export interface LmInspectReport {
   warnings: string[];
 }
 
-export async function inspectLmData(cfg: ResolvedConfig, checkFormat: (format: LmFormat, origin: string) => void): Promise<LmInspectReport> {
+export async function inspectLmData(
+  cfg: ResolvedConfig,
+  checkFormat: (format: LmFormat, origin: string) => void,
+  prepare?: (examples: LmExample[]) => LmExample[],
+): Promise<LmInspectReport> {
   const warnings: string[] = [];
-  const ds = await loadLmDataset(cfg, checkFormat, (w) => warnings.push(w));
+  const ds = await loadLmDataset(cfg, checkFormat, (w) => warnings.push(w), undefined, prepare);
   const tokens: LmInspectReport["tokens"] = {};
   for (const split of SPLITS) {
     const seqs = ds.encoded[split].flat();

@@ -1,4 +1,5 @@
 // Metrics of generative runs, computed in TypeScript from the engine's per-sequence statistics.
+import { preferenceMetrics } from "./preference.js";
 
 export interface LmMetrics {
   kind: "lm";
@@ -34,42 +35,13 @@ export function sftMetrics(nll: ArrayLike<number>, tokens: ArrayLike<number>): L
   return { kind: "lm", task: "sft", count: nll.length, loss, perplexity: Math.exp(loss), tokens: n };
 }
 
-/** Sequences 2i (chosen) and 2i+1 (rejected); log-probabilities summed over each answer. */
-export function dpoMetrics(policy: ArrayLike<number>, reference: ArrayLike<number>, beta: number): LmMetrics {
-  const pairs = Math.floor(policy.length / 2);
-  let loss = 0;
-  let wins = 0;
-  let margin = 0;
-  let chosen = 0;
-  let rejected = 0;
-  for (let i = 0; i < pairs; i++) {
-    const rc = beta * (policy[2 * i]! - reference[2 * i]!);
-    const rr = beta * (policy[2 * i + 1]! - reference[2 * i + 1]!);
-    const m = rc - rr;
-    // -log sigmoid(m), stable for large |m|.
-    loss += m > 0 ? Math.log1p(Math.exp(-m)) : -m + Math.log1p(Math.exp(m));
-    if (m > 0) wins++;
-    margin += m;
-    chosen += rc;
-    rejected += rr;
-  }
-  const d = Math.max(1, pairs);
-  return {
-    kind: "lm",
-    task: "dpo",
-    count: pairs,
-    loss: loss / d,
-    reward_accuracy: wins / d,
-    reward_margin: margin / d,
-    chosen_reward: chosen / d,
-    rejected_reward: rejected / d,
-  };
-}
-
 /** A pairwise reward model: sequences 2i (chosen) and 2i+1 (rejected) scored on their own;
  * loss -log sigmoid(r_c - r_r), accuracy = share of pairs with r_c > r_r. */
 export function rewardMetrics(rewards: ArrayLike<number>): LmMetrics {
-  const m = dpoMetrics(rewards, new Float64Array(rewards.length), 1);
+  // DPO's formula with the rewards as policy log-probabilities, no reference and beta 1.
+  const dpo = { loss: "dpo", beta: 1, gamma_beta_ratio: 0, desirable_weight: 1, undesirable_weight: 1 } as const;
+  const zeros = new Float64Array(rewards.length);
+  const m = preferenceMetrics(dpo, rewards, zeros, zeros, { labels: null, format: "preference" });
   return { ...m, task: "reward" };
 }
 

@@ -20,8 +20,9 @@ import { readLogits, readU32, writeLmShard } from "../tokenize/shards.js";
 import { HoneError } from "../util/errors.js";
 import { sha256, writeFileAtomic, writeJsonAtomic } from "../util/fs.js";
 import { readSpecialTokens } from "./chat-template.js";
-import { promptAndAnswer, type LmExample, type LmFormat, type Turns } from "./data.js";
-import { lmEncoder, loadLmDataset, readLmExamples } from "./dataset.js";
+import { commonFormat, promptAndAnswer, type LmExample, type LmFormat, type Turns } from "./data.js";
+import { lmEncoder, loadLmDataset, readLmExamples, type Split } from "./dataset.js";
+import type { PreferenceData } from "./preference.js";
 import type { LmEncoder } from "./encode.js";
 import { generationMetrics, lmMetricValue, type LmMetrics } from "./metrics.js";
 import { packSequences, paddingReport, type PaddingReport } from "./pack.js";
@@ -44,7 +45,11 @@ export interface LmObjective {
   /** Model kinds it cannot train, with the reason (throw a HoneError). */
   check(c: UserConfig, info: ModelInfo): void;
   /** The data format it reads, checked against what the files hold. */
-  checkFormat(format: LmFormat, origin: string): void;
+  checkFormat(format: LmFormat, origin: string, cfg: ResolvedConfig): void;
+  /** What it makes of a split's examples before they are encoded (default: nothing). */
+  prepare?(examples: LmExample[], cfg: ResolvedConfig): LmExample[];
+  /** Per-pair labels stored with a shard (KTO's desirable flags), or null. */
+  labels?(examples: LmExample[], cfg: ResolvedConfig): Uint8Array | null;
   selection: TaskConfigHooks["selection"];
   defaultLr(hiddenSize: number, adapter: boolean): number;
   /** The validation metric drawn on the report's curves. */
@@ -52,9 +57,9 @@ export interface LmObjective {
   /** Per-sequence statistics the engine writes at each evaluation. */
   evalColumns: string[];
   /** Metrics from those columns. */
-  evalMetrics(column: (name: string) => number[], cfg: ResolvedConfig): LmMetrics;
+  evalMetrics(column: (name: string) => number[], cfg: ResolvedConfig, data: PreferenceData): LmMetrics;
   /** Metrics of a finished model on a shard; `score(reference)` scores it with the trained model or the base. */
-  scoreMetrics(score: (reference: boolean) => Promise<(column: string) => number[]>, cfg: ResolvedConfig): Promise<LmMetrics>;
+  scoreMetrics(score: (reference: boolean) => Promise<(column: string) => number[]>, cfg: ResolvedConfig, data: PreferenceData): Promise<LmMetrics>;
 }
 
 /** Fixed before training starts, saved with the run. */
@@ -246,7 +251,12 @@ export async function scoreSplit(
     const ev = r.events.find((e): e is EventOf<"predictions"> => e.type === "predictions")!;
     return (column: string) => readLogits(ev.logits[column]!, ev.count, 1).map((x) => x[0]!);
   };
-  return objective.scoreMetrics(score, cfg);
+  return objective.scoreMetrics(score, cfg, shardData(shard, plan.format));
+}
+
+/** What the metrics of a shard read besides the engine's statistics. */
+function shardData(shard: LmShard | null, format: LmFormat): PreferenceData {
+  return { labels: shard?.labels ? readFileSync(shard.labels) : null, format };
 }
 
 /** The config hooks of a generative task. */
@@ -277,9 +287,10 @@ export function lmTask(objective: LmObjective, summary: string): TaskPlugin<LmPl
       const lmCfg = cfg.lm!;
       const ds = await loadLmDataset(
         cfg,
-        objective.checkFormat,
+        (f, o) => objective.checkFormat(f, o, cfg),
         (text) => update({ kind: "warning", text }),
         (text) => update({ kind: "phase", text }),
+        objective.prepare && ((e) => objective.prepare!(e, cfg)),
       );
       const { examples, encoded, format, encoder, truncated, dropped } = ds;
       const flat = (split: "train" | "validation" | "test") => encoded[split].flat();
@@ -335,9 +346,11 @@ export function lmTask(objective: LmObjective, summary: string): TaskPlugin<LmPl
               .map((e) => ({ e, pa: promptAndAnswer(e) }))
               .filter((x): x is { e: LmExample; pa: NonNullable<ReturnType<typeof promptAndAnswer>> } => x.pa !== null)
               .map(({ e, pa }) => ({ origin: e.origin, prompt: pa.prompt, answer: pa.answer }));
-          const shard = (split: "validation" | "test") => (encoded[split].length === 0 ? null : writeLmShard(paths.data, split, flat(split), null));
+          const labels = (split: Split) => objective.labels?.(examples[split], cfg) ?? null;
+          const shard = (split: "validation" | "test") =>
+            encoded[split].length === 0 ? null : writeLmShard(paths.data, split, flat(split), null, labels(split));
           return {
-            shards: { train: writeLmShard(paths.data, "train", trainSeqs, rows), validation: shard("validation"), test: shard("test") },
+            shards: { train: writeLmShard(paths.data, "train", trainSeqs, rows, labels("train")), validation: shard("validation"), test: shard("test") },
             samples: { validation: samples("validation"), test: samples("test") },
           };
         },
@@ -379,8 +392,12 @@ export function lmTask(objective: LmObjective, summary: string): TaskPlugin<LmPl
       };
     },
 
-    judge({ cfg }, ev, metric) {
-      const m = objective.evalMetrics((name) => readLogits(ev.logits[name]!, ev.count, 1).map((r) => r[0]!), cfg);
+    judge({ cfg, plan, files }, ev, metric) {
+      const m = objective.evalMetrics(
+        (name) => readLogits(ev.logits[name]!, ev.count, 1).map((r) => r[0]!),
+        cfg,
+        shardData(files.shards.validation, plan.format),
+      );
       return { value: lmMetricValue(m, metric as "loss"), values: scalars(m) };
     },
 
@@ -412,7 +429,7 @@ export function lmTask(objective: LmObjective, summary: string): TaskPlugin<LmPl
       const count = files.shards.validation?.count ?? 0;
       let validation: LmMetrics | null =
         count > 0 && Object.values(evalFiles).every((f) => existsSync(f))
-          ? objective.evalMetrics((n) => readLogits(evalFiles[n]!, count, 1).map((r) => r[0]!), cfg)
+          ? objective.evalMetrics((n) => readLogits(evalFiles[n]!, count, 1).map((r) => r[0]!), cfg, shardData(files.shards.validation, plan.format))
           : null;
 
       let test: LmMetrics | null = null;
@@ -449,11 +466,14 @@ export function lmTask(objective: LmObjective, summary: string): TaskPlugin<LmPl
           ]);
         return { metrics: JSON.parse(readFileSync(file, "utf8")) as LmMetrics, source: "test split (evaluated once, after training)" };
       }
-      const examples = readLmExamples(opts.data, cfg, plan.format);
+      const read = readLmExamples(opts.data, cfg, plan.format);
+      objective.checkFormat(commonFormat([{ examples: read, shown: opts.data }]), opts.data, cfg);
+      const examples = objective.prepare ? objective.prepare(read, cfg) : read;
       const { sequences } = await lmEncoder(cfg, modelDir).encode(examples);
+      const kept = examples.filter((_, i) => sequences[i]!.length > 0);
       const work = mkdtempSync(join(tmpdir(), "hone-eval-"));
       try {
-        const shard = writeLmShard(work, "eval", sequences.flat(), null);
+        const shard = writeLmShard(work, "eval", sequences.flat(), null, objective.labels?.(kept, cfg) ?? null);
         return { metrics: await scoreSplit(objective, cfg, plan, modelDir, shard, work), source: opts.data };
       } finally {
         rmSync(work, { recursive: true, force: true });
@@ -477,7 +497,7 @@ export function lmTask(objective: LmObjective, summary: string): TaskPlugin<LmPl
         : 0;
     },
     async inspect(cfg) {
-      const report = await inspectLmData(cfg, objective.checkFormat);
+      const report = await inspectLmData(cfg, (f, o) => objective.checkFormat(f, o, cfg), objective.prepare && ((e) => objective.prepare!(e, cfg)));
       return { report, text: renderLmInspect(report) };
     },
   };

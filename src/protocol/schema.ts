@@ -26,7 +26,13 @@ export const DTYPES = { ids: "<u4", single_label: "<i4", flags: "|u1", logits: "
 /** What the engine writes per column of its outputs: `<column>.logits.f32`, `count` rows of floats. */
 export const LOGITS_SUFFIX = ".logits.f32";
 /** Per-sequence statistics of a language model's evaluation, by objective; and of `lm.score`, by head. */
-export const EVAL_COLUMNS = { sft: ["nll", "tokens"], dpo: ["policy_logp", "reference_logp"], reward: ["reward"] } as const;
+export const EVAL_COLUMNS = { sft: ["nll", "tokens"], dpo: ["policy_logp", "reference_logp", "tokens"], reward: ["reward"] } as const;
+
+/** The preference task's losses (lm_train.py, src/generative/preference.ts). */
+export const PREFERENCE_LOSSES = ["dpo", "orpo", "simpo", "kto"] as const;
+/** Each loss's beta when the config leaves it out: DPO and KTO as in their papers and TRL, SimPO's
+ * reward scale from its paper (2.0; TRL's CPO default of 0.1 is DPO's), ORPO's lambda. */
+export const DEFAULT_PREFERENCE_BETA = { dpo: 0.1, orpo: 0.1, simpo: 2.0, kto: 0.1 } as const;
 export const SCORE_COLUMNS = { lm: ["logp", "tokens"], reward: ["reward"] } as const;
 export const CONSTANTS = {
   step_prefix: STEP_PREFIX,
@@ -274,6 +280,9 @@ export const LmShard = z
     /** Packing: row r holds sequences items[offsets[r]:offsets[r+1]] back to back (uint32 files).
      * Null: one sequence per row (or, for DPO, one pair: sequences 2i and 2i+1). */
     rows: z.object({ offsets: path, items: path, count: nonNegInt }).strict().nullable(),
+    /** KTO: uint8 per pair, 1 where its first sequence is a desirable answer, 0 undesirable (the
+     * second is the same prompt with another example's answer: the KL reference point). */
+    labels: path.nullable().optional(),
   })
   .strict();
 export type LmShard = z.infer<typeof LmShard>;
@@ -322,7 +331,20 @@ export const LmTrainJob = z
     /** batch_size counts rows (sft: packed rows or sequences) or pairs (dpo). */
     optim: z.object(optimFields).strict(),
     freeze: FreezeSpec,
-    dpo: z.object({ beta: z.number().positive() }).strict(),
+    /** The preference loss (objective dpo). dpo: -log sigmoid(beta ((pi_c - ref_c) - (pi_r - ref_r)));
+     * orpo: -mean log p(chosen) - beta log sigmoid(log odds_c - log odds_r), odds of the per-token
+     * mean probability; simpo: -log sigmoid(beta (pi_c/|c| - pi_r/|r|) - gamma_beta_ratio beta);
+     * kto: desirable 1 - sigmoid(beta (pi - ref - z)), undesirable 1 - sigmoid(beta (z - pi + ref)),
+     * weighted, z = max(0, mean (pi - ref) over the micro-batch's mismatched sequences), no gradient. */
+    dpo: z
+      .object({
+        loss: z.enum(PREFERENCE_LOSSES),
+        beta: z.number().positive(),
+        gamma_beta_ratio: z.number().min(0),
+        desirable_weight: z.number().positive(),
+        undesirable_weight: z.number().positive(),
+      })
+      .strict(),
     eval_every: posInt,
     /** processes: how many torchrun processes share the job (one per GPU); 1 = no torchrun.
      * fsdp: shard the model over them (FSDP2) instead of replicating it. */

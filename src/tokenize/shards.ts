@@ -78,7 +78,13 @@ export function readLogits(path: string, count: number, numLabels: number): Floa
 }
 
 /** Write generative sequences (ids + loss masks, optionally packed rows) as `<dir>/<split>.*`. */
-export function writeLmShard(dir: string, split: string, seqs: { ids: Uint32Array; mask: Uint8Array | null }[], rows: number[][] | null): LmShard {
+export function writeLmShard(
+  dir: string,
+  split: string,
+  seqs: { ids: Uint32Array; mask: Uint8Array | null }[],
+  rows: number[][] | null,
+  labels: Uint8Array | null = null,
+): LmShard {
   const total = seqs.reduce((s, a) => s + a.ids.length, 0);
   const tokens = new Uint32Array(total);
   const offsets = new Uint32Array(seqs.length + 1);
@@ -111,6 +117,10 @@ export function writeLmShard(dir: string, split: string, seqs: { ids: Uint32Arra
     ref.rows = { offsets: join(dir, `${split}.rows.offsets.u32`), items: join(dir, `${split}.rows.items.u32`), count: rows.length };
     writeFileAtomic(ref.rows.offsets, le(rowOffsets));
     writeFileAtomic(ref.rows.items, le(items));
+  }
+  if (labels) {
+    ref.labels = join(dir, `${split}.labels.u8`);
+    writeFileAtomic(ref.labels, labels);
   }
   return ref;
 }

@@ -23,6 +23,7 @@ class LmShard:
     offsets: np.ndarray  # uint32, count + 1
     mask: np.ndarray | None  # uint8 per token
     rows: list  # row -> array of sequence indices
+    labels: np.ndarray | None = None  # KTO: uint8 per pair, 1 = a desirable answer
 
     @property
     def count(self) -> int:
@@ -62,7 +63,12 @@ def load_shard(ref: dict, pairs: bool) -> LmShard:
         rows = [np.array([2 * i, 2 * i + 1]) for i in range(n // 2)]
     else:
         rows = [np.array([i]) for i in range(n)]
-    return LmShard(tokens, offsets, mask, rows)
+    labels = None
+    if ref.get("labels"):
+        labels = np.fromfile(ref["labels"], dtype=FILE_DTYPES["flags"])
+        if len(labels) != len(rows):
+            raise EngineError("data", f"shard {ref['tokens']} has {len(labels)} labels for {len(rows)} pairs")
+    return LmShard(tokens, offsets, mask, rows, labels)
 
 
 def collate_seq2seq(shard: LmShard, rows: list, pad_id: int) -> dict:

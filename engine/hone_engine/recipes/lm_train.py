@@ -5,10 +5,10 @@ after each evaluation the engine writes per-sequence statistics, waits for the o
 continue/stop, then checkpoints. The two objectives differ in one function each:
 
   sft  loss = -(sum of log p(learnt token)) / learnt tokens of the optimizer step
-  dpo  loss = -log sigmoid(beta * ((pi_c - ref_c) - (pi_r - ref_r))), averaged over pairs, where
-       pi/ref are the summed log-probabilities of the chosen (c) and rejected (r) answers under
-       the policy and the reference. The reference is the starting model; its log-probabilities
-       are computed once, before training, so no second model is held in memory.
+  dpo  a preference loss (lm/preference.py: dpo, orpo, simpo or kto), averaged over pairs (or kto's
+       examples), on the summed log-probabilities of the answers under the policy and, for dpo and
+       kto, the reference. The reference is the starting model; its log-probabilities are computed
+       once, before training, so no second model is held in memory.
   reward  loss = -log sigmoid(r_c - r_r), averaged over pairs, where r is the reward model's
        number for a whole sequence (prompt + answer): a pairwise (Bradley-Terry) reward model.
 """
@@ -38,6 +38,7 @@ def run(job: dict, channel) -> None:
     dpo = objective == "dpo"
     reward = objective == "reward"
     pairwise = dpo or reward
+    preference = job["dpo"]
 
     # ---- data ----
     train = lm.load_shard(job["data"]["train"], pairs=pairwise)
@@ -69,10 +70,10 @@ def run(job: dict, channel) -> None:
         # static until a batch of another length arrives; then torch recompiles them as dynamic.
         lm.compile_decoder(model)
 
-    # The reference of DPO is the model as it starts; measured before any step (and before a
-    # resumed run loads its checkpoint), for the training pairs and the validation pairs.
+    # The reference of DPO (and KTO) is the model as it starts; measured before any step (and
+    # before a resumed run loads its checkpoint), for the training pairs and the validation pairs.
     reference = {}
-    if dpo:
+    if dpo and lm.needs_reference(preference):
         channel.emit("log", level="info", message=f"reference log-probabilities of {train.count // 2} training pairs")
         reference["train"] = all_logps(model, train, pad_id, False, opt_cfg["eval_batch_size"], device, autocast)[:, 0]
         if val is not None:
@@ -120,10 +121,10 @@ def run(job: dict, channel) -> None:
             outputs = dict(zip(columns, (stats[:, 0:1],)))
             loss = float(np.mean(np.logaddexp(0.0, -(stats[0::2, 0] - stats[1::2, 0]))))  # -log sigmoid, stable
         elif dpo:
-            outputs = dict(zip(columns, (stats[:, 0:1], reference["validation"][:, None])))
-            pc, pr = stats[0::2, 0], stats[1::2, 0]
-            rc, rr = reference["validation"][0::2], reference["validation"][1::2]
-            loss = float(np.mean(-np.log(1 / (1 + np.exp(-job["dpo"]["beta"] * ((pc - rc) - (pr - rr)))))))
+            ref = reference.get("validation", np.zeros(val.count, dtype=np.float32))  # reference-free: zeros
+            outputs = dict(zip(columns, (stats[:, 0:1], ref[:, None], stats[:, 1:2])))
+            t = lambda x: None if x is None else torch.from_numpy(np.asarray(x))  # noqa: E731
+            loss = float(lm.preference_losses(preference, t(stats[:, 0]), t(stats[:, 1]), t(ref), t(val.labels)).mean())
         else:
             loss = float(-stats[:, 0].sum() / max(1.0, stats[:, 1].sum()))
         paths = write_logits(run_dir / "evals" / step_name(step), outputs)
@@ -134,7 +135,7 @@ def run(job: dict, channel) -> None:
     grad_scale = ranks.world if ranks.sharded else 1  # FSDP averages gradients over processes; the step wants their sum
 
     def batch_loss(batch, rows) -> torch.Tensor:
-        """Summed over the micro-batch: the step divides by its learnt tokens (sft) or pairs (dpo)."""
+        """Summed over the micro-batch: the step divides by its learnt tokens (sft) or pairs (dpo, reward)."""
         if reward:
             with autocast:
                 r = lm.sequence_rewards(model, batch, device)
@@ -144,10 +145,11 @@ def run(job: dict, channel) -> None:
                 return -lm.summed_logp(model, batch, device)
         with autocast:
             sums, counts = lm.sequence_logps(model, batch, device, with_grad=True)
-        order = np.concatenate(rows)  # chosen, rejected, chosen, rejected...
-        ref = lm.mover(device)(torch.from_numpy(reference["train"][order]))
-        margin = (sums[0::2] - ref[0::2]) - (sums[1::2] - ref[1::2])
-        return -F.logsigmoid(job["dpo"]["beta"] * margin).sum()
+        order = np.concatenate(rows)  # chosen, rejected, chosen, rejected... (kto: answer, mismatched)
+        move = lm.mover(device)
+        ref = move(torch.from_numpy(reference["train"][order])) if "train" in reference else None
+        labels = move(torch.from_numpy(train.labels[order[0::2] // 2])) if train.labels is not None else None
+        return lm.preference_losses(preference, sums, counts, ref, labels).sum()
 
     # ---- what the loop asks of a language model ----
     ckpt_dir = run_dir / "checkpoints"

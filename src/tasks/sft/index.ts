@@ -21,9 +21,13 @@ export default lmTask(
         ]);
     },
     checkFormat(format, origin) {
-      if (format === "preference")
-        throw new HoneError("data", "sft learns from answers, not preference pairs", [
-          { file: origin, message: "the data holds preference rows", hint: "use task: dpo for preference data" },
+      if (format === "preference" || format === "unpaired")
+        throw new HoneError("data", "sft learns from answers, not preferences", [
+          {
+            file: origin,
+            message: `the data holds ${format} rows`,
+            hint: format === "preference" ? "use task: dpo for preference data" : "use task: dpo with dpo.loss: kto for good / bad answers",
+          },
         ]);
     },
     selection: { allowed: ["loss"], auto: () => "loss" },
