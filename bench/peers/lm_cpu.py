@@ -23,13 +23,13 @@ def generate(model, ids, max_new, stop):
     t0 = time.perf_counter()
     with torch.inference_mode():
         out = model(torch.tensor([ids]), use_cache=True)
-        past, token = out.past_key_values, int(out.logits[0, -1].argmax())
+        cache, token = out.cache, int(out.logits[0, -1].argmax())
         first = time.perf_counter() - t0
         new = [token]
         t1 = time.perf_counter()
         while token not in stop and len(new) < max_new:
-            out = model(torch.tensor([[token]]), past_key_values=past, use_cache=True)
-            past, token = out.past_key_values, int(out.logits[0, -1].argmax())
+            out = model(torch.tensor([[token]]), cache=cache, use_cache=True)
+            cache, token = out.cache, int(out.logits[0, -1].argmax())
             new.append(token)
     return new, first, time.perf_counter() - t1
 

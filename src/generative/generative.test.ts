@@ -8,8 +8,8 @@ import { readLmSource, promptAndAnswer, type LmExample } from "./data.js";
 import { Tokenizer } from "tokenizers";
 import { LmEncoder } from "./encode.js";
 import { packSequences, paddingReport } from "./pack.js";
-import { generationMetrics, labelOf, rewardMetrics, sftMetrics } from "./metrics.js";
-import { preferenceMetrics } from "./preference.js";
+import { generationMetrics, labelOf, sftMetrics } from "./metrics.js";
+import { preferenceMetrics, rewardMetrics } from "./preference.js";
 import type { HoneError } from "../util/errors.js";
 import { tempDir, tinyLm } from "../testing/fixtures.js";
 

@@ -1,5 +1,4 @@
 // Metrics of generative runs, computed in TypeScript from the engine's per-sequence statistics.
-import { preferenceMetrics } from "./preference.js";
 
 export interface LmMetrics {
   kind: "lm";
@@ -33,16 +32,6 @@ export function sftMetrics(nll: ArrayLike<number>, tokens: ArrayLike<number>): L
   }
   const loss = n === 0 ? NaN : sum / n;
   return { kind: "lm", task: "sft", count: nll.length, loss, perplexity: Math.exp(loss), tokens: n };
-}
-
-/** A pairwise reward model: sequences 2i (chosen) and 2i+1 (rejected) scored on their own;
- * loss -log sigmoid(r_c - r_r), accuracy = share of pairs with r_c > r_r. */
-export function rewardMetrics(rewards: ArrayLike<number>): LmMetrics {
-  // DPO's formula with the rewards as policy log-probabilities, no reference and beta 1.
-  const dpo = { loss: "dpo", beta: 1, gamma_beta_ratio: 0, desirable_weight: 1, undesirable_weight: 1 } as const;
-  const zeros = new Float64Array(rewards.length);
-  const m = preferenceMetrics(dpo, rewards, zeros, zeros, { labels: null, format: "preference" });
-  return { ...m, task: "reward" };
 }
 
 const normalize = (s: string) => s.trim().replace(/\s+/g, " ");

@@ -136,3 +136,13 @@ export function ktoExamples(examples: LmExample[]): LmExample[] {
 export function ktoLabels(examples: LmExample[]): Uint8Array {
   return Uint8Array.from(examples, (e) => (e.format === "unpaired" && e.label ? 1 : 0));
 }
+
+/** A pairwise reward model: sequences 2i (chosen) and 2i+1 (rejected) scored on their own;
+ * loss -log sigmoid(r_c - r_r), accuracy = share of pairs with r_c > r_r. */
+export function rewardMetrics(rewards: ArrayLike<number>): LmMetrics {
+  // DPO's formula with the rewards as policy log-probabilities, no reference and beta 1.
+  const dpo = { loss: "dpo", beta: 1, gamma_beta_ratio: 0, desirable_weight: 1, undesirable_weight: 1 } as const;
+  const zeros = new Float64Array(rewards.length);
+  const m = preferenceMetrics(dpo, rewards, zeros, zeros, { labels: null, format: "preference" });
+  return { ...m, task: "reward" };
+}

@@ -1,7 +1,7 @@
 // task: reward — a pairwise (Bradley-Terry) reward model on a causal LM's backbone.
 import { HoneError } from "../../util/errors.js";
 import { causalOnly, lmTask, PAIRWISE_SELECTION, preferencePairsOnly } from "../../generative/pipeline.js";
-import { rewardMetrics } from "../../generative/metrics.js";
+import { rewardMetrics } from "../../generative/preference.js";
 
 export default lmTask(
   {
