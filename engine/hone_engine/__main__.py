@@ -23,6 +23,7 @@ RECIPES = {
     "onnx.export": "hone_engine.recipes.onnx_export",
     "classify.bench": "hone_engine.recipes.classify_bench",
     "lm.train": "hone_engine.recipes.lm_train",
+    "lm.grpo": "hone_engine.recipes.lm_grpo",
     "lm.generate": "hone_engine.recipes.lm_generate",
     "lm.score": "hone_engine.recipes.lm_score",
     "lm.merge": "hone_engine.recipes.lm_merge",
@@ -37,7 +38,7 @@ def main() -> int:
     channel = Channel()
     try:
         job = channel.read_job()
-        if job["kind"] not in ("classify.train", "lm.train"):
+        if job["kind"] not in ("classify.train", "lm.train", "lm.grpo"):
             interrupts.release()
         import importlib
 

@@ -23,3 +23,15 @@ def write_logits(directory: Path, logits: dict) -> dict:
         os.replace(tmp, final)
         paths[name] = str(final)
     return paths
+
+
+def write_array(path: Path, array: np.ndarray) -> str:
+    """One array's bytes as they are (token ids, flags), renamed into place once complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(np.ascontiguousarray(array).tobytes())
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return str(path)

@@ -71,6 +71,17 @@ export const ResolvedLm = strict({
     desirable_weight: num.default(1),
     undesirable_weight: num.default(1),
   }),
+  /** task grpo: its settings, the reward module's path absolute. */
+  grpo: strict({
+    reward: z.string(),
+    group_size: int,
+    max_new_tokens: int,
+    temperature: num,
+    top_p: num,
+    beta: num,
+    epsilon: num,
+    scale_rewards: z.boolean(),
+  }).optional(),
   /** The model's output: next-token logits (lm) or one reward per sequence (reward). Absent in runs
    * made before task plug-ins: their task's plug-in fills it in. */
   head: z.enum(["lm", "reward"]),

@@ -154,6 +154,26 @@ export const DpoConfig = strict({
   undesirable_weight: z.number().positive().max(100).default(1),
 });
 
+/** Online reinforcement learning from prompts (task: grpo). */
+export const GrpoConfig = strict({
+  /** The reward: a JavaScript or TypeScript module (path relative to this file) whose default (or
+   * `reward`) export maps ({prompt, completion, example}) to a number; `example` is the prompt's
+   * data row, so checkable tasks give their answer there. It runs in the Hone process, never in
+   * the engine. */
+  reward: z.string().min(1).nullable().default(null),
+  /** Answers sampled per prompt; their rewards are compared within the group. */
+  group_size: z.number().int().min(2).max(256).default(8),
+  max_new_tokens: z.number().int().positive().max(32768).default(128),
+  temperature: z.number().gt(0).max(5).default(1),
+  top_p: z.number().gt(0).max(1).default(1),
+  /** KL penalty to the starting model (0: none, and no reference pass; TRL's default). */
+  beta: z.number().min(0).max(10).default(0),
+  /** The probability ratio is clipped to [1 - epsilon, 1 + epsilon]. */
+  epsilon: z.number().gt(0).max(1).default(0.2),
+  /** Divide each group's centred rewards by its standard deviation (GRPO), or only centre them. */
+  scale_rewards: z.boolean().default(true),
+});
+
 /** Token tasks (token_classify): entity tags, optionally with an intent per sentence. */
 export const TokenConfig = strict({
   /** Tags the model learns: io, bio or bioes; auto = the scheme of the training data (bio for spans). */
@@ -401,6 +421,7 @@ export const UserConfig = strict({
   adapter: AdapterConfig.default(AdapterConfig.parse({})),
   generation: GenerationConfig.default(GenerationConfig.parse({})),
   dpo: DpoConfig.default(DpoConfig.parse({})),
+  grpo: GrpoConfig.default(GrpoConfig.parse({})),
   token: TokenConfig.default(TokenConfig.parse({})),
   qa: QaConfig.default(QaConfig.parse({})),
   fewshot: FewShotConfig.default(FewShotConfig.parse({})),

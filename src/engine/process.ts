@@ -13,6 +13,8 @@ export interface EngineHandlers {
   onEvent?: (event: Event) => void;
   /** Called for each `eval` event; the engine waits for the answer. */
   onEval?: (event: EventOf<"eval">) => Control | Promise<Control>;
+  /** Called for each `completions` event (lm.grpo); the engine waits for their rewards. */
+  onCompletions?: (event: EventOf<"completions">) => Control | Promise<Control>;
   /** Each line the engine wrote on stderr (library warnings, tracebacks). */
   onStderr?: (line: string) => void;
   /** Extra environment for the engine process, e.g. CUDA_VISIBLE_DEVICES for a search trial. */
@@ -68,6 +70,7 @@ export function startEngine(job: Job, handlers: EngineHandlers = {}): EngineHand
   const events: Event[] = [];
   const stderrTail: string[] = [];
   let protocolError: HoneError | null = null;
+  let answerError: Error | null = null;
 
   child.stdin.on("error", () => {}); // the engine may exit before reading everything
   if (!jobFile) child.stdin.write(`${JSON.stringify(job)}\n`);
@@ -84,7 +87,7 @@ export function startEngine(job: Job, handlers: EngineHandlers = {}): EngineHand
   lines.on("line", (line) => {
     // Handle events strictly in order, even when a handler is asynchronous.
     chain = chain.then(async () => {
-      if (protocolError) return;
+      if (protocolError || answerError) return;
       let event: Event;
       try {
         event = Event.parse(JSON.parse(line));
@@ -98,10 +101,18 @@ export function startEngine(job: Job, handlers: EngineHandlers = {}): EngineHand
       // A serving engine streams tokens for as long as it runs: keep only what ends it.
       if (handlers.keepEvents !== false || event.type === "error" || event.type === "done") events.push(event);
       handlers.onEvent?.(event);
-      if (event.type === "eval") {
-        const control = handlers.onEval ? await handlers.onEval(event) : { type: "continue" as const };
-        if (child.stdin.writable) child.stdin.write(`${JSON.stringify(control)}\n`);
+      // The engine waits for an answer to these: an answer that fails stops it (it would wait forever).
+      let control: Control | null = null;
+      try {
+        if (event.type === "eval") control = handlers.onEval ? await handlers.onEval(event) : { type: "continue" };
+        if (event.type === "completions")
+          control = handlers.onCompletions ? await handlers.onCompletions(event) : { type: "stop", reason: "nobody gives rewards" };
+      } catch (e) {
+        answerError = e as Error;
+        child.kill("SIGKILL"); // blocked on its stdin; its checkpoints are whole (written to a temporary folder, renamed)
+        return;
       }
+      if (control && child.stdin.writable) child.stdin.write(`${JSON.stringify(control)}\n`);
     });
   });
 
@@ -117,6 +128,7 @@ export function startEngine(job: Job, handlers: EngineHandlers = {}): EngineHand
       chain.then(() => {
         child.stdin.end();
         if (protocolError) reject(protocolError);
+        else if (answerError) reject(answerError);
         else resolvePromise({ events, exitCode, signal, stderrTail });
       }, reject);
     });

@@ -281,3 +281,43 @@ export function promptAndAnswer(e: LmExample): { prompt: Turns; answer: string }
   }
   return null;
 }
+
+/** A prompt to answer (online RL): text or messages, with the rest of its row (an answer to check
+ * against, metadata) kept for the reward. */
+export interface PromptRow {
+  prompt: Turns;
+  fields: Record<string, unknown>;
+  origin: string;
+}
+
+/** Read and check a file of prompts: rows with a "prompt" (text or messages); other fields are kept. */
+export function readPromptSource(spec: RowSource): PromptRow[] {
+  return readRows(spec, (row, where, origin, out) => {
+    if (row === null || typeof row !== "object" || Array.isArray(row)) {
+      out.add({ ...where, message: "row is not an object", hint: 'expected e.g. {"prompt": [{"role": "user", "content": "..."}], "answer": "..."}' });
+      return null;
+    }
+    if (field(row, "prompt") === undefined) {
+      out.add({
+        ...where,
+        path: ["prompt"],
+        message: `missing field "prompt"; the row has: ${rowKeys(row).join(", ") || "no fields"}`,
+        hint: 'e.g. {"prompt": "2 + 3 =", "answer": "5"} or {"prompt": [{"role": "user", "content": "..."}]}',
+      });
+      return null;
+    }
+    const prompt = turnsAt(row, "prompt", where, out, false);
+    if (prompt === null) return null;
+    if (typeof prompt === "string" ? prompt.trim() === "" : prompt.at(-1)!.role === "assistant") {
+      out.add({
+        ...where,
+        path: ["prompt"],
+        message: typeof prompt === "string" ? "empty prompt" : "the prompt ends with an assistant turn",
+        hint: "the model answers the prompt: end it with the user's turn",
+      });
+      return null;
+    }
+    const { prompt: _p, ...fields } = row as Record<string, unknown>;
+    return { prompt, fields, origin };
+  });
+}

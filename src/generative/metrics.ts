@@ -2,7 +2,7 @@
 
 export interface LmMetrics {
   kind: "lm";
-  task: "sft" | "dpo" | "reward";
+  task: "sft" | "dpo" | "reward" | "grpo";
   /** Sequences (sft) or pairs (dpo, reward). */
   count: number;
   /** sft: mean loss per learnt token; dpo: the DPO loss. */
@@ -16,6 +16,9 @@ export interface LmMetrics {
   reward_margin?: number;
   chosen_reward?: number;
   rejected_reward?: number;
+  /** grpo: mean and spread of the rewards of greedy answers. */
+  reward?: number;
+  reward_std?: number;
   /** Generation-based: generations equal to the reference answer (whitespace-trimmed). */
   exact_match?: number;
   /** Generative classifiers: the label read off the generation is the reference's label. */

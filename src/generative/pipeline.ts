@@ -28,7 +28,7 @@ import { generationMetrics, lmMetricValue, type LmMetrics } from "./metrics.js";
 import { packSequences, paddingReport, type PaddingReport } from "./pack.js";
 import { inspectLmData, renderLmInspect, renderLmMetrics } from "./render.js";
 import { stepDir } from "../run/checkpoints.js";
-import type { EvaluateOptions, PlanBase, TaskPlugin } from "../run/types.js";
+import type { EvaluateOptions, PlanBase, RunContext, TaskPlugin } from "../run/types.js";
 
 /** What a generative task learns: everything the shared pipeline needs to know about it. */
 export interface LmObjective {
@@ -259,6 +259,84 @@ function shardData(shard: LmShard | null, format: LmFormat): PreferenceData {
   return { labels: shard?.labels ? readFileSync(shard.labels) : null, format };
 }
 
+/** The padding id and the ids that end an answer, of the configured model. */
+export function specialIds(cfg: ResolvedConfig, encoder: LmEncoder): { padId: number; stop: number[] } {
+  const padId = cfg.model.pad_token_id || (encoder.tokenId(readSpecialTokens(cfg.model.dir).pad ?? "") ?? encoder.eosId ?? 0);
+  const stop = stopTokenIds(cfg.model.dir, encoder);
+  if (stop.length === 0)
+    throw new HoneError("model", "the model has no end-of-sequence token", [
+      {
+        file: cfg.model.dir,
+        message: "no eos_token in tokenizer_config.json and no eos_token_id in config.json",
+        hint: "a generative model must know where an answer ends",
+      },
+    ]);
+  return { padId, stop };
+}
+
+/** The run's model folder is self-contained: tokenizer, template, and (after training) weights. */
+export function writeModelFolder(cfg: ResolvedConfig, encoder: LmEncoder, modelDir: string): void {
+  mkdirSync(modelDir, { recursive: true });
+  for (const f of TOKENIZER_FILES) if (existsSync(join(cfg.model.dir, f))) copyFileSync(join(cfg.model.dir, f), join(modelDir, f));
+  // A template given in the config travels with the run (the model's own was copied above).
+  if (encoder.template && !encoder.template.source.origin.startsWith(`${cfg.model.dir}/`))
+    writeFileAtomic(join(modelDir, "chat_template.jinja"), encoder.template.source.text);
+}
+
+/** The best checkpoint's weights become the run's model, with the card `hone generate` reads. */
+export async function installModel(c: RunContext<LmPlan, unknown>, bestStep: number): Promise<void> {
+  const { store, run, cfg, plan, paths } = c;
+  const lmCfg = cfg.lm!;
+  const weightsDir = join(stepDir(paths.checkpoints, bestStep), "model");
+  for (const f of readdirSync(weightsDir)) {
+    if (f === "README.md") continue; // peft's model-card stub; the run's report says more
+    const tmp = join(paths.model, `.${f}.tmp`);
+    copyFileSync(join(weightsDir, f), tmp);
+    renameSync(tmp, join(paths.model, f));
+    await store.addArtifact(run.id, "model", join(paths.model, f));
+  }
+  const card: LmModelCard = {
+    task: cfg.task,
+    base_model: cfg.model.dir,
+    adapter: lmCfg.adapter.method,
+    pad_token_id: plan.pad_token_id,
+    stop_token_ids: plan.stop_token_ids,
+    max_length: cfg.data.max_length,
+    generation: lmCfg.generation,
+  };
+  writeJsonAtomic(join(paths.model, "hone.json"), card);
+}
+
+/** The optimizer settings of a generative job, from the config and the plan. */
+export function optimSpec(cfg: ResolvedConfig, plan: PlanBase): LmTrainJob["optim"] {
+  const t = cfg.train;
+  return {
+    seed: t.seed,
+    lr: t.lr,
+    weight_decay: t.weight_decay,
+    betas: t.betas,
+    eps: t.eps,
+    max_grad_norm: t.max_grad_norm,
+    scheduler: t.scheduler,
+    warmup_steps: plan.warmup_steps,
+    batch_size: t.batch_size,
+    grad_accum: t.grad_accum,
+    steps_per_epoch: plan.steps_per_epoch,
+    total_steps: plan.total_steps,
+    eval_batch_size: t.eval_batch_size,
+  };
+}
+
+/** Bytes of a generative run's weights (a search's model_mb objective). */
+export function lmModelBytes(run: RunRecord): number {
+  const dir = runPaths(run.run_dir).model;
+  return existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => f.endsWith(".safetensors"))
+        .reduce((n, f) => n + statSync(join(dir, f)).size, 0)
+    : 0;
+}
+
 /** The config hooks of a generative task. */
 function lmConfig(objective: LmObjective): TaskConfigHooks {
   return {
@@ -302,16 +380,7 @@ export function lmTask(objective: LmObjective, summary: string): TaskPlugin<LmPl
       // Each of the processes takes batch_size rows of a micro-batch (engine: lm_train.py).
       const stepsPerEpoch = Math.ceil(Math.ceil(nRows / (t.batch_size * (t.processes ?? 1))) / t.grad_accum);
       const total = t.max_steps ?? Math.max(1, Math.round(stepsPerEpoch * t.epochs));
-      const padId = cfg.model.pad_token_id || (encoder.tokenId(readSpecialTokens(cfg.model.dir).pad ?? "") ?? encoder.eosId ?? 0);
-      const stop = stopTokenIds(cfg.model.dir, encoder);
-      if (stop.length === 0)
-        throw new HoneError("model", "the model has no end-of-sequence token", [
-          {
-            file: cfg.model.dir,
-            message: "no eos_token in tokenizer_config.json and no eos_token_id in config.json",
-            hint: "a generative model must know where an answer ends",
-          },
-        ]);
+      const { padId, stop } = specialIds(cfg, encoder);
       const plan: LmPlan = {
         format,
         counts: { train: encoded.train.length, validation: encoded.validation.length, test: encoded.test.length },
@@ -333,12 +402,7 @@ export function lmTask(objective: LmObjective, summary: string): TaskPlugin<LmPl
         dataHash,
         parents: [],
         async write(paths) {
-          // The run's model folder is self-contained: tokenizer, template, and (after training) weights.
-          mkdirSync(paths.model, { recursive: true });
-          for (const f of TOKENIZER_FILES) if (existsSync(join(cfg.model.dir, f))) copyFileSync(join(cfg.model.dir, f), join(paths.model, f));
-          // A template given in the config travels with the run (the model's own was copied above).
-          if (encoder.template && !encoder.template.source.origin.startsWith(`${cfg.model.dir}/`))
-            writeFileAtomic(join(paths.model, "chat_template.jinja"), encoder.template.source.text);
+          writeModelFolder(cfg, encoder, paths.model);
           // Samples for generation after training (a model that does not write answers gets none).
           const samples = (split: "validation" | "test"): Sample[] =>
             examples[split]
@@ -368,21 +432,7 @@ export function lmTask(objective: LmObjective, summary: string): TaskPlugin<LmPl
         model: baseModelSpec(cfg, plan.pad_token_id),
         adapter: lmCfg.adapter,
         data: { train: files.shards.train, validation: files.shards.validation },
-        optim: {
-          seed: t.seed,
-          lr: t.lr,
-          weight_decay: t.weight_decay,
-          betas: t.betas,
-          eps: t.eps,
-          max_grad_norm: t.max_grad_norm,
-          scheduler: t.scheduler,
-          warmup_steps: plan.warmup_steps,
-          batch_size: t.batch_size,
-          grad_accum: t.grad_accum,
-          steps_per_epoch: plan.steps_per_epoch,
-          total_steps: plan.total_steps,
-          eval_batch_size: t.eval_batch_size,
-        },
+        optim: optimSpec(cfg, plan),
         freeze: t.freeze,
         dpo: lmCfg.dpo,
         eval_every: plan.eval_every_steps,
@@ -403,26 +453,9 @@ export function lmTask(objective: LmObjective, summary: string): TaskPlugin<LmPl
 
     trainSeries: (ev) => ({ loss: ev.loss, lr: ev.lr, grad_norm: ev.grad_norm, tokens_per_s: ev.tokens_per_s }),
 
-    async finalise({ store, run, cfg, plan, files, paths, update }, bestStep, evaluateTest) {
-      const lmCfg = cfg.lm!;
-      const weightsDir = join(stepDir(paths.checkpoints, bestStep), "model");
-      for (const f of readdirSync(weightsDir)) {
-        if (f === "README.md") continue; // peft's model-card stub; the run's report says more
-        const tmp = join(paths.model, `.${f}.tmp`);
-        copyFileSync(join(weightsDir, f), tmp);
-        renameSync(tmp, join(paths.model, f));
-        await store.addArtifact(run.id, "model", join(paths.model, f));
-      }
-      const card: LmModelCard = {
-        task: cfg.task,
-        base_model: cfg.model.dir,
-        adapter: lmCfg.adapter.method,
-        pad_token_id: plan.pad_token_id,
-        stop_token_ids: plan.stop_token_ids,
-        max_length: cfg.data.max_length,
-        generation: lmCfg.generation,
-      };
-      writeJsonAtomic(join(paths.model, "hone.json"), card);
+    async finalise(c, bestStep, evaluateTest) {
+      const { run, cfg, plan, files, paths, update } = c;
+      await installModel(c, bestStep);
 
       const bestEval = stepDir(paths.evals, bestStep);
       const evalFiles = Object.fromEntries(objective.evalColumns.map((n) => [n, join(bestEval, `${n}.logits.f32`)]));
@@ -488,14 +521,7 @@ export function lmTask(objective: LmObjective, summary: string): TaskPlugin<LmPl
       return v === undefined ? "" : `${(v * 100).toFixed(2)}%`;
     },
     curveMetric: () => objective.curve,
-    modelBytes: (run) => {
-      const dir = runPaths(run.run_dir).model;
-      return existsSync(dir)
-        ? readdirSync(dir)
-            .filter((f) => f.endsWith(".safetensors"))
-            .reduce((n, f) => n + statSync(join(dir, f)).size, 0)
-        : 0;
-    },
+    modelBytes: lmModelBytes,
     async inspect(cfg) {
       const report = await inspectLmData(cfg, (f, o) => objective.checkFormat(f, o, cfg), objective.prepare && ((e) => objective.prepare!(e, cfg)));
       return { report, text: renderLmInspect(report) };

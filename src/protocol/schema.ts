@@ -355,6 +355,46 @@ export const LmTrainJob = z
   .strict();
 export type LmTrainJob = z.infer<typeof LmTrainJob>;
 
+/** Online reinforcement learning from prompts (GRPO): each step samples `group_size` answers to
+ * each prompt, asks the orchestrator for their rewards (a `completions` event answered by a
+ * `rewards` control line: user code never runs in the engine), normalises them within each
+ * group and takes a clipped policy-gradient step, with an optional KL penalty to the starting
+ * model. Evaluation: greedy answers to the validation prompts, rewarded the same way. */
+export const LmGrpoJob = z
+  .object({
+    kind: z.literal("lm.grpo"),
+    protocol_version: z.literal(PROTOCOL_VERSION),
+    run_dir: path,
+    model: LmModelSpec,
+    adapter: AdapterSpec,
+    /** Prompts only (loss_mask null): one sequence per row. */
+    data: z.object({ train: LmShard, validation: LmShard.nullable() }).strict(),
+    /** batch_size counts prompts (each sampled group_size times). */
+    optim: z.object(optimFields).strict(),
+    freeze: FreezeSpec,
+    grpo: z
+      .object({
+        group_size: z.number().int().min(2),
+        max_new_tokens: posInt,
+        temperature: z.number().gt(0),
+        top_p: z.number().gt(0).max(1),
+        /** KL coefficient to the starting model (0: no reference pass). */
+        beta: z.number().min(0),
+        /** Clipping of the probability ratio to [1 - epsilon, 1 + epsilon]. */
+        epsilon: z.number().positive(),
+        /** Rewards divided by their group's standard deviation (true), or only centred (false). */
+        scale_rewards: z.boolean(),
+      })
+      .strict(),
+    stop_token_ids: z.array(nonNegInt).min(1),
+    eval_every: posInt,
+    runtime: RuntimeSpec.extend({ gradient_checkpointing: z.boolean() }).strict(),
+    resume_from: path.nullable(),
+    eval_first: z.boolean(),
+  })
+  .strict();
+export type LmGrpoJob = z.infer<typeof LmGrpoJob>;
+
 export const LmGenerateJob = z
   .object({
     kind: z.literal("lm.generate"),
@@ -458,6 +498,7 @@ export const Job = z.discriminatedUnion("kind", [
   OnnxExportJob,
   ClassifyBenchJob,
   LmTrainJob,
+  LmGrpoJob,
   LmGenerateJob,
   LmScoreJob,
   LmMergeJob,
@@ -543,6 +584,21 @@ export const Event = z.discriminatedUnion("type", [
       new_tokens_per_s: z.number(),
     })
     .strict(),
+  /** lm.grpo: answers sampled for prompts, waiting for their rewards (a `rewards` control line
+   * with one number per answer, in order). uint32 files: the answers' token ids (the stop token
+   * included where it came) with count + 1 offsets, and each answer's prompt (a row of the split). */
+  z
+    .object({
+      type: z.literal("completions"),
+      step: nonNegInt,
+      split: z.enum(["train", "validation"]),
+      tokens: path,
+      offsets: path,
+      prompts: path,
+      count: nonNegInt,
+      group_size: posInt,
+    })
+    .strict(),
   z.object({ type: z.literal("ready") }).strict(),
   /** lm.serve: new tokens of request `id` (the stop token is never sent). */
   z.object({ type: z.literal("tokens"), id: z.string(), token_ids: z.array(nonNegInt) }).strict(),
@@ -619,6 +675,8 @@ export type EventOf<T extends Event["type"]> = Extract<Event, { type: T }>;
 
 export const Control = z.discriminatedUnion("type", [
   z.object({ type: z.literal("continue") }).strict(),
+  /** lm.grpo: the rewards of a `completions` event, one finite number per answer. */
+  z.object({ type: z.literal("rewards"), step: nonNegInt, values: z.array(z.number()) }).strict(),
   z.object({ type: z.literal("stop"), reason: z.string() }).strict(),
   /** lm.serve: one generation request. */
   z

@@ -220,6 +220,7 @@ async function trainOpened({ task, ctx, lock, resumeFrom }: Opened, opts: TrainO
         return task.judge(ctx, ev, rule.metric);
       },
       trainSeries: task.trainSeries,
+      respond: task.respond && ((ev) => task.respond!(ctx, ev)),
     });
     doneStep = r.done.step;
     pruned = r.pruned;

@@ -61,6 +61,7 @@ export async function supervise(
     selection: Selection;
     lock: RunLock;
     judge: (ev: EventOf<"eval">) => Judged;
+    respond?: (ev: EventOf<"completions">) => Promise<Control>;
     trainSeries: (ev: EventOf<"progress">) => Record<string, number | null>;
   },
 ): Promise<Supervised> {
@@ -95,6 +96,7 @@ export async function supervise(
 
   const handle = startEngine(job, {
     onEval,
+    onCompletions: s.respond,
     env: opts.env,
     onEvent: (ev) => {
       update({ kind: "engine", event: ev });

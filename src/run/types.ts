@@ -11,7 +11,7 @@ import type { Prediction } from "../predict/types.js";
 import type { TokenPrediction } from "../token/model.js";
 import type { QaPrediction } from "../qa/decode.js";
 import type { QaMetrics } from "../qa/metrics.js";
-import type { Event, EventOf, Job, TokenShard } from "../protocol/schema.js";
+import type { Control, Event, EventOf, Job, TokenShard } from "../protocol/schema.js";
 import type { RunRecord, RunStore } from "../store/store.js";
 import type { runPaths } from "./artifacts.js";
 
@@ -178,6 +178,8 @@ export interface TaskPlugin<Plan extends PlanBase = PlanBase, Files = unknown, M
   trainJob(c: RunContext<Plan, Files>, resume: { resumeFrom: string | null; evalFirst: boolean }): Job;
   /** Metrics of one validation (from the files the engine wrote). */
   judge(c: RunContext<Plan, Files>, ev: EventOf<"eval">, metric: string): Judged;
+  /** The engine's request for rewards of sampled answers (online RL: lm.grpo); absent: none asked. */
+  respond?(c: RunContext<Plan, Files>, ev: EventOf<"completions">): Promise<Control>;
   /** Scalars of a progress event worth a series. */
   trainSeries(ev: EventOf<"progress">): Record<string, number | null>;
   /** The best checkpoint becomes the run's model; validation metrics at it, and the test split
@@ -205,6 +207,8 @@ export interface TaskPlugin<Plan extends PlanBase = PlanBase, Files = unknown, M
   serves: "classify" | "chat" | null;
   /** `hone generate` works with its runs. */
   generates: boolean;
+  /** Samples `hone runs show` prints (online RL: answers and their rewards), or null. */
+  samples?(run: RunRecord): string | null;
   /** Work after the run completed (absent: none). */
   followUp?: FollowUp;
 }

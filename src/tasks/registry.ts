@@ -11,6 +11,7 @@ import { HoneError } from "../util/errors.js";
 import classify from "./classify/index.js";
 import dpo from "./dpo/index.js";
 import extractive_qa from "./extractive_qa/index.js";
+import grpo from "./grpo/index.js";
 import hierarchical from "./hierarchical/index.js";
 import type { TaskName } from "./names.js";
 import reward from "./reward/index.js";
@@ -22,7 +23,7 @@ import token_classify from "./token_classify/index.js";
 // biome-ignore lint/suspicious/noExplicitAny: a registry of plug-ins with different type parameters
 type AnyTask = TaskPlugin<any, any, any>;
 
-export const TASKS: Record<TaskName, AnyTask> = { classify, hierarchical, token_classify, extractive_qa, sft, dpo, reward };
+export const TASKS: Record<TaskName, AnyTask> = { classify, hierarchical, token_classify, extractive_qa, sft, dpo, reward, grpo };
 
 export function taskPlugin(name: string): TaskPlugin {
   const t = (TASKS as Record<string, AnyTask>)[name];

@@ -5,7 +5,7 @@ preference losses). Recipes use them as
 
 from .data import LmShard, collate, collate_seq2seq, epoch_rows, load_shard, mover
 from .logp import LOGIT_CHUNK, FrozenHeadLogp, TrainedHeadLogpSum, all_logps, logp_and_grad, sequence_logps, sequence_rewards, summed_logp
-from .models import WEIGHT_DTYPES, causal, compile_decoder, freeze, is_seq2seq, load, load_pretrained_weights, save_pretrained
+from .models import WEIGHT_DTYPES, adamw, causal, compile_decoder, freeze, is_seq2seq, load, load_pretrained_weights, save_pretrained
 from .preference import losses as preference_losses
 from .preference import needs_reference
 
@@ -15,6 +15,7 @@ __all__ = [
     "FrozenHeadLogp",
     "LmShard",
     "TrainedHeadLogpSum",
+    "adamw",
     "all_logps",
     "causal",
     "collate",

@@ -117,3 +117,13 @@ def load_pretrained_weights(model, directory) -> None:
     tied = set(getattr(model, "_tied_weights_keys", None) or [])
     if unexpected or any(k not in tied and not k.endswith("lm_head.weight") for k in missing):
         raise EngineError("checkpoint", f"weights in {folder} do not fit the model: missing {missing[:3]}, unexpected {unexpected[:3]}")
+
+
+def adamw(params: list, opt_cfg: dict, device) -> torch.optim.Optimizer:
+    """AdamW over the trained parameters: weight decay on matrices only (not on norms and biases)."""
+    decay = [p for p in params if p.ndim >= 2]
+    no_decay = [p for p in params if p.ndim < 2]
+    groups = [g for g in ({"params": decay, "weight_decay": opt_cfg["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}) if g["params"]]
+    for g in groups:
+        g["lr"] = g["base_lr"] = opt_cfg["lr"]
+    return torch.optim.AdamW(groups, betas=tuple(opt_cfg["betas"]), eps=opt_cfg["eps"], fused=torch.device(device).type == "cuda")

@@ -1,6 +1,5 @@
 """Generate answers for tokenized prompts (generation-based evaluation, samples, `hone generate`)."""
 
-import os
 import time
 from pathlib import Path
 
@@ -8,17 +7,8 @@ import numpy as np
 import torch
 
 from .. import lm, runtime
+from ..outputs import write_array
 from ..protocol import DTYPES
-
-
-def _write(path: Path, array: np.ndarray) -> str:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(np.ascontiguousarray(array).tobytes())
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return str(path)
 
 
 @torch.no_grad()
@@ -75,10 +65,10 @@ def run(job: dict, channel) -> None:
     offsets = np.concatenate([[0], np.cumsum([len(r) for r in results])]).astype(DTYPES["ids"])
     channel.emit(
         "generations",
-        tokens=_write(out_dir / "generations.tokens.u32", flat),
-        offsets=_write(out_dir / "generations.offsets.u32", offsets),
+        tokens=write_array(out_dir / "generations.tokens.u32", flat),
+        offsets=write_array(out_dir / "generations.offsets.u32", offsets),
         count=shard.count,
-        stopped=_write(out_dir / "generations.stopped.u8", stopped),
+        stopped=write_array(out_dir / "generations.stopped.u8", stopped),
         new_tokens_per_s=new_tokens / max(elapsed, 1e-9),
     )
     channel.emit("done", step=0, reason="completed", runtime_s=elapsed)

@@ -82,12 +82,7 @@ def run(job: dict, channel) -> None:
     if ranks.sharded:
         fsdp.shard(lm.causal(model))  # after the reference: the optimizer below sees the shards
     params = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for p in params if p.ndim >= 2]
-    no_decay = [p for p in params if p.ndim < 2]
-    groups = [g for g in ({"params": decay, "weight_decay": opt_cfg["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}) if g["params"]]
-    for g in groups:
-        g["lr"] = g["base_lr"] = opt_cfg["lr"]
-    optimizer = torch.optim.AdamW(groups, betas=tuple(opt_cfg["betas"]), eps=opt_cfg["eps"], fused=device.type == "cuda")
+    optimizer = lm.adamw(params, opt_cfg, device)
 
     start_step = 0
     if job["resume_from"]:

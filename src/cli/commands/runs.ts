@@ -82,6 +82,8 @@ export function registerRuns(program: Command): void {
               ["l", "l", "r", "l"],
             ),
         );
+        const samples = taskPlugin(r.task).samples?.(r);
+        if (samples) out(`\n${samples}`);
       } finally {
         store.close();
       }
