@@ -19,6 +19,9 @@ export interface LmMetrics {
   /** grpo: mean and spread of the rewards of greedy answers. */
   reward?: number;
   reward_std?: number;
+  /** grpo, test split: the same prompts answered by the model training started from. */
+  start_reward?: number;
+  start_exact_match?: number;
   /** Generation-based: generations equal to the reference answer (whitespace-trimmed). */
   exact_match?: number;
   /** Generative classifiers: the label read off the generation is the reference's label. */

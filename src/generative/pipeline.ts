@@ -178,6 +178,8 @@ async function generateSamples(cfg: ResolvedConfig, plan: LmPlan, run: RunRecord
 }
 
 export interface GenerateSettings {
+  /** Generate with the configured base model instead of the run's (its starting point). */
+  base?: boolean;
   max_new_tokens?: number;
   temperature?: number;
   top_p?: number;
@@ -206,7 +208,7 @@ export async function generateTexts(
   const r = await runEngine({
     kind: "lm.generate",
     protocol_version: PROTOCOL_VERSION,
-    model: trainedModelSpec(cfg, modelDir, plan.pad_token_id),
+    model: s.base ? baseModelSpec(cfg, plan.pad_token_id) : trainedModelSpec(cfg, modelDir, plan.pad_token_id),
     prompts: shard,
     output_dir: outDir,
     max_new_tokens: s.max_new_tokens ?? g.max_new_tokens,

@@ -44,10 +44,12 @@ test("grpo: a TypeScript reward, group sampling and clipped steps raise the rewa
   const res = jsonLines(r.stdout).find((l) => l.kind === "result") as {
     run: string;
     validation: { reward: number; count: number };
-    test: { reward: number; count: number };
+    test: { reward: number; start_reward: number; count: number };
   };
   assert.equal(res.validation.count, 8);
   assert.equal(res.test.count, 8);
+  // The test prompts are answered by the starting model too: what RL changed, in the result.
+  assert.ok(res.test.reward > res.test.start_reward, JSON.stringify(res.test));
   const runDir = join(store, "runs", res.run);
   // Every step's answers, with their rewards and advantages (each group's advantages sum to 0).
   const steps = readdirSync(join(runDir, "grpo", "train")).sort();

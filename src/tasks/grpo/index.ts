@@ -106,15 +106,23 @@ function grpoMetrics(scored: Scored[], rows: PromptRow[]): LmMetrics {
   };
 }
 
-/** Greedy answers of the run's model to prompt rows, rewarded; written to `file`. */
-async function answerAndReward(cfg: ResolvedConfig, plan: GrpoPlan, modelDir: string, rows: PromptRow[], outDir: string, file: string): Promise<LmMetrics> {
+/** Greedy answers of the run's model (or of the model it started from: `base`) to prompt rows, rewarded; written to `file`. */
+async function answerAndReward(
+  cfg: ResolvedConfig,
+  plan: GrpoPlan,
+  modelDir: string,
+  rows: PromptRow[],
+  outDir: string,
+  file: string,
+  base = false,
+): Promise<LmMetrics> {
   const gens = await generateTexts(
     cfg,
     plan as unknown as LmPlan,
     modelDir,
     rows.map((r) => r.prompt),
     outDir,
-    { temperature: 0, max_new_tokens: cfg.lm!.grpo!.max_new_tokens },
+    { temperature: 0, max_new_tokens: cfg.lm!.grpo!.max_new_tokens, base },
   );
   const values = await rewardAll(
     await rewardOf(cfg),
@@ -306,15 +314,20 @@ const task: TaskPlugin<GrpoPlan, GrpoFiles, LmMetrics> = {
     const validation = best.length > 0 && files.rows.validation ? grpoMetrics(best, readRows(files.rows.validation)) : null;
     if (!evaluateTest || !files.rows.test) return { validation, test: null };
     update({ kind: "phase", text: `answering and rewarding the ${plan.counts.test} test prompts` });
-    const test = await answerAndReward(
+    const rows = readRows(files.rows.test);
+    const test = await answerAndReward(cfg, plan, paths.model, rows, join(run.run_dir, "predictions", "test"), join(paths.report, "samples.test.jsonl"));
+    // The same prompts answered by the model training started from: what RL changed.
+    update({ kind: "phase", text: "answering them with the starting model" });
+    const start = await answerAndReward(
       cfg,
       plan,
       paths.model,
-      readRows(files.rows.test),
-      join(run.run_dir, "predictions", "test"),
-      join(paths.report, "samples.test.jsonl"),
+      rows,
+      join(run.run_dir, "predictions", "test-start"),
+      join(paths.report, "samples.test-start.jsonl"),
+      true,
     );
-    return { validation, test };
+    return { validation, test: { ...test, start_reward: start.reward, ...(start.exact_match !== undefined ? { start_exact_match: start.exact_match } : {}) } };
   },
 
   scalars: (m) => Object.fromEntries(Object.entries(m).filter(([k, v]) => typeof v === "number" && k !== "count")) as Record<string, number>,
@@ -340,8 +353,10 @@ const task: TaskPlugin<GrpoPlan, GrpoFiles, LmMetrics> = {
       ["metric", "value"],
       [
         ["mean reward (greedy answers)", num(m.reward!)],
+        ...(m.start_reward !== undefined ? [["mean reward of the starting model", num(m.start_reward)]] : []),
         ["reward std", num(m.reward_std!)],
         ...(m.exact_match !== undefined ? [["exact match (answer field)", pct(m.exact_match)]] : []),
+        ...(m.start_exact_match !== undefined ? [["exact match of the starting model", pct(m.start_exact_match)]] : []),
         ["prompts", m.count],
       ],
     ),
