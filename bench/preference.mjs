@@ -88,6 +88,7 @@ function render() {
   for (const f of files) {
     const r = JSON.parse(readFileSync(join(results, f), "utf8"));
     md += `\n\`${r.command}\` · ${r.date.slice(0, 10)} · ${r.machine.cpus} × ${r.machine.cpu} (${r.machine.device}) · ${r.settings.epochs} epoch, lr ${r.settings.lr}, batch ${r.settings.batch_size} pairs, seed ${r.settings.seed} · SFT first: ${r.sft.wall_s.toFixed(0)} s · raw: \`bench/results/${f}\`\n\n`;
+    if (r.note) md += `Note: ${r.note}.\n\n`;
     md += "| loss | beta | validation reward accuracy | test reward accuracy | test reward margin | test loss | wall |\n|---|---|---|---|---|---|---|\n";
     for (const row of r.rows) {
       md += `| ${row.loss} | ${row.beta} | ${pct(row.validation?.reward_accuracy)} | ${pct(row.test?.reward_accuracy)} | ${num(row.test?.reward_margin)} | ${num(row.test?.loss)} | ${row.wall_s.toFixed(0)} s |\n`;

@@ -29,6 +29,9 @@ const RENDERED = [
   ["lm-gpu", ["bench/lm.mjs", "record", "bench/results/lm-speed-h200.json", "bench/results/lm-speed-h200-grouped.json"]],
   ["lm-ab", ["bench/lm.mjs", "ab", "bench/results/lm-speed-h200-lifecycle-ab.json"]],
   ["samplers", ["bench/samplers.mjs", "--render", `bench/results/${latest(/^samplers-.*\.json$/)}`]],
+  ["preference", ["bench/preference.mjs", "render"]],
+  ["edge", ["bench/edge.mjs", "render"]],
+  ["grpo", ["bench/grpo.mjs", "render"]],
 ];
 for (const [section, args] of RENDERED) {
   node(args);

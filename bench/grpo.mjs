@@ -1,0 +1,96 @@
+// Benchmark: GRPO on the support-chat example (a checkable answer: the topic the answer names).
+//   node bench/grpo.mjs run [--tag NAME] [--set key=value ...] -> bench/results/grpo-support-chat-<tag>.json
+//   node bench/grpo.mjs render                                 -> the "grpo" section of docs/benchmarks.md
+// examples/support-chat/sft.yaml is trained and merged; examples/support-chat/grpo.yaml then starts
+// from that model with examples/support-chat/reward.ts (1 = the answer names the row's topic
+// first). Recorded: the mean reward of every step's sampled answers, the validation reward (greedy)
+// at each evaluation, and on the test prompts the greedy reward of the trained model against the
+// starting model's, with wall time and throughput.
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { machine, root, sh, writeDocSection } from "./lib.mjs";
+
+const results = join(root, "bench", "results");
+const [mode = "render", ...rest] = process.argv.slice(2);
+
+function run(tag, sets) {
+  const out = join(root, "bench", "out");
+  const store = join(out, "store-grpo");
+  const merged = join(out, "grpo-sft-model");
+  rmSync(store, { recursive: true, force: true });
+  rmSync(merged, { recursive: true, force: true });
+  const example = join(root, "examples", "support-chat");
+  const hone = (args) => sh(process.execPath, [join(root, "bin", "hone"), "--store", store, ...args], { stdio: ["ignore", "pipe", "inherit"] });
+  process.stderr.write("== sft (the starting model)\n");
+  const sft = hone(["train", join(example, "sft.yaml"), "--json"]);
+  const sftRun = JSON.parse(sft.stdout.trim().split("\n").at(-1)).run;
+  hone(["merge", sftRun, "--out", merged]);
+  process.stderr.write("== grpo\n");
+  const g = hone(["train", join(example, "grpo.yaml"), "--json", "--set", `model.path=${merged}`, ...sets.flatMap((s) => ["--set", s])]);
+  const result = JSON.parse(g.stdout.trim().split("\n").at(-1));
+  const shown = JSON.parse(hone(["runs", "show", result.run, "--json"]).stdout);
+  const metrics = shown.metrics;
+  const series = (split, name) => metrics.filter((p) => p.split === split && p.name === name).map((p) => [p.step, p.value]);
+  const cfg = JSON.parse(readFileSync(join(store, "runs", result.run, "config.json"), "utf8"));
+  const record = {
+    bench: "grpo",
+    task: "support-chat",
+    command: `node bench/grpo.mjs run${tag !== "cpu" ? ` --tag ${tag}` : ""}${sets.map((s) => ` --set ${s}`).join("")}`,
+    date: new Date().toISOString(),
+    machine: machine(cfg.train.device),
+    settings: {
+      config: "examples/support-chat/grpo.yaml",
+      set: sets,
+      grpo: { ...cfg.lm.grpo, reward: "examples/support-chat/reward.ts" },
+      lr: cfg.train.lr,
+      batch_size: cfg.train.batch_size,
+      steps: shown.plan.total_steps,
+    },
+    sft: { run: sftRun, wall_s: sft.wall },
+    grpo: {
+      run: result.run,
+      wall_s: g.wall,
+      train_reward: series("train", "reward"),
+      tokens_per_s: series("train", "tokens_per_s"),
+      validation_reward: series("validation", "reward"),
+      test: result.test,
+    },
+  };
+  mkdirSync(results, { recursive: true });
+  const file = join(results, `grpo-support-chat-${tag}.json`);
+  writeFileSync(file, `${JSON.stringify(record, null, 2)}\n`);
+  process.stderr.write(`wrote ${file}\n`);
+  rmSync(merged, { recursive: true, force: true });
+}
+
+function render() {
+  const files = readdirSync(results)
+    .filter((f) => /^grpo-.*\.json$/.test(f))
+    .sort();
+  const avg = (xs) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+  let md = "<!-- grpo:start -->\n## Online RL (GRPO) on the support-chat example\n\n";
+  md +=
+    "From the merged SFT model of examples/support-chat/sft.yaml, examples/support-chat/grpo.yaml with examples/support-chat/reward.ts: 1 when the answer names the row's topic first, 0.2 when it names it later, minus 0.1 past 40 words. " +
+    "Train reward: the mean over a step's sampled answers (temperature 1), averaged over the first and the last fifth of the steps. Test: greedy answers to the held-out prompts, the trained model against the model it started from.\n";
+  for (const f of files) {
+    const r = JSON.parse(readFileSync(join(results, f), "utf8"));
+    const tr = r.grpo.train_reward.map(([, v]) => v);
+    const fifth = Math.max(1, Math.floor(tr.length / 5));
+    const tps = avg(r.grpo.tokens_per_s.map(([, v]) => v));
+    md += `\n\`${r.command}\` · ${r.date.slice(0, 10)} · ${r.machine.cpus} × ${r.machine.cpu} (${r.machine.device}) · ${tr.length} steps of ${r.settings.batch_size} prompts × ${r.settings.grpo.group_size} answers, lr ${r.settings.lr}, beta ${r.settings.grpo.beta} · raw: \`bench/results/${f}\`\n\n`;
+    md += "| | starting model (SFT) | after GRPO |\n|---|---|---|\n";
+    md += `| train reward (sampled; first / last fifth of the steps) | ${avg(tr.slice(0, fifth)).toFixed(3)} | ${avg(tr.slice(-fifth)).toFixed(3)} |\n`;
+    md += `| test reward (greedy, ${r.grpo.test.count} prompts) | ${r.grpo.test.start_reward.toFixed(3)} | ${r.grpo.test.reward.toFixed(3)} |\n`;
+    md += `\nValidation reward at each evaluation: ${r.grpo.validation_reward.map(([s, v]) => `step ${s}: ${v.toFixed(3)}`).join(", ")}. GRPO wall time ${r.grpo.wall_s.toFixed(0)} s (sampling, rewarding and training; ${tps.toFixed(0)} tokens/s while training), SFT before it ${r.sft.wall_s.toFixed(0)} s.\n`;
+  }
+  md += "<!-- grpo:end -->";
+  writeDocSection("grpo", md);
+  process.stderr.write("rendered the grpo section of docs/benchmarks.md\n");
+}
+
+if (mode === "run") {
+  const at = rest.indexOf("--tag");
+  const sets = rest.flatMap((a, i) => (rest[i - 1] === "--set" ? [a] : []));
+  run(at >= 0 ? rest[at + 1] : "cpu", sets);
+  render();
+} else render();
