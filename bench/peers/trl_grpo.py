@@ -46,11 +46,6 @@ def main():
     def reward(completions, topic, **_):
         return [reward_of(c[-1]["content"] if isinstance(c, list) else c, t) for c, t in zip(completions, topic)]
 
-    completion_tokens = []
-
-    class Count(transformers.TrainerCallback):
-        pass
-
     cfg = GRPOConfig(
         output_dir=a.out,
         max_steps=a.steps,
@@ -77,7 +72,6 @@ def main():
         args=cfg,
         train_dataset=data,
         peft_config=LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM"),
-        callbacks=[Count()],
     )
     torch.cuda.synchronize()
     t0 = time.time()

@@ -1,8 +1,8 @@
 """Online reinforcement learning from prompts: GRPO (Shao et al. 2024), the loop top to bottom.
 
 Each optimizer step takes batch_size x grad_accum prompts and, for each:
-  1. samples group_size answers from the current model (seeded by (seed, step): a resumed run
-     samples the same answers);
+  1. samples group_size answers from the current model, all prompts in one batch (seeded by
+     (seed, step): a resumed run samples the same answers);
   2. asks the orchestrator for their rewards: a `completions` event, answered by one `rewards`
      control line (the user's reward function runs in TypeScript, never here);
   3. advantage of each answer = (reward - mean of its group) / (std of its group + 1e-4), or only
@@ -80,31 +80,36 @@ def run(job: dict, channel) -> None:
 
     @torch.no_grad()
     def sample(shard, rows: list, n: int, seed: "int | None") -> list:
-        """n answers to each prompt (greedy when seed is None), each cut after its first stop token
-        (kept: the model learns where to stop)."""
+        """n answers to each prompt, all in one left-padded batch (greedy when seed is None), each
+        cut after its first stop token (kept: the model learns where to stop). The seed is the
+        step's, and the batch a pure function of the step: a resumed run samples the same answers."""
         was_training = model.training
         model.eval()
         lm.causal(model).config.use_cache = True
+        prompts_ = [prompt_ids(shard, r) for r in rows for _ in range(n)]
+        width = max(len(p) for p in prompts_)
+        ids = np.full((len(prompts_), width), pad_id, dtype=np.int64)
+        mask = np.zeros((len(prompts_), width), dtype=np.int64)
+        for i, p in enumerate(prompts_):
+            ids[i, width - len(p) :], mask[i, width - len(p) :] = p, 1
+        if seed is not None:
+            torch.manual_seed(seed)
+        with autocast:
+            out = model.generate(
+                input_ids=torch.from_numpy(ids).to(device),
+                attention_mask=torch.from_numpy(mask).to(device),
+                max_new_tokens=g["max_new_tokens"],
+                do_sample=seed is not None,
+                temperature=g["temperature"] if seed is not None else None,
+                top_p=g["top_p"] if seed is not None else None,
+                top_k=None,
+                eos_token_id=sorted(stop),
+                pad_token_id=pad_id,
+            )
         answers = []
-        for row in rows:
-            ids = torch.from_numpy(prompt_ids(shard, row))[None].repeat(n, 1).to(device)
-            if seed is not None:
-                torch.manual_seed(seed * 1_000_003 + int(row))  # the same answers on resume, whatever the batch
-            with autocast:
-                out = model.generate(
-                    input_ids=ids,
-                    attention_mask=torch.ones_like(ids),
-                    max_new_tokens=g["max_new_tokens"],
-                    do_sample=seed is not None,
-                    temperature=g["temperature"] if seed is not None else None,
-                    top_p=g["top_p"] if seed is not None else None,
-                    top_k=None,
-                    eos_token_id=sorted(stop),
-                    pad_token_id=pad_id,
-                )
-            for new in out[:, ids.shape[1] :].tolist():
-                cut = next((k for k, t in enumerate(new) if t in stop), None)
-                answers.append(new[: cut + 1] if cut is not None else new)
+        for new in out[:, width:].tolist():
+            cut = next((k for k, t in enumerate(new) if t in stop), None)
+            answers.append(new[: cut + 1] if cut is not None else new)
         lm.causal(model).config.use_cache = False
         model.train(was_training)
         return answers
