@@ -67,12 +67,13 @@ function render() {
   const files = readdirSync(results)
     .filter((f) => /^grpo-.*\.json$/.test(f))
     .sort();
+  const cpu = files.filter((f) => !f.startsWith("grpo-trl-"));
   const avg = (xs) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
   let md = "<!-- grpo:start -->\n## Online RL (GRPO) on the support-chat example\n\n";
   md +=
     "From the merged SFT model of examples/support-chat/sft.yaml, examples/support-chat/grpo.yaml with examples/support-chat/reward.ts: 1 when the answer names the row's topic first, 0.2 when it names it later, minus 0.1 past 40 words. " +
-    "Train reward: the mean over a step's sampled answers (temperature 1), averaged over the first and the last fifth of the steps. Test: greedy answers to the held-out prompts, the trained model against the model it started from.\n";
-  for (const f of files) {
+    "Train reward: the mean over a step's sampled answers (temperature 1). Test: greedy answers to the held-out prompts, the trained model against the model it started from.\n";
+  for (const f of cpu) {
     const r = JSON.parse(readFileSync(join(results, f), "utf8"));
     const tr = r.grpo.train_reward.map(([, v]) => v);
     const fifth = Math.max(1, Math.floor(tr.length / 5));
@@ -82,6 +83,22 @@ function render() {
     md += `| train reward (sampled; first / last fifth of the steps) | ${avg(tr.slice(0, fifth)).toFixed(3)} | ${avg(tr.slice(-fifth)).toFixed(3)} |\n`;
     md += `| test reward (greedy, ${r.grpo.test.count} prompts) | ${r.grpo.test.start_reward.toFixed(3)} | ${r.grpo.test.reward.toFixed(3)} |\n`;
     md += `\nValidation reward at each evaluation: ${r.grpo.validation_reward.map(([s, v]) => `step ${s}: ${v.toFixed(3)}`).join(", ")}. GRPO wall time ${r.grpo.wall_s.toFixed(0)} s (sampling, rewarding and training; ${tps.toFixed(0)} tokens/s while training), SFT before it ${r.sft.wall_s.toFixed(0)} s.\n`;
+  }
+  const trl = files.filter((f) => f.startsWith("grpo-trl-"));
+  for (const f of trl) {
+    const r = JSON.parse(readFileSync(join(results, f), "utf8"));
+    const s = r.settings;
+    const hr = r.hone.train_reward.map(([, v]) => v);
+    const tr = r.trl.rewards;
+    const tenth = (xs, last) => avg(last ? xs.slice(-10) : xs.slice(0, 10));
+    const hl = avg(r.hone.completion_tokens.map(([, v]) => v));
+    const tl = avg(r.trl.completion_length);
+    md += `\n### Hone against TRL's GRPOTrainer on the GPU\n\n\`${r.command}\` · ${r.date.slice(0, 10)} · ${r.machine.device} · TRL ${r.trl.versions.trl}, transformers ${r.trl.versions.transformers}, torch ${r.trl.versions.torch}, peft ${r.trl.versions.peft} · raw: \`bench/results/${f}\`\n\n`;
+    md += `Both from ${s.start}; ${r.steps} steps of ${s.prompts_per_step} prompts × ${s.group_size} answers (at most ${s.max_new_tokens} tokens, temperature ${s.temperature}), lr ${s.lr} (${s.scheduler}), LoRA ${s.lora}, beta ${s.beta}, epsilon ${s.epsilon}, ${s.precision}. Reward: ${s.reward}. ${s.order}. Wall: Hone's engine clock at the last step (sampling, the reward round trip to TypeScript, training; no evaluation), TRL's \`trainer.train()\`.\n\n`;
+    md += "| | steps/s | wall | mean answer tokens | train reward, first 10 steps | last 10 steps |\n|---|---|---|---|---|---|\n";
+    md += `| Hone | ${(r.steps / r.hone.wall_s).toFixed(2)} (${(r.trl.wall_s / r.hone.wall_s).toFixed(2)}x TRL) | ${r.hone.wall_s.toFixed(0)} s | ${hl.toFixed(1)} | ${tenth(hr, false).toFixed(3)} | ${tenth(hr, true).toFixed(3)} |\n`;
+    md += `| TRL GRPOTrainer | ${(r.steps / r.trl.wall_s).toFixed(2)} | ${r.trl.wall_s.toFixed(0)} s | ${tl.toFixed(1)} | ${tenth(tr, false).toFixed(3)} | ${tenth(tr, true).toFixed(3)} |\n`;
+    if (r.hone.test) md += `\nHone's run on its ${r.hone.test.count} test prompts (greedy): reward ${r.hone.test.reward.toFixed(3)} after GRPO, ${r.hone.test.start_reward.toFixed(3)} from the SFT model it started from.\n`;
   }
   md += "<!-- grpo:end -->";
   writeDocSection("grpo", md);

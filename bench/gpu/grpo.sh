@@ -48,8 +48,11 @@ export PIP_NO_INDEX=1 PIP_FIND_LINKS=$PWD/$R/wheel
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 python3 -c "import torch, transformers, trl, peft; print(torch.__version__, transformers.__version__, trl.__version__, peft.__version__)"
 STEPS=${STEPS:-40}
-S=$R/store; rm -rf $S
+S=$R/store
 hone() { node bin/hone --store $S "$@"; }
+if [[ ! -s $R/grpo-show.json ]]; then  # a warm machine that ran Hone's side already goes straight to TRL's
+rm -rf $S
+[[ -d $R/models/smollm2-135m-instruct ]] || hone models install smollm2-135m-instruct
 hone train examples/support-chat/sft.yaml --json > $R/sft.jsonl
 hone merge last --out $R/sft-model
 # Hone: no evaluation inside the timing (one at the end), the test prompts answered after it.
@@ -57,6 +60,8 @@ hone train examples/support-chat/grpo.yaml --json --set model.path=$PWD/$R/sft-m
   --set train.eval_every=$STEPS --set grpo.max_new_tokens=48 > $R/grpo.jsonl 2> $R/grpo.err || { tail -30 $R/grpo.err; exit 1; }
 RUN=$(python3 -c "import json,sys; print([json.loads(l) for l in open('$R/grpo.jsonl') if l.startswith('{')][-1]['run'])")
 hone runs show $RUN --json > $R/grpo-show.json
+fi
+RUN=$(python3 -c "import json,sys; print([json.loads(l) for l in open('$R/grpo.jsonl') if l.startswith('{')][-1]['run'])")
 python3 bench/peers/trl_grpo.py --model $R/sft-model --prompts $S/runs/$RUN/data/prompts.train.jsonl --steps $STEPS \
   --out /tmp/trl-out --group-size 8 --batch-prompts 4 --max-new-tokens 48 --lr 2e-5 | tail -1 > $R/trl.json
 python3 - "$R" "$OUT" "$STEPS" <<'PY'

@@ -58,7 +58,7 @@ def main():
         epsilon=0.2,
         learning_rate=a.lr,
         lr_scheduler_type="linear",
-        warmup_ratio=0.0,
+        warmup_steps=0,
         bf16=True,
         logging_steps=1,
         save_strategy="no",
