@@ -98,7 +98,8 @@ function render() {
     md += "| | steps/s | wall | mean answer tokens | train reward, first 10 steps | last 10 steps |\n|---|---|---|---|---|---|\n";
     md += `| Hone | ${(r.steps / r.hone.wall_s).toFixed(2)} (${(r.trl.wall_s / r.hone.wall_s).toFixed(2)}x TRL) | ${r.hone.wall_s.toFixed(0)} s | ${hl.toFixed(1)} | ${tenth(hr, false).toFixed(3)} | ${tenth(hr, true).toFixed(3)} |\n`;
     md += `| TRL GRPOTrainer | ${(r.steps / r.trl.wall_s).toFixed(2)} | ${r.trl.wall_s.toFixed(0)} s | ${tl.toFixed(1)} | ${tenth(tr, false).toFixed(3)} | ${tenth(tr, true).toFixed(3)} |\n`;
-    if (r.hone.test) md += `\nHone's run on its ${r.hone.test.count} test prompts (greedy): reward ${r.hone.test.reward.toFixed(3)} after GRPO, ${r.hone.test.start_reward.toFixed(3)} from the SFT model it started from.\n`;
+    if (r.hone.test)
+      md += `\nHone's run on its ${r.hone.test.count} test prompts (greedy): reward ${r.hone.test.reward.toFixed(3)} after GRPO, ${r.hone.test.start_reward.toFixed(3)} from the SFT model it started from.\n`;
   }
   md += "<!-- grpo:end -->";
   writeDocSection("grpo", md);

@@ -159,7 +159,7 @@ export const GrpoConfig = strict({
   /** The reward: a JavaScript or TypeScript module (path relative to this file) whose default (or
    * `reward`) export maps ({prompt, completion, example}) to a number; `example` is the prompt's
    * data row, so checkable tasks give their answer there. It runs in the Hone process, never in
-   * the engine. */
+   * the engine. Or `run:<id or name>`: a finished reward run (task: reward) scores each answer. */
   reward: z.string().min(1).nullable().default(null),
   /** Answers sampled per prompt; their rewards are compared within the group. */
   group_size: z.number().int().min(2).max(256).default(8),

@@ -64,7 +64,13 @@ export class GgufChatBackend implements ChatEngine {
     const { getLlama } = await import("node-llama-cpp");
     const llama = await getLlama({ gpu: false, build: "never" });
     const model = await llama.loadModel({ modelPath: file });
-    const context = (await model.createContext({ contextSize: m.context_length * generating, sequences: generating })) as unknown as LlamaContext;
+    // One thread per physical core: node-llama-cpp's default counts hyperthreads (or more), and
+    // llama.cpp's spinning threads beyond the cores made generation ~250x slower on a 2-core machine.
+    const context = (await model.createContext({
+      contextSize: m.context_length * generating,
+      sequences: generating,
+      threads: llama.cpuMathCores,
+    })) as unknown as LlamaContext;
     return new GgufChatBackend(m.run_id, m.context_length, encoder, new Set(m.stop_token_ids), context, model as unknown as LlamaModel, generating);
   }
 

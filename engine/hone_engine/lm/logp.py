@@ -167,6 +167,13 @@ def _seq2seq_logp(model, batch: dict, device):
     return -F.cross_entropy(h.float(), move(batch["targets"]), reduction="none"), move(batch["target_seq"])
 
 
+def token_logps(model, batch: dict, device, with_grad: bool):
+    """log p of every learnt token of a causal LM's batch, flat in batch order, and the number of
+    its sequence: per-token weights (online RL's advantages) without the full logits ever held."""
+    h, y, seq, head, plain = _learnt_hidden(model, batch, device)
+    return _chunked_logp(h, y, head, plain, with_grad), seq
+
+
 def sequence_logps(model, batch: dict, device, with_grad: bool):
     """Summed log-probability of the learnt tokens of each sequence in the batch, and their count.
 

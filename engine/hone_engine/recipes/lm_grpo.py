@@ -22,6 +22,7 @@ minus their mean reward, and the orchestrator keeps the rewards themselves.
 
 import copy
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -134,29 +135,24 @@ def run(job: dict, channel) -> None:
             raise EngineError("bad_job", f"expected {len(answers)} rewards for step {step}, got {str(reply)[:200]}")
         return np.asarray(reply["values"], dtype=np.float64)
 
-    def answer_logps(net, shard, rows_of_answers: list, answers: list) -> tuple:
-        """Per-token log-probabilities of each answer given its prompt, [n, width], and their mask."""
+    def answer_logps(net, shard, rows_of_answers, answers: list, with_grad: bool) -> tuple:
+        """log p of every answer token given its prompt, flat, and the number of its answer: the
+        answers as a shard of their own (prompt tokens not learnt), through the chunked output
+        layer of lm/logp.py (the full logits are never held)."""
         seqs = [np.concatenate([prompt_ids(shard, r), np.asarray(a, dtype=np.int64)]) for r, a in zip(rows_of_answers, answers)]
-        width = max(len(s) for s in seqs)
-        ids = np.full((len(seqs), width), pad_id, dtype=np.int64)
-        attention = np.zeros((len(seqs), width), dtype=np.int64)
-        learnt = np.zeros((len(seqs), width - 1), dtype=bool)
-        for i, (s, a) in enumerate(zip(seqs, answers)):
-            ids[i, : len(s)], attention[i, : len(s)] = s, 1
-            learnt[i, len(s) - len(a) - 1 : len(s) - 1] = True  # position p predicts token p + 1
-        move = lm.mover(device)
-        ids_t = move(torch.from_numpy(ids))
+        masks = [np.concatenate([np.zeros(len(s) - len(a), np.uint8), np.ones(len(a), np.uint8)]) for s, a in zip(seqs, answers)]
+        offsets = np.concatenate([[0], np.cumsum([len(s) for s in seqs])]).astype(np.int64)
+        part = lm.LmShard(np.concatenate(seqs).astype(np.uint32), offsets, np.concatenate(masks), [np.array([i]) for i in range(len(seqs))])
+        batch = lm.collate(part, part.rows, pad_id, pack=False)
         with autocast:
-            logits = net(input_ids=ids_t, attention_mask=move(torch.from_numpy(attention))).logits[:, :-1]
-        logp = torch.log_softmax(logits.float(), dim=-1).gather(2, ids_t[:, 1:, None])[..., 0]
-        return logp, move(torch.from_numpy(learnt))
+            return lm.token_logps(net, batch, device, with_grad)
 
     def reference_logps(rows_of_answers, answers):
         with torch.no_grad():
             if reference is not None:
-                return answer_logps(reference, prompts, rows_of_answers, answers)[0]
+                return answer_logps(reference, prompts, rows_of_answers, answers, False)[0]
             with model.disable_adapter():
-                return answer_logps(model, prompts, rows_of_answers, answers)[0]
+                return answer_logps(model, prompts, rows_of_answers, answers, False)[0]
 
     step_at = {"step": start_step}
 
@@ -166,8 +162,11 @@ def run(job: dict, channel) -> None:
         step = step_at["step"]
         step_at["step"] += 1
         rows = [int(r) for m in everyone for r in m]
+        t0 = time.perf_counter()
         answers = sample(prompts, rows, G, seed=opt_cfg["seed"] * 7919 + step)
+        t1 = time.perf_counter()
         rewards = rewards_of(step + 1, "train", rows, answers, G).reshape(len(rows), G)
+        t2 = time.perf_counter()
         centred = rewards - rewards.mean(axis=1, keepdims=True)
         advantages = (centred / (rewards.std(axis=1, keepdims=True) + 1e-4) if g["scale_rewards"] else centred).reshape(-1)
         answer_rows = np.repeat(rows, G)
@@ -176,17 +175,23 @@ def run(job: dict, channel) -> None:
         per_micro = B * G
         for at in range(0, len(answers), per_micro):
             part = slice(at, at + per_micro)
-            logp, learnt = answer_logps(model, prompts, answer_rows[part], answers[part])
-            adv = lm.mover(device)(torch.from_numpy(advantages[part]).float())[:, None]
+            logp, seq = answer_logps(model, prompts, answer_rows[part], answers[part], True)
+            adv = lm.mover(device)(torch.from_numpy(advantages[part]).float())[seq]  # each token its answer's advantage
             ratio = torch.exp(logp - logp.detach())
             per_token = -torch.minimum(ratio * adv, torch.clamp(ratio, 1 - g["epsilon"], 1 + g["epsilon"]) * adv)
             if g["beta"] > 0:
                 gap = reference_logps(answer_rows[part], answers[part]) - logp
                 per_token = per_token + g["beta"] * (torch.exp(gap) - gap - 1)
-            loss = (per_token * learnt).sum() / total_tokens
+            loss = per_token.sum() / total_tokens
             loss.backward()
             step_loss += loss.detach()
         tokens = total_tokens + sum(len(prompt_ids(prompts, r)) for r in answer_rows)
+        if device.type == "cuda":
+            torch.cuda.synchronize()  # the step's time is its own (sampling already waits for the GPU)
+        # Where a step's time goes: sampling, the reward round trip, the gradient.
+        channel.emit(
+            "log", level="debug", message=f"grpo step {step + 1}: sampling {t1 - t0:.3f} s, rewards {t2 - t1:.3f} s, training {time.perf_counter() - t2:.3f} s"
+        )
         return step_loss, tokens, len(answers)
 
     def evaluate(step: int, epoch: float) -> "str | None":

@@ -32,12 +32,13 @@ import { runtimeSpec } from "../../predict/logits.js";
 import { runPaths } from "../../run/artifacts.js";
 import { stepName } from "../../run/checkpoints.js";
 import type { RunContext, TaskPlugin } from "../../run/types.js";
-import type { RunRecord } from "../../store/store.js";
+import type { RunRecord, RunStore } from "../../store/store.js";
 import { readU32, writeLmShard } from "../../tokenize/shards.js";
 import { HoneError } from "../../util/errors.js";
 import { sha256, writeFileAtomic } from "../../util/fs.js";
 import { num, pct, table } from "../../util/table.js";
-import { loadReward, type RewardFn, rewardAll } from "./reward.js";
+import { loadReward, type RewardFn, type RewardInput, rewardAll } from "./reward.js";
+import { RUN_PREFIX, rewardRun, scoreWithRun } from "./reward-run.js";
 
 type Split = "train" | "validation" | "test";
 const SPLITS: Split[] = ["train", "validation", "test"];
@@ -66,6 +67,13 @@ const rewardOf = (cfg: ResolvedConfig) => {
   if (!rewards.has(file)) rewards.set(file, loadReward(file));
   return rewards.get(file)!;
 };
+
+/** Rewards of answers: the user's function, or a reward run's model (`run:<id or name>`). */
+async function rewardsOf(cfg: ResolvedConfig, store: RunStore, inputs: (RewardInput & { origin: string })[], work: string): Promise<number[]> {
+  const source = cfg.lm!.grpo!.reward;
+  if (source.startsWith(RUN_PREFIX)) return scoreWithRun(store, source, inputs, work);
+  return rewardAll(await rewardOf(cfg), inputs);
+}
 
 const readRows = (file: string): PromptRow[] =>
   readFileSync(file, "utf8")
@@ -108,6 +116,7 @@ function grpoMetrics(scored: Scored[], rows: PromptRow[]): LmMetrics {
 
 /** Greedy answers of the run's model (or of the model it started from: `base`) to prompt rows, rewarded; written to `file`. */
 async function answerAndReward(
+  store: RunStore,
   cfg: ResolvedConfig,
   plan: GrpoPlan,
   modelDir: string,
@@ -124,9 +133,11 @@ async function answerAndReward(
     outDir,
     { temperature: 0, max_new_tokens: cfg.lm!.grpo!.max_new_tokens, base },
   );
-  const values = await rewardAll(
-    await rewardOf(cfg),
+  const values = await rewardsOf(
+    cfg,
+    store,
     rows.map((r, i) => ({ prompt: r.prompt, completion: gens.texts[i]!, example: r.fields, origin: r.origin })),
+    join(outDir, "scored"),
   );
   const scored = rows.map((r, i) => ({ prompt: r.prompt, completion: gens.texts[i]!, reward: values[i]!, origin: r.origin }));
   writeFileAtomic(file, `${scored.map((s) => JSON.stringify(s)).join("\n")}\n`);
@@ -165,13 +176,17 @@ const task: TaskPlugin<GrpoPlan, GrpoFiles, LmMetrics> = {
         ]);
     },
     section: (c, ctx) => ({
-      lm: { ...resolveLm(c, ctx, false), head: "lm", grpo: { ...c.grpo, reward: resolvePath(ctx.baseDir, c.grpo.reward!) } },
+      lm: {
+        ...resolveLm(c, ctx, false),
+        head: "lm",
+        grpo: { ...c.grpo, reward: c.grpo.reward!.startsWith(RUN_PREFIX) ? c.grpo.reward! : resolvePath(ctx.baseDir, c.grpo.reward!) },
+      },
     }),
   },
   serves: "chat",
   generates: true,
 
-  async stage(cfg, { update }) {
+  async stage(cfg, { store, update }) {
     const read = (s: Split) => {
       const src = cfg.data[s];
       return src ? readPromptSource({ path: src.path, format: rowFormat(src), pointer: src.pointer ?? undefined }) : [];
@@ -185,7 +200,9 @@ const task: TaskPlugin<GrpoPlan, GrpoFiles, LmMetrics> = {
       test: cfg.data.test ? given.test : held.test,
     };
     const encoder = lmEncoder(cfg);
-    await rewardOf(cfg); // a module that does not load is refused before any work starts
+    // A reward that cannot be had is refused before any work starts.
+    if (cfg.lm!.grpo!.reward.startsWith(RUN_PREFIX)) rewardRun(store, cfg.lm!.grpo!.reward);
+    else await rewardOf(cfg);
     // A prompt with no room left for an answer is dropped, and counted.
     const room = cfg.data.max_length - cfg.lm!.grpo!.max_new_tokens;
     const ids = {} as Record<Split, Uint32Array[]>;
@@ -280,7 +297,7 @@ const task: TaskPlugin<GrpoPlan, GrpoFiles, LmMetrics> = {
       const row = rows[prompts[i]!]!;
       inputs.push({ prompt: row.prompt, completion: await encoder.decode(ids), example: row.fields, origin: row.origin });
     }
-    const values = await rewardAll(await rewardOf(cfg), inputs);
+    const values = await rewardsOf(cfg, store, inputs, join(run.run_dir, "grpo", ev.split, stepName(ev.step), "scored"));
     // Advantages as the engine computes them (for the log: which answers were pushed up or down).
     const scored: Scored[] = inputs.map((x, i) => ({ prompt: x.prompt, completion: x.completion, reward: values[i]!, origin: x.origin }));
     if (ev.split === "train") {
@@ -315,10 +332,19 @@ const task: TaskPlugin<GrpoPlan, GrpoFiles, LmMetrics> = {
     if (!evaluateTest || !files.rows.test) return { validation, test: null };
     update({ kind: "phase", text: `answering and rewarding the ${plan.counts.test} test prompts` });
     const rows = readRows(files.rows.test);
-    const test = await answerAndReward(cfg, plan, paths.model, rows, join(run.run_dir, "predictions", "test"), join(paths.report, "samples.test.jsonl"));
+    const test = await answerAndReward(
+      c.store,
+      cfg,
+      plan,
+      paths.model,
+      rows,
+      join(run.run_dir, "predictions", "test"),
+      join(paths.report, "samples.test.jsonl"),
+    );
     // The same prompts answered by the model training started from: what RL changed.
     update({ kind: "phase", text: "answering them with the starting model" });
     const start = await answerAndReward(
+      c.store,
       cfg,
       plan,
       paths.model,
@@ -332,7 +358,7 @@ const task: TaskPlugin<GrpoPlan, GrpoFiles, LmMetrics> = {
 
   scalars: (m) => Object.fromEntries(Object.entries(m).filter(([k, v]) => typeof v === "number" && k !== "count")) as Record<string, number>,
 
-  async evaluate(_store, run, opts) {
+  async evaluate(store, run, opts) {
     const { cfg, plan, modelDir } = finishedLmRun(run, storedConfig(run.id, run.config));
     if (!opts.data) {
       const file = join(runPaths(run.run_dir).report, "metrics.test.json");
@@ -344,7 +370,7 @@ const task: TaskPlugin<GrpoPlan, GrpoFiles, LmMetrics> = {
     }
     const rows = readPromptSource({ path: opts.data, format: "auto" });
     const out = join(run.run_dir, "predictions", `eval-${Date.now().toString(36)}`);
-    const metrics = await answerAndReward(cfg, plan as unknown as GrpoPlan, modelDir, rows, out, join(out, "samples.jsonl"));
+    const metrics = await answerAndReward(store, cfg, plan as unknown as GrpoPlan, modelDir, rows, out, join(out, "samples.jsonl"));
     return { metrics, source: opts.data };
   },
 
