@@ -101,3 +101,39 @@ test("grpo: a reward that throws or returns no number stops the run with its pla
   assert.match(missing.stderr, /reward module not found/);
   assert.ok(!existsSync(join(dir, ".reward.ts.hone-")));
 });
+
+test("grpo: a finished reward run scores the answers (grpo.reward: run:<name>); another task's run is refused", () => {
+  const { dir, store, config, model } = setup();
+  const questions = readFileSync(EXAMPLE_DATA, "utf8")
+    .trim()
+    .split("\n")
+    .slice(0, 64)
+    .map((l) => JSON.parse(l) as { text: string; label: string });
+  const pairs = questions.map((q) => ({
+    prompt: [{ role: "user", content: q.text }],
+    chosen: [{ role: "assistant", content: `happy to help with ${q.label}.` }],
+    rejected: [{ role: "assistant", content: `not my problem, ${q.label}.` }],
+  }));
+  writeFileSync(join(dir, "pairs.jsonl"), `${pairs.map((p) => JSON.stringify(p)).join("\n")}\n`);
+  const rm = hone([
+    ...["--store", store, "train", "--task", "reward", "--model", model, "--data", join(dir, "pairs.jsonl"), "--name", "rm", "--json"],
+    ...["--set", "train.max_steps=4", "--set", "train.threads=1", "--set", "data.max_length=64", "--set", "data.split.test=0"],
+  ]);
+  assert.equal(rm.status, 0, rm.stderr);
+  writeFileSync(join(dir, "by-run.yaml"), config().replace("./reward.ts", "run:rm").replace("max_steps: 30", "max_steps: 4"));
+  const r = hone(["--store", store, "train", join(dir, "by-run.yaml"), "--model", model, "--json", "--name", "rl-rm"]);
+  assert.equal(r.status, 0, r.stderr);
+  const res = jsonLines(r.stdout).find((l) => l.kind === "result") as { run: string; test: { reward: number; start_reward: number } };
+  assert.ok(Number.isFinite(res.test.reward) && Number.isFinite(res.test.start_reward));
+  const step = readFileSync(join(store, "runs", res.run, "grpo", "train", "step-000004", "samples.jsonl"), "utf8")
+    .trim()
+    .split("\n");
+  assert.equal(step.length, 16);
+  // The reward model gives different answers different numbers (not a constant).
+  const values = new Set(step.map((l) => (JSON.parse(l) as { reward: number }).reward));
+  assert.ok(values.size > 1);
+  writeFileSync(join(dir, "by-grpo.yaml"), config().replace("./reward.ts", "run:rl-rm"));
+  const refused = hone(["--store", store, "train", join(dir, "by-grpo.yaml"), "--model", model]);
+  assert.equal(refused.status, 2);
+  assert.match(refused.stderr, /is a grpo run/);
+});
