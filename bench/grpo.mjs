@@ -84,7 +84,8 @@ function render() {
     md += `| test reward (greedy, ${r.grpo.test.count} prompts) | ${r.grpo.test.start_reward.toFixed(3)} | ${r.grpo.test.reward.toFixed(3)} |\n`;
     md += `\nValidation reward at each evaluation: ${r.grpo.validation_reward.map(([s, v]) => `step ${s}: ${v.toFixed(3)}`).join(", ")}. GRPO wall time ${r.grpo.wall_s.toFixed(0)} s (sampling, rewarding and training; ${tps.toFixed(0)} tokens/s while training), SFT before it ${r.sft.wall_s.toFixed(0)} s.\n`;
   }
-  const trl = files.filter((f) => f.startsWith("grpo-trl-"));
+  // Oldest first: grpo-trl-h200.json, then -2, -3...
+  const trl = files.filter((f) => f.startsWith("grpo-trl-")).sort((a, b) => a.length - b.length || a.localeCompare(b));
   for (const f of trl) {
     const r = JSON.parse(readFileSync(join(results, f), "utf8"));
     const s = r.settings;
@@ -98,8 +99,13 @@ function render() {
     md += "| | steps/s | wall | mean answer tokens | train reward, first 10 steps | last 10 steps |\n|---|---|---|---|---|---|\n";
     md += `| Hone | ${(r.steps / r.hone.wall_s).toFixed(2)} (${(r.trl.wall_s / r.hone.wall_s).toFixed(2)}x TRL) | ${r.hone.wall_s.toFixed(0)} s | ${hl.toFixed(1)} | ${tenth(hr, false).toFixed(3)} | ${tenth(hr, true).toFixed(3)} |\n`;
     md += `| TRL GRPOTrainer | ${(r.steps / r.trl.wall_s).toFixed(2)} | ${r.trl.wall_s.toFixed(0)} s | ${tl.toFixed(1)} | ${tenth(tr, false).toFixed(3)} | ${tenth(tr, true).toFixed(3)} |\n`;
+    if (r.hone.phases_mean_s) {
+      const p = r.hone.phases_mean_s;
+      md += `\nWhere a Hone step's time went (mean of the steps' log lines): sampling ${p.sampling.toFixed(2)} s, the reward round trip ${p.rewards.toFixed(3)} s, training ${p.training.toFixed(2)} s.\n`;
+    }
     if (r.hone.test)
       md += `\nHone's run on its ${r.hone.test.count} test prompts (greedy): reward ${r.hone.test.reward.toFixed(3)} after GRPO, ${r.hone.test.start_reward.toFixed(3)} from the SFT model it started from.\n`;
+    if (r.note) md += `\nNote: ${r.note}.\n`;
   }
   md += "<!-- grpo:end -->";
   writeDocSection("grpo", md);
