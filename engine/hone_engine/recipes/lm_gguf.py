@@ -1,6 +1,7 @@
 """A generative run's model as one GGUF file (llama.cpp, Ollama, LM Studio): the adapter merged
 first, tensors named and laid out as llama.cpp reads them (the `gguf` library's own name map),
-weights in f16, q8_0 or q4_0 (the library's quantizers), the tokenizer and the chat template in
+weights in f16, q8_0 or q4_0 (the library's quantizers; a q4_0 file keeps the embedding, the
+output layer, attention values and the MLP's output projection at q8_0), the tokenizer and the chat template in
 the metadata. Then the file is read back (transformers' GGUF loader) and its next-token
 log-probabilities on the given prompts are compared with the PyTorch model's."""
 
@@ -16,6 +17,9 @@ from ..protocol import EngineError
 
 # Weights of each file type; 1-D tensors (norms) stay f32 in every type, as llama.cpp keeps them.
 FILE_TYPES = {"f16": "MOSTLY_F16", "q8_0": "MOSTLY_Q8_0", "q4_0": "MOSTLY_Q4_0"}
+# In a 4-bit file, the tensors 4 bits hurt most keep 8: the values of attention and the MLP's
+# output projection (llama.cpp's *_M recipes keep these two wider for the same reason).
+WIDER_IN_4BIT = ("attn_v.weight", "ffn_down.weight")
 
 
 def _permute(w: torch.Tensor, n_head: int) -> torch.Tensor:
@@ -102,7 +106,7 @@ def _write(model, model_dir: Path, out: Path, ftype: str, chat_template: "str | 
         kind = ftype
         # The embedding and output layers keep 8 bits in a 4-bit file (llama.cpp keeps them wider
         # too); a row whose length is not a multiple of the 32-value block stays f16.
-        if kind == "q4_0" and new.startswith(("token_embd", "output")):
+        if kind == "q4_0" and (new.startswith(("token_embd", "output")) or new.endswith(WIDER_IN_4BIT)):
             kind = "q8_0"
         if kind != "f16" and data.shape[-1] % 32 != 0:
             kind = "f16"
