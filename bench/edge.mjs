@@ -6,8 +6,8 @@
 // run's test prompts greedily, one at a time: PyTorch fp32 and bf16 through bench/peers/lm_cpu.py
 // (prefill, then one token at a time with a KV cache), GGUF through Hone's llama.cpp backend in Node
 // (the `hone serve` path). Time to first token = prompt evaluation + the first token; prompt
-// tokens/s = prompt tokens / that time; generation tokens/s = the tokens after the first / their
-// time. Exact match: the answer equals the reference (trimmed). Test loss: next-token loss on the
+// tokens/s = prompt tokens / that time; generation tokens/s = the tokens after the first (the stop
+// token included, on both sides) / their time. Exact match: the answer equals the reference (trimmed). Test loss: next-token loss on the
 // answers of the test split, PyTorch's own, and for GGUF the file's weights read back by
 // transformers (dequantized: the file's numbers, PyTorch's arithmetic).
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -95,6 +95,7 @@ async function runTask(name, tag) {
     const ttft = gens.map((g) => g.first_s).sort((a, b) => a - b);
     const promptTokens = gens.reduce((a, g) => a + g.prompt_tokens, 0);
     const firstTime = gens.reduce((a, g) => a + g.first_s, 0);
+    // Every evaluated token counts, the stop token too (the loop computes it like any other).
     const laterTokens = gens.reduce((a, g) => a + g.new.length - 1, 0);
     const laterTime = gens.reduce((a, g) => a + g.rest_s, 0);
     return {
@@ -107,6 +108,7 @@ async function runTask(name, tag) {
         texts,
         null,
       ),
+      per_prompt: gens.map((g) => ({ prompt_tokens: g.prompt_tokens, tokens: g.new.length, first_s: g.first_s, rest_s: g.rest_s })),
     };
   };
   const peer = (args) =>
@@ -160,8 +162,10 @@ async function runTask(name, tag) {
       });
       const end = performance.now();
       firstAt ??= end;
-      // The text's token ids are not kept by the backend; its counts are.
-      gens.push({ prompt_tokens: ids.length, newCount: r.completion_tokens, text: r.text, first_s: (firstAt - t0) / 1000, rest_s: (end - firstAt) / 1000 });
+      // The text's token ids are not kept by the backend; its counts are. llama.cpp computes the
+      // stop token and ends without yielding it: counted here, as on the PyTorch side.
+      const tokens = r.completion_tokens + (r.finish_reason === "stop" ? 1 : 0);
+      gens.push({ prompt_tokens: ids.length, tokens, text: r.text, first_s: (firstAt - t0) / 1000, rest_s: (end - firstAt) / 1000 });
     }
     await backend.close();
     const ttft = gens.map((g) => g.first_s).sort((a, b) => a - b);
@@ -172,7 +176,7 @@ async function runTask(name, tag) {
       test_loss: loss.test_nll / loss.test_tokens,
       prompts: gens.length,
       prompt_tokens_per_s: gens.reduce((a, g) => a + g.prompt_tokens, 0) / gens.reduce((a, g) => a + g.first_s, 0),
-      generation_tokens_per_s: gens.reduce((a, g) => a + Math.max(0, g.newCount - 1), 0) / gens.reduce((a, g) => a + g.rest_s, 0),
+      generation_tokens_per_s: gens.reduce((a, g) => a + Math.max(0, g.tokens - 1), 0) / gens.reduce((a, g) => a + g.rest_s, 0),
       ttft_ms_p50: 1000 * ttft[Math.floor(ttft.length / 2)],
       ...generationMetrics(
         samples.map((s) => s.answer),
@@ -180,6 +184,7 @@ async function runTask(name, tag) {
         null,
       ),
       check: JSON.parse(readFileSync(join(exports[q], "gguf.json"), "utf8")).check,
+      per_prompt: gens.map((g) => ({ prompt_tokens: g.prompt_tokens, tokens: g.tokens, first_s: g.first_s, rest_s: g.rest_s })),
     });
   }
   const record = {
@@ -209,7 +214,7 @@ function render() {
   let md = "<!-- edge:start -->\n## Generative models on the CPU: PyTorch vs GGUF\n\n";
   md +=
     "One fine-tuned run (SmolLM2-135M-Instruct, LoRA merged), each format answering the run's test prompts greedily at batch 1 on this machine's CPU (2 threads): PyTorch through a hand-written KV-cache loop (bench/peers/lm_cpu.py), GGUF through Hone's llama.cpp backend in Node (node-llama-cpp, the `hone serve` path). " +
-    "TTFT: prompt evaluation plus the first token (median); prompt tokens/s: prompt tokens / TTFT; generation tokens/s: the tokens after the first / their time. " +
+    "TTFT: prompt evaluation plus the first token (median); prompt tokens/s: prompt tokens / TTFT; generation tokens/s: the tokens after the first, the stop token included on both sides / their time. " +
     "Test loss: mean next-token loss on the answers of the test split (GGUF: the file's weights read back by transformers, dequantized). Exact match: the answer equals the reference. " +
     "Ratios are against PyTorch fp32 in the same run.\n";
   for (const f of files) {
