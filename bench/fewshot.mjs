@@ -5,6 +5,7 @@
 //   node bench/fewshot.mjs run [--datasets clinc150,banking77] [--shots 5,10] [--seeds 0,1,2]
 //        [--methods finetune,fewshot,zeroshot,setfit,augment] [--tag NAME]
 //        -> bench/results/fewshot-<dataset>-<shots>-<tag>.json (every run: accuracy, wall time)
+//   node bench/fewshot.mjs merge <file>... [--into h200]   runs measured apart, into one file per (data set, shots)
 //   node bench/fewshot.mjs render -> the "fewshot" section of docs/benchmarks.md
 // The peer installs into bench/.peers (the benchmark's environment; the engine's is untouched).
 import { spawnSync } from "node:child_process";
@@ -295,5 +296,25 @@ function render() {
   writeDocSection("fewshot", lines.join("\n"));
 }
 
+// Runs of one (data set, shots) that were measured in separate processes (bench/gpu/fewshot.sh
+// with SPLIT=1 writes one file per seed list) go into one file: the table's mean is over seeds.
+function merge(files, into) {
+  for (const f of files) {
+    const part = JSON.parse(readFileSync(f, "utf8"));
+    const target = join(results, `fewshot-${part.dataset}-${part.shots}-${into}.json`);
+    const base = existsSync(target) ? JSON.parse(readFileSync(target, "utf8")) : { ...part, runs: [], commands: [] };
+    const runs = [...base.runs.filter((r) => !part.runs.some((p) => p.method === r.method && p.seed === r.seed)), ...part.runs];
+    runs.sort((a, b) => a.seed - b.seed);
+    const commands = [...new Set([...(base.commands ?? [base.command]), ...(part.commands ?? [part.command])])];
+    writeFileSync(target, `${JSON.stringify({ ...base, runs, commands, date: part.date }, null, 2)}\n`);
+    process.stderr.write(`merged ${part.runs.length} runs of ${f} into ${target}\n`);
+  }
+}
+
 if (mode === "run") await run();
+else if (mode === "merge")
+  merge(
+    rest.filter((a) => a.endsWith(".json")),
+    opt("--into", "h200"),
+  );
 render();

@@ -1,16 +1,16 @@
 // Benchmark: hierarchical strategies against the flat classifier, same model and budget, one
 // run after the other through the real CLI.
-//   node bench/hierarchy.mjs [--data-root ../shared/data] [--out bench/out] [clinc150] [wos]
-//   node bench/hierarchy.mjs --record <hierarchy.json>     # write docs from a device run
-// Prints a table, writes <out>/hierarchy.json and rewrites the "hierarchy" section of
-// docs/benchmarks.md.
+//   node bench/hierarchy.mjs [--data-root ../shared/data] [--tag cpu] [clinc150] [wos]
+//       -> bench/results/hierarchy-<tag>[-<variants>].json, written after every finished run
+//   node bench/hierarchy.mjs --record <hierarchy.json>  # keep a device run's file under bench/results/
+//   node bench/hierarchy.mjs render                     # the "hierarchy" section of docs/benchmarks.md
+// The section has one table per raw file under bench/results/.
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { basename, join, resolve } from "node:path";
+import { loadResults, root, saveResult, writeDocSection } from "./lib.mjs";
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {
   const i = args.indexOf(name);
@@ -20,6 +20,7 @@ const opt = (name, dflt) => {
   return v;
 };
 const record = opt("--record", null);
+const machineTag = opt("--tag", "cpu");
 const dataRoot = resolve(opt("--data-root", join(root, "..", "shared", "data")));
 const out = resolve(opt("--out", join(root, "bench", "out")));
 // --smoke: two steps per variant, to check the pipeline before a long run (results not recorded).
@@ -33,7 +34,10 @@ const tag =
   extraSets.length || onlyVariants ? `-${[...extraSets, ...(onlyVariants ? [`v${onlyVariants.join("_")}`] : [])].join("-").replace(/[^a-z0-9.]+/gi, "_")}` : "";
 const smoke = args.includes("--smoke");
 if (smoke) args.splice(args.indexOf("--smoke"), 1);
+const renderOnly = args[0] === "render";
+if (renderOnly) args.shift();
 const which = args.length ? args : ["clinc150", "wos"];
+const rawFile = `hierarchy-${machineTag}${tag}.json`;
 
 // Same model and budget for every variant of a dataset; only the task / strategy changes.
 const DATASETS = {
@@ -141,8 +145,7 @@ async function runAll() {
             : { dataset: name, variant: v.name, top: null, leaf: m.accuracy, exact: m.accuracy, micro: null, macro: null, consistency: null, raw: null, wall };
         process.stderr.write(`== done ${name}: ${v.name} (${wall.toFixed(0)} s)\n`);
         // Written after every run, so that a benchmark cut short still leaves what it measured.
-        mkdirSync(out, { recursive: true });
-        writeFileSync(join(out, `hierarchy${tag}.json`), JSON.stringify({ ...header(), parallel, rows: rows.filter(Boolean) }, null, 2));
+        if (!smoke) saveResult(rawFile, { ...header(), parallel, rows: rows.filter(Boolean) });
         resolveJob();
       });
     });
@@ -171,48 +174,57 @@ function header() {
     date: new Date().toISOString().slice(0, 10),
     machine,
     ...(process.env.HONE_BENCH_MODEL ? { model: process.env.HONE_BENCH_MODEL } : {}),
-    command: `node bench/hierarchy.mjs ${parallel > 1 ? `--parallel ${parallel} ` : ""}${extraSets.map((x) => `--set ${x} `).join("")}${onlyVariants ? `--variants ${onlyVariants.join(",")} ` : ""}${which.join(" ")}`,
+    ...(process.env.HONE_BENCH_MODEL_NOTE ? { model: process.env.HONE_BENCH_MODEL_NOTE } : {}),
+    command: `node bench/hierarchy.mjs --tag ${machineTag} ${parallel > 1 ? `--parallel ${parallel} ` : ""}${extraSets.map((x) => `--set ${x} `).join("")}${onlyVariants ? `--variants ${onlyVariants.join(",")} ` : ""}${which.join(" ")}`,
     tag,
   };
 }
 
 const pct = (v) => (v === null || v === undefined ? "-" : `${(v * 100).toFixed(2)}%`);
 
-function writeDocs(result) {
-  const header =
-    "| dataset | strategy | level-1 acc | leaf acc | exact path | Micro-F1 (all nodes) | Macro-F1 (all nodes) | consistent (decoded) | consistent (heads' argmax) | wall |\n|---|---|---|---|---|---|---|---|---|---|";
+function table(result, file) {
   const lines = result.rows.map(
     (r) =>
       `| ${r.dataset} | ${r.variant} | ${pct(r.top)} | ${pct(r.leaf)} | ${pct(r.exact)} | ${pct(r.micro)} | ${pct(r.macro)} | ${pct(r.consistency)} | ${pct(r.raw)} | ${r.wall.toFixed(0)} s |`,
   );
-  const section = [
-    `<!-- hierarchy${result.tag ?? ""}:start -->`,
-    `## Hierarchical classification: strategies vs the flat classifier${result.tag ? ` (${result.tag.slice(1)})` : ""}`,
+  return [
     "",
-    `Command: \`${result.command}\` (datasets and budgets in \`bench/hierarchy.mjs\`)  `,
+    `Command: \`${result.command}\` · raw: \`bench/results/${file}\`  `,
     `Machine: ${result.machine}  `,
-    `Date: ${result.date}`,
-    ...(result.model ? [`Model: ${result.model}`] : []),
+    `Date: ${result.date}${result.model ? `  \nModel: ${result.model}` : ""}`,
     "",
     `Runs ${result.parallel ?? 1} at a time${(result.parallel ?? 1) > 1 ? " on the one GPU (the runs are host-bound): wall times include that sharing and only say how long a row took" : ""}.`,
     "",
-    "Model all-MiniLM-L6-v2 for every row; within a dataset every row has the same budget (epochs, batch, lr, warmup, seed, max length) and keeps its best validation checkpoint (by exact-path accuracy, or accuracy for the flat classifier). Test split, evaluated once. For CLINC150 the leaf accuracy is intent accuracy, and the flat classifier row is the foundation issue's classifier in the same run. Micro-/Macro-F1 over all nodes of both levels follow the HiAGM/HGCLR protocol (macro over nodes present in truth or predictions). \"Consistent (heads' argmax)\" is how often the heads' own independent decisions already formed a valid path; decoded predictions are checked path by path.",
-    "",
-    header,
+    "| dataset | strategy | level-1 acc | leaf acc | exact path | Micro-F1 (all nodes) | Macro-F1 (all nodes) | consistent (decoded) | consistent (heads' argmax) | wall |",
+    "|---|---|---|---|---|---|---|---|---|---|",
     ...lines,
-    `<!-- hierarchy${result.tag ?? ""}:end -->`,
-  ].join("\n");
-  const docPath = join(root, "docs", "benchmarks.md");
-  let doc = existsSync(docPath) ? readFileSync(docPath, "utf8") : "# Benchmarks\n";
-  const [start, end] = [`<!-- hierarchy${result.tag ?? ""}:start -->`, `<!-- hierarchy${result.tag ?? ""}:end -->`];
-  doc = doc.includes(start) ? doc.slice(0, doc.indexOf(start)) + section + doc.slice(doc.indexOf(end) + end.length) : `${doc}\n${section}\n`;
-  writeFileSync(docPath, doc);
-  console.log(`${header}\n${lines.join("\n")}`);
+  ];
 }
 
-if (record) writeDocs(JSON.parse(readFileSync(record, "utf8")));
+function render() {
+  // Each machine's full run first, then the runs of some variants with other settings (tagged).
+  const files = loadResults(/^hierarchy-.*\.json$/).sort((a, b) => (a.tag ?? "").length - (b.tag ?? "").length || (a.file < b.file ? -1 : 1));
+  writeDocSection(
+    "hierarchy",
+    [
+      "<!-- hierarchy:start -->",
+      "## Hierarchical classification: strategies vs the flat classifier",
+      "",
+      "Datasets, budgets and strategies in `bench/hierarchy.mjs`. Model all-MiniLM-L6-v2 for every row; within a dataset every row has the same budget (epochs, batch, lr, warmup, seed, max length) and keeps its best validation checkpoint (by exact-path accuracy, or accuracy for the flat classifier). Test split, evaluated once. For CLINC150 the leaf accuracy is intent accuracy, and the flat classifier row is the foundation issue's classifier in the same run. Micro-/Macro-F1 over all nodes of both levels follow the HiAGM/HGCLR protocol (macro over nodes present in truth or predictions). \"Consistent (heads' argmax)\" is how often the heads' own independent decisions already formed a valid path; decoded predictions are checked path by path.",
+      ...files.flatMap(({ file, ...r }) => table(r, file)),
+      "<!-- hierarchy:end -->",
+    ].join("\n"),
+  );
+  process.stderr.write("rendered the hierarchy section of docs/benchmarks.md\n");
+}
+
+if (record) {
+  const raw = JSON.parse(readFileSync(record, "utf8"));
+  saveResult(basename(record).startsWith("hierarchy-") ? basename(record) : `hierarchy-${raw.date}${raw.tag ?? ""}.json`, raw);
+  render();
+} else if (renderOnly) render();
 else if (smoke) console.log((await runAll()).rows);
 else {
-  rmSync(join(out, `hierarchy${tag}.json`), { force: true });
-  writeDocs(await runAll());
+  await runAll();
+  render();
 }

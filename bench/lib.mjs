@@ -1,7 +1,7 @@
 // What the benchmark scripts share: running a command with its wall time, and writing a section
 // of docs/benchmarks.md (between its <!-- name:start --> and <!-- name:end --> markers).
 import { spawnSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, hostname, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -34,4 +34,24 @@ export function writeDocSection(name, section) {
 /** The machine a result was measured on, as the results record it. */
 export function machine(device) {
   return { host: hostname(), cpus: cpus().length, cpu: cpus()[0]?.model ?? "", ram_gib: Math.round(totalmem() / 2 ** 30), device, node: process.version };
+}
+
+/** Where raw results live: bench/results/. */
+export const resultsDir = join(root, "bench", "results");
+
+/** Write a raw result as bench/results/<file> (pretty JSON); its path. */
+export function saveResult(file, record) {
+  mkdirSync(resultsDir, { recursive: true });
+  const path = join(resultsDir, file);
+  writeFileSync(path, `${JSON.stringify(record, null, 2)}\n`);
+  process.stderr.write(`wrote ${path}\n`);
+  return path;
+}
+
+/** The raw results whose file names match `re`, sorted by name, each as { file, ...record }. */
+export function loadResults(re) {
+  return readdirSync(resultsDir)
+    .filter((f) => re.test(f))
+    .sort()
+    .map((file) => ({ file, ...JSON.parse(readFileSync(join(resultsDir, file), "utf8")) }));
 }

@@ -4,21 +4,61 @@
 // something else, which is why this generator is ours. It sends with node:http on kept-alive
 // sockets: fetch (undici) costs the generator several times more per request, and its own event
 // loop delays then showed up as server latency (p99 of a bare /healthz 5 ms against 2 ms).
-//   node bench/load.mjs <bundle> [--texts data.jsonl] [--duration 10] [--start 25] [--threads N]
+//   node bench/load.mjs <bundle> [--texts data.jsonl] [--duration 10] [--start 25] [--threads N] [--tag cpu]
+//       -> bench/results/load-<tag>.json and the "load" section of docs/benchmarks.md
+//   node bench/load.mjs render   -> the section again from the newest bench/results/load-*.json
 // Ramps the rate (x1.5 per step) until a step fails (any error, < 95% of the offered rate
 // completed, p99 over 1 s, or latency rising through the step), narrows the limit between the
 // last passing and the failing rate, then holds 80% of the highest passing rate and checks
 // p99 <= 3 x p50.
 import { spawn } from "node:child_process";
 import http from "node:http";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { cpus, totalmem } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { loadResults, machine, root, saveResult, writeDocSection } from "./lib.mjs";
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const args = process.argv.slice(2);
 const opt = (name, dflt) => (args.includes(name) ? args.splice(args.indexOf(name), 2)[1] : dflt);
+
+function render() {
+  const r = loadResults(/^load-.*\.json$/).at(-1);
+  if (!r) return;
+  const f = (v) => v.toFixed(1);
+  const { hold, max } = r;
+  const table = [
+    "| offered req/s | sent | answered | errors | p50 | p99 | latency trend | verdict |",
+    "|---|---|---|---|---|---|---|---|",
+    ...r.ramp.map(
+      (s) =>
+        `| ${s.rate.toFixed(0)} | ${s.sent} | ${s.completed} | ${s.errors} | ${f(s.p50)} ms | ${f(s.p99)} ms | ${f(s.trend)} ms/s | ${s.ok ? "sustained" : "over capacity"} |`,
+    ),
+    `| **${hold.rate.toFixed(0)} (80% of ${max.toFixed(0)})** | ${hold.sent} | ${hold.completed} | ${hold.errors} | ${f(hold.p50)} ms | ${f(hold.p99)} ms | ${f(hold.trend)} ms/s | p99/p50 = ${(hold.p99 / hold.p50).toFixed(2)} ${hold.errors === 0 && hold.p99 <= 3 * hold.p50 ? "(<= 3: pass)" : "(fail)"} |`,
+  ];
+  const m = r.machine;
+  writeDocSection(
+    "load",
+    [
+      "<!-- load:start -->",
+      "## Load test: `hone serve` at fixed arrival rates",
+      "",
+      `Command: \`${r.command}\` (open-loop generator in \`bench/load.mjs\`, one text per request, loopback; the generator shares the machine with the server); raw: \`bench/results/${r.file}\`  `,
+      `Bundle: run \`${r.bundle.run_id}\`, ONNX ${r.bundle.quantize === "none" ? "fp32" : r.bundle.quantize}; server defaults (micro-batches up to 32, 2 ms wait, ${r.threads ? `ONNX Runtime on ${r.threads} threads` : "ONNX Runtime on all cores but one"})  `,
+      `Machine: ${m.cpus} × ${m.cpu}, ${m.ram_gib} GiB RAM, Node ${m.node}  `,
+      `Date: ${r.date.slice(0, 10)}`,
+      "",
+      `Each step sends requests on a fixed schedule for ${r.duration} s; latency counts from the scheduled send time. A step is sustained with no errors, >= 95% answered, p99 under 1 s and no queue building up (latency trend, the least-squares slope of latency over send time, under 10 ms per second: a server short of the rate by x% gains x * 10 ms per second); the rate grows 1.5x per step until one fails, then three steps halve the bracket (geometric mean of the highest sustained and the lowest failed rate). The last row holds 80% of the highest sustained rate for ${r.duration * 2} s.`,
+      "",
+      ...table,
+      "<!-- load:end -->",
+    ].join("\n"),
+  );
+  console.log(table.join("\n"));
+}
+if (args[0] === "render") {
+  render();
+  process.exit(0);
+}
+const tag = opt("--tag", "cpu");
 const textsFile = opt("--texts", join(root, "examples", "support", "data.jsonl"));
 const duration = Number(opt("--duration", "10"));
 let rate = Number(opt("--start", "25"));
@@ -144,36 +184,21 @@ try {
   const max = lo;
   const hold = await step(0.8 * max, duration * 2);
   process.stderr.write(`hold at ${hold.rate.toFixed(0)} req/s: p50 ${hold.p50.toFixed(1)} ms, p99 ${hold.p99.toFixed(1)} ms, errors ${hold.errors}\n`);
-  const f = (v) => v.toFixed(1);
-  const table = [
-    "| offered req/s | sent | answered | errors | p50 | p99 | latency trend | verdict |",
-    "|---|---|---|---|---|---|---|---|",
-    ...ramp.map(
-      (s) =>
-        `| ${s.rate.toFixed(0)} | ${s.sent} | ${s.completed} | ${s.errors} | ${f(s.p50)} ms | ${f(s.p99)} ms | ${f(s.trend)} ms/s | ${s.ok ? "sustained" : "over capacity"} |`,
-    ),
-    `| **${hold.rate.toFixed(0)} (80% of ${max.toFixed(0)})** | ${hold.sent} | ${hold.completed} | ${hold.errors} | ${f(hold.p50)} ms | ${f(hold.p99)} ms | ${f(hold.trend)} ms/s | p99/p50 = ${(hold.p99 / hold.p50).toFixed(2)} ${hold.errors === 0 && hold.p99 <= 3 * hold.p50 ? "(<= 3: pass)" : "(fail)"} |`,
-  ];
   const manifest = JSON.parse(readFileSync(join(bundle, "bundle.json"), "utf8"));
-  const section = [
-    "<!-- load:start -->",
-    "## Load test: `hone serve` at fixed arrival rates",
-    "",
-    `Command: \`node bench/load.mjs <bundle> --duration ${duration}${threads ? ` --threads ${threads}` : ""}\` (open-loop generator in \`bench/load.mjs\`, one text per request, loopback; the generator shares the machine with the server)  `,
-    `Bundle: run \`${manifest.run_id}\`, ONNX ${manifest.quantize === "none" ? "fp32" : manifest.quantize}; server defaults (micro-batches up to 32, 2 ms wait, ${threads ? `ONNX Runtime on ${threads} threads` : "ONNX Runtime on all cores but one"})  `,
-    `Machine: ${cpus().length} × ${cpus()[0]?.model ?? "CPU"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}  `,
-    `Date: ${new Date().toISOString().slice(0, 10)}`,
-    "",
-    `Each step sends requests on a fixed schedule for ${duration} s; latency counts from the scheduled send time. A step is sustained with no errors, >= 95% answered, p99 under 1 s and no queue building up (latency trend, the least-squares slope of latency over send time, under 10 ms per second: a server short of the rate by x% gains x * 10 ms per second); the rate grows 1.5x per step until one fails, then three steps halve the bracket (geometric mean of the highest sustained and the lowest failed rate). The last row holds 80% of the highest sustained rate for ${duration * 2} s.`,
-    "",
-    ...table,
-    "<!-- load:end -->",
-  ].join("\n");
-  const docPath = join(root, "docs", "benchmarks.md");
-  let doc = existsSync(docPath) ? readFileSync(docPath, "utf8") : "# Benchmarks\n";
-  doc = doc.includes("<!-- load:start -->") ? doc.replace(/<!-- load:start -->[\s\S]*<!-- load:end -->/, section) : `${doc}\n${section}\n`;
-  writeFileSync(docPath, doc);
-  console.log(table.join("\n"));
+  saveResult(`load-${tag}.json`, {
+    bench: "load",
+    command: `node bench/load.mjs <bundle> --duration ${duration}${threads ? ` --threads ${threads}` : ""}`,
+    date: new Date().toISOString(),
+    machine: machine("cpu"),
+    bundle: { run_id: manifest.run_id, quantize: manifest.quantize },
+    texts: textsFile.replace(`${root}/`, ""),
+    duration,
+    threads,
+    ramp,
+    max,
+    hold,
+  });
+  render();
 } finally {
   server.kill("SIGTERM");
 }

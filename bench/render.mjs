@@ -3,8 +3,6 @@
 // results, or to check that the document says what the files say (`git diff docs/benchmarks.md`
 // is then empty).
 //   node bench/render.mjs
-// Sections whose raw results were never kept (they print their table when they run, and are
-// rendered only then) are listed at the end: running their script again records and renders them.
 import { spawnSync } from "node:child_process";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
@@ -26,7 +24,17 @@ const RENDERED = [
   ["token", ["bench/token.mjs", "render"]],
   ["qa", ["bench/qa.mjs", "render"]],
   // The runs the GPU table compares, in the order it shows them.
-  ["lm-gpu", ["bench/lm.mjs", "record", "bench/results/lm-speed-h200.json", "bench/results/lm-speed-h200-grouped.json"]],
+  [
+    "lm-gpu",
+    ["bench/lm.mjs", "record", "bench/results/lm-speed-h200.json", "bench/results/lm-speed-h200-grouped.json", "bench/results/lm-speed-h200-full-peer.json"],
+  ],
+  ["lm-packing", ["bench/lm.mjs", "packing-render"]],
+  ["classify", ["bench/classify.mjs", "render"]],
+  ["gpu", ["bench/gpu/record.mjs"]],
+  ["hierarchy", ["bench/hierarchy.mjs", "render"]],
+  ["deploy", ["bench/deploy.mjs", "render"]],
+  ["load", ["bench/load.mjs", "render"]],
+  ["tune", ["bench/tune.mjs", "render"]],
   ["lm-ab", ["bench/lm.mjs", "ab", "bench/results/lm-speed-h200-lifecycle-ab.json"]],
   ["samplers", ["bench/samplers.mjs", "--render", `bench/results/${latest(/^samplers-.*\.json$/)}`]],
   ["preference", ["bench/preference.mjs", "render"]],
@@ -37,6 +45,3 @@ for (const [section, args] of RENDERED) {
   node(args);
   process.stderr.write(`rendered ${section} from bench/results (node ${args.join(" ")})\n`);
 }
-process.stderr.write(
-  "not rendered from raw results (none kept yet; their scripts record them when run again): classify, gpu, hierarchy, deploy, load, tune, lm-packing\n",
-);

@@ -2,21 +2,22 @@
 // configurations) once without pruning and once with ASHA, on BANKING77 with the default model;
 // then the best config retrained and tested once against the default config, same budget.
 //   node bench/tune.mjs [--data-root ../shared/data] [--trials 16] [--parallel 4] [--smoke] [--part full|rest]
-//   node bench/tune.mjs --record <tune.json>          # write docs from a device run
-// Prints a table, writes bench/out/tune.json, rewrites the "tune" section of docs/benchmarks.md.
+//   node bench/tune.mjs --record <tune.json> [--tag h200]  # keep a device run as bench/results/tune-<tag>.json
+//   node bench/tune.mjs render                             # the "tune" section from the newest bench/results/tune-*.json
+// A run writes bench/out/tune.json and bench/results/tune-<tag>.json (--tag, default cpu), then renders.
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join, resolve } from "node:path";
+import { loadResults, root, saveResult, writeDocSection } from "./lib.mjs";
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {
   const i = args.indexOf(name);
   return i === -1 ? dflt : args[i + 1];
 };
 const record = opt("--record", null);
+const tag = opt("--tag", record ? "h200" : "cpu");
 const smoke = args.includes("--smoke");
 // --part full | rest: the two halves in separate invocations (device calls are time-limited).
 const part = opt("--part", "all");
@@ -112,7 +113,7 @@ async function runAll() {
 
 const pct = (v) => (v === null || v === undefined ? "-" : `${(v * 100).toFixed(2)}%`);
 
-function writeDocs(r) {
+function writeDocs(r, file) {
   const [full, asha] = r.studies;
   const rows = r.studies.map(
     (s) =>
@@ -126,7 +127,7 @@ function writeDocs(r) {
     "<!-- tune:start -->",
     "## Hyperparameter search: does pruning pay? (BANKING77)",
     "",
-    `Command: \`${r.command}\` on the device (runtime carried as for the GPU benchmark), \`node bench/tune.mjs --record <tune.json>\` here  `,
+    `Command: \`${r.command}\` on the device (runtime carried as for the GPU benchmark), \`node bench/tune.mjs --record <tune.json>\` here; \`node bench/tune.mjs render\` for the table (raw: \`bench/results/${file}\`)  `,
     `Machine: ${r.machine}  `,
     `Date: ${r.date}`,
     "",
@@ -141,18 +142,24 @@ function writeDocs(r) {
     `Best ASHA config retrained (\`--final\`) and tested once: test accuracy ${pct(tunedTest)}; the default config, same epochs: ${pct(r.default.test_accuracy)} (${tunedTest !== null && r.default.test_accuracy !== null ? (tunedTest > r.default.test_accuracy ? `tuned +${((tunedTest - r.default.test_accuracy) * 100).toFixed(2)} points` : `tuned ${((tunedTest - r.default.test_accuracy) * 100).toFixed(2)} points`) : "-"}). Best config: \`${JSON.stringify(asha.best_params)}\`.`,
     "<!-- tune:end -->",
   ].join("\n");
-  const docPath = join(root, "docs", "benchmarks.md");
-  let doc = readFileSync(docPath, "utf8");
-  const [start, end] = ["<!-- tune:start -->", "<!-- tune:end -->"];
-  doc = doc.includes(start) ? doc.slice(0, doc.indexOf(start)) + lines + doc.slice(doc.indexOf(end) + end.length) : `${doc}\n${lines}\n`;
-  writeFileSync(docPath, doc);
+  writeDocSection("tune", lines);
   console.log(lines);
 }
 
-if (record) writeDocs(JSON.parse(readFileSync(record, "utf8")));
-else {
+const render = () => {
+  const r = loadResults(/^tune-.*\.json$/).at(-1);
+  if (r) writeDocs(r, r.file);
+};
+if (args[0] === "render") render();
+else if (record) {
+  saveResult(`tune-${tag}.json`, JSON.parse(readFileSync(record, "utf8")));
+  render();
+} else {
   const r = await runAll();
   if (r === null) console.log("first part written: run again with --part rest");
   else if (smoke) console.log(JSON.stringify(r, null, 2));
-  else writeDocs(r);
+  else {
+    saveResult(`tune-${tag}.json`, r);
+    render();
+  }
 }

@@ -1,16 +1,15 @@
 #!/usr/bin/env bash
 # Few-shot benchmark on the device: Hone's fine-tuning, few-shot and zero-shot (the real CLI),
 # CLINC150 and BANKING77 at 5 and 10 shots, 3 seeds. Carried (pack here with `bash bench/gpu/fewshot.sh pack`):
-#   .carry/hone-node.tar.xz   node, dist, production node_modules (no ONNX Runtime: not needed to train)
+#   .carry/hone-node.tar.xz, .carry/whl   bench/gpu/pack-node.sh (node, Hone, jsonschema wheels)
 #   .carry/fewshot-data.tar.xz  the DNNC splits and the default model packed (bench/gpu/pack_minilm.py)
-#   .carry/whl                jsonschema wheels (the engine checks jobs against the schema; no network there)
 # The two data sets run side by side (one process each, one GPU): accuracy is unaffected, wall
 # times are those of two processes sharing the machine. Writes bench/results/fewshot-*-h200.json under $OUT.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 if [[ ${1:-} == pack ]]; then
   D=../shared/data T=$(mktemp -d)
-  mkdir -p .carry/whl $T/hn/hone $T/fsd/data/clinc150 $T/fsd/data/banking77
+  mkdir -p .carry/whl $T/fsd/data/clinc150 $T/fsd/data/banking77
   for ds in clinc150 banking77; do
     sort -u $D/$ds/dnnc_format/train_5/label | tr '_A-Z' ' a-z' > $T/$ds-labels.seq.in
     cp -r $D/$ds/dnnc_format $T/fsd/data/$ds/ && rm -rf $T/fsd/data/$ds/dnnc_format/oos
@@ -18,16 +17,8 @@ if [[ ${1:-} == pack ]]; then
   .venv/bin/python bench/gpu/pack_minilm.py "${HONE_MODELS:-$HOME/.cache/hone/models}/all-minilm-l6-v2" $T/fsd/models/all-minilm-l6-v2 \
     $D/clinc150/dnnc_format/*/seq.in $D/banking77/dnnc_format/*/seq.in $T/*-labels.seq.in
   tar -cJf .carry/fewshot-data.tar.xz -C $T/fsd models data
-  cp "$(command -v node)" $T/hn/hone/node && cp -r dist $T/hn/hone/
-  tar -cf - --exclude='node_modules/typescript' --exclude='node_modules/@types' --exclude='node_modules/@biomejs' \
-    --exclude='node_modules/onnxruntime-*' --exclude='node_modules/node-llama-cpp' --exclude='node_modules/@node-llama-cpp' \
-    --exclude='node_modules/better-sqlite3/deps' --exclude='node_modules/better-sqlite3/src' --exclude='node_modules/better-sqlite3/build/deps' \
-    --exclude='tokenizers.android*' --exclude='tokenizers.darwin*' --exclude='tokenizers.win32*' --exclude='tokenizers.linux-arm*' \
-    --exclude='tokenizers.linux-x64-musl*' node_modules | tar -xf - -C $T/hn/hone
-  tar -cf - -C $T/hn hone | xz -T2 -6 > .carry/hone-node.tar.xz
-  for v in 3.10 3.11 3.12 3.13; do
-    python3 -m pip download -q --only-binary=:all: --python-version $v --platform manylinux2014_x86_64 -d .carry/whl jsonschema
-  done
+  rm -rf $T
+  bash bench/gpu/pack-node.sh
   du -sh .carry/*
   exit 0
 fi
@@ -52,9 +43,19 @@ methods=${METHODS:-finetune,fewshot,zeroshot}
 export BENCH_PEER_WHEELS=$PWD/.carry/peers BENCH_PEER_PACKAGES="setfit==1.2.0 datasets evaluate dill==0.3.8 multiprocess==0.70.16 xxhash cloudpickle"
 # PLAN: "shots:seeds[:methods] ..." run in order per data set, e.g. "5:2 5:0,1,2:setfit"; each
 # run's JSON is written as it ends, so what finished before LIMIT seconds comes back.
+# SPLIT=1: every plan item of every data set in its own process, all at once (seeds side by side:
+# accuracy is unaffected, wall times are those of processes sharing the machine).
 pids=()
 for ds in clinc150 banking77; do
   plan_of=PLAN_$ds # PLAN_clinc150=... for one data set's own plan
+  if [[ ${SPLIT:-0} == 1 ]]; then
+    for p in ${!plan_of:-${PLAN:-5:0,1,2 10:0,1,2}}; do
+      IFS=: read -r k seeds m <<< "$p"
+      node bench/fewshot.mjs run --datasets $ds --shots "$k" --seeds "$seeds" --methods "${m:-$methods}" --tag h200-s${seeds//,/_} > $R/$ds-$k-${seeds//,/_}.log 2>&1 &
+      pids+=($!)
+    done
+    continue
+  fi
   (for p in ${!plan_of:-${PLAN:-5:0,1,2 10:0,1,2}}; do
     IFS=: read -r k seeds m <<< "$p"
     node bench/fewshot.mjs run --datasets $ds --shots "$k" --seeds "$seeds" --methods "${m:-$methods}" --tag h200 || true
@@ -66,4 +67,4 @@ end=$((SECONDS + ${LIMIT:-520}))
 while alive && ((SECONDS < end)); do sleep 5; done
 pkill -f "bench/fewshot.mjs" || true
 tail -n 40 $R/*.log
-cp bench/results/fewshot-*-h200.json "$OUT/bench/results/" || true
+cp bench/results/fewshot-*-h200*.json "$OUT/bench/results/" || true

@@ -52,7 +52,7 @@ def train_job(
             "eval_batch_size": batch,
         },
         "freeze": {"embeddings": False, "layers": 0, "patterns": []},
-        "dpo": {"beta": 0.1},
+        "dpo": {"loss": "dpo", "beta": 0.1, "gamma_beta_ratio": 0.5, "desirable_weight": 1.0, "undesirable_weight": 1.0},
         "eval_every": 10**6,
         "runtime": {
             "device": "cuda" if cuda else "cpu",

@@ -6,6 +6,8 @@ after another on the same GPU:
   peak     an 8192^3 bf16 matmul (the MFU denominator)
   hf_lora  the peer: AutoModelForCausalLM (bf16) + peft LoRA r=16 on all linear layers (peft's
            default fp32 adapters), SDPA, model(input_ids, labels=...) loss, torch AdamW
+  hf_full  the full fine-tuning peer: fp32 weights, bf16 autocast, fused AdamW (the Trainer with
+           bf16=True); hf_full_compile the same under torch.compile (torch_compile=True)
   hone_*   Hone's engine process (`python -m hone_engine`), fed the same LmTrainJob the
            TypeScript orchestrator writes, on shards of the same tokens
 Writes $OUT/lm_speed.json and prints a table. Usage (device):
@@ -114,6 +116,22 @@ def hf_lora():
     model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM"))
     model.config.use_cache = False
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4, weight_decay=0.0)
+    return hf_loop(model, opt, autocast=False)
+
+
+def hf_full(compile_: bool):
+    """The full fine-tuning peer, as the Trainer runs it with bf16=True: fp32 master weights and fp32
+    AdamW state (fused), bf16 autocast, SDPA; with compile_, torch.compile of the whole model (the
+    Trainer's torch_compile=True). The same precision as Hone's full fine-tuning."""
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="sdpa").to(device)
+    model.config.use_cache = False
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-5, weight_decay=0.0, fused=cuda)
+    return hf_loop(torch.compile(model) if compile_ else model, opt, autocast=True)
+
+
+def hf_loop(model, opt, autocast: bool):
+    """The peers' loop: the same rows in the same order as the engine, loss from model(labels=...)."""
     order = epoch_rows(rows, 0, 0)
     losses, t0 = [], None
     model.train()
@@ -123,7 +141,8 @@ def hf_lora():
             t0 = time.time()
         idx = order[step * args.batch : (step + 1) * args.batch]
         ids = torch.from_numpy(tokens[idx].astype(np.int64)).to(device)
-        loss = model(input_ids=ids, labels=ids).loss
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=autocast):
+            loss = model(input_ids=ids, labels=ids).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
         opt.step()
@@ -197,6 +216,8 @@ def hone(method: str, compile_: bool, dtype: str, fsdp: bool = False, targets="a
 runs = {
     "peak": lambda: {"flops": peak()},
     "hf_lora": hf_lora,
+    "hf_full": lambda: hf_full(False),
+    "hf_full_compile": lambda: hf_full(True),
     "hone_lora": lambda: hone("lora", False, "bf16"),
     "hone_lora_compile": lambda: hone("lora", True, "bf16"),
     "hone_full_compile": lambda: hone("none", True, "fp32"),
@@ -226,14 +247,18 @@ only = [k for k in results if k.split("@")[0] in runs and isinstance(results[k],
 (OUT / "lm_speed.json").write_text(json.dumps(results, indent=2))
 pk = results.get("peak", {}).get("flops")
 print(f"\n{results['gpu']}, {n_params / 1e9:.2f}B parameters, rows of {args.seq} tokens, {args.batch} rows a step, {args.steps} timed steps")
-print("| run | tokens/s | vs HF + PEFT | MFU | loss first -> last |")
+print("| run | tokens/s | vs the same kind of HF peer | MFU | loss first -> last |")
 print("|---|---:|---:|---:|---|")
-base = results.get("hf_lora", {}).get("tokens_per_s")
+# Like by like: LoRA against the LoRA peer, full fine-tuning against the faster full fine-tuning peer.
+base_lora = results.get("hf_lora", {}).get("tokens_per_s")
+base_full = max((results[k]["tokens_per_s"] for k in ("hf_full", "hf_full_compile") if k in results), default=None)
 for name in only:
     r = results[name]
     if "tokens_per_s" not in r:
         continue
-    fpt = flops_per_token_full if "_full_" in name.split("@")[0] else flops_per_token_lora
+    full = "_full" in name.split("@")[0]
+    fpt = flops_per_token_full if full else flops_per_token_lora
+    base = base_full if full else base_lora
     mfu = f"{100 * r['tokens_per_s'] * fpt / pk:.1f}%" if pk else "-"
     ratio = f"{r['tokens_per_s'] / base:.2f}x" if base else "-"
     print(f"| {name} | {r['tokens_per_s']:.0f} | {ratio} | {mfu} | {r['losses'][0]:.4f} -> {r['losses'][-1]:.4f} |")

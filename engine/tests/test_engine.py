@@ -1,6 +1,8 @@
 import io
 import json
 import math
+import sys
+from pathlib import Path
 
 import jsonschema
 import numpy as np
@@ -219,3 +221,14 @@ def test_recipes_are_leaves_that_share_one_training_loop():
                 assert "recipes" not in (node.module or ""), f"{f.name} imports {node.module}"
     for name in ("classify_train.py", "lm_train.py"):
         assert "loop.train(" in (recipes / name).read_text()
+
+
+def test_the_gpu_benches_job_matches_the_protocol(tmp_path):
+    # bench/gpu/lm_job.py writes the LmTrainJob the device benchmarks hand the engine; a field added
+    # to the protocol must reach it too, or a device run fails after its minutes of set-up.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench" / "gpu"))
+    from lm_job import shard_ref, train_job
+
+    for method, dtype in (("lora", "bf16"), ("none", "fp32")):
+        job = train_job(tmp_path / method, tmp_path / "model", shard_ref(tmp_path, 8), 8, 4, method, True, dtype, False)
+        jsonschema.validate(job, SCHEMA["$defs"]["Job"])

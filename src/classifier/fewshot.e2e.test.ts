@@ -76,6 +76,21 @@ test("few examples per label: the run chooses few-shot and says why; a kill -9 i
   assert.deepEqual(outcome(store2, id2), expected);
 });
 
+test("train.max_steps caps the contrastive stage as well as the heads' stage", () => {
+  const store = tempDir();
+  const r = hone(fewArgs(store, ["--set", "train.max_steps=3"]));
+  assert.equal(r.status, 0, r.stderr);
+  const runId = String(jsonLines(r.stdout).find((l) => l.kind === "run")!.id);
+  const plan = JSON.parse(readFileSync(join(store, "runs", runId, "plan.json"), "utf8"));
+  assert.equal(plan.method, "fewshot");
+  assert.equal(plan.pre_steps, 3);
+  assert.equal(plan.total_steps, 6);
+  const steps = jsonLines(r.stdout)
+    .filter((l) => l.type === "progress")
+    .map((l) => l.step as number);
+  assert.equal(Math.max(...steps), 6);
+});
+
 test("zero-shot: a classifier from label names and descriptions alone, evaluated, predicting and exported like a trained one", async () => {
   const store = tempDir();
   const dir = tempDir();

@@ -112,7 +112,8 @@ function methodPlan(cfg: ResolvedConfig, base: TrainingPlan, method: Method, rea
     return { ...base, total_steps: 0, warmup_steps: 0, eval_every_steps: 1, method, method_reason: reason, head_init: init, pairs: 0, pre_steps: 0 };
   if (method === "finetune") return { ...base, method, method_reason: reason, head_init: init, pairs: 0, pre_steps: 0 };
   const pairs = base.counts.train * f.pairs_per_example * f.epochs;
-  const pre = Math.ceil(pairs / f.batch_size);
+  // train.max_steps caps each stage: a short run (a smoke test) is short in both.
+  const pre = Math.min(Math.ceil(pairs / f.batch_size), cfg.train.max_steps ?? Number.POSITIVE_INFINITY);
   return { ...base, total_steps: pre + base.total_steps, method, method_reason: reason, head_init: init, pairs, pre_steps: pre };
 }
 
@@ -171,12 +172,16 @@ export function classifierTask(name: string, summary: string, config: TaskConfig
           const targets = (examples: typeof dataset.train): Targets => ({ main: mainTargets(heads, examples), tasks: taskTargets(heads, examples) });
           let contrastive: ClassifierFiles["contrastive"] = null;
           if (plan.pre_steps) {
-            const { pairs, similar } = samplePairs(
+            const sampled = samplePairs(
               dataset.train.map((e) => e.labels),
               f.pairs_per_example,
               f.epochs,
               cfg.train.seed,
             );
+            // The pairs the stage's steps take (fewer than sampled when train.max_steps caps it).
+            const used = Math.min(sampled.similar.length, plan.pre_steps * f.batch_size);
+            const pairs = sampled.pairs.slice(0, 2 * used);
+            const similar = sampled.similar.slice(0, used);
             contrastive = { pairs: join(paths.data, "contrastive.pairs.i32"), similar: join(paths.data, "contrastive.similar.f32"), count: similar.length };
             writeFileAtomic(contrastive.pairs, new Uint8Array(pairs.buffer));
             writeFileAtomic(contrastive.similar, new Uint8Array(similar.buffer));

@@ -279,7 +279,7 @@ export const AugmentConfig = strict({
 
 export const TrainConfig = strict({
   epochs: z.number().positive().default(5),
-  /** Overrides epochs when set. */
+  /** Overrides epochs when set (a few-shot run's contrastive stage is capped at it too). */
   max_steps: z.number().int().positive().nullable().default(null),
   /** auto: by model width (1e-4 up to 384 hidden units, 5e-5 up to 768, 2e-5 above). */
   lr: z.union([z.number().gt(0, "must be > 0").max(1), Auto]).default("auto"),
