@@ -216,7 +216,7 @@ function render() {
     "One fine-tuned run (SmolLM2-135M-Instruct, LoRA merged), each format answering the run's test prompts greedily at batch 1 on this machine's CPU (2 threads): PyTorch through a hand-written KV-cache loop (bench/peers/lm_cpu.py), GGUF through Hone's llama.cpp backend in Node (node-llama-cpp, the `hone serve` path). " +
     "TTFT: prompt evaluation plus the first token (median); prompt tokens/s: prompt tokens / TTFT; generation tokens/s: the tokens after the first, the stop token included on both sides / their time. " +
     "Test loss: mean next-token loss on the answers of the test split (GGUF: the file's weights read back by transformers, dequantized). Exact match: the answer equals the reference. " +
-    "Ratios are against PyTorch fp32 in the same run. q4_0: Q4_0 blocks whose scales minimise the rounding error weighted by each layer's inputs on the run's training sequences (an importance matrix, engine `lm/quant.py`; results dated before 2026-12-04 22:00 used the gguf library's max-abs scales), with the embedding, attention values and the MLP's output projection at q8_0.\n";
+    "Ratios are against PyTorch fp32 in the same run.\n";
   for (const f of files) {
     const r = JSON.parse(readFileSync(join(results, f), "utf8"));
     const base = r.rows[0];

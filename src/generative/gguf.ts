@@ -3,11 +3,11 @@
 // beside it. The engine writes it with the `gguf` library, reads it back and compares the next
 // token's distribution with the PyTorch model's on prompts of the run's own data; a file outside
 // its format's tolerance is not kept.
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { runEngine } from "../engine/process.js";
-import type { EventOf, LmGgufJob } from "../protocol/schema.js";
+import type { EventOf } from "../protocol/schema.js";
 import { PROTOCOL_VERSION } from "../protocol/schema.js";
 import { RunStore, storeDir } from "../store/store.js";
 import { HoneError } from "../util/errors.js";
@@ -65,20 +65,6 @@ function checkPrompts(runDir: string): (string | { role: "user"; content: string
   ]);
 }
 
-/** Tokens of the run's training sequences that weigh a 4-bit file's rounding (llama.cpp's imatrix
- * tools take about as much text); the run's own data, so the file is best where the model is used. */
-export const GGUF_CALIBRATION_TOKENS = 32_768;
-
-/** The run's training shard, when it kept one (every generative run does; older runs may not). */
-function calibrationOf(runDir: string): LmGgufJob["calibration"] {
-  const tokens = join(runDir, "data", "train.tokens.u32");
-  const offsets = join(runDir, "data", "train.offsets.u32");
-  if (!existsSync(tokens) || !existsSync(offsets)) return null;
-  const count = statSync(offsets).size / 4 - 1;
-  if (count < 1) return null;
-  return { shard: { tokens, offsets, count, loss_mask: null, rows: null }, max_tokens: GGUF_CALIBRATION_TOKENS };
-}
-
 export async function exportGguf(ref: string, opts: { store?: string; type?: GgufType; out?: string } = {}): Promise<GgufExport> {
   const store = new RunStore(storeDir(opts.store));
   try {
@@ -112,7 +98,6 @@ export async function exportGguf(ref: string, opts: { store?: string; type?: Ggu
         type,
         output: join(work, "model.gguf"),
         prompts: ids.map((x) => Array.from(x)),
-        calibration: type === "q4_0" ? calibrationOf(r.run.run_dir) : null,
         threads: Math.max(1, Math.min(4, cpus().length)),
       });
       const ev = result.events.find((e): e is EventOf<"gguf_written"> => e.type === "gguf_written")!;

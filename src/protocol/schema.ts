@@ -475,9 +475,6 @@ export const LmGgufJob = z
     output: path,
     /** Token ids of the prompts whose next-token distributions are compared. */
     prompts: z.array(z.array(nonNegInt).min(1)).min(1),
-    /** q4_0: sequences (the run's training data) whose inputs to each layer weigh the 4-bit
-     * rounding (an importance matrix), the first ones up to max_tokens; null: each weight by its size. */
-    calibration: z.object({ shard: LmShard, max_tokens: posInt }).strict().nullable(),
     threads: posInt,
   })
   .strict();

@@ -1,9 +1,8 @@
 """A generative run's model as one GGUF file (llama.cpp, Ollama, LM Studio): the adapter merged
 first, tensors named and laid out as llama.cpp reads them (the `gguf` library's own name map),
-weights in f16, q8_0 (the library's quantizer) or q4_0 (lm/quant.py: each block's scale chosen
-for the least error weighted by how large each input is on the run's own training text; a q4_0
-file keeps the embedding, the output layer, attention values and the MLP's output projection at
-q8_0), the tokenizer and the chat template in the metadata. Then the file is read back (transformers' GGUF loader) and its next-token
+weights in f16, q8_0 or q4_0 (the library's quantizers; a q4_0 file keeps the embedding, the
+output layer, attention values and the MLP's output projection at q8_0), the tokenizer and the chat template in
+the metadata. Then the file is read back (transformers' GGUF loader) and its next-token
 log-probabilities on the given prompts are compared with the PyTorch model's."""
 
 import os
@@ -14,8 +13,6 @@ import numpy as np
 import torch
 
 from .. import lm
-from ..lm.data import load_shard
-from ..lm.quant import input_importance, q4_0
 from ..protocol import EngineError
 
 # Weights of each file type; 1-D tensors (norms) stay f32 in every type, as llama.cpp keeps them.
@@ -54,7 +51,7 @@ def _vocab(model_dir: Path, n_vocab: int):
     return tokens, types
 
 
-def _write(model, model_dir: Path, out: Path, ftype: str, chat_template: "str | None", importance: dict) -> None:
+def _write(model, model_dir: Path, out: Path, ftype: str, chat_template: "str | None") -> None:
     import gguf
     from gguf.quants import quantize
 
@@ -115,8 +112,6 @@ def _write(model, model_dir: Path, out: Path, ftype: str, chat_template: "str | 
             kind = "f16"
         if kind == "f16":
             w.add_tensor(new, data.astype(np.float16))
-        elif kind == "q4_0":
-            w.add_tensor(new, q4_0(data, importance.get(name.removesuffix(".weight"))), raw_dtype=gguf.GGMLQuantizationType.Q4_0)
         else:
             qtype = gguf.GGMLQuantizationType.Q8_0 if kind == "q8_0" else gguf.GGMLQuantizationType.Q4_0
             w.add_tensor(new, quantize(data, qtype), raw_dtype=qtype)
@@ -145,16 +140,7 @@ def run(job: dict, channel) -> None:
     model.eval()
     final = Path(job["output"])
     tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-    importance = {}
-    calib = job["calibration"]
-    if job["type"] == "q4_0" and calib is not None:
-        # The first sequences of the run's training data, up to the job's token budget.
-        shard = load_shard(calib["shard"], pairs=False)
-        ends = np.searchsorted(shard.offsets[1:], calib["max_tokens"], side="right")
-        sequences = [shard.tokens[shard.offsets[i] : shard.offsets[i + 1]] for i in range(max(1, int(ends)))]
-        importance = input_importance(model, sequences)
-        channel.emit("log", level="info", message=f"4-bit scales weighted by the inputs of {len(sequences)} training sequences")
-    _write(model, Path(job["tokenizer_dir"]), tmp, job["type"], job["chat_template"], importance)
+    _write(model, Path(job["tokenizer_dir"]), tmp, job["type"], job["chat_template"])
     # Read back as a user's tool would, then compare the next token's distribution.
     try:
         back = AutoModelForCausalLM.from_pretrained(str(tmp.parent), gguf_file=tmp.name, dtype=torch.float32).eval()
