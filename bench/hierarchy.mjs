@@ -1,6 +1,6 @@
 // Benchmark: hierarchical strategies against the flat classifier, same model and budget, one
 // run after the other through the real CLI.
-//   node bench/hierarchy.mjs [--data-root ../shared/data] [--tag cpu] [clinc150] [wos]
+//   node bench/hierarchy.mjs [--data-root ../shared/data] [--out bench/out (the runs' stores)] [--tag cpu] [clinc150] [wos]
 //       -> bench/results/hierarchy-<tag>[-<variants>].json, written after every finished run
 //   node bench/hierarchy.mjs --record <hierarchy.json>  # keep a device run's file under bench/results/
 //   node bench/hierarchy.mjs render                     # the "hierarchy" section of docs/benchmarks.md
