@@ -61,6 +61,7 @@ def train_job(
             "compile": compile_,
             "gradient_checkpointing": False,
             "processes": 1,
+            "nodes": 1,
             "fsdp": fsdp,
         },
         "resume_from": None,

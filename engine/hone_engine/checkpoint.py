@@ -109,3 +109,43 @@ def restore(path: str, model, optimizer, load_model=None) -> int:
         if cuda:
             torch.cuda.set_rng_state_all(cuda)
     return int(meta["step"])
+
+
+CHUNK = 64 << 20  # bytes per broadcast: bounded memory whatever the checkpoint's size
+
+
+def from_head(path: str | None, ranks, into: Path, device) -> str | None:
+    """The checkpoint to resume from, readable on this machine. The head node (ranks 0..P-1) holds
+    it; the other nodes get its files broadcast in chunks, written once per node (by local rank 0)
+    under `into`, which the node's other processes then read. Always, even where the nodes share
+    a file system: a node never reads a checkpoint that another machine may still be writing or
+    that its file system shows stale."""
+    if path is None or ranks.nodes == 1:
+        return path
+    import torch.distributed as dist
+
+    here = ranks.rank < ranks.world // ranks.nodes  # a process of the head node
+    names = [[str(f.relative_to(path)), f.stat().st_size] for f in sorted(Path(path).rglob("*")) if f.is_file()] if ranks.main else None
+    box = [names]
+    dist.broadcast_object_list(box, src=0)
+    writer = not here and ranks.local == 0
+    if writer:
+        shutil.rmtree(into, ignore_errors=True)
+    on = device if device.type == "cuda" else torch.device("cpu")
+    for name, size in box[0]:
+        source = open(Path(path) / name, "rb") if ranks.main else None
+        target = None
+        if writer:
+            (into / name).parent.mkdir(parents=True, exist_ok=True)
+            target = open(into / name, "wb")
+        for start in range(0, size, CHUNK):
+            n = min(CHUNK, size - start)
+            buf = torch.frombuffer(bytearray(source.read(n)), dtype=torch.uint8).to(on) if ranks.main else torch.empty(n, dtype=torch.uint8, device=on)
+            dist.broadcast(buf, src=0)
+            if target:
+                target.write(buf.cpu().numpy().tobytes())
+        for f in (source, target):
+            if f:
+                f.close()
+    dist.barrier()  # the node's files are whole before any of its processes reads them
+    return path if here else str(into)

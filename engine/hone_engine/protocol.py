@@ -57,6 +57,46 @@ def _finite(value):
     return value
 
 
+def launch_rank() -> int:
+    """This process's rank in its job. One machine: torchrun's. Several (HONE_NODE_RANK set by the
+    orchestrator that started this node): the node rank the node was started with times the
+    processes per node, plus the local rank, so the head node (node rank 0, which keeps the run)
+    holds ranks 0..P-1. torchrun's c10d rendezvous numbers the nodes in its own order (by host
+    name and process id), which would put rank 0 on whichever machine sorts first."""
+    if "HONE_NODE_RANK" in os.environ:
+        return int(os.environ["HONE_NODE_RANK"]) * int(os.environ["LOCAL_WORLD_SIZE"]) + int(os.environ["LOCAL_RANK"])
+    return int(os.environ.get("RANK", "0"))
+
+
+class _Tolerant:
+    """stderr that outlives its reader. When the orchestrator is killed, the pipe of our stderr
+    has no reader: a library's warning would then raise BrokenPipeError somewhere in training
+    and end the process with an error, and under torchrun other nodes would wait minutes for it
+    at their exit barrier. Once the pipe breaks, what this process writes goes nowhere."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except (BrokenPipeError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+            os.dup2(devnull, 1)
+            os.close(devnull)
+            return len(text)
+
+    def flush(self):
+        try:
+            self._stream.flush()
+        except (BrokenPipeError, ValueError):
+            pass
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 class Channel:
     """Events out on the real stdout; job and control lines in on stdin.
 
@@ -67,11 +107,15 @@ class Channel:
     def __init__(self, stdin=None, stdout=None):
         # Under torchrun (several processes, one job) only rank 0 talks to the orchestrator:
         # the others read the job from its file and get decisions from rank 0 (lm_train.py).
-        self.rank = int(os.environ.get("RANK", "0"))
+        # Another node's first process tells its own node's orchestrator how the job ended
+        # (done or error events only, src/run/nodes.ts).
+        self.rank = launch_rank()
+        self.only = None if self.rank == 0 else ("done", "error")
         if stdout is None:
-            stdout = os.fdopen(os.dup(1), "w", buffering=1) if self.rank == 0 else open(os.devnull, "w")
+            node_leader = os.environ.get("HONE_NODE_RANK", "0") != "0" and os.environ.get("LOCAL_RANK") == "0"
+            stdout = os.fdopen(os.dup(1), "w", buffering=1) if self.rank == 0 or node_leader else open(os.devnull, "w")
             os.dup2(2, 1)
-            sys.stdout = sys.stderr
+            sys.stdout = sys.stderr = _Tolerant(sys.stderr)
         self._out = stdout
         self._in = stdin if stdin is not None else sys.stdin
         self._lines: queue.Queue[str | None] = queue.Queue()
@@ -106,6 +150,8 @@ class Channel:
 
     def emit(self, type_: str, **fields):
         event = _finite({"type": type_, **fields})
+        if self.only is not None and type_ not in self.only:
+            return
         try:
             self._out.write(json.dumps(event, allow_nan=False) + "\n")
             self._out.flush()

@@ -1,10 +1,12 @@
 """What every recipe sets up the same way: device, threads, precision, and Ctrl-C handling."""
 
+import os
 from contextlib import nullcontext
 
 import torch
 
 from . import interrupts
+from .protocol import launch_rank
 
 
 def setup(rt: dict):
@@ -48,15 +50,14 @@ class Ranks:
     evaluates and checkpoints; gradients are summed over all of them after each backward pass."""
 
     def __init__(self, rt: dict):
-        import os
-
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
+        self.rank = launch_rank()
         self.local = int(os.environ.get("LOCAL_RANK", "0"))
-        if self.world != rt["processes"]:
+        self.nodes = rt.get("nodes", 1)
+        if self.world != rt["processes"] * self.nodes:
             from .protocol import EngineError
 
-            raise EngineError("bad_job", f"the job is for {rt['processes']} process(es), this is one of {self.world}")
+            raise EngineError("bad_job", f"the job is for {rt['processes']} process(es) on each of {self.nodes} node(s), this is one of {self.world}")
         self.sharded = bool(rt.get("fsdp"))
         self.grouped = self.world > 1 or self.sharded  # FSDP needs a process group, even of one
         if self.grouped:
@@ -65,7 +66,9 @@ class Ranks:
             if rt["device"] == "cuda":
                 torch.cuda.set_device(self.local)
             backend = "nccl" if rt["device"] == "cuda" else "gloo"
-            if self.world > 1:
+            if self.nodes > 1:
+                dist.init_process_group(backend=backend, store=_node_store(self.rank), rank=self.rank, world_size=self.world)
+            elif self.world > 1:
                 dist.init_process_group(backend=backend)
             else:  # one process, not started by torchrun: an in-memory rendezvous
                 dist.init_process_group(backend=backend, store=dist.HashStore(), rank=0, world_size=1)
@@ -109,8 +112,82 @@ class Ranks:
         dist.broadcast_object_list(box, src=0)
         return box[0]
 
+    def adopt_head(self, job: dict) -> dict:
+        """Several nodes: every node's orchestrator built its job from its own copy of the config
+        and data, but only the head's knows the run (its checkpoint to resume from, whether to
+        evaluate it first). The job's settings must be the same on every node (else: an error
+        naming what differs); the head's resume point is everyone's."""
+        if self.nodes == 1:
+            return job
+        import torch.distributed as dist
+
+        mine = job_fingerprint(job)
+        every: list = [None] * self.world
+        dist.all_gather_object(every, mine)
+        for r, theirs in enumerate(every):
+            differ = sorted(k for k in mine if theirs.get(k) != every[0].get(k))
+            if differ:
+                from .protocol import EngineError
+
+                raise EngineError(
+                    "bad_job",
+                    f"node {r // (self.world // self.nodes)} was started with other {', '.join(differ)} than the head: run the same config and data on every node",
+                )
+        box = [{"resume_from": job["resume_from"], "eval_first": job["eval_first"]} if self.main else None]
+        dist.broadcast_object_list(box, src=0)
+        return {**job, "eval_first": box[0]["eval_first"], "head_resume_from": box[0]["resume_from"]}
+
     def close(self) -> None:
         if self.grouped:
             import torch.distributed as dist
 
             dist.destroy_process_group()
+
+
+def _node_store(rank: int):
+    """The key-value store of a job over several nodes: torchrun's agent store (every node's
+    workers reach it at MASTER_ADDR:MASTER_PORT), under a prefix of its own per restart, since the
+    ranks Hone gives differ from the ones torchrun's rendezvous wrote there. Two nodes started
+    with the same node rank are refused here, before they wait on each other for ever."""
+    from datetime import timedelta
+
+    import torch.distributed as dist
+
+    from .protocol import EngineError
+
+    agent = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+    base = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=not agent and rank == 0, timeout=timedelta(minutes=30))
+    store = dist.PrefixStore(f"hone/{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}", base)
+    if store.add(f"rank/{rank}", 1) > 1:
+        raise EngineError("bad_job", f"two nodes were started with node rank {os.environ['HONE_NODE_RANK']}: give each node its own (0 for the head)")
+    return store
+
+
+def job_fingerprint(job: dict) -> dict:
+    """What must be the same on every node of a job, each part hashed: the settings, and the
+    training and validation tokens themselves (files that each node wrote from its own copy of
+    the data). Paths differ between machines and are left out."""
+    import hashlib
+    import json
+    from pathlib import Path
+
+    def digest(x) -> str:
+        return hashlib.sha256(json.dumps(x, sort_keys=True).encode()).hexdigest()
+
+    def files(shard: dict | None) -> str:
+        if shard is None:
+            return "none"
+        h = hashlib.sha256()
+        for key in sorted(k for k, v in shard.items() if isinstance(v, str) and Path(v).is_file()):
+            h.update(Path(shard[key]).read_bytes())
+        return h.hexdigest()
+
+    model = {k: v for k, v in job["model"].items() if k not in ("path", "adapter")}
+    settings = {k: job[k] for k in job if k not in ("run_dir", "model", "data", "resume_from", "eval_first")}
+    settings["runtime"] = {k: v for k, v in job["runtime"].items() if k != "threads"}  # each machine its own cores
+    return {
+        "settings": digest(settings),
+        "model": digest(model),
+        "training data": files(job["data"]["train"]),
+        "validation data": files(job["data"]["validation"]),
+    }

@@ -89,7 +89,16 @@ def sft_job(tiny_lm, tmp_path, method="lora", steps=8, eval_every=4, resume=None
         "freeze": {"embeddings": False, "layers": 0, "patterns": []},
         "dpo": {"loss": "dpo", "beta": 0.1, "gamma_beta_ratio": 0.5, "desirable_weight": 1.0, "undesirable_weight": 1.0},
         "eval_every": eval_every,
-        "runtime": {"device": "cpu", "precision": "fp32", "threads": 1, "compile": False, "gradient_checkpointing": False, "processes": 1, "fsdp": False},
+        "runtime": {
+            "device": "cpu",
+            "precision": "fp32",
+            "threads": 1,
+            "compile": False,
+            "gradient_checkpointing": False,
+            "processes": 1,
+            "nodes": 1,
+            "fsdp": False,
+        },
         "resume_from": resume,
         "eval_first": False,
     }, seqs

@@ -205,3 +205,24 @@ test("settings the machine or the model cannot honour are refused before any wor
   writeFileSync(join(other, "config.json"), JSON.stringify({ ...config, vocab_size: 50 }));
   fails(resolve([], other), "model", /token ids up to \d+, but the model's embeddings hold 50 rows/);
 });
+
+test("several nodes: sft resolves them (flags' dotted settings override the file); a rank out of range, no endpoint, or an encoder task is refused with its path", () => {
+  const lm = (task: string, set: string[], model = tinyLm()) =>
+    resolveConfig(loadConfig(null, [`task=${task}`, ...set], { data: { train: "chat.jsonl" }, model: { path: model } }), machine);
+  const nodes = lm("sft", ["train.nodes.count=2", "train.nodes.rank=1", 'train.nodes.endpoint="10.0.0.1:29500"']).train.nodes!;
+  assert.deepEqual(nodes, { count: 2, rank: 1, endpoint: "10.0.0.1:29500", id: "hone" });
+  assert.deepEqual(lm("sft", []).train.nodes, { count: 1, rank: 0, endpoint: null, id: "hone" });
+  const outOfRange = configError(() => lm("sft", ["train.nodes.count=2", "train.nodes.rank=2", 'train.nodes.endpoint="h:1"']));
+  assert.deepEqual(outOfRange.issues[0]!.path, ["train", "nodes", "rank"]);
+  const noEndpoint = configError(() => lm("sft", ["train.nodes.count=2"]));
+  assert.deepEqual(noEndpoint.issues[0]!.path, ["train", "nodes", "endpoint"]);
+  const badEndpoint = configError(() => lm("sft", ["train.nodes.count=2", 'train.nodes.endpoint="no port"']));
+  assert.match(JSON.stringify(badEndpoint.issues), /host:port/);
+  const encoder = configError(() =>
+    resolveConfig(
+      loadConfig(null, ["train.nodes.count=2", 'train.nodes.endpoint="h:1"'], { data: { train: "d.jsonl" }, model: { path: tinyModel() } }),
+      machine,
+    ),
+  );
+  assert.deepEqual(encoder.issues[0]!.path, ["train", "nodes", "count"]);
+});

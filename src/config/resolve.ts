@@ -38,11 +38,32 @@ export interface TaskConfigHooks {
 
 export type MachineProbe = EventOf<"probe">;
 
-/** Encoder tasks train in one process: FSDP is for sharding causal language models. */
+/** Encoder tasks train in one process: FSDP and several nodes are for causal language models. */
 export function trainsInOneProcess(c: UserConfig): void {
   if (c.train.fsdp)
     throw new HoneError("config", "FSDP shards causal language models for sft and dpo", [
       { path: ["train", "fsdp"], message: `task ${c.task} trains in one process`, hint: "remove train.fsdp" },
+    ]);
+  if (c.train.nodes.count > 1)
+    throw new HoneError("config", "training over several machines is for sft, dpo and reward", [
+      { path: ["train", "nodes", "count"], message: `task ${c.task} trains in one process`, hint: "remove train.nodes (or --nodes)" },
+    ]);
+}
+
+/** Several machines: each needs the rendezvous endpoint and a rank of its own within the count. */
+function checkNodes(c: UserConfig): void {
+  const n = c.train.nodes;
+  if (n.rank >= n.count)
+    throw new HoneError("config", `node rank ${n.rank} is not below the node count ${n.count}`, [
+      {
+        path: ["train", "nodes", "rank"],
+        message: `ranks run from 0 (the head) to ${n.count - 1}`,
+        hint: "--node-rank 0 on the head, 1, 2, ... on the others",
+      },
+    ]);
+  if (n.count > 1 && n.endpoint === null)
+    throw new HoneError("config", "training over several machines needs the rendezvous endpoint", [
+      { path: ["train", "nodes", "endpoint"], message: "missing", hint: "--endpoint <head's address>:29500, the same on every node" },
     ]);
 }
 
@@ -171,6 +192,7 @@ export function resolveWith(hooks: TaskConfigHooks, loaded: LoadedConfig, machin
     ]);
   }
   hooks.check?.(c, info);
+  checkNodes(c);
   checkAgainstMachineAndModel(c, machine, info, hooks.defaultMaxLength);
   const adapterOn = generative && c.adapter.method !== "none";
   const lr = c.train.lr === "auto" ? hooks.defaultLr(info.hiddenSize, adapterOn) : c.train.lr;

@@ -213,6 +213,8 @@ export const ResolvedConfig = strict({
     processes: int.optional(),
     /** Shard the model over the processes (absent before FSDP: false). */
     fsdp: z.boolean().optional(),
+    /** Machines of a generative run (absent before multi-node training: one). */
+    nodes: strict({ count: int, rank: int, endpoint: z.string().nullable(), id: z.string() }).optional(),
     /** The metric is one of the task's selection metrics (its plug-in's config.selection). */
     early_stopping: strict({ metric: z.string(), patience: int, min_delta: num }),
     freeze: strict({ embeddings: z.boolean(), layers: int, patterns: z.array(z.string()) }),

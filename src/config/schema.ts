@@ -319,6 +319,26 @@ export const TrainConfig = strict({
    * one shard unit per layer) instead of each process holding all of them: the same training,
    * less memory per GPU, one all-gather per layer and pass more. */
   fsdp: z.boolean().default(false),
+  /** Generative tasks (sft, dpo, reward) over several machines, through torchrun's c10d
+   * rendezvous: every machine runs the same `hone train` (same config, same data) with its own
+   * rank, `processes` processes each. Node 0, the head, keeps the run (store, checkpoints,
+   * report); the others only train. Flags: --nodes, --node-rank, --endpoint. */
+  nodes: strict({
+    count: z.number().int().positive().max(1024).default(1),
+    /** 0 on the head; 1..count-1 on the others, each its own. */
+    rank: z.number().int().min(0).default(0),
+    /** host:port of the rendezvous, the head's address as every node reaches it. */
+    endpoint: z
+      .string()
+      .regex(/^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/, "host:port, e.g. 10.0.0.1:29500")
+      .nullable()
+      .default(null),
+    /** Names the rendezvous: two jobs sharing an endpoint need different ids. */
+    id: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/, "letters, digits, '.', '_' or '-'")
+      .default("hone"),
+  }).default({ count: 1, rank: 0, endpoint: null, id: "hone" }),
   early_stopping: strict({
     /** Metric that picks the best checkpoint; auto = accuracy (single-label) or micro_f1 (multi-label). */
     /** Generative tasks: loss (sft), reward_accuracy or reward_margin (dpo). */

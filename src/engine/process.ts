@@ -21,6 +21,8 @@ export interface EngineHandlers {
   env?: Record<string, string>;
   /** false: the result lists only error and done events (long-lived serving jobs). */
   keepEvents?: boolean;
+  /** A job over several machines: this node's rank and the rendezvous (train.nodes). */
+  nodes?: { rank: number; endpoint: string | null; id: string };
 }
 
 export interface EngineResult {
@@ -47,13 +49,23 @@ export function startEngine(job: Job, handlers: EngineHandlers = {}): EngineHand
   // A job for several processes starts under torchrun: each process reads the job from its file,
   // rank 0 writes the events and reads the control lines (engine/hone_engine/protocol.py).
   const processes = job.kind === "lm.train" ? job.runtime.processes : 1;
+  const nodes = job.kind === "lm.train" ? job.runtime.nodes : 1;
   let jobFile: string | null = null;
-  if (processes > 1) {
+  if (processes > 1 || nodes > 1) {
     jobFile = join(job.kind === "lm.train" ? job.run_dir : tmpdir(), `job-${process.pid}-${Date.now().toString(36)}.json`);
     writeJsonAtomic(jobFile, job);
   }
+  if (nodes > 1 && !handlers.nodes?.endpoint) throw new HoneError("engine", "a job over several nodes needs its rendezvous endpoint");
+  // Several machines: torchrun's c10d rendezvous at the endpoint; the engine ranks the head's
+  // processes first by HONE_NODE_RANK (engine/hone_engine/protocol.py, launch_rank).
+  const rendezvous =
+    nodes > 1
+      ? [`--nnodes=${nodes}`, "--rdzv-backend=c10d", `--rdzv-endpoint=${handlers.nodes!.endpoint}`, `--rdzv-id=${handlers.nodes!.id}`]
+      : ["--standalone"];
   const args =
-    processes > 1 ? ["-m", "torch.distributed.run", "--standalone", `--nproc_per_node=${processes}`, "-m", "hone_engine"] : ["-u", "-m", "hone_engine"];
+    processes > 1 || nodes > 1
+      ? ["-m", "torch.distributed.run", ...rendezvous, `--nproc-per-node=${processes}`, "-m", "hone_engine"]
+      : ["-u", "-m", "hone_engine"];
   const child = spawn(pythonExecutable(), args, {
     // Prepend, not replace: a user's PYTHONPATH may hold packages the engine needs.
     env: {
@@ -62,6 +74,7 @@ export function startEngine(job: Job, handlers: EngineHandlers = {}): EngineHand
       PYTHONPATH: [ENGINE_DIR, process.env.PYTHONPATH].filter(Boolean).join(delimiter),
       PYTHONUNBUFFERED: "1",
       ...(jobFile ? { HONE_JOB_FILE: jobFile, OMP_NUM_THREADS: String(job.kind === "lm.train" && job.runtime.threads ? job.runtime.threads : 1) } : {}),
+      ...(nodes > 1 ? { HONE_NODE_RANK: String(handlers.nodes!.rank) } : {}),
     },
     stdio: ["pipe", "pipe", "pipe"],
     // Its own process group: a terminal's Ctrl-C reaches only us, and we forward it once.
@@ -176,6 +189,18 @@ export function engineFailure(result: EngineResult): HoneError {
   return new HoneError("engine", `the engine stopped unexpectedly (exit ${result.exitCode ?? result.signal})`, [
     { message: result.stderrTail.slice(-8).join("\n") || "no output" },
   ]);
+}
+
+/** The engine's end; an abort meanwhile (Ctrl-C) asks it to finish its step, save and stop. */
+export async function untilExit(handle: EngineHandle, signal: AbortSignal | undefined): Promise<EngineResult> {
+  const onAbort = () => handle.interrupt();
+  if (signal?.aborted) onAbort();
+  signal?.addEventListener("abort", onAbort);
+  try {
+    return await handle.result;
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+  }
 }
 
 export async function runEngine(job: Job, handlers: EngineHandlers = {}): Promise<EngineResult> {

@@ -3,18 +3,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { EXAMPLE_DATA, hone, jsonLines, settled, tempDir, tinyLm, trainUntilFirstCheckpoint } from "../testing/fixtures.js";
+import { EXAMPLE_DATA, SUPPORT_QA, hone, jsonLines, settled, tempDir, tinyLm, trainUntilFirstCheckpoint } from "../testing/fixtures.js";
 
-const QA: [string, string][] = [
-  ["what is the refund window?", "thirty days from delivery."],
-  ["do you ship abroad?", "yes, to most of europe."],
-  ["how do i reset my password?", "use the forgot password link."],
-  ["can i pay with paypal?", "yes, paypal is accepted."],
-  ["where is my order?", "check the tracking page."],
-  ["is there a student discount?", "yes, ten percent off."],
-  ["can i change my address?", "only before the order ships."],
-  ["do you sell gift cards?", "yes, from ten to one hundred."],
-];
+const QA = SUPPORT_QA;
 
 function writeJsonl(file: string, rows: unknown[]): string {
   writeFileSync(file, `${rows.map((r) => JSON.stringify(r)).join("\n")}\n`);

@@ -379,8 +379,9 @@ export function lmTask(objective: LmObjective, summary: string): TaskPlugin<LmPl
       const rows = lmCfg.packing ? packSequences(lengths, cfg.data.max_length) : null;
       const nRows = rows ? rows.length : encoded.train.length;
       const t = cfg.train;
-      // Each of the processes takes batch_size rows of a micro-batch (engine: lm_train.py).
-      const stepsPerEpoch = Math.ceil(Math.ceil(nRows / (t.batch_size * (t.processes ?? 1))) / t.grad_accum);
+      // Each of the processes (on every node) takes batch_size rows of a micro-batch (engine: lm_train.py).
+      const world = (t.processes ?? 1) * (t.nodes?.count ?? 1);
+      const stepsPerEpoch = Math.ceil(Math.ceil(nRows / (t.batch_size * world)) / t.grad_accum);
       const total = t.max_steps ?? Math.max(1, Math.round(stepsPerEpoch * t.epochs));
       const { padId, stop } = specialIds(cfg, encoder);
       const plan: LmPlan = {
@@ -438,7 +439,13 @@ export function lmTask(objective: LmObjective, summary: string): TaskPlugin<LmPl
         freeze: t.freeze,
         dpo: lmCfg.dpo,
         eval_every: plan.eval_every_steps,
-        runtime: { ...runtimeSpec(cfg), gradient_checkpointing: t.gradient_checkpointing ?? false, processes: t.processes ?? 1, fsdp: t.fsdp ?? false },
+        runtime: {
+          ...runtimeSpec(cfg),
+          gradient_checkpointing: t.gradient_checkpointing ?? false,
+          processes: t.processes ?? 1,
+          nodes: t.nodes?.count ?? 1,
+          fsdp: t.fsdp ?? false,
+        },
         resume_from: resume.resumeFrom,
         eval_first: resume.evalFirst,
       };

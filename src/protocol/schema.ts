@@ -346,9 +346,10 @@ export const LmTrainJob = z
       })
       .strict(),
     eval_every: posInt,
-    /** processes: how many torchrun processes share the job (one per GPU); 1 = no torchrun.
-     * fsdp: shard the model over them (FSDP2) instead of replicating it. */
-    runtime: RuntimeSpec.extend({ gradient_checkpointing: z.boolean(), processes: posInt, fsdp: z.boolean() }).strict(),
+    /** processes: how many torchrun processes share the job on each node (one per GPU); 1 = no
+     * torchrun. nodes: how many machines (the job's world is processes x nodes). fsdp: shard the
+     * model over all of them (FSDP2) instead of replicating it. */
+    runtime: RuntimeSpec.extend({ gradient_checkpointing: z.boolean(), processes: posInt, nodes: posInt, fsdp: z.boolean() }).strict(),
     resume_from: path.nullable(),
     eval_first: z.boolean(),
   })

@@ -16,10 +16,12 @@ import { writeJsonAtomic } from "../util/fs.js";
 import { runPaths } from "./artifacts.js";
 import { checkpointSteps, removeTemporaries, stepDir } from "./checkpoints.js";
 import { faultPoint } from "./faults.js";
+import { joinHead, type NodeResult } from "./nodes.js";
 import { Selection, supervise } from "./supervise.js";
 import { evaluatesAt, stageEpochs, type PlanBase, type RunContext, type TaskPlugin, type TrainOptions, type TrainResult, type TrainUpdate } from "./types.js";
 
 export type { TrainOptions, TrainResult, TrainUpdate } from "./types.js";
+export type { NodeResult } from "./nodes.js";
 
 interface Opened {
   task: TaskPlugin;
@@ -43,7 +45,7 @@ function stopIfAborted(signal: AbortSignal | undefined, run: RunRecord | null): 
   );
 }
 
-async function createRun(store: RunStore, opts: TrainOptions, update: (u: TrainUpdate) => void): Promise<Opened> {
+async function createRun(store: RunStore, opts: TrainOptions, update: (u: TrainUpdate) => void, nodes: boolean): Promise<Opened | NodeResult> {
   update({ kind: "phase", text: "resolving config" });
   let cfg: ResolvedConfig;
   if (opts.resolved) cfg = opts.resolved;
@@ -52,11 +54,21 @@ async function createRun(store: RunStore, opts: TrainOptions, update: (u: TrainU
     cfg = resolveWith(taskPlugin(loaded.config.task).config, loaded, await probe());
   }
   const task = taskPlugin(cfg.task);
+  const node = cfg.train.nodes?.rank ?? 0;
+  if (node > 0 && !nodes)
+    throw new HoneError("usage", `node rank ${node} joins the head's run; it makes none of its own`, [
+      {
+        path: ["train", "nodes", "rank"],
+        message: "train() keeps runs: it is for the head (rank 0)",
+        hint: "start the other nodes with hone train (or launch())",
+      },
+    ]);
   stopIfAborted(opts.signal, null);
   update({ kind: "phase", text: "reading and checking data" });
   // Everything is read and checked before the run exists: bad input leaves nothing behind.
   const staged = await task.stage(cfg, { store, update });
   stopIfAborted(opts.signal, null);
+  if (node > 0) return joinHead(store, cfg, task, staged, opts, update);
 
   const { run, lock } = store.createLockedRun(cfg.task, cfg.name, cfg, "hone train");
   try {
@@ -81,7 +93,13 @@ async function createRun(store: RunStore, opts: TrainOptions, update: (u: TrainU
 /** How long a resume waits for the engine of a killed attempt to save and exit on its own. */
 const ORPHAN_WAIT_MS = 120_000;
 
-async function openForResume(store: RunStore, ref: string, update: (u: TrainUpdate) => void): Promise<Opened> {
+/** A resumed run over several nodes may meet at another endpoint; its stored config stays as it was. */
+function withEndpoint(cfg: ResolvedConfig, endpoint: string | undefined): ResolvedConfig {
+  const nodes = cfg.train.nodes;
+  return endpoint && nodes && nodes.count > 1 ? { ...cfg, train: { ...cfg.train, nodes: { ...nodes, endpoint } } } : cfg;
+}
+
+async function openForResume(store: RunStore, ref: string, update: (u: TrainUpdate) => void, endpoint?: string): Promise<Opened> {
   const found = store.findRun(ref);
   if (found.status === "completed") {
     const { task, run, cfg } = openRun(found);
@@ -126,7 +144,7 @@ async function openForResume(store: RunStore, ref: string, update: (u: TrainUpda
     const resumeFrom = checkpointSteps(paths.checkpoints).at(-1) ?? null;
     // Points logged after the checkpoint by the attempt that died are replayed, not kept twice.
     store.truncateMetrics(run.id, resumeFrom ?? 0);
-    const ctx: RunContext = { store, run, cfg, plan, files: task.upgradeFiles?.(files) ?? files, paths, update };
+    const ctx: RunContext = { store, run, cfg: withEndpoint(cfg, endpoint), plan, files: task.upgradeFiles?.(files) ?? files, paths, update };
     return { task, ctx, lock, resumeFrom };
   } catch (e) {
     lock.release();
@@ -153,12 +171,25 @@ function settle(store: RunStore, run: RunRecord, e: unknown): void {
   }
 }
 
+/** Train a run: create it (or resume it), train, finalise, report. On a machine of a job over
+ * several nodes, the head (node rank 0) does this; the others call launch(). */
 export async function train(opts: TrainOptions = {}): Promise<TrainResult> {
+  return (await trainOrJoin(opts, false)) as TrainResult;
+}
+
+/** What `hone train` runs on any machine: train() on the head (node rank 0), and on the other
+ * nodes of a job over several machines their part of the head's run (src/run/nodes.ts). */
+export async function launch(opts: TrainOptions = {}): Promise<TrainResult | NodeResult> {
+  return trainOrJoin(opts, true);
+}
+
+async function trainOrJoin(opts: TrainOptions, nodes: boolean): Promise<TrainResult | NodeResult> {
   const update = opts.onUpdate ?? (() => {});
   const store = new RunStore(storeDir(opts.store));
   try {
     stopIfAborted(opts.signal, null);
-    const opened = opts.resume ? await openForResume(store, opts.resume, update) : await createRun(store, opts, update);
+    const opened = opts.resume ? await openForResume(store, opts.resume, update, opts.endpoint) : await createRun(store, opts, update, nodes);
+    if ("node" in opened) return opened;
     try {
       let result: TrainResult;
       try {

@@ -3,7 +3,7 @@
 // and evaluation, log the series, forward Ctrl-C, and turn the end into a result.
 import { existsSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { engineFailure, startEngine } from "../engine/process.js";
+import { engineFailure, startEngine, untilExit } from "../engine/process.js";
 import type { Control, EventOf, Job } from "../protocol/schema.js";
 import type { MetricPoint } from "../store/store.js";
 import type { RunLock } from "../store/lock.js";
@@ -98,6 +98,7 @@ export async function supervise(
     onEval,
     onCompletions: s.respond,
     env: opts.env,
+    nodes: c.cfg.train.nodes,
     onEvent: (ev) => {
       update({ kind: "engine", event: ev });
       if (ev.type === "progress") store.logMetrics(run.id, ev.step, "train", s.trainSeries(ev));
@@ -110,14 +111,10 @@ export async function supervise(
     },
   });
   s.lock.setEngine(handle.pid);
-  const onAbort = () => handle.interrupt();
-  if (opts.signal?.aborted) onAbort();
-  opts.signal?.addEventListener("abort", onAbort);
   let result: Awaited<typeof handle.result>;
   try {
-    result = await handle.result;
+    result = await untilExit(handle, opts.signal);
   } finally {
-    opts.signal?.removeEventListener("abort", onAbort);
     s.lock.setEngine(null);
   }
   const done = result.events.find((e): e is EventOf<"done"> => e.type === "done");

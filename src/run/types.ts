@@ -43,6 +43,9 @@ export interface TrainOptions {
   evaluateTest?: boolean;
   /** Extra environment for the engine (GPU assignment). */
   env?: Record<string, string>;
+  /** A run over several nodes: the rendezvous endpoint, replacing its config's (a resumed run's
+   * head may have another address). */
+  endpoint?: string;
 }
 
 /** Metrics of one split, whatever the task: classifiers' or language models'. */

@@ -2,34 +2,17 @@
 // a tiny model trained through the CLI.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { EXAMPLE_DATA, hone, jsonLines, tempDir, tinyLm } from "../testing/fixtures.js";
+import { EXAMPLE_DATA, SUPPORT_QA, hone, jsonLines, tempDir, tinyLm, writeChat } from "../testing/fixtures.js";
 import { DEFAULT_SERVE } from "./app.js";
 import { ChatBackend, type ChatResult } from "./chat.js";
 import { createChatApp } from "./chat-app.js";
 
-const QA: [string, string][] = [
-  ["what is the refund window?", "thirty days from delivery."],
-  ["do you ship abroad?", "yes, to most of europe."],
-  ["how do i reset my password?", "use the forgot password link."],
-  ["can i pay with paypal?", "yes, paypal is accepted."],
-];
+const QA = SUPPORT_QA.slice(0, 4);
 
 test("POST /v1/chat/completions answers like the trained model, as JSON and as a stream; limits and keys hold", async () => {
   const dir = tempDir();
-  const chat = join(dir, "chat.jsonl");
-  writeFileSync(
-    chat,
-    `${QA.map(([q, a]) =>
-      JSON.stringify({
-        messages: [
-          { role: "user", content: q },
-          { role: "assistant", content: a },
-        ],
-      }),
-    ).join("\n")}\n`,
-  );
+  const chat = writeChat(join(dir, "chat.jsonl"), QA);
   const store = join(dir, "store");
   const r = hone([
     "--store",

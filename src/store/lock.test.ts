@@ -1,10 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { RunLock, orphanedEngineGone } from "./lock.js";
+import { RunLock, orphanedEngineGone, pidFileAlive, thisProcess } from "./lock.js";
 import { HoneError } from "../util/errors.js";
 import { tempDir } from "../testing/fixtures.js";
 
@@ -44,5 +44,21 @@ test("the wait is bounded, and skipped where the owner itself lives or no lock e
     live.release();
   } finally {
     engine.kill();
+  }
+});
+
+test("a study's pid file: a live process with its start time counts; a reused pid or an older Hone's bare pid of another program does not", async () => {
+  const child = spawn("sleep", ["30"]);
+  try {
+    await new Promise((res) => child.once("spawn", res));
+    const pid = child.pid!;
+    const start = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")[19]!;
+    assert.equal(pidFileAlive(JSON.stringify({ pid, start })), pid);
+    assert.equal(pidFileAlive(JSON.stringify({ pid, start: `${start}1` })), null, "the pid now belongs to a process that started later");
+    assert.equal(pidFileAlive(String(pid)), null, "a bare pid counts only while it runs the hone CLI");
+    assert.equal(pidFileAlive(JSON.stringify(thisProcess())), null, "this process is not another orchestrator");
+    assert.equal(pidFileAlive("not a pid"), null);
+  } finally {
+    child.kill("SIGKILL");
   }
 });

@@ -41,6 +41,30 @@ function alive(p: Proc): boolean {
   return p.start === null || start === null || start === p.start;
 }
 
+/** This process, as a lock names it. */
+export const thisProcess = (): Proc => ({ pid: process.pid, start: processStart(process.pid) });
+
+/** A pid file's process still runs: `{pid, start}`, or an older Hone's bare pid, which counts only
+ * while that pid runs the hone CLI (a reused pid is some other program). */
+export function pidFileAlive(text: string): number | null {
+  let p: Proc;
+  try {
+    const parsed = JSON.parse(text) as Proc | number;
+    p = typeof parsed === "number" ? { pid: parsed, start: null } : parsed;
+  } catch {
+    return null;
+  }
+  if (!Number.isInteger(p.pid) || p.pid === process.pid || !alive(p)) return null;
+  if (p.start === null) {
+    try {
+      if (!readFileSync(`/proc/${p.pid}/cmdline`, "utf8").includes("bin/hone")) return null;
+    } catch {
+      // no /proc (not Linux): trust the pid
+    }
+  }
+  return p.pid;
+}
+
 export function readLock(runDir: string): LockOwner | null {
   try {
     return JSON.parse(readFileSync(lockPath(runDir), "utf8")) as LockOwner;

@@ -1,6 +1,6 @@
 // Helpers for tests: temporary directories, the tiny random model, running the real CLI.
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, existsSync } from "node:fs";
+import { mkdtempSync, existsSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ENGINE_DIR, PACKAGE_ROOT, pythonExecutable } from "../engine/python.js";
@@ -9,6 +9,30 @@ export const ROOT = PACKAGE_ROOT;
 export const EXAMPLE_DATA = join(ROOT, "examples", "support", "data.jsonl");
 /** Public benchmark data beside the project (never copied into it). */
 export const SHARED_DATA = join(ROOT, "..", "shared", "data");
+
+/** Eight support questions and their answers: the chat data of the generative tests. */
+export const SUPPORT_QA: [string, string][] = [
+  ["what is the refund window?", "thirty days from delivery."],
+  ["do you ship abroad?", "yes, to most of europe."],
+  ["how do i reset my password?", "use the forgot password link."],
+  ["can i pay with paypal?", "yes, paypal is accepted."],
+  ["where is my order?", "check the tracking page."],
+  ["is there a student discount?", "yes, ten percent off."],
+  ["can i change my address?", "only before the order ships."],
+  ["do you sell gift cards?", "yes, from ten to one hundred."],
+];
+
+/** Question/answer pairs as a chat JSONL file (OpenAI messages); returns its path. */
+export function writeChat(file: string, qa: [string, string][] = SUPPORT_QA): string {
+  const rows = qa.map(([q, a]) => ({
+    messages: [
+      { role: "user", content: q },
+      { role: "assistant", content: a },
+    ],
+  }));
+  writeFileSync(file, `${rows.map((r) => JSON.stringify(r)).join("\n")}\n`);
+  return file;
+}
 
 export function tempDir(prefix = "hone-test-"): string {
   return mkdtempSync(join(tmpdir(), prefix));

@@ -10,6 +10,7 @@ import { loadConfig, type LoadedConfig } from "../config/load.js";
 import type { TuneConfig } from "../config/schema.js";
 import { probe } from "../engine/process.js";
 import { runPaths } from "../run/artifacts.js";
+import { pidFileAlive, thisProcess } from "../store/lock.js";
 import { RunStore, storeDir } from "../store/store.js";
 import { train, type TrainResult } from "../run/lifecycle.js";
 import { taskPlugin } from "../tasks/registry.js";
@@ -124,20 +125,14 @@ async function openStudy(storage: StudyStorage, opts: TuneOptions): Promise<{ lo
 function lockStudy(outDir: string, name: string): string {
   const lockFile = join(outDir, "orchestrator.pid");
   if (existsSync(lockFile)) {
-    const pid = Number(readFileSync(lockFile, "utf8"));
-    let alive = false;
-    try {
-      process.kill(pid, 0);
-      alive = pid !== process.pid;
-    } catch {
-      alive = false;
-    }
-    if (alive)
+    // The pid and its start time: a pid the system reused for another process is not the orchestrator.
+    const pid = pidFileAlive(readFileSync(lockFile, "utf8"));
+    if (pid !== null)
       throw new HoneError("usage", `study "${name}" is being run by process ${pid}`, [
         { message: "one orchestrator per study on the SQLite store", hint: "wait for it, or use --storage postgres://... for several workers" },
       ]);
   }
-  writeFileSync(lockFile, String(process.pid));
+  writeFileSync(lockFile, JSON.stringify(thisProcess()));
   return lockFile;
 }
 

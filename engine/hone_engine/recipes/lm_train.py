@@ -33,6 +33,7 @@ def run(job: dict, channel) -> None:
     device, autocast = runtime.setup(rt)
     ranks = runtime.Ranks(rt)  # one process, or one of torchrun's
     device = ranks.device(device)
+    job = ranks.adopt_head(job)  # several nodes: the same job everywhere, the head's resume point
     torch.manual_seed(opt_cfg["seed"])
     pad_id = job["model"]["pad_token_id"]
     dpo = objective == "dpo"
@@ -85,13 +86,14 @@ def run(job: dict, channel) -> None:
     optimizer = lm.adamw(params, opt_cfg, device)
 
     start_step = 0
-    if job["resume_from"]:
+    resume_from = checkpoint.from_head(job.get("head_resume_from", job["resume_from"]), ranks, run_dir / "checkpoints" / "from-head", device)
+    if resume_from:
 
         def load_weights(d):
             with fsdp.loading_full_tensors() if ranks.sharded else contextlib.nullcontext():
                 lm.load_pretrained_weights(model, d)
 
-        start_step = checkpoint.restore(job["resume_from"], model, optimizer, load_model=load_weights)
+        start_step = checkpoint.restore(resume_from, model, optimizer, load_model=load_weights)
     channel.emit(
         "started",
         parameters=sum(p.numel() for p in model.parameters()),

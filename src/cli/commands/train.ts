@@ -1,8 +1,9 @@
 // `hone train`: fine-tune a model; prints the test metrics at the end.
 import { Option, type Command } from "commander";
 import { renderAugment } from "../../augment/augment.js";
-import { train } from "../../run/lifecycle.js";
+import { launch } from "../../run/lifecycle.js";
 import { TASKS } from "../../tasks/registry.js";
+import { HoneError } from "../../util/errors.js";
 import { withInterrupt } from "../interrupt.js";
 import { progressReporter } from "../progress.js";
 import { collect, metricsTable, out, shorthands } from "../shared.js";
@@ -28,6 +29,9 @@ export function registerTrain(program: Command): void {
     .option("--init-from <run>", "start from another run's weights")
     .option("--set <key=value>", "override any setting, e.g. train.batch_size=16 (repeatable)", collect, [])
     .option("--resume <run>", "continue an interrupted run (id, name or 'last')")
+    .option("--nodes <n>", "machines that train together (sft, dpo, reward); the same command on each")
+    .option("--node-rank <k>", "this machine's rank: 0 on the head, which keeps the run; 1, 2, ... on the others")
+    .option("--endpoint <host:port>", "the rendezvous, the head's address as every node reaches it")
     .option("--json", "JSON lines on stdout instead of a progress bar")
     .addHelpText(
       "after",
@@ -36,23 +40,42 @@ Examples:
   hone train examples/support/hone.yaml
   hone train --data train.jsonl --model all-minilm-l6-v2 --epochs 3
   hone train hone.yaml --set train.lr=5e-5 --set train.freeze.layers=2
-  hone train --resume last`,
+  hone train --resume last
+  hone train sft.yaml --nodes 2 --node-rank 0 --endpoint 10.0.0.1:29500   (then --node-rank 1 on the other)`,
     )
     .action(async (config: string | undefined, o: Record<string, unknown>) => {
+      if (o.resume && (o.nodes !== undefined || o.nodeRank !== undefined))
+        throw new HoneError("usage", "a resumed run keeps its nodes", [
+          {
+            message: "--nodes and --node-rank come from the run's config",
+            hint: "on the head: hone train --resume <run> [--endpoint host:port]; the other nodes: their first command again",
+          },
+        ]);
       const reporter = progressReporter(Boolean(o.json));
       try {
         const result = await withInterrupt("finishing the current step and saving a checkpoint", (signal) =>
-          train({
+          launch({
             config: config ?? null,
-            set: o.set as string[],
+            set: [...(o.set as string[]), ...(o.resume ? [] : nodeFlags(o))],
             base: shorthands(o),
             store: program.opts().store,
             resume: o.resume as string | undefined,
+            endpoint: o.resume ? (o.endpoint as string | undefined) : undefined,
             onUpdate: reporter.onUpdate,
             signal,
           }),
         );
         reporter.stop();
+        if ("node" in result) {
+          if (o.json) out(JSON.stringify({ kind: "node", ...result }));
+          else
+            out(
+              result.reason === "interrupted"
+                ? `\nnode ${result.node} of ${result.nodes}: the job stopped at step ${result.step}; resume the run on the head and start this node again`
+                : `\nnode ${result.node} of ${result.nodes}: ${result.reason} at step ${result.step}; the run and its report are on the head (${result.endpoint})`,
+            );
+          return;
+        }
         if (o.json)
           out(
             JSON.stringify({
@@ -75,4 +98,13 @@ Examples:
         reporter.stop();
       }
     });
+}
+
+/** The node flags override a config file (which every machine shares): they go last, as --set. */
+function nodeFlags(o: Record<string, unknown>): string[] {
+  const set: string[] = [];
+  if (o.nodes !== undefined) set.push(`train.nodes.count=${Number(o.nodes)}`);
+  if (o.nodeRank !== undefined) set.push(`train.nodes.rank=${Number(o.nodeRank)}`);
+  if (o.endpoint !== undefined) set.push(`train.nodes.endpoint=${JSON.stringify(String(o.endpoint))}`);
+  return set;
 }

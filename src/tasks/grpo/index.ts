@@ -170,9 +170,13 @@ const task: TaskPlugin<GrpoPlan, GrpoFiles, LmMetrics> = {
             hint: "grpo: { reward: ./reward.ts } exporting a function ({ prompt, completion, example }) => number",
           },
         ]);
-      if ((typeof c.train.processes === "number" && c.train.processes > 1) || c.train.fsdp)
+      if ((typeof c.train.processes === "number" && c.train.processes > 1) || c.train.fsdp || c.train.nodes.count > 1)
         throw new HoneError("config", "task grpo trains in one process", [
-          { path: ["train", "processes"], message: "several processes are for sft, dpo and reward", hint: "remove train.processes and train.fsdp" },
+          {
+            path: ["train", "processes"],
+            message: "several processes are for sft, dpo and reward",
+            hint: "remove train.processes, train.fsdp and train.nodes",
+          },
         ]);
     },
     section: (c, ctx) => ({
