@@ -123,6 +123,7 @@ def train(
                     samples_per_s=window_samples / dt,
                     tokens_per_s=window_tokens / dt,
                     elapsed_s=now - t0,
+                    memory=runtime.peak_memory(params[0].device),
                     **({"stage": stage} if stage else {}),
                 )
                 last_report, window_start, window_samples, window_tokens = now, now, 0, 0

@@ -19,6 +19,24 @@ def setup(rt: dict):
     return device, autocast
 
 
+def peak_memory(device: torch.device) -> dict:
+    """The peaks this process reached so far: on a GPU, the caching allocator's (tensors
+    allocated, and memory reserved from the driver: what nvidia-smi shows, less the CUDA
+    context); everywhere, the process's resident set (the CPU side: weights, data, libraries)."""
+    import resource
+    import sys
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+    if device.type == "cuda":
+        return {
+            "device": "cuda",
+            "allocated_bytes": torch.cuda.max_memory_allocated(device),
+            "reserved_bytes": torch.cuda.max_memory_reserved(device),
+            "rss_bytes": rss,
+        }
+    return {"device": "cpu", "allocated_bytes": None, "reserved_bytes": None, "rss_bytes": rss}
+
+
 def interrupt_flag() -> dict:
     """Ctrl-C / SIGTERM set flag["set"]: the loop finishes its step, saves a checkpoint and exits.
     A Ctrl-C that came while the engine started (interrupts.py caught it) is already set."""

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import Recorder, example_rows, write_shard
+from hone_engine import runtime
 from hone_engine.classify import data as shards
 from hone_engine.loop import lr_factor
 from hone_engine.protocol import SCHEMA, Channel, EngineError
@@ -46,9 +47,22 @@ def test_lr_schedules():
 def test_events_are_nan_safe_json_and_match_the_schema():
     out = io.StringIO()
     ch = Channel(stdin=io.StringIO(""), stdout=out)
-    ch.emit("progress", step=1, total_steps=2, epoch=0.5, loss=float("nan"), lr=0.1, grad_norm=float("inf"), samples_per_s=1.0, tokens_per_s=2.0, elapsed_s=0.1)
+    ch.emit(
+        "progress",
+        step=1,
+        total_steps=2,
+        epoch=0.5,
+        loss=float("nan"),
+        lr=0.1,
+        grad_norm=float("inf"),
+        samples_per_s=1.0,
+        tokens_per_s=2.0,
+        elapsed_s=0.1,
+        memory=runtime.peak_memory(torch.device("cpu")),
+    )
     event = json.loads(out.getvalue())  # strict JSON: NaN would not parse in JavaScript
     assert event["loss"] is None and event["grad_norm"] is None
+    assert event["memory"]["rss_bytes"] > 50e6 and event["memory"]["allocated_bytes"] is None  # this process: torch is loaded
     jsonschema.validate(event, SCHEMA["$defs"]["Event"])
 
 

@@ -1,6 +1,7 @@
 // Training progress for people (a bar with ETA and throughput) or machines (--json: events as JSON lines).
 import cliProgress from "cli-progress";
 import type { TrainUpdate } from "../run/types.js";
+import { memoryText } from "../run/resources.js";
 import { duration } from "../util/table.js";
 
 export function progressReporter(json: boolean): { onUpdate: (u: TrainUpdate) => void; stop: () => void } {
@@ -41,7 +42,8 @@ export function progressReporter(json: boolean): { onUpdate: (u: TrainUpdate) =>
         const remaining = ((ev.total_steps - ev.step) * ev.elapsed_s) / Math.max(1, ev.step - startStep);
         const payload = {
           loss: ev.loss === null ? "nan" : ev.loss.toFixed(4),
-          sps: ev.samples_per_s.toFixed(1),
+          speed: ev.tokens_per_s > 0 ? `${Math.round(ev.tokens_per_s).toLocaleString("en-US")} tokens/s` : `${ev.samples_per_s.toFixed(1)} samples/s`,
+          memory: memoryText(ev.memory),
           epoch: ev.stage ? `${ev.epoch.toFixed(2)} (${ev.stage})` : ev.epoch.toFixed(2),
           etaText: duration(remaining),
         };
@@ -49,7 +51,7 @@ export function progressReporter(json: boolean): { onUpdate: (u: TrainUpdate) =>
           if (!bar) {
             bar = new cliProgress.SingleBar(
               {
-                format: "  {bar} {value}/{total} steps | epoch {epoch} | loss {loss} | {sps} samples/s | ETA {etaText}",
+                format: "  {bar} {value}/{total} steps | epoch {epoch} | loss {loss} | {speed} | {memory} | ETA {etaText}",
                 stream: process.stderr,
                 hideCursor: true,
                 clearOnComplete: true,
@@ -63,7 +65,7 @@ export function progressReporter(json: boolean): { onUpdate: (u: TrainUpdate) =>
           if (decile !== lastLogged) {
             lastLogged = decile;
             process.stderr.write(
-              `  step ${ev.step}/${ev.total_steps} | epoch ${payload.epoch} | loss ${payload.loss} | ${payload.sps} samples/s | ETA ${payload.etaText}\n`,
+              `  step ${ev.step}/${ev.total_steps} | epoch ${payload.epoch} | loss ${payload.loss} | ${payload.speed} | ${payload.memory} | ETA ${payload.etaText}\n`,
             );
           }
         }

@@ -108,6 +108,18 @@ test("sft: a tiny model learns a small instruction set through the CLI; generate
   ]) {
     assert.ok(existsSync(join(runDir, f)), `missing ${f}`);
   }
+  // Memory and throughput: in every progress event, the run's series, its report and runs show.
+  const progress = lines.filter((l) => l.type === "progress") as { memory: { device: string; allocated_bytes: number | null; rss_bytes: number } }[];
+  assert.ok(progress.length > 0 && progress.every((p) => p.memory.device === "cpu" && p.memory.allocated_bytes === null && p.memory.rss_bytes > 50e6));
+  const resources = JSON.parse(readFileSync(join(runDir, "report/resources.json"), "utf8")) as {
+    peak_rss_gib: number;
+    tokens_per_s: number;
+    peak_gpu_allocated_gib: null;
+  };
+  assert.equal(resources.peak_rss_gib, Math.max(...progress.map((p) => p.memory.rss_bytes)) / 2 ** 30);
+  assert.ok(resources.tokens_per_s > 0);
+  assert.equal(resources.peak_gpu_allocated_gib, null);
+  assert.match(hone(["--store", store, "runs", "show", "qa"]).stdout, /training: peak process memory \(RSS\) \d+\.\d\d GiB; [\d,]+ tokens\/s/);
   const samples = readFileSync(join(runDir, "report/samples.test.jsonl"), "utf8")
     .trim()
     .split("\n")

@@ -51,6 +51,20 @@ const posInt = int.positive();
 /** A float that may be null because it was NaN or infinite on the engine side. */
 const finiteOrNull = z.number().nullable();
 
+/** Peaks of one engine process so far (rank 0's under torchrun; the others hold the same model
+ * and batch). On a GPU: the caching allocator's peak of tensors allocated, and of memory reserved
+ * from the driver (what nvidia-smi shows, less the CUDA context); null on the CPU. rss: the
+ * process's peak resident set, on either. */
+export const PeakMemory = z
+  .object({
+    device: z.enum(["cpu", "cuda"]),
+    allocated_bytes: z.number().nonnegative().nullable(),
+    reserved_bytes: z.number().nonnegative().nullable(),
+    rss_bytes: z.number().nonnegative(),
+  })
+  .strict();
+export type PeakMemory = z.infer<typeof PeakMemory>;
+
 /** A split tokenized by TypeScript: ids of all examples concatenated, plus offsets. */
 export const TokenShard = z
   .object({
@@ -558,6 +572,7 @@ export const Event = z.discriminatedUnion("type", [
       samples_per_s: z.number(),
       tokens_per_s: z.number(),
       elapsed_s: z.number(),
+      memory: PeakMemory,
     })
     .strict(),
   z

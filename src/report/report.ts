@@ -2,6 +2,7 @@
 import { join } from "node:path";
 import type { HierarchyMetrics } from "../hierarchy/metrics.js";
 import { runPaths } from "../run/artifacts.js";
+import { resourcesOf } from "../run/resources.js";
 import type { TaskMetrics } from "../run/types.js";
 import type { RunStore } from "../store/store.js";
 import { writeFileAtomic, writeJsonAtomic } from "../util/fs.js";
@@ -30,6 +31,12 @@ export async function writeReports(
   }
 
   const points = store.metrics(runId);
+  // Peak memory and throughput (src/run/resources.ts), whatever the task.
+  const resources = resourcesOf(points);
+  if (resources) {
+    writeJsonAtomic(join(dir, "resources.json"), resources);
+    await store.addArtifact(runId, "report", join(dir, "resources.json"));
+  }
   const pick = (split: string, name: string): [number, number][] =>
     points.filter((p) => p.split === split && p.name === name && p.value !== null).map((p) => [p.step, p.value]);
   const series: Series[] = [

@@ -10,6 +10,7 @@ import type { RunLock } from "../store/lock.js";
 import { HoneError } from "../util/errors.js";
 import { checkpointSteps, stepDir, stepName } from "./checkpoints.js";
 import { faultPoint } from "./faults.js";
+import { memorySeries } from "./resources.js";
 import { stageEpochs, type Judged, type RunContext, type TrainOptions } from "./types.js";
 
 /** Loss is minimised, every other selection metric maximised. */
@@ -101,7 +102,7 @@ export async function supervise(
     nodes: c.cfg.train.nodes,
     onEvent: (ev) => {
       update({ kind: "engine", event: ev });
-      if (ev.type === "progress") store.logMetrics(run.id, ev.step, "train", s.trainSeries(ev));
+      if (ev.type === "progress") store.logMetrics(run.id, ev.step, "train", { ...s.trainSeries(ev), ...memorySeries(ev.memory) });
       if (ev.type === "checkpoint") {
         faultPoint("checkpoint");
         // Keep the newest checkpoint (for resume) and the best one (the result); delete the rest.

@@ -1,5 +1,6 @@
 // `hone runs`: list, show and compare runs.
 import type { Command } from "commander";
+import { renderResources, resourcesOf } from "../../run/resources.js";
 import { RunStore, storeDir } from "../../store/store.js";
 import { taskPlugin } from "../../tasks/registry.js";
 import { num, pct, table } from "../../util/table.js";
@@ -66,6 +67,8 @@ export function registerRuns(program: Command): void {
               ),
           );
         }
+        const resources = resourcesOf(store.metrics(r.id, "train"));
+        if (resources) out(`\ntraining: ${renderResources(resources)}`);
         if (r.test_metrics)
           out(
             "\ntest:\n" +
