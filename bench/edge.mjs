@@ -2,7 +2,7 @@
 //   node bench/edge.mjs run [support-chat] [clinc150] [--tag NAME] -> bench/results/edge-<task>-<tag>.json
 //   node bench/edge.mjs render                                     -> the "edge" section of docs/benchmarks.md
 // One run (trained here: examples/support-chat/sft.yaml, or bench/configs/edge-clinc150.yaml on
-// CLINC150 as chat) is merged and exported as GGUF f16, q8_0 and q4_0. Each format answers the
+// CLINC150 as chat) is merged and exported as GGUF f16, q8_0, q4_0 and q4_k_m. Each format answers the
 // run's test prompts greedily, one at a time: PyTorch fp32 and bf16 through bench/peers/lm_cpu.py
 // (prefill, then one token at a time with a KV cache), GGUF through Hone's llama.cpp backend in Node
 // (the `hone serve` path). Time to first token = prompt evaluation + the first token; prompt
@@ -18,7 +18,7 @@ const results = join(root, "bench", "results");
 const out = join(root, "bench", "out");
 const python = process.env.HONE_PYTHON ?? join(root, ".venv", "bin", "python");
 const [mode = "render", ...rest] = process.argv.slice(2);
-const FORMATS = ["f16", "q8_0", "q4_0"];
+const FORMATS = ["f16", "q8_0", "q4_0", "q4_k_m"];
 const THREADS = 2;
 
 const TASKS = {
@@ -216,15 +216,17 @@ function render() {
     "One fine-tuned run (SmolLM2-135M-Instruct, LoRA merged), each format answering the run's test prompts greedily at batch 1 on this machine's CPU (2 threads): PyTorch through a hand-written KV-cache loop (bench/peers/lm_cpu.py), GGUF through Hone's llama.cpp backend in Node (node-llama-cpp, the `hone serve` path). " +
     "TTFT: prompt evaluation plus the first token (median); prompt tokens/s: prompt tokens / TTFT; generation tokens/s: the tokens after the first, the stop token included on both sides / their time. " +
     "Test loss: mean next-token loss on the answers of the test split (GGUF: the file's weights read back by transformers, dequantized). Exact match: the answer equals the reference. " +
+    "Bits/weight: the file's bits over the model's parameters (PyTorch fp32 bytes / 4), metadata included. " +
+    "q4_0 keeps the embedding, attention values and MLP down projection at q8_0; q4_k_m is llama.cpp's Q4_K_M recipe, where rows whose length is not a multiple of 256 (576 in SmolLM2-135M: all but the MLP's down projection) take llama.cpp's own fallback, q5_0 for Q4_K and q8_0 for Q6_K, so on this model it is 4-bit only in name. " +
     "Ratios are against PyTorch fp32 in the same run.\n";
   for (const f of files) {
     const r = JSON.parse(readFileSync(join(results, f), "utf8"));
     const base = r.rows[0];
     md += `\n### ${r.task}\n\n\`${r.command}\` · ${r.date.slice(0, 10)} · ${r.machine.cpus} × ${r.machine.cpu} · torch ${base.versions?.torch ?? "?"} · ${r.rows[0].prompts} test prompts, at most ${r.settings.max_new_tokens} new tokens · raw: \`bench/results/${f}\`\n\n`;
-    md += "| format | file MiB | prompt tok/s | generation tok/s | TTFT p50 ms | test loss | exact match |\n|---|---|---|---|---|---|---|\n";
+    md += "| format | file MiB | bits/weight | prompt tok/s | generation tok/s | TTFT p50 ms | test loss | exact match |\n|---|---|---|---|---|---|---|---|\n";
     for (const row of r.rows) {
       const ratio = row === base ? "" : ` (${(row.generation_tokens_per_s / base.generation_tokens_per_s).toFixed(2)}x)`;
-      md += `| ${row.format} | ${mib(row.bytes)} | ${row.prompt_tokens_per_s.toFixed(0)} | ${row.generation_tokens_per_s.toFixed(1)}${ratio} | ${row.ttft_ms_p50.toFixed(1)} | ${row.test_loss.toFixed(4)} | ${(row.exact_match * 100).toFixed(1)}% |\n`;
+      md += `| ${row.format} | ${mib(row.bytes)} | ${((row.bytes * 8) / (base.bytes / 4)).toFixed(2)} | ${row.prompt_tokens_per_s.toFixed(0)} | ${row.generation_tokens_per_s.toFixed(1)}${ratio} | ${row.ttft_ms_p50.toFixed(1)} | ${row.test_loss.toFixed(4)} | ${(row.exact_match * 100).toFixed(1)}% |\n`;
     }
   }
   md += "<!-- edge:end -->";

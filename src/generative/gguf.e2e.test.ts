@@ -11,7 +11,7 @@ import { GgufChatBackend } from "../serve/gguf-chat.js";
 import { join } from "node:path";
 import { EXAMPLE_DATA, hone, jsonLines, tempDir, tinyLm, tinySftArgs, tinyTrainArgs } from "../testing/fixtures.js";
 
-test("GGUF export: f16, q8_0 and q4_0 read back and compared with PyTorch; template and Modelfile; served from Node by llama.cpp; bad requests refused", async () => {
+test("GGUF export: f16, q8_0, q4_0 and q4_k_m read back and compared with PyTorch; template and Modelfile; served from Node by llama.cpp; bad requests refused", async () => {
   const dir = tempDir();
   const chat = join(dir, "chat.jsonl");
   const rows = ["what is the refund window?|thirty days.", "do you ship abroad?|yes, to europe.", "can i pay with paypal?|yes."].map((x) => {
@@ -43,7 +43,7 @@ test("GGUF export: f16, q8_0 and q4_0 read back and compared with PyTorch; templ
   const chatTemplate = (JSON.parse(template) as { chat_template?: string }).chat_template ?? readFileSync(join(model, "chat_template.jinja"), "utf8");
 
   const sizes: Record<string, number> = {};
-  for (const type of ["f16", "q8_0", "q4_0"]) {
+  for (const type of ["f16", "q8_0", "q4_0", "q4_k_m"]) {
     const e = hone(["--store", store, "export", "chat", "--format", "gguf", "--quantize", type, "--json"]);
     assert.equal(e.status, 0, e.stderr);
     const g = JSON.parse(e.stdout) as {

@@ -484,8 +484,9 @@ export const LmGgufJob = z
     tokenizer_dir: path,
     /** The chat template written into the metadata (tokenizer.chat_template), or null. */
     chat_template: z.string().nullable(),
-    /** Weights: f16, q8_0 or q4_0 (norms stay f32). */
-    type: z.enum(["f16", "q8_0", "q4_0"]),
+    /** Weights: f16, q8_0, q4_0, or q4_k_m (llama.cpp's mix of Q4_K and Q6_K, with its fallbacks
+     * for rows that are not a multiple of 256); norms stay f32. */
+    type: z.enum(["f16", "q8_0", "q4_0", "q4_k_m"]),
     /** The GGUF file (written to a temporary sibling, then renamed once it reads back). */
     output: path,
     /** Token ids of the prompts whose next-token distributions are compared. */

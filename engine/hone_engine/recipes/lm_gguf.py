@@ -1,7 +1,8 @@
 """A generative run's model as one GGUF file (llama.cpp, Ollama, LM Studio): the adapter merged
 first, tensors named and laid out as llama.cpp reads them (the `gguf` library's own name map),
 weights in f16, q8_0 or q4_0 (the library's quantizers; a q4_0 file keeps the embedding, the
-output layer, attention values and the MLP's output projection at q8_0), the tokenizer and the chat template in
+output layer, attention values and the MLP's output projection at q8_0) or q4_k_m (llama.cpp's
+recipe with its k-quants, written by lm/kquants.py), the tokenizer and the chat template in
 the metadata. Then the file is read back (transformers' GGUF loader) and its next-token
 log-probabilities on the given prompts are compared with the PyTorch model's."""
 
@@ -13,13 +14,16 @@ import numpy as np
 import torch
 
 from .. import lm
+from ..lm import kquants
 from ..protocol import EngineError
 
 # Weights of each file type; 1-D tensors (norms) stay f32 in every type, as llama.cpp keeps them.
-FILE_TYPES = {"f16": "MOSTLY_F16", "q8_0": "MOSTLY_Q8_0", "q4_0": "MOSTLY_Q4_0"}
+FILE_TYPES = {"f16": "MOSTLY_F16", "q8_0": "MOSTLY_Q8_0", "q4_0": "MOSTLY_Q4_0", "q4_k_m": "MOSTLY_Q4_K_M"}
 # In a 4-bit file, the tensors 4 bits hurt most keep 8: the values of attention and the MLP's
 # output projection (llama.cpp's *_M recipes keep these two wider for the same reason).
 WIDER_IN_4BIT = ("attn_v.weight", "ffn_down.weight")
+# The k-quants, which the gguf library reads but does not write.
+K_WRITERS = {"q4_k": kquants.quantize_q4_k, "q6_k": kquants.quantize_q6_k}
 
 
 def _permute(w: torch.Tensor, n_head: int) -> torch.Tensor:
@@ -104,6 +108,10 @@ def _write(model, model_dir: Path, out: Path, ftype: str, chat_template: "str | 
             w.add_tensor(new, data.astype(np.float32))
             continue
         kind = ftype
+        if kind == "q4_k_m":
+            # llama.cpp's own recipe, tensor by tensor (lm/kquants.py), fallbacks included.
+            layer = int(new.split(".")[1]) if new.startswith("blk.") else None
+            kind = kquants.q4_k_m_type(new, data.shape[-1], layer, cfg.num_hidden_layers, tied)
         # The embedding and output layers keep 8 bits in a 4-bit file (llama.cpp keeps them wider
         # too); a row whose length is not a multiple of the 32-value block stays f16.
         if kind == "q4_0" and (new.startswith(("token_embd", "output")) or new.endswith(WIDER_IN_4BIT)):
@@ -112,8 +120,10 @@ def _write(model, model_dir: Path, out: Path, ftype: str, chat_template: "str | 
             kind = "f16"
         if kind == "f16":
             w.add_tensor(new, data.astype(np.float16))
+        elif kind in K_WRITERS:
+            w.add_tensor(new, K_WRITERS[kind](data), raw_dtype=getattr(gguf.GGMLQuantizationType, kind.upper()))
         else:
-            qtype = gguf.GGMLQuantizationType.Q8_0 if kind == "q8_0" else gguf.GGMLQuantizationType.Q4_0
+            qtype = getattr(gguf.GGMLQuantizationType, kind.upper())
             w.add_tensor(new, quantize(data, qtype), raw_dtype=qtype)
     w.write_header_to_file()
     w.write_kv_data_to_file()

@@ -36,20 +36,21 @@ export function registerDeploy(program: Command): void {
       new Option("--format <format>", "onnx (encoder tasks) or gguf (generative runs, for llama.cpp / Ollama)").choices(["onnx", "gguf"]).default("onnx"),
     )
     .addOption(
-      new Option("--quantize <type>", "onnx: none (fp32), int8 (dynamic) or fp16; gguf: f16 (default), q8_0 or q4_0").choices([
+      new Option("--quantize <type>", "onnx: none (fp32), int8 (dynamic) or fp16; gguf: f16 (default), q8_0, q4_0 or q4_k_m").choices([
         "none",
         "int8",
         "fp16",
         "f16",
         "q8_0",
         "q4_0",
+        "q4_k_m",
       ]),
     )
     .option("--out <dir>", "bundle directory (default: runs/<id>/export/<format>-<precision>)")
     .option("--compare", "measure PyTorch fp32 and ONNX fp32 / fp16 / int8 on the test split: size, latency, throughput, accuracy")
     .option("--json", "print JSON")
     .action(async (ref: string, o: { format: "onnx" | "gguf"; quantize?: string; out?: string; json?: boolean; compare?: boolean }) => {
-      const kinds = { onnx: ["none", "int8", "fp16"], gguf: ["f16", "q8_0", "q4_0"] }[o.format];
+      const kinds = { onnx: ["none", "int8", "fp16"], gguf: ["f16", "q8_0", "q4_0", "q4_k_m"] }[o.format];
       if (o.quantize !== undefined && !kinds.includes(o.quantize))
         throw new HoneError("usage", `--quantize ${o.quantize} is not a ${o.format} type`, [
           { path: ["--quantize"], message: `${o.format} takes ${kinds.join(", ")}`, hint: `e.g. --format ${o.format} --quantize ${kinds[1]}` },
