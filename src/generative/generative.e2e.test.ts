@@ -108,6 +108,18 @@ test("sft: a tiny model learns a small instruction set through the CLI; generate
   ]) {
     assert.ok(existsSync(join(runDir, f)), `missing ${f}`);
   }
+  // The dry run planned this run without making one; its parameter counts (read from the
+  // safetensors headers) are the engine's own.
+  const dry = hone([...common(join(dir, "dry"), model), "--task", "sft", "--data", chat, "--set", "train.batch_size=2", "--dry-run"]);
+  assert.equal(dry.status, 0, dry.stderr);
+  const planned = jsonLines(dry.stdout).find((l) => l.kind === "plan") as {
+    plan: { memory_estimate: { total: number; inputs: { parameters: number; trained_parameters: number } } };
+  };
+  assert.ok(!existsSync(join(dir, "dry", "runs")) || readdirSync(join(dir, "dry", "runs")).length === 0, "a dry run makes no run");
+  const started = lines.find((l) => l.type === "started") as { parameters: number; trainable_parameters: number };
+  const estimate = planned.plan.memory_estimate;
+  assert.equal(estimate.inputs.trained_parameters, started.trainable_parameters);
+  assert.equal(estimate.inputs.parameters + estimate.inputs.trained_parameters, started.parameters);
   // Memory and throughput: in every progress event, the run's series, its report and runs show.
   const progress = lines.filter((l) => l.type === "progress") as { memory: { device: string; allocated_bytes: number | null; rss_bytes: number } }[];
   assert.ok(progress.length > 0 && progress.every((p) => p.memory.device === "cpu" && p.memory.allocated_bytes === null && p.memory.rss_bytes > 50e6));
@@ -115,10 +127,13 @@ test("sft: a tiny model learns a small instruction set through the CLI; generate
     peak_rss_gib: number;
     tokens_per_s: number;
     peak_gpu_allocated_gib: null;
+    estimate_gib: number;
+    measured_over_estimate: number | null;
   };
   assert.equal(resources.peak_rss_gib, Math.max(...progress.map((p) => p.memory.rss_bytes)) / 2 ** 30);
   assert.ok(resources.tokens_per_s > 0);
   assert.equal(resources.peak_gpu_allocated_gib, null);
+  assert.ok(resources.estimate_gib > 0 && resources.measured_over_estimate === null, "on the CPU the estimate is shown, not compared");
   assert.match(hone(["--store", store, "runs", "show", "qa"]).stdout, /training: peak process memory \(RSS\) \d+\.\d\d GiB; [\d,]+ tokens\/s/);
   const samples = readFileSync(join(runDir, "report/samples.test.jsonl"), "utf8")
     .trim()

@@ -24,6 +24,7 @@ import { commonFormat, promptAndAnswer, type LmExample, type LmFormat, type Turn
 import { lmEncoder, loadLmDataset, readLmExamples, type Split } from "./dataset.js";
 import type { PreferenceData } from "./preference.js";
 import type { LmEncoder } from "./encode.js";
+import { estimateMemory } from "./memory.js";
 import { generationMetrics, lmMetricValue, type LmMetrics } from "./metrics.js";
 import { packSequences, paddingReport, type PaddingReport } from "./pack.js";
 import { inspectLmData, renderLmInspect, renderLmMetrics } from "./render.js";
@@ -398,6 +399,7 @@ export function lmTask(objective: LmObjective, summary: string): TaskPlugin<LmPl
         pad_token_id: padId,
         stop_token_ids: stop,
         template: encoder.template?.source.origin ?? null,
+        memory_estimate: estimateMemory(cfg, objective.pairwise),
       };
       const dataHash = sha256(JSON.stringify([examples.train, examples.validation, examples.test].map((x) => x.map(({ origin: _o, ...e }) => e))));
       return {

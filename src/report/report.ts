@@ -3,7 +3,7 @@ import { join } from "node:path";
 import type { HierarchyMetrics } from "../hierarchy/metrics.js";
 import { runPaths } from "../run/artifacts.js";
 import { resourcesOf } from "../run/resources.js";
-import type { TaskMetrics } from "../run/types.js";
+import type { PlanBase, TaskMetrics } from "../run/types.js";
 import type { RunStore } from "../store/store.js";
 import { writeFileAtomic, writeJsonAtomic } from "../util/fs.js";
 import { confusionChart, icicleChart, lineChart, svgToPng, type Series, type TreeCell } from "./plots.js";
@@ -32,7 +32,7 @@ export async function writeReports(
 
   const points = store.metrics(runId);
   // Peak memory and throughput (src/run/resources.ts), whatever the task.
-  const resources = resourcesOf(points);
+  const resources = resourcesOf(points, (run.plan as PlanBase | null)?.memory_estimate ?? null);
   if (resources) {
     writeJsonAtomic(join(dir, "resources.json"), resources);
     await store.addArtifact(runId, "report", join(dir, "resources.json"));

@@ -18,9 +18,19 @@ import { checkpointSteps, removeTemporaries, stepDir } from "./checkpoints.js";
 import { faultPoint } from "./faults.js";
 import { joinHead, type NodeResult } from "./nodes.js";
 import { Selection, supervise } from "./supervise.js";
-import { evaluatesAt, stageEpochs, type PlanBase, type RunContext, type TaskPlugin, type TrainOptions, type TrainResult, type TrainUpdate } from "./types.js";
+import {
+  evaluatesAt,
+  stageEpochs,
+  type DryRunResult,
+  type PlanBase,
+  type RunContext,
+  type TaskPlugin,
+  type TrainOptions,
+  type TrainResult,
+  type TrainUpdate,
+} from "./types.js";
 
-export type { TrainOptions, TrainResult, TrainUpdate } from "./types.js";
+export type { DryRunResult, TrainOptions, TrainResult, TrainUpdate } from "./types.js";
 export type { NodeResult } from "./nodes.js";
 
 interface Opened {
@@ -45,7 +55,7 @@ function stopIfAborted(signal: AbortSignal | undefined, run: RunRecord | null): 
   );
 }
 
-async function createRun(store: RunStore, opts: TrainOptions, update: (u: TrainUpdate) => void, nodes: boolean): Promise<Opened | NodeResult> {
+async function createRun(store: RunStore, opts: TrainOptions, update: (u: TrainUpdate) => void, nodes: boolean): Promise<Opened | NodeResult | DryRunResult> {
   update({ kind: "phase", text: "resolving config" });
   let cfg: ResolvedConfig;
   if (opts.resolved) cfg = opts.resolved;
@@ -68,6 +78,7 @@ async function createRun(store: RunStore, opts: TrainOptions, update: (u: TrainU
   // Everything is read and checked before the run exists: bad input leaves nothing behind.
   const staged = await task.stage(cfg, { store, update });
   stopIfAborted(opts.signal, null);
+  if (opts.dryRun) return { dryRun: true, cfg, plan: staged.plan };
   if (node > 0) return joinHead(store, cfg, task, staged, opts, update);
 
   const { run, lock } = store.createLockedRun(cfg.task, cfg.name, cfg, "hone train");
@@ -179,17 +190,17 @@ export async function train(opts: TrainOptions = {}): Promise<TrainResult> {
 
 /** What `hone train` runs on any machine: train() on the head (node rank 0), and on the other
  * nodes of a job over several machines their part of the head's run (src/run/nodes.ts). */
-export async function launch(opts: TrainOptions = {}): Promise<TrainResult | NodeResult> {
+export async function launch(opts: TrainOptions = {}): Promise<TrainResult | NodeResult | DryRunResult> {
   return trainOrJoin(opts, true);
 }
 
-async function trainOrJoin(opts: TrainOptions, nodes: boolean): Promise<TrainResult | NodeResult> {
+async function trainOrJoin(opts: TrainOptions, nodes: boolean): Promise<TrainResult | NodeResult | DryRunResult> {
   const update = opts.onUpdate ?? (() => {});
   const store = new RunStore(storeDir(opts.store));
   try {
     stopIfAborted(opts.signal, null);
     const opened = opts.resume ? await openForResume(store, opts.resume, update, opts.endpoint) : await createRun(store, opts, update, nodes);
-    if ("node" in opened) return opened;
+    if ("node" in opened || "dryRun" in opened) return opened;
     try {
       let result: TrainResult;
       try {

@@ -1,5 +1,7 @@
 // Memory and throughput of a run, whatever its task: the series the lifecycle logs from the
-// engine's progress events, and their summary in the report (resources.json) and `hone runs show`.
+// engine's progress events, and their summary in the report (resources.json) and `hone runs show`;
+// beside them the task's estimate made before the run (plan.memory_estimate, where it makes one:
+// src/generative/memory.ts), so every run checks its estimate against what it measured.
 import type { PeakMemory } from "../protocol/schema.js";
 import type { MetricPoint } from "../store/store.js";
 
@@ -29,9 +31,12 @@ export interface Resources {
   /** Median over the run's progress events: each measures training only (not evaluation or saving). */
   tokens_per_s: number | null;
   samples_per_s: number | null;
+  /** The task's estimate before the run (GiB per process), and measured GPU peak / estimate. */
+  estimate_gib: number | null;
+  measured_over_estimate: number | null;
 }
 
-export function resourcesOf(points: MetricPoint[]): Resources | null {
+export function resourcesOf(points: MetricPoint[], estimate: MemoryEstimate | null = null): Resources | null {
   const train = points.filter((p) => p.split === "train");
   if (!train.length) return null;
   const values = (name: string) => train.filter((p) => p.name === name && p.value !== null).map((p) => p.value);
@@ -46,6 +51,9 @@ export function resourcesOf(points: MetricPoint[]): Resources | null {
     peak_rss_gib: max("peak_rss_gib"),
     tokens_per_s: median("tokens_per_s"),
     samples_per_s: median("samples_per_s"),
+    estimate_gib: estimate ? estimate.total / GIB : null,
+    // On a GPU only: a CPU process's resident set holds libraries and data the estimate leaves out.
+    measured_over_estimate: estimate && max("peak_gpu_allocated_gib") !== null ? max("peak_gpu_allocated_gib")! / (estimate.total / GIB) : null,
   };
 }
 
@@ -56,6 +64,47 @@ export function renderResources(r: Resources): string {
     r.peak_rss_gib !== null ? `peak process memory (RSS) ${gib(r.peak_rss_gib)}` : null,
     r.tokens_per_s !== null ? `${Math.round(r.tokens_per_s).toLocaleString("en-US")} tokens/s` : null,
     r.samples_per_s !== null ? `${r.samples_per_s.toFixed(1)} samples/s` : null,
+    r.estimate_gib !== null
+      ? `estimated ${gib(r.estimate_gib)} before the run${r.measured_over_estimate !== null ? ` (measured ${r.measured_over_estimate.toFixed(2)}x that)` : ""}`
+      : null,
   ];
   return parts.filter(Boolean).join("; ");
+}
+
+/** Memory per process that a task estimates before a run (its plan's memory_estimate). */
+export interface MemoryEstimate {
+  /** Bytes per process. */
+  weights: number;
+  trained_state: number;
+  activations: number;
+  logits: number;
+  total: number;
+  inputs: {
+    parameters: number;
+    trained_parameters: number;
+    layers: number;
+    hidden: number;
+    kv: number;
+    intermediate: number;
+    gated_mlp: boolean;
+    vocab: number;
+    tokens_per_micro_batch: number;
+    bytes_per_activation: number;
+    checkpointing: boolean;
+    shards: number;
+  };
+}
+
+const gibText = (bytes: number) => `${(bytes / 2 ** 30).toFixed(2)} GiB`;
+
+export function renderEstimate(e: MemoryEstimate, device: string): string {
+  const i = e.inputs;
+  return [
+    `memory per process (estimate, ${device}): ${gibText(e.total)}`,
+    `  weights ${gibText(e.weights)} (${(i.parameters / 1e6).toFixed(1)}M parameters)`,
+    `  trained state ${gibText(e.trained_state)} (${(i.trained_parameters / 1e6).toFixed(2)}M trained: weights, gradients, AdamW)`,
+    `  activations ${gibText(e.activations)} (${i.tokens_per_micro_batch} tokens a micro-batch, ${i.layers} layers${i.checkpointing ? ", checkpointed" : ""})`,
+    `  logits ${gibText(e.logits)} (4096-token chunks x ${i.vocab} vocabulary)`,
+    "  not counted: the CUDA context (~0.5 GiB) and the allocator's slack (the formula: src/generative/memory.ts)",
+  ].join("\n");
 }

@@ -14,6 +14,7 @@ import type { QaMetrics } from "../qa/metrics.js";
 import type { Control, Event, EventOf, Job, TokenShard } from "../protocol/schema.js";
 import type { RunRecord, RunStore } from "../store/store.js";
 import type { runPaths } from "./artifacts.js";
+import type { MemoryEstimate } from "./resources.js";
 
 export type TrainUpdate =
   | { kind: "phase"; text: string }
@@ -46,6 +47,16 @@ export interface TrainOptions {
   /** A run over several nodes: the rendezvous endpoint, replacing its config's (a resumed run's
    * head may have another address). */
   endpoint?: string;
+  /** Resolve the config, read and check the data, plan the run (and estimate its memory), then
+   * stop: no run is made (`hone train --dry-run`). */
+  dryRun?: boolean;
+}
+
+/** What a dry run found: the resolved config and the plan a run would follow. */
+export interface DryRunResult {
+  dryRun: true;
+  cfg: ResolvedConfig;
+  plan: PlanBase;
 }
 
 /** Metrics of one split, whatever the task: classifiers' or language models'. */
@@ -84,6 +95,9 @@ export interface PlanBase {
   /** Steps of a stage before the one that evaluates (a few-shot run's contrastive stage): the
    * job's first steps; epochs and evaluations count from its end. Absent: 0. */
   pre_steps?: number;
+  /** Memory per process, estimated before the run by tasks that can (generative ones); absent
+   * in older runs. */
+  memory_estimate?: MemoryEstimate | null;
 }
 
 /** Epochs of the evaluated stage at a step (a search's resource, the run's epochs). */

@@ -1,6 +1,7 @@
 // `hone runs`: list, show and compare runs.
 import type { Command } from "commander";
 import { renderResources, resourcesOf } from "../../run/resources.js";
+import type { PlanBase } from "../../run/types.js";
 import { RunStore, storeDir } from "../../store/store.js";
 import { taskPlugin } from "../../tasks/registry.js";
 import { num, pct, table } from "../../util/table.js";
@@ -67,7 +68,7 @@ export function registerRuns(program: Command): void {
               ),
           );
         }
-        const resources = resourcesOf(store.metrics(r.id, "train"));
+        const resources = resourcesOf(store.metrics(r.id, "train"), (r.plan as PlanBase | null)?.memory_estimate ?? null);
         if (resources) out(`\ntraining: ${renderResources(resources)}`);
         if (r.test_metrics)
           out(

@@ -2,6 +2,7 @@
 import { Option, type Command } from "commander";
 import { renderAugment } from "../../augment/augment.js";
 import { launch } from "../../run/lifecycle.js";
+import { renderEstimate } from "../../run/resources.js";
 import { TASKS } from "../../tasks/registry.js";
 import { HoneError } from "../../util/errors.js";
 import { withInterrupt } from "../interrupt.js";
@@ -33,6 +34,7 @@ export function registerTrain(program: Command): void {
     .option("--node-rank <k>", "this machine's rank: 0 on the head, which keeps the run; 1, 2, ... on the others")
     .option("--endpoint <host:port>", "the rendezvous, the head's address as every node reaches it")
     .option("--json", "JSON lines on stdout instead of a progress bar")
+    .option("--dry-run", "check the config and data, print the plan and the memory estimate, train nothing")
     .addHelpText(
       "after",
       `
@@ -44,6 +46,8 @@ Examples:
   hone train sft.yaml --nodes 2 --node-rank 0 --endpoint 10.0.0.1:29500   (then --node-rank 1 on the other)`,
     )
     .action(async (config: string | undefined, o: Record<string, unknown>) => {
+      if (o.resume && o.dryRun)
+        throw new HoneError("usage", "--dry-run plans a new run", [{ message: "a resumed run has its plan", hint: "hone runs show <run>" }]);
       if (o.resume && (o.nodes !== undefined || o.nodeRank !== undefined))
         throw new HoneError("usage", "a resumed run keeps its nodes", [
           {
@@ -61,11 +65,24 @@ Examples:
             store: program.opts().store,
             resume: o.resume as string | undefined,
             endpoint: o.resume ? (o.endpoint as string | undefined) : undefined,
+            dryRun: Boolean(o.dryRun),
             onUpdate: reporter.onUpdate,
             signal,
           }),
         );
         reporter.stop();
+        if ("dryRun" in result) {
+          const { cfg, plan } = result;
+          if (o.json) out(JSON.stringify({ kind: "plan", task: cfg.task, model: cfg.model.ref, device: cfg.train.device, plan }));
+          else {
+            const c = plan.counts;
+            out(`\ndry run: task ${cfg.task}, ${cfg.model.ref} on ${cfg.train.device} (${cfg.train.precision}); nothing trained, no run made`);
+            out(`data: ${c.train} train, ${c.validation} validation, ${c.test} test examples`);
+            out(`plan: ${plan.total_steps} steps (${plan.steps_per_epoch} an epoch), an evaluation every ${plan.eval_every_steps}`);
+            if (plan.memory_estimate) out(renderEstimate(plan.memory_estimate, cfg.train.device));
+          }
+          return;
+        }
         if ("node" in result) {
           if (o.json) out(JSON.stringify({ kind: "node", ...result }));
           else
