@@ -126,3 +126,35 @@ test("augmentation: generated, screened, trained again, the better run kept; kil
   assert.equal(again.status, 2);
   assert.match(again.stderr, /already complete/);
 });
+
+test("augmentation of a hierarchical run: examples are written for leaves, judged on full paths, and the run with them keeps the hierarchy", () => {
+  const store = tempDir();
+  const r = hone(args(store, ["--set", "task=hierarchical"]));
+  assert.equal(r.status, 0, r.stderr);
+  const result = jsonLines(r.stdout).find((l) => l.kind === "result") as { run: string; augment: AugmentSummary; test: { kind: string; consistency: number } };
+  const s = result.augment;
+  const parentPlan = plan(store, s.original.run);
+  const leaves = new Set<string>(parentPlan.labels);
+  assert.ok(leaves.size > 3 && [...leaves].every((l) => l.includes("/")), "the plan's labels are leaf paths");
+  const c = s.counts;
+  // One paraphrase per training example and two new examples per leaf, each accounted for once.
+  assert.equal(c.asked, parentPlan.counts.train + leaves.size * 2);
+  assert.equal(c.unusable + c.leakage + c.duplicate_of_train + c.duplicate_of_generated + c.other_label + c.kept, c.asked);
+  const generated = readFileSync(s.files.generated, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as { labels: string[]; dropped: string | null; predicted: { label: string; score: number } | null });
+  for (const g of generated) assert.ok(g.labels.length === 1 && leaves.has(g.labels[0]!), `a generated example's label is a leaf path: ${g.labels}`);
+  // The screen judges with the hierarchical run's own decoding: a whole path, never a half one.
+  for (const g of generated.filter((x) => x.dropped === "other_label")) assert.ok(leaves.has(g.predicted!.label) && g.predicted!.label !== g.labels[0]);
+  assert.ok(s.augmented, "some examples were kept");
+  const childPlan = plan(store, s.augmented!.run);
+  assert.equal(childPlan.counts.train, parentPlan.counts.train + c.kept);
+  assert.equal(childPlan.counts.validation, parentPlan.counts.validation);
+  assert.deepEqual(childPlan.labels, parentPlan.labels);
+  const childConfig = JSON.parse(readFileSync(join(runDir(store, s.augmented!.run), "config.json"), "utf8")) as { task: string };
+  assert.equal(childConfig.task, "hierarchical");
+  assert.equal(result.test.kind, "hierarchical");
+  assert.equal(result.test.consistency, 1);
+  assert.equal(result.run, s.kept === "augmented" ? s.augmented!.run : s.original.run);
+});
