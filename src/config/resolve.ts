@@ -95,6 +95,22 @@ export function resolveLm(
 ): Omit<ResolvedLm, "head"> {
   const { baseDir, device, precision, info } = ctx;
   const method = c.adapter.method === "auto" ? "lora" : c.adapter.method;
+  if (c.adapter.quantize === "nf4" && method === "none")
+    throw new HoneError("config", "a 4-bit base trains through an adapter", [
+      {
+        path: ["adapter", "quantize"],
+        message: "nf4 with adapter.method none (full fine-tuning)",
+        hint: "use adapter.method: lora (QLoRA) or dora, or remove adapter.quantize",
+      },
+    ]);
+  if (c.adapter.quantize === "nf4" && c.train.fsdp)
+    throw new HoneError("config", "a 4-bit base is not sharded", [
+      {
+        path: ["train", "fsdp"],
+        message: "FSDP with adapter.quantize: nf4",
+        hint: "remove train.fsdp: the 4-bit base is small enough to hold whole on each GPU",
+      },
+    ]);
   const t = c.data.chat_template;
   const architecture = info.seq2seqLm ? "seq2seq" : "causal";
   return {
@@ -104,10 +120,10 @@ export function resolveLm(
     loss_on: c.data.loss_on,
     // An encoder-decoder reads each prompt on its own: packing is for causal LMs.
     packing: c.data.packing && packs && architecture === "causal",
-    adapter: { ...c.adapter, method },
+    adapter: { method, r: c.adapter.r, alpha: c.adapter.alpha, dropout: c.adapter.dropout, target_modules: c.adapter.target_modules },
     generation: c.generation,
     dpo: { ...c.dpo, beta: c.dpo.beta ?? DEFAULT_PREFERENCE_BETA[c.dpo.loss] },
-    base_weights: method !== "none" && device === "cuda" && precision === "bf16" ? "bf16" : "fp32",
+    base_weights: c.adapter.quantize === "nf4" ? "nf4" : method !== "none" && device === "cuda" && precision === "bf16" ? "bf16" : "fp32",
   };
 }
 

@@ -87,7 +87,7 @@ export const ResolvedLm = strict({
   head: z.enum(["lm", "reward"]),
   /** Precision the weights are held in: bf16 for frozen base weights under an adapter on a bf16 GPU
    * (the adapter itself and any trained full weights stay fp32, with bf16 autocast). */
-  base_weights: z.enum(["fp32", "bf16"]),
+  base_weights: z.enum(["fp32", "bf16", "nf4"]),
 });
 export type ResolvedLm = z.infer<typeof ResolvedLm>;
 

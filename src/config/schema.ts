@@ -121,6 +121,9 @@ export const AdapterConfig = strict({
   dropout: z.number().min(0).max(0.9).default(0.05),
   /** all-linear: every linear layer of the blocks (not the output layer), or module names, e.g. [q_proj, v_proj]. */
   target_modules: z.union([z.literal("all-linear"), z.array(z.string().min(1)).min(1)]).default("all-linear"),
+  /** nf4: QLoRA, the frozen base held in 4-bit NormalFloat (bitsandbytes, its block scales
+   * quantized too), the adapter trained in full precision on top; none: the base as it is. */
+  quantize: z.enum(["none", "nf4"]).default("none"),
 });
 
 /** Generation: samples stored with the run, generation-based evaluation, `hone generate`. */

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { EXAMPLE_DATA, SUPPORT_QA, hone, jsonLines, settled, tempDir, tinyLm, trainUntilFirstCheckpoint } from "../testing/fixtures.js";
+import { EXAMPLE_DATA, SUPPORT_QA, hone, jsonLines, settled, tempDir, tinyLm, tinySftArgs, trainUntilFirstCheckpoint, writeChat } from "../testing/fixtures.js";
 
 const QA = SUPPORT_QA;
 
@@ -551,4 +551,45 @@ test("reward model: pairwise training ranks held-out chosen answers above reject
   const gen = hone(["--store", store, "generate", "rm", "--prompt", "hello"]);
   assert.equal(gen.status, 2);
   assert.match(gen.stderr, /reward model/);
+});
+
+test("QLoRA: adapter.quantize nf4 holds the base in 4 bits and learns nearly as the full-precision base does; the run generates and merges", () => {
+  const dir = tempDir();
+  const chat = writeChat(join(dir, "chat.jsonl"));
+  const model = tinyLm([EXAMPLE_DATA, chat]);
+  const run = (store: string, sets: string[]) => {
+    const r = hone(
+      tinySftArgs(store, model, chat, "q", [
+        "train.threads=1",
+        "data.max_length=64",
+        "train.epochs=6",
+        "train.lr=1e-2",
+        "train.batch_size=4",
+        "generation.eval_samples=2",
+        ...sets,
+      ]),
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const lines = jsonLines(r.stdout);
+    return {
+      started: lines.find((l) => l.type === "started") as { parameters: number; trainable_parameters: number },
+      evals: (lines.filter((l) => l.type === "eval") as { loss: number }[]).map((e) => e.loss),
+      test: (lines.find((l) => l.kind === "result") as { test: { loss: number } }).test,
+    };
+  };
+  const full = run(join(dir, "full"), []);
+  const store = join(dir, "nf4");
+  const q = run(store, ["adapter.quantize=nf4"]);
+  // The same adapter trains; the blocks' matrices are packed two 4-bit values a byte.
+  assert.equal(q.started.trainable_parameters, full.started.trainable_parameters);
+  assert.ok(q.started.parameters < full.started.parameters, `${q.started.parameters} parameters held vs ${full.started.parameters}`);
+  assert.ok(q.evals.at(-1)! < q.evals[0]! * 0.5, `validation loss ${q.evals[0]} -> ${q.evals.at(-1)}`);
+  assert.ok(Math.abs(q.test.loss - full.test.loss) < 0.1 * full.test.loss, `test loss ${q.test.loss} (nf4) vs ${full.test.loss}`);
+  const merged = hone(["--store", store, "merge", "q", "--out", join(dir, "merged")]);
+  assert.equal(merged.status, 0, merged.stderr);
+  assert.ok(existsSync(join(dir, "merged", "model.safetensors")));
+  // A 4-bit base is for adapters.
+  const bad = hone(tinySftArgs(join(dir, "bad"), model, chat, "bad", ["adapter.method=none", "adapter.quantize=nf4"]));
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /a 4-bit base trains through an adapter/);
 });

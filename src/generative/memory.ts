@@ -3,7 +3,8 @@
 // every run on a GPU checks it. Parameter counts come from the safetensors headers (exact, no
 // weights read); the rest is arithmetic on the model's config:
 //
-//   weights      P x (2 bytes for bf16 base weights under an adapter, else 4: fp32 master weights)
+//   weights      P x (2 bytes for bf16 base weights under an adapter, else 4: fp32 master weights);
+//                a 4-bit (nf4) base: its matrices at 4.127 bits, the rest 2 bytes
 //   trained      T x (4 weight + 4 gradient + 8 AdamW moments) under an adapter; T x (4 + 8) in full
 //                fine-tuning, whose weights are counted above; FSDP divides both by the processes
 //   activations  tokens x layers x b x (6h + 2kv + 3i) with a gated MLP (2i without): what a decoder
@@ -11,15 +12,14 @@
 //                attention output, the MLP's gate, up and product), b = 2 bytes under bf16, 4 in fp32;
 //                with activation checkpointing, tokens x layers x h x b plus one layer's worth;
 //                tokens = batch_size rows x max_length (packed rows are full), twice for pairs
-//   logits       4096-token chunks (engine lm/logp.py): chunk x vocab x (2 + 4) bytes
+//   logits       LOGIT_CHUNK-token chunks (engine lm/logp.py): chunk x vocab x (2 + 4) bytes
 //
 // Not counted: the CUDA context (~0.5 GiB), the allocator's fragmentation (reserved > allocated).
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync } from "node:fs";
 import { join } from "node:path";
 import type { ResolvedConfig } from "../config/resolve.js";
+import { LOGIT_CHUNK } from "../protocol/schema.js";
 import type { MemoryEstimate } from "../run/resources.js";
-
-const LOGIT_CHUNK = 4096;
 
 /** Tensor shapes by name from a model folder's safetensors headers (8-byte length, then JSON). */
 export function tensorShapes(dir: string): Map<string, number[]> {
@@ -78,7 +78,11 @@ export function estimateMemory(cfg: ResolvedConfig, pairwise: boolean): MemoryEs
   const trained = full ? parameters : adapterParameters(shapes, adapter);
   const shards = t.fsdp ? (t.processes ?? 1) * (t.nodes?.count ?? 1) : 1;
   const b = t.precision === "bf16" ? 2 : 4;
-  const weights = (parameters * (cfg.lm.base_weights === "bf16" ? 2 : 4)) / shards;
+  // nf4: the blocks' matrices at 4 bits plus their double-quantized scales (~0.127 bits a weight),
+  // embeddings and norms in bf16.
+  const matrices = [...shapes].filter(([n, s]) => s.length === 2 && !/embed|lm_head|wte|wpe|shared/.test(n)).reduce((a, [, s]) => a + product(s), 0);
+  const weights =
+    (cfg.lm.base_weights === "nf4" ? (matrices * 4.127) / 8 + (parameters - matrices) * 2 : parameters * (cfg.lm.base_weights === "bf16" ? 2 : 4)) / shards;
   const trainedState = (trained * (full ? 12 : 16)) / shards;
   const tokens = t.batch_size * cfg.data.max_length * (pairwise ? 2 : 1);
   const perLayer = b * (6 * hidden + 2 * kv + (gated ? 3 : 2) * intermediate);

@@ -34,7 +34,10 @@ export const PREFERENCE_LOSSES = ["dpo", "orpo", "simpo", "kto"] as const;
  * reward scale from its paper (2.0; TRL's CPO default of 0.1 is DPO's), ORPO's lambda. */
 export const DEFAULT_PREFERENCE_BETA = { dpo: 0.1, orpo: 0.1, simpo: 2.0, kto: 0.1 } as const;
 export const SCORE_COLUMNS = { lm: ["logp", "tokens"], reward: ["reward"] } as const;
+/** Tokens whose logits the engine computes at once (engine lm/logp.py; the memory estimate). */
+export const LOGIT_CHUNK = 4096;
 export const CONSTANTS = {
+  logit_chunk: LOGIT_CHUNK,
   step_prefix: STEP_PREFIX,
   step_digits: STEP_DIGITS,
   temp_prefix: TEMP_PREFIX,
@@ -313,8 +316,9 @@ export const LmModelSpec = z
     head: z.enum(["lm", "reward"]),
     /** A peft adapter directory (adapter_config.json + adapter_model.safetensors) on top, or null. */
     adapter: path.nullable(),
-    /** Precision the base weights are loaded in. */
-    dtype: z.enum(["fp32", "bf16"]),
+    /** Precision the base weights are loaded in; nf4: QLoRA's frozen 4-bit NormalFloat base
+     * (bitsandbytes, double-quantized), computing in bf16 on a GPU and fp32 on the CPU. */
+    dtype: z.enum(["fp32", "bf16", "nf4"]),
     pad_token_id: nonNegInt,
   })
   .strict();

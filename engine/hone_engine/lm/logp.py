@@ -10,12 +10,14 @@ import torch.nn.functional as F
 from torch.distributed.fsdp import FSDPModule
 from torch.utils.checkpoint import checkpoint
 
+from ..protocol import CONSTANTS
 from .data import collate, mover
 from .models import causal, is_seq2seq
 
 # Rows of hidden states whose logits are computed (and recomputed in the backward pass) at once:
-# 4096 x 128k vocabulary x 4 bytes = 2 GiB of fp32 logits at most, instead of all of them.
-LOGIT_CHUNK = 4096
+# 4096 x 128k vocabulary x 4 bytes = 2 GiB of fp32 logits at most, instead of all of them. Defined
+# in src/protocol/schema.ts, whose memory estimate counts it.
+LOGIT_CHUNK = CONSTANTS["logit_chunk"]
 
 
 def _chunk_logp(hidden, targets, head):

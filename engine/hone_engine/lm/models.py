@@ -15,6 +15,30 @@ from ..protocol import EngineError
 WEIGHT_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
+def _nf4() -> dict:
+    """QLoRA's base (Dettmers et al. 2023): every linear layer's weight in 4-bit NormalFloat with
+    its 64-value block scales quantized again (double quantization), dequantized block by block
+    in each matmul; computing in bf16 on a GPU, fp32 on the CPU. Embeddings, norms and the output
+    layer keep the compute dtype. The adapter that trains on top is full precision."""
+    try:
+        import bitsandbytes  # noqa: F401
+        from transformers import BitsAndBytesConfig
+    except ImportError as e:
+        raise EngineError("model_load", f"adapter.quantize nf4 needs bitsandbytes: {e}") from None
+    compute = torch.bfloat16 if torch.cuda.is_available() else torch.float32
+    config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=compute)
+    import os
+
+    # Placed as it loads (bitsandbytes quantizes on the way to the device): this process's GPU under torchrun.
+    place = int(os.environ.get("LOCAL_RANK", "0")) if torch.cuda.is_available() else "cpu"
+    return {"quantization_config": config, "dtype": compute, "device_map": {"": place}}
+
+
+def quantized(model) -> bool:
+    """The base is held in 4 bits (its matmuls are bitsandbytes', which fused_lora cannot fold)."""
+    return bool(getattr(model, "is_loaded_in_4bit", False) or getattr(getattr(model, "base_model", None), "is_loaded_in_4bit", False))
+
+
 def load(spec: dict, adapter: dict | None, trainable: bool):
     """The base model from its directory, then the run's adapter (spec["adapter"]) or a new one
     (adapter = the job's AdapterSpec with a method other than none)."""
@@ -22,7 +46,9 @@ def load(spec: dict, adapter: dict | None, trainable: bool):
 
     seq2seq = spec["architecture"] == "seq2seq"
     reward = spec["head"] == "reward"
-    common = dict(dtype=WEIGHT_DTYPES[spec["dtype"]], use_safetensors=True, trust_remote_code=False)
+    common = dict(dtype=WEIGHT_DTYPES.get(spec["dtype"]), use_safetensors=True, trust_remote_code=False)
+    if spec["dtype"] == "nf4":
+        common.update(_nf4())
     try:
         if reward:  # the decoder with one output number; the score layer is new on a base model
             model = AutoModelForSequenceClassification.from_pretrained(spec["path"], num_labels=1, attn_implementation="sdpa", **common)

@@ -56,8 +56,9 @@ def run(job: dict, channel) -> None:
     model = lm.load(job["model"], job["adapter"], trainable=True)
     if job["adapter"]["method"] == "none":
         lm.freeze(model, job["freeze"])
-    model.to(device)
-    if device.type == "cuda" and job["adapter"]["method"] == "lora" and not ranks.sharded:
+    if not lm.quantized(model):  # a 4-bit base was placed on its device as it loaded
+        model.to(device)
+    if device.type == "cuda" and job["adapter"]["method"] == "lora" and not ranks.sharded and not lm.quantized(model):
         # Each adapter's product folded into its frozen matmul, q/k/v and gate/up one matmul a group
         # (fused_lora.py): the same numbers without peft's memory-bound side paths. On the CPU
         # those cost little, and peft's forward runs.
