@@ -10,6 +10,13 @@ after another on the same GPU:
            bf16=True); hf_full_compile the same under torch.compile (torch_compile=True)
   hone_*   Hone's engine process (`python -m hone_engine`), fed the same LmTrainJob the
            TypeScript orchestrator writes, on shards of the same tokens
+  hf_qlora     QLoRA as the PEFT docs write it: a 4-bit NF4 base (bitsandbytes, double quant,
+               bf16 compute), prepare_model_for_kbit_training, LoRA r=16 on all linear layers
+  hone_qlora   the engine's adapter.quantize nf4 (the same job with the base's dtype "nf4")
+  unsloth_lora, unsloth_qlora   Unsloth's FastLanguageModel (bf16 / 4-bit base), its get_peft_model
+               on the seven projections, no gradient checkpointing; run them in an invocation of
+               their own (Unsloth patches transformers when imported, so it is imported first)
+Every run reports its peak GPU memory (allocated; the engine's from its progress events).
 Writes $OUT/lm_speed.json and prints a table. Usage (device):
   python3 bench/gpu/lm_speed.py [--steps 30] [--batch 8] [--seq 2048] [--tiny]
 """
@@ -23,6 +30,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+if any(n.startswith("unsloth") for a in sys.argv for n in a.split(",")):
+    import unsloth  # noqa: F401  (before transformers, which it patches)
 import torch
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,6 +129,38 @@ def hf_lora():
     return hf_loop(model, opt, autocast=False)
 
 
+def hf_qlora():
+    """The QLoRA peer, as the PEFT docs write it (gradient checkpointing off, as in every run here)."""
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from transformers import BitsAndBytesConfig
+
+    torch.manual_seed(0)
+    compute = torch.bfloat16 if cuda else torch.float32
+    q = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=compute)
+    model = AutoModelForCausalLM.from_pretrained(
+        model_dir, quantization_config=q, dtype=compute, attn_implementation="sdpa", device_map={"": 0 if cuda else "cpu"}
+    )
+    model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM"))
+    model.config.use_cache = False
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4, weight_decay=0.0)
+    return hf_loop(model, opt, autocast=False)
+
+
+def unsloth_peer(four_bit: bool):
+    """Unsloth as its docs write it: FastLanguageModel, get_peft_model on the seven projections."""
+    from unsloth import FastLanguageModel
+
+    torch.manual_seed(0)
+    model, _ = FastLanguageModel.from_pretrained(str(model_dir), max_seq_length=args.seq, dtype=torch.bfloat16, load_in_4bit=four_bit, local_files_only=True)
+    targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    model = FastLanguageModel.get_peft_model(
+        model, r=16, lora_alpha=32, lora_dropout=0, target_modules=targets, bias="none", use_gradient_checkpointing=False, random_state=0
+    )
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4, weight_decay=0.0)
+    return hf_loop(model, opt, autocast=False)
+
+
 def hf_full(compile_: bool):
     """The full fine-tuning peer, as the Trainer runs it with bf16=True: fp32 master weights and fp32
     AdamW state (fused), bf16 autocast, SDPA; with compile_, torch.compile of the whole model (the
@@ -206,10 +248,13 @@ def hone(method: str, compile_: bool, dtype: str, fsdp: bool = False, targets="a
         if not args.tiny:
             raise SystemExit(f"the timed part was shorter than a second: raise --steps ({[(e['step'], e['elapsed_s']) for e in prog]})")
         a = {"step": 0, "elapsed_s": 0.0}
+    memory = b.get("memory") or {}  # engines before peak memory reported none
     return {
         "tokens_per_s": (b["step"] - a["step"]) * args.batch * args.seq / (b["elapsed_s"] - a["elapsed_s"]),
         "losses": [e["loss"] for e in prog],
         "steps_timed": b["step"] - a["step"],
+        "max_memory_gib": (memory.get("allocated_bytes") or 0) / 2**30,
+        "max_reserved_gib": (memory.get("reserved_bytes") or 0) / 2**30,
     }
 
 
@@ -221,6 +266,11 @@ runs = {
     "hone_lora": lambda: hone("lora", False, "bf16"),
     "hone_lora_compile": lambda: hone("lora", True, "bf16"),
     "hone_full_compile": lambda: hone("none", True, "fp32"),
+    "hf_qlora": hf_qlora,
+    "hone_qlora": lambda: hone("lora", False, "nf4"),
+    "hone_qlora_compile": lambda: hone("lora", True, "nf4"),
+    "unsloth_lora": lambda: unsloth_peer(False),
+    "unsloth_qlora": lambda: unsloth_peer(True),
     # FSDP2 in a group of one process: checks sharding on a GPU (mixed bf16/fp32 units, compile), and its cost
     "hone_lora_compile_fsdp": lambda: hone("lora", True, "bf16", fsdp=True),
     "hone_full_compile_fsdp": lambda: hone("none", True, "fp32", fsdp=True),
@@ -247,20 +297,23 @@ only = [k for k in results if k.split("@")[0] in runs and isinstance(results[k],
 (OUT / "lm_speed.json").write_text(json.dumps(results, indent=2))
 pk = results.get("peak", {}).get("flops")
 print(f"\n{results['gpu']}, {n_params / 1e9:.2f}B parameters, rows of {args.seq} tokens, {args.batch} rows a step, {args.steps} timed steps")
-print("| run | tokens/s | vs the same kind of HF peer | MFU | loss first -> last |")
-print("|---|---:|---:|---:|---|")
-# Like by like: LoRA against the LoRA peer, full fine-tuning against the faster full fine-tuning peer.
+print("| run | tokens/s | vs the same kind of HF peer | MFU | peak GiB | loss first -> last |")
+print("|---|---:|---:|---:|---:|---|")
+# Like by like: LoRA against the LoRA peer, QLoRA against the QLoRA peer, full fine-tuning against
+# the faster full fine-tuning peer.
 base_lora = results.get("hf_lora", {}).get("tokens_per_s")
+base_qlora = results.get("hf_qlora", {}).get("tokens_per_s")
 base_full = max((results[k]["tokens_per_s"] for k in ("hf_full", "hf_full_compile") if k in results), default=None)
 for name in only:
     r = results[name]
     if "tokens_per_s" not in r:
         continue
-    full = "_full" in name.split("@")[0]
+    kind = name.split("@")[0]
+    full = "_full" in kind
     fpt = flops_per_token_full if full else flops_per_token_lora
-    base = base_full if full else base_lora
+    base = base_full if full else base_qlora if "qlora" in kind else base_lora
     mfu = f"{100 * r['tokens_per_s'] * fpt / pk:.1f}%" if pk else "-"
     ratio = f"{r['tokens_per_s'] / base:.2f}x" if base else "-"
-    print(f"| {name} | {r['tokens_per_s']:.0f} | {ratio} | {mfu} | {r['losses'][0]:.4f} -> {r['losses'][-1]:.4f} |")
+    print(f"| {name} | {r['tokens_per_s']:.0f} | {ratio} | {mfu} | {r.get('max_memory_gib', 0):.1f} | {r['losses'][0]:.4f} -> {r['losses'][-1]:.4f} |")
 if pk:
     print(f"\nbf16 matmul peak measured: {pk / 1e12:.0f} TFLOP/s")
