@@ -35,7 +35,7 @@ function honeAsync(args: string[], onLine?: (line: Record<string, unknown>, kill
 const result = (r: CliResult) => jsonLines(r.stdout).find((l) => l.kind === "result") as { run: string; best_step: number; test: { loss: number } };
 const evals = (r: CliResult) => (jsonLines(r.stdout).filter((l) => l.type === "eval") as { loss: number }[]).map((e) => e.loss);
 
-test("two nodes of two processes train as one process with the same global batch; resume works across them", async () => {
+test("two nodes of two processes train as one process with the same global batch (data parallel and FSDP); a mismatched node is refused; resume works across them", async () => {
   const dir = tempDir();
   const chat = writeChat(join(dir, "chat.jsonl"));
   const model = tinyLm([EXAMPLE_DATA, chat]);
@@ -80,6 +80,17 @@ test("two nodes of two processes train as one process with the same global batch
   // Rank 0 alone writes: the other node's store holds no run.
   const listed = hone(["--store", join(dir, "other"), "runs", "list", "--json"]);
   assert.deepEqual(JSON.parse(listed.stdout), []);
+
+  // FSDP over both nodes' four processes: each holds a quarter of the adapter and its moments;
+  // the same losses, and the same test loss from the adapter gathered whole into the checkpoint.
+  port = await freePort();
+  const sharded = await Promise.all([
+    honeAsync(node(join(dir, "fsdp-head"), 0, port, ["train.fsdp=true"])),
+    honeAsync(node(join(dir, "fsdp-other"), 1, port, ["train.fsdp=true"])),
+  ]);
+  for (const r of sharded) assert.equal(r.status, 0, r.stderr);
+  evals(sharded[0]).forEach((l, i) => assert.ok(Math.abs(l - evals(one)[i]!) < 1e-4, `FSDP evaluation ${i}: ${l} vs ${evals(one)[i]}`));
+  assert.ok(Math.abs(result(sharded[0]).test.loss - result(one).test.loss) < 1e-4);
 
   // A node started with other settings is refused, on both nodes, with what differs.
   port = await freePort();
