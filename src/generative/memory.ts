@@ -7,9 +7,11 @@
 //                a 4-bit (nf4) base: its matrices at 4.127 bits, the rest 2 bytes
 //   trained      T x (4 weight + 4 gradient + 8 AdamW moments) under an adapter; T x (4 + 8) in full
 //                fine-tuning, whose weights are counted above; FSDP divides both by the processes
-//   activations  tokens x layers x b x (6h + 2kv + 3i) with a gated MLP (2i without): what a decoder
-//                layer keeps for its backward pass (the two norms' inputs and outputs, q/k/v, the
-//                attention output, the MLP's gate, up and product), b = 2 bytes under bf16, 4 in fp32;
+//   activations  tokens x layers x b x (6h + 2kv + 4i + r x m) with a gated MLP (2i without): what
+//                a decoder layer keeps for its backward pass (the two norms' inputs and outputs, the
+//                attention input, q/k/v and output, the MLP's gate, activation, up and product, and
+//                each of the m adapted matrices' r-wide x @ A), b = 2 bytes under bf16, 4 in fp32
+//                (counted with autograd's saved-tensor hooks: src/generative/memory.test.ts);
 //                with activation checkpointing, tokens x layers x h x b plus one layer's worth;
 //                tokens = batch_size rows x max_length (packed rows are full), twice for pairs
 //   logits       LOGIT_CHUNK-token chunks (engine lm/logp.py): chunk x vocab x (2 + 4) bytes
@@ -42,17 +44,21 @@ export function tensorShapes(dir: string): Map<string, number[]> {
 
 const product = (s: number[]) => s.reduce((a, b) => a * b, 1);
 
-/** Parameters an adapter trains: r x (in + out) per targeted matrix (all-linear: every 2-D weight
- * but the embeddings and the output layer), plus DoRA's magnitude vector. */
-function adapterParameters(shapes: Map<string, number[]>, adapter: { method: string; r: number; target_modules: "all-linear" | string[] }): number {
-  let n = 0;
-  for (const [name, shape] of shapes) {
-    if (shape.length !== 2 || !name.endsWith(".weight") || /embed|lm_head|wte|wpe|shared/.test(name)) continue;
-    const targeted = adapter.target_modules === "all-linear" || adapter.target_modules.some((t) => name.includes(`.${t}.`));
-    if (!targeted) continue;
-    n += adapter.r * (shape[0]! + shape[1]!) + (adapter.method === "dora" ? shape[0]! : 0);
-  }
-  return n;
+type AdapterShape = { method: string; r: number; target_modules: "all-linear" | string[] };
+
+/** The matrices an adapter targets (all-linear: every 2-D weight but the embeddings and the output layer). */
+function targeted(shapes: Map<string, number[]>, adapter: AdapterShape): number[][] {
+  return [...shapes]
+    .filter(([name, shape]) => shape.length === 2 && name.endsWith(".weight") && !/embed|lm_head|wte|wpe|shared/.test(name))
+    .filter(([name]) => adapter.target_modules === "all-linear" || adapter.target_modules.some((t) => name.includes(`.${t}.`)))
+    .map(([, shape]) => shape);
+}
+
+const adaptedMatrices = (shapes: Map<string, number[]>, adapter: AdapterShape) => targeted(shapes, adapter).length;
+
+/** Parameters an adapter trains: r x (in + out) per targeted matrix, plus DoRA's magnitude vector. */
+function adapterParameters(shapes: Map<string, number[]>, adapter: AdapterShape): number {
+  return targeted(shapes, adapter).reduce((n, shape) => n + adapter.r * (shape[0]! + shape[1]!) + (adapter.method === "dora" ? shape[0]! : 0), 0);
 }
 
 export function estimateMemory(cfg: ResolvedConfig, pairwise: boolean): MemoryEstimate | null {
@@ -85,7 +91,8 @@ export function estimateMemory(cfg: ResolvedConfig, pairwise: boolean): MemoryEs
     (cfg.lm.base_weights === "nf4" ? (matrices * 4.127) / 8 + (parameters - matrices) * 2 : parameters * (cfg.lm.base_weights === "bf16" ? 2 : 4)) / shards;
   const trainedState = (trained * (full ? 12 : 16)) / shards;
   const tokens = t.batch_size * cfg.data.max_length * (pairwise ? 2 : 1);
-  const perLayer = b * (6 * hidden + 2 * kv + (gated ? 3 : 2) * intermediate);
+  const adapted = full ? 0 : adaptedMatrices(shapes, adapter) / Math.max(1, layers);
+  const perLayer = b * (6 * hidden + 2 * kv + (gated ? 4 : 2) * intermediate + (full ? 0 : adapter.r * adapted));
   const checkpointing = t.gradient_checkpointing ?? false;
   const activations = tokens * (checkpointing ? layers * hidden * b + perLayer : layers * perLayer) + 2 * tokens * hidden * b;
   const logits = Math.min(LOGIT_CHUNK, tokens) * vocab * (2 + 4);

@@ -1,0 +1,40 @@
+"""python -m hone_engine.testing.saved_activations MODEL_DIR BATCH SEQ R
+
+Bytes autograd keeps for the backward pass of a causal LM's decoder (embeddings to the final norm,
+no output layer) on the CPU in fp32: every tensor its saved-tensor hooks see, once, less the
+parameters. R > 0 adds a peft LoRA adapter of rank R on all linear layers; 0 trains all weights.
+The memory estimate's activation term is checked against it (src/generative/memory.test.ts)."""
+
+import json
+import sys
+
+import torch
+
+
+def main(model_dir: str, batch: int, seq: int, r: int) -> int:
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir, attn_implementation="sdpa", dtype=torch.float32)
+    model.config.use_cache = False
+    if r > 0:
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(r=r, lora_alpha=2 * r, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM"))
+    decoder = model.get_decoder() if hasattr(model, "get_decoder") else model.base_model.model.model
+    params = {p.data_ptr() for p in model.parameters()}
+    kept: dict = {}
+
+    def pack(t):
+        if t.data_ptr() not in params:
+            kept.setdefault(t.untyped_storage().data_ptr(), t.untyped_storage().nbytes())
+        return t
+
+    ids = torch.randint(0, model.config.vocab_size, (batch, seq), generator=torch.Generator().manual_seed(0))
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        decoder(input_ids=ids)
+    print(json.dumps({"bytes": sum(kept.values())}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])))

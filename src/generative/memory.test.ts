@@ -1,0 +1,41 @@
+// The memory estimate's activation term against what autograd actually keeps for the backward pass
+// (counted with its saved-tensor hooks, on the CPU in fp32: engine/hone_engine/testing/saved_activations.py).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { loadConfig } from "../config/load.js";
+import { ENGINE_DIR, pythonExecutable } from "../engine/python.js";
+import { resolveConfig } from "../tasks/registry.js";
+import { tinyLm } from "../testing/fixtures.js";
+import { estimateMemory } from "./memory.js";
+
+const machine = { type: "probe" as const, torch: "x", transformers: "x", cuda: false, bf16: false, devices: [], cpu_threads: 2 };
+
+function saved(model: string, batch: number, seq: number, r: number): number {
+  const p = spawnSync(pythonExecutable(), ["-m", "hone_engine.testing.saved_activations", model, String(batch), String(seq), String(r)], {
+    env: { ...process.env, PYTHONPATH: ENGINE_DIR },
+    encoding: "utf8",
+  });
+  assert.equal(p.status, 0, p.stderr);
+  return (JSON.parse(p.stdout.trim().split("\n").at(-1)!) as { bytes: number }).bytes;
+}
+
+test("the estimate's activations are within 20% of what autograd keeps, with an adapter and in full fine-tuning", () => {
+  const model = tinyLm();
+  for (const [method, r] of [
+    ["lora", 16],
+    ["none", 0],
+  ] as const) {
+    const cfg = resolveConfig(
+      loadConfig(null, ["task=sft", `adapter.method=${method}`, "adapter.r=16", "train.batch_size=4", "data.max_length=64"], {
+        data: { train: "chat.jsonl" },
+        model: { path: model },
+      }),
+      machine,
+    );
+    const estimate = estimateMemory(cfg, false)!;
+    const measured = saved(model, 4, 64, r);
+    const ratio = measured / estimate.activations;
+    assert.ok(ratio > 0.8 && ratio < 1.2, `${method}: autograd keeps ${measured} bytes, the estimate says ${estimate.activations} (${ratio.toFixed(2)}x)`);
+  }
+});
