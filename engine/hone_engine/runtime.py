@@ -139,11 +139,14 @@ class Ranks:
             return job
         import torch.distributed as dist
 
-        mine = job_fingerprint(job)
+        # One process a node reads and hashes the shards: its node's others share its files.
+        mine = job_fingerprint(job) if self.local == 0 else None
         every: list = [None] * self.world
         dist.all_gather_object(every, mine)
         for r, theirs in enumerate(every):
-            differ = sorted(k for k in mine if theirs.get(k) != every[0].get(k))
+            if theirs is None:
+                continue
+            differ = sorted(k for k in theirs if theirs.get(k) != every[0].get(k))
             if differ:
                 from .protocol import EngineError
 

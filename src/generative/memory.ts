@@ -46,10 +46,14 @@ const product = (s: number[]) => s.reduce((a, b) => a * b, 1);
 
 type AdapterShape = { method: string; r: number; target_modules: "all-linear" | string[] };
 
-/** The matrices an adapter targets (all-linear: every 2-D weight but the embeddings and the output layer). */
+/** The blocks' weight matrices: every 2-D weight but the embeddings and the output layer (what
+ * all-linear adapts, and what a 4-bit base quantizes). */
+const blockMatrices = (shapes: Map<string, number[]>) =>
+  [...shapes].filter(([name, shape]) => shape.length === 2 && name.endsWith(".weight") && !/embed|lm_head|wte|wpe|shared/.test(name));
+
+/** The matrices an adapter targets. */
 function targeted(shapes: Map<string, number[]>, adapter: AdapterShape): number[][] {
-  return [...shapes]
-    .filter(([name, shape]) => shape.length === 2 && name.endsWith(".weight") && !/embed|lm_head|wte|wpe|shared/.test(name))
+  return blockMatrices(shapes)
     .filter(([name]) => adapter.target_modules === "all-linear" || adapter.target_modules.some((t) => name.includes(`.${t}.`)))
     .map(([, shape]) => shape);
 }
@@ -86,7 +90,7 @@ export function estimateMemory(cfg: ResolvedConfig, pairwise: boolean): MemoryEs
   const b = t.precision === "bf16" ? 2 : 4;
   // nf4: the blocks' matrices at 4 bits plus their double-quantized scales (~0.127 bits a weight),
   // embeddings and norms in bf16.
-  const matrices = [...shapes].filter(([n, s]) => s.length === 2 && !/embed|lm_head|wte|wpe|shared/.test(n)).reduce((a, [, s]) => a + product(s), 0);
+  const matrices = blockMatrices(shapes).reduce((a, [, s]) => a + product(s), 0);
   const weights =
     (cfg.lm.base_weights === "nf4" ? (matrices * 4.127) / 8 + (parameters - matrices) * 2 : parameters * (cfg.lm.base_weights === "bf16" ? 2 : 4)) / shards;
   const trainedState = (trained * (full ? 12 : 16)) / shards;

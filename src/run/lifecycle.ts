@@ -185,7 +185,8 @@ function settle(store: RunStore, run: RunRecord, e: unknown): void {
 /** Train a run: create it (or resume it), train, finalise, report. On a machine of a job over
  * several nodes, the head (node rank 0) does this; the others call launch(). */
 export async function train(opts: TrainOptions = {}): Promise<TrainResult> {
-  return (await trainOrJoin(opts, false)) as TrainResult;
+  // No dry run and no other node here (launch() has those): what comes back is a trained run.
+  return (await trainOrJoin({ ...opts, dryRun: false }, false)) as TrainResult;
 }
 
 /** What `hone train` runs on any machine: train() on the head (node rank 0), and on the other

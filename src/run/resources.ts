@@ -45,15 +45,16 @@ export function resourcesOf(points: MetricPoint[], estimate: MemoryEstimate | nu
     const v = values(name).sort((a, b) => a - b);
     return v.length ? v[Math.floor(v.length / 2)]! : null;
   };
+  const gpuPeak = max("peak_gpu_allocated_gib");
   return {
-    peak_gpu_allocated_gib: max("peak_gpu_allocated_gib"),
+    peak_gpu_allocated_gib: gpuPeak,
     peak_gpu_reserved_gib: max("peak_gpu_reserved_gib"),
     peak_rss_gib: max("peak_rss_gib"),
     tokens_per_s: median("tokens_per_s"),
     samples_per_s: median("samples_per_s"),
     estimate_gib: estimate ? estimate.total / GIB : null,
     // On a GPU only: a CPU process's resident set holds libraries and data the estimate leaves out.
-    measured_over_estimate: estimate && max("peak_gpu_allocated_gib") !== null ? max("peak_gpu_allocated_gib")! / (estimate.total / GIB) : null,
+    measured_over_estimate: estimate && gpuPeak !== null ? gpuPeak / (estimate.total / GIB) : null,
   };
 }
 
