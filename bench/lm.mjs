@@ -5,8 +5,12 @@
 //   node bench/lm.mjs record <lm_speed.json>...                # the GPU speed table from device runs of
 //                                                              # bench/gpu/lm_speed.py (which prints each too)
 //   node bench/lm.mjs ab <lm_speed.json>                       # an A/B of two engine commits in one device run
+//   node bench/lm.mjs shards [--out .carry/clinc-chat]         # CLINC150 as chat, tokenized and packed as
+//                                                              # `hone train` does, for lm_speed.py --data on the device
+//   node bench/lm.mjs real <lm_speed.json>...                  # the packed-real-data table from those runs
+import * as require_fs from "node:fs";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { loadResults, machine, root, saveResult } from "./lib.mjs";
 
@@ -24,6 +28,155 @@ function writeSection(tag, lines) {
 }
 
 const pct = (x) => `${(100 * x).toFixed(1)}%`;
+const gib = (x) => (x ? x.toFixed(1) : "-");
+const short = (f) => f.replace(/^.*bench\/results\//, "bench/results/");
+
+// #23's device runs (bench/gpu/lm_real.sh): packed real data, Unsloth beside Hone, QLoRA, the 8B
+// shape. Every row names its raw file; ratios are taken within one shape and one device session.
+const REAL_RUNS = {
+  hone_lora_compile_packed: "Hone, packed rows, variable-length attention",
+  hone_lora_compile_packed_mask: "Hone, packed rows, transformers' block mask (the path before)",
+  hone_lora_compile: "Hone, one conversation a row (padded)",
+  unsloth_lora: "Unsloth, one conversation a row (padded)",
+  hf_lora_liger: "HF + PEFT + Liger kernels, padded",
+  hf_lora_packed: "HF + PEFT, packed rows (transformers' block mask)",
+  hf_lora: "HF + PEFT, padded",
+};
+const ROWS_RUNS = {
+  hone_lora_compile: "Hone LoRA (compiled layers)",
+  unsloth_lora: "Unsloth LoRA",
+  hone_qlora_compile: "Hone QLoRA (nf4 base, compiled layers)",
+  unsloth_qlora: "Unsloth QLoRA",
+  hf_qlora: "HF + PEFT QLoRA",
+};
+
+/** A Llama-architecture model folder holding what the estimate reads: config.json and a
+ * safetensors header with every tensor's shape (the tensors themselves a sparse run of zeros). */
+function writeShapeOnly(dir, c) {
+  const { mkdirSync } = require_fs;
+  mkdirSync(dir, { recursive: true });
+  const [h, i, V, L] = [c.hidden_size, c.intermediate_size, c.vocab_size, c.num_hidden_layers];
+  const kv = (c.num_key_value_heads * h) / c.num_attention_heads;
+  const shapes = { "model.embed_tokens.weight": [V, h], "model.norm.weight": [h] };
+  if (c.tie_word_embeddings === false) shapes["lm_head.weight"] = [V, h];
+  for (let l = 0; l < L; l++) {
+    const p = `model.layers.${l}`;
+    Object.assign(shapes, {
+      [`${p}.self_attn.q_proj.weight`]: [h, h],
+      [`${p}.self_attn.k_proj.weight`]: [kv, h],
+      [`${p}.self_attn.v_proj.weight`]: [kv, h],
+      [`${p}.self_attn.o_proj.weight`]: [h, h],
+      [`${p}.mlp.gate_proj.weight`]: [i, h],
+      [`${p}.mlp.up_proj.weight`]: [i, h],
+      [`${p}.mlp.down_proj.weight`]: [h, i],
+      [`${p}.input_layernorm.weight`]: [h],
+      [`${p}.post_attention_layernorm.weight`]: [h],
+    });
+  }
+  let at = 0;
+  const header = {};
+  for (const [name, shape] of Object.entries(shapes)) {
+    const bytes = shape.reduce((a, b) => a * b, 1) * 2;
+    header[name] = { dtype: "BF16", shape, data_offsets: [at, at + bytes] };
+    at += bytes;
+  }
+  const json = Buffer.from(JSON.stringify(header));
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  writeFileSync(join(dir, "model.safetensors"), Buffer.concat([len, json]));
+  require_fs.truncateSync(join(dir, "model.safetensors"), 8 + json.length + at); // sparse: zeros, no disk
+  writeFileSync(join(dir, "config.json"), JSON.stringify({ model_type: "llama", architectures: ["LlamaForCausalLM"], hidden_act: "silu", ...c }));
+  // Any tokenizer will do: the estimate reads none of it, but a model folder must have one.
+  const smol = join(process.env.HONE_MODELS ?? join(homedir(), ".cache", "hone", "models"), "smollm2-135m-instruct");
+  for (const f of ["tokenizer.json", "tokenizer_config.json"]) require_fs.copyFileSync(join(smol, f), join(dir, f));
+}
+
+function renderReal(files) {
+  const all = files.flatMap((f) => {
+    const r = JSON.parse(readFileSync(resolve(f), "utf8"));
+    return Object.entries(r)
+      .filter(([, v]) => v && typeof v === "object" && typeof v.tokens_per_s === "number")
+      .map(([name, v]) => ({ name, v, r, file: short(f), real: Boolean(r.data) }));
+  });
+  const find = (shape, real, name) => all.find((x) => x.r.shape === shape && x.real === real && x.name === name);
+  const ratio = (x, peer) => (peer ? `${(x.v.tokens_per_s / peer.v.tokens_per_s).toFixed(2)}x` : "-");
+  const loss = (v) => `${v.losses[0].toFixed(4)} -> ${v.losses.at(-1).toFixed(4)}`;
+  const lines = [
+    "## Generative: packed real data, memory, Unsloth and QLoRA on one GPU (#23)",
+    "",
+    "Commands (device, one H200): `bash bench/gpu/lm_real.sh 1`, `2`, `3` (each one device call; they run `bench/gpu/lm_speed.py`), the shards made here first by `node bench/lm.mjs shards`; then `node bench/lm.mjs real bench/results/lm-real-*.json` here.  ",
+    `Machine: ${all[0]?.r.gpu ?? "-"}, torch ${all[0]?.r.torch ?? "-"}. Models: random weights in bf16 (no hub on the device), LoRA r=16, alpha 32, all linear layers, AdamW lr 1e-4, the same rows in the same order on every side (the engine's epoch order; the peers' batches made by the engine's own collate).`,
+    "",
+  ];
+  const shapes = [...new Set(all.filter((x) => x.real).map((x) => x.r.shape))];
+  if (shapes.length) {
+    const d = all.find((x) => x.real).r;
+    lines.push(
+      `**Real conversational data.** ${d.data.data}: ${d.data.conversations} conversations, ${d.data.tokens} tokens, ${d.data.learnt_tokens} of them learnt (the answers), templated and tokenized by Hone's TypeScript with SmolLM2's chat template, packed first-fit-decreasing into ${d.data.rows} rows of at most ${d.data.max_length} tokens (${d.data.truncated} truncated, ${d.data.dropped} dropped). A packed step is ${d.batch_rows} rows; an unpadded-kind step is ${d.unpacked_batch} conversations (what ${d.batch_rows} rows hold on average), one a row, padded to the step's longest. tokens/s counts real tokens only; peak is the allocator's peak (allocated); losses are means over the learnt tokens, over the timed and warm-up steps.`,
+      "",
+      "| shape | run | tokens/s | vs HF + PEFT (padded) | vs Unsloth | peak GiB | loss first -> last | raw |",
+      "|---|---|---:|---:|---:|---:|---|---|",
+    );
+    for (const shape of shapes)
+      for (const [name, label] of Object.entries(REAL_RUNS)) {
+        const x = find(shape, true, name);
+        if (!x) continue;
+        const params = `${(x.r.parameters / 1e9).toFixed(2)}B`;
+        lines.push(
+          `| ${shape} (${params}) | ${label} | ${x.v.tokens_per_s.toFixed(0)} | ${ratio(x, find(shape, true, "hf_lora"))} | ${ratio(x, find(shape, true, "unsloth_lora"))} | ${gib(x.v.max_memory_gib)} | ${loss(x.v)} | \`${x.file}\` |`,
+        );
+      }
+    lines.push("");
+  }
+  const rowShapes = [...new Set(all.filter((x) => !x.real && x.r.shape !== "llama-8b").map((x) => x.r.shape))];
+  for (const shape of rowShapes) {
+    const d = all.find((x) => !x.real && x.r.shape === shape).r;
+    lines.push(
+      `**Random full rows** (${shape}, ${(d.parameters / 1e9).toFixed(2)}B, ${d.batch_rows} rows of ${d.seq} tokens a step):`,
+      "",
+      "| run | tokens/s | vs Unsloth of the same kind | peak GiB (allocated) | reserved GiB | loss first -> last | raw |",
+      "|---|---:|---:|---:|---:|---|---|",
+    );
+    for (const [name, label] of Object.entries(ROWS_RUNS)) {
+      const x = find(shape, false, name);
+      if (!x) continue;
+      const peer = find(shape, false, name.includes("qlora") ? "unsloth_qlora" : "unsloth_lora");
+      lines.push(
+        `| ${label} | ${x.v.tokens_per_s.toFixed(0)} | ${ratio(x, peer)} | ${gib(x.v.max_memory_gib)} | ${gib(x.v.max_reserved_gib)} | ${loss(x.v)} | \`${x.file}\` |`,
+      );
+    }
+    lines.push("");
+  }
+  const big = all.find((x) => x.r.shape === "llama-8b" && x.name === "hone_lora_compile");
+  if (big) {
+    const r = big.r;
+    const c = r.model_config;
+    const [L, h] = [c.num_hidden_layers, c.hidden_size];
+    const fpt = 4 * r.parameters + 8 * L * h * r.seq;
+    const fptCausal = 4 * r.parameters + 4 * L * h * r.seq;
+    const peak = r.peak?.flops;
+    lines.push(
+      `**The 8B Llama shape** (hidden ${h}, ${L} layers, ${c.num_attention_heads} heads, ${c.num_key_value_heads} KV heads, intermediate ${c.intermediate_size}, vocab ${c.vocab_size}, untied: ${(r.parameters / 1e9).toFixed(2)}B parameters), LoRA r=16 on all linear layers, ${r.batch_rows} rows of ${r.seq} random tokens a step: **${big.v.tokens_per_s.toFixed(0)} tokens/s**, MFU ${peak ? pct((big.v.tokens_per_s * fpt) / peak) : "-"} (4 x parameters + 8 x layers x width x sequence FLOPs a token, attention over the whole sequence) or ${peak ? pct((big.v.tokens_per_s * fptCausal) / peak) : "-"} counting the causal half, against the bf16 matmul peak measured in the same call (${peak ? (peak / 1e12).toFixed(0) : "-"} TFLOP/s); peak memory ${gib(big.v.max_memory_gib)} GiB allocated, ${gib(big.v.max_reserved_gib)} GiB reserved; loss ${loss(big.v)}. Raw: \`${big.file}\`.`,
+      "",
+    );
+  }
+  const est = loadResults(/^lm-real-estimates\.json$/).at(-1);
+  if (est?.rows.length) {
+    const g = (b) => (b / 2 ** 30).toFixed(2);
+    lines.push(
+      `**The memory estimate against the measured peak.** \`hone train --dry-run\`'s estimate (\`src/generative/memory.ts\`: weights, trained state, activations, logit chunks; the CUDA context and fragmentation not counted) for each Hone run above, from the same shapes and settings (\`${est.command}\`), beside the peak the engine measured (allocated):`,
+      "",
+      "| shape | run | weights | trained state | activations | logits | estimate GiB | measured GiB | measured / estimate |",
+      "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+      ...est.rows.map(
+        (x) =>
+          `| ${x.shape} | ${x.run} | ${g(x.estimate.weights)} | ${g(x.estimate.trained_state)} | ${g(x.estimate.activations)} | ${g(x.estimate.logits)} | ${g(x.estimate.total)} | ${x.measured_allocated_gib.toFixed(2)} | ${((x.measured_allocated_gib * 2 ** 30) / x.estimate.total).toFixed(2)}x |`,
+      ),
+      "",
+    );
+  }
+  writeSection("lm-real", lines);
+}
 
 function renderPacking() {
   const raw = loadResults(/^lm-packing-.*\.json$/).at(-1);
@@ -46,13 +199,11 @@ function renderPacking() {
   ]);
 }
 
-if (what === "packing") {
-  const { inspectLmData, loadConfig, resolveConfig } = await import(join(root, "dist", "index.js"));
-  const dataRoot = resolve(opt("--data-root", join(root, "..", "shared", "data")));
+// CLINC150's training utterances as conversations: the user's text, the assistant names the intent.
+function clincChat(dataRoot) {
   const rows = JSON.parse(readFileSync(join(dataRoot, "clinc150", "data_full.json"), "utf8")).train;
-  const dir = mkdtempSync(join(tmpdir(), "hone-packing-"));
+  const dir = mkdtempSync(join(tmpdir(), "hone-clinc-chat-"));
   const file = join(dir, "clinc150-chat.jsonl");
-  // Each utterance becomes a conversation: the user's text, the assistant names the intent.
   writeFileSync(
     file,
     `${rows
@@ -66,6 +217,54 @@ if (what === "packing") {
       )
       .join("\n")}\n`,
   );
+  return file;
+}
+
+if (what === "shards") {
+  // The training split exactly as `hone train` stages it (chat template, loss on the answers,
+  // first-fit-decreasing packing into rows of max_length), plus what the device needs to know.
+  const { loadConfig, resolveConfig } = await import(join(root, "dist", "index.js"));
+  const { loadLmDataset } = await import(join(root, "dist", "generative", "dataset.js"));
+  const { packSequences } = await import(join(root, "dist", "generative", "pack.js"));
+  const { writeLmShard } = await import(join(root, "dist", "tokenize", "shards.js"));
+  const out = resolve(opt("--out", join(root, ".carry", "clinc-chat")));
+  const maxLength = Number(opt("--max-length", "2048"));
+  const file = clincChat(resolve(opt("--data-root", join(root, "..", "shared", "data"))));
+  const loaded = loadConfig(null, ["task=sft", `data.train=${file}`, `data.max_length=${maxLength}`, "data.split.validation=0", "data.split.test=0"]);
+  const cfg = resolveConfig(loaded, { type: "probe", torch: "", transformers: "", cuda: false, bf16: false, devices: [], cpu_threads: 1 });
+  const ds = await loadLmDataset(
+    cfg,
+    () => {},
+    () => {},
+  );
+  const seqs = ds.encoded.train.flat();
+  const rows = packSequences(
+    seqs.map((s) => s.ids.length),
+    maxLength,
+  );
+  require_fs.mkdirSync(out, { recursive: true });
+  const shard = writeLmShard(out, "train", seqs, rows);
+  const tokens = seqs.reduce((a, s) => a + s.ids.length, 0);
+  const learnt = seqs.reduce((a, s) => a + s.mask.reduce((x, m) => x + m, 0), 0);
+  const meta = {
+    data: "clinc150/data_full.json train as chat (user: utterance, assistant: intent with spaces)",
+    model: cfg.model.id ?? cfg.model.dir,
+    template: ds.encoder.template?.source.origin ?? null,
+    max_length: maxLength,
+    conversations: seqs.length,
+    tokens,
+    learnt_tokens: learnt,
+    truncated: ds.truncated,
+    dropped: ds.dropped,
+    rows: rows.length,
+    config: JSON.parse(readFileSync(join(cfg.model.dir, "config.json"), "utf8")),
+    files: Object.fromEntries(Object.entries(shard).filter(([, v]) => typeof v === "string")),
+  };
+  writeFileSync(join(out, "meta.json"), JSON.stringify(meta, null, 2));
+  console.log(`${out}: ${seqs.length} conversations, ${tokens} tokens (${learnt} learnt), ${rows.length} rows of <= ${maxLength}`);
+} else if (what === "packing") {
+  const { inspectLmData, loadConfig, resolveConfig } = await import(join(root, "dist", "index.js"));
+  const file = clincChat(resolve(opt("--data-root", join(root, "..", "shared", "data"))));
   const rowsOut = [];
   for (const maxLength of [512, 2048]) {
     for (const batch of [8, 32]) {
@@ -186,7 +385,62 @@ else if (what === "record") {
     "",
     `Mean: ${a} ${mean(of(a)).toFixed(0)}, ${b} ${mean(of(b)).toFixed(0)} tokens/s: ${b}/${a} = ${ratio.toFixed(4)} (the shared training loop in \`engine/hone_engine/loop.py\` costs nothing measurable; the issue's bound was within 2%).`,
   ]);
+} else if (what === "real") renderReal(rest.filter((a) => a.endsWith(".json")));
+else if (what === "estimate") {
+  // `hone train --dry-run`'s memory estimate for every Hone run of the device files, beside the
+  // peak the engine measured. The random-weight models exist only on the device; the estimate needs
+  // only their tensor shapes, so each is written here as a safetensors header with no data.
+  const { loadConfig, resolveConfig } = await import(join(root, "dist", "index.js"));
+  const { estimateMemory } = await import(join(root, "dist", "generative", "memory.js"));
+  const machineGpu = { type: "probe", torch: "x", transformers: "x", cuda: true, bf16: true, devices: [{ name: "gpu", memory: 0 }], cpu_threads: 16 };
+  const rowsOut = [];
+  for (const f of rest.filter((a) => a.endsWith(".json") && !a.includes("estimates"))) {
+    const r = JSON.parse(readFileSync(resolve(f), "utf8"));
+    const dir = join(tmpdir(), `hone-shape-${r.shape}-${r.model_config.vocab_size}`);
+    writeShapeOnly(dir, r.model_config);
+    for (const [name, v] of Object.entries(r)) {
+      if (!name.startsWith("hone_") || !v || typeof v.tokens_per_s !== "number") continue;
+      const packed = name.includes("packed");
+      const qlora = name.includes("qlora");
+      const batch = packed || !r.data ? r.batch_rows : r.unpacked_batch;
+      // Unpacked real rows are as wide as the step's longest conversation, not max_length.
+      const maxLength = packed || !r.data ? r.seq : null;
+      if (maxLength === null) continue;
+      const cfg = resolveConfig(
+        loadConfig(
+          null,
+          [
+            "task=sft",
+            "adapter.method=lora",
+            "adapter.r=16",
+            `train.batch_size=${batch}`,
+            `data.max_length=${maxLength}`,
+            ...(qlora ? ["adapter.quantize=nf4"] : []),
+          ],
+          { data: { train: "chat.jsonl" }, model: { path: dir } },
+        ),
+        machineGpu,
+      );
+      const e = estimateMemory(cfg, false);
+      rowsOut.push({
+        file: short(f),
+        shape: r.shape,
+        run: name,
+        estimate: e,
+        measured_allocated_gib: v.max_memory_gib,
+        measured_reserved_gib: v.max_reserved_gib,
+      });
+    }
+  }
+  saveResult("lm-real-estimates.json", {
+    bench: "lm-estimate",
+    command: `node bench/lm.mjs estimate ${rest.join(" ")}`,
+    date: new Date().toISOString(),
+    rows: rowsOut,
+  });
+  for (const x of rowsOut)
+    console.log(`${x.shape} ${x.run}: estimate ${(x.estimate.total / 2 ** 30).toFixed(2)} GiB, measured ${x.measured_allocated_gib.toFixed(2)} GiB allocated`);
 } else {
-  console.error("usage: node bench/lm.mjs packing | record <lm_speed.json>... | ab <lm_speed.json>");
+  console.error("usage: node bench/lm.mjs packing | shards | record <lm_speed.json>... | ab <lm_speed.json> | real <lm_speed.json>...");
   process.exit(2);
 }

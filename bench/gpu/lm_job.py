@@ -47,7 +47,7 @@ def train_job(
             "warmup_steps": 0,
             "batch_size": batch,
             "grad_accum": 1,
-            "steps_per_epoch": math.ceil(shard["count"] / batch),
+            "steps_per_epoch": math.ceil((shard["rows"]["count"] if shard["rows"] else shard["count"]) / batch),
             "total_steps": total_steps,
             "eval_batch_size": batch,
         },

@@ -17,8 +17,20 @@ after another on the same GPU:
                on the seven projections, no gradient checkpointing; run them in an invocation of
                their own (Unsloth patches transformers when imported, so it is imported first)
 Every run reports its peak GPU memory (allocated; the engine's from its progress events).
-Writes $OUT/lm_speed.json and prints a table. Usage (device):
-  python3 bench/gpu/lm_speed.py [--steps 30] [--batch 8] [--seq 2048] [--tiny]
+
+Real data (--data DIR, written here by `node bench/lm.mjs shards`): CLINC150 as chat, tokenized,
+templated and packed by Hone's TypeScript exactly as `hone train` stages it. Then
+  *_packed   a step is --batch packed rows (about 46 conversations a row), sequences kept apart
+             by the engine's variable-length attention; hf_lora_packed gives transformers the
+             same rows with restarting position ids (its own block-diagonal mask)
+  the rest   a step is --unpacked-batch conversations (as many as --batch packed rows hold on
+             average), one a row, padded to the step's longest: what the peers do by default
+  *_mask     the engine with HONE_PACKED_ATTENTION=mask (transformers' mask instead of varlen)
+tokens/s counts real tokens only (no padding); losses are means over the answers' tokens.
+--shape picks the model: llama-1b (the 1.24B shape; the real data's vocabulary with --data),
+smollm2-135m (the data's own model config, random weights), llama-8b (Llama 3 8B's shape).
+Writes $OUT/<--out-name> and prints a table. Usage (device):
+  python3 bench/gpu/lm_speed.py [--steps 30] [--batch 8] [--seq 2048] [--shape llama-1b] [--data DIR] [--tiny]
 """
 
 import argparse
@@ -45,6 +57,10 @@ p.add_argument("--steps", type=int, default=30)
 p.add_argument("--warmup", type=int, default=8)
 p.add_argument("--batch", type=int, default=8)
 p.add_argument("--seq", type=int, default=2048)
+p.add_argument("--shape", default="llama-1b", choices=["llama-1b", "smollm2-135m", "llama-8b"])
+p.add_argument("--data", default=None, help="real shards (node bench/lm.mjs shards): packed and unpacked runs on them")
+p.add_argument("--unpacked-batch", type=int, default=None, help="conversations a step unpacked (default: --batch rows' worth)")
+p.add_argument("--out-name", default="lm_speed.json")
 p.add_argument("--tiny", action="store_true", help="a small model on the CPU: checks the script, measures nothing")
 p.add_argument("--only", default="peak,hf_lora,hone_lora,hone_lora_compile,hone_full_compile")
 p.add_argument("--engines", default=f"this={ROOT / 'engine'}", help="NAME=DIR,... : engine checkouts to measure, in turn (an A/B of two commits)")
@@ -65,42 +81,135 @@ def sync():
         torch.cuda.synchronize()
 
 
+# ---- the data's meta ----
+from hone_engine import lm as hone_lm  # noqa: E402  (the engine's own collate: the same batches for the peers)
+
+META = json.loads((Path(args.data) / "meta.json").read_text()) if args.data else None
+if META:
+    args.seq = META["max_length"]
+    results["seq"] = args.seq
+
 # ---- the model ----
 from transformers import AutoModelForCausalLM, LlamaConfig  # noqa: E402
 
-shape = dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32, num_key_value_heads=8, vocab_size=128256)
+SHAPES = {
+    "llama-1b": dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32, num_key_value_heads=8, vocab_size=128256),
+    "llama-8b": dict(
+        hidden_size=4096,
+        intermediate_size=14336,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        vocab_size=128256,
+        tie_word_embeddings=False,
+    ),
+}
+if args.shape == "smollm2-135m":
+    if not META:
+        raise SystemExit("--shape smollm2-135m takes its config from --data's meta.json")
+    c = META["config"]
+    keys = (
+        "hidden_size",
+        "intermediate_size",
+        "num_hidden_layers",
+        "num_attention_heads",
+        "num_key_value_heads",
+        "vocab_size",
+        "tie_word_embeddings",
+        "rms_norm_eps",
+    )
+    shape = {k: c[k] for k in keys if k in c}
+    rope_theta = (c.get("rope_parameters") or {}).get("rope_theta", c.get("rope_theta", 10000.0))
+else:
+    shape = dict(SHAPES[args.shape])
+    rope_theta = 500000.0
+if META:
+    shape["vocab_size"] = META["config"]["vocab_size"]  # the data's token ids
 if args.tiny:
-    shape = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, vocab_size=512)
-model_dir = WORK / ("tiny" if args.tiny else "llama-1b")
+    shape = dict(
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        vocab_size=shape["vocab_size"] if META else 512,
+    )
+shape.setdefault("tie_word_embeddings", True)
+model_dir = WORK / ("tiny" if args.tiny else args.shape) / str(shape["vocab_size"])
 if not (model_dir / "config.json").exists():
     torch.manual_seed(0)
-    cfg = LlamaConfig(
-        **shape, max_position_embeddings=max(4096, args.seq), tie_word_embeddings=True, rope_theta=500000.0, pad_token_id=0, eos_token_id=1, bos_token_id=None
-    )
-    m = AutoModelForCausalLM.from_config(cfg, dtype=torch.bfloat16)
+    cfg = LlamaConfig(**shape, max_position_embeddings=max(4096, args.seq), rope_theta=rope_theta, pad_token_id=0, eos_token_id=1, bos_token_id=None)
+    with torch.device(device):  # random weights drawn where they go: an 8B model in seconds, not minutes
+        m = AutoModelForCausalLM.from_config(cfg, dtype=torch.bfloat16)
     m.save_pretrained(model_dir, safe_serialization=True)
     del m
-n_params = sum(int(np.prod(t.shape)) for t in __import__("safetensors.torch", fromlist=["load_file"]).load_file(str(model_dir / "model.safetensors")).values())
-results["parameters"] = n_params
+    if cuda:
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+from safetensors import safe_open  # noqa: E402
+
+n_params = 0
+for f in model_dir.glob("*.safetensors"):
+    with safe_open(str(f), "pt") as h:
+        n_params += sum(int(np.prod(h.get_slice(k).get_shape())) for k in h.keys())
+results.update(parameters=n_params, shape=args.shape, model_config=shape, data=META and {k: v for k, v in META.items() if k != "config"})
 L, d, V = shape["num_hidden_layers"], shape["hidden_size"], shape["vocab_size"]
 # Training FLOPs per token (PaLM appendix B): 6 x parameters (the tied embedding counts once, as the
-# output layer's matmul) + 12 x layers x width x sequence for attention scores and values.
+# output layer's matmul) + 12 x layers x width x sequence for attention scores and values. On real
+# data MFU is not reported: attention's share depends on each conversation's length.
 flops_per_token_full = 6 * n_params + 12 * L * d * args.seq
 # LoRA: no weight gradients for frozen matrices, so 4 x parameters (forward + input gradients).
 flops_per_token_lora = 4 * n_params + 8 * L * d * args.seq
 
-# ---- the data: random tokens, one sequence per row (all learnt but the first) ----
-rows = args.batch * (args.steps + args.warmup + 2)
-rng = np.random.default_rng(0)
-tokens = rng.integers(2, V, size=(rows, args.seq), dtype=np.uint32)
-data = WORK / "data"
-data.mkdir(exist_ok=True)
-(data / "train.tokens.u32").write_bytes(tokens.astype("<u4").tobytes())
-(data / "train.offsets.u32").write_bytes((np.arange(rows + 1, dtype=np.uint32) * args.seq).astype("<u4").tobytes())
-mask = np.ones((rows, args.seq), dtype=np.uint8)
-mask[:, 0] = 0
-(data / "train.mask.u8").write_bytes(mask.tobytes())
-shard = shard_ref(data, rows)
+# ---- the data: random tokens, one sequence per row (all learnt but the first), or the real shards ----
+if META:
+    real = Path(args.data)
+    packed_ref = {
+        "tokens": str(real / "train.tokens.u32"),
+        "offsets": str(real / "train.offsets.u32"),
+        "count": META["conversations"],
+        "loss_mask": str(real / "train.mask.u8"),
+        "rows": {"offsets": str(real / "train.rows.offsets.u32"), "items": str(real / "train.rows.items.u32"), "count": META["rows"]},
+    }
+    unpacked_ref = {**packed_ref, "rows": None}
+    args.unpacked_batch = args.unpacked_batch or round(args.batch * META["conversations"] / META["rows"])
+    results["unpacked_batch"] = args.unpacked_batch
+else:
+    rows = args.batch * (args.steps + args.warmup + 2)
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(2, V, size=(rows, args.seq), dtype=np.uint32)
+    data = WORK / "data"
+    data.mkdir(exist_ok=True)
+    (data / "train.tokens.u32").write_bytes(tokens.astype("<u4").tobytes())
+    (data / "train.offsets.u32").write_bytes((np.arange(rows + 1, dtype=np.uint32) * args.seq).astype("<u4").tobytes())
+    mask = np.ones((rows, args.seq), dtype=np.uint8)
+    mask[:, 0] = 0
+    (data / "train.mask.u8").write_bytes(mask.tobytes())
+    packed_ref = unpacked_ref = shard_ref(data, rows)
+    args.unpacked_batch = args.batch
+SHARDS = {}
+
+
+def layout(packed: bool):
+    """(shard ref, loaded shard, units a step): packed rows, or one conversation a row."""
+    ref = packed_ref if packed else unpacked_ref
+    if id(ref) not in SHARDS:
+        SHARDS[id(ref)] = hone_lm.load_shard(ref, pairs=False)
+    return ref, SHARDS[id(ref)], args.batch if packed else args.unpacked_batch
+
+
+def step_units(shard_obj, per_step: int, step: int):
+    """The rows of a step, as the engine takes them: epoch order a pure function of (seed 0, epoch)."""
+    n = len(shard_obj.rows)
+    per_epoch = -(-n // per_step)
+    epoch, k = divmod(step, per_epoch)
+    return epoch_rows(n, 0, epoch)[k * per_step : (k + 1) * per_step]
+
+
+def step_tokens(shard_obj, per_step: int, step: int) -> int:
+    """Real (non-padding) tokens of a step."""
+    lengths = np.diff(shard_obj.offsets)
+    return int(sum(lengths[shard_obj.rows[u]].sum() for u in step_units(shard_obj, per_step, step)))
 
 
 def peak():
@@ -117,21 +226,32 @@ def peak():
     return 2 * n**3 * 10 / (time.time() - t)
 
 
-def hf_lora():
-    """The peer, as the PEFT docs write it."""
-    from peft import LoraConfig, get_peft_model
+def lora_config():
+    from peft import LoraConfig
 
+    return LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM")
+
+
+def hf_lora(packed=False, liger=False):
+    """The peer, as the PEFT docs write it; liger: with Liger's Llama kernels (RMSNorm, SwiGLU, RoPE,
+    and the output layer fused with the loss), as `apply_liger_kernel_to_llama()` sets them."""
+    from peft import get_peft_model
+
+    if liger:
+        from liger_kernel.transformers import apply_liger_kernel_to_llama
+
+        apply_liger_kernel_to_llama()
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16, attn_implementation="sdpa").to(device)
-    model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM"))
+    model = get_peft_model(model, lora_config())
     model.config.use_cache = False
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4, weight_decay=0.0)
-    return hf_loop(model, opt, autocast=False)
+    return hf_loop(model, opt, autocast=False, packed=packed)
 
 
 def hf_qlora():
     """The QLoRA peer, as the PEFT docs write it (gradient checkpointing off, as in every run here)."""
-    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from peft import get_peft_model, prepare_model_for_kbit_training
     from transformers import BitsAndBytesConfig
 
     torch.manual_seed(0)
@@ -141,7 +261,7 @@ def hf_qlora():
         model_dir, quantization_config=q, dtype=compute, attn_implementation="sdpa", device_map={"": 0 if cuda else "cpu"}
     )
     model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
-    model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM"))
+    model = get_peft_model(model, lora_config())
     model.config.use_cache = False
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4, weight_decay=0.0)
     return hf_loop(model, opt, autocast=False)
@@ -172,30 +292,38 @@ def hf_full(compile_: bool):
     return hf_loop(torch.compile(model) if compile_ else model, opt, autocast=True)
 
 
-def hf_loop(model, opt, autocast: bool):
-    """The peers' loop: the same rows in the same order as the engine, loss from model(labels=...)."""
-    order = epoch_rows(rows, 0, 0)
-    losses, t0 = [], None
+def hf_loop(model, opt, autocast: bool, packed: bool = False):
+    """The peers' loop: the same rows in the same order as the engine (its collate makes the batch:
+    one sequence a row padded to the step's longest, or packed rows with restarting positions),
+    loss from model(labels=...): the mean over the learnt tokens, as the engine's."""
+    _, data, per_step = layout(packed)
+    losses, t0, real = [], None, 0
     model.train()
     for step in range(args.warmup + args.steps):
         if step == args.warmup:
             sync()
             t0 = time.time()
-        idx = order[step * args.batch : (step + 1) * args.batch]
-        ids = torch.from_numpy(tokens[idx].astype(np.int64)).to(device)
+        units = step_units(data, per_step, step)
+        batch = hone_lm.collate(data, [data.rows[u] for u in units], 0, pack=packed)
+        inputs = {"input_ids": batch["input_ids"].to(device), "labels": batch["labels"].to(device)}
+        if batch["position_ids"] is not None:
+            inputs["position_ids"] = batch["position_ids"].to(device)
         with torch.autocast(device, dtype=torch.bfloat16, enabled=autocast):
-            loss = model(input_ids=ids, labels=ids).loss
+            loss = model(**inputs).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
         losses.append(loss.item())
+        if step >= args.warmup:
+            real += batch["tokens"]
     sync()
     dt = time.time() - t0
     out = {
-        "tokens_per_s": args.steps * args.batch * args.seq / dt,
+        "tokens_per_s": real / dt,
         "losses": losses,
         "max_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else 0,
+        "max_reserved_gib": torch.cuda.max_memory_reserved() / 2**30 if cuda else 0,
     }
     del model, opt
     if cuda:
@@ -208,15 +336,18 @@ ENGINES = dict(e.split("=", 1) for e in args.engines.split(","))
 engine_dir = str(ROOT / "engine")  # the engine hone() runs; set per run below
 
 
-def hone(method: str, compile_: bool, dtype: str, fsdp: bool = False, targets="all-linear"):
+def hone(method: str, compile_: bool, dtype: str, fsdp: bool = False, targets="all-linear", packed=False, mask=False):
     """The engine as `hone train` runs it: one LmTrainJob line on stdin, events on stdout."""
-    name = f"run-{method}-{compile_}{'-fsdp' if fsdp else ''}{'' if targets == 'all-linear' else '-one'}"
-    job = train_job(WORK / name, model_dir, shard, args.batch, args.warmup + args.steps, method, compile_, dtype, cuda, fsdp, targets)
+    name = f"run-{method}-{dtype}-{compile_}{'-fsdp' if fsdp else ''}{'' if targets == 'all-linear' else '-one'}{'-packed' if packed else ''}{'-mask' if mask else ''}"
+    ref, data, per_step = layout(packed)
+    job = train_job(WORK / name, model_dir, ref, per_step, args.warmup + args.steps, method, compile_, dtype, cuda, fsdp, targets)
     # An older engine's protocol lacks fields added since; its strict schema would refuse them.
     known = json.loads((Path(engine_dir) / "hone_engine" / "protocol.schema.json").read_text())["$defs"]["Job"]
     if "eval_first" not in json.dumps(known):
         job.pop("eval_first")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [engine_dir, os.environ.get("PYTHONPATH")]))}
+    if mask:
+        env["HONE_PACKED_ATTENTION"] = "mask"
     # stdin stays open while it trains, as the orchestrator keeps it: EOF would mean "orchestrator gone, stop".
     proc = subprocess.Popen(
         [sys.executable, "-u", "-m", "hone_engine"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
@@ -236,39 +367,48 @@ def hone(method: str, compile_: bool, dtype: str, fsdp: bool = False, targets="a
     proc.wait()
     proc.stdout = "".join(lines)
     events = [json.loads(l) for l in proc.stdout.splitlines() if l.startswith("{")]
-    (OUT / f"events-{Path(job['run_dir']).name}.jsonl").write_text(proc.stdout)
+    (OUT / f"events-{args.shape}-{Path(job['run_dir']).name}.jsonl").write_text(proc.stdout)
     err = [e for e in events if e["type"] == "error"]
     if proc.returncode != 0 or err:
-        raise SystemExit(f"engine failed: {err or stderr[-3000:]}")
+        raise RuntimeError(f"engine failed: {err or stderr[-3000:]}")
     prog = [e for e in events if e["type"] == "progress"]
     # Progress comes at most once a second: time between the first report after warm-up and the last.
     b = prog[-1]
     a = next((e for e in prog[:-1] if e["step"] >= args.warmup), None)
     if a is None:
         if not args.tiny:
-            raise SystemExit(f"the timed part was shorter than a second: raise --steps ({[(e['step'], e['elapsed_s']) for e in prog]})")
+            raise RuntimeError(f"the timed part was shorter than a second: raise --steps ({[(e['step'], e['elapsed_s']) for e in prog]})")
         a = {"step": 0, "elapsed_s": 0.0}
     memory = b.get("memory") or {}  # engines before peak memory reported none
+    real = sum(step_tokens(data, per_step, s) for s in range(a["step"], b["step"]))
+    started = next((e for e in events if e["type"] == "started"), {})
     return {
-        "tokens_per_s": (b["step"] - a["step"]) * args.batch * args.seq / (b["elapsed_s"] - a["elapsed_s"]),
+        "tokens_per_s": real / (b["elapsed_s"] - a["elapsed_s"]),
         "losses": [e["loss"] for e in prog],
         "steps_timed": b["step"] - a["step"],
         "max_memory_gib": (memory.get("allocated_bytes") or 0) / 2**30,
         "max_reserved_gib": (memory.get("reserved_bytes") or 0) / 2**30,
+        "started": {k: v for k, v in started.items() if k != "type"},
     }
 
 
 runs = {
     "peak": lambda: {"flops": peak()},
     "hf_lora": hf_lora,
+    "hf_lora_packed": lambda: hf_lora(packed=True),
+    "hf_lora_liger": lambda: hf_lora(liger=True),
     "hf_full": lambda: hf_full(False),
     "hf_full_compile": lambda: hf_full(True),
     "hone_lora": lambda: hone("lora", False, "bf16"),
     "hone_lora_compile": lambda: hone("lora", True, "bf16"),
+    "hone_lora_compile_packed": lambda: hone("lora", True, "bf16", packed=True),
+    "hone_lora_compile_packed_mask": lambda: hone("lora", True, "bf16", packed=True, mask=True),
+    "hone_lora_packed": lambda: hone("lora", False, "bf16", packed=True),
     "hone_full_compile": lambda: hone("none", True, "fp32"),
     "hf_qlora": hf_qlora,
     "hone_qlora": lambda: hone("lora", False, "nf4"),
     "hone_qlora_compile": lambda: hone("lora", True, "nf4"),
+    "hone_qlora_compile_packed": lambda: hone("lora", True, "nf4", packed=True),
     "unsloth_lora": lambda: unsloth_peer(False),
     "unsloth_qlora": lambda: unsloth_peer(True),
     # FSDP2 in a group of one process: checks sharding on a GPU (mixed bf16/fp32 units, compile), and its cost
@@ -288,22 +428,33 @@ for rnd in range(args.rounds):
             if key in results:
                 continue
             t = time.time()
-            results[key] = runs[name]()
+            try:
+                results[key] = runs[name]()
+            except Exception as e:  # one failed run must not lose the others' numbers
+                results[key] = {"error": f"{type(e).__name__}: {str(e)[-2000:]}"}
+                print(f"{key}: FAILED {results[key]['error'][:500]}", flush=True)
+                if cuda:
+                    torch.cuda.empty_cache()
+                    torch.cuda.reset_peak_memory_stats()
+                continue
             results[key]["wall_s"] = time.time() - t
             results[key]["engine"] = engine_dir
-            print(f"{key}: {json.dumps({k: v for k, v in results[key].items() if k != 'losses'})}", flush=True)
-only = [k for k in results if k.split("@")[0] in runs and isinstance(results[k], dict)]
+            print(f"{key}: {json.dumps({k: v for k, v in results[key].items() if k not in ('losses', 'started')})}", flush=True)
+            (OUT / args.out_name).write_text(json.dumps(results, indent=2))  # what ran so far survives a time-out
+only = [k for k in results if k.split("@")[0] in runs and isinstance(results[k], dict) and "error" not in results[k]]
 
-(OUT / "lm_speed.json").write_text(json.dumps(results, indent=2))
+(OUT / args.out_name).write_text(json.dumps(results, indent=2))
 pk = results.get("peak", {}).get("flops")
-print(f"\n{results['gpu']}, {n_params / 1e9:.2f}B parameters, rows of {args.seq} tokens, {args.batch} rows a step, {args.steps} timed steps")
+print(
+    f"\n{results['gpu']}, {args.shape}, {n_params / 1e9:.2f}B parameters, {'CLINC150 chat' if META else 'random rows of ' + str(args.seq)}, {args.steps} timed steps"
+)
 print("| run | tokens/s | vs the same kind of HF peer | MFU | peak GiB | loss first -> last |")
 print("|---|---:|---:|---:|---:|---|")
 # Like by like: LoRA against the LoRA peer, QLoRA against the QLoRA peer, full fine-tuning against
 # the faster full fine-tuning peer.
 base_lora = results.get("hf_lora", {}).get("tokens_per_s")
 base_qlora = results.get("hf_qlora", {}).get("tokens_per_s")
-base_full = max((results[k]["tokens_per_s"] for k in ("hf_full", "hf_full_compile") if k in results), default=None)
+base_full = max((results[k]["tokens_per_s"] for k in ("hf_full", "hf_full_compile") if k in results and "tokens_per_s" in results[k]), default=None)
 for name in only:
     r = results[name]
     if "tokens_per_s" not in r:
@@ -312,7 +463,7 @@ for name in only:
     full = "_full" in kind
     fpt = flops_per_token_full if full else flops_per_token_lora
     base = base_full if full else base_qlora if "qlora" in kind else base_lora
-    mfu = f"{100 * r['tokens_per_s'] * fpt / pk:.1f}%" if pk else "-"
+    mfu = f"{100 * r['tokens_per_s'] * fpt / pk:.1f}%" if pk and not META else "-"
     ratio = f"{r['tokens_per_s'] / base:.2f}x" if base else "-"
     print(f"| {name} | {r['tokens_per_s']:.0f} | {ratio} | {mfu} | {r.get('max_memory_gib', 0):.1f} | {r['losses'][0]:.4f} -> {r['losses'][-1]:.4f} |")
 if pk:

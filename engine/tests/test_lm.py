@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from conftest import EXAMPLE, Recorder
 from hone_engine import lm
 from hone_engine.recipes import lm_generate, lm_merge, lm_train
@@ -112,26 +113,62 @@ def train(job):
 
 
 def test_packed_rows_score_each_sequence_as_if_alone(tiny_lm, tmp_path):
-    """Packing must not let a sequence see its neighbours: summed log-probabilities of three
-    sequences in one packed row equal those of the three on rows of their own."""
+    """Packing must not let a sequence see its neighbours: summed log-probabilities of sequences
+    packed in rows (the second row shorter, so it ends in padding) equal those of each sequence on
+    a row of its own, through the variable-length attention (its boundaries from collate) and
+    through transformers' own block-diagonal mask (from the restarting positions alone)."""
     tok = Tokenizer.from_file(str(tiny_lm / "tokenizer.json"))
-    seqs = [encode(tok, q, a) for q, a in QA[:3]]
+    seqs = [encode(tok, q, a) for q, a in QA]
     shard = lm.load_shard(write_lm_shard(tmp_path, "s", seqs), pairs=False)
     model = lm.load(
         {"path": str(tiny_lm), "adapter": None, "architecture": "causal", "head": "lm", "dtype": "fp32", "pad_token_id": 0}, None, trainable=False
     ).eval()
+    assert model.config._attn_implementation == lm.varlen.ATTENTION
+    rows = [np.array([0, 1, 2]), np.array([3])]
     with torch.no_grad():
-        packed, n_packed = lm.sequence_logps(model, lm.collate(shard, [np.array([0, 1, 2])], 0, pack=True), "cpu", with_grad=False)
-        alone, n_alone = lm.sequence_logps(model, lm.collate(shard, [np.array([0]), np.array([1]), np.array([2])], 0, pack=False), "cpu", with_grad=False)
-        # The same row without position restarts is what packing would be without them: different.
-        batch = lm.collate(shard, [np.array([0, 1, 2])], 0, pack=True)
-        batch["position_ids"] = torch.arange(batch["input_ids"].shape[1])[None]
-        leaky, _ = lm.sequence_logps(model, batch, "cpu", with_grad=False)
+        batch = lm.collate(shard, rows, 0, pack=True)
+        width = batch["input_ids"].shape[1]
+        lengths = [len(s[0]) for s in seqs]
+        assert width == sum(lengths[:3])  # the first row is full; the second ends in a padding "sequence"
+        assert batch["cu_seq_lens"].tolist() == [0, *np.cumsum(lengths[:3]).tolist(), width + lengths[3], 2 * width]
+        packed, n_packed = lm.sequence_logps(model, batch, "cpu", with_grad=False)
+        by_mask, _ = lm.sequence_logps(model, {**batch, "cu_seq_lens": None}, "cpu", with_grad=False)
+        alone, n_alone = lm.sequence_logps(model, lm.collate(shard, [np.array([i]) for i in range(4)], 0, pack=False), "cpu", with_grad=False)
+        # The same rows without position restarts or boundaries: what packing would be without them.
+        leaky, _ = lm.sequence_logps(model, {**batch, "cu_seq_lens": None, "position_ids": torch.arange(width)[None].expand(2, -1)}, "cpu", with_grad=False)
     assert torch.equal(n_packed, n_alone) and n_packed.tolist() == [sum(s[1][1:]) for s in seqs]
     # Unpacked lines carry no positions: transformers then attends causally without a mask.
     assert lm.collate(shard, [np.array([0]), np.array([1])], 0, pack=False)["position_ids"] is None
     assert torch.allclose(packed, alone, atol=1e-4), (packed, alone)
-    assert not torch.allclose(leaky[1:], alone[1:], atol=1e-3)
+    assert torch.allclose(by_mask, alone, atol=1e-4), (by_mask, alone)
+    assert not torch.allclose(leaky[1:3], alone[1:3], atol=1e-3)
+
+
+def test_varlen_attention_matches_masked_sdpa_with_gradients():
+    """The attention function itself, grouped-query shapes, padding as a sequence of its own:
+    outputs and q/k/v gradients equal SDPA's with the block-diagonal causal mask. On a GPU the
+    variable-length Flash kernel runs (bf16, its tolerance); on the CPU the reference path."""
+    cuda = torch.cuda.is_available()
+    dev, dt, tol = ("cuda", torch.bfloat16, 2e-2) if cuda else ("cpu", torch.float32, 1e-5)
+    lm.varlen.register()
+    torch.manual_seed(0)
+    b, hq, hkv, s, d = 2, 4, 2, 24, 16
+    q, k, v = (torch.randn(b, h, s, d, device=dev, dtype=dt, requires_grad=True) for h in (hq, hkv, hkv))
+    cu, longest = lm.varlen.boundaries([[5, 11, 3], [20]], s)
+    assert cu.tolist() == [0, 5, 16, 19, 24, 44, 48] and longest == 20
+    module = torch.nn.Module()
+    out, _ = lm.varlen.attention(module, q, k, v, lm.varlen.PACKED, scaling=d**-0.5, cu_seq_lens=cu.to(dev), max_length=longest)
+    seq = torch.repeat_interleave(torch.arange(6), (cu[1:] - cu[:-1]).long()).view(b, s)
+    pos = torch.arange(s)
+    mask = (seq[:, :, None] == seq[:, None, :]) & (pos[:, None] >= pos[None, :])
+    ref = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, None].to(dev), scale=d**-0.5, enable_gqa=True).transpose(1, 2)
+    g = torch.randn_like(ref)
+    got = torch.autograd.grad(out, (q, k, v), g)
+    want = torch.autograd.grad(ref, (q, k, v), g)
+    assert out.shape == (b, s, hq, d)
+    assert torch.allclose(out.float(), ref.float(), atol=tol)
+    for a, w in zip(got, want):
+        assert torch.allclose(a.float(), w.float(), atol=tol)
 
 
 def test_sft_losses_for_a_fixed_seed(tiny_lm, tmp_path):

@@ -3,6 +3,7 @@ epoch order), logp.py (log-probabilities, rewards, evaluation statistics), prefe
 preference losses). Recipes use them as
 `lm.<name>`."""
 
+from . import varlen
 from .data import LmShard, collate, collate_seq2seq, epoch_rows, load_shard, mover
 from .logp import LOGIT_CHUNK, FrozenHeadLogp, TrainedHeadLogpSum, all_logps, logp_and_grad, sequence_logps, sequence_rewards, summed_logp, token_logps
 from .models import WEIGHT_DTYPES, adamw, causal, compile_decoder, freeze, is_seq2seq, load, load_pretrained_weights, quantized, save_pretrained
@@ -37,4 +38,5 @@ __all__ = [
     "sequence_rewards",
     "summed_logp",
     "token_logps",
+    "varlen",
 ]

@@ -10,6 +10,7 @@ import torch
 
 from ..protocol import DTYPES as FILE_DTYPES
 from ..protocol import EngineError
+from .varlen import boundaries
 
 
 def epoch_rows(n_rows: int, seed: int, epoch: int) -> np.ndarray:
@@ -137,6 +138,8 @@ def collate(shard: LmShard, rows: list, pad_id: int, pack: bool, seq2seq: bool =
     # Which hidden states predict a learnt token (position p predicts token p + 1), found here on
     # the CPU: a boolean mask on the GPU would make it wait for the forward pass (a sync per step).
     row, col = np.nonzero(labels[:, 1:] != -100)
+    packed = any(len(line) > 1 for line in lines)
+    cu, longest = boundaries([[int(shard.offsets[i + 1] - shard.offsets[i]) for i in line] for line in lines], width) if packed else (None, None)
     return {
         "input_ids": torch.from_numpy(ids),
         "labels": torch.from_numpy(labels),
@@ -145,7 +148,10 @@ def collate(shard: LmShard, rows: list, pad_id: int, pack: bool, seq2seq: bool =
         # position_ids make it build a block mask under torch.compile (a slower masked kernel)
         # or inspect them on the GPU (a sync) in eager mode. Trailing padding is never learnt
         # and, being last, never attended to, so its positions do not matter.
-        "position_ids": torch.from_numpy(pos) if any(len(line) > 1 for line in lines) else None,
+        "position_ids": torch.from_numpy(pos) if packed else None,
+        # A packed batch's sequence boundaries for the variable-length attention (varlen.py).
+        "cu_seq_lens": cu if packed else None,
+        "max_length": longest if packed else None,
         "learnt_index": torch.from_numpy(row * width + col),
         "targets": torch.from_numpy(labels[:, 1:][row, col]),
         "target_seq": torch.from_numpy(seq[:, 1:][row, col]),

@@ -11,6 +11,7 @@ from torch.distributed.fsdp import FSDPModule
 from torch.utils.checkpoint import checkpoint
 
 from ..protocol import CONSTANTS
+from . import varlen
 from .data import collate, mover
 from .models import causal, is_seq2seq
 
@@ -107,6 +108,9 @@ def _decoder_hidden(model, batch: dict, device, index: str) -> torch.Tensor:
     move = mover(device)
     pos = batch["position_ids"]
     inputs = {"input_ids": move(batch["input_ids"]), "position_ids": None if pos is None else move(pos), "use_cache": False}
+    if pos is not None and batch.get("cu_seq_lens") is not None and causal(model).config._attn_implementation == varlen.ATTENTION:
+        # Attention by the packed sequences' boundaries, with no mask built (varlen.py).
+        inputs.update(attention_mask=varlen.PACKED, cu_seq_lens=move(batch["cu_seq_lens"]), max_length=batch["max_length"])
     root = causal(model)
     decoder = root.base_model
     if isinstance(root, FSDPModule):

@@ -3,6 +3,7 @@ code) with a peft adapter or all weights trainable; frozen parts; compiled decod
 as Hugging Face tools read them. Causal LMs, and encoder-decoders (T5, BART: spec["architecture"]
 == "seq2seq")."""
 
+import os
 import re
 
 import torch
@@ -11,6 +12,7 @@ from safetensors.torch import load_file
 from .. import runtime
 from ..classify.model import LAYER_INDEX
 from ..protocol import EngineError
+from . import varlen
 
 WEIGHT_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
@@ -27,8 +29,6 @@ def _nf4() -> dict:
         raise EngineError("model_load", f"adapter.quantize nf4 needs bitsandbytes: {e}") from None
     compute = torch.bfloat16 if torch.cuda.is_available() else torch.float32
     config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=compute)
-    import os
-
     # Placed as it loads (bitsandbytes quantizes on the way to the device): this process's GPU under torchrun.
     place = int(os.environ.get("LOCAL_RANK", "0")) if torch.cuda.is_available() else "cpu"
     return {"quantization_config": config, "dtype": compute, "device_map": {"": place}}
@@ -37,6 +37,23 @@ def _nf4() -> dict:
 def quantized(model) -> bool:
     """The base is held in 4 bits (its matmuls are bitsandbytes', which fused_lora cannot fold)."""
     return bool(getattr(model, "is_loaded_in_4bit", False) or getattr(getattr(model, "base_model", None), "is_loaded_in_4bit", False))
+
+
+def _attention(path: str) -> str:
+    """SDPA, with packed rows attended by their sequence boundaries (varlen.py), unless a layer
+    attends through a sliding window (the boundaries would let it see past its window)."""
+    from transformers import AutoConfig
+
+    if os.environ.get("HONE_PACKED_ATTENTION") == "mask":  # benchmarks: transformers' own packed path, for an A/B
+        return "sdpa"
+    config = AutoConfig.from_pretrained(path, trust_remote_code=False)
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    types = set(getattr(text, "layer_types", None) or [])
+    windowed = (getattr(text, "sliding_window", None) and getattr(text, "use_sliding_window", True)) or bool(types - {"full_attention"})
+    if windowed:
+        return "sdpa"
+    varlen.register()
+    return varlen.ATTENTION
 
 
 def load(spec: dict, adapter: dict | None, trainable: bool):
@@ -56,7 +73,7 @@ def load(spec: dict, adapter: dict | None, trainable: bool):
         elif seq2seq:  # each architecture's own attention (T5's relative position bias is not SDPA's)
             model = AutoModelForSeq2SeqLM.from_pretrained(spec["path"], **common)
         else:
-            model = AutoModelForCausalLM.from_pretrained(spec["path"], attn_implementation="sdpa", **common)
+            model = AutoModelForCausalLM.from_pretrained(spec["path"], attn_implementation=_attention(spec["path"]), **common)
     except (OSError, ValueError) as e:
         raise EngineError("model_load", f"cannot load the {'encoder-decoder' if seq2seq else 'causal LM'} from {spec['path']}: {e}") from None
     model.config.use_cache = False  # training never decodes; generation turns it back on

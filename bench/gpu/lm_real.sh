@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# #23's GPU measurements in three short device calls (a call's results come back only when it ends),
+# raw JSON to $OUT:
+#   1  packed real data (CLINC150 as chat), the 1.24B Llama shape: Hone packed (variable-length
+#      attention) / packed with transformers' mask / unpacked vs HF + PEFT (padded, packed)
+#   2  Unsloth (LoRA on the same real data; LoRA and QLoRA on random full rows) beside Hone's LoRA and
+#      QLoRA on the same rows
+#   3  the 8B Llama shape, LoRA, seq 4096: tokens/s, MFU, peak memory
+#   4  extra peers and the SmolLM2-135M shape on the real data (HF + Liger, HF + PEFT QLoRA)
+# Carry .carry/: the shards (`node bench/lm.mjs shards`), and unpacked, xz'd wheels for the machine's
+# Python 3.12 (js.tar.xz: jsonschema for the engine; peers.tar.xz: Unsloth and its dependencies;
+# liger.tar.xz; bnb.tar.xz: bitsandbytes for CUDA 13).
+#   bash bench/gpu/lm_real.sh 1|2|3|4
+set -u
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-bench/out}
+mkdir -p "$OUT" /tmp/liger /tmp/bnb /tmp/site /tmp/js
+export PYTHONUNBUFFERED=1
+tar -xJf .carry/js.tar.xz -C /tmp/js
+tar -xJf .carry/bnb.tar.xz -C /tmp/bnb
+# bitsandbytes from the carry only where the machine has none (a folder of its own: nothing shadowed)
+python3 -c "import bitsandbytes" 2>/dev/null || BNB=/tmp/bnb
+export PYTHONPATH=/tmp/js:${BNB:-}
+SPEED="python3 bench/gpu/lm_speed.py"
+REAL="--data .carry/clinc-chat"
+case "$1" in
+1)
+  {
+    python3 -V
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+    python3 -c "import torch, transformers, peft; print('torch', torch.__version__, 'transformers', transformers.__version__, 'peft', peft.__version__)"
+  } > "$OUT/env.txt" 2>&1
+  cat "$OUT/env.txt"
+  # The variable-length kernel against SDPA with the block mask, outputs and gradients (bf16).
+  PYTHONPATH=engine:$PYTHONPATH timeout 60 python3 -m pytest -q -x engine/tests/test_lm.py -k "varlen or packed" 2>&1 | tail -3
+  timeout 250 $SPEED $REAL --steps 15 --warmup 5 --only hone_lora_compile_packed,hone_lora_compile,hf_lora,hf_lora_packed,hone_lora_compile_packed_mask --out-name real-llama-1b.json
+  ;;
+2)
+  tar -xJf .carry/peers.tar.xz -C /tmp/site
+  PYTHONPATH=/tmp/site:$PYTHONPATH timeout 100 $SPEED $REAL --steps 15 --warmup 5 --only unsloth_lora --out-name unsloth-real.json 2>&1 | grep -v Warning
+  PYTHONPATH=/tmp/site:$PYTHONPATH timeout 100 $SPEED --steps 15 --warmup 5 --only unsloth_lora,unsloth_qlora --out-name unsloth-random.json 2>&1 | grep -v Warning
+  timeout 100 $SPEED --steps 15 --warmup 5 --only hone_lora_compile,hone_qlora_compile --out-name random-1b.json
+  ;;
+3)
+  timeout 230 $SPEED --shape llama-8b --seq 4096 --batch 2 --steps 8 --warmup 3 --only peak,hone_lora_compile --out-name llama-8b.json
+  ;;
+4)
+  tar -xJf .carry/liger.tar.xz -C /tmp/liger
+  PYTHONPATH=/tmp/liger:$PYTHONPATH timeout 100 $SPEED $REAL --steps 15 --warmup 5 --only hf_lora_liger --out-name real-llama-1b-liger.json
+  timeout 150 $SPEED $REAL --shape smollm2-135m --steps 60 --warmup 8 --only hone_lora_compile_packed,hone_lora_compile,hf_lora,hf_lora_packed --out-name real-smollm2.json
+  timeout 100 $SPEED --steps 15 --warmup 5 --only hf_qlora --out-name random-1b-hf-qlora.json
+  ;;
+esac
+exit 0

@@ -1,0 +1,116 @@
+"""Attention for packed rows: several sequences share a row and each attends only to itself.
+
+transformers finds packed rows from restarting position ids and builds a dense block-diagonal mask
+for SDPA: B x S x S booleans every forward pass, a read-back of the position ids to the host (a
+sync), and a masked kernel that computes every block of the S x S scores, across sequences too.
+Here the sequences' boundaries come from the batch (collate knows them on the CPU) as cumulative
+offsets over the flattened row, and attention runs on the GPU as Flash Attention's variable-length
+kernel (`torch.nn.attention.varlen`): only each sequence's own causal triangle is computed, so
+attention costs what the sequences cost, not what the row costs.
+
+The model runs under its own attention name, `ATTENTION`: SDPA in every call that brings no
+boundaries (unpacked rows, generation with its padding mask: the same mask function as "sdpa"), the
+variable-length kernel in a call that does. A packed batch hands the decoder `PACKED` in place of
+a mask, which transformers passes through as an already-built mask (a 4-D tensor), so it neither
+builds the dense mask nor reads the positions back."""
+
+import inspect
+
+import torch
+import torch.nn.functional as F
+
+ATTENTION = "hone_sdpa_varlen"
+
+
+def _sdpa():
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    return sdpa_attention_forward
+
+
+def boundaries(lengths: list, width: int) -> tuple:
+    """Cumulative offsets (int32) of the sequences in a flattened (rows x width) batch, each row's
+    trailing padding a sequence of its own, and the longest sequence (the kernel's grid)."""
+    cu, at, longest = [0], 0, 1
+    for row in lengths:
+        used = 0
+        for n in row:
+            at += n
+            used += n
+            cu.append(at)
+            longest = max(longest, n)
+        if used < width:
+            at += width - used
+            cu.append(at)
+            longest = max(longest, width - used)
+    return torch.tensor(cu, dtype=torch.int32), longest
+
+
+# varlen_attn's keywords as this torch spells them, found once outside compiled code (register):
+# the causal switch (is_causal in 2.9, window_size (-1, 0) since), the grouped-query flag (2.12 on;
+# before it the key heads are repeated) and whether it takes the model's scale.
+FLASH = {"kw": {}, "scale": False, "gqa": False}
+
+
+def register() -> None:
+    """Make ATTENTION a name transformers accepts (before a model loads with it)."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface
+
+    if ATTENTION in AttentionInterface._global_mapping:
+        return
+    AttentionInterface.register(ATTENTION, attention)
+    AttentionMaskInterface.register(ATTENTION, ALL_MASK_ATTENTION_FUNCTIONS["sdpa"])
+    if torch.cuda.is_available():
+        from torch.nn.attention.varlen import varlen_attn
+
+        params = inspect.signature(varlen_attn).parameters
+        FLASH["kw"] = {"is_causal": True} if "is_causal" in params else {"window_size": (-1, 0)}
+        FLASH["gqa"] = "enable_gqa" in params
+        if FLASH["gqa"]:
+            FLASH["kw"]["enable_gqa"] = True
+        FLASH["scale"] = "scale" in params
+
+
+# Stands for the mask of a packed batch: transformers returns a 4-D mask unchanged.
+PACKED = torch.empty(0, 0, 0, 0)
+
+
+def _masked(q, k, v, cu, scaling):
+    """The reference path (CPU): SDPA with the block-diagonal causal mask that the offsets give."""
+    total = q.shape[0]
+    seq = torch.repeat_interleave(torch.arange(len(cu) - 1), (cu[1:] - cu[:-1]).long().cpu())
+    pos = torch.arange(total)
+    allowed = (seq[:, None] == seq[None, :]) & (pos[:, None] >= pos[None, :])
+    out = F.scaled_dot_product_attention(
+        q.transpose(0, 1)[None], k.transpose(0, 1)[None], v.transpose(0, 1)[None], attn_mask=allowed.to(q.device), scale=scaling, enable_gqa=True
+    )
+    return out[0].transpose(0, 1)
+
+
+def attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, cu_seq_lens=None, max_length=None, **kwargs):
+    """transformers' attention-function signature: query (B, Hq, S, D), key/value (B, Hkv, S, D);
+    returns (B, S, Hq, D). Without boundaries this is transformers' SDPA call itself."""
+    if cu_seq_lens is None:
+        if attention_mask is PACKED:
+            raise RuntimeError("a packed batch reached attention without its sequence boundaries")
+        return _sdpa()(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
+    if dropout:
+        raise RuntimeError("packed rows with attention dropout: the variable-length path has none")
+    b, hq, s, d = query.shape
+    hkv = key.shape[1]
+    q = query.transpose(1, 2).reshape(b * s, hq, d)
+    k = key.transpose(1, 2).reshape(b * s, hkv, d)
+    v = value.transpose(1, 2).reshape(b * s, hkv, d)
+    if q.is_cuda:
+        from torch.nn.attention.varlen import varlen_attn
+
+        if hkv != hq and not FLASH["gqa"]:  # this torch's wrapper wants as many key heads as query heads
+            k, v = k.repeat_interleave(hq // hkv, 1), v.repeat_interleave(hq // hkv, 1)
+        if not FLASH["scale"] and scaling is not None and abs(scaling - d**-0.5) > 1e-6:
+            raise RuntimeError(f"this torch's varlen_attn scales by 1/sqrt(head_dim); the model scales by {scaling}")
+        scale = {"scale": scaling} if FLASH["scale"] else {}
+        out = varlen_attn(q, k, v, cu_seq_lens, cu_seq_lens, max_length, max_length, **scale, **FLASH["kw"])
+    else:
+        out = _masked(q, k, v, cu_seq_lens, scaling)
+    return out.reshape(b, s, hq, d), None
