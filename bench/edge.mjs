@@ -213,7 +213,7 @@ function render() {
   const mib = (b) => (b / 2 ** 20).toFixed(0);
   let md = "<!-- edge:start -->\n## Generative models on the CPU: PyTorch vs GGUF\n\n";
   md +=
-    "One fine-tuned run (SmolLM2-135M-Instruct, LoRA merged), each format answering the run's test prompts greedily at batch 1 on this machine's CPU (2 threads): PyTorch through a hand-written KV-cache loop (bench/peers/lm_cpu.py), GGUF through Hone's llama.cpp backend in Node (node-llama-cpp, the `hone serve` path). " +
+    `One fine-tuned run (SmolLM2-135M-Instruct, LoRA merged), each format answering the run's test prompts greedily at batch 1 on this machine's CPU: PyTorch on all cores (${THREADS} threads) through a hand-written KV-cache loop (bench/peers/lm_cpu.py), GGUF through Hone's llama.cpp backend in Node (node-llama-cpp, the \`hone serve\` path) with its default threads, all cores but one (the last runs Node's token loop). ` +
     "TTFT: prompt evaluation plus the first token (median); prompt tokens/s: prompt tokens / TTFT; generation tokens/s: the tokens after the first, the stop token included on both sides / their time. " +
     "Test loss: mean next-token loss on the answers of the test split (GGUF: the file's weights read back by transformers, dequantized). Exact match: the answer equals the reference. " +
     "Bits/weight: the file's bits over the model's parameters (PyTorch fp32 bytes / 4), metadata included. " +

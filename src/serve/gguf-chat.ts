@@ -47,7 +47,8 @@ export class GgufChatBackend implements ChatEngine {
   private readonly slots: Slots;
 
   /** Load an export folder; its model.gguf is checked against the sha256 the export recorded. */
-  static async start(dir: string, generating = DEFAULT_GENERATING): Promise<GgufChatBackend> {
+  /** threads: llama.cpp's compute threads (default: one per physical core but one, see below). */
+  static async start(dir: string, generating = DEFAULT_GENERATING, threads?: number): Promise<GgufChatBackend> {
     const m = ggufExport(dir);
     if (!m) throw new HoneError("usage", `${dir} is not a GGUF export`, [{ message: "no gguf.json", hint: "make one with: hone export <run> --format gguf" }]);
     const file = join(dir, "model.gguf");
@@ -64,12 +65,16 @@ export class GgufChatBackend implements ChatEngine {
     const { getLlama } = await import("node-llama-cpp");
     const llama = await getLlama({ gpu: false, build: "never" });
     const model = await llama.loadModel({ modelPath: file });
-    // One thread per physical core: node-llama-cpp's default counts hyperthreads (or more), and
-    // llama.cpp's spinning threads beyond the cores made generation ~250x slower on a 2-core machine.
+    // One thread per physical core but one: node-llama-cpp's default counts hyperthreads (or more),
+    // and llama.cpp's spinning threads beyond the cores made generation ~250x slower on a 2-core
+    // machine. The core left over runs this process's JavaScript (the token loop, decoding, HTTP):
+    // with llama.cpp on both cores of a 2-core machine it had to take turns with their spin-waits,
+    // and SmolLM2-135M q4_0 generated 52-82 tokens/s against 113-117 on one thread (q8_0: 55-64
+    // against 79-80), while its prompts took ~45 ms against ~65 ms.
     const context = (await model.createContext({
       contextSize: m.context_length * generating,
       sequences: generating,
-      threads: llama.cpuMathCores,
+      threads: threads ?? Math.max(1, llama.cpuMathCores - 1),
     })) as unknown as LlamaContext;
     return new GgufChatBackend(m.run_id, m.context_length, encoder, new Set(m.stop_token_ids), context, model as unknown as LlamaModel, generating);
   }

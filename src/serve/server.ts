@@ -68,10 +68,11 @@ export async function startChatServer(
   store?: string,
   maxNewTokens?: number,
   generating?: number,
+  threads?: number,
 ): Promise<RunningServer> {
   checkBind(opts);
   // A GGUF export is served by llama.cpp in this process; a run, by the engine.
-  const backend: ChatEngine = ggufExport(ref) ? await GgufChatBackend.start(ref, generating) : await ChatBackend.start(ref, store, generating);
+  const backend: ChatEngine = ggufExport(ref) ? await GgufChatBackend.start(ref, generating, threads) : await ChatBackend.start(ref, store, generating);
   const { app, state } = createChatApp(backend, opts, maxNewTokens);
   const fatal = new Promise<Error>((resolve) => backend.onFailure(resolve));
   return { ...(await listen(app, state, port, opts, () => backend.close(), "POST /v1/chat/completions, GET /v1/models")), fatal };

@@ -116,7 +116,7 @@ export function registerDeploy(program: Command): void {
     .option("--max-in-flight <n>", "requests in flight (waiting or answered) before 503", String(L.maxInFlight))
     .option("--batch <n>", "largest micro-batch", String(DEFAULT_SERVE.batch.maxBatch))
     .option("--batch-wait-ms <n>", "how long a request may wait for others to batch with", String(DEFAULT_SERVE.batch.maxWaitMs))
-    .option("--threads <n>", "ONNX Runtime threads (default: all cores but one, which stays with the HTTP side)")
+    .option("--threads <n>", "ONNX Runtime / llama.cpp threads (default: all cores but one, which stays with the HTTP side)")
     .option("--max-new-tokens <n>", "generative runs: the longest answer a request may ask for", String(DEFAULT_MAX_NEW_TOKENS))
     .option("--generating <n>", "generative runs: requests generated at once, interleaved token by token (the rest wait)", String(DEFAULT_GENERATING))
     .action(async (ref: string, o: Record<string, string | string[] | undefined>) => {
@@ -138,7 +138,7 @@ export function registerDeploy(program: Command): void {
       const threads = o.threads ? n("threads") : Math.max(1, cpus().length - 1);
       const generative = existsSync(join(ref, "gguf.json")) || (!existsSync(join(ref, "bundle.json")) && servesOf(ref, program.opts().store) !== "classify"); // a run that serves nothing says why (needGenerator)
       const server = generative
-        ? await startChatServer(ref, n("port"), opts, program.opts().store, n("maxNewTokens"), n("generating"))
+        ? await startChatServer(ref, n("port"), opts, program.opts().store, n("maxNewTokens"), n("generating"), o.threads ? threads : undefined)
         : await startServer(await bundleFor(ref, program.opts().store), n("port"), opts, threads);
       process.stderr.write(`serving ${ref} at ${server.url} (${server.routes}, GET /healthz /readyz /metrics /openapi.json)\n`);
       // The first Ctrl-C / SIGTERM finishes the requests in flight, a second one exits at once.
