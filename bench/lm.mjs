@@ -44,6 +44,8 @@ const REAL_RUNS = {
 };
 const ROWS_RUNS = {
   hone_lora_compile: "Hone LoRA (compiled layers)",
+  hone_lora_compile_ckpt_half: "Hone LoRA, the first half of the layers checkpointed",
+  hone_lora_compile_ckpt: "Hone LoRA, every layer checkpointed",
   unsloth_lora: "Unsloth LoRA",
   hone_qlora_compile: "Hone QLoRA (nf4 base, compiled layers)",
   unsloth_qlora: "Unsloth QLoRA",
@@ -402,6 +404,7 @@ else if (what === "estimate") {
       if (!name.startsWith("hone_") || !v || typeof v.tokens_per_s !== "number") continue;
       const packed = name.includes("packed");
       const qlora = name.includes("qlora");
+      const ckpt = name.endsWith("_ckpt_half") ? r.model_config.num_hidden_layers / 2 : name.endsWith("_ckpt");
       const batch = packed || !r.data ? r.batch_rows : r.unpacked_batch;
       // Unpacked real rows are as wide as the step's longest conversation, not max_length.
       const maxLength = packed || !r.data ? r.seq : null;
@@ -416,6 +419,7 @@ else if (what === "estimate") {
             `train.batch_size=${batch}`,
             `data.max_length=${maxLength}`,
             ...(qlora ? ["adapter.quantize=nf4"] : []),
+            `train.gradient_checkpointing=${ckpt}`,
           ],
           { data: { train: "chat.jsonl" }, model: { path: dir } },
         ),

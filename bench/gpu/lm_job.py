@@ -27,6 +27,7 @@ def train_job(
     cuda=True,
     fsdp=False,
     targets="all-linear",
+    checkpointing=False,
 ) -> dict:
     return {
         "kind": "lm.train",
@@ -59,7 +60,7 @@ def train_job(
             "precision": "bf16" if cuda else "fp32",
             "threads": None if cuda else 2,
             "compile": compile_,
-            "gradient_checkpointing": False,
+            "gradient_checkpointing": checkpointing,
             "processes": 1,
             "nodes": 1,
             "fsdp": fsdp,

@@ -33,13 +33,13 @@ case "$1" in
   cat "$OUT/env.txt"
   # The variable-length kernel against SDPA with the block mask, outputs and gradients (bf16).
   PYTHONPATH=engine:$PYTHONPATH timeout 60 python3 -m pytest -q -x engine/tests/test_lm.py -k "varlen or packed" 2>&1 | tail -3
-  timeout 250 $SPEED $REAL --steps 15 --warmup 5 --only hone_lora_compile_packed,hone_lora_compile,hf_lora,hf_lora_packed,hone_lora_compile_packed_mask --out-name real-llama-1b.json
+  timeout 250 $SPEED $REAL --steps 12 --warmup 4 --only hone_lora_compile_packed,hone_lora_compile,hf_lora,hf_lora_packed,hone_lora_compile_packed_mask --out-name real-llama-1b.json
   ;;
 2)
   tar -xJf .carry/peers.tar.xz -C /tmp/site
-  PYTHONPATH=/tmp/site:$PYTHONPATH timeout 100 $SPEED $REAL --steps 15 --warmup 5 --only unsloth_lora --out-name unsloth-real.json 2>&1 | grep -v Warning
-  PYTHONPATH=/tmp/site:$PYTHONPATH timeout 100 $SPEED --steps 15 --warmup 5 --only unsloth_lora,unsloth_qlora --out-name unsloth-random.json 2>&1 | grep -v Warning
-  timeout 100 $SPEED --steps 15 --warmup 5 --only hone_lora_compile,hone_qlora_compile --out-name random-1b.json
+  PYTHONPATH=/tmp/site:$PYTHONPATH timeout 100 $SPEED $REAL --steps 12 --warmup 4 --only unsloth_lora --out-name unsloth-real.json 2>&1 | grep -v Warning
+  PYTHONPATH=/tmp/site:$PYTHONPATH timeout 100 $SPEED --steps 12 --warmup 4 --only unsloth_lora,unsloth_qlora --out-name unsloth-random.json 2>&1 | grep -v Warning
+  timeout 160 $SPEED --steps 12 --warmup 4 --only hone_lora_compile,hone_qlora_compile,hone_lora_compile_ckpt_half,hone_lora_compile_ckpt --out-name random-1b.json
   ;;
 3)
   timeout 230 $SPEED --shape llama-8b --seq 4096 --batch 2 --steps 8 --warmup 3 --only peak,hone_lora_compile --out-name llama-8b.json

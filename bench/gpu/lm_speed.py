@@ -336,11 +336,11 @@ ENGINES = dict(e.split("=", 1) for e in args.engines.split(","))
 engine_dir = str(ROOT / "engine")  # the engine hone() runs; set per run below
 
 
-def hone(method: str, compile_: bool, dtype: str, fsdp: bool = False, targets="all-linear", packed=False, mask=False):
+def hone(method: str, compile_: bool, dtype: str, fsdp: bool = False, targets="all-linear", packed=False, mask=False, ckpt=False):
     """The engine as `hone train` runs it: one LmTrainJob line on stdin, events on stdout."""
-    name = f"run-{method}-{dtype}-{compile_}{'-fsdp' if fsdp else ''}{'' if targets == 'all-linear' else '-one'}{'-packed' if packed else ''}{'-mask' if mask else ''}"
+    name = f"run-{method}-{dtype}-{compile_}{'-fsdp' if fsdp else ''}{'' if targets == 'all-linear' else '-one'}{'-packed' if packed else ''}{'-mask' if mask else ''}{f'-ckpt{ckpt}' if ckpt else ''}"
     ref, data, per_step = layout(packed)
-    job = train_job(WORK / name, model_dir, ref, per_step, args.warmup + args.steps, method, compile_, dtype, cuda, fsdp, targets)
+    job = train_job(WORK / name, model_dir, ref, per_step, args.warmup + args.steps, method, compile_, dtype, cuda, fsdp, targets, ckpt)
     # An older engine's protocol lacks fields added since; its strict schema would refuse them.
     known = json.loads((Path(engine_dir) / "hone_engine" / "protocol.schema.json").read_text())["$defs"]["Job"]
     if "eval_first" not in json.dumps(known):
@@ -403,6 +403,9 @@ runs = {
     "hone_lora_compile": lambda: hone("lora", True, "bf16"),
     "hone_lora_compile_packed": lambda: hone("lora", True, "bf16", packed=True),
     "hone_lora_compile_packed_mask": lambda: hone("lora", True, "bf16", packed=True, mask=True),
+    # Memory for speed: activation checkpointing of every decoder layer, and of the first half
+    "hone_lora_compile_ckpt": lambda: hone("lora", True, "bf16", ckpt=True),
+    "hone_lora_compile_ckpt_half": lambda: hone("lora", True, "bf16", ckpt=L // 2),
     "hone_lora_packed": lambda: hone("lora", False, "bf16", packed=True),
     "hone_full_compile": lambda: hone("none", True, "fp32"),
     "hf_qlora": hf_qlora,

@@ -295,13 +295,23 @@ def test_trained_head_gradients_equal_autograd(monkeypatch):
     assert torch.allclose(w1.grad, w2.grad, atol=1e-5)
 
 
-def test_gradient_checkpointing_changes_memory_not_results(tiny_lm, tmp_path):
+def test_gradient_checkpointing_changes_memory_not_results(tiny_lm, tmp_path, capsys):
+    """Every layer (True) or the first N checkpointed: the same losses; the forward pass keeps less
+    for the backward pass, the more layers are checkpointed."""
     job, _ = sft_job(tiny_lm, tmp_path / "a", steps=4, eval_every=4)
     plain = [e["loss"] for e in train(job) if e["type"] == "eval"]
-    job2, _ = sft_job(tiny_lm, tmp_path / "b", steps=4, eval_every=4)
-    job2["runtime"] = {**job2["runtime"], "gradient_checkpointing": True}
-    checkpointed = [e["loss"] for e in train(job2) if e["type"] == "eval"]
-    assert checkpointed == pytest.approx(plain, abs=1e-5)
+    for setting in (True, 1):
+        job2, _ = sft_job(tiny_lm, tmp_path / f"b{setting}", steps=4, eval_every=4)
+        job2["runtime"] = {**job2["runtime"], "gradient_checkpointing": setting}
+        checkpointed = [e["loss"] for e in train(job2) if e["type"] == "eval"]
+        assert checkpointed == pytest.approx(plain, abs=1e-5)
+    from hone_engine.testing import saved_activations
+
+    kept = []
+    for setting in (0, 1, True):
+        saved_activations.main(str(tiny_lm), 2, 32, 8, setting)
+        kept.append(json.loads(capsys.readouterr().out.strip().splitlines()[-1])["bytes"])
+    assert kept[0] > kept[1] > kept[2], kept
 
 
 @pytest.mark.parametrize("method", ["dora", "none"])

@@ -208,7 +208,7 @@ export const ResolvedConfig = strict({
     compile: z.boolean().optional(),
     group_by_length: z.boolean(),
     /** Absent in runs made before generative tasks existed (false). */
-    gradient_checkpointing: z.boolean().optional(),
+    gradient_checkpointing: z.union([z.boolean(), int]).optional(),
     /** torchrun processes of a generative run (absent before multi-process training: 1). */
     processes: int.optional(),
     /** Shard the model over the processes (absent before FSDP: false). */

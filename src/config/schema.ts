@@ -313,8 +313,10 @@ export const TrainConfig = strict({
    * CPU (docs/benchmarks.md). */
   compile: z.union([z.boolean(), Auto]).default("auto"),
   group_by_length: z.boolean().default(true),
-  /** Recompute activations in the backward pass: less memory, about a third more compute. */
-  gradient_checkpointing: z.boolean().default(false),
+  /** Recompute activations in the backward pass: less memory, about a third more compute. true:
+   * every decoder layer; N: the first N layers only (generative tasks), trading the memory of their
+   * activations for their share of the recomputation (docs/benchmarks.md measures both). */
+  gradient_checkpointing: z.union([z.boolean(), z.number().int().positive()]).default(false),
   /** Generative tasks: processes sharing one run through torchrun, batch_size rows each (data
    * parallel, gradients summed every step); auto = every visible GPU, 1 on the CPU. */
   processes: z.union([z.number().int().positive().max(64), Auto]).default("auto"),

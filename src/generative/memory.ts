@@ -12,7 +12,8 @@
 //                attention input, q/k/v and output, the MLP's gate, activation, up and product, and
 //                each of the m adapted matrices' r-wide x @ A), b = 2 bytes under bf16, 4 in fp32
 //                (counted with autograd's saved-tensor hooks: src/generative/memory.test.ts);
-//                with activation checkpointing, tokens x layers x h x b plus one layer's worth;
+//                a checkpointed layer keeps tokens x h x b (its input), plus one layer's worth
+//                recomputed at a time (gradient_checkpointing: true = every layer, N = the first N);
 //                tokens = batch_size rows x max_length (packed rows are full), twice for pairs
 //   logits       LOGIT_CHUNK-token chunks (engine lm/logp.py): chunk x vocab x (2 + 4) bytes
 //
@@ -98,7 +99,9 @@ export function estimateMemory(cfg: ResolvedConfig, pairwise: boolean): MemoryEs
   const adapted = full ? 0 : adaptedMatrices(shapes, adapter) / Math.max(1, layers);
   const perLayer = b * (6 * hidden + 2 * kv + (gated ? 4 : 2) * intermediate + (full ? 0 : adapter.r * adapted));
   const checkpointing = t.gradient_checkpointing ?? false;
-  const activations = tokens * (checkpointing ? layers * hidden * b + perLayer : layers * perLayer) + 2 * tokens * hidden * b;
+  // Checkpointed layers keep their input only, and one of them is recomputed at a time.
+  const kept = checkpointing === true ? layers : checkpointing === false ? 0 : Math.min(layers, checkpointing);
+  const activations = tokens * (kept * hidden * b + (layers - kept) * perLayer + (kept > 0 ? perLayer : 0)) + 2 * tokens * hidden * b;
   const logits = Math.min(LOGIT_CHUNK, tokens) * vocab * (2 + 4);
   return {
     weights,

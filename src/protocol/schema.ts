@@ -51,6 +51,8 @@ const path = z.string().min(1);
 const int = z.number().int();
 const nonNegInt = int.nonnegative();
 const posInt = int.positive();
+/** Activation checkpointing of a generative run: every decoder layer (true), none, or the first N. */
+const Checkpointing = z.union([z.boolean(), posInt]);
 /** A float that may be null because it was NaN or infinite on the engine side. */
 const finiteOrNull = z.number().nullable();
 
@@ -367,7 +369,7 @@ export const LmTrainJob = z
     /** processes: how many torchrun processes share the job on each node (one per GPU); 1 = no
      * torchrun. nodes: how many machines (the job's world is processes x nodes). fsdp: shard the
      * model over all of them (FSDP2) instead of replicating it. */
-    runtime: RuntimeSpec.extend({ gradient_checkpointing: z.boolean(), processes: posInt, nodes: posInt, fsdp: z.boolean() }).strict(),
+    runtime: RuntimeSpec.extend({ gradient_checkpointing: Checkpointing, processes: posInt, nodes: posInt, fsdp: z.boolean() }).strict(),
     resume_from: path.nullable(),
     eval_first: z.boolean(),
   })
@@ -407,7 +409,7 @@ export const LmGrpoJob = z
       .strict(),
     stop_token_ids: z.array(nonNegInt).min(1),
     eval_every: posInt,
-    runtime: RuntimeSpec.extend({ gradient_checkpointing: z.boolean() }).strict(),
+    runtime: RuntimeSpec.extend({ gradient_checkpointing: Checkpointing }).strict(),
     resume_from: path.nullable(),
     eval_first: z.boolean(),
   })

@@ -91,7 +91,7 @@ export interface MemoryEstimate {
     vocab: number;
     tokens_per_micro_batch: number;
     bytes_per_activation: number;
-    checkpointing: boolean;
+    checkpointing: boolean | number;
     shards: number;
   };
 }
@@ -104,7 +104,7 @@ export function renderEstimate(e: MemoryEstimate, device: string): string {
     `memory per process (estimate, ${device}): ${gibText(e.total)}`,
     `  weights ${gibText(e.weights)} (${(i.parameters / 1e6).toFixed(1)}M parameters)`,
     `  trained state ${gibText(e.trained_state)} (${(i.trained_parameters / 1e6).toFixed(2)}M trained: weights, gradients, AdamW)`,
-    `  activations ${gibText(e.activations)} (${i.tokens_per_micro_batch} tokens a micro-batch, ${i.layers} layers${i.checkpointing ? ", checkpointed" : ""})`,
+    `  activations ${gibText(e.activations)} (${i.tokens_per_micro_batch} tokens a micro-batch, ${i.layers} layers${i.checkpointing === true ? ", checkpointed" : i.checkpointing ? `, the first ${i.checkpointing} checkpointed` : ""})`,
     `  logits ${gibText(e.logits)} (4096-token chunks x ${i.vocab} vocabulary)`,
     "  not counted: the CUDA context (~0.5 GiB) and the allocator's slack (the formula: src/generative/memory.ts)",
   ].join("\n");

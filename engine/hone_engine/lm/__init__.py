@@ -6,7 +6,19 @@ preference losses). Recipes use them as
 from . import varlen
 from .data import LmShard, collate, collate_seq2seq, epoch_rows, load_shard, mover
 from .logp import LOGIT_CHUNK, FrozenHeadLogp, TrainedHeadLogpSum, all_logps, logp_and_grad, sequence_logps, sequence_rewards, summed_logp, token_logps
-from .models import WEIGHT_DTYPES, adamw, causal, compile_decoder, freeze, is_seq2seq, load, load_pretrained_weights, quantized, save_pretrained
+from .models import (
+    WEIGHT_DTYPES,
+    adamw,
+    causal,
+    checkpoint_layers,
+    compile_decoder,
+    freeze,
+    is_seq2seq,
+    load,
+    load_pretrained_weights,
+    quantized,
+    save_pretrained,
+)
 from .preference import losses as preference_losses
 from .preference import needs_reference
 
@@ -20,6 +32,7 @@ __all__ = [
     "adamw",
     "all_logps",
     "causal",
+    "checkpoint_layers",
     "collate",
     "collate_seq2seq",
     "compile_decoder",

@@ -123,6 +123,23 @@ def freeze(model, spec: dict) -> None:
             param.requires_grad_(False)
 
 
+def checkpoint_layers(model, setting) -> int:
+    """Activation checkpointing: every decoder layer (True), none (False), or the first N layers,
+    which then keep only their input for the backward pass and recompute the rest (one layer's
+    worth at a time). Non-reentrant: works with frozen embeddings (adapters) without input-grad
+    tricks. Returns how many layers are checkpointed."""
+    if setting is False or setting == 0:
+        return 0
+    from transformers.modeling_layers import GradientCheckpointingLayer
+
+    causal(model).gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    layers = [m for m in causal(model).modules() if isinstance(m, GradientCheckpointingLayer)]
+    n = len(layers) if setting is True else min(int(setting), len(layers))
+    for layer in layers[n:]:
+        layer.gradient_checkpointing = False
+    return n
+
+
 def compile_decoder(model) -> None:
     """torch.compile each decoder layer, not the decoder's forward: the attention mask is then built
     outside the compiled code, where transformers can tell that a batch needs none and lets SDPA

@@ -61,8 +61,7 @@ def run(job: dict, channel) -> None:
     reference = None
     if g["beta"] > 0 and not adapter:
         reference = copy.deepcopy(model).eval().requires_grad_(False)
-    if rt["gradient_checkpointing"]:
-        lm.causal(model).gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    lm.checkpoint_layers(model, rt["gradient_checkpointing"])
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = lm.adamw(params, opt_cfg, device)
     start_step = 0

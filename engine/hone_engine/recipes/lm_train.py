@@ -64,9 +64,7 @@ def run(job: dict, channel) -> None:
         # those cost little, and peft's forward runs.
         fused_lora.fuse(model)
     seq2seq = lm.is_seq2seq(model)
-    if rt["gradient_checkpointing"]:
-        # Non-reentrant: works with frozen embeddings (adapters) without input-grad tricks.
-        lm.causal(model).gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    lm.checkpoint_layers(model, rt["gradient_checkpointing"])
     if rt["compile"]:
         # The decoder's layers only (the output layer runs in chunks outside them). Shapes are
         # static until a batch of another length arrives; then torch recompiles them as dynamic.

@@ -1,8 +1,10 @@
-"""python -m hone_engine.testing.saved_activations MODEL_DIR BATCH SEQ R
+"""python -m hone_engine.testing.saved_activations MODEL_DIR BATCH SEQ R [CHECKPOINTED]
 
 Bytes autograd keeps for the backward pass of a causal LM's decoder (embeddings to the final norm,
 no output layer) on the CPU in fp32: every tensor its saved-tensor hooks see, once, less the
 parameters. R > 0 adds a peft LoRA adapter of rank R on all linear layers; 0 trains all weights.
+CHECKPOINTED: decoder layers under activation checkpointing (the first N; "all"), whose forward
+keeps nothing for the backward pass but their input.
 The memory estimate's activation term is checked against it (src/generative/memory.test.ts)."""
 
 import json
@@ -11,7 +13,7 @@ import sys
 import torch
 
 
-def main(model_dir: str, batch: int, seq: int, r: int) -> int:
+def main(model_dir: str, batch: int, seq: int, r: int, checkpointed: int | bool = False) -> int:
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(model_dir, attn_implementation="sdpa", dtype=torch.float32)
@@ -20,6 +22,11 @@ def main(model_dir: str, batch: int, seq: int, r: int) -> int:
         from peft import LoraConfig, get_peft_model
 
         model = get_peft_model(model, LoraConfig(r=r, lora_alpha=2 * r, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM"))
+    if checkpointed:
+        from ..lm.models import checkpoint_layers
+
+        model.train()  # checkpointing applies in training only
+        checkpoint_layers(model, checkpointed)
     decoder = model.get_decoder() if hasattr(model, "get_decoder") else model.base_model.model.model
     params = {p.data_ptr() for p in model.parameters()}
     kept: dict = {}
@@ -37,4 +44,5 @@ def main(model_dir: str, batch: int, seq: int, r: int) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])))
+    ckpt = sys.argv[5] if len(sys.argv) > 5 else "0"
+    sys.exit(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), True if ckpt == "all" else int(ckpt)))
