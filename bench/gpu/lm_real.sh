@@ -6,6 +6,7 @@
 #   2  Unsloth (LoRA on the same real data; LoRA and QLoRA on random full rows) beside Hone's LoRA and
 #      QLoRA on the same rows
 #   3  the 8B Llama shape, LoRA, seq 4096: tokens/s, MFU, peak memory
+#   5  part 1 again (the engine's layers compiled for symbolic shapes)
 #   4  extra peers and the SmolLM2-135M shape on the real data (HF + Liger, HF + PEFT QLoRA)
 # Carry .carry/: the shards (`node bench/lm.mjs shards`), and unpacked, xz'd wheels for the machine's
 # Python 3.12 (js.tar.xz: jsonschema for the engine; peers.tar.xz: Unsloth and its dependencies;
@@ -43,6 +44,11 @@ case "$1" in
   ;;
 3)
   timeout 230 $SPEED --shape llama-8b --seq 4096 --batch 2 --steps 8 --warmup 3 --only peak,hone_lora_compile --out-name llama-8b.json
+  ;;
+5)
+  # Part 1 again after the engine compiles its layers for symbolic shapes on real lengths (part 1's
+  # Hone runs recompiled inside their timed steps), with longer warm-up.
+  timeout 240 $SPEED $REAL --steps 16 --warmup 8 --only hone_lora_compile_packed,hf_lora_packed,hone_lora_compile,hf_lora,hone_lora_compile_packed_mask --out-name real-llama-1b-2.json
   ;;
 4)
   tar -xJf .carry/liger.tar.xz -C /tmp/liger

@@ -140,15 +140,18 @@ def checkpoint_layers(model, setting) -> int:
     return n
 
 
-def compile_decoder(model) -> None:
+def compile_decoder(model, varying: bool = False) -> None:
     """torch.compile each decoder layer, not the decoder's forward: the attention mask is then built
     outside the compiled code, where transformers can tell that a batch needs none and lets SDPA
     attend causally with its flash kernel (while tracing, transformers before torch 2.14 always
-    builds a dense mask, and masked attention took 2.5x as long at 2048 tokens on an H200)."""
+    builds a dense mask, and masked attention took 2.5x as long at 2048 tokens on an H200).
+    varying: batches differ in shape (real lengths: row widths, sequences a packed row, the longest
+    sequence), so the layers compile for symbolic shapes at once; left to discover them, torch
+    recompiled once per newly varying size, ~15-30 s each on an H200, three times in 16 steps."""
     if is_seq2seq(model):  # two stacks: the whole model, one graph
-        causal(model).compile()
+        causal(model).compile(dynamic=True if varying else None)
         return
-    runtime.compile_blocks(causal(model).base_model)
+    runtime.compile_blocks(causal(model).base_model, dynamic=True if varying else None)
 
 
 def save_pretrained(model, directory, state_dict=None) -> None:

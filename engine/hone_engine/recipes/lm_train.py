@@ -66,9 +66,9 @@ def run(job: dict, channel) -> None:
     seq2seq = lm.is_seq2seq(model)
     lm.checkpoint_layers(model, rt["gradient_checkpointing"])
     if rt["compile"]:
-        # The decoder's layers only (the output layer runs in chunks outside them). Shapes are
-        # static until a batch of another length arrives; then torch recompiles them as dynamic.
-        lm.compile_decoder(model)
+        # The decoder's layers only (the output layer runs in chunks outside them), for symbolic
+        # shapes at once when the rows differ in length (real data), else for the one shape.
+        lm.compile_decoder(model, varying=len(set(train.row_sizes()[0].tolist())) > 1)
 
     # The reference of DPO (and KTO) is the model as it starts; measured before any step (and
     # before a resumed run loads its checkpoint), for the training pairs and the validation pairs.
