@@ -385,6 +385,7 @@ def hone(method: str, compile_: bool, dtype: str, fsdp: bool = False, targets="a
     return {
         "tokens_per_s": real / (b["elapsed_s"] - a["elapsed_s"]),
         "losses": [e["loss"] for e in prog],
+        "loss_steps": [e["step"] for e in prog],  # progress comes once a second: the step of each loss
         "steps_timed": b["step"] - a["step"],
         "max_memory_gib": (memory.get("allocated_bytes") or 0) / 2**30,
         "max_reserved_gib": (memory.get("reserved_bytes") or 0) / 2**30,
