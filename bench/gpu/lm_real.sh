@@ -48,7 +48,7 @@ case "$1" in
 5)
   # Part 1 again after the engine compiles its layers for symbolic shapes on real lengths (part 1's
   # Hone runs recompiled inside their timed steps), with longer warm-up.
-  timeout 222 $SPEED $REAL --steps 16 --warmup 8 --only hone_lora_compile_packed,hf_lora_packed,hone_lora_compile,hf_lora,hone_lora_compile_packed_mask --out-name real-llama-1b-2.json
+  timeout ${T:-222} $SPEED $REAL --steps 16 --warmup 8 --only ${ONLY:-hone_lora_compile_packed,hf_lora_packed,hone_lora_compile,hf_lora,hone_lora_compile_packed_mask} --out-name real-llama-1b-2.json
   ;;
 4)
   tar -xJf .carry/liger.tar.xz -C /tmp/liger
