@@ -93,6 +93,12 @@ function writeShapeOnly(dir, c) {
   for (const f of ["tokenizer.json", "tokenizer_config.json"]) require_fs.copyFileSync(join(smol, f), join(dir, f));
 }
 
+// What a raw file's numbers need said beside them (by file).
+const REAL_NOTES = {
+  "bench/results/lm-real-llama-1b-h200-run1.json":
+    "Reading run 1 (`bash bench/gpu/lm_real.sh 1`; the Hone runs' progress events: `bench/results/lm-real-llama-1b-h200-run1-progress.json`): Hone's decoder layers were compiled for the first batch's shapes and recompiled each time another size began to vary (row width, sequences a row, the longest sequence). Packed, that was three compiles of 15-30 s, the last inside the timed steps, so its 4,774 tokens/s measures compilation, not training: between the compiles its progress shows 5 steps (82k real tokens) in 1.0 s and, after the last, 3 steps in 0.4 s, i.e. roughly 77-126k tokens/s, too short a window to be a result. Unpacked, the recompile came before the timed steps (6-16): 38,857 tokens/s, 1.57x HF + PEFT padded (24,726) and 1.09x HF + PEFT packed (35,691), at 38.6 GiB against 83.3 and 52.3 (the peers compute every position's logits, Hone only the learnt tokens'). Since then the engine compiles its layers for symbolic shapes from the start when the rows differ in length (`lm.compile_decoder(model, varying=...)`); the device was not lent again this session, so packed Hone and the Unsloth peer on these data are still to be measured (`bash bench/gpu/lm_real.sh 5`, then `2`). Losses: Hone's are read at its progress events (about once a second), the peers' every step, so only the last (step 16 on both sides) compares: packed 7.6697 (Hone) and 7.7052 (HF), unpacked 7.7051 and 7.7299.",
+};
+
 function renderReal(files) {
   const all = files.flatMap((f) => {
     const r = JSON.parse(readFileSync(resolve(f), "utf8"));
@@ -129,6 +135,7 @@ function renderReal(files) {
         );
       }
     lines.push("");
+    for (const f of new Set(all.filter((x) => x.real).map((x) => x.file))) if (REAL_NOTES[f]) lines.push(REAL_NOTES[f], "");
   }
   const rowShapes = [...new Set(all.filter((x) => !x.real && x.r.shape !== "llama-8b").map((x) => x.r.shape))];
   for (const shape of rowShapes) {
