@@ -29,7 +29,7 @@ function setup() {
   };
   writeFileSync(join(dir, "reward.ts"), REWARD_TS);
   const config = (extra = "") =>
-    `task: grpo\ndata:\n  train: train.jsonl\n  validation: val.jsonl\n  test: test.jsonl\n  max_length: 96\ngrpo:\n  reward: ./reward.ts\n  group_size: 4\n  max_new_tokens: 8\n${extra}train:\n  max_steps: 30\n  batch_size: 4\n  lr: 3.0e-2\n  eval_every: 10\n  threads: 1\n  scheduler: constant\n  warmup_ratio: 0\n`;
+    `task: grpo\ndata:\n  train: train.jsonl\n  validation: val.jsonl\n  test: test.jsonl\n  max_length: 96\ngrpo:\n  reward: ./reward.ts\n  group_size: 4\n  max_new_tokens: 8\n${extra}train:\n  max_steps: 40\n  batch_size: 4\n  lr: 3.0e-2\n  eval_every: 10\n  threads: 1\n  scheduler: constant\n  warmup_ratio: 0\n`;
   write("train.jsonl", rows.slice(0, 40));
   write("val.jsonl", rows.slice(40, 48));
   write("test.jsonl", rows.slice(48, 56));
@@ -53,7 +53,7 @@ test("grpo: a TypeScript reward, group sampling and clipped steps raise the rewa
   const runDir = join(store, "runs", res.run);
   // Every step's answers, with their rewards and advantages (each group's advantages sum to 0).
   const steps = readdirSync(join(runDir, "grpo", "train")).sort();
-  assert.equal(steps.length, 30);
+  assert.equal(steps.length, 40);
   const read = (step: string) =>
     readFileSync(join(runDir, "grpo", "train", step, "samples.jsonl"), "utf8")
       .trim()
@@ -65,7 +65,7 @@ test("grpo: a TypeScript reward, group sampling and clipped steps raise the rewa
   const meanOf = (xs: string[]) => xs.flatMap(read).reduce((a, s) => a + s.reward, 0) / (xs.length * 16);
   const early = meanOf(steps.slice(0, 5));
   const late = meanOf(steps.slice(-5));
-  t.diagnostic(`mean reward of steps 1-5: ${early.toFixed(3)}, of steps 26-30: ${late.toFixed(3)}`);
+  t.diagnostic(`mean reward of steps 1-5: ${early.toFixed(3)}, of steps 36-40: ${late.toFixed(3)}`);
   assert.ok(late > early + 0.05, `mean reward ${early.toFixed(3)} -> ${late.toFixed(3)}`);
   // `runs show` prints the last step's answers with their rewards.
   const show = hone(["--store", store, "runs", "show", "rl"]);
@@ -120,7 +120,7 @@ test("grpo: a finished reward run scores the answers (grpo.reward: run:<name>); 
     ...["--set", "train.max_steps=4", "--set", "train.threads=1", "--set", "data.max_length=64", "--set", "data.split.test=0"],
   ]);
   assert.equal(rm.status, 0, rm.stderr);
-  writeFileSync(join(dir, "by-run.yaml"), config().replace("./reward.ts", "run:rm").replace("max_steps: 30", "max_steps: 4"));
+  writeFileSync(join(dir, "by-run.yaml"), config().replace("./reward.ts", "run:rm").replace("max_steps: 40", "max_steps: 4"));
   const r = hone(["--store", store, "train", join(dir, "by-run.yaml"), "--model", model, "--json", "--name", "rl-rm"]);
   assert.equal(r.status, 0, r.stderr);
   const res = jsonLines(r.stdout).find((l) => l.kind === "result") as { run: string; test: { reward: number; start_reward: number } };
