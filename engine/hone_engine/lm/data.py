@@ -150,8 +150,8 @@ def collate(shard: LmShard, rows: list, pad_id: int, pack: bool, seq2seq: bool =
         # and, being last, never attended to, so its positions do not matter.
         "position_ids": torch.from_numpy(pos) if packed else None,
         # A packed batch's sequence boundaries for the variable-length attention (varlen.py).
-        "cu_seq_lens": cu if packed else None,
-        "max_length": longest if packed else None,
+        "cu_seq_lens": cu,
+        "max_length": longest,
         "learnt_index": torch.from_numpy(row * width + col),
         "targets": torch.from_numpy(labels[:, 1:][row, col]),
         "target_seq": torch.from_numpy(seq[:, 1:][row, col]),

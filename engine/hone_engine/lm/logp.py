@@ -108,7 +108,7 @@ def _decoder_hidden(model, batch: dict, device, index: str) -> torch.Tensor:
     move = mover(device)
     pos = batch["position_ids"]
     inputs = {"input_ids": move(batch["input_ids"]), "position_ids": None if pos is None else move(pos), "use_cache": False}
-    if pos is not None and batch.get("cu_seq_lens") is not None and causal(model).config._attn_implementation == varlen.ATTENTION:
+    if batch.get("cu_seq_lens") is not None and causal(model).config._attn_implementation == varlen.ATTENTION:
         # Attention by the packed sequences' boundaries, with no mask built (varlen.py).
         inputs.update(attention_mask=varlen.PACKED, cu_seq_lens=move(batch["cu_seq_lens"]), max_length=batch["max_length"])
     root = causal(model)

@@ -65,10 +65,11 @@ def run(job: dict, channel) -> None:
         fused_lora.fuse(model)
     seq2seq = lm.is_seq2seq(model)
     lm.checkpoint_layers(model, rt["gradient_checkpointing"])
+    row_tokens, row_learnt = train.row_sizes()
     if rt["compile"]:
         # The decoder's layers only (the output layer runs in chunks outside them), for symbolic
         # shapes at once when the rows differ in length (real data), else for the one shape.
-        lm.compile_decoder(model, varying=len(set(train.row_sizes()[0].tolist())) > 1)
+        lm.compile_decoder(model, varying=bool(np.ptp(row_tokens)))
 
     # The reference of DPO (and KTO) is the model as it starts; measured before any step (and
     # before a resumed run loads its checkpoint), for the training pairs and the validation pairs.
@@ -127,7 +128,6 @@ def run(job: dict, channel) -> None:
         channel.emit("eval", step=step, epoch=epoch, loss=loss, logits=paths, count=val.count)
         return channel.await_control()["type"]
 
-    row_tokens, row_learnt = train.row_sizes()
     grad_scale = ranks.world if ranks.sharded else 1  # FSDP averages gradients over processes; the step wants their sum
 
     def batch_loss(batch, rows) -> torch.Tensor:
