@@ -164,6 +164,16 @@ async function run() {
   const seeds = opt("--seeds", "0,1,2").split(",").map(Number);
   const methods = opt("--methods", "finetune,fewshot,zeroshot,setfit").split(",");
   const tag = opt("--tag", "cpu");
+  // The GPU each run had (runs of several machines may be merged into one file): its name, or null.
+  const smi = spawnSync("nvidia-smi", ["--query-gpu=name", "--format=csv,noheader"], { encoding: "utf8" });
+  const gpu =
+    smi.status === 0
+      ? smi.stdout
+          .trim()
+          .split("\n")[0]
+          .replace(/^NVIDIA /, "")
+          .split(" ")[0]
+      : null;
   const threads = opt("--threads", null);
   mkdirSync(results, { recursive: true });
   for (const dataset of datasets) {
@@ -213,7 +223,7 @@ async function run() {
                 ? augmented(dataset, k, train.file, test.file, seed, threads)
                 : hone(method, train.file, test.file, seed, threads);
           process.stderr.write(`   accuracy ${(r.accuracy * 100).toFixed(2)}%, ${r.wall_s.toFixed(1)} s\n`);
-          runs.push({ method, seed, ...r });
+          runs.push({ method, seed, ...r, ...(gpu ? { gpu } : {}) });
           save();
         }
       process.stderr.write(`wrote ${file}\n`);
@@ -255,8 +265,13 @@ function render() {
       const rs = r.runs.filter((x) => x.method === method);
       if (rs.length === 0) continue;
       const acc = rs.map((x) => x.accuracy * 100);
+      // Runs before the GPU was recorded per run: the file's tag says H200.
+      const gpus = [...new Set(rs.map((x) => x.gpu ?? (f.includes("-h200") ? "H200" : null)))];
+      const machine = gpus[0]
+        ? gpus.map((g) => `1 × ${g}`).join(" / ")
+        : `${r.machine.cpu.split(" ").slice(0, 4).join(" ")}, ${r.machine.threads === "all" ? r.machine.cpus : r.machine.threads} threads`;
       lines.push(
-        `| ${r.dataset} | ${r.shots} | ${NAMES[method]} | ${rs.length} | ${mean(acc).toFixed(2)}${rs.length > 1 ? ` ± ${spread(acc).toFixed(2)}` : ""} | ${mean(rs.map((x) => x.wall_s)).toFixed(0)} | ${f.includes("-h200") ? "1 × H200" : `${r.machine.cpu.split(" ").slice(0, 4).join(" ")}, ${r.machine.threads === "all" ? r.machine.cpus : r.machine.threads} threads`} |`,
+        `| ${r.dataset} | ${r.shots} | ${NAMES[method]} | ${rs.length} | ${mean(acc).toFixed(2)}${rs.length > 1 ? ` ± ${spread(acc).toFixed(2)}` : ""} | ${mean(rs.map((x) => x.wall_s)).toFixed(0)} | ${machine} |`,
       );
     }
     notes.push(

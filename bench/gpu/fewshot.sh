@@ -4,7 +4,7 @@
 #   .carry/hone-node.tar.xz, .carry/whl   bench/gpu/pack-node.sh (node, Hone, jsonschema wheels)
 #   .carry/fewshot-data.tar.xz  the DNNC splits and the default model packed (bench/gpu/pack_minilm.py)
 # The two data sets run side by side (one process each, one GPU): accuracy is unaffected, wall
-# times are those of two processes sharing the machine. Writes bench/results/fewshot-*-h200.json under $OUT.
+# times are those of two processes sharing the machine. Writes bench/results/fewshot-*-<gpu>.json under $OUT (h100, h200: the card it ran on; each run records it too).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 if [[ ${1:-} == pack ]]; then
@@ -38,9 +38,10 @@ nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 python3 -c "import torch, transformers; print(torch.__version__, transformers.__version__)"
 for m in sklearn scipy pandas pyarrow datasets sentence_transformers setfit; do python3 -c "import $m; print('$m', $m.__version__)" 2>/dev/null || echo "$m missing"; done
 methods=${METHODS:-finetune,fewshot,zeroshot}
+GPU=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | grep -o "H[0-9]\+" | head -1 | tr H h)
 # The SetFit peer: what the device lacks of it travels as wheels in .carry/peers (its numeric
 # dependencies, sklearn, scipy, pandas and pyarrow, are already there).
-export BENCH_PEER_WHEELS=$PWD/.carry/peers BENCH_PEER_PACKAGES="setfit==1.2.0 datasets evaluate dill==0.3.8 multiprocess==0.70.16 xxhash cloudpickle"
+export BENCH_PEER_WHEELS=$PWD/.carry/peers BENCH_PEER_PACKAGES="setfit==1.2.0 datasets==4.3.0 evaluate dill==0.3.8 multiprocess==0.70.16 xxhash cloudpickle"
 # PLAN: "shots:seeds[:methods] ..." run in order per data set, e.g. "5:2 5:0,1,2:setfit"; each
 # run's JSON is written as it ends, so what finished before LIMIT seconds comes back.
 # SPLIT=1: every plan item of every data set in its own process, all at once (seeds side by side:
@@ -51,14 +52,14 @@ for ds in clinc150 banking77; do
   if [[ ${SPLIT:-0} == 1 ]]; then
     for p in ${!plan_of:-${PLAN:-5:0,1,2 10:0,1,2}}; do
       IFS=: read -r k seeds m <<< "$p"
-      node bench/fewshot.mjs run --datasets $ds --shots "$k" --seeds "$seeds" --methods "${m:-$methods}" --tag h200-s${seeds//,/_} > $R/$ds-$k-${seeds//,/_}.log 2>&1 &
+      node bench/fewshot.mjs run --datasets $ds --shots "$k" --seeds "$seeds" --methods "${m:-$methods}" --tag $GPU-s${seeds//,/_} > $R/$ds-$k-${seeds//,/_}.log 2>&1 &
       pids+=($!)
     done
     continue
   fi
   (for p in ${!plan_of:-${PLAN:-5:0,1,2 10:0,1,2}}; do
     IFS=: read -r k seeds m <<< "$p"
-    node bench/fewshot.mjs run --datasets $ds --shots "$k" --seeds "$seeds" --methods "${m:-$methods}" --tag h200 || true
+    node bench/fewshot.mjs run --datasets $ds --shots "$k" --seeds "$seeds" --methods "${m:-$methods}" --tag $GPU || true
   done) > $R/$ds.log 2>&1 &
   pids+=($!)
 done
@@ -67,4 +68,4 @@ end=$((SECONDS + ${LIMIT:-520}))
 while alive && ((SECONDS < end)); do sleep 5; done
 pkill -f "bench/fewshot.mjs" || true
 tail -n 40 $R/*.log
-cp bench/results/fewshot-*-h200*.json "$OUT/bench/results/" || true
+cp bench/results/fewshot-*-$GPU*.json "$OUT/bench/results/" || true

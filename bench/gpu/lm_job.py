@@ -28,6 +28,7 @@ def train_job(
     fsdp=False,
     targets="all-linear",
     checkpointing=False,
+    offload=False,
 ) -> dict:
     return {
         "kind": "lm.train",
@@ -64,6 +65,7 @@ def train_job(
             "processes": 1,
             "nodes": 1,
             "fsdp": fsdp,
+            "optimizer_offload": offload,
         },
         "resume_from": None,
         "eval_first": False,

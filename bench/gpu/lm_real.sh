@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# #23's GPU measurements in three short device calls (a call's results come back only when it ends),
+# #23's GPU measurements in short device calls (a call's results come back only when it ends),
 # raw JSON to $OUT:
 #   1  packed real data (CLINC150 as chat), the 1.24B Llama shape: Hone packed (variable-length
 #      attention) / packed with transformers' mask / unpacked vs HF + PEFT (padded, packed)
@@ -8,10 +8,14 @@
 #   3  the 8B Llama shape, LoRA, seq 4096: tokens/s, MFU, peak memory
 #   5  part 1 again (the engine's layers compiled for symbolic shapes)
 #   4  extra peers and the SmolLM2-135M shape on the real data (HF + Liger, HF + PEFT QLoRA)
+#   6  real data, one call: Hone packed / unpacked, HF + PEFT packed, Unsloth padded / packed
+#   7  random full rows: Hone LoRA and QLoRA against Unsloth's
+#   8  what memory costs: full fine-tuning with AdamW on the GPU / offloaded to the host, LoRA with
+#      every layer checkpointed; then the 8B shape (T: its limit)
 # Carry .carry/: the shards (`node bench/lm.mjs shards`), and unpacked, xz'd wheels for the machine's
-# Python 3.12 (js.tar.xz: jsonschema for the engine; peers.tar.xz: Unsloth and its dependencies;
-# liger.tar.xz; bnb.tar.xz: bitsandbytes for CUDA 13).
-#   bash bench/gpu/lm_real.sh 1|2|3|4
+# Python 3.12 (`bash bench/gpu/pack-peers.sh`: js.tar.xz, jsonschema for the engine; peers.tar.xz,
+# Unsloth and its dependencies; liger.tar.xz; bnb.tar.xz, bitsandbytes for CUDA 13).
+#   bash bench/gpu/lm_real.sh 1|2|3|4|5|6|7|8
 set -u
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-bench/out}
@@ -55,6 +59,21 @@ case "$1" in
   PYTHONPATH=/tmp/liger:$PYTHONPATH timeout 100 $SPEED $REAL --steps 15 --warmup 5 --only hf_lora_liger --out-name real-llama-1b-liger.json
   timeout 150 $SPEED $REAL --shape smollm2-135m --steps 60 --warmup 8 --only hone_lora_compile_packed,hone_lora_compile,hf_lora,hf_lora_packed --out-name real-smollm2.json
   timeout 100 $SPEED --steps 15 --warmup 5 --only hf_qlora --out-name random-1b-hf-qlora.json
+  ;;
+6)
+  tar -xJf .carry/peers.tar.xz -C /tmp/site
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  PYTHONPATH=/tmp/site:$PYTHONPATH timeout 150 $SPEED $REAL --steps 16 --warmup 6 --only unsloth_lora_packed,unsloth_lora --out-name unsloth-real.json 2>&1 | grep -v Warning
+  timeout ${T:-300} $SPEED $REAL --steps 16 --warmup 8 --only hone_lora_compile_packed,hf_lora_packed,hone_lora_compile --out-name real-llama-1b-3.json
+  ;;
+7)
+  tar -xJf .carry/peers.tar.xz -C /tmp/site
+  PYTHONPATH=/tmp/site:$PYTHONPATH timeout 160 $SPEED --steps 12 --warmup 4 --only unsloth_lora,unsloth_qlora --out-name unsloth-random.json 2>&1 | grep -v Warning
+  timeout ${T:-260} $SPEED --steps 12 --warmup 4 --only hone_lora_compile,hone_qlora_compile --out-name random-1b.json
+  ;;
+8)
+  timeout 330 $SPEED --steps 10 --warmup 4 --only hone_full_compile,hone_full_compile_offload,hone_lora_compile_ckpt --out-name memory-1b.json
+  timeout ${T:-230} $SPEED --shape llama-8b --seq 4096 --batch 2 --steps 8 --warmup 3 --only peak,hone_lora_compile --out-name llama-8b.json
   ;;
 esac
 exit 0

@@ -267,8 +267,10 @@ def hf_qlora():
     return hf_loop(model, opt, autocast=False)
 
 
-def unsloth_peer(four_bit: bool):
-    """Unsloth as its docs write it: FastLanguageModel, get_peft_model on the seven projections."""
+def unsloth_peer(four_bit: bool, packed: bool = False):
+    """Unsloth as its docs write it: FastLanguageModel, get_peft_model on the seven projections;
+    packed: the engine's packed rows with restarting position ids, as transformers' packing
+    collator hands them (whether Unsloth keeps the sequences apart shows in the loss)."""
     from unsloth import FastLanguageModel
 
     torch.manual_seed(0)
@@ -278,7 +280,7 @@ def unsloth_peer(four_bit: bool):
         model, r=16, lora_alpha=32, lora_dropout=0, target_modules=targets, bias="none", use_gradient_checkpointing=False, random_state=0
     )
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4, weight_decay=0.0)
-    return hf_loop(model, opt, autocast=False)
+    return hf_loop(model, opt, autocast=False, packed=packed)
 
 
 def hf_full(compile_: bool):
@@ -336,15 +338,17 @@ ENGINES = dict(e.split("=", 1) for e in args.engines.split(","))
 engine_dir = str(ROOT / "engine")  # the engine hone() runs; set per run below
 
 
-def hone(method: str, compile_: bool, dtype: str, fsdp: bool = False, targets="all-linear", packed=False, mask=False, ckpt=False):
+def hone(method: str, compile_: bool, dtype: str, fsdp: bool = False, targets="all-linear", packed=False, mask=False, ckpt=False, offload=False):
     """The engine as `hone train` runs it: one LmTrainJob line on stdin, events on stdout."""
-    name = f"run-{method}-{dtype}-{compile_}{'-fsdp' if fsdp else ''}{'' if targets == 'all-linear' else '-one'}{'-packed' if packed else ''}{'-mask' if mask else ''}{f'-ckpt{ckpt}' if ckpt else ''}"
+    name = f"run-{method}-{dtype}-{compile_}{'-fsdp' if fsdp else ''}{'' if targets == 'all-linear' else '-one'}{'-packed' if packed else ''}{'-mask' if mask else ''}{f'-ckpt{ckpt}' if ckpt else ''}{'-offload' if offload else ''}"
     ref, data, per_step = layout(packed)
-    job = train_job(WORK / name, model_dir, ref, per_step, args.warmup + args.steps, method, compile_, dtype, cuda, fsdp, targets, ckpt)
+    job = train_job(WORK / name, model_dir, ref, per_step, args.warmup + args.steps, method, compile_, dtype, cuda, fsdp, targets, ckpt, offload)
     # An older engine's protocol lacks fields added since; its strict schema would refuse them.
     known = json.loads((Path(engine_dir) / "hone_engine" / "protocol.schema.json").read_text())["$defs"]["Job"]
     if "eval_first" not in json.dumps(known):
         job.pop("eval_first")
+    if "optimizer_offload" not in json.dumps(known):
+        job["runtime"].pop("optimizer_offload")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [engine_dir, os.environ.get("PYTHONPATH")]))}
     if mask:
         env["HONE_PACKED_ATTENTION"] = "mask"
@@ -409,12 +413,16 @@ runs = {
     "hone_lora_compile_ckpt_half": lambda: hone("lora", True, "bf16", ckpt=L // 2),
     "hone_lora_packed": lambda: hone("lora", False, "bf16", packed=True),
     "hone_full_compile": lambda: hone("none", True, "fp32"),
+    # Memory for speed: AdamW's moments and update in host memory (engine offload.py)
+    "hone_full_compile_offload": lambda: hone("none", True, "fp32", offload=True),
+    "hone_lora_compile_offload": lambda: hone("lora", True, "bf16", offload=True),
     "hf_qlora": hf_qlora,
     "hone_qlora": lambda: hone("lora", False, "nf4"),
     "hone_qlora_compile": lambda: hone("lora", True, "nf4"),
     "hone_qlora_compile_packed": lambda: hone("lora", True, "nf4", packed=True),
     "unsloth_lora": lambda: unsloth_peer(False),
     "unsloth_qlora": lambda: unsloth_peer(True),
+    "unsloth_lora_packed": lambda: unsloth_peer(False, packed=True),
     # FSDP2 in a group of one process: checks sharding on a GPU (mixed bf16/fp32 units, compile), and its cost
     "hone_lora_compile_fsdp": lambda: hone("lora", True, "bf16", fsdp=True),
     "hone_full_compile_fsdp": lambda: hone("none", True, "fp32", fsdp=True),

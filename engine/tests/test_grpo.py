@@ -64,7 +64,7 @@ def grpo_job(tiny_lm, tmp_path, steps=12, beta=0.0, resume=None, run_dir=None): 
         "grpo": {"group_size": 4, "max_new_tokens": 6, "temperature": 1.0, "top_p": 1.0, "beta": beta, "epsilon": 0.2, "scale_rewards": True},
         "stop_token_ids": [2],
         "eval_every": 6,
-        "runtime": {"device": "cpu", "precision": "fp32", "threads": 1, "compile": False, "gradient_checkpointing": False},
+        "runtime": {"device": "cpu", "precision": "fp32", "threads": 1, "compile": False, "gradient_checkpointing": False, "optimizer_offload": False},
         "resume_from": resume,
         "eval_first": False,
     }

@@ -99,6 +99,7 @@ def sft_job(tiny_lm, tmp_path, method="lora", steps=8, eval_every=4, resume=None
             "processes": 1,
             "nodes": 1,
             "fsdp": False,
+            "optimizer_offload": False,
         },
         "resume_from": resume,
         "eval_first": False,
@@ -195,6 +196,27 @@ def test_lora_resume_continues_exactly(tiny_lm, tmp_path):
         "adapter_config.json",
         "adapter_model.safetensors",
     ]
+
+
+def test_optimizer_offload_trains_as_on_the_device_and_shares_its_checkpoints(tiny_lm, tmp_path):
+    """AdamW's state in host memory (offload.py): full fine-tuning gives the device optimizer's
+    losses (the CPU's fused AdamW against its foreach one: float rounding apart); a checkpoint
+    saved with offload resumes without it, and the reverse, continuing as the straight run."""
+
+    def job(name, offload, steps=6, resume=None):
+        j, _ = sft_job(tiny_lm, tmp_path / name, method="none", steps=steps, eval_every=3, resume=resume)
+        j["runtime"] = {**j["runtime"], "optimizer_offload": offload}
+        return j
+
+    losses = lambda events: [e["loss"] for e in events if e["type"] == "eval"]  # noqa: E731
+    plain, offloaded = train(job("plain", False)), train(job("offloaded", True))
+    assert losses(offloaded) == pytest.approx(losses(plain), abs=1e-5)
+    assert losses(offloaded)[-1] < losses(offloaded)[0] - 0.1  # it learns
+    for saved_with, resumed_with in ((True, False), (False, True)):
+        events = plain if not saved_with else offloaded
+        ckpt = [e for e in events if e["type"] == "checkpoint"][0]["path"]
+        resumed = losses(train(job(f"resumed-{resumed_with}", resumed_with, resume=ckpt)))
+        assert resumed[-1] == pytest.approx(losses(plain)[-1], abs=1e-5)
 
 
 def test_fsdp_trains_and_resumes_as_one_unsharded_process(tiny_lm, tmp_path):

@@ -154,6 +154,22 @@ test("generative tasks resolve their own defaults, and a model must fit its task
     "config",
     /task classify trains in one process/,
   );
+  // AdamW in host memory: on a GPU only (on the CPU it is there already), not with FSDP, not for encoders.
+  const onGpu = (sets: string[]) =>
+    resolveConfig(loadConfig(null, ["task=sft", ...sets], { data: { train: "c.jsonl" }, model: { path: tinyLm() } }), {
+      ...machine,
+      cuda: true,
+      bf16: true,
+      devices: ["a"],
+    });
+  assert.equal(onGpu(["train.optimizer_offload=true"]).train.optimizer_offload, true);
+  assert.equal(lm("sft", ["train.optimizer_offload=true"]).train.optimizer_offload, false);
+  fails(() => onGpu(["train.optimizer_offload=true", "train.fsdp=true"]), "config", /FSDP already divides/);
+  fails(
+    () => resolveConfig(loadConfig(null, ["train.optimizer_offload=true"], { data: { train: "t.jsonl" }, model: { path: tinyModel() } }), machine),
+    "config",
+    /keeps its optimizer on the device/,
+  );
 });
 
 test("keys that reach a prototype are refused, on the command line and in a file, and nothing is polluted", () => {

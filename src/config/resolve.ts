@@ -44,6 +44,10 @@ export function trainsInOneProcess(c: UserConfig): void {
     throw new HoneError("config", "FSDP shards causal language models for sft and dpo", [
       { path: ["train", "fsdp"], message: `task ${c.task} trains in one process`, hint: "remove train.fsdp" },
     ]);
+  if (c.train.optimizer_offload)
+    throw new HoneError("config", "optimizer offload is for the generative tasks", [
+      { path: ["train", "optimizer_offload"], message: `task ${c.task} keeps its optimizer on the device`, hint: "remove train.optimizer_offload" },
+    ]);
   if (c.train.nodes.count > 1)
     throw new HoneError("config", "training over several machines is for sft, dpo and reward", [
       { path: ["train", "nodes", "count"], message: `task ${c.task} trains in one process`, hint: "remove train.nodes (or --nodes)" },
@@ -109,6 +113,14 @@ export function resolveLm(
         path: ["train", "fsdp"],
         message: "FSDP with adapter.quantize: nf4",
         hint: "remove train.fsdp: the 4-bit base is small enough to hold whole on each GPU",
+      },
+    ]);
+  if (c.train.optimizer_offload && c.train.fsdp)
+    throw new HoneError("config", "the optimizer is offloaded or sharded, not both", [
+      {
+        path: ["train", "optimizer_offload"],
+        message: "optimizer_offload with train.fsdp",
+        hint: "remove one: FSDP already divides the optimizer's state over the GPUs",
       },
     ]);
   const t = c.data.chat_template;
@@ -255,6 +267,8 @@ export function resolveWith(hooks: TaskConfigHooks, loaded: LoadedConfig, machin
       precision,
       threads: device === "cpu" ? (c.train.threads === "auto" ? machine.cpu_threads : c.train.threads) : null,
       compile: c.train.compile === "auto" ? device === "cuda" : c.train.compile,
+      // On the CPU the optimizer's state is in host memory already: offloading would only copy it.
+      optimizer_offload: c.train.optimizer_offload && device === "cuda",
       processes: c.train.processes === "auto" ? (generative && device === "cuda" ? Math.max(1, machine.devices.length) : 1) : c.train.processes,
       early_stopping: { ...c.train.early_stopping, metric: resolveSelectionMetric(c, hooks) },
     },

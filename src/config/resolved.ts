@@ -209,6 +209,8 @@ export const ResolvedConfig = strict({
     group_by_length: z.boolean(),
     /** Absent in runs made before generative tasks existed (false). */
     gradient_checkpointing: z.union([z.boolean(), int]).optional(),
+    /** AdamW's state in host memory (absent before offload existed: false). */
+    optimizer_offload: z.boolean().optional(),
     /** torchrun processes of a generative run (absent before multi-process training: 1). */
     processes: int.optional(),
     /** Shard the model over the processes (absent before FSDP: false). */

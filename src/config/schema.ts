@@ -317,6 +317,11 @@ export const TrainConfig = strict({
    * every decoder layer; N: the first N layers only (generative tasks), trading the memory of their
    * activations for their share of the recomputation (docs/benchmarks.md measures both). */
   gradient_checkpointing: z.union([z.boolean(), z.number().int().positive()]).default(false),
+  /** Generative tasks on a GPU: keep AdamW's moments (8 bytes a trained parameter) in host memory
+   * and step there; the GPU keeps weights and gradients. Worth it for full fine-tuning of a model
+   * whose optimizer state does not fit; costs a copy of weights and gradients each way a step and
+   * the CPU's update (docs/benchmarks.md). No effect on the CPU, where the state already is. */
+  optimizer_offload: z.boolean().default(false),
   /** Generative tasks: processes sharing one run through torchrun, batch_size rows each (data
    * parallel, gradients summed every step); auto = every visible GPU, 1 on the CPU. */
   processes: z.union([z.number().int().positive().max(64), Auto]).default("auto"),

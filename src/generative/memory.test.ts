@@ -39,3 +39,21 @@ test("the estimate's activations are within 20% of what autograd keeps, with an 
     assert.ok(ratio > 0.8 && ratio < 1.2, `${method}: autograd keeps ${measured} bytes, the estimate says ${estimate.activations} (${ratio.toFixed(2)}x)`);
   }
 });
+
+test("offloading the optimizer takes its 8 bytes a trained parameter off the estimate", () => {
+  const gpu = { ...machine, cuda: true, bf16: true, devices: ["a"] };
+  for (const method of ["lora", "none"]) {
+    const estimate = (offload: boolean) =>
+      estimateMemory(
+        resolveConfig(
+          loadConfig(null, ["task=sft", `adapter.method=${method}`, `train.optimizer_offload=${offload}`], { data: { train: "c.jsonl" }, model: { path: tinyLm() } }),
+          gpu,
+        ),
+        false,
+      )!;
+    const [on, off] = [estimate(true), estimate(false)];
+    assert.equal(off.trained_state - on.trained_state, 8 * on.inputs.trained_parameters, method);
+    assert.equal(on.inputs.optimizer_offload, true);
+    assert.equal(off.total - on.total, 8 * on.inputs.trained_parameters);
+  }
+});

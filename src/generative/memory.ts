@@ -6,7 +6,8 @@
 //   weights      P x (2 bytes for bf16 base weights under an adapter, else 4: fp32 master weights);
 //                a 4-bit (nf4) base: its matrices at 4.127 bits, the rest 2 bytes
 //   trained      T x (4 weight + 4 gradient + 8 AdamW moments) under an adapter; T x (4 + 8) in full
-//                fine-tuning, whose weights are counted above; FSDP divides both by the processes
+//                fine-tuning, whose weights are counted above; FSDP divides both by the processes;
+//                optimizer_offload keeps the 8 bytes of moments in host memory
 //   activations  tokens x layers x b x (6h + 2kv + 4i + r x m) with a gated MLP (2i without): what
 //                a decoder layer keeps for its backward pass (the two norms' inputs and outputs, the
 //                attention input, q/k/v and output, the MLP's gate, activation, up and product, and
@@ -94,7 +95,8 @@ export function estimateMemory(cfg: ResolvedConfig, pairwise: boolean): MemoryEs
   const matrices = blockMatrices(shapes).reduce((a, [, s]) => a + product(s), 0);
   const weights =
     (cfg.lm.base_weights === "nf4" ? (matrices * 4.127) / 8 + (parameters - matrices) * 2 : parameters * (cfg.lm.base_weights === "bf16" ? 2 : 4)) / shards;
-  const trainedState = (trained * (full ? 12 : 16)) / shards;
+  const offload = t.optimizer_offload ?? false;
+  const trainedState = (trained * ((full ? 12 : 16) - (offload ? 8 : 0))) / shards;
   const tokens = t.batch_size * cfg.data.max_length * (pairwise ? 2 : 1);
   const adapted = full ? 0 : adaptedMatrices(shapes, adapter) / Math.max(1, layers);
   const perLayer = b * (6 * hidden + 2 * kv + (gated ? 4 : 2) * intermediate + (full ? 0 : adapter.r * adapted));
@@ -121,6 +123,7 @@ export function estimateMemory(cfg: ResolvedConfig, pairwise: boolean): MemoryEs
       tokens_per_micro_batch: tokens,
       bytes_per_activation: b,
       checkpointing,
+      optimizer_offload: offload,
       shards,
     },
   };

@@ -447,6 +447,7 @@ export function lmTask(objective: LmObjective, summary: string): TaskPlugin<LmPl
           processes: t.processes ?? 1,
           nodes: t.nodes?.count ?? 1,
           fsdp: t.fsdp ?? false,
+          optimizer_offload: t.optimizer_offload ?? false,
         },
         resume_from: resume.resumeFrom,
         eval_first: resume.evalFirst,

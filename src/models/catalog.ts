@@ -298,7 +298,17 @@ export async function installModel(name: string, log: (line: string) => void = (
       rmSync(extract, { recursive: true, force: true });
       renameSync(converted, extract);
     }
-    renameSync(extract, target);
+    try {
+      renameSync(extract, target);
+    } catch (err) {
+      // Another process (a second `hone models install`, a parallel setup) finished first: its
+      // copy passed the same hash check, so keep it and drop ours.
+      const code = (err as NodeJS.ErrnoException).code;
+      if ((code !== "ENOTEMPTY" && code !== "EEXIST") || !existsSync(join(target, "config.json"))) throw err;
+      rmSync(extract, { recursive: true, force: true });
+      log(`${name}: installed meanwhile by another process in ${target}`);
+      return target;
+    }
     log(`${name}: installed in ${target} (hashes verified)`);
     return target;
   } finally {

@@ -369,7 +369,14 @@ export const LmTrainJob = z
     /** processes: how many torchrun processes share the job on each node (one per GPU); 1 = no
      * torchrun. nodes: how many machines (the job's world is processes x nodes). fsdp: shard the
      * model over all of them (FSDP2) instead of replicating it. */
-    runtime: RuntimeSpec.extend({ gradient_checkpointing: Checkpointing, processes: posInt, nodes: posInt, fsdp: z.boolean() }).strict(),
+    runtime: RuntimeSpec.extend({
+      gradient_checkpointing: Checkpointing,
+      processes: posInt,
+      nodes: posInt,
+      fsdp: z.boolean(),
+      /** AdamW's moments and update in host memory (engine offload.py). */
+      optimizer_offload: z.boolean(),
+    }).strict(),
     resume_from: path.nullable(),
     eval_first: z.boolean(),
   })
@@ -409,7 +416,7 @@ export const LmGrpoJob = z
       .strict(),
     stop_token_ids: z.array(nonNegInt).min(1),
     eval_every: posInt,
-    runtime: RuntimeSpec.extend({ gradient_checkpointing: Checkpointing }).strict(),
+    runtime: RuntimeSpec.extend({ gradient_checkpointing: Checkpointing, optimizer_offload: z.boolean() }).strict(),
     resume_from: path.nullable(),
     eval_first: z.boolean(),
   })

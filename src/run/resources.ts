@@ -92,6 +92,8 @@ export interface MemoryEstimate {
     tokens_per_micro_batch: number;
     bytes_per_activation: number;
     checkpointing: boolean | number;
+    /** AdamW's moments in host memory (absent in estimates made before offload: false). */
+    optimizer_offload?: boolean;
     shards: number;
   };
 }
@@ -103,7 +105,7 @@ export function renderEstimate(e: MemoryEstimate, device: string): string {
   return [
     `memory per process (estimate, ${device}): ${gibText(e.total)}`,
     `  weights ${gibText(e.weights)} (${(i.parameters / 1e6).toFixed(1)}M parameters)`,
-    `  trained state ${gibText(e.trained_state)} (${(i.trained_parameters / 1e6).toFixed(2)}M trained: weights, gradients, AdamW)`,
+    `  trained state ${gibText(e.trained_state)} (${(i.trained_parameters / 1e6).toFixed(2)}M trained: weights, gradients${i.optimizer_offload ? "; AdamW in host memory" : ", AdamW"})`,
     `  activations ${gibText(e.activations)} (${i.tokens_per_micro_batch} tokens a micro-batch, ${i.layers} layers${i.checkpointing === true ? ", checkpointed" : i.checkpointing ? `, the first ${i.checkpointing} checkpointed` : ""})`,
     `  logits ${gibText(e.logits)} (4096-token chunks x ${i.vocab} vocabulary)`,
     "  not counted: the CUDA context (~0.5 GiB) and the allocator's slack (the formula: src/generative/memory.ts)",

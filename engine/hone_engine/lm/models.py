@@ -11,6 +11,7 @@ from safetensors.torch import load_file
 
 from .. import runtime
 from ..classify.model import LAYER_INDEX
+from ..offload import HostAdamW
 from ..protocol import EngineError
 from . import varlen
 
@@ -182,11 +183,14 @@ def load_pretrained_weights(model, directory) -> None:
         raise EngineError("checkpoint", f"weights in {folder} do not fit the model: missing {missing[:3]}, unexpected {unexpected[:3]}")
 
 
-def adamw(params: list, opt_cfg: dict, device) -> torch.optim.Optimizer:
-    """AdamW over the trained parameters: weight decay on matrices only (not on norms and biases)."""
+def adamw(params: list, opt_cfg: dict, device, offload: bool = False) -> torch.optim.Optimizer:
+    """AdamW over the trained parameters: weight decay on matrices only (not on norms and biases);
+    offload: its state and update in host memory (offload.py)."""
     decay = [p for p in params if p.ndim >= 2]
     no_decay = [p for p in params if p.ndim < 2]
     groups = [g for g in ({"params": decay, "weight_decay": opt_cfg["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}) if g["params"]]
     for g in groups:
         g["lr"] = g["base_lr"] = opt_cfg["lr"]
+    if offload:
+        return HostAdamW(groups, betas=tuple(opt_cfg["betas"]), eps=opt_cfg["eps"])
     return torch.optim.AdamW(groups, betas=tuple(opt_cfg["betas"]), eps=opt_cfg["eps"], fused=torch.device(device).type == "cuda")

@@ -63,7 +63,7 @@ def run(job: dict, channel) -> None:
         reference = copy.deepcopy(model).eval().requires_grad_(False)
     lm.checkpoint_layers(model, rt["gradient_checkpointing"])
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = lm.adamw(params, opt_cfg, device)
+    optimizer = lm.adamw(params, opt_cfg, device, offload=rt["optimizer_offload"])
     start_step = 0
     if job["resume_from"]:
         start_step = checkpoint.restore(job["resume_from"], model, optimizer, load_model=lambda d: lm.load_pretrained_weights(model, d))

@@ -83,7 +83,7 @@ def run(job: dict, channel) -> None:
     if ranks.sharded:
         fsdp.shard(lm.causal(model))  # after the reference: the optimizer below sees the shards
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = lm.adamw(params, opt_cfg, device)
+    optimizer = lm.adamw(params, opt_cfg, device, offload=rt["optimizer_offload"])
 
     start_step = 0
     resume_from = checkpoint.from_head(job.get("head_resume_from", job["resume_from"]), ranks, run_dir / "checkpoints" / "from-head", device)

@@ -281,7 +281,7 @@ const task: TaskPlugin<GrpoPlan, GrpoFiles, LmMetrics> = {
       grpo,
       stop_token_ids: plan.stop_token_ids,
       eval_every: plan.eval_every_steps,
-      runtime: { ...runtimeSpec(cfg), gradient_checkpointing: t.gradient_checkpointing ?? false },
+      runtime: { ...runtimeSpec(cfg), gradient_checkpointing: t.gradient_checkpointing ?? false, optimizer_offload: t.optimizer_offload ?? false },
       resume_from: resume.resumeFrom,
       eval_first: resume.evalFirst,
     };
