@@ -50,11 +50,14 @@ test("GGUF export: f16, q8_0, q4_0 and q4_k_m read back and compared with PyTorc
       file: string;
       dir: string;
       bytes: number;
-      check: { prompts: number; kl: number; max_kl: number | null; top1_agreement: number };
+      check: { prompts: number; kl: number; max_kl: number | null; top1_agreement: number; imatrix_tokens: number };
     };
     assert.ok(existsSync(g.file) && g.bytes > 0);
     sizes[type] = g.bytes;
     assert.equal(g.check.prompts, 2, "the run's own sampled prompts");
+    // The 4-bit types weight their error by an importance matrix from the run's training tokens.
+    if (type.startsWith("q4")) assert.ok(g.check.imatrix_tokens > 0, `${type}: no importance matrix`);
+    else assert.equal(g.check.imatrix_tokens, 0);
     if (g.check.max_kl !== null) assert.ok(g.check.kl <= g.check.max_kl, `${type}: KL ${g.check.kl}`);
     else assert.ok(Number.isFinite(g.check.kl) && g.check.kl >= 0);
     const bytes = readFileSync(g.file);

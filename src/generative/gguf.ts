@@ -7,8 +7,9 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, 
 import { cpus } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { runEngine } from "../engine/process.js";
-import type { EventOf } from "../protocol/schema.js";
+import type { EventOf, LmShard } from "../protocol/schema.js";
 import { PROTOCOL_VERSION } from "../protocol/schema.js";
+import { runPaths } from "../run/artifacts.js";
 import { RunStore, storeDir } from "../store/store.js";
 import { HoneError } from "../util/errors.js";
 import { sha256File, writeJsonAtomic } from "../util/fs.js";
@@ -50,7 +51,15 @@ export interface GgufExport {
   file: string;
   bytes: number;
   type: GgufType;
-  check: { prompts: number; max_abs_logprob_diff: number; top1_agreement: number; kl: number; max_kl: number | null };
+  check: {
+    prompts: number;
+    max_abs_logprob_diff: number;
+    top1_agreement: number;
+    kl: number;
+    max_kl: number | null;
+    /** Training tokens the importance matrix came from (0: unweighted; absent in older exports). */
+    imatrix_tokens?: number;
+  };
 }
 
 /** Prompts for the check: the run's own sampled prompts where it kept them, else a few fixed ones. */
@@ -70,7 +79,20 @@ function checkPrompts(runDir: string): (string | { role: "user"; content: string
   ]);
 }
 
-export async function exportGguf(ref: string, opts: { store?: string; type?: GgufType; out?: string } = {}): Promise<GgufExport> {
+/** Tokens of the run's training data that the 4-bit types' importance matrix is measured on
+ * (llama.cpp's imatrix tool reads ~100 chunks of 512 by default: 51,200). */
+export const IMATRIX_TOKENS = 32_768;
+
+/** The run's training sequences as the engine reads them (its data/ folder, kept with the run). */
+function trainingShard(runDir: string): LmShard | null {
+  const f = join(runPaths(runDir).data, "run-files.json");
+  if (!existsSync(f)) return null;
+  const files = JSON.parse(readFileSync(f, "utf8")) as { shards?: { train?: LmShard } };
+  const shard = files.shards?.train;
+  return shard && existsSync(shard.tokens) ? shard : null;
+}
+
+export async function exportGguf(ref: string, opts: { store?: string; type?: GgufType; out?: string; imatrix?: boolean } = {}): Promise<GgufExport> {
   const store = new RunStore(storeDir(opts.store));
   try {
     const r = needGenerator(openLmRun(store, ref));
@@ -94,6 +116,9 @@ export async function exportGguf(ref: string, opts: { store?: string; type?: Ggu
       const encoder = lmEncoder(r.cfg, r.modelDir);
       const prompts = checkPrompts(r.run.run_dir);
       const ids = await encoder.encodePrompts(prompts);
+      // 4-bit types weight their rounding error by what the model's layers see on the run's own
+      // training data (never its validation or test split, which the check and reports use).
+      const shard = type === "q4_0" || type === "q4_k_m" ? (opts.imatrix === false ? null : trainingShard(r.run.run_dir)) : null;
       const result = await runEngine({
         kind: "lm.gguf",
         protocol_version: PROTOCOL_VERSION,
@@ -103,6 +128,7 @@ export async function exportGguf(ref: string, opts: { store?: string; type?: Ggu
         type,
         output: join(work, "model.gguf"),
         prompts: ids.map((x) => Array.from(x)),
+        calibration: shard ? { shard, max_tokens: IMATRIX_TOKENS } : null,
         threads: Math.max(1, Math.min(4, cpus().length)),
       });
       const ev = result.events.find((e): e is EventOf<"gguf_written"> => e.type === "gguf_written")!;
@@ -132,7 +158,14 @@ export async function exportGguf(ref: string, opts: { store?: string; type?: Ggu
         context_length: r.cfg.data.max_length,
         stop_token_ids: r.plan.stop_token_ids,
         sha256: await sha256File(join(work, "model.gguf")),
-        check: { prompts: ids.length, max_abs_logprob_diff: ev.max_abs_logprob_diff, top1_agreement: ev.top1_agreement, kl: ev.kl, max_kl },
+        check: {
+          prompts: ids.length,
+          max_abs_logprob_diff: ev.max_abs_logprob_diff,
+          top1_agreement: ev.top1_agreement,
+          kl: ev.kl,
+          max_kl,
+          imatrix_tokens: ev.calibration_tokens,
+        },
       };
       writeJsonAtomic(join(work, "gguf.json"), manifest);
       rmSync(dir, { recursive: true, force: true });
@@ -144,7 +177,7 @@ export async function exportGguf(ref: string, opts: { store?: string; type?: Ggu
         file: join(dir, "model.gguf"),
         bytes: ev.bytes,
         type,
-        check: { prompts: ids.length, max_abs_logprob_diff: ev.max_abs_logprob_diff, top1_agreement: ev.top1_agreement, kl: ev.kl, max_kl },
+        check: manifest.check,
       };
     } finally {
       rmSync(work, { recursive: true, force: true });

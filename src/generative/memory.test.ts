@@ -46,7 +46,10 @@ test("offloading the optimizer takes its 8 bytes a trained parameter off the est
     const estimate = (offload: boolean) =>
       estimateMemory(
         resolveConfig(
-          loadConfig(null, ["task=sft", `adapter.method=${method}`, `train.optimizer_offload=${offload}`], { data: { train: "c.jsonl" }, model: { path: tinyLm() } }),
+          loadConfig(null, ["task=sft", `adapter.method=${method}`, `train.optimizer_offload=${offload}`], {
+            data: { train: "c.jsonl" },
+            model: { path: tinyLm() },
+          }),
           gpu,
         ),
         false,

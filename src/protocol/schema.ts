@@ -504,6 +504,10 @@ export const LmGgufJob = z
     output: path,
     /** Token ids of the prompts whose next-token distributions are compared. */
     prompts: z.array(z.array(nonNegInt).min(1)).min(1),
+    /** 4-bit types: sequences whose activations make the importance matrix (llama.cpp's imatrix:
+     * each linear layer's mean squared input per column), read in order up to max_tokens; null:
+     * unweighted quantization. */
+    calibration: z.object({ shard: LmShard, max_tokens: posInt }).strict().nullable(),
     threads: posInt,
   })
   .strict();
@@ -654,6 +658,8 @@ export const Event = z.discriminatedUnion("type", [
       max_abs_logprob_diff: z.number(),
       top1_agreement: z.number(),
       kl: z.number(),
+      /** Tokens the importance matrix was measured on (0: none, unweighted). */
+      calibration_tokens: nonNegInt,
     })
     .strict(),
   z.object({ type: z.literal("checkpoint"), step: nonNegInt, path }).strict(),

@@ -14,6 +14,13 @@ byte layout, which the library's dequantizer checks in the tests:
 
 The arithmetic is float64 here and float32 in llama.cpp, so a value on a rounding boundary may
 land on the other side: the file is valid and as accurate, not byte-identical to llama-quantize's.
+
+With an importance matrix (`imatrix`: per input column of a matrix, the mean square of the
+activations that meet it, measured on calibration text), the quantizers follow llama.cpp's
+`*_impl` paths instead: every value's error is weighted by imatrix[column] * sqrt(sigma2 + x^2)
+(sigma2: the row's mean square), so columns that carry large activations are kept more exactly.
+That includes q4_0 and q5_0 (written here too: the library's are the unweighted reference ones):
+their scale is searched (make_qx_quants) instead of taken from the block's largest value.
 """
 
 import numpy as np
@@ -58,13 +65,27 @@ def _qkx2(x: np.ndarray, w: np.ndarray, nmax: int, rmin: float, rdelta: float, n
     return np.where(flat, 0.0, scale), -lo, np.where(flat[:, None], 0, L)
 
 
-def quantize_q4_k(data: np.ndarray) -> np.ndarray:
-    """Rows of a 2-D float array (row length a multiple of 256) as Q4_K blocks: uint8 (rows, bytes)."""
+def importance(data: np.ndarray, imatrix: np.ndarray | None) -> np.ndarray | None:
+    """llama.cpp's weight of each value under an importance matrix: imatrix[column] *
+    sqrt(sigma2 + x^2), sigma2 the row's mean square (float64, the shape of data); None without."""
+    if imatrix is None:
+        return None
+    x = data.astype(np.float64)
+    sigma2 = (x * x).mean(1, keepdims=True)
+    return imatrix.astype(np.float64)[None, :] * np.sqrt(sigma2 + x * x)
+
+
+def quantize_q4_k(data: np.ndarray, imatrix: np.ndarray | None = None) -> np.ndarray:
+    """Rows of a 2-D float array (row length a multiple of 256) as Q4_K blocks: uint8 (rows, bytes).
+    With an imatrix, the sub-blocks' scales and mins are chosen by its weights (llama.cpp's
+    quantize_row_q4_K_impl weighting; the candidate steps of the reference search)."""
     rows, cols = data.shape
     x = data.astype(np.float64).reshape(-1, 8, 32)
     B = x.shape[0]
     av = np.sqrt((x * x).mean(2, keepdims=True))
-    scale, mins, L = _qkx2(x.reshape(-1, 32), (av + np.abs(x)).reshape(-1, 32), 15, -1.0, 0.1, 20)
+    weights = importance(data, imatrix)
+    weights = (av + np.abs(x)) if weights is None else weights.reshape(-1, 8, 32)
+    scale, mins, L = _qkx2(x.reshape(-1, 32), weights.reshape(-1, 32), 15, -1.0, 0.1, 20)
     scale, mins, L = scale.reshape(B, 8), mins.reshape(B, 8), L.reshape(B, 8, 32)
     max_scale, max_min = scale.max(1), mins.max(1)
     inv_scale = np.where(max_scale > 0, 63.0 / np.where(max_scale > 0, max_scale, 1.0), 0.0)
@@ -91,14 +112,14 @@ def quantize_q4_k(data: np.ndarray) -> np.ndarray:
     return blocks.reshape(rows, cols // QK_K * 144)
 
 
-def _qx(x: np.ndarray, nmax: int):
-    """make_qx_quants (squared-magnitude weights) over rows of x: a signed scale per row with
-    x ~ scale*(L - nmax), L in [0, 2*nmax), the best of 19 candidate steps."""
+def _qx(x: np.ndarray, nmax: int, w: np.ndarray | None = None):
+    """make_qx_quants over rows of x: a signed scale per row with x ~ scale*(L - nmax), L in
+    [0, 2*nmax), the best of 19 candidate steps by the error weighted by w (default x^2)."""
     at = np.abs(x).argmax(1)
     peak = x[np.arange(len(x)), at]
     small = np.abs(peak) < GROUP_MAX_EPS
     peak = np.where(small, 1.0, peak)
-    w = x * x
+    w = x * x if w is None else w
 
     def levels(iscale):
         return np.clip(np.rint(iscale[:, None] * x), -nmax, nmax - 1)
@@ -121,12 +142,13 @@ def _qx(x: np.ndarray, nmax: int):
     return np.where(small, 0.0, scale), np.where(small[:, None], 0, L)
 
 
-def quantize_q6_k(data: np.ndarray) -> np.ndarray:
+def quantize_q6_k(data: np.ndarray, imatrix: np.ndarray | None = None) -> np.ndarray:
     """Rows of a 2-D float array (row length a multiple of 256) as Q6_K blocks: uint8 (rows, bytes)."""
     rows, cols = data.shape
     x = data.astype(np.float64).reshape(-1, 16, 16)
     B = x.shape[0]
-    scale, L = _qx(x.reshape(-1, 16), 32)
+    weights = importance(data, imatrix)
+    scale, L = _qx(x.reshape(-1, 16), 32, None if weights is None else weights.reshape(-1, 16))
     scale, L = scale.reshape(B, 16), L.reshape(B, 16, 16)
     at = np.abs(scale).argmax(1)
     max_scale = scale[np.arange(B), at]
@@ -145,6 +167,46 @@ def quantize_q6_k(data: np.ndarray) -> np.ndarray:
     qh = (L[:, :, 0] >> 4) | ((L[:, :, 1] >> 4) << 2) | ((L[:, :, 2] >> 4) << 4) | ((L[:, :, 3] >> 4) << 6)
     blocks = np.concatenate([ql.reshape(B, 128), qh.reshape(B, 64), scales.view(np.uint8), d.view(np.uint8).reshape(B, 2)], axis=1)
     return blocks.reshape(rows, cols // QK_K * 210)
+
+
+def quantize_q4_0(data: np.ndarray, imatrix: np.ndarray | None = None) -> np.ndarray:
+    """Rows (length a multiple of 32) as q4_0 blocks: d (f16), 16 bytes of 4-bit values (the first
+    16 in the low nibbles, the last 16 in the high), x ~ d*(q - 8). Without an imatrix, the
+    reference rule (d from the block's largest value, as the library writes it); with one, the
+    weighted search of quantize_row_q4_0_impl."""
+    return _q32(data, imatrix, 8)
+
+
+def quantize_q5_0(data: np.ndarray, imatrix: np.ndarray | None = None) -> np.ndarray:
+    """Rows as q5_0 blocks: d (f16), the 32 values' fifth bits (uint32), their low 4 bits as in
+    q4_0; x ~ d*(q - 16)."""
+    return _q32(data, imatrix, 16)
+
+
+def _q32(data: np.ndarray, imatrix: np.ndarray | None, nmax: int) -> np.ndarray:
+    rows, cols = data.shape
+    weights = importance(data, imatrix)
+    if weights is None:
+        # The reference rule in float32, as the library and quantize_row_q4_0_ref compute it.
+        x = data.astype(np.float32).reshape(-1, 32)
+        B = x.shape[0]
+        d = x[np.arange(B), np.abs(x).argmax(1)] / np.float32(-nmax)
+        inv = np.where(d != 0, np.float32(1) / np.where(d != 0, d, np.float32(1)), np.float32(0)).astype(np.float32)
+        q = np.clip(np.trunc(x * inv[:, None] + np.float32(nmax + 0.5)), 0, 2 * nmax - 1).astype(np.uint32)
+    else:
+        x = data.astype(np.float64).reshape(-1, 32)
+        B = x.shape[0]
+        d, q = _qx(x, nmax, weights.reshape(-1, 32))
+        q = q.astype(np.uint32)
+    d = d.astype(np.float16)
+    qs = ((q[:, :16] & 0xF) | ((q[:, 16:] & 0xF) << 4)).astype(np.uint8)
+    parts = [d.view(np.uint8).reshape(B, 2)]
+    if nmax == 16:
+        high = (q >> 4) & 1
+        qh = (high << np.arange(32, dtype=np.uint32)).sum(1).astype("<u4")
+        parts.append(qh.view(np.uint8).reshape(B, 4))
+    parts.append(qs)
+    return np.concatenate(parts, axis=1).reshape(rows, cols // 32 * (18 if nmax == 8 else 22))
 
 
 def q4_k_m_type(name: str, row_length: int, layer: int | None, n_layer: int, tied: bool) -> str:

@@ -3,7 +3,8 @@ first, tensors named and laid out as llama.cpp reads them (the `gguf` library's 
 weights in f16, q8_0 or q4_0 (the library's quantizers; a q4_0 file keeps the embedding, the
 output layer, attention values and the MLP's output projection at q8_0) or q4_k_m (llama.cpp's
 recipe with its k-quants, written by lm/kquants.py), the tokenizer and the chat template in
-the metadata. Then the file is read back (transformers' GGUF loader) and its next-token
+the metadata. The 4-bit types, given calibration data (the run's training sequences), weight
+their quantization error by an importance matrix measured on it, as llama-quantize --imatrix. Then the file is read back (transformers' GGUF loader) and its next-token
 log-probabilities on the given prompts are compared with the PyTorch model's."""
 
 import os
@@ -23,7 +24,10 @@ FILE_TYPES = {"f16": "MOSTLY_F16", "q8_0": "MOSTLY_Q8_0", "q4_0": "MOSTLY_Q4_0",
 # output projection (llama.cpp's *_M recipes keep these two wider for the same reason).
 WIDER_IN_4BIT = ("attn_v.weight", "ffn_down.weight")
 # The k-quants, which the gguf library reads but does not write.
+# Written here (lm/kquants.py): the k-quants, and the 32-value 4/5-bit types whenever an importance
+# matrix weights their error (the library's are the unweighted reference quantizers).
 K_WRITERS = {"q4_k": kquants.quantize_q4_k, "q6_k": kquants.quantize_q6_k}
+WEIGHTED_WRITERS = {"q4_0": kquants.quantize_q4_0, "q5_0": kquants.quantize_q5_0}
 
 
 def _permute(w: torch.Tensor, n_head: int) -> torch.Tensor:
@@ -55,7 +59,39 @@ def _vocab(model_dir: Path, n_vocab: int):
     return tokens, types
 
 
-def _write(model, model_dir: Path, out: Path, ftype: str, chat_template: "str | None") -> None:
+@torch.no_grad()
+def _imatrix(model, shard, max_tokens: int) -> dict:
+    """llama.cpp's importance matrix: for each linear layer (by its weight's name), the mean square
+    of its input per column, over the calibration sequences (each alone, in order) up to
+    max_tokens tokens. Only the columns' relative sizes matter to the quantizers."""
+    sums, counts, hooks = {}, {}, []
+
+    def hook(key):
+        def record(_module, inputs):
+            x = inputs[0].reshape(-1, inputs[0].shape[-1]).double()
+            sums[key] = sums.get(key, 0) + (x * x).sum(0)
+            counts[key] = counts.get(key, 0) + x.shape[0]
+
+        return record
+
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.Linear):
+            hooks.append(module.register_forward_pre_hook(hook(f"{name}.weight")))
+    seen = 0
+    try:
+        for i in range(shard.count):
+            ids = shard.tokens[shard.offsets[i] : shard.offsets[i + 1]][: max_tokens - seen].astype(np.int64)
+            if len(ids) == 0:
+                break
+            model(input_ids=torch.from_numpy(ids)[None])
+            seen += len(ids)
+    finally:
+        for h in hooks:
+            h.remove()
+    return {k: (sums[k] / counts[k]).numpy() for k in sums}, seen
+
+
+def _write(model, model_dir: Path, out: Path, ftype: str, chat_template: "str | None", imatrix: dict | None = None) -> None:
     import gguf
     from gguf.quants import quantize
 
@@ -118,10 +154,12 @@ def _write(model, model_dir: Path, out: Path, ftype: str, chat_template: "str | 
             kind = "q8_0"
         if kind != "f16" and data.shape[-1] % 32 != 0:
             kind = "f16"
+        importance = (imatrix or {}).get(name)
         if kind == "f16":
             w.add_tensor(new, data.astype(np.float16))
-        elif kind in K_WRITERS:
-            w.add_tensor(new, K_WRITERS[kind](data), raw_dtype=getattr(gguf.GGMLQuantizationType, kind.upper()))
+        elif kind in K_WRITERS or (kind in WEIGHTED_WRITERS and importance is not None):
+            write = K_WRITERS.get(kind) or WEIGHTED_WRITERS[kind]
+            w.add_tensor(new, write(data, importance), raw_dtype=getattr(gguf.GGMLQuantizationType, kind.upper()))
         else:
             qtype = getattr(gguf.GGMLQuantizationType, kind.upper())
             w.add_tensor(new, quantize(data, qtype), raw_dtype=qtype)
@@ -150,7 +188,11 @@ def run(job: dict, channel) -> None:
     model.eval()
     final = Path(job["output"])
     tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-    _write(model, Path(job["tokenizer_dir"]), tmp, job["type"], job["chat_template"])
+    imatrix, calibrated = None, 0
+    if job["calibration"] is not None and job["type"] in ("q4_0", "q4_k_m"):
+        channel.emit("log", level="info", message=f"importance matrix from up to {job['calibration']['max_tokens']} tokens of the training data")
+        imatrix, calibrated = _imatrix(model, lm.load_shard(job["calibration"]["shard"], pairs=False), job["calibration"]["max_tokens"])
+    _write(model, Path(job["tokenizer_dir"]), tmp, job["type"], job["chat_template"], imatrix)
     # Read back as a user's tool would, then compare the next token's distribution.
     try:
         back = AutoModelForCausalLM.from_pretrained(str(tmp.parent), gguf_file=tmp.name, dtype=torch.float32).eval()
@@ -166,5 +208,6 @@ def run(job: dict, channel) -> None:
         max_abs_logprob_diff=float((ref - got).abs().max()),
         top1_agreement=float((ref.argmax(-1) == got.argmax(-1)).float().mean()),
         kl=float(torch.nn.functional.kl_div(got, ref, log_target=True, reduction="batchmean")),
+        calibration_tokens=calibrated,
     )
     channel.emit("done", step=0, reason="completed", runtime_s=time.time() - t0)

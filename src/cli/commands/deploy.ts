@@ -47,20 +47,21 @@ export function registerDeploy(program: Command): void {
       ]),
     )
     .option("--out <dir>", "bundle directory (default: runs/<id>/export/<format>-<precision>)")
+    .option("--no-imatrix", "gguf 4-bit: quantize without the importance matrix measured on the run's training data")
     .option("--compare", "measure PyTorch fp32 and ONNX fp32 / fp16 / int8 on the test split: size, latency, throughput, accuracy")
     .option("--json", "print JSON")
-    .action(async (ref: string, o: { format: "onnx" | "gguf"; quantize?: string; out?: string; json?: boolean; compare?: boolean }) => {
+    .action(async (ref: string, o: { format: "onnx" | "gguf"; quantize?: string; out?: string; json?: boolean; compare?: boolean; imatrix: boolean }) => {
       const kinds = { onnx: ["none", "int8", "fp16"], gguf: ["f16", "q8_0", "q4_0", "q4_k_m"] }[o.format];
       if (o.quantize !== undefined && !kinds.includes(o.quantize))
         throw new HoneError("usage", `--quantize ${o.quantize} is not a ${o.format} type`, [
           { path: ["--quantize"], message: `${o.format} takes ${kinds.join(", ")}`, hint: `e.g. --format ${o.format} --quantize ${kinds[1]}` },
         ]);
       if (o.format === "gguf") {
-        const g = await exportGguf(ref, { store: program.opts().store, type: (o.quantize ?? "f16") as GgufType, out: o.out });
+        const g = await exportGguf(ref, { store: program.opts().store, type: (o.quantize ?? "f16") as GgufType, out: o.out, imatrix: o.imatrix });
         if (o.json) return json(g);
         out(`GGUF: ${g.file} (${g.type}, ${(g.bytes / 2 ** 20).toFixed(1)} MiB) and a Modelfile (ollama create <name> -f ${join(g.dir, "Modelfile")})`);
         return out(
-          `read back and compared with PyTorch on ${g.check.prompts} prompts: next-token KL ${g.check.kl.toExponential(2)}${g.check.max_kl === null ? " (reported, not bounded)" : ` (<= ${g.check.max_kl})`}, top-1 agreement ${pct(g.check.top1_agreement)}, max |log p difference| ${g.check.max_abs_logprob_diff.toFixed(3)}`,
+          `${g.check.imatrix_tokens ? `importance matrix from ${g.check.imatrix_tokens} training tokens; ` : ""}read back and compared with PyTorch on ${g.check.prompts} prompts: next-token KL ${g.check.kl.toExponential(2)}${g.check.max_kl === null ? " (reported, not bounded)" : ` (<= ${g.check.max_kl})`}, top-1 agreement ${pct(g.check.top1_agreement)}, max |log p difference| ${g.check.max_abs_logprob_diff.toFixed(3)}`,
         );
       }
       const quantize = (o.quantize ?? "none") as Quantize;
