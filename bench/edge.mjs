@@ -218,15 +218,17 @@ function render() {
     "Test loss: mean next-token loss on the answers of the test split (GGUF: the file's weights read back by transformers, dequantized). Exact match: the answer equals the reference. " +
     "Bits/weight: the file's bits over the model's parameters (PyTorch fp32 bytes / 4), metadata included. " +
     "q4_0 keeps the embedding, attention values and MLP down projection at q8_0; q4_k_m is llama.cpp's Q4_K_M recipe, where rows whose length is not a multiple of 256 (576 in SmolLM2-135M: all but the MLP's down projection) take llama.cpp's own fallback, q5_0 for Q4_K and q8_0 for Q6_K, so on this model it is 4-bit only in name. " +
-    "Ratios are against PyTorch fp32 in the same run.\n";
+    "4-bit files marked imatrix weight their rounding error by an importance matrix measured on the run's training tokens (llama-quantize --imatrix; `hone export --no-imatrix` writes them without). " +
+    "Ratios are against the faster of the PyTorch rows (fp32 or bf16, whichever this CPU runs faster) in the same run.\n";
   for (const f of files) {
     const r = JSON.parse(readFileSync(join(results, f), "utf8"));
     const base = r.rows[0];
+    const fastest = r.rows.filter((x) => x.format.startsWith("PyTorch")).reduce((a, b) => (b.generation_tokens_per_s > a.generation_tokens_per_s ? b : a));
     md += `\n### ${r.task}\n\n\`${r.command}\` · ${r.date.slice(0, 10)} · ${r.machine.cpus} × ${r.machine.cpu} · torch ${base.versions?.torch ?? "?"} · ${r.rows[0].prompts} test prompts, at most ${r.settings.max_new_tokens} new tokens · raw: \`bench/results/${f}\`\n\n`;
     md += "| format | file MiB | bits/weight | prompt tok/s | generation tok/s | TTFT p50 ms | test loss | exact match |\n|---|---|---|---|---|---|---|---|\n";
     for (const row of r.rows) {
-      const ratio = row === base ? "" : ` (${(row.generation_tokens_per_s / base.generation_tokens_per_s).toFixed(2)}x)`;
-      md += `| ${row.format} | ${mib(row.bytes)} | ${((row.bytes * 8) / (base.bytes / 4)).toFixed(2)} | ${row.prompt_tokens_per_s.toFixed(0)} | ${row.generation_tokens_per_s.toFixed(1)}${ratio} | ${row.ttft_ms_p50.toFixed(1)} | ${row.test_loss.toFixed(4)} | ${(row.exact_match * 100).toFixed(1)}% |\n`;
+      const ratio = row.format.startsWith("PyTorch") ? "" : ` (${(row.generation_tokens_per_s / fastest.generation_tokens_per_s).toFixed(2)}x)`;
+      md += `| ${row.format}${row.check?.imatrix_tokens ? " (imatrix)" : ""} | ${mib(row.bytes)} | ${((row.bytes * 8) / (base.bytes / 4)).toFixed(2)} | ${row.prompt_tokens_per_s.toFixed(0)} | ${row.generation_tokens_per_s.toFixed(1)}${ratio} | ${row.ttft_ms_p50.toFixed(1)} | ${row.test_loss.toFixed(4)} | ${(row.exact_match * 100).toFixed(1)}% |\n`;
     }
   }
   md += "<!-- edge:end -->";

@@ -9,7 +9,7 @@ import { EXAMPLE_DATA, hone, jsonLines, tempDir, tinyLm } from "../../testing/fi
 
 const REWARD_TS = `
 interface Input { prompt: unknown; completion: string; example: { topic: string } }
-const share = (text: string, letter: string): number => (text.length === 0 ? 0 : text.split(letter).length - 1) / text.length;
+const share = (text: string, letter: string): number => (text.length === 0 ? 0 : (text.split(letter).length - 1) / text.length);
 export default function reward({ completion, example }: Input): number {
   if (typeof example.topic !== "string") throw new Error("no topic");
   return share(completion, "e");
@@ -87,7 +87,7 @@ test("grpo: a reward that throws or returns no number stops the run with its pla
   const bad = hone(["--store", store, "train", join(dir, "bad.yaml"), "--model", model]);
   assert.equal(bad.status, 2, bad.stderr);
   assert.match(bad.stderr, /the reward function must return a finite number/);
-  assert.match(bad.stderr, /train\.jsonl:\d+ grpo\.reward: it returned null/);
+  assert.match(bad.stderr, /train\.jsonl:\d+ grpo\.reward: it returned NaN/);
   assert.doesNotMatch(bad.stderr, /\n\s+at /);
   const list = hone(["--store", store, "runs"]);
   assert.doesNotMatch(list.stdout, /running/);

@@ -88,7 +88,7 @@ export async function rewardAll(fn: RewardFn, inputs: (RewardInput & { origin: s
         {
           file: origin,
           path: ["grpo", "reward"],
-          message: `it returned ${JSON.stringify(v) ?? String(v)}`,
+          message: `it returned ${typeof v === "number" ? String(v) : (JSON.stringify(v) ?? String(v))}`,
           hint: `answer: ${JSON.stringify(input.completion.slice(0, 120))}`,
         },
       ]);
