@@ -116,9 +116,11 @@ export async function exportGguf(ref: string, opts: { store?: string; type?: Ggu
       const encoder = lmEncoder(r.cfg, r.modelDir);
       const prompts = checkPrompts(r.run.run_dir);
       const ids = await encoder.encodePrompts(prompts);
-      // 4-bit types weight their rounding error by what the model's layers see on the run's own
-      // training data (never its validation or test split, which the check and reports use).
-      const shard = type === "q4_0" || type === "q4_k_m" ? (opts.imatrix === false ? null : trainingShard(r.run.run_dir)) : null;
+      // --imatrix: the 4-bit types weight their rounding error by what the model's layers see on
+      // the run's own training data (never its validation or test split, which the check uses).
+      // Off by default: on the support-chat run it cut the activation-weighted error by a third
+      // and still raised the answers' loss (docs/benchmarks.md, the edge section).
+      const shard = type === "q4_0" || type === "q4_k_m" ? (opts.imatrix ? trainingShard(r.run.run_dir) : null) : null;
       const result = await runEngine({
         kind: "lm.gguf",
         protocol_version: PROTOCOL_VERSION,

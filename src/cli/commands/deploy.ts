@@ -47,10 +47,10 @@ export function registerDeploy(program: Command): void {
       ]),
     )
     .option("--out <dir>", "bundle directory (default: runs/<id>/export/<format>-<precision>)")
-    .option("--no-imatrix", "gguf 4-bit: quantize without the importance matrix measured on the run's training data")
+    .option("--imatrix", "gguf 4-bit: weight the rounding error by an importance matrix measured on the run's training data (llama-quantize --imatrix)")
     .option("--compare", "measure PyTorch fp32 and ONNX fp32 / fp16 / int8 on the test split: size, latency, throughput, accuracy")
     .option("--json", "print JSON")
-    .action(async (ref: string, o: { format: "onnx" | "gguf"; quantize?: string; out?: string; json?: boolean; compare?: boolean; imatrix: boolean }) => {
+    .action(async (ref: string, o: { format: "onnx" | "gguf"; quantize?: string; out?: string; json?: boolean; compare?: boolean; imatrix?: boolean }) => {
       const kinds = { onnx: ["none", "int8", "fp16"], gguf: ["f16", "q8_0", "q4_0", "q4_k_m"] }[o.format];
       if (o.quantize !== undefined && !kinds.includes(o.quantize))
         throw new HoneError("usage", `--quantize ${o.quantize} is not a ${o.format} type`, [
