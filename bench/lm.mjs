@@ -36,6 +36,8 @@ const short = (f) => f.replace(/^.*bench\/results\//, "bench/results/");
 const REAL_RUNS = {
   hone_lora_compile_packed: "Hone, packed rows, variable-length attention",
   hone_lora_compile_packed_mask: "Hone, packed rows, transformers' block mask (the path before)",
+  hone_lora_compile_packed_ckpt_half: "Hone, packed rows, the first half of the layers checkpointed",
+  unsloth_lora_packed: "Unsloth, the same packed rows (restarting position ids)",
   hone_lora_compile: "Hone, one conversation a row (padded)",
   unsloth_lora: "Unsloth, one conversation a row (padded)",
   hf_lora_liger: "HF + PEFT + Liger kernels, padded",
@@ -99,6 +101,12 @@ const REAL_NOTES = {
     "Reading run 1 (`bash bench/gpu/lm_real.sh 1`; the Hone runs' progress events: `bench/results/lm-real-llama-1b-h200-run1-progress.json`): Hone's decoder layers were compiled for the first batch's shapes and recompiled each time another size began to vary (row width, sequences a row, the longest sequence). Packed, that was three compiles of 15-30 s, the last inside the timed steps, so its 4,774 tokens/s measures compilation, not training: between the compiles its progress shows 5 steps (82k real tokens) in 1.0 s and, after the last, 3 steps in 0.4 s, i.e. roughly 77-126k tokens/s, too short a window to be a result. Unpacked, the recompile came before the timed steps (6-16): 38,857 tokens/s, 1.57x HF + PEFT padded (24,726) and 1.09x HF + PEFT packed (35,691), at 38.6 GiB against 83.3 and 52.3 (the peers compute every position's logits, Hone only the learnt tokens'). Since then the engine compiles its layers for symbolic shapes from the start when the rows differ in length (`lm.compile_decoder(model, varying=...)`); the device was not lent again this session, so packed Hone and the Unsloth peer on these data are still to be measured (`bash bench/gpu/lm_real.sh 5`, then `2`). Losses: Hone's are read at its progress events (about once a second), the peers' every step, so only the last (step 16 on both sides) compares: packed 7.6697 (Hone) and 7.7052 (HF), unpacked 7.7051 and 7.7299.",
 };
 
+REAL_NOTES["bench/results/lm-real-llama-1b-h100-run3.json"] =
+  "Reading run 3 (one H100, three adjacent calls on the same warm machine, 2026-12-05; the carry as `bash bench/gpu/lm_real.sh 6` sets it up): `lm_speed.py --data .carry/clinc-chat --steps 16 --warmup 8 --only hone_lora_compile_packed,hf_lora_packed`, then `--steps 16 --warmup 6 --only unsloth_lora,unsloth_lora_packed` (Unsloth 2026.10.9 from the wheels of `bench/gpu/pack-peers.sh`, no xformers: SDPA; it needs bitsandbytes even for LoRA), then `--steps 16 --warmup 8 --only hone_lora_compile_packed_ckpt_half`. " +
+  "Packed Hone (variable-length attention, layers compiled for symbolic shapes): 101,545 real tokens/s, **1.32x Unsloth on the same packed rows** (77,146) and 4.12x HF + PEFT packed (24,621), at 24.4 GiB against Unsloth's 18.9: faster, not yet in less memory. With the first 8 of 16 layers checkpointed: 79,963 tokens/s (1.04x Unsloth) at 14.2 GiB (0.75x its memory). The 1.25x-at-no-more-memory target lies between the two settings (fewer checkpointed layers) and was not measured. " +
+  "The symbolic-shape compile held on the GPU, but its progress events show one more recompile of ~27 s between steps 7 and 13 (step 1 at 69.5 s, 7 at 70.6 s, 13 at 98.0 s); the timed window is steps 13-24 (11 steps in 1.8 s), after it. " +
+  "Losses: step 1 is 10.9398 (Hone), 10.9397 (HF packed), 10.9778 (Unsloth padded, other batches) and 11.0900 (Unsloth packed): on the same rows Unsloth's first loss differs from HF's by 0.15, so whether it keeps packed sequences apart (or counts the loss over the same tokens) is not established; its padded run, where nothing can leak, makes 58,738 tokens/s at 33.5 GiB.";
+
 function renderReal(files) {
   const all = files.flatMap((f) => {
     const r = JSON.parse(readFileSync(resolve(f), "utf8"));
@@ -106,14 +114,16 @@ function renderReal(files) {
       .filter(([, v]) => v && typeof v === "object" && typeof v.tokens_per_s === "number")
       .map(([name, v]) => ({ name, v, r, file: short(f), real: Boolean(r.data) }));
   });
-  const find = (shape, real, name) => all.find((x) => x.r.shape === shape && x.real === real && x.name === name);
+  const find = (shape, real, name, file) => all.find((x) => x.r.shape === shape && x.real === real && x.name === name && (!file || x.file === file));
+  // A packed run's peers are the packed ones, a padded run's the padded ones, measured on the same GPU (same file).
+  const peerOf = (x, kind) => find(x.r.shape, true, `${kind}${x.name.includes("packed") ? "_packed" : ""}`, x.file);
   const ratio = (x, peer) => (peer ? `${(x.v.tokens_per_s / peer.v.tokens_per_s).toFixed(2)}x` : "-");
   const loss = (v) => `${v.losses[0].toFixed(4)} -> ${v.losses.at(-1).toFixed(4)}`;
   const lines = [
     "## Generative: packed real data, memory, Unsloth and QLoRA on one GPU (#23)",
     "",
-    "Commands (device, one H200): `bash bench/gpu/lm_real.sh 1`, `2`, `3` (each one device call; they run `bench/gpu/lm_speed.py`), the shards made here first by `node bench/lm.mjs shards`; then `node bench/lm.mjs real bench/results/lm-real-*.json` here.  ",
-    `Machine: ${all[0]?.r.gpu ?? "-"}, torch ${all[0]?.r.torch ?? "-"}. Models: random weights in bf16 (no hub on the device), LoRA r=16, alpha 32, all linear layers, AdamW lr 1e-4, the same rows in the same order on every side (the engine's epoch order; the peers' batches made by the engine's own collate).`,
+    "Commands (device): `bash bench/gpu/lm_real.sh 1` (H200, run 1) and the calls in the run-3 note below (H100), each running `bench/gpu/lm_speed.py`; the shards made here first by `node bench/lm.mjs shards`; then `node bench/lm.mjs real bench/results/lm-real-*.json` here.  ",
+    `Machines: ${[...new Set(all.map((x) => `${x.r.gpu} (\`${x.file}\`, torch ${x.r.torch})`))].join("; ")}; ratios only between runs of one file (one GPU). Models: random weights in bf16 (no hub on the device), LoRA r=16, alpha 32, all linear layers, AdamW lr 1e-4, the same rows in the same order on every side (the engine's epoch order; the peers' batches made by the engine's own collate).`,
     "",
   ];
   const shapes = [...new Set(all.filter((x) => x.real).map((x) => x.r.shape))];
@@ -122,18 +132,20 @@ function renderReal(files) {
     lines.push(
       `**Real conversational data.** ${d.data.data}: ${d.data.conversations} conversations, ${d.data.tokens} tokens, ${d.data.learnt_tokens} of them learnt (the answers), templated and tokenized by Hone's TypeScript with SmolLM2's chat template, packed first-fit-decreasing into ${d.data.rows} rows of at most ${d.data.max_length} tokens (${d.data.truncated} truncated, ${d.data.dropped} dropped). A packed step is ${d.batch_rows} rows; an unpadded-kind step is ${d.unpacked_batch} conversations (what ${d.batch_rows} rows hold on average), one a row, padded to the step's longest. tokens/s counts real tokens only; peak is the allocator's peak (allocated); losses are means over the learnt tokens, over the timed and warm-up steps.`,
       "",
-      "| shape | run | tokens/s | vs HF + PEFT (padded) | vs Unsloth | peak GiB | loss first -> last | raw |",
-      "|---|---|---:|---:|---:|---:|---|---|",
+      "| shape | GPU | run | tokens/s | vs HF + PEFT, same layout | vs Unsloth, same layout | peak GiB | loss first -> last | raw |",
+      "|---|---|---|---:|---:|---:|---:|---|---|",
     );
     for (const shape of shapes)
-      for (const [name, label] of Object.entries(REAL_RUNS)) {
-        const x = find(shape, true, name);
-        if (!x) continue;
-        const params = `${(x.r.parameters / 1e9).toFixed(2)}B`;
-        lines.push(
-          `| ${shape} (${params}) | ${label} | ${x.v.tokens_per_s.toFixed(0)} | ${ratio(x, find(shape, true, "hf_lora"))} | ${ratio(x, find(shape, true, "unsloth_lora"))} | ${gib(x.v.max_memory_gib)} | ${loss(x.v)} | \`${x.file}\` |`,
-        );
-      }
+      for (const file of new Set(all.filter((x) => x.real && x.r.shape === shape).map((x) => x.file)))
+        for (const [name, label] of Object.entries(REAL_RUNS)) {
+          const x = find(shape, true, name, file);
+          if (!x) continue;
+          const params = `${(x.r.parameters / 1e9).toFixed(2)}B`;
+          const mine = (kind) => (x.name.startsWith(kind) ? "-" : ratio(x, peerOf(x, kind)));
+          lines.push(
+            `| ${shape} (${params}) | ${x.r.gpu.replace(/^NVIDIA /, "")} | ${label} | ${x.v.tokens_per_s.toFixed(0)} | ${mine("hf_lora")} | ${mine("unsloth_lora")} | ${gib(x.v.max_memory_gib)} | ${loss(x.v)} | \`${x.file}\` |`,
+          );
+        }
     lines.push("");
     for (const f of new Set(all.filter((x) => x.real).map((x) => x.file))) if (REAL_NOTES[f]) lines.push(REAL_NOTES[f], "");
   }
@@ -253,6 +265,8 @@ if (what === "shards") {
   );
   require_fs.mkdirSync(out, { recursive: true });
   const shard = writeLmShard(out, "train", seqs, rows);
+  // The model's tokenizer beside the tokens: Unsloth's loader wants one in the model folder.
+  for (const f of ["tokenizer.json", "tokenizer_config.json"]) require_fs.copyFileSync(join(cfg.model.dir, f), join(out, f));
   const tokens = seqs.reduce((a, s) => a + s.ids.length, 0);
   const learnt = seqs.reduce((a, s) => a + s.mask.reduce((x, m) => x + m, 0), 0);
   const meta = {

@@ -36,6 +36,7 @@ Writes $OUT/<--out-name> and prints a table. Usage (device):
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -143,6 +144,11 @@ if not (model_dir / "config.json").exists():
         m = AutoModelForCausalLM.from_config(cfg, dtype=torch.bfloat16)
     m.save_pretrained(model_dir, safe_serialization=True)
     del m
+# Unsloth loads a tokenizer with the model: the real data's (the shards carry it), else any there is.
+for tok_dir in filter(None, [args.data, str(ROOT / ".carry" / "clinc-chat")]):
+    for f in ("tokenizer.json", "tokenizer_config.json"):
+        if (Path(tok_dir) / f).exists() and not (model_dir / f).exists():
+            shutil.copy(Path(tok_dir) / f, model_dir / f)
     if cuda:
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
@@ -412,6 +418,7 @@ runs = {
     "hone_lora_compile_ckpt": lambda: hone("lora", True, "bf16", ckpt=True),
     "hone_lora_compile_ckpt_half": lambda: hone("lora", True, "bf16", ckpt=L // 2),
     "hone_lora_packed": lambda: hone("lora", False, "bf16", packed=True),
+    "hone_lora_compile_packed_ckpt_half": lambda: hone("lora", True, "bf16", packed=True, ckpt=L // 2),
     "hone_full_compile": lambda: hone("none", True, "fp32"),
     # Memory for speed: AdamW's moments and update in host memory (engine offload.py)
     "hone_full_compile_offload": lambda: hone("none", True, "fp32", offload=True),
