@@ -4,7 +4,7 @@ their gradients; the moments (8 bytes a trained parameter) and the update live o
 Each step: gradients (already clipped on the GPU) are copied into pinned host buffers, AdamW
 steps there (fused CPU kernel) on a host copy of the weights, and the new weights are copied
 back. The copies cost 2 x (weights + gradients) bytes over PCIe a step, the update the CPU's
-memory bandwidth over 16 bytes a parameter; docs/benchmarks.md measures what that costs.
+memory bandwidth over 16 bytes a parameter (`bash bench/gpu/lm_real.sh 8` measures the cost).
 
 Why not torchao's CPUOffloadOptimizer (the same idea): it copies each gradient in a backward hook,
 before the loop clips the global norm, so a clipped run would step on unclipped gradients; it

@@ -127,6 +127,9 @@ test("GGUF export: f16, q8_0, q4_0 and q4_k_m read back and compared with PyTorc
   const wrongType = hone(["--store", store, "export", "chat", "--format", "gguf", "--quantize", "int8"]);
   assert.equal(wrongType.status, 2);
   assert.match(wrongType.stderr, /--quantize int8 is not a gguf type/);
+  const notFourBit = hone(["--store", store, "export", "chat", "--format", "gguf", "--quantize", "q8_0", "--imatrix"]);
+  assert.equal(notFourBit.status, 2);
+  assert.match(notFourBit.stderr, /--imatrix weights 4-bit files, not q8_0/);
   const classifier = hone(tinyTrainArgs(store, ["--set", "train.epochs=1", "--name", "cls"]));
   assert.equal(classifier.status, 0, classifier.stderr);
   const notLm = hone(["--store", store, "export", jsonLines(classifier.stdout).find((l) => l.kind === "result")!.run as string, "--format", "gguf"]);

@@ -83,13 +83,20 @@ function checkPrompts(runDir: string): (string | { role: "user"; content: string
  * (llama.cpp's imatrix tool reads ~100 chunks of 512 by default: 51,200). */
 export const IMATRIX_TOKENS = 32_768;
 
-/** The run's training sequences as the engine reads them (its data/ folder, kept with the run). */
-function trainingShard(runDir: string): LmShard | null {
-  const f = join(runPaths(runDir).data, "run-files.json");
-  if (!existsSync(f)) return null;
-  const files = JSON.parse(readFileSync(f, "utf8")) as { shards?: { train?: LmShard } };
-  const shard = files.shards?.train;
-  return shard && existsSync(shard.tokens) ? shard : null;
+/** --imatrix: the run's training sequences as the engine reads them (its data/ folder, kept with
+ * the run), for a 4-bit type; anything else is a usage error, not a silently unweighted file. */
+function calibrationShard(run: { id: string; run_dir: string }, type: GgufType): LmShard {
+  if (type !== "q4_0" && type !== "q4_k_m")
+    throw new HoneError("usage", `--imatrix weights 4-bit files, not ${type}`, [
+      { path: ["--imatrix"], message: `--quantize ${type}`, hint: "use --quantize q4_0 or q4_k_m, or drop --imatrix" },
+    ]);
+  const f = join(runPaths(run.run_dir).data, "run-files.json");
+  const shard = existsSync(f) ? (JSON.parse(readFileSync(f, "utf8")) as { shards?: { train?: LmShard } }).shards?.train : undefined;
+  if (!shard || !existsSync(shard.tokens))
+    throw new HoneError("usage", `run ${run.id} has no training tokens to measure the importance matrix on`, [
+      { path: ["--imatrix"], message: `expected them in ${runPaths(run.run_dir).data}`, hint: "export without --imatrix" },
+    ]);
+  return shard;
 }
 
 export async function exportGguf(ref: string, opts: { store?: string; type?: GgufType; out?: string; imatrix?: boolean } = {}): Promise<GgufExport> {
@@ -120,7 +127,7 @@ export async function exportGguf(ref: string, opts: { store?: string; type?: Ggu
       // the run's own training data (never its validation or test split, which the check uses).
       // Off by default: on the support-chat run it cut the activation-weighted error by a third
       // and still raised the answers' loss (docs/benchmarks.md, the edge section).
-      const shard = type === "q4_0" || type === "q4_k_m" ? (opts.imatrix ? trainingShard(r.run.run_dir) : null) : null;
+      const shard = opts.imatrix ? calibrationShard(r.run, type) : null;
       const result = await runEngine({
         kind: "lm.gguf",
         protocol_version: PROTOCOL_VERSION,

@@ -3,8 +3,9 @@ first, tensors named and laid out as llama.cpp reads them (the `gguf` library's 
 weights in f16, q8_0 or q4_0 (the library's quantizers; a q4_0 file keeps the embedding, the
 output layer, attention values and the MLP's output projection at q8_0) or q4_k_m (llama.cpp's
 recipe with its k-quants, written by lm/kquants.py), the tokenizer and the chat template in
-the metadata. The 4-bit types, given calibration data (the run's training sequences), weight
-their quantization error by an importance matrix measured on it, as llama-quantize --imatrix. Then the file is read back (transformers' GGUF loader) and its next-token
+the metadata. Given calibration sequences (the orchestrator sends them for 4-bit types on
+request), the quantizers weight their error by an importance matrix measured on them, as
+llama-quantize --imatrix. Then the file is read back (transformers' GGUF loader) and its next-token
 log-probabilities on the given prompts are compared with the PyTorch model's."""
 
 import os
@@ -60,10 +61,10 @@ def _vocab(model_dir: Path, n_vocab: int):
 
 
 @torch.no_grad()
-def _imatrix(model, shard, max_tokens: int) -> dict:
+def _imatrix(model, shard, max_tokens: int) -> tuple[dict, int]:
     """llama.cpp's importance matrix: for each linear layer (by its weight's name), the mean square
     of its input per column, over the calibration sequences (each alone, in order) up to
-    max_tokens tokens. Only the columns' relative sizes matter to the quantizers."""
+    max_tokens tokens (also returned: the tokens read). Only the columns' relative sizes matter."""
     sums, counts, hooks = {}, {}, []
 
     def hook(key):
@@ -189,7 +190,7 @@ def run(job: dict, channel) -> None:
     final = Path(job["output"])
     tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
     imatrix, calibrated = None, 0
-    if job["calibration"] is not None and job["type"] in ("q4_0", "q4_k_m"):
+    if job["calibration"] is not None:
         channel.emit("log", level="info", message=f"importance matrix from up to {job['calibration']['max_tokens']} tokens of the training data")
         imatrix, calibrated = _imatrix(model, lm.load_shard(job["calibration"]["shard"], pairs=False), job["calibration"]["max_tokens"])
     _write(model, Path(job["tokenizer_dir"]), tmp, job["type"], job["chat_template"], imatrix)
