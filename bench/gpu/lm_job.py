@@ -29,6 +29,7 @@ def train_job(
     targets="all-linear",
     checkpointing=False,
     offload=False,
+    budget=1.0,
 ) -> dict:
     return {
         "kind": "lm.train",
@@ -66,6 +67,7 @@ def train_job(
             "nodes": 1,
             "fsdp": fsdp,
             "optimizer_offload": offload,
+            "activation_budget": budget,
         },
         "resume_from": None,
         "eval_first": False,

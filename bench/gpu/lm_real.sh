@@ -12,6 +12,9 @@
 #   7  random full rows: Hone LoRA and QLoRA against Unsloth's
 #   8  what memory costs: full fine-tuning with AdamW on the GPU / offloaded to the host, LoRA with
 #      every layer checkpointed; then the 8B shape (T: its limit)
+#   9  real data, one call: Unsloth on the packed rows, then Hone packed under activation budgets
+#      1, 0.8, 0.6 (train.activation_budget; ONLY overrides)
+#  10  random full rows: Unsloth LoRA and QLoRA, Hone LoRA (budget 1 and 0.8) and QLoRA
 # Carry .carry/: the shards (`node bench/lm.mjs shards`), and unpacked, xz'd wheels for the machine's
 # Python 3.12 (`bash bench/gpu/pack-peers.sh`: js.tar.xz, jsonschema for the engine; peers.tar.xz,
 # Unsloth and its dependencies; liger.tar.xz; bnb.tar.xz, bitsandbytes for CUDA 13).
@@ -74,6 +77,18 @@ case "$1" in
 8)
   timeout 330 $SPEED --steps 10 --warmup 4 --only hone_full_compile,hone_full_compile_offload,hone_lora_compile_ckpt --out-name memory-1b.json
   timeout ${T:-230} $SPEED --shape llama-8b --seq 4096 --batch 2 --steps 8 --warmup 3 --only peak,hone_lora_compile --out-name llama-8b.json
+  ;;
+9)
+  tar -xJf .carry/peers.tar.xz -C /tmp/site
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  PYTHONPATH=/tmp/site:$PYTHONPATH timeout 120 $SPEED $REAL --steps 16 --warmup 6 --only unsloth_lora_packed --out-name unsloth-real.json 2>&1 | grep -v Warning
+  timeout ${T:-420} $SPEED $REAL --steps 16 --warmup 8 --only ${ONLY:-hone_lora_compile_packed,hone_lora_compile_packed_b80,hone_lora_compile_packed_b60,hone_lora_compile_packed_b40} --out-name real-llama-1b-budget.json
+  ;;
+10)
+  tar -xJf .carry/peers.tar.xz -C /tmp/site
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  PYTHONPATH=/tmp/site:$PYTHONPATH timeout 160 $SPEED --steps 12 --warmup 4 --only unsloth_lora,unsloth_qlora --out-name unsloth-random.json 2>&1 | grep -v Warning
+  timeout ${T:-400} $SPEED --steps 12 --warmup 4 --only ${ONLY:-hone_lora_compile,hone_lora_compile_b80,hone_qlora_compile} --out-name random-1b.json
   ;;
 esac
 exit 0

@@ -344,17 +344,19 @@ ENGINES = dict(e.split("=", 1) for e in args.engines.split(","))
 engine_dir = str(ROOT / "engine")  # the engine hone() runs; set per run below
 
 
-def hone(method: str, compile_: bool, dtype: str, fsdp: bool = False, targets="all-linear", packed=False, mask=False, ckpt=False, offload=False):
+def hone(method: str, compile_: bool, dtype: str, fsdp: bool = False, targets="all-linear", packed=False, mask=False, ckpt=False, offload=False, budget=1.0):
     """The engine as `hone train` runs it: one LmTrainJob line on stdin, events on stdout."""
-    name = f"run-{method}-{dtype}-{compile_}{'-fsdp' if fsdp else ''}{'' if targets == 'all-linear' else '-one'}{'-packed' if packed else ''}{'-mask' if mask else ''}{f'-ckpt{ckpt}' if ckpt else ''}{'-offload' if offload else ''}"
+    name = f"run-{method}-{dtype}-{compile_}{'-fsdp' if fsdp else ''}{'' if targets == 'all-linear' else '-one'}{'-packed' if packed else ''}{'-mask' if mask else ''}{f'-ckpt{ckpt}' if ckpt else ''}{'-offload' if offload else ''}{f'-budget{budget}' if budget < 1 else ''}"
     ref, data, per_step = layout(packed)
-    job = train_job(WORK / name, model_dir, ref, per_step, args.warmup + args.steps, method, compile_, dtype, cuda, fsdp, targets, ckpt, offload)
+    job = train_job(WORK / name, model_dir, ref, per_step, args.warmup + args.steps, method, compile_, dtype, cuda, fsdp, targets, ckpt, offload, budget)
     # An older engine's protocol lacks fields added since; its strict schema would refuse them.
     known = json.loads((Path(engine_dir) / "hone_engine" / "protocol.schema.json").read_text())["$defs"]["Job"]
     if "eval_first" not in json.dumps(known):
         job.pop("eval_first")
     if "optimizer_offload" not in json.dumps(known):
         job["runtime"].pop("optimizer_offload")
+    if "activation_budget" not in json.dumps(known):
+        job["runtime"].pop("activation_budget")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [engine_dir, os.environ.get("PYTHONPATH")]))}
     if mask:
         env["HONE_PACKED_ATTENTION"] = "mask"
@@ -419,6 +421,14 @@ runs = {
     "hone_lora_compile_ckpt_half": lambda: hone("lora", True, "bf16", ckpt=L // 2),
     "hone_lora_packed": lambda: hone("lora", False, "bf16", packed=True),
     "hone_lora_compile_packed_ckpt_half": lambda: hone("lora", True, "bf16", packed=True, ckpt=L // 2),
+    # Memory for speed without checkpointing: train.activation_budget (the compiler recomputes the
+    # cheapest share of a layer's activations in the backward pass)
+    "hone_lora_compile_packed_b80": lambda: hone("lora", True, "bf16", packed=True, budget=0.8),
+    "hone_lora_compile_packed_b60": lambda: hone("lora", True, "bf16", packed=True, budget=0.6),
+    "hone_lora_compile_packed_b40": lambda: hone("lora", True, "bf16", packed=True, budget=0.4),
+    "hone_lora_compile_b80": lambda: hone("lora", True, "bf16", budget=0.8),
+    "hone_lora_compile_b60": lambda: hone("lora", True, "bf16", budget=0.6),
+    "hone_full_compile_b60": lambda: hone("none", True, "fp32", budget=0.6),
     "hone_full_compile": lambda: hone("none", True, "fp32"),
     # Memory for speed: AdamW's moments and update in host memory (engine offload.py)
     "hone_full_compile_offload": lambda: hone("none", True, "fp32", offload=True),

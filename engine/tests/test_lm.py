@@ -100,6 +100,7 @@ def sft_job(tiny_lm, tmp_path, method="lora", steps=8, eval_every=4, resume=None
             "nodes": 1,
             "fsdp": False,
             "optimizer_offload": False,
+            "activation_budget": 1.0,
         },
         "resume_from": resume,
         "eval_first": False,
@@ -334,6 +335,31 @@ def test_gradient_checkpointing_changes_memory_not_results(tiny_lm, tmp_path, ca
         saved_activations.main(str(tiny_lm), 2, 32, 8, setting)
         kept.append(json.loads(capsys.readouterr().out.strip().splitlines()[-1])["bytes"])
     assert kept[0] > kept[1] > kept[2], kept
+
+
+def test_activation_budget_keeps_less_for_the_same_losses(tiny_lm, tmp_path, capsys):
+    """train.activation_budget: the compiled layers keep less for the backward pass the lower the
+    budget, and training gives the losses of the uncompiled run (recomputing is the same math)."""
+    import torch._functorch.config as functorch_config
+    from hone_engine.testing import saved_activations
+
+    kept = []
+    for budget in (1.0, 0.5):
+        saved_activations.main(str(tiny_lm), 2, 32, 8, 0, budget)
+        kept.append(json.loads(capsys.readouterr().out.strip().splitlines()[-1])["bytes"])
+    assert kept[1] < 0.8 * kept[0], kept
+    job, _ = sft_job(tiny_lm, tmp_path / "a", steps=4, eval_every=4)
+    plain = [e["loss"] for e in train(job) if e["type"] == "eval"]
+    job, _ = sft_job(tiny_lm, tmp_path / "b", steps=4, eval_every=4)
+    job["runtime"] = {**job["runtime"], "compile": True, "activation_budget": 0.5}
+    torch._dynamo.reset()
+    try:
+        budgeted = [e["loss"] for e in train(job) if e["type"] == "eval"]
+        assert functorch_config.activation_memory_budget == 0.5
+    finally:
+        functorch_config.activation_memory_budget = 1.0
+        torch._dynamo.reset()
+    assert budgeted == pytest.approx(plain, abs=1e-4)
 
 
 @pytest.mark.parametrize("method", ["dora", "none"])

@@ -170,6 +170,12 @@ test("generative tasks resolve their own defaults, and a model must fit its task
     "config",
     /keeps its optimizer on the device/,
   );
+  fails(
+    () => resolveConfig(loadConfig(null, ["train.activation_budget=0.5"], { data: { train: "t.jsonl" }, model: { path: tinyModel() } }), machine),
+    "config",
+    /keeps all of its layers' activations/,
+  );
+  fails(() => onGpu(["train.activation_budget=0"]), "config", /activation_budget/);
 });
 
 test("keys that reach a prototype are refused, on the command line and in a file, and nothing is polluted", () => {

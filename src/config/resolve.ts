@@ -48,6 +48,10 @@ export function trainsInOneProcess(c: UserConfig): void {
     throw new HoneError("config", "optimizer offload is for the generative tasks", [
       { path: ["train", "optimizer_offload"], message: `task ${c.task} keeps its optimizer on the device`, hint: "remove train.optimizer_offload" },
     ]);
+  if (c.train.activation_budget < 1)
+    throw new HoneError("config", "an activation budget is for the generative tasks", [
+      { path: ["train", "activation_budget"], message: `task ${c.task} keeps all of its layers' activations`, hint: "remove train.activation_budget" },
+    ]);
   if (c.train.nodes.count > 1)
     throw new HoneError("config", "training over several machines is for sft, dpo and reward", [
       { path: ["train", "nodes", "count"], message: `task ${c.task} trains in one process`, hint: "remove train.nodes (or --nodes)" },
@@ -269,6 +273,8 @@ export function resolveWith(hooks: TaskConfigHooks, loaded: LoadedConfig, machin
       compile: c.train.compile === "auto" ? device === "cuda" : c.train.compile,
       // On the CPU the optimizer's state is in host memory already: offloading would only copy it.
       optimizer_offload: c.train.optimizer_offload && device === "cuda",
+      // Without compiled layers there is no partitioner to give the budget to.
+      activation_budget: (c.train.compile === "auto" ? device === "cuda" : c.train.compile) ? c.train.activation_budget : 1,
       processes: c.train.processes === "auto" ? (generative && device === "cuda" ? Math.max(1, machine.devices.length) : 1) : c.train.processes,
       early_stopping: { ...c.train.early_stopping, metric: resolveSelectionMetric(c, hooks) },
     },

@@ -211,6 +211,8 @@ export const ResolvedConfig = strict({
     gradient_checkpointing: z.union([z.boolean(), int]).optional(),
     /** AdamW's state in host memory (absent before offload existed: false). */
     optimizer_offload: z.boolean().optional(),
+    /** Share of compiled layers' activations kept (absent before it existed: 1). */
+    activation_budget: num.optional(),
     /** torchrun processes of a generative run (absent before multi-process training: 1). */
     processes: int.optional(),
     /** Shard the model over the processes (absent before FSDP: false). */

@@ -7,6 +7,7 @@ import { loadConfig } from "../config/load.js";
 import { ENGINE_DIR, pythonExecutable } from "../engine/python.js";
 import { resolveConfig } from "../tasks/registry.js";
 import { tinyLm } from "../testing/fixtures.js";
+import type { MemoryEstimate } from "../run/resources.js";
 import { estimateMemory } from "./memory.js";
 
 const machine = { type: "probe" as const, torch: "x", transformers: "x", cuda: false, bf16: false, devices: [], cpu_threads: 2 };
@@ -59,4 +60,18 @@ test("offloading the optimizer takes its 8 bytes a trained parameter off the est
     assert.equal(on.inputs.optimizer_offload, true);
     assert.equal(off.total - on.total, 8 * on.inputs.trained_parameters);
   }
+});
+
+test("an activation budget keeps the layers' inputs and that share of the rest; without compile it is 1", () => {
+  const gpu = { ...machine, cuda: true, bf16: true, devices: ["a"] };
+  const cfg = (sets: string[], m = gpu) => resolveConfig(loadConfig(null, ["task=sft", ...sets], { data: { train: "c.jsonl" }, model: { path: tinyLm() } }), m);
+  const budgeted = (b: number) => estimateMemory(cfg([`train.activation_budget=${b}`]), false)!;
+  const [all, half, none] = [budgeted(1), budgeted(0.5), budgeted(0.01)];
+  const inputs = all.inputs.tokens_per_micro_batch * all.inputs.layers * all.inputs.hidden * all.inputs.bytes_per_activation;
+  const remainder = (e: MemoryEstimate) => e.activations - inputs;
+  assert.ok(Math.abs(remainder(half) / remainder(all) - 0.5) < 0.05, `${remainder(half)} / ${remainder(all)}`);
+  assert.ok(none.activations < half.activations && half.activations < all.activations);
+  assert.equal(half.inputs.activation_budget, 0.5);
+  assert.equal(cfg(["train.activation_budget=0.5", "train.compile=false"]).train.activation_budget, 1);
+  assert.equal(cfg(["train.activation_budget=0.5"], machine).train.activation_budget, 1);
 });

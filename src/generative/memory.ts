@@ -15,6 +15,8 @@
 //                (counted with autograd's saved-tensor hooks: src/generative/memory.test.ts);
 //                a checkpointed layer keeps tokens x h x b (its input), plus one layer's worth
 //                recomputed at a time (gradient_checkpointing: true = every layer, N = the first N);
+//                under an activation budget β < 1 (compiled layers) the rest keep their input plus β
+//                of the remainder: the partitioner's budget is that share, an upper bound;
 //                tokens = batch_size rows x max_length (packed rows are full), twice for pairs
 //   logits       LOGIT_CHUNK-token chunks (engine lm/logp.py): chunk x vocab x (2 + 4) bytes
 //
@@ -100,10 +102,12 @@ export function estimateMemory(cfg: ResolvedConfig, pairwise: boolean): MemoryEs
   const tokens = t.batch_size * cfg.data.max_length * (pairwise ? 2 : 1);
   const adapted = full ? 0 : adaptedMatrices(shapes, adapter) / Math.max(1, layers);
   const perLayer = b * (6 * hidden + 2 * kv + (gated ? 4 : 2) * intermediate + (full ? 0 : adapter.r * adapted));
+  const budget = t.activation_budget ?? 1;
+  const compiledLayer = hidden * b + budget * (perLayer - hidden * b);
   const checkpointing = t.gradient_checkpointing ?? false;
   // Checkpointed layers keep their input only, and one of them is recomputed at a time.
   const kept = checkpointing === true ? layers : checkpointing === false ? 0 : Math.min(layers, checkpointing);
-  const activations = tokens * (kept * hidden * b + (layers - kept) * perLayer + (kept > 0 ? perLayer : 0)) + 2 * tokens * hidden * b;
+  const activations = tokens * (kept * hidden * b + (layers - kept) * compiledLayer + (kept > 0 ? perLayer : 0)) + 2 * tokens * hidden * b;
   const logits = Math.min(LOGIT_CHUNK, tokens) * vocab * (2 + 4);
   return {
     weights,
@@ -124,6 +128,7 @@ export function estimateMemory(cfg: ResolvedConfig, pairwise: boolean): MemoryEs
       bytes_per_activation: b,
       checkpointing,
       optimizer_offload: offload,
+      activation_budget: budget,
       shards,
     },
   };

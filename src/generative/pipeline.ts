@@ -448,6 +448,7 @@ export function lmTask(objective: LmObjective, summary: string): TaskPlugin<LmPl
           nodes: t.nodes?.count ?? 1,
           fsdp: t.fsdp ?? false,
           optimizer_offload: t.optimizer_offload ?? false,
+          activation_budget: t.activation_budget ?? 1,
         },
         resume_from: resume.resumeFrom,
         eval_first: resume.evalFirst,

@@ -53,6 +53,8 @@ const nonNegInt = int.nonnegative();
 const posInt = int.positive();
 /** Activation checkpointing of a generative run: every decoder layer (true), none, or the first N. */
 const Checkpointing = z.union([z.boolean(), posInt]);
+/** torch.compile's activation memory budget (1 = its default partitioning). */
+const ActivationBudget = z.number().gt(0).max(1);
 /** A float that may be null because it was NaN or infinite on the engine side. */
 const finiteOrNull = z.number().nullable();
 
@@ -376,6 +378,8 @@ export const LmTrainJob = z
       fsdp: z.boolean(),
       /** AdamW's moments and update in host memory (engine offload.py). */
       optimizer_offload: z.boolean(),
+      /** Share of a compiled layer's activations the compiler may keep (1: all it would). */
+      activation_budget: ActivationBudget,
     }).strict(),
     resume_from: path.nullable(),
     eval_first: z.boolean(),

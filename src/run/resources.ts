@@ -94,6 +94,8 @@ export interface MemoryEstimate {
     checkpointing: boolean | number;
     /** AdamW's moments in host memory (absent in estimates made before offload: false). */
     optimizer_offload?: boolean;
+    /** Share of compiled layers' activations kept (absent in estimates made before it: 1). */
+    activation_budget?: number;
     shards: number;
   };
 }
@@ -106,7 +108,7 @@ export function renderEstimate(e: MemoryEstimate, device: string): string {
     `memory per process (estimate, ${device}): ${gibText(e.total)}`,
     `  weights ${gibText(e.weights)} (${(i.parameters / 1e6).toFixed(1)}M parameters)`,
     `  trained state ${gibText(e.trained_state)} (${(i.trained_parameters / 1e6).toFixed(2)}M trained: weights, gradients${i.optimizer_offload ? "; AdamW in host memory" : ", AdamW"})`,
-    `  activations ${gibText(e.activations)} (${i.tokens_per_micro_batch} tokens a micro-batch, ${i.layers} layers${i.checkpointing === true ? ", checkpointed" : i.checkpointing ? `, the first ${i.checkpointing} checkpointed` : ""})`,
+    `  activations ${gibText(e.activations)} (${i.tokens_per_micro_batch} tokens a micro-batch, ${i.layers} layers${i.checkpointing === true ? ", checkpointed" : i.checkpointing ? `, the first ${i.checkpointing} checkpointed` : ""}${(i.activation_budget ?? 1) < 1 ? `, activation budget ${i.activation_budget}` : ""})`,
     `  logits ${gibText(e.logits)} (4096-token chunks x ${i.vocab} vocabulary)`,
     "  not counted: the CUDA context (~0.5 GiB) and the allocator's slack (the formula: src/generative/memory.ts)",
   ].join("\n");

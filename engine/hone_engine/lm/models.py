@@ -141,14 +141,23 @@ def checkpoint_layers(model, setting) -> int:
     return n
 
 
-def compile_decoder(model, varying: bool = False) -> None:
+def compile_decoder(model, varying: bool = False, budget: float = 1.0) -> None:
     """torch.compile each decoder layer, not the decoder's forward: the attention mask is then built
     outside the compiled code, where transformers can tell that a batch needs none and lets SDPA
     attend causally with its flash kernel (while tracing, transformers before torch 2.14 always
     builds a dense mask, and masked attention took 2.5x as long at 2048 tokens on an H200).
     varying: batches differ in shape (real lengths: row widths, sequences a packed row, the longest
     sequence), so the layers compile for symbolic shapes at once; left to discover them, torch
-    recompiled once per newly varying size, ~15-30 s each on an H200, three times in 16 steps."""
+    recompiled once per newly varying size, ~15-30 s each on an H200, three times in 16 steps.
+    budget: train.activation_budget, for AOTAutograd's memory-budget partitioner, which splits each
+    compiled layer's joint graph into forward and backward keeping at most that share of the
+    activations its default split would keep (above the layer's inputs), recomputing the rest by
+    an estimate of their cost: elementwise work first (norms, rotary embeddings, SiLU x up), which
+    costs memory bandwidth, not matmuls. One setting for the process: the layers compile lazily,
+    at their first call, and read it then."""
+    import torch._functorch.config as functorch_config
+
+    functorch_config.activation_memory_budget = budget
     if is_seq2seq(model):  # two stacks: the whole model, one graph
         causal(model).compile(dynamic=True if varying else None)
         return

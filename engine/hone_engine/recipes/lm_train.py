@@ -69,7 +69,7 @@ def run(job: dict, channel) -> None:
     if rt["compile"]:
         # The decoder's layers only (the output layer runs in chunks outside them), for symbolic
         # shapes at once when the rows differ in length (real data), else for the one shape.
-        lm.compile_decoder(model, varying=bool(np.ptp(row_tokens)))
+        lm.compile_decoder(model, varying=bool(np.ptp(row_tokens)), budget=rt["activation_budget"])
 
     # The reference of DPO (and KTO) is the model as it starts; measured before any step (and
     # before a resumed run loads its checkpoint), for the training pairs and the validation pairs.
