@@ -37,6 +37,9 @@ const REAL_RUNS = {
   hone_lora_compile_packed: "Hone, packed rows, variable-length attention",
   hone_lora_compile_packed_mask: "Hone, packed rows, transformers' block mask (the path before)",
   hone_lora_compile_packed_ckpt_half: "Hone, packed rows, the first half of the layers checkpointed",
+  hone_lora_compile_packed_b80: "Hone, packed rows, activation budget 0.8",
+  hone_lora_compile_packed_b60: "Hone, packed rows, activation budget 0.6",
+  hone_lora_compile_packed_b40: "Hone, packed rows, activation budget 0.4",
   unsloth_lora_packed: "Unsloth, the same packed rows (restarting position ids)",
   hone_lora_compile: "Hone, one conversation a row (padded)",
   unsloth_lora: "Unsloth, one conversation a row (padded)",
@@ -46,6 +49,8 @@ const REAL_RUNS = {
 };
 const ROWS_RUNS = {
   hone_lora_compile: "Hone LoRA (compiled layers)",
+  hone_lora_compile_b80: "Hone LoRA, activation budget 0.8",
+  hone_lora_compile_b60: "Hone LoRA, activation budget 0.6",
   hone_lora_compile_ckpt_half: "Hone LoRA, the first half of the layers checkpointed",
   hone_lora_compile_ckpt: "Hone LoRA, every layer checkpointed",
   unsloth_lora: "Unsloth LoRA",
@@ -426,6 +431,7 @@ else if (what === "estimate") {
       const packed = name.includes("packed");
       const qlora = name.includes("qlora");
       const ckpt = name.endsWith("_ckpt_half") ? r.model_config.num_hidden_layers / 2 : name.endsWith("_ckpt");
+      const budget = /_b(\d\d)$/.exec(name);
       const batch = packed || !r.data ? r.batch_rows : r.unpacked_batch;
       // Unpacked real rows are as wide as the step's longest conversation, not max_length.
       const maxLength = packed || !r.data ? r.seq : null;
@@ -441,6 +447,7 @@ else if (what === "estimate") {
             `data.max_length=${maxLength}`,
             ...(qlora ? ["adapter.quantize=nf4"] : []),
             `train.gradient_checkpointing=${ckpt}`,
+            `train.activation_budget=${budget ? Number(budget[1]) / 100 : 1}`,
           ],
           { data: { train: "chat.jsonl" }, model: { path: dir } },
         ),

@@ -82,7 +82,7 @@ case "$1" in
   tar -xJf .carry/peers.tar.xz -C /tmp/site
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   PYTHONPATH=/tmp/site:$PYTHONPATH timeout 120 $SPEED $REAL --steps 16 --warmup 6 --only unsloth_lora_packed --out-name unsloth-real.json 2>&1 | grep -v Warning
-  timeout ${T:-420} $SPEED $REAL --steps 16 --warmup 8 --only ${ONLY:-hone_lora_compile_packed,hone_lora_compile_packed_b80,hone_lora_compile_packed_b60,hone_lora_compile_packed_b40} --out-name real-llama-1b-budget.json
+  TORCH_LOGS=recompiles timeout ${T:-420} $SPEED $REAL --steps 16 --warmup 8 --only ${ONLY:-hone_lora_compile_packed,hone_lora_compile_packed_b80,hone_lora_compile_packed_b60,hone_lora_compile_packed_b40} --out-name real-llama-1b-budget.json
   ;;
 10)
   tar -xJf .carry/peers.tar.xz -C /tmp/site

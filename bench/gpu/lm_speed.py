@@ -380,6 +380,8 @@ def hone(method: str, compile_: bool, dtype: str, fsdp: bool = False, targets="a
     proc.stdout = "".join(lines)
     events = [json.loads(l) for l in proc.stdout.splitlines() if l.startswith("{")]
     (OUT / f"events-{args.shape}-{Path(job['run_dir']).name}.jsonl").write_text(proc.stdout)
+    # The engine's own log (warnings; with TORCH_LOGS=recompiles, why torch compiled again).
+    (OUT / f"stderr-{args.shape}-{Path(job['run_dir']).name}.txt").write_text(stderr[-20000:])
     err = [e for e in events if e["type"] == "error"]
     if proc.returncode != 0 or err:
         raise RuntimeError(f"engine failed: {err or stderr[-3000:]}")
