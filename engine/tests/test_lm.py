@@ -337,6 +337,24 @@ def test_gradient_checkpointing_changes_memory_not_results(tiny_lm, tmp_path, ca
     assert kept[0] > kept[1] > kept[2], kept
 
 
+def test_varying_rows_as_wide_as_the_model_compile_once(tiny_lm):
+    """Rows of the model's width, then narrower ones: the layers compiled for varying shapes take
+    both without compiling again (duck sizing once fixed the length at the width)."""
+    from torch._dynamo.utils import counters
+    from transformers import AutoModelForCausalLM
+
+    torch._dynamo.reset()
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_lm), dtype=torch.float32)
+    model.config.use_cache = False  # as training loads it
+    width = model.config.hidden_size
+    lm.compile_decoder(model, varying=True)
+    before = counters["stats"]["unique_graphs"]
+    for length in (width, width - 4, width - 9):
+        model(input_ids=torch.randint(1, 100, (2, length))).logits.sum().backward()
+    assert counters["stats"]["unique_graphs"] - before == 1
+    torch._dynamo.reset()
+
+
 def test_activation_budget_keeps_less_for_the_same_losses(tiny_lm, tmp_path, capsys):
     """train.activation_budget: the compiled layers keep less for the backward pass the lower the
     budget, and training gives the losses of the uncompiled run (recomputing is the same math)."""

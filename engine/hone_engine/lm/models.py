@@ -156,8 +156,15 @@ def compile_decoder(model, varying: bool = False, budget: float = 1.0) -> None:
     costs memory bandwidth, not matmuls. One setting for the process: the layers compile lazily,
     at their first call, and read it then."""
     import torch._functorch.config as functorch_config
+    import torch.fx.experimental._config as shapes_config
 
     functorch_config.activation_memory_budget = budget
+    if varying:
+        # No duck sizing: torch gives dimensions of equal size one symbol, so a first batch of rows
+        # as wide as the model (2048 tokens on a 2048-wide model, 4096 on a 4096-wide one) ties the
+        # sequence length to the weights' width and fixes it there; the first narrower batch then
+        # compiled every layer again (~27 s on an H100, measured with TORCH_LOGS=recompiles).
+        shapes_config.use_duck_shape = False
     if is_seq2seq(model):  # two stacks: the whole model, one graph
         causal(model).compile(dynamic=True if varying else None)
         return
