@@ -112,6 +112,11 @@ REAL_NOTES["bench/results/lm-real-llama-1b-h100-run3.json"] =
   "The symbolic-shape compile held on the GPU, but its progress events show one more recompile of ~27 s between steps 7 and 13 (step 1 at 69.5 s, 7 at 70.6 s, 13 at 98.0 s); the timed window is steps 13-24 (11 steps in 1.8 s), after it. " +
   "Losses: step 1 is 10.9398 (Hone), 10.9397 (HF packed), 10.9778 (Unsloth padded, other batches) and 11.0900 (Unsloth packed): on the same rows Unsloth's first loss differs from HF's by 0.15, so whether it keeps packed sequences apart (or counts the loss over the same tokens) is not established; its padded run, where nothing can leak, makes 58,738 tokens/s at 33.5 GiB.";
 
+REAL_NOTES["bench/results/lm-real-llama-1b-h200-run4.json"] =
+  "Reading run 4 (one H200, one call, 2026-12-05: `bash bench/gpu/lm_real.sh 9` at 5f2dc2f, `train.activation_budget` 0.8 beside the default; each Hone run's progress events are in the raw file). " +
+  "Unsloth on the packed rows: 81,667 tokens/s at 18.94 GiB; Hone packed 106,197 at 24.43 GiB (1.30x); Hone with activation budget 0.8 **18.74 GiB, less than Unsloth's**, but its 7,242 tokens/s is not a speed: TORCH_LOGS=recompiles showed every layer compiling again at step 9-13, inside its timed window (in the default run the same recompile fell before it). Its progress events after the recompile read 109,589 tokens/s (steps 13-20) against 110,254 for the default run over the same steps: the budget cost no measurable speed. " +
+  "The recompile's cause (same log): torch's duck sizing gave the first batch's row width (2048) and the model's width (2048) one symbol, so the 'symbolic' length was fixed at 2048 and the first batch of 2040-token rows compiled again. Fixed in the engine after this run (no duck sizing when compiling for varying shapes; engine test `test_varying_rows_as_wide_as_the_model_compile_once`).";
+
 function renderReal(files) {
   const all = files.flatMap((f) => {
     const r = JSON.parse(readFileSync(resolve(f), "utf8"));
@@ -146,9 +151,11 @@ function renderReal(files) {
           const x = find(shape, true, name, file);
           if (!x) continue;
           const params = `${(x.r.parameters / 1e9).toFixed(2)}B`;
-          const mine = (kind) => (x.name.startsWith(kind) ? "-" : ratio(x, peerOf(x, kind)));
+          // A run annotated as not measuring speed (compiling inside its timed window) shows no ratio.
+          const mine = (kind) => (x.name.startsWith(kind) || x.v.not_a_speed ? "-" : ratio(x, peerOf(x, kind)));
+          const speed = x.v.not_a_speed ? `(${x.v.tokens_per_s.toFixed(0)}: not a speed, see the note)` : x.v.tokens_per_s.toFixed(0);
           lines.push(
-            `| ${shape} (${params}) | ${x.r.gpu.replace(/^NVIDIA /, "")} | ${label} | ${x.v.tokens_per_s.toFixed(0)} | ${mine("hf_lora")} | ${mine("unsloth_lora")} | ${gib(x.v.max_memory_gib)} | ${loss(x.v)} | \`${x.file}\` |`,
+            `| ${shape} (${params}) | ${x.r.gpu.replace(/^NVIDIA /, "")} | ${label} | ${speed} | ${mine("hf_lora")} | ${mine("unsloth_lora")} | ${gib(x.v.max_memory_gib)} | ${loss(x.v)} | \`${x.file}\` |`,
           );
         }
     lines.push("");
