@@ -199,6 +199,7 @@ export function resolveWith(hooks: TaskConfigHooks, loaded: LoadedConfig, machin
   const info = model ?? resolveModel(ref, baseDir);
   const device = c.train.device === "auto" ? (machine.cuda ? "cuda" : "cpu") : c.train.device;
   const precision = c.train.precision === "auto" ? (device === "cuda" && machine.bf16 ? "bf16" : "fp32") : c.train.precision;
+  const compile = c.train.compile === "auto" ? device === "cuda" : c.train.compile;
   const generative = hooks.model === "generator";
   const generator = info.causalLm || info.seq2seqLm;
   if (generative !== generator) {
@@ -270,11 +271,11 @@ export function resolveWith(hooks: TaskConfigHooks, loaded: LoadedConfig, machin
       device,
       precision,
       threads: device === "cpu" ? (c.train.threads === "auto" ? machine.cpu_threads : c.train.threads) : null,
-      compile: c.train.compile === "auto" ? device === "cuda" : c.train.compile,
+      compile,
       // On the CPU the optimizer's state is in host memory already: offloading would only copy it.
       optimizer_offload: c.train.optimizer_offload && device === "cuda",
       // Without compiled layers there is no partitioner to give the budget to.
-      activation_budget: (c.train.compile === "auto" ? device === "cuda" : c.train.compile) ? c.train.activation_budget : 1,
+      activation_budget: compile ? c.train.activation_budget : 1,
       processes: c.train.processes === "auto" ? (generative && device === "cuda" ? Math.max(1, machine.devices.length) : 1) : c.train.processes,
       early_stopping: { ...c.train.early_stopping, metric: resolveSelectionMetric(c, hooks) },
     },

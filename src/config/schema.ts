@@ -3,7 +3,7 @@
 import { z } from "zod";
 import { STRATEGIES } from "../hierarchy/strategies.js";
 import { TASK_NAMES } from "../tasks/names.js";
-import { PREFERENCE_LOSSES } from "../protocol/schema.js";
+import { ActivationBudget, PREFERENCE_LOSSES } from "../protocol/schema.js";
 
 const strict = <T extends z.ZodRawShape>(shape: T) => z.object(shape).strict();
 
@@ -326,9 +326,10 @@ export const TrainConfig = strict({
    * compiler may keep for the backward pass (1 = all it would save; 0 would keep only the layer's
    * input, like checkpointing). Below 1, torch.compile's memory-budget partitioner recomputes the
    * cheapest of the rest in the backward pass, elementwise work (norms, the MLP's gate x up) before
-   * any matmul: at 0.8 about a third less activation memory for a few percent of speed on the
-   * 1.24B Llama shape (docs/benchmarks.md). No effect without compile (the CPU's default). */
-  activation_budget: z.number().gt(0).max(1).default(1),
+   * any matmul. On the 1.24B Llama shape (packed real data, one H200), 0.8 lowered the peak from
+   * 24.4 to 18.7 GiB; its speed cost is not yet cleanly measured (docs/benchmarks.md). No effect
+   * without compile (the CPU's default). */
+  activation_budget: ActivationBudget.default(1),
   /** Generative tasks: processes sharing one run through torchrun, batch_size rows each (data
    * parallel, gradients summed every step); auto = every visible GPU, 1 on the CPU. */
   processes: z.union([z.number().int().positive().max(64), Auto]).default("auto"),

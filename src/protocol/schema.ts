@@ -53,8 +53,8 @@ const nonNegInt = int.nonnegative();
 const posInt = int.positive();
 /** Activation checkpointing of a generative run: every decoder layer (true), none, or the first N. */
 const Checkpointing = z.union([z.boolean(), posInt]);
-/** torch.compile's activation memory budget (1 = its default partitioning). */
-const ActivationBudget = z.number().gt(0).max(1);
+/** torch.compile's activation memory budget (1 = its default partitioning); train.activation_budget's range. */
+export const ActivationBudget = z.number().gt(0).max(1);
 /** A float that may be null because it was NaN or infinite on the engine side. */
 const finiteOrNull = z.number().nullable();
 

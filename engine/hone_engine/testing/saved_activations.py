@@ -28,6 +28,9 @@ def main(model_dir: str, batch: int, seq: int, r: int, checkpointed: int | bool 
 
         model.train()  # checkpointing applies in training only
         checkpoint_layers(model, checkpointed)
+    import torch._functorch.config as functorch_config
+
+    before = functorch_config.activation_memory_budget
     if budget is not None:
         from ..lm.models import compile_decoder
 
@@ -47,10 +50,7 @@ def main(model_dir: str, batch: int, seq: int, r: int, checkpointed: int | bool 
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
             decoder(input_ids=ids)
     finally:
-        if budget is not None:
-            import torch._functorch.config as functorch_config
-
-            functorch_config.activation_memory_budget = 1.0  # the process's setting, as it was
+        functorch_config.activation_memory_budget = before  # the process's setting, as it was
     print(json.dumps({"bytes": sum(kept.values())}))
     return 0
 
