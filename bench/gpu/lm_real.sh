@@ -91,4 +91,6 @@ case "$1" in
   timeout ${T:-400} $SPEED --steps 12 --warmup 4 --only ${ONLY:-hone_lora_compile,hone_lora_compile_b80,hone_qlora_compile} --out-name random-1b.json
   ;;
 esac
+# The device returns at most 8 files a call: the engines' event logs and stderr travel as one archive.
+(cd "$OUT" && ls events-* stderr-* > /dev/null 2>&1 && tar -cJf engine-logs.tar.xz events-* stderr-* && rm -f events-* stderr-*)
 exit 0

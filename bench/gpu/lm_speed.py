@@ -164,8 +164,9 @@ L, d, V = shape["num_hidden_layers"], shape["hidden_size"], shape["vocab_size"]
 # output layer's matmul) + 12 x layers x width x sequence for attention scores and values. On real
 # data MFU is not reported: attention's share depends on each conversation's length.
 flops_per_token_full = 6 * n_params + 12 * L * d * args.seq
-# LoRA: no weight gradients for frozen matrices, so 4 x parameters (forward + input gradients).
-flops_per_token_lora = 4 * n_params + 8 * L * d * args.seq
+# LoRA: no weight gradients for frozen matrices, so 4 x parameters (forward + input gradients);
+# attention has no weights, so its 12 x layers x width x sequence stays whole.
+flops_per_token_lora = 4 * n_params + 12 * L * d * args.seq
 
 # ---- the data: random tokens, one sequence per row (all learnt but the first), or the real shards ----
 if META:
@@ -404,6 +405,16 @@ def hone(method: str, compile_: bool, dtype: str, fsdp: bool = False, targets="a
         "max_memory_gib": (memory.get("allocated_bytes") or 0) / 2**30,
         "max_reserved_gib": (memory.get("reserved_bytes") or 0) / 2**30,
         "started": {k: v for k, v in started.items() if k != "type"},
+        # Every progress event (about once a second): what happened inside the timed window.
+        "progress": [
+            {
+                "step": e["step"],
+                "elapsed_s": e["elapsed_s"],
+                "tokens_per_s": e["tokens_per_s"],
+                "allocated_gib": (e.get("memory") or {}).get("allocated_bytes", 0) / 2**30,
+            }
+            for e in prog
+        ],
     }
 
 
