@@ -1,5 +1,5 @@
 // Benchmark: a generative run in every format it ships in, on this machine's CPU at batch 1.
-//   node bench/edge.mjs run [support-chat] [clinc150] [--tag NAME] [--imatrix] -> bench/results/edge-<task>-<tag>.json
+//   node bench/edge.mjs run [support-chat] [clinc150] [--tag NAME] [--calibrate gptq|imatrix|none] -> bench/results/edge-<task>-<tag>.json
 //   node bench/edge.mjs render                                     -> the "edge" section of docs/benchmarks.md
 // One run (trained here: examples/support-chat/sft.yaml, or bench/configs/edge-clinc150.yaml on
 // CLINC150 as chat) is merged and exported as GGUF f16, q8_0, q4_0 and q4_k_m. Each format answers the
@@ -53,7 +53,7 @@ function prepareClinc() {
 
 const hone = (store, args) => sh(process.execPath, [join(root, "bin", "hone"), "--store", store, ...args], { stdio: ["ignore", "pipe", "inherit"] });
 
-async function runTask(name, tag, imatrix) {
+async function runTask(name, tag, calibrate) {
   const { GgufChatBackend } = await import(join(root, "dist", "serve", "gguf-chat.js"));
   const { generationMetrics } = await import(join(root, "dist", "generative", "metrics.js"));
   const { LmEncoder } = await import(join(root, "dist", "generative", "encode.js"));
@@ -76,7 +76,7 @@ async function runTask(name, tag, imatrix) {
     process.stderr.write(`== ${name}: export gguf ${q}\n`);
     const dir = join(out, `edge-${name}-${q}`);
     rmSync(dir, { recursive: true, force: true });
-    hone(store, ["export", result.run, "--format", "gguf", "--quantize", q, "--out", dir, ...(imatrix ? ["--imatrix"] : [])]);
+    hone(store, ["export", result.run, "--format", "gguf", "--quantize", q, "--out", dir, ...(calibrate ? ["--calibrate", calibrate] : [])]);
     exports[q] = dir;
   }
   // The prompts as every format sees them: the run's template and tokenizer (carried by the export).
@@ -190,10 +190,17 @@ async function runTask(name, tag, imatrix) {
   const record = {
     bench: "edge",
     task: name,
-    command: `node bench/edge.mjs run ${name}${tag !== "cpu" ? ` --tag ${tag}` : ""}${imatrix ? " --imatrix" : ""}`,
+    command: `node bench/edge.mjs run ${name}${tag !== "cpu" ? ` --tag ${tag}` : ""}${calibrate ? ` --calibrate ${calibrate}` : ""}`,
     date: new Date().toISOString(),
     machine: machine("cpu"),
-    settings: { config: task.config.slice(root.length + 1), set: task.set, threads: THREADS, max_new_tokens: maxNew, model: result.model ?? null, imatrix },
+    settings: {
+      config: task.config.slice(root.length + 1),
+      set: task.set,
+      threads: THREADS,
+      max_new_tokens: maxNew,
+      model: result.model ?? null,
+      calibrate: calibrate ?? "default",
+    },
     run: { id: result.run, wall_s: trained.wall, test: result.test },
     rows,
   };
@@ -202,6 +209,13 @@ async function runTask(name, tag, imatrix) {
   writeFileSync(file, `${JSON.stringify(record, null, 2)}\n`);
   process.stderr.write(`wrote ${file}\n`);
   for (const d of [merged, ...Object.values(exports)]) rmSync(d, { recursive: true, force: true });
+}
+
+/** How a row's file was rounded: older files carry imatrix_tokens only (0: rounded to nearest). */
+function calibrationOf(row) {
+  const c = row?.check?.calibration;
+  if (c) return c.method === "none" ? "nearest" : c.method;
+  return row?.check?.imatrix_tokens ? "imatrix" : "nearest";
 }
 
 function render() {
@@ -218,18 +232,18 @@ function render() {
     "Test loss: mean next-token loss on the answers of the test split (GGUF: the file's weights read back by transformers, dequantized). Exact match: the answer equals the reference. " +
     "Bits/weight: the file's bits over the model's parameters (PyTorch fp32 bytes / 4), metadata included. " +
     "q4_0 keeps the embedding, attention values and MLP down projection at q8_0; q4_k_m is llama.cpp's Q4_K_M recipe, where rows whose length is not a multiple of 256 (576 in SmolLM2-135M: all but the MLP's down projection) take llama.cpp's own fallback, q5_0 for Q4_K and q8_0 for Q6_K, so on this model it is 4-bit only in name. " +
-    "4-bit files marked imatrix weight their rounding error by an importance matrix measured on the run's training tokens (`hone export --imatrix`, as llama-quantize --imatrix; off by default, since on support-chat it made the 4-bit files worse, see the note under that table). " +
+    "How the 4-bit files were rounded is marked on their rows: gptq (the default of `hone export` since 2026-12-05: each layer's output error on the run's training tokens made small, engine/hone_engine/lm/gptq.py; q4_0 and q5_0 blocks, the k-quant blocks as without), imatrix (`--calibrate imatrix`, llama-quantize --imatrix's per-column weights), nearest (`--calibrate none`, as llama-quantize without an imatrix). " +
     "Ratios are against the faster of the PyTorch rows (fp32 or bf16, whichever this CPU runs faster) in the same run.\n";
   for (const f of files) {
     const r = JSON.parse(readFileSync(join(results, f), "utf8"));
     const base = r.rows[0];
     const note = r.note ? `\n${r.note}\n` : "";
     const fastest = r.rows.filter((x) => x.format.startsWith("PyTorch")).reduce((a, b) => (b.generation_tokens_per_s > a.generation_tokens_per_s ? b : a));
-    md += `\n### ${r.task}${r.settings.imatrix ? ", 4-bit with an importance matrix" : ""}\n\n\`${r.command}\` · ${r.date.slice(0, 10)} · ${r.machine.cpus} × ${r.machine.cpu} · torch ${base.versions?.torch ?? "?"} · ${r.rows[0].prompts} test prompts, at most ${r.settings.max_new_tokens} new tokens · raw: \`bench/results/${f}\`\n\n`;
+    md += `\n### ${r.task}, 4-bit ${calibrationOf(r.rows.find((x) => x.format.includes("q4_0")))}\n\n\`${r.command}\` · ${r.date.slice(0, 10)} · ${r.machine.cpus} × ${r.machine.cpu} · torch ${base.versions?.torch ?? "?"} · ${r.rows[0].prompts} test prompts, at most ${r.settings.max_new_tokens} new tokens · raw: \`bench/results/${f}\`\n\n`;
     md += "| format | file MiB | bits/weight | prompt tok/s | generation tok/s | TTFT p50 ms | test loss | exact match |\n|---|---|---|---|---|---|---|---|\n";
     for (const row of r.rows) {
       const ratio = row.format.startsWith("PyTorch") ? "" : ` (${(row.generation_tokens_per_s / fastest.generation_tokens_per_s).toFixed(2)}x)`;
-      md += `| ${row.format}${row.check?.imatrix_tokens ? " (imatrix)" : ""} | ${mib(row.bytes)} | ${((row.bytes * 8) / (base.bytes / 4)).toFixed(2)} | ${row.prompt_tokens_per_s.toFixed(0)} | ${row.generation_tokens_per_s.toFixed(1)}${ratio} | ${row.ttft_ms_p50.toFixed(1)} | ${row.test_loss.toFixed(4)} | ${(row.exact_match * 100).toFixed(1)}% |\n`;
+      md += `| ${row.format}${/q4/.test(row.format) ? ` (${calibrationOf(row)})` : ""} | ${mib(row.bytes)} | ${((row.bytes * 8) / (base.bytes / 4)).toFixed(2)} | ${row.prompt_tokens_per_s.toFixed(0)} | ${row.generation_tokens_per_s.toFixed(1)}${ratio} | ${row.ttft_ms_p50.toFixed(1)} | ${row.test_loss.toFixed(4)} | ${(row.exact_match * 100).toFixed(1)}% |\n`;
     }
     md += note;
   }
@@ -242,6 +256,7 @@ if (mode === "run") {
   const at = rest.indexOf("--tag");
   const tag = at >= 0 ? rest[at + 1] : "cpu";
   const names = rest.filter((a, i) => !a.startsWith("--") && (at < 0 || i !== at + 1));
-  for (const name of names.length ? names : Object.keys(TASKS)) await runTask(name, tag, rest.includes("--imatrix"));
+  for (const name of names.length ? names : Object.keys(TASKS))
+    await runTask(name, tag, rest.includes("--calibrate") ? rest[rest.indexOf("--calibrate") + 1] : undefined);
   render();
 } else render();

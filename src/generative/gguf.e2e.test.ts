@@ -50,13 +50,15 @@ test("GGUF export: f16, q8_0, q4_0 and q4_k_m read back and compared with PyTorc
       file: string;
       dir: string;
       bytes: number;
-      check: { prompts: number; kl: number; max_kl: number | null; top1_agreement: number; imatrix_tokens: number };
+      check: { prompts: number; kl: number; max_kl: number | null; top1_agreement: number; calibration: { method: string; tokens: number } };
     };
     assert.ok(existsSync(g.file) && g.bytes > 0);
     sizes[type] = g.bytes;
     assert.equal(g.check.prompts, 2, "the run's own sampled prompts");
-    // The 4-bit types weight their error by an importance matrix from the run's training tokens.
-    assert.equal(g.check.imatrix_tokens, 0, "no importance matrix unless asked");
+    // The 4-bit types are rounded by GPTQ on the run's training tokens by default; the others round to nearest.
+    const fourBit = type === "q4_0" || type === "q4_k_m";
+    assert.equal(g.check.calibration.method, fourBit ? "gptq" : "none", type);
+    assert.ok(fourBit ? g.check.calibration.tokens > 0 : g.check.calibration.tokens === 0, type);
     if (g.check.max_kl !== null) assert.ok(g.check.kl <= g.check.max_kl, `${type}: KL ${g.check.kl}`);
     else assert.ok(Number.isFinite(g.check.kl) && g.check.kl >= 0);
     const bytes = readFileSync(g.file);
@@ -83,7 +85,9 @@ test("GGUF export: f16, q8_0, q4_0 and q4_k_m read back and compared with PyTorc
     "--json",
   ]);
   assert.equal(weighted.status, 0, weighted.stderr);
-  assert.ok((JSON.parse(weighted.stdout) as { check: { imatrix_tokens: number } }).check.imatrix_tokens > 0);
+  const imatrix = (JSON.parse(weighted.stdout) as { check: { calibration: { method: string; tokens: number } } }).check.calibration;
+  assert.equal(imatrix.method, "imatrix");
+  assert.ok(imatrix.tokens > 0);
 
   // hone serve of the f16 export: llama.cpp in this process answers what the run learnt, as JSON
   // and as a stream, through the same OpenAI-compatible app as the PyTorch server.
@@ -127,9 +131,9 @@ test("GGUF export: f16, q8_0, q4_0 and q4_k_m read back and compared with PyTorc
   const wrongType = hone(["--store", store, "export", "chat", "--format", "gguf", "--quantize", "int8"]);
   assert.equal(wrongType.status, 2);
   assert.match(wrongType.stderr, /--quantize int8 is not a gguf type/);
-  const notFourBit = hone(["--store", store, "export", "chat", "--format", "gguf", "--quantize", "q8_0", "--imatrix"]);
+  const notFourBit = hone(["--store", store, "export", "chat", "--format", "gguf", "--quantize", "q8_0", "--calibrate", "gptq"]);
   assert.equal(notFourBit.status, 2);
-  assert.match(notFourBit.stderr, /--imatrix weights 4-bit files, not q8_0/);
+  assert.match(notFourBit.stderr, /--calibrate gptq rounds 4-bit files, not q8_0/);
   const classifier = hone(tinyTrainArgs(store, ["--set", "train.epochs=1", "--name", "cls"]));
   assert.equal(classifier.status, 0, classifier.stderr);
   const notLm = hone(["--store", store, "export", jsonLines(classifier.stdout).find((l) => l.kind === "result")!.run as string, "--format", "gguf"]);

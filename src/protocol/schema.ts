@@ -508,10 +508,14 @@ export const LmGgufJob = z
     output: path,
     /** Token ids of the prompts whose next-token distributions are compared. */
     prompts: z.array(z.array(nonNegInt).min(1)).min(1),
-    /** 4-bit types: sequences whose activations make the importance matrix (llama.cpp's imatrix:
-     * each linear layer's mean squared input per column), read in order up to max_tokens; null:
-     * unweighted quantization. */
-    calibration: z.object({ shard: LmShard, max_tokens: posInt }).strict().nullable(),
+    /** 4-bit types: sequences read in order up to max_tokens, whose activations guide the rounding.
+     * gptq: the q4_0/q5_0 blocks rounded by GPTQ on each layer's x^T x (the k-quant blocks as
+     * without); imatrix: llama.cpp's importance matrix (each linear layer's mean squared input per
+     * column) weights every quantizer's error; null: round to nearest. */
+    calibration: z
+      .object({ shard: LmShard, max_tokens: posInt, method: z.enum(["gptq", "imatrix"]) })
+      .strict()
+      .nullable(),
     threads: posInt,
   })
   .strict();
@@ -662,7 +666,7 @@ export const Event = z.discriminatedUnion("type", [
       max_abs_logprob_diff: z.number(),
       top1_agreement: z.number(),
       kl: z.number(),
-      /** Tokens the importance matrix was measured on (0: none, unweighted). */
+      /** Calibration tokens read (0: none, rounded to nearest). */
       calibration_tokens: nonNegInt,
     })
     .strict(),

@@ -195,10 +195,17 @@ def _q32(data: np.ndarray, imatrix: np.ndarray | None, nmax: int) -> np.ndarray:
         q = np.clip(np.trunc(x * inv[:, None] + np.float32(nmax + 0.5)), 0, 2 * nmax - 1).astype(np.uint32)
     else:
         x = data.astype(np.float64).reshape(-1, 32)
-        B = x.shape[0]
         d, q = _qx(x, nmax, weights.reshape(-1, 32))
         q = q.astype(np.uint32)
+    return pack_q32(d, q, nmax, rows, cols)
+
+
+def pack_q32(d: np.ndarray, q: np.ndarray, nmax: int, rows: int, cols: int) -> np.ndarray:
+    """Blocks of 32 values as q4_0 (nmax 8) or q5_0 (nmax 16) bytes: each block's scale d and its
+    levels q (uint, (blocks, 32), in [0, 2 nmax)), the blocks row by row: uint8 (rows, bytes)."""
+    B = q.shape[0]
     d = d.astype(np.float16)
+    q = q.astype(np.uint32)
     qs = ((q[:, :16] & 0xF) | ((q[:, 16:] & 0xF) << 4)).astype(np.uint8)
     parts = [d.view(np.uint8).reshape(B, 2)]
     if nmax == 16:

@@ -3,9 +3,10 @@ first, tensors named and laid out as llama.cpp reads them (the `gguf` library's 
 weights in f16, q8_0 or q4_0 (the library's quantizers; a q4_0 file keeps the embedding, the
 output layer, attention values and the MLP's output projection at q8_0) or q4_k_m (llama.cpp's
 recipe with its k-quants, written by lm/kquants.py), the tokenizer and the chat template in
-the metadata. Given calibration sequences (the orchestrator sends them for 4-bit types on
-request), the quantizers weight their error by an importance matrix measured on them, as
-llama-quantize --imatrix. Then the file is read back (transformers' GGUF loader) and its next-token
+the metadata. Given calibration sequences (the orchestrator sends the run's training tokens for
+4-bit types), the 32-value 4/5-bit blocks are rounded by GPTQ (lm/gptq.py: each layer's output
+error on those inputs, not each weight's, made small), or, on request, every quantizer weights its
+error by an importance matrix measured on them, as llama-quantize --imatrix. Then the file is read back (transformers' GGUF loader) and its next-token
 log-probabilities on the given prompts are compared with the PyTorch model's."""
 
 import os
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 
 from .. import lm
-from ..lm import kquants
+from ..lm import LmShard, gptq, kquants
 from ..protocol import EngineError
 
 # Weights of each file type; 1-D tensors (norms) stay f32 in every type, as llama.cpp keeps them.
@@ -29,6 +30,8 @@ WIDER_IN_4BIT = ("attn_v.weight", "ffn_down.weight")
 # matrix weights their error (the library's are the unweighted reference quantizers).
 K_WRITERS = {"q4_k": kquants.quantize_q4_k, "q6_k": kquants.quantize_q6_k}
 WEIGHTED_WRITERS = {"q4_0": kquants.quantize_q4_0, "q5_0": kquants.quantize_q5_0}
+# GPTQ (lm/gptq.py) rounds the 32-value block types, whose levels run over [-nmax, nmax).
+GPTQ_NMAX = {"q4_0": 8, "q5_0": 16}
 
 
 def _permute(w: torch.Tensor, n_head: int) -> torch.Tensor:
@@ -60,8 +63,39 @@ def _vocab(model_dir: Path, n_vocab: int):
     return tokens, types
 
 
+def _feed(model, shard, max_tokens: int, progress=None) -> int:
+    """The calibration sequences through the model, each alone, in order, up to max_tokens tokens
+    (returned: the tokens read). progress(tokens read so far) after each sequence."""
+    seen = 0
+    for i in range(shard.count):
+        ids = shard.tokens[shard.offsets[i] : shard.offsets[i + 1]][: max_tokens - seen].astype(np.int64)
+        if len(ids) == 0:
+            break
+        model(input_ids=torch.from_numpy(ids)[None])
+        seen += len(ids)
+        if progress:
+            progress(seen)
+    return seen
+
+
+def _reporter(channel, total: int, what: str):
+    """progress(tokens) for _feed: a log line at most every 10 s with throughput and time left
+    (a big model's calibration pass on the CPU takes minutes)."""
+    t0 = last = time.time()
+
+    def report(seen: int) -> None:
+        nonlocal last
+        now = time.time()
+        if now - last >= 10 and seen < total:
+            last = now
+            rate = seen / (now - t0)
+            channel.emit("log", level="info", message=f"{what}: {seen}/{total} tokens, {rate:.0f} tokens/s, about {(total - seen) / rate:.0f} s left")
+
+    return report
+
+
 @torch.no_grad()
-def _imatrix(model, shard, max_tokens: int) -> tuple[dict, int]:
+def _imatrix(model, shard, max_tokens: int, progress=None) -> tuple[dict, int]:
     """llama.cpp's importance matrix: for each linear layer (by its weight's name), the mean square
     of its input per column, over the calibration sequences (each alone, in order) up to
     max_tokens tokens (also returned: the tokens read). Only the columns' relative sizes matter."""
@@ -78,21 +112,94 @@ def _imatrix(model, shard, max_tokens: int) -> tuple[dict, int]:
     for name, module in model.named_modules():
         if isinstance(module, torch.nn.Linear):
             hooks.append(module.register_forward_pre_hook(hook(f"{name}.weight")))
-    seen = 0
     try:
-        for i in range(shard.count):
-            ids = shard.tokens[shard.offsets[i] : shard.offsets[i + 1]][: max_tokens - seen].astype(np.int64)
-            if len(ids) == 0:
-                break
-            model(input_ids=torch.from_numpy(ids)[None])
-            seen += len(ids)
+        seen = _feed(model, shard, max_tokens, progress)
     finally:
         for h in hooks:
             h.remove()
     return {k: (sums[k] / counts[k]).numpy() for k in sums}, seen
 
 
-def _write(model, model_dir: Path, out: Path, ftype: str, chat_template: "str | None", imatrix: dict | None = None) -> None:
+@torch.no_grad()
+def _grams(model, shard, max_tokens: int, names: set, progress=None) -> tuple[dict, int]:
+    """GPTQ's H for each linear layer whose weight is named in `names`: the mean of x^T x over its
+    inputs on the calibration sequences (as _imatrix reads them). Layers fed the same tensor (q, k
+    and v; gate and up) share one matrix, so a model's worth costs one (width x width) a layer input."""
+    sums, counts, hooks, owner, fed = {}, {}, [], {}, []
+
+    def hook(key):
+        def record(_module, inputs):
+            x = inputs[0]
+            # `is`, not the address: a freed input's memory can hold the next layer's input
+            same = next((k for t, k in fed if t is x), None)
+            if same is not None:
+                owner[key] = same
+                return
+            fed.append((x, key))
+            owner[key] = key
+            flat = x.reshape(-1, x.shape[-1])
+            sums[key] = sums.get(key, 0) + (flat.T @ flat).double()
+            counts[key] = counts.get(key, 0) + flat.shape[0]
+
+        return record
+
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.Linear) and f"{name}.weight" in names:
+            hooks.append(module.register_forward_pre_hook(hook(f"{name}.weight")))
+    seen = 0
+    try:
+        for i in range(shard.count):  # one sequence at a time, so `fed` holds one pass's inputs
+            fed.clear()
+            seen += _feed(model, _one(shard, i), max_tokens - seen)
+            if progress:
+                progress(seen)
+            if seen >= max_tokens:
+                break
+    finally:
+        for h in hooks:
+            h.remove()
+    means = {k: sums[k] / counts[k] for k in sums}
+    return {k: means[owner[k]] for k in owner}, seen
+
+
+def _one(shard, i: int):
+    """Sequence i of a shard as a shard of its own."""
+    a, b = int(shard.offsets[i]), int(shard.offsets[i + 1])
+    return LmShard(shard.tokens[a:b], np.array([0, b - a], dtype=np.int64), None, [np.array([0])])
+
+
+def _kind(new: str, shape: tuple, ftype: str, n_layer: int, tied: bool) -> str:
+    """The block type a 2-D tensor (by its llama.cpp name) takes in a file of type `ftype`."""
+    kind = ftype
+    if kind == "q4_k_m":
+        # llama.cpp's own recipe, tensor by tensor (lm/kquants.py), fallbacks included.
+        layer = int(new.split(".")[1]) if new.startswith("blk.") else None
+        kind = kquants.q4_k_m_type(new, shape[-1], layer, n_layer, tied)
+    # The embedding and output layers keep 8 bits in a 4-bit file (llama.cpp keeps them wider
+    # too); a row whose length is not a multiple of the 32-value block stays f16.
+    if kind == "q4_0" and (new.startswith(("token_embd", "output")) or new.endswith(WIDER_IN_4BIT)):
+        kind = "q8_0"
+    if kind != "f16" and shape[-1] % 32 != 0:
+        kind = "f16"
+    return kind
+
+
+def _gptq_names(model, ftype: str) -> set:
+    """The weights a file of type `ftype` writes in a GPTQ-rounded type (q4_0, q5_0)."""
+    import gguf
+
+    cfg = model.config
+    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, cfg.num_hidden_layers)
+    tied = getattr(cfg, "tie_word_embeddings", False)
+    out = set()
+    for name, tensor in model.state_dict().items():
+        new = names.get_name(name, try_suffixes=(".weight", ".bias"))
+        if tensor.dim() == 2 and new is not None and _kind(new, tuple(tensor.shape), ftype, cfg.num_hidden_layers, tied) in GPTQ_NMAX:
+            out.add(name)
+    return out
+
+
+def _write(model, model_dir: Path, out: Path, ftype: str, chat_template: "str | None", imatrix: dict | None = None, grams: dict | None = None) -> None:
     import gguf
     from gguf.quants import quantize
 
@@ -144,20 +251,14 @@ def _write(model, model_dir: Path, out: Path, ftype: str, chat_template: "str | 
         if data.ndim == 1:
             w.add_tensor(new, data.astype(np.float32))
             continue
-        kind = ftype
-        if kind == "q4_k_m":
-            # llama.cpp's own recipe, tensor by tensor (lm/kquants.py), fallbacks included.
-            layer = int(new.split(".")[1]) if new.startswith("blk.") else None
-            kind = kquants.q4_k_m_type(new, data.shape[-1], layer, cfg.num_hidden_layers, tied)
-        # The embedding and output layers keep 8 bits in a 4-bit file (llama.cpp keeps them wider
-        # too); a row whose length is not a multiple of the 32-value block stays f16.
-        if kind == "q4_0" and (new.startswith(("token_embd", "output")) or new.endswith(WIDER_IN_4BIT)):
-            kind = "q8_0"
-        if kind != "f16" and data.shape[-1] % 32 != 0:
-            kind = "f16"
+        kind = _kind(new, data.shape, ftype, cfg.num_hidden_layers, tied)
         importance = (imatrix or {}).get(name)
+        gram = (grams or {}).get(name)
         if kind == "f16":
             w.add_tensor(new, data.astype(np.float16))
+        elif kind in GPTQ_NMAX and gram is not None:
+            d, q = gptq.quantize(data, gram, GPTQ_NMAX[kind])
+            w.add_tensor(new, kquants.pack_q32(d, q, GPTQ_NMAX[kind], *data.shape), raw_dtype=getattr(gguf.GGMLQuantizationType, kind.upper()))
         elif kind in K_WRITERS or (kind in WEIGHTED_WRITERS and importance is not None):
             write = K_WRITERS.get(kind) or WEIGHTED_WRITERS[kind]
             w.add_tensor(new, write(data, importance), raw_dtype=getattr(gguf.GGMLQuantizationType, kind.upper()))
@@ -189,11 +290,21 @@ def run(job: dict, channel) -> None:
     model.eval()
     final = Path(job["output"])
     tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-    imatrix, calibrated = None, 0
-    if job["calibration"] is not None:
-        channel.emit("log", level="info", message=f"importance matrix from up to {job['calibration']['max_tokens']} tokens of the training data")
-        imatrix, calibrated = _imatrix(model, lm.load_shard(job["calibration"]["shard"], pairs=False), job["calibration"]["max_tokens"])
-    _write(model, Path(job["tokenizer_dir"]), tmp, job["type"], job["chat_template"], imatrix)
+    imatrix, grams, calibrated = None, None, 0
+    calibration = job["calibration"]
+    if calibration is not None:
+        shard = lm.load_shard(calibration["shard"], pairs=False)
+        total = min(calibration["max_tokens"], len(shard.tokens))
+        report = _reporter(channel, total, calibration["method"])
+        if calibration["method"] == "gptq":
+            channel.emit(
+                "log", level="info", message=f"GPTQ: each 4/5-bit layer's input statistics from up to {calibration['max_tokens']} tokens of the training data"
+            )
+            grams, calibrated = _grams(model, shard, calibration["max_tokens"], _gptq_names(model, job["type"]), report)
+        else:
+            channel.emit("log", level="info", message=f"importance matrix from up to {calibration['max_tokens']} tokens of the training data")
+            imatrix, calibrated = _imatrix(model, shard, calibration["max_tokens"], report)
+    _write(model, Path(job["tokenizer_dir"]), tmp, job["type"], job["chat_template"], imatrix, grams)
     # Read back as a user's tool would, then compare the next token's distribution.
     try:
         back = AutoModelForCausalLM.from_pretrained(str(tmp.parent), gguf_file=tmp.name, dtype=torch.float32).eval()

@@ -5,7 +5,7 @@ import { cpus } from "node:os";
 import { join } from "node:path";
 import { compareDeployments } from "../../deploy/compare.js";
 import { exportOnnx, type Quantize } from "../../deploy/export.js";
-import { exportGguf, type GgufType } from "../../generative/gguf.js";
+import { exportGguf, GGUF_CALIBRATIONS, type GgufCalibration, type GgufType } from "../../generative/gguf.js";
 import { HoneError } from "../../util/errors.js";
 import { DEFAULT_SERVE } from "../../serve/app.js";
 import { DEFAULT_MAX_NEW_TOKENS } from "../../serve/chat-app.js";
@@ -47,56 +47,69 @@ export function registerDeploy(program: Command): void {
       ]),
     )
     .option("--out <dir>", "bundle directory (default: runs/<id>/export/<format>-<precision>)")
-    .option("--imatrix", "gguf 4-bit: weight the rounding error by an importance matrix measured on the run's training data (llama-quantize --imatrix)")
+    .addOption(
+      new Option(
+        "--calibrate <method>",
+        "gguf 4-bit: how rounding uses the run's training data: gptq (default: each layer's output error made small), imatrix (llama-quantize --imatrix), none (nearest)",
+      ).choices([...GGUF_CALIBRATIONS]),
+    )
+    .option("--imatrix", "the same as --calibrate imatrix")
     .option("--compare", "measure PyTorch fp32 and ONNX fp32 / fp16 / int8 on the test split: size, latency, throughput, accuracy")
     .option("--json", "print JSON")
-    .action(async (ref: string, o: { format: "onnx" | "gguf"; quantize?: string; out?: string; json?: boolean; compare?: boolean; imatrix?: boolean }) => {
-      const kinds = { onnx: ["none", "int8", "fp16"], gguf: ["f16", "q8_0", "q4_0", "q4_k_m"] }[o.format];
-      if (o.quantize !== undefined && !kinds.includes(o.quantize))
-        throw new HoneError("usage", `--quantize ${o.quantize} is not a ${o.format} type`, [
-          { path: ["--quantize"], message: `${o.format} takes ${kinds.join(", ")}`, hint: `e.g. --format ${o.format} --quantize ${kinds[1]}` },
-        ]);
-      if (o.format === "gguf") {
-        const g = await exportGguf(ref, { store: program.opts().store, type: (o.quantize ?? "f16") as GgufType, out: o.out, imatrix: o.imatrix });
-        if (o.json) return json(g);
-        out(`GGUF: ${g.file} (${g.type}, ${(g.bytes / 2 ** 20).toFixed(1)} MiB) and a Modelfile (ollama create <name> -f ${join(g.dir, "Modelfile")})`);
-        return out(
-          `${g.check.imatrix_tokens ? `importance matrix from ${g.check.imatrix_tokens} training tokens; ` : ""}read back and compared with PyTorch on ${g.check.prompts} prompts: next-token KL ${g.check.kl.toExponential(2)}${g.check.max_kl === null ? " (reported, not bounded)" : ` (<= ${g.check.max_kl})`}, top-1 agreement ${pct(g.check.top1_agreement)}, max |log p difference| ${g.check.max_abs_logprob_diff.toFixed(3)}`,
-        );
-      }
-      const quantize = (o.quantize ?? "none") as Quantize;
-      if (o.compare) {
-        const c = await compareDeployments(ref, { store: program.opts().store });
-        if (o.json) return json(c);
-        out(
-          `run ${c.run}: ${c.test_count} test texts, batch-1 latency over ${c.latency_samples} calls, throughput at batch ${c.batch_size}, ${c.threads} threads\n`,
-        );
+    .action(
+      async (
+        ref: string,
+        o: { format: "onnx" | "gguf"; quantize?: string; out?: string; json?: boolean; compare?: boolean; imatrix?: boolean; calibrate?: GgufCalibration },
+      ) => {
+        const kinds = { onnx: ["none", "int8", "fp16"], gguf: ["f16", "q8_0", "q4_0", "q4_k_m"] }[o.format];
+        if (o.quantize !== undefined && !kinds.includes(o.quantize))
+          throw new HoneError("usage", `--quantize ${o.quantize} is not a ${o.format} type`, [
+            { path: ["--quantize"], message: `${o.format} takes ${kinds.join(", ")}`, hint: `e.g. --format ${o.format} --quantize ${kinds[1]}` },
+          ]);
+        if (o.format === "gguf") {
+          const calibrate = o.calibrate ?? (o.imatrix ? "imatrix" : undefined);
+          const g = await exportGguf(ref, { store: program.opts().store, type: (o.quantize ?? "f16") as GgufType, out: o.out, calibrate });
+          const cal = g.check.calibration;
+          if (o.json) return json(g);
+          out(`GGUF: ${g.file} (${g.type}, ${(g.bytes / 2 ** 20).toFixed(1)} MiB) and a Modelfile (ollama create <name> -f ${join(g.dir, "Modelfile")})`);
+          return out(
+            `${cal && cal.method !== "none" ? `${cal.method === "gptq" ? "GPTQ rounding" : "importance matrix"} from ${cal.tokens} training tokens; ` : ""}read back and compared with PyTorch on ${g.check.prompts} prompts: next-token KL ${g.check.kl.toExponential(2)}${g.check.max_kl === null ? " (reported, not bounded)" : ` (<= ${g.check.max_kl})`}, top-1 agreement ${pct(g.check.top1_agreement)}, max |log p difference| ${g.check.max_abs_logprob_diff.toFixed(3)}`,
+          );
+        }
+        const quantize = (o.quantize ?? "none") as Quantize;
+        if (o.compare) {
+          const c = await compareDeployments(ref, { store: program.opts().store });
+          if (o.json) return json(c);
+          out(
+            `run ${c.run}: ${c.test_count} test texts, batch-1 latency over ${c.latency_samples} calls, throughput at batch ${c.batch_size}, ${c.threads} threads\n`,
+          );
+          out(
+            table(
+              ["form", "runtime", "size", "p50 batch 1", "p99 batch 1", `texts/s batch ${c.batch_size}`, "accuracy"],
+              c.rows.map((x) => [
+                x.form,
+                x.runtime,
+                `${(x.bytes / 2 ** 20).toFixed(1)} MiB`,
+                `${x.p50_ms.toFixed(2)} ms`,
+                `${x.p99_ms.toFixed(2)} ms`,
+                x.throughput.toFixed(0),
+                pct(x.accuracy),
+              ]),
+            ),
+          );
+          return out(`\nplot: ${c.plot}`);
+        }
+        const r = await exportOnnx(ref, { store: program.opts().store, quantize, out: o.out });
+        if (o.json) return json(r);
+        out(`bundle: ${r.dir} (model.onnx ${(r.bytes / 2 ** 20).toFixed(1)} MiB)`);
         out(
           table(
-            ["form", "runtime", "size", "p50 batch 1", "p99 batch 1", `texts/s batch ${c.batch_size}`, "accuracy"],
-            c.rows.map((x) => [
-              x.form,
-              x.runtime,
-              `${(x.bytes / 2 ** 20).toFixed(1)} MiB`,
-              `${x.p50_ms.toFixed(2)} ms`,
-              `${x.p99_ms.toFixed(2)} ms`,
-              x.throughput.toFixed(0),
-              pct(x.accuracy),
-            ]),
+            ["head", "max |logit diff|", "top-1 agreement"],
+            Object.entries(r.verification).map(([h, v]) => [h, v.max_abs_diff === null ? "-" : v.max_abs_diff.toExponential(2), pct(v.top1_agreement)]),
           ),
         );
-        return out(`\nplot: ${c.plot}`);
-      }
-      const r = await exportOnnx(ref, { store: program.opts().store, quantize, out: o.out });
-      if (o.json) return json(r);
-      out(`bundle: ${r.dir} (model.onnx ${(r.bytes / 2 ** 20).toFixed(1)} MiB)`);
-      out(
-        table(
-          ["head", "max |logit diff|", "top-1 agreement"],
-          Object.entries(r.verification).map(([h, v]) => [h, v.max_abs_diff === null ? "-" : v.max_abs_diff.toExponential(2), pct(v.top1_agreement)]),
-        ),
-      );
-    });
+      },
+    );
 
   const L = DEFAULT_SERVE.limits;
   program
