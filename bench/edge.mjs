@@ -232,7 +232,7 @@ function render() {
     "Test loss: mean next-token loss on the answers of the test split (GGUF: the file's weights read back by transformers, dequantized). Exact match: the answer equals the reference. " +
     "Bits/weight: the file's bits over the model's parameters (PyTorch fp32 bytes / 4), metadata included. " +
     "q4_0 keeps the embedding, attention values and MLP down projection at q8_0; q4_k_m is llama.cpp's Q4_K_M recipe, where rows whose length is not a multiple of 256 (576 in SmolLM2-135M: all but the MLP's down projection) take llama.cpp's own fallback, q5_0 for Q4_K and q8_0 for Q6_K, so on this model it is 4-bit only in name. " +
-    "How the 4-bit files were rounded is marked on their rows: gptq (the default of `hone export` since 2026-12-05: each layer's output error on the run's training tokens made small, engine/hone_engine/lm/gptq.py; q4_0 and q5_0 blocks, the k-quant blocks as without), imatrix (`--calibrate imatrix`, llama-quantize --imatrix's per-column weights), nearest (`--calibrate none`, as llama-quantize without an imatrix). " +
+    "How the 4-bit files were rounded is marked on their rows: gptq (the default of `hone export` since 2026-12-05: each layer's output error on the run's training tokens made small, engine/hone_engine/lm/gptq.py; every 4- to 6-bit block, q8_0 as without), imatrix (`--calibrate imatrix`, llama-quantize --imatrix's per-column weights), nearest (`--calibrate none`, as llama-quantize without an imatrix). " +
     "Ratios are against the faster of the PyTorch rows (fp32 or bf16, whichever this CPU runs faster) in the same run.\n";
   for (const f of files) {
     const r = JSON.parse(readFileSync(join(results, f), "utf8"));

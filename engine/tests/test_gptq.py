@@ -1,6 +1,6 @@
-"""GPTQ rounding into q4_0 / q5_0 blocks (lm/gptq.py): every value on the file's grid, the layer's
-output error on correlated inputs well below rounding to nearest, nearest rounding when the inputs'
-columns are independent, and a q4_0 export of a tiny Llama rounded by it."""
+"""GPTQ rounding into GGUF's q4_0, q5_0, Q4_K and Q6_K blocks (lm/gptq.py): blocks the gguf library
+reads back, the layer's output error on correlated inputs well below rounding to nearest, nearest
+rounding when the inputs' columns are independent, and a q4_0 export of a tiny Llama rounded by it."""
 
 import numpy as np
 import torch
@@ -8,14 +8,15 @@ from conftest import ROOT
 from gguf import GGMLQuantizationType, GGUFReader
 from gguf.quants import dequantize
 from hone_engine.lm import LmShard, gptq
-from hone_engine.lm.kquants import pack_q32, quantize_q4_0
+from hone_engine.lm.kquants import quantize_q4_0, quantize_q4_k, quantize_q5_0, quantize_q6_k
 from hone_engine.recipes import lm_gguf
 from hone_engine.testing import tiny_lm
 
-TYPES = {8: GGMLQuantizationType.Q4_0, 16: GGMLQuantizationType.Q5_0}
+TYPES = {"q4_0": GGMLQuantizationType.Q4_0, "q5_0": GGMLQuantizationType.Q5_0, "q4_k": GGMLQuantizationType.Q4_K, "q6_k": GGMLQuantizationType.Q6_K}
+NEAREST = {"q4_0": quantize_q4_0, "q5_0": quantize_q5_0, "q4_k": quantize_q4_k, "q6_k": quantize_q6_k}
 
 
-def _layer(rows=48, cols=256, n=2048, seed=0):
+def _layer(rows=48, cols=512, n=2048, seed=0):
     """A weight and inputs whose columns are strongly correlated (as a layer's inputs are)."""
     g = np.random.default_rng(seed)
     w = (g.standard_normal((rows, cols)) * 0.05).astype(np.float32)
@@ -23,33 +24,34 @@ def _layer(rows=48, cols=256, n=2048, seed=0):
     return w, x
 
 
-def test_gptq_blocks_lie_on_the_grid_and_cut_the_output_error():
+def test_gptq_blocks_read_back_and_cut_the_output_error():
+    """Every type's blocks read back by the gguf library; the layer's output moves far less than
+    under llama.cpp's rounding to nearest (the weights themselves more)."""
     w, x = _layer()
     gram = torch.from_numpy(x.T @ x / len(x))
-    for nmax, qtype in TYPES.items():
-        d, q = gptq.quantize(w, gram, nmax)
-        assert q.shape == (w.size // 32, 32) and q.min() >= 0 and q.max() <= 2 * nmax - 1
-        blocks = pack_q32(d, q, nmax, *w.shape)
-        back = dequantize(blocks, qtype)
-        # The file holds exactly the values GPTQ chose.
-        expect = ((q.astype(np.float64) - nmax) * d.astype(np.float64)[:, None]).reshape(w.shape)
-        assert np.allclose(back, expect, rtol=0, atol=1e-7)
-        nearest = dequantize(quantize_q4_0(w), TYPES[8]) if nmax == 8 else None
-        out_err = lambda v: float((((v - w) @ x.T) ** 2).sum())  # noqa: E731
-        if nearest is not None:
-            # The layer's output moves far less than under rounding to nearest; the weights themselves move more.
-            assert out_err(back) < 0.5 * out_err(nearest), (out_err(back), out_err(nearest))
-            assert ((back - w) ** 2).sum() > ((nearest - w) ** 2).sum()
+    out_err = lambda v: float((((v - w) @ x.T) ** 2).sum())  # noqa: E731
+    for kind, qtype in TYPES.items():
+        blocks = gptq.quantize(w, gram, kind)
+        nearest = NEAREST[kind](w)
+        assert blocks.shape == nearest.shape and blocks.dtype == np.uint8, kind
+        back, plain = dequantize(blocks, qtype), dequantize(nearest, qtype)
+        assert out_err(back) < 0.5 * out_err(plain), (kind, out_err(back), out_err(plain))
+        assert ((back - w) ** 2).sum() > ((plain - w) ** 2).sum(), kind
 
 
 def test_gptq_with_independent_columns_is_rounding_to_nearest():
-    """With H diagonal no column's error has anywhere to go: every value rounds to its nearest
-    level of the block's (f16) scale."""
+    """With H diagonal no column's error has anywhere to go: the k-quants come out byte for byte as
+    llama.cpp's reference rounding; q4_0 rounds every value to the nearest level of its block's
+    stored (f16) scale (the reference divides by the scale before its f16 rounding)."""
     w, _ = _layer()
-    d, q = gptq.quantize(w, torch.diag(torch.rand(w.shape[1], dtype=torch.float64) + 0.5), 8)
+    diagonal = torch.diag(torch.rand(w.shape[1], dtype=torch.float64) + 0.5)
+    for kind in ("q4_k", "q6_k"):
+        assert np.array_equal(gptq.quantize(w, diagonal, kind), NEAREST[kind](w)), kind
+    back = dequantize(gptq.quantize(w, diagonal, "q4_0"), TYPES["q4_0"]).reshape(-1, 32)
     blocks = w.reshape(-1, 32).astype(np.float64)
-    nearest = np.clip(np.trunc(blocks / d.astype(np.float64)[:, None] + 8.5), 0, 15)
-    assert np.array_equal(q, nearest.astype(np.uint32))
+    d = (blocks[np.arange(len(blocks)), np.abs(blocks).argmax(1)] / -8).astype(np.float16).astype(np.float64)
+    nearest = (np.clip(np.trunc(blocks / d[:, None] + 8.5), 0, 15) - 8) * d[:, None]
+    assert np.array_equal(back, nearest.astype(np.float32))
 
 
 def test_grams_share_inputs_and_reach_the_export(tmp_path):
@@ -84,3 +86,15 @@ def test_grams_share_inputs_and_reach_the_export(tmp_path):
     assert not np.array_equal(np.asarray(a.data), np.asarray(b.data))
     v = read["gptq"]["blk.0.attn_v.weight"]
     assert v.tensor_type.name == "Q8_0" and np.array_equal(np.asarray(v.data), np.asarray(read["nearest"]["blk.0.attn_v.weight"].data))
+    # Q4_K_M: the k-quant blocks too (rows of 256 here: Q4_K, and Q6_K for the wider layers).
+    k_names = lm_gguf._gptq_names(model, "q4_k_m")
+    assert "model.layers.0.mlp.down_proj.weight" in k_names and "model.layers.0.self_attn.v_proj.weight" in k_names
+    k_grams, _ = lm_gguf._grams(model, shard, 40, k_names)
+    for name, g in (("k-nearest", None), ("k-gptq", k_grams)):
+        files[name] = tmp_path / f"{name}.gguf"
+        lm_gguf._write(model, model_dir, files[name], "q4_k_m", None, None, g)
+    read = {n: {t.name: t for t in GGUFReader(str(files[n])).tensors} for n in ("k-nearest", "k-gptq")}
+    for t in ("blk.0.ffn_down.weight", "blk.1.attn_q.weight"):
+        a, b = read["k-nearest"][t], read["k-gptq"][t]
+        assert a.tensor_type.name == b.tensor_type.name and a.tensor_type.name in ("Q4_K", "Q6_K"), t
+        assert not np.array_equal(np.asarray(a.data), np.asarray(b.data)), t

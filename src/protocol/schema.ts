@@ -509,8 +509,8 @@ export const LmGgufJob = z
     /** Token ids of the prompts whose next-token distributions are compared. */
     prompts: z.array(z.array(nonNegInt).min(1)).min(1),
     /** 4-bit types: sequences read in order up to max_tokens, whose activations guide the rounding.
-     * gptq: the q4_0/q5_0 blocks rounded by GPTQ on each layer's x^T x (the k-quant blocks as
-     * without); imatrix: llama.cpp's importance matrix (each linear layer's mean squared input per
+     * gptq: the 4- to 6-bit blocks (q4_0, q5_0, Q4_K, Q6_K) rounded by GPTQ on each layer's
+     * x^T x (q8_0 as without); imatrix: llama.cpp's importance matrix (each linear layer's mean squared input per
      * column) weights every quantizer's error; null: round to nearest. */
     calibration: z
       .object({ shard: LmShard, max_tokens: posInt, method: z.enum(["gptq", "imatrix"]) })

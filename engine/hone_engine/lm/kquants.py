@@ -81,10 +81,24 @@ def quantize_q4_k(data: np.ndarray, imatrix: np.ndarray | None = None) -> np.nda
     quantize_row_q4_K_impl weighting; the candidate steps of the reference search)."""
     rows, cols = data.shape
     x = data.astype(np.float64).reshape(-1, 8, 32)
+    weights = importance(data, imatrix)
+    d, dmin, ls, lm, L = q4_k_grid(x, None if weights is None else weights.reshape(-1, 8, 32))
+    # The values again, against the scales as stored (6-bit, times the f16 super-scale).
+    sub = d.astype(np.float64)[:, None] * ls
+    dm = dmin.astype(np.float64)[:, None] * lm
+    q = np.clip(np.rint((x + dm[..., None]) / np.where(sub > 0, sub, 1.0)[..., None]), 0, 15)
+    L = np.where((sub > 0)[..., None], q, L)
+    return pack_q4_k(d, dmin, ls, lm, L).reshape(rows, cols // QK_K * 144)
+
+
+def q4_k_grid(x: np.ndarray, weights: np.ndarray | None = None):
+    """Q4_K's grid for super-blocks x (B, 8, 32): the f16 scale and min of each super-block (d,
+    dmin), each sub-block's 6-bit scale and min (ls, lm: uint8 (B, 8)), so that a value is
+    d*ls*q - dmin*lm with q in [0, 15]; and the search's own levels (B, 8, 32), for sub-blocks whose
+    stored scale is 0."""
     B = x.shape[0]
     av = np.sqrt((x * x).mean(2, keepdims=True))
-    weights = importance(data, imatrix)
-    weights = (av + np.abs(x)) if weights is None else weights.reshape(-1, 8, 32)
+    weights = (av + np.abs(x)) if weights is None else weights
     scale, mins, L = _qkx2(x.reshape(-1, 32), weights.reshape(-1, 32), 15, -1.0, 0.1, 20)
     scale, mins, L = scale.reshape(B, 8), mins.reshape(B, 8), L.reshape(B, 8, 32)
     max_scale, max_min = scale.max(1), mins.max(1)
@@ -92,24 +106,21 @@ def quantize_q4_k(data: np.ndarray, imatrix: np.ndarray | None = None) -> np.nda
     inv_min = np.where(max_min > 0, 63.0 / np.where(max_min > 0, max_min, 1.0), 0.0)
     ls = np.clip(np.rint(inv_scale[:, None] * scale), 0, 63).astype(np.uint8)
     lm = np.clip(np.rint(inv_min[:, None] * mins), 0, 63).astype(np.uint8)
-    d = (max_scale / 63.0).astype(np.float16)
-    dmin = (max_min / 63.0).astype(np.float16)
+    return (max_scale / 63.0).astype(np.float16), (max_min / 63.0).astype(np.float16), ls, lm, L
 
+
+def pack_q4_k(d: np.ndarray, dmin: np.ndarray, ls: np.ndarray, lm: np.ndarray, L: np.ndarray) -> np.ndarray:
+    """Q4_K blocks (B, 144) from the grid (q4_k_grid) and the levels L (B, 8, 32) in [0, 15]."""
+    B = L.shape[0]
     # 6-bit scales and mins, 12 bytes: sub-blocks 0-3 in the low 6 bits of bytes 0-7; 4-7 split
     # into low nibbles (bytes 8-11) and their top 2 bits in the top bits of bytes 0-7.
     sc = np.zeros((B, 12), dtype=np.uint8)
     sc[:, 0:4] = ls[:, 0:4] | ((ls[:, 4:8] >> 4) << 6)
     sc[:, 4:8] = lm[:, 0:4] | ((lm[:, 4:8] >> 4) << 6)
     sc[:, 8:12] = (ls[:, 4:8] & 0xF) | ((lm[:, 4:8] & 0xF) << 4)
-
-    # The values again, against the scales as stored (6-bit, times the f16 super-scale).
-    sub = d.astype(np.float64)[:, None] * ls
-    dm = dmin.astype(np.float64)[:, None] * lm
-    q = np.clip(np.rint((x + dm[..., None]) / np.where(sub > 0, sub, 1.0)[..., None]), 0, 15)
-    L = np.where((sub > 0)[..., None], q, L).astype(np.uint8).reshape(B, 4, 2, 32)
+    L = L.astype(np.uint8).reshape(B, 4, 2, 32)
     qs = (L[:, :, 0, :] | (L[:, :, 1, :] << 4)).reshape(B, 128)
-    blocks = np.concatenate([d.view(np.uint8).reshape(B, 2), dmin.view(np.uint8).reshape(B, 2), sc, qs], axis=1)
-    return blocks.reshape(rows, cols // QK_K * 144)
+    return np.concatenate([d.astype(np.float16).view(np.uint8).reshape(B, 2), dmin.astype(np.float16).view(np.uint8).reshape(B, 2), sc, qs], axis=1)
 
 
 def _qx(x: np.ndarray, nmax: int, w: np.ndarray | None = None):
@@ -146,8 +157,19 @@ def quantize_q6_k(data: np.ndarray, imatrix: np.ndarray | None = None) -> np.nda
     """Rows of a 2-D float array (row length a multiple of 256) as Q6_K blocks: uint8 (rows, bytes)."""
     rows, cols = data.shape
     x = data.astype(np.float64).reshape(-1, 16, 16)
-    B = x.shape[0]
     weights = importance(data, imatrix)
+    d, scales, L = q6_k_grid(x, None if weights is None else weights.reshape(-1, 16, 16))
+    sub = d.astype(np.float64)[:, None] * scales
+    q = np.clip(np.rint(x / np.where(sub != 0, sub, 1.0)[..., None]), -32, 31) + 32
+    L = np.where((sub != 0)[..., None], q, L)
+    return pack_q6_k(d, scales, L).reshape(rows, cols // QK_K * 210)
+
+
+def q6_k_grid(x: np.ndarray, weights: np.ndarray | None = None):
+    """Q6_K's grid for super-blocks x (B, 16, 16): the f16 scale d of each and each sub-block's int8
+    scale (B, 16), so that a value is d*scale*(q - 32) with q in [0, 63]; and the search's own
+    levels (B, 16, 16), for sub-blocks whose stored scale is 0."""
+    B = x.shape[0]
     scale, L = _qx(x.reshape(-1, 16), 32, None if weights is None else weights.reshape(-1, 16))
     scale, L = scale.reshape(B, 16), L.reshape(B, 16, 16)
     at = np.abs(scale).argmax(1)
@@ -156,17 +178,20 @@ def quantize_q6_k(data: np.ndarray, imatrix: np.ndarray | None = None) -> np.nda
     iscale = -128.0 / np.where(zero, 1.0, max_scale)
     d = np.where(zero, 0.0, 1.0 / iscale).astype(np.float16)
     scales = np.where(zero[:, None], 0, np.minimum(127, np.rint(iscale[:, None] * scale))).astype(np.int8)
+    return d, scales, np.where(zero[:, None, None], 0, L)
 
-    sub = d.astype(np.float64)[:, None] * scales
-    q = np.clip(np.rint(x / np.where(sub != 0, sub, 1.0)[..., None]), -32, 31) + 32
-    L = np.where((sub != 0)[..., None], q, L).astype(np.uint8).reshape(B, 2, 4, 32)
-    L = np.where(zero[:, None, None, None], 0, L).astype(np.uint8)
+
+def pack_q6_k(d: np.ndarray, scales: np.ndarray, L: np.ndarray) -> np.ndarray:
+    """Q6_K blocks (B, 210) from the grid (q6_k_grid) and the levels L (B, 16, 16) in [0, 63]."""
+    B = L.shape[0]
+    L = L.astype(np.uint8).reshape(B, 2, 4, 32)
     # Each half of 128 values: low nibbles of rows 0 and 2 share bytes, of 1 and 3 likewise;
     # the top 2 bits of all four rows share one byte.
     ql = np.concatenate([(L[:, :, 0] & 0xF) | ((L[:, :, 2] & 0xF) << 4), (L[:, :, 1] & 0xF) | ((L[:, :, 3] & 0xF) << 4)], axis=2)
     qh = (L[:, :, 0] >> 4) | ((L[:, :, 1] >> 4) << 2) | ((L[:, :, 2] >> 4) << 4) | ((L[:, :, 3] >> 4) << 6)
-    blocks = np.concatenate([ql.reshape(B, 128), qh.reshape(B, 64), scales.view(np.uint8), d.view(np.uint8).reshape(B, 2)], axis=1)
-    return blocks.reshape(rows, cols // QK_K * 210)
+    return np.concatenate(
+        [ql.reshape(B, 128), qh.reshape(B, 64), scales.astype(np.int8).view(np.uint8), d.astype(np.float16).view(np.uint8).reshape(B, 2)], axis=1
+    )
 
 
 def quantize_q4_0(data: np.ndarray, imatrix: np.ndarray | None = None) -> np.ndarray:

@@ -4,7 +4,7 @@ weights in f16, q8_0 or q4_0 (the library's quantizers; a q4_0 file keeps the em
 output layer, attention values and the MLP's output projection at q8_0) or q4_k_m (llama.cpp's
 recipe with its k-quants, written by lm/kquants.py), the tokenizer and the chat template in
 the metadata. Given calibration sequences (the orchestrator sends the run's training tokens for
-4-bit types), the 32-value 4/5-bit blocks are rounded by GPTQ (lm/gptq.py: each layer's output
+4-bit types), the 4- to 6-bit blocks are rounded by GPTQ (lm/gptq.py: each layer's output
 error on those inputs, not each weight's, made small), or, on request, every quantizer weights its
 error by an importance matrix measured on them, as llama-quantize --imatrix. Then the file is read back (transformers' GGUF loader) and its next-token
 log-probabilities on the given prompts are compared with the PyTorch model's."""
@@ -30,8 +30,6 @@ WIDER_IN_4BIT = ("attn_v.weight", "ffn_down.weight")
 # matrix weights their error (the library's are the unweighted reference quantizers).
 K_WRITERS = {"q4_k": kquants.quantize_q4_k, "q6_k": kquants.quantize_q6_k}
 WEIGHTED_WRITERS = {"q4_0": kquants.quantize_q4_0, "q5_0": kquants.quantize_q5_0}
-# GPTQ (lm/gptq.py) rounds the 32-value block types, whose levels run over [-nmax, nmax).
-GPTQ_NMAX = {"q4_0": 8, "q5_0": 16}
 
 
 def _permute(w: torch.Tensor, n_head: int) -> torch.Tensor:
@@ -185,7 +183,8 @@ def _kind(new: str, shape: tuple, ftype: str, n_layer: int, tied: bool) -> str:
 
 
 def _gptq_names(model, ftype: str) -> set:
-    """The weights a file of type `ftype` writes in a GPTQ-rounded type (q4_0, q5_0)."""
+    """The weights a file of type `ftype` writes in a type GPTQ rounds (4 to 6 bits; q8_0 loses
+    too little to need it)."""
     import gguf
 
     cfg = model.config
@@ -194,7 +193,7 @@ def _gptq_names(model, ftype: str) -> set:
     out = set()
     for name, tensor in model.state_dict().items():
         new = names.get_name(name, try_suffixes=(".weight", ".bias"))
-        if tensor.dim() == 2 and new is not None and _kind(new, tuple(tensor.shape), ftype, cfg.num_hidden_layers, tied) in GPTQ_NMAX:
+        if tensor.dim() == 2 and new is not None and _kind(new, tuple(tensor.shape), ftype, cfg.num_hidden_layers, tied) in gptq.TYPES:
             out.add(name)
     return out
 
@@ -256,9 +255,8 @@ def _write(model, model_dir: Path, out: Path, ftype: str, chat_template: "str | 
         gram = (grams or {}).get(name)
         if kind == "f16":
             w.add_tensor(new, data.astype(np.float16))
-        elif kind in GPTQ_NMAX and gram is not None:
-            d, q = gptq.quantize(data, gram, GPTQ_NMAX[kind])
-            w.add_tensor(new, kquants.pack_q32(d, q, GPTQ_NMAX[kind], *data.shape), raw_dtype=getattr(gguf.GGMLQuantizationType, kind.upper()))
+        elif kind in gptq.TYPES and gram is not None:
+            w.add_tensor(new, gptq.quantize(data, gram, kind), raw_dtype=getattr(gguf.GGMLQuantizationType, kind.upper()))
         elif kind in K_WRITERS or (kind in WEIGHTED_WRITERS and importance is not None):
             write = K_WRITERS.get(kind) or WEIGHTED_WRITERS[kind]
             w.add_tensor(new, write(data, importance), raw_dtype=getattr(gguf.GGMLQuantizationType, kind.upper()))
@@ -298,7 +296,9 @@ def run(job: dict, channel) -> None:
         report = _reporter(channel, total, calibration["method"])
         if calibration["method"] == "gptq":
             channel.emit(
-                "log", level="info", message=f"GPTQ: each 4/5-bit layer's input statistics from up to {calibration['max_tokens']} tokens of the training data"
+                "log",
+                level="info",
+                message=f"GPTQ: the input statistics of each layer it rounds, from up to {calibration['max_tokens']} tokens of the training data",
             )
             grams, calibrated = _grams(model, shard, calibration["max_tokens"], _gptq_names(model, job["type"]), report)
         else:
