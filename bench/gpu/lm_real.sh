@@ -13,7 +13,7 @@
 #   8  what memory costs: full fine-tuning with AdamW on the GPU / offloaded to the host, LoRA with
 #      every layer checkpointed; then the 8B shape (T: its limit)
 #   9  real data, one call: Unsloth on the packed rows, then Hone packed under activation budgets
-#      1, 0.8, 0.6 (train.activation_budget; ONLY overrides)
+#      1, 0.8, 0.6 (train.activation_budget; ONLY overrides; STEPS: timed steps, default 16)
 #  10  random full rows: Unsloth LoRA and QLoRA, Hone LoRA (budget 1 and 0.8) and QLoRA
 # Carry .carry/: the shards (`node bench/lm.mjs shards`), and unpacked, xz'd wheels for the machine's
 # Python 3.12 (`bash bench/gpu/pack-peers.sh`: js.tar.xz, jsonschema for the engine; peers.tar.xz,
@@ -81,8 +81,8 @@ case "$1" in
 9)
   tar -xJf .carry/peers.tar.xz -C /tmp/site
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-  PYTHONPATH=/tmp/site:$PYTHONPATH timeout 120 $SPEED $REAL --steps 16 --warmup 6 --only unsloth_lora_packed --out-name unsloth-real.json 2>&1 | grep -v Warning
-  TORCH_LOGS=recompiles timeout ${T:-420} $SPEED $REAL --steps 16 --warmup 8 --only ${ONLY:-hone_lora_compile_packed,hone_lora_compile_packed_b80,hone_lora_compile_packed_b60,hone_lora_compile_packed_b40} --out-name real-llama-1b-budget.json
+  PYTHONPATH=/tmp/site:$PYTHONPATH timeout 120 $SPEED $REAL --steps ${STEPS:-16} --warmup 6 --only unsloth_lora_packed --out-name unsloth-real.json 2>&1 | grep -v Warning
+  TORCH_LOGS=recompiles timeout ${T:-420} $SPEED $REAL --steps ${STEPS:-16} --warmup 8 --only ${ONLY:-hone_lora_compile_packed,hone_lora_compile_packed_b80,hone_lora_compile_packed_b60,hone_lora_compile_packed_b40} --out-name real-llama-1b-budget.json
   ;;
 10)
   tar -xJf .carry/peers.tar.xz -C /tmp/site
