@@ -198,7 +198,11 @@ def _gptq_names(model, ftype: str) -> set:
     return out
 
 
-def _write(model, model_dir: Path, out: Path, ftype: str, chat_template: "str | None", imatrix: dict | None = None, grams: dict | None = None) -> None:
+def _write(
+    model, model_dir: Path, out: Path, ftype: str, chat_template: "str | None", imatrix: dict | None = None, grams: dict | None = None, log=None
+) -> None:
+    """The GGUF file; log(message) at most every 10 s while tensors are quantized (GPTQ on a
+    large model takes minutes on the CPU)."""
     import gguf
     from gguf.quants import quantize
 
@@ -233,7 +237,12 @@ def _write(model, model_dir: Path, out: Path, ftype: str, chat_template: "str | 
 
     names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, cfg.num_hidden_layers)
     tied = getattr(cfg, "tie_word_embeddings", False)
-    for name, tensor in model.state_dict().items():
+    tensors = model.state_dict()
+    t0 = last = time.time()
+    for done, (name, tensor) in enumerate(tensors.items()):
+        if log and done and time.time() - last >= 10:
+            last = time.time()
+            log(f"quantizing tensors: {done}/{len(tensors)}, about {(last - t0) / done * (len(tensors) - done):.0f} s left")
         if tied and name == "lm_head.weight":
             continue  # llama.cpp reads token_embd as the output layer when there is none
         if "rotary_emb" in name:
@@ -304,7 +313,7 @@ def run(job: dict, channel) -> None:
         else:
             channel.emit("log", level="info", message=f"importance matrix from up to {calibration['max_tokens']} tokens of the training data")
             imatrix, calibrated = _imatrix(model, shard, calibration["max_tokens"], report)
-    _write(model, Path(job["tokenizer_dir"]), tmp, job["type"], job["chat_template"], imatrix, grams)
+    _write(model, Path(job["tokenizer_dir"]), tmp, job["type"], job["chat_template"], imatrix, grams, lambda m: channel.emit("log", level="info", message=m))
     # Read back as a user's tool would, then compare the next token's distribution.
     try:
         back = AutoModelForCausalLM.from_pretrained(str(tmp.parent), gguf_file=tmp.name, dtype=torch.float32).eval()
