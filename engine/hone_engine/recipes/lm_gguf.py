@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .. import lm
-from ..lm import LmShard, gptq, kquants
+from ..lm import gptq, kquants
 from ..protocol import EngineError
 
 # Weights of each file type; 1-D tensors (norms) stay f32 in every type, as llama.cpp keeps them.
@@ -144,26 +144,19 @@ def _grams(model, shard, max_tokens: int, names: set, progress=None) -> tuple[di
     for name, module in model.named_modules():
         if isinstance(module, torch.nn.Linear) and f"{name}.weight" in names:
             hooks.append(module.register_forward_pre_hook(hook(f"{name}.weight")))
-    seen = 0
+
+    def after_each(seen: int) -> None:
+        fed.clear()  # one sequence's inputs at a time
+        if progress:
+            progress(seen)
+
     try:
-        for i in range(shard.count):  # one sequence at a time, so `fed` holds one pass's inputs
-            fed.clear()
-            seen += _feed(model, _one(shard, i), max_tokens - seen)
-            if progress:
-                progress(seen)
-            if seen >= max_tokens:
-                break
+        seen = _feed(model, shard, max_tokens, after_each)
     finally:
         for h in hooks:
             h.remove()
     means = {k: sums[k] / counts[k] for k in sums}
     return {k: means[owner[k]] for k in owner}, seen
-
-
-def _one(shard, i: int):
-    """Sequence i of a shard as a shard of its own."""
-    a, b = int(shard.offsets[i]), int(shard.offsets[i + 1])
-    return LmShard(shard.tokens[a:b], np.array([0, b - a], dtype=np.int64), None, [np.array([0])])
 
 
 def _kind(new: str, shape: tuple, ftype: str, n_layer: int, tied: bool) -> str:
