@@ -9,7 +9,7 @@
 //   node bench/fewshot.mjs render -> the "fewshot" section of docs/benchmarks.md
 // The peer installs into bench/.peers (the benchmark's environment; the engine's is untouched).
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, hostname, totalmem } from "node:os";
 import { join } from "node:path";
 import { root, sh, writeDocSection } from "./lib.mjs";
@@ -47,6 +47,13 @@ const PEER_PACKAGES = [
   "narwhals",
 ];
 
+/** Several benchmark processes at once (bench/gpu/fewshot.sh SPLIT=1) write the same data files:
+ * each writes its own temporary file and renames it, so no run ever reads a half-written one. */
+function writeWhole(file, text) {
+  writeFileSync(`${file}.tmp-${process.pid}`, text);
+  renameSync(`${file}.tmp-${process.pid}`, file);
+}
+
 /** A DNNC split (seq.in + label, one example per line) as JSONL, in bench/out. */
 function jsonl(dataset, split) {
   const dir = join(data, dataset, "dnnc_format", split);
@@ -55,28 +62,53 @@ function jsonl(dataset, split) {
   const rows = texts.map((t, i) => [t.trim(), (labels[i] ?? "").trim()]).filter(([t, l]) => t && l);
   const file = join(root, "bench", "out", "fewshot-data", `${dataset}-${split}.jsonl`);
   mkdirSync(join(file, ".."), { recursive: true });
-  writeFileSync(file, `${rows.map(([text, label]) => JSON.stringify({ text, label })).join("\n")}\n`);
+  writeWhole(file, `${rows.map(([text, label]) => JSON.stringify({ text, label })).join("\n")}\n`);
   return { file, count: rows.length };
 }
 
-/** `hone train` of the benchmark config with these settings, in a fresh store: its result line, wall time and store. */
-function trainHone(sets) {
-  const store = join(root, "bench", "out", `store-fewshot-${process.pid}`);
-  rmSync(store, { recursive: true, force: true });
-  const r = sh(
-    process.execPath,
-    [
-      join(root, "bin", "hone"),
-      "--store",
-      store,
-      "train",
-      join(root, "bench", "configs", "fewshot.yaml"),
-      "--json",
-      ...[...sets, ...extraSets].flatMap((s) => ["--set", s]),
-    ],
-    { stdio: ["ignore", "pipe", "inherit"] },
-  );
-  return { result: JSON.parse(r.stdout.trim().split("\n").at(-1)), wall: r.wall, store };
+/** The time of the latest write under a folder (ms). */
+function lastWrite(dir) {
+  let t = statSync(dir).mtimeMs;
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true }))
+    if (e.isFile()) t = Math.max(t, statSync(join(e.parentPath ?? e.path, e.name)).mtimeMs);
+  return t;
+}
+
+/** `hone train` of the benchmark config with these settings: its result line, wall time and store.
+ * Without a key, in a fresh store. With a key (augmentation: long on any machine), in a store of
+ * that name that outlives the process: a benchmark stopped by a device call's time limit goes on
+ * with `hone train --resume` of its run in the next call (what Hone promises a user), and the
+ * wall time is the sum of the attempts (each attempt's, in attempts.json). */
+function trainHone(sets, key) {
+  const store = join(root, "bench", "out", key ? `store-fewshot-${key}` : `store-fewshot-${process.pid}`);
+  const attemptsFile = join(store, "attempts.json");
+  const attempts = key && existsSync(attemptsFile) ? JSON.parse(readFileSync(attemptsFile, "utf8")) : [];
+  const hone = [join(root, "bin", "hone"), "--store", store];
+  let parent = null;
+  if (key && existsSync(store)) {
+    const listed = sh(process.execPath, [...hone, "runs", "list", "--json"], { stdio: ["ignore", "pipe", "inherit"] });
+    parent = JSON.parse(listed.stdout).find((r) => r.name === "fewshot") ?? null;
+  }
+  if (!parent) rmSync(store, { recursive: true, force: true });
+  mkdirSync(store, { recursive: true });
+  if (parent) process.stderr.write(`== resuming run ${parent.id} (${parent.status}) of an earlier attempt\n`);
+  const args = parent
+    ? [...hone, "train", "--resume", parent.id, "--json"]
+    : [...hone, "train", join(root, "bench", "configs", "fewshot.yaml"), "--json", ...[...sets, ...extraSets].flatMap((s) => ["--set", s])];
+  // The attempt is on record before it starts. A killed attempt never wrote its end: it ended
+  // when the run last wrote anything in the store (its logs and checkpoints are written as it goes).
+  // (or when the next attempt started, if that came first).
+  const started = new Date().toISOString();
+  const last = existsSync(store) ? lastWrite(store) : Date.now();
+  const earlier = attempts.map((a, i) => ({
+    ...a,
+    seconds: a.seconds ?? (Math.min(last, Date.parse(attempts[i + 1]?.started ?? started)) - Date.parse(a.started)) / 1000,
+  }));
+  if (key) writeWhole(attemptsFile, JSON.stringify([...earlier, { started, seconds: null }]));
+  const r = sh(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
+  if (key) writeWhole(attemptsFile, JSON.stringify([...earlier, { started, seconds: r.wall }]));
+  const all = key ? JSON.parse(readFileSync(attemptsFile, "utf8")) : [{ seconds: r.wall }];
+  return { result: JSON.parse(r.stdout.trim().split("\n").at(-1)), wall: all.reduce((t, a) => t + a.seconds, 0), attempts: all.length, store };
 }
 
 function hone(method, train, test, seed, threads) {
@@ -107,7 +139,7 @@ function perLabel(dataset, split, k) {
     return seen.get(label) <= k;
   });
   const file = join(root, "bench", "out", "fewshot-data", `${dataset}-${split}-${k}-per-label.jsonl`);
-  writeFileSync(file, `${rows.join("\n")}\n`);
+  writeWhole(file, `${rows.join("\n")}\n`);
   return { file, count: rows.length };
 }
 
@@ -125,7 +157,10 @@ function augmented(dataset, k, train, test, seed, threads) {
     `augment.seed=${seed}`,
     ...(threads ? [`train.threads=${threads}`] : []),
   ];
-  const { result, wall, store } = trainHone(sets);
+  const { result, wall, attempts, store } = trainHone(
+    sets,
+    `augment-${dataset}-${k}-${seed}${extraSets.length ? `-${extraSets.join("_").replace(/[^\w.=-]/g, "")}` : ""}`,
+  );
   const a = result.augment;
   const config = JSON.parse(readFileSync(join(store, "runs", a.original.run, "config.json"), "utf8"));
   return {
@@ -133,6 +168,9 @@ function augmented(dataset, k, train, test, seed, threads) {
     count: result.test.count,
     wall_s: wall,
     validation_examples: validation.count,
+    ...(attempts > 1
+      ? { attempts, note: `stopped by the device call's time limit and resumed (hone train --resume): ${attempts} attempts, wall is their sum` }
+      : {}),
     augment: { kept: a.kept, reason: a.reason, original: a.original, augmented: a.augmented, counts: a.counts, by_kind: a.by_kind, generation: a.generation },
     settings: { augment: config.augment, fewshot: config.fewshot, epochs: config.train.epochs },
   };
@@ -253,7 +291,9 @@ function render() {
     "standard deviation over the seeds; wall: whole command, mean. Rows on the H200 (`bench/gpu/fewshot.sh`, files tagged h200):",
     "CLINC150 and BANKING77 ran side by side, one process each, so their walls are of two processes sharing one GPU and 16",
     "cores; Hone ran as it does on CUDA by default (bf16, torch.compile, whose first-step compile is in the wall), SetFit with",
-    "its defaults; both from the same packed weights (bench/gpu/pack_minilm.py).",
+    "its defaults; both from the same packed weights (bench/gpu/pack_minilm.py). Rows on the H100 (10-shot seeds 1 and 2, and",
+    "the augmentation runs): every (data set, seed, method) in its own process, 12 at once (`SPLIT=1`), so their walls are",
+    "of 12 processes sharing one GPU and 16 cores; accuracy does not depend on it.",
     "",
     "| data | shots | method | seeds | test accuracy | wall (s) | machine |",
     "|---|---:|---|---:|---:|---:|---|",
@@ -274,6 +314,7 @@ function render() {
         `| ${r.dataset} | ${r.shots} | ${NAMES[method]} | ${rs.length} | ${mean(acc).toFixed(2)}${rs.length > 1 ? ` ± ${spread(acc).toFixed(2)}` : ""} | ${mean(rs.map((x) => x.wall_s)).toFixed(0)} | ${machine} |`,
       );
     }
+    for (const x of r.runs.filter((y) => y.from_log)) notes.push(`${r.dataset} ${r.shots}-shot ${NAMES[x.method]}, seed ${x.seed}: ${x.note}`);
     notes.push(
       `${(r.commands ?? [r.command]).map((c) => `\`${c}\``).join("; ")} (${f}, ${r.date.slice(0, 10)}; ${Object.entries(r.versions)
         .map(([k, v]) => `${k} ${v}`)
@@ -281,17 +322,39 @@ function render() {
     );
   }
   const aug = [];
+  /** Per (data set, shots, machine): the seeds' runs, for the summary rows. */
+  const groups = new Map();
   for (const f of files) {
     const r = JSON.parse(readFileSync(join(results, f), "utf8"));
     for (const x of r.runs.filter((y) => y.method === "augment")) {
+      const machine = x.gpu
+        ? `1 × ${x.gpu}`
+        : `${r.machine.cpu.split(" ").slice(0, 4).join(" ")}, ${r.machine.threads === "all" ? r.machine.cpus : r.machine.threads} threads`;
+      const g = `${r.dataset}|${r.shots}|${machine}`;
+      groups.set(g, [...(groups.get(g) ?? []), x]);
       const a = x.augment;
       const pct = (v) => (v === null || v === undefined ? "-" : (v * 100).toFixed(2));
       if (x.note) notes.push(`${r.dataset} ${r.shots}-shot augmentation, seed ${x.seed}: ${x.note}`);
       aug.push(
-        `| ${r.dataset} | ${r.shots} | ${x.seed} | ${pct(a.original.validation)} / ${pct(a.augmented?.validation)} | ${pct(a.original.test)} / ${pct(a.augmented?.test)} | ${a.augmented ? ((a.augmented.test - a.original.test) * 100).toFixed(2) : "-"} | ${a.counts.asked} / ${a.counts.asked - a.counts.kept} / ${a.counts.kept} | ${a.kept} | ${a.generation.seconds.toFixed(0)} s (${a.generation.examples_per_second.toFixed(1)}/s) | ${x.wall_s.toFixed(0)} |`,
+        `| ${r.dataset} | ${r.shots} | ${x.seed} | ${pct(a.original.validation)} / ${pct(a.augmented?.validation)} | ${pct(a.original.test)} / ${pct(a.augmented?.test)} | ${a.augmented ? ((a.augmented.test - a.original.test) * 100).toFixed(2) : "-"} | ${a.counts.asked} / ${a.counts.asked - a.counts.kept} / ${a.counts.kept} | ${a.kept} | ${a.generation.seconds.toFixed(0)} s (${a.generation.examples_per_second.toFixed(1)}/s) | ${x.wall_s.toFixed(0)} | ${machine} |`,
       );
     }
   }
+  const summary = [...groups].map(([g, xs]) => {
+    const [dataset, shots, machine] = g.split("|");
+    const both = xs.filter((x) => x.augment.augmented);
+    const change = both.map((x) => (x.augment.augmented.test - x.augment.original.test) * 100);
+    const vchange = both.map((x) => (x.augment.augmented.validation - x.augment.original.validation) * 100);
+    const pm = (v, digits = 2) => `${mean(v).toFixed(digits)}${v.length > 1 ? ` ± ${spread(v).toFixed(digits)}` : ""}`;
+    const kept = xs.filter((x) => x.augment.kept === "augmented").length;
+    return `| ${dataset} | ${shots} | ${xs.length} | ${pm(vchange)} | ${pm(change)} | ${mean(xs.map((x) => x.augment.counts.asked)).toFixed(0)} / ${pm(
+      xs.map((x) => x.augment.counts.kept),
+      0,
+    )} | ${kept} of ${xs.length} | ${pm(
+      xs.map((x) => x.augment.generation.seconds),
+      0,
+    )} | ${machine} |`;
+  });
   if (aug.length > 0)
     lines.push(
       "",
@@ -303,8 +366,22 @@ function render() {
       "better validation accuracy. Test accuracy is shown for both (measured; not used to decide). Asked / dropped / kept: examples.",
       "Wall: the whole command (both runs, the generation and the screening).",
       "",
-      "| data | shots | seed | validation acc, off / on | test acc, off / on | test change (points) | asked / dropped / kept | run kept | generation | wall (s) |",
-      "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|",
+      "| data | shots | seeds | validation change (points) | test change (points) | asked / kept | augmented run kept | generation (s) | machine |",
+      "|---|---:|---:|---:|---:|---:|---|---:|---|",
+      ...summary,
+      "",
+      (() => {
+        const xs = [...groups.values()].flat().filter((x) => x.augment.augmented);
+        const lower = xs.filter((x) => x.augment.augmented.validation < x.augment.original.validation).length;
+        const change = xs.map((x) => (x.augment.augmented.test - x.augment.original.test) * 100);
+        const kept = [...groups.values()].flat().filter((x) => x.augment.kept === "augmented").length;
+        return `Reading: in ${lower} of ${xs.length} runs the written examples lowered validation accuracy; the augmented run was kept in ${kept}. Test accuracy with them moved by ${Math.min(...change).toFixed(2)} to ${Math.max(...change).toFixed(2)} points, and the validation guard chose the run the test set would have chosen in ${xs.filter((x) => (x.augment.kept === "augmented") === x.augment.augmented.test > x.augment.original.test).length} of ${xs.length}. The H100 generation times are of 12 processes sharing the GPU.`;
+      })(),
+      "",
+      "Each run:",
+      "",
+      "| data | shots | seed | validation acc, off / on | test acc, off / on | test change (points) | asked / dropped / kept | run kept | generation | wall (s) | machine |",
+      "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|",
       ...aug,
     );
   lines.push("", ...notes.map((n) => `- ${n}`), "<!-- fewshot:end -->");

