@@ -63,7 +63,7 @@ test("augmentation: generated, screened, trained again, the better run kept; kil
   // Every example asked for is accounted for once.
   const c = s.counts;
   assert.equal(c.asked, parentPlan.counts.train * 1 + parentPlan.labels.length * 2);
-  assert.equal(c.unusable + c.leakage + c.duplicate_of_train + c.duplicate_of_generated + c.other_label + c.kept, c.asked);
+  assert.equal(c.unusable + c.leakage + c.duplicate_of_train + c.duplicate_of_generated + c.other_label + c.low_confidence + c.kept, c.asked);
   const generated = readFileSync(s.files.generated, "utf8")
     .trim()
     .split("\n")
@@ -139,7 +139,7 @@ test("augmentation of a hierarchical run: examples are written for leaves, judge
   const c = s.counts;
   // One paraphrase per training example and two new examples per leaf, each accounted for once.
   assert.equal(c.asked, parentPlan.counts.train + leaves.size * 2);
-  assert.equal(c.unusable + c.leakage + c.duplicate_of_train + c.duplicate_of_generated + c.other_label + c.kept, c.asked);
+  assert.equal(c.unusable + c.leakage + c.duplicate_of_train + c.duplicate_of_generated + c.other_label + c.low_confidence + c.kept, c.asked);
   const generated = readFileSync(s.files.generated, "utf8")
     .trim()
     .split("\n")

@@ -6,7 +6,7 @@
 // its result in the first run's augment/ folder, so an interrupted augmentation goes on from there.
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { ResolvedConfig } from "../config/resolved.js";
+import type { ResolvedAugment, ResolvedConfig } from "../config/resolved.js";
 import type { Example } from "../data/load.js";
 import { loadDataset } from "../data/dataset.js";
 import { predictClassifier } from "../predict/predict.js";
@@ -29,7 +29,7 @@ export interface AugmentHooks {
   score(m: TrainResult["validation"], metric: string): number | null;
 }
 
-type Dropped = "unusable" | "leakage" | "duplicate_of_train" | "duplicate_of_generated" | "other_label";
+type Dropped = "unusable" | "leakage" | "duplicate_of_train" | "duplicate_of_generated" | "other_label" | "low_confidence";
 
 export interface Candidate {
   index: number;
@@ -42,7 +42,7 @@ export interface Candidate {
   dropped: Dropped | null;
   /** What it was too close to, and how close (Jaccard of character trigrams). */
   near?: { text: string; similarity: number };
-  /** For other_label: what the run without it predicted. */
+  /** For other_label and low_confidence: what the run without it predicted. */
   predicted?: { label: string; score: number };
 }
 
@@ -100,13 +100,11 @@ async function augment(hooks: AugmentHooks, c: RunContext, base: TrainResult, op
     survivors.map((x) => x.text!),
     { topK: 1 },
   );
-  survivors.forEach((x, i) => {
-    const top = predictions[i]!.top[0];
-    if (top && !x.labels.includes(top.label) && top.score >= a.reject_confidence) {
-      x.dropped = "other_label";
-      x.predicted = { label: top.label, score: top.score };
-    }
-  });
+  judge(
+    survivors,
+    predictions.map((p) => p.top[0]),
+    a,
+  );
 
   const keptExamples = candidates.filter((x) => x.dropped === null);
   const files = { generated: join(dir, "generated.jsonl"), kept: join(dir, "kept.jsonl"), provenance: join(dir, "provenance.json") };
@@ -119,7 +117,7 @@ async function augment(hooks: AugmentHooks, c: RunContext, base: TrainResult, op
     prompts: a.prompts,
     sampling: { temperature: a.temperature, top_p: a.top_p, max_new_tokens: a.max_new_tokens, seed: a.seed, chunk: a.chunk, batch_size: a.batch_size },
     asked: { paraphrases: a.paraphrases, per_label: a.per_label, examples_in_prompt: a.examples_in_prompt },
-    filters: { near_duplicate: a.near_duplicate, reject_confidence: a.reject_confidence, judged_by: c.run.id },
+    filters: { near_duplicate: a.near_duplicate, reject_confidence: a.reject_confidence, min_confidence: a.min_confidence, judged_by: c.run.id },
     data_hash: c.run.data_hash,
     prompts_sha256: sha256(JSON.stringify(prompts)),
     counts,
@@ -149,11 +147,22 @@ async function augment(hooks: AugmentHooks, c: RunContext, base: TrainResult, op
       });
     }
   }
-  const summary = decide(a.keep, metric, original, augmented, hooks, counts, candidates, files, {
-    model: a.model,
-    seconds,
-    examples_per_second: prompts.length / Math.max(1e-3, seconds),
-  });
+  const summary = decide(
+    a.keep,
+    metric,
+    original,
+    augmented,
+    hooks,
+    counts,
+    candidates,
+    files,
+    {
+      model: a.model,
+      seconds,
+      examples_per_second: prompts.length / Math.max(1e-3, seconds),
+    },
+    { near_duplicate: a.near_duplicate, reject_confidence: a.reject_confidence, min_confidence: a.min_confidence },
+  );
   writeFileAtomic(join(c.paths.report, "augment.md"), renderAugment(summary));
   writeJsonAtomic(join(c.paths.report, "augment.json"), summary);
   if (augmented) {
@@ -200,6 +209,24 @@ function childOpts(opts: TrainOptions): TrainOptions {
   return { store: opts.store, onUpdate: opts.onUpdate, signal: opts.signal, env: opts.env, evaluateTest: opts.evaluateTest };
 }
 
+/** The screen by the run trained without them, on the examples that passed the text filters: one
+ * confidently read as another label is dropped (other_label); with min_confidence > 0, so is one
+ * whose own label the run does not rank first with that probability (low_confidence). */
+export function judge(
+  survivors: Pick<Candidate, "labels" | "dropped" | "predicted">[],
+  tops: ({ label: string; score: number } | undefined)[],
+  a: Pick<ResolvedAugment, "reject_confidence" | "min_confidence">,
+): void {
+  survivors.forEach((x, i) => {
+    const top = tops[i];
+    if (!top) return;
+    const own = x.labels.includes(top.label);
+    if (!own && top.score >= a.reject_confidence) x.dropped = "other_label";
+    else if (a.min_confidence > 0 && !(own && top.score >= a.min_confidence)) x.dropped = "low_confidence";
+    if (x.dropped) x.predicted = { label: top.label, score: top.score };
+  });
+}
+
 const lines = (rows: unknown[]) => rows.map((r) => `${JSON.stringify(r)}\n`).join("");
 
 function countOf(candidates: Candidate[]): AugmentCounts {
@@ -211,6 +238,7 @@ function countOf(candidates: Candidate[]): AugmentCounts {
     duplicate_of_train: n("duplicate_of_train"),
     duplicate_of_generated: n("duplicate_of_generated"),
     other_label: n("other_label"),
+    low_confidence: n("low_confidence"),
     kept: n(null),
   };
 }
@@ -225,6 +253,7 @@ function decide(
   candidates: Candidate[],
   files: AugmentSummary["files"],
   generation: AugmentSummary["generation"],
+  filters: AugmentSummary["filters"],
 ): AugmentSummary {
   const aug = augmented ? { run: augmented.run.id, validation: hooks.score(augmented.validation, metric), test: hooks.score(augmented.test, metric) } : null;
   const lower = metric === "loss";
@@ -243,7 +272,18 @@ function decide(
     asked: candidates.filter((x) => x.kind === k).length,
     kept: candidates.filter((x) => x.kind === k && x.dropped === null).length,
   });
-  return { kept, reason, metric, original, augmented: aug, counts, by_kind: { paraphrase: byKind("paraphrase"), new: byKind("new") }, generation, files };
+  return {
+    kept,
+    reason,
+    metric,
+    original,
+    augmented: aug,
+    counts,
+    by_kind: { paraphrase: byKind("paraphrase"), new: byKind("new") },
+    generation,
+    files,
+    filters,
+  };
 }
 
 const fmt = (x: number | null) => (x === null ? "-" : x.toFixed(4));
@@ -272,6 +312,7 @@ export function renderAugment(s: AugmentSummary): string {
     `| the same as a training example | ${c.duplicate_of_train} |`,
     `| the same as another generated example | ${c.duplicate_of_generated} |`,
     `| confidently another label for the original run | ${c.other_label} |`,
+    ...(s.filters?.min_confidence ? [`| own label not ranked first with ${s.filters.min_confidence} or more by the original run | ${c.low_confidence} |`] : []),
     `| **kept** | **${c.kept}** (rewrites ${s.by_kind.paraphrase.kept} of ${s.by_kind.paraphrase.asked}, new ${s.by_kind.new.kept} of ${s.by_kind.new.asked}) |`,
     "",
     `Every generated example, with its prompt and why it was dropped: ${s.files.generated}; the writer, prompts and seed: ${s.files.provenance}.`,

@@ -13,6 +13,8 @@ export interface AugmentCounts {
   duplicate_of_generated: number;
   /** The run trained without them assigned them confidently to another label. */
   other_label: number;
+  /** The run trained without them did not rank their own label first with augment.min_confidence. */
+  low_confidence: number;
   kept: number;
 }
 
@@ -26,6 +28,8 @@ export interface AugmentSummary {
   counts: AugmentCounts;
   by_kind: Record<"paraphrase" | "new", { asked: number; kept: number }>;
   generation: { model: string; seconds: number; examples_per_second: number };
+  /** The screen's thresholds (augment.near_duplicate, reject_confidence, min_confidence). */
+  filters: { near_duplicate: number; reject_confidence: number; min_confidence: number };
   /** Files in the original run's augment/ folder. */
   files: { generated: string; kept: string; provenance: string };
 }

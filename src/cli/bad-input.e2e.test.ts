@@ -79,6 +79,7 @@ const FIELDS: Case[] = [
   field("fewshot.head_init", "zeros", /expected one of/),
   field("augment.near_duplicate", "0", /too small|>/),
   field("augment.reject_confidence", "1.5", /too big|<=/),
+  field("augment.min_confidence", "-0.1", /too small|>=/),
   field("augment.paraphrases", "-1", /too small|>=/),
   field("augment.keep", "maybe", /expected one of/),
   field("augment.chunk", "0", /too small|>/),

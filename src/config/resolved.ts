@@ -136,6 +136,8 @@ export const ResolvedAugment = strict({
   seed: int,
   near_duplicate: num,
   reject_confidence: num,
+  /** Absent in runs made before it: 0 (off). */
+  min_confidence: num.default(0),
   keep: z.enum(["if_better", "always"]),
 });
 export type ResolvedAugment = z.infer<typeof ResolvedAugment>;

@@ -275,6 +275,10 @@ export const AugmentConfig = strict({
   /** A generated example that the run trained without it assigns to another label with at least
    * this probability is dropped. */
   reject_confidence: z.number().gt(0).max(1).default(0.9),
+  /** A generated example is kept only if that same run ranks its own label first with at least
+   * this probability: the consistency filter of LAMBADA (Anaby-Tavor et al. 2020), which keeps the
+   * examples the classifier already reads as meant, for a weak writer; 0 turns it off. */
+  min_confidence: z.number().min(0).max(1).default(0),
   /** if_better: the augmented run is kept only when its validation score beats the run without
    * (both measured); always: it is kept either way (the report still shows both). */
   keep: z.enum(["if_better", "always"]).default("if_better"),
