@@ -8,7 +8,7 @@ const ex = (text: string, label: string, line: number): Example => ({ text, labe
 const TRAIN = [ex("where is my parcel", "shipping", 1), ex("refund me\nplease", "refund", 2), ex("parcel late", "shipping", 3)];
 
 test("prompts: paraphrases per example in data order, then new examples per label, each with its own draw", () => {
-  const a = { ...AugmentConfig.parse({ paraphrases: 2, per_label: 3, examples_in_prompt: 2 }), enabled: true };
+  const a = { ...AugmentConfig.parse({ paraphrases: 2, per_label: 3, examples_in_prompt: 2, batch_size: 32 }), batch_size: 32, enabled: true };
   const name = (l: string) => l.replace("_", " ");
   const prompts = augmentPrompts(TRAIN, ["refund", "shipping"], a, (l) => `${l} (described)`, name);
   assert.equal(prompts.length, 3 * 2 + 2 * 3);

@@ -59,7 +59,14 @@ export const classifierConfig: Omit<TaskConfigHooks, "check"> = {
   defaultMaxLength: 128,
   defaultLr: (hidden) => (hidden <= 384 ? 1e-4 : hidden <= 768 ? 5e-5 : 2e-5),
   selection: { allowed: ["accuracy", "macro_f1", "micro_f1", "weighted_f1", "loss"], auto: (c) => (c.data.multi_label ? "micro_f1" : "accuracy") },
-  section: (c, { baseDir }) => ({ fewshot: resolveFewShot(c, baseDir), augment: { ...c.augment, model: writerRef(c.augment.model, baseDir) } }),
+  section: (c, { baseDir, device }) => ({
+    fewshot: resolveFewShot(c, baseDir),
+    augment: {
+      ...c.augment,
+      model: writerRef(c.augment.model, baseDir),
+      batch_size: c.augment.batch_size === "auto" ? (device === "cuda" ? 256 : 32) : c.augment.batch_size,
+    },
+  }),
 };
 
 /** augment.model as resolved: a catalog name as it is, a folder as an absolute path, else a run. */

@@ -85,6 +85,9 @@ test("resolution fills every auto setting and makes paths absolute", () => {
   // compile: auto = on a GPU (launch-bound steps), off on the CPU; an explicit value stands.
   assert.equal(cfg.train.compile, false);
   assert.equal(gpu.train.compile, true);
+  // augment.batch_size: auto = 32 prompts per generation batch on the CPU, 256 on a GPU.
+  assert.equal(cfg.augment?.batch_size, 32);
+  assert.equal(gpu.augment?.batch_size, 256);
   assert.equal(
     resolveConfig(loadConfig(null, ["train.compile=false"], { data: { train: join(dir, "t.jsonl") }, model: { path: tinyModel() } }), {
       ...machine,
