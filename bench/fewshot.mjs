@@ -9,10 +9,10 @@
 //   node bench/fewshot.mjs render -> the "fewshot" section of docs/benchmarks.md
 // The peer installs into bench/.peers (the benchmark's environment; the engine's is untouched).
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, hostname, totalmem } from "node:os";
 import { join } from "node:path";
-import { root, sh, writeDocSection } from "./lib.mjs";
+import { root, sh, trainResumable, writeDocSection, writeWhole } from "./lib.mjs";
 
 const results = join(root, "bench", "results");
 const [mode = "render", ...rest] = process.argv.slice(2);
@@ -47,13 +47,6 @@ const PEER_PACKAGES = [
   "narwhals",
 ];
 
-/** Several benchmark processes at once (bench/gpu/fewshot.sh SPLIT=1) write the same data files:
- * each writes its own temporary file and renames it, so no run ever reads a half-written one. */
-function writeWhole(file, text) {
-  writeFileSync(`${file}.tmp-${process.pid}`, text);
-  renameSync(`${file}.tmp-${process.pid}`, file);
-}
-
 /** A DNNC split (seq.in + label, one example per line) as JSONL, in bench/out. */
 function jsonl(dataset, split) {
   const dir = join(data, dataset, "dnnc_format", split);
@@ -66,49 +59,16 @@ function jsonl(dataset, split) {
   return { file, count: rows.length };
 }
 
-/** The time of the latest write under a folder (ms). */
-function lastWrite(dir) {
-  let t = statSync(dir).mtimeMs;
-  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true }))
-    if (e.isFile()) t = Math.max(t, statSync(join(e.parentPath ?? e.path, e.name)).mtimeMs);
-  return t;
-}
-
 /** `hone train` of the benchmark config with these settings: its result line, wall time and store.
  * Without a key, in a fresh store. With a key (augmentation: long on any machine), in a store of
- * that name that outlives the process: a benchmark stopped by a device call's time limit goes on
- * with `hone train --resume` of its run in the next call (what Hone promises a user), and the
- * wall time is the sum of the attempts (each attempt's, in attempts.json). */
+ * that name that outlives the process, resumed if an earlier attempt was stopped (lib.mjs). */
 function trainHone(sets, key) {
-  const store = join(root, "bench", "out", key ? `store-fewshot-${key}` : `store-fewshot-${process.pid}`);
-  const attemptsFile = join(store, "attempts.json");
-  const attempts = key && existsSync(attemptsFile) ? JSON.parse(readFileSync(attemptsFile, "utf8")) : [];
-  const hone = [join(root, "bin", "hone"), "--store", store];
-  let parent = null;
-  if (key && existsSync(store)) {
-    const listed = sh(process.execPath, [...hone, "runs", "list", "--json"], { stdio: ["ignore", "pipe", "inherit"] });
-    parent = JSON.parse(listed.stdout).find((r) => r.name === "fewshot") ?? null;
-  }
-  if (!parent) rmSync(store, { recursive: true, force: true });
-  mkdirSync(store, { recursive: true });
-  if (parent) process.stderr.write(`== resuming run ${parent.id} (${parent.status}) of an earlier attempt\n`);
-  const args = parent
-    ? [...hone, "train", "--resume", parent.id, "--json"]
-    : [...hone, "train", join(root, "bench", "configs", "fewshot.yaml"), "--json", ...[...sets, ...extraSets].flatMap((s) => ["--set", s])];
-  // The attempt is on record before it starts. A killed attempt never wrote its end: it ended
-  // when the run last wrote anything in the store (its logs and checkpoints are written as it goes).
-  // (or when the next attempt started, if that came first).
-  const started = new Date().toISOString();
-  const last = existsSync(store) ? lastWrite(store) : Date.now();
-  const earlier = attempts.map((a, i) => ({
-    ...a,
-    seconds: a.seconds ?? (Math.min(last, Date.parse(attempts[i + 1]?.started ?? started)) - Date.parse(a.started)) / 1000,
-  }));
-  if (key) writeWhole(attemptsFile, JSON.stringify([...earlier, { started, seconds: null }]));
-  const r = sh(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
-  if (key) writeWhole(attemptsFile, JSON.stringify([...earlier, { started, seconds: r.wall }]));
-  const all = key ? JSON.parse(readFileSync(attemptsFile, "utf8")) : [{ seconds: r.wall }];
-  return { result: JSON.parse(r.stdout.trim().split("\n").at(-1)), wall: all.reduce((t, a) => t + a.seconds, 0), attempts: all.length, store };
+  const args = [join(root, "bench", "configs", "fewshot.yaml"), ...[...sets, ...extraSets].flatMap((s) => ["--set", s])];
+  if (key) return trainResumable(join(root, "bench", "out", `store-fewshot-${key}`), args, "fewshot");
+  const store = join(root, "bench", "out", `store-fewshot-${process.pid}`);
+  rmSync(store, { recursive: true, force: true });
+  const r = sh(process.execPath, [join(root, "bin", "hone"), "--store", store, "train", ...args, "--json"], { stdio: ["ignore", "pipe", "inherit"] });
+  return { result: JSON.parse(r.stdout.trim().split("\n").at(-1)), wall: r.wall, attempts: 1, store };
 }
 
 function hone(method, train, test, seed, threads) {
@@ -261,7 +221,8 @@ async function run() {
                 ? augmented(dataset, k, train.file, test.file, seed, threads)
                 : hone(method, train.file, test.file, seed, threads);
           process.stderr.write(`   accuracy ${(r.accuracy * 100).toFixed(2)}%, ${r.wall_s.toFixed(1)} s\n`);
-          runs.push({ method, seed, ...r, ...(gpu ? { gpu } : {}) });
+          // The encoder's vocabulary rows: all of them, or only the data sets' (bench/gpu/pack_minilm.py).
+          runs.push({ method, seed, ...r, ...(gpu ? { gpu } : {}), model_rows: process.env.BENCH_MODEL_ROWS ?? "all" });
           save();
         }
       process.stderr.write(`wrote ${file}\n`);
@@ -322,6 +283,7 @@ function render() {
     );
   }
   const aug = [];
+  const zeroed = [];
   /** Per (data set, shots, machine): the seeds' runs, for the summary rows. */
   const groups = new Map();
   for (const f of files) {
@@ -335,6 +297,8 @@ function render() {
       const a = x.augment;
       const pct = (v) => (v === null || v === undefined ? "-" : (v * 100).toFixed(2));
       if (x.note) notes.push(`${r.dataset} ${r.shots}-shot augmentation, seed ${x.seed}: ${x.note}`);
+      // Runs before model_rows was recorded: on a GPU, the packed encoder had the data sets' rows only.
+      if ((x.model_rows ?? (x.gpu ? "data sets' only" : "all")) !== "all") zeroed.push(`${r.dataset} ${r.shots}-shot seed ${x.seed}`);
       aug.push(
         `| ${r.dataset} | ${r.shots} | ${x.seed} | ${pct(a.original.validation)} / ${pct(a.augmented?.validation)} | ${pct(a.original.test)} / ${pct(a.augmented?.test)} | ${a.augmented ? ((a.augmented.test - a.original.test) * 100).toFixed(2) : "-"} | ${a.counts.asked} / ${a.counts.asked - a.counts.kept} / ${a.counts.kept} | ${a.kept} | ${a.generation.seconds.toFixed(0)} s (${a.generation.examples_per_second.toFixed(1)}/s) | ${x.wall_s.toFixed(0)} | ${machine} |`,
       );
@@ -383,6 +347,10 @@ function render() {
       "| data | shots | seed | validation acc, off / on | test acc, off / on | test change (points) | asked / dropped / kept | run kept | generation | wall (s) | machine |",
       "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|",
       ...aug,
+    );
+  if (zeroed.length)
+    notes.push(
+      `Augmentation runs ${zeroed.join(", ")}: the encoder carried to the device had only the vocabulary rows the data sets' texts use (bench/gpu/pack_minilm.py), so a generated example's other word pieces read as zero vectors, in its screening and in its training; these rows may understate what the generated examples can add (the CPU rows had every row, and \`bash bench/gpu/fewshot.sh pack-writer\` now carries the whole encoder)`,
     );
   lines.push("", ...notes.map((n) => `- ${n}`), "<!-- fewshot:end -->");
   writeDocSection("fewshot", lines.join("\n"));

@@ -9,7 +9,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { basename, join, resolve } from "node:path";
-import { loadResults, root, saveResult, writeDocSection } from "./lib.mjs";
+import { clincFullSettings, loadResults, root, saveResult, writeDocSection } from "./lib.mjs";
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {
@@ -44,21 +44,7 @@ const DATASETS = {
   clinc150: {
     title: "CLINC150 (in-scope), domain (10) -> intent (150)",
     flatBaseline: true,
-    set: (d) => [
-      `data.train={path: ${d}/clinc150/data_full.json, pointer: /train}`,
-      `data.validation={path: ${d}/clinc150/data_full.json, pointer: /val}`,
-      `data.test={path: ${d}/clinc150/data_full.json, pointer: /test}`,
-      'data.text="0"',
-      'data.label="1"',
-      "data.max_length=64",
-      `hierarchy.taxonomy=${d}/clinc150/domains.json`,
-      "train.epochs=5",
-      "train.batch_size=32",
-      "train.lr=2e-4",
-      "train.warmup_ratio=0.06",
-      "train.weight_decay=0.01",
-      "train.seed=42",
-    ],
+    set: (d) => [...clincFullSettings(d), `hierarchy.taxonomy=${d}/clinc150/domains.json`],
   },
   wos: {
     title: "WOS 1k sample (640 / 160 / 200), domain (7) -> area (134 in the taxonomy)",

@@ -1,7 +1,7 @@
 // What the benchmark scripts share: running a command with its wall time, and writing a section
 // of docs/benchmarks.md (between its <!-- name:start --> and <!-- name:end --> markers).
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, hostname, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -55,3 +55,69 @@ export function loadResults(re) {
     .sort()
     .map((file) => ({ file, ...JSON.parse(readFileSync(join(resultsDir, file), "utf8")) }));
 }
+
+/** The time of the latest write under a folder (ms). */
+function lastWrite(dir) {
+  let t = statSync(dir).mtimeMs;
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true }))
+    if (e.isFile()) t = Math.max(t, statSync(join(e.parentPath ?? e.path, e.name)).mtimeMs);
+  return t;
+}
+
+/** Write a file whole: a temporary file renamed into place (several benchmark processes at once). */
+export function writeWhole(file, text) {
+  writeFileSync(`${file}.tmp-${process.pid}`, text);
+  renameSync(`${file}.tmp-${process.pid}`, file);
+}
+
+/**
+ * `hone train <args>` in a store that outlives the process: a benchmark stopped part-way (a device
+ * call's time limit, like a kill -9) goes on with `hone train --resume` of its run named `name` at
+ * the next invocation, as Hone promises a user. Wall time is the sum of the attempts
+ * (store/attempts.json); a killed attempt ended when the run last wrote anything in the store (its
+ * logs and checkpoints are written as it goes), or when the next one started if that came first.
+ * Returns the result line, the wall time, the number of attempts and the store.
+ */
+export function trainResumable(store, args, name) {
+  const hone = [join(root, "bin", "hone"), "--store", store];
+  const attemptsFile = join(store, "attempts.json");
+  let parent = null;
+  if (existsSync(store)) {
+    const listed = sh(process.execPath, [...hone, "runs", "list", "--json"], { stdio: ["ignore", "pipe", "inherit"] });
+    parent = JSON.parse(listed.stdout).find((r) => r.name === name) ?? null;
+  }
+  const attempts = parent && existsSync(attemptsFile) ? JSON.parse(readFileSync(attemptsFile, "utf8")) : [];
+  if (!parent) rmSync(store, { recursive: true, force: true });
+  mkdirSync(store, { recursive: true });
+  if (parent) process.stderr.write(`== resuming run ${parent.id} (${parent.status}) of an earlier attempt\n`);
+  const started = new Date().toISOString();
+  const last = lastWrite(store);
+  const earlier = attempts.map((a, i) => ({
+    ...a,
+    seconds: a.seconds ?? (Math.min(last, Date.parse(attempts[i + 1]?.started ?? started)) - Date.parse(a.started)) / 1000,
+  }));
+  writeWhole(attemptsFile, JSON.stringify([...earlier, { started, seconds: null }]));
+  const r = sh(process.execPath, parent ? [...hone, "train", "--resume", parent.id, "--json"] : [...hone, "train", ...args, "--json"], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const all = [...earlier, { started, seconds: r.wall }];
+  writeWhole(attemptsFile, JSON.stringify(all));
+  return { result: JSON.parse(r.stdout.trim().split("\n").at(-1)), wall: all.reduce((t, a) => t + a.seconds, 0), attempts: all.length, store };
+}
+
+/** CLINC150's official split (data_full.json under `data`) and the training settings of every
+ * full-data CLINC150 table (bench/configs/clinc150.yaml, bench/hierarchy.mjs, bench/augment.mjs). */
+export const clincFullSettings = (data) => [
+  `data.train={path: ${data}/clinc150/data_full.json, pointer: /train}`,
+  `data.validation={path: ${data}/clinc150/data_full.json, pointer: /val}`,
+  `data.test={path: ${data}/clinc150/data_full.json, pointer: /test}`,
+  'data.text="0"',
+  'data.label="1"',
+  "data.max_length=64",
+  "train.epochs=5",
+  "train.batch_size=32",
+  "train.lr=2e-4",
+  "train.warmup_ratio=0.06",
+  "train.weight_decay=0.01",
+  "train.seed=42",
+];

@@ -21,6 +21,7 @@ const node = (args) => {
 
 const RENDERED = [
   ["fewshot", ["bench/fewshot.mjs", "render"]],
+  ["augment-full", ["bench/augment.mjs", "render"]],
   ["token", ["bench/token.mjs", "render"]],
   ["qa", ["bench/qa.mjs", "render"]],
   // The runs the GPU table compares, in the order it shows them.

@@ -14,6 +14,7 @@ if [[ ${1:-} == pack ]]; then
     sort -u $D/$ds/dnnc_format/train_5/label | tr '_A-Z' ' a-z' > $T/$ds-labels.seq.in
     cp -r $D/$ds/dnnc_format $T/fsd/data/$ds/ && rm -rf $T/fsd/data/$ds/dnnc_format/oos
   done
+  cp $D/clinc150/data_full.json $D/clinc150/domains.json $T/fsd/data/clinc150/ # bench/augment.mjs
   .venv/bin/python bench/gpu/pack_minilm.py "${HONE_MODELS:-$HOME/.cache/hone/models}/all-minilm-l6-v2" $T/fsd/models/all-minilm-l6-v2 \
     $D/clinc150/dnnc_format/*/seq.in $D/banking77/dnnc_format/*/seq.in $T/*-labels.seq.in
   tar -cJf .carry/fewshot-data.tar.xz -C $T/fsd models data
@@ -36,6 +37,11 @@ if [[ ${1:-} == pack-writer ]]; then
   mv $T/part-00 .carry/writer-1/gguf.part-00 && mv $T/part-01 .carry/writer-2/gguf.part-01
   cp $T/gguf-*.whl $M/tokenizer.json $M/tokenizer_config.json $M/chat_template.jinja $M/generation_config.json $M/config.json .carry/writer-2/
   .venv/bin/python bench/gpu/writer_hash.py $M > .carry/writer-2/weights.sha256
+  # The encoder with every vocabulary row (fewshot-data's zeroes the rows the data sets never use,
+  # and a generated example may use them): one more call of its own.
+  rm -rf .carry/minilm-full && mkdir -p .carry/minilm-full $T/m
+  .venv/bin/python bench/gpu/pack_minilm.py "${HONE_MODELS:-$HOME/.cache/hone/models}/all-minilm-l6-v2" $T/m/all-minilm-l6-v2
+  tar -cJf .carry/minilm-full/model.tar.xz -C $T/m all-minilm-l6-v2
   rm -rf $T
   du -sh .carry/writer-*
   exit 0
@@ -50,10 +56,18 @@ if [[ ! -x $R/rt/hone/node ]]; then
   tar -xJf .carry/fewshot-data.tar.xz -C $R/bench
   python3 bench/gpu/unpack_minilm.py $R/bench/models/all-minilm-l6-v2
 fi
+# The encoder with every row, when carried (pack-writer): over the one fewshot-data brought.
+if [[ -f .carry/minilm-full/model.tar.xz ]]; then
+  tar -xJf .carry/minilm-full/model.tar.xz -C $R/bench/models
+  python3 bench/gpu/unpack_minilm.py $R/bench/models/all-minilm-l6-v2
+  touch $R/bench/models/all-minilm-l6-v2/ALL_ROWS
+fi
 mkdir -p $R/writer && for d in .carry/writer-1 .carry/writer-2; do [[ -d $d ]] && cp $d/* $R/writer/; done
 [[ ${PLAN:-} == none ]] && { ls -la $R/writer; exit 0; }
 rm -rf dist node_modules && cp -r $R/rt/hone/dist $R/rt/hone/node_modules .
-export PATH=$PWD/$R/rt/hone:$PATH HONE_PYTHON=$(command -v python3) HONE_MODELS=$PWD/$R/bench/models BENCH_DATA=$PWD/$R/bench/data PYTHONUNBUFFERED=1
+# Recorded with every run: whether the encoder had all its vocabulary rows or the data sets' only.
+BENCH_MODEL_ROWS=$([[ -f $R/bench/models/all-minilm-l6-v2/ALL_ROWS ]] && echo all || echo "data sets' only")
+export BENCH_MODEL_ROWS PATH=$PWD/$R/rt/hone:$PATH HONE_PYTHON=$(command -v python3) HONE_MODELS=$PWD/$R/bench/models BENCH_DATA=$PWD/$R/bench/data PYTHONUNBUFFERED=1
 W=$HONE_MODELS/smollm2-135m-instruct
 if [[ ! -f $W/config.json && -f $R/writer/gguf.part-00 && -f $R/writer/gguf.part-01 ]]; then
   cat $R/writer/gguf.part-0? > $R/writer/model.gguf
@@ -80,6 +94,14 @@ export BENCH_PEER_WHEELS=$PWD/.carry/peers BENCH_PEER_PACKAGES="setfit==1.2.0 da
 # run's JSON is written as it ends, so what finished before LIMIT seconds comes back.
 # SPLIT=1: every plan item of every data set in its own process, all at once (seeds side by side:
 # accuracy is unaffected, wall times are those of processes sharing the machine).
+# FULL="flat hierarchical": bench/augment.mjs's jobs (augmentation on the whole CLINC150 training
+# set), each in its own process beside the plans; FULL_SET="k=v ...": more settings for them.
+export BENCH_GPU=${GPU^^}
+full_pids=()
+for j in ${FULL:-}; do
+  node bench/augment.mjs run $j --tag $GPU-$j $(for s in ${FULL_SET:-}; do echo --set $s; done) > $R/full-$j.log 2>&1 &
+  full_pids+=($!)
+done
 # Installed once here: runs side by side would otherwise all install it into the same folder.
 [[ -d bench/.peers/setfit ]] || python3 -m pip install -q --no-deps --target bench/.peers --no-index --find-links $BENCH_PEER_WHEELS $BENCH_PEER_PACKAGES
 pids=()
@@ -87,6 +109,7 @@ for ds in clinc150 banking77; do
   plan_of=PLAN_$ds # PLAN_clinc150=... for one data set's own plan
   if [[ ${SPLIT:-0} == 1 ]]; then
     for p in ${!plan_of:-${PLAN:-5:0,1,2 10:0,1,2}}; do
+      [[ $p == - ]] && continue # PLAN=-: no few-shot plan (FULL's jobs only)
       IFS=: read -r k seeds m <<< "$p"
       node bench/fewshot.mjs run --datasets $ds --shots "$k" --seeds "$seeds" --methods "${m:-$methods}" --tag $GPU-s${seeds//,/_}${m:+-${m//,/_}} > $R/$ds-$k-${seeds//,/_}${m:+-${m//,/_}}.log 2>&1 &
       pids+=($!)
@@ -94,18 +117,21 @@ for ds in clinc150 banking77; do
     continue
   fi
   (for p in ${!plan_of:-${PLAN:-5:0,1,2 10:0,1,2}}; do
+    [[ $p == - ]] && continue # PLAN=-: no few-shot plan (FULL's jobs only)
     IFS=: read -r k seeds m <<< "$p"
     node bench/fewshot.mjs run --datasets $ds --shots "$k" --seeds "$seeds" --methods "${m:-$methods}" --tag $GPU || true
   done) > $R/$ds.log 2>&1 &
   pids+=($!)
 done
+pids+=("${full_pids[@]}")
 alive() { for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && return 0; done; return 1; }
 end=$((SECONDS + ${LIMIT:-520}))
 while alive && ((SECONDS < end)); do sleep 5; done
 # Stopped at the limit like a kill -9: a run of a named store (augmentation) resumes in the next call.
 pkill -9 -f "bench/fewshot.mjs" || true
+pkill -9 -f "bench/augment.mjs" || true
 pkill -9 -f "bin/hone" || true
 pkill -9 -f "hone_engine" || true
 tail -n 40 $R/*.log
 # One archive: a call brings back at most 8 files.
-tar -cJf "$OUT/fewshot-results.tar.xz" bench/results/fewshot-*-$GPU*.json $R/*.log || true
+tar -cJf "$OUT/fewshot-results.tar.xz" $(ls bench/results/fewshot-*-$GPU*.json bench/results/augment-full-$GPU*.json 2>/dev/null) $R/*.log || true

@@ -2,8 +2,10 @@
 rows of the word-embedding table that no text of the benchmark data ever uses are zeroed (they
 are never looked up, so training and predictions on that data do not change) and the weights are
 stored as fp16 (a rounding: every row of a benchmark table uses the same packed weights).
-bench/gpu/unpack_minilm.py turns them back into fp32 on the device.
-    python bench/gpu/pack_minilm.py <model dir> <out dir> <texts file>...
+bench/gpu/unpack_minilm.py turns them back into fp32 on the device. Without texts files every row
+is kept: for text no one knows in advance (augmentation's generated examples, whose words a zeroed
+row would silently turn into zero vectors).
+    python bench/gpu/pack_minilm.py <model dir> <out dir> [<texts file>...]
 """
 
 import csv
@@ -42,9 +44,11 @@ state = load_file(str(src / "model.safetensors"))
 key = next(k for k in state if k.endswith("word_embeddings.weight"))
 mask = torch.zeros(state[key].shape[0], dtype=torch.bool)
 mask[list(used)] = True
+if not files:
+    mask[:] = True
 state[key][~mask] = 0
 save_file({k: v.to(torch.float16).contiguous() for k, v in state.items()}, str(dst / "model.safetensors"))
 for p in src.iterdir():
     if p.name != "model.safetensors":
         (shutil.copytree if p.is_dir() else shutil.copy)(p, dst / p.name)
-print(f"{len(used)} of {mask.numel()} vocabulary rows used by {len(texts)} texts")
+print(f"{int(mask.sum())} of {mask.numel()} vocabulary rows kept ({len(texts)} texts)")
