@@ -4,7 +4,7 @@
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { ResolvedAugment, ResolvedConfig } from "../config/resolved.js";
-import { runEngine } from "../engine/process.js";
+import { engineFailure, startEngine, type EngineResult } from "../engine/process.js";
 import { readSpecialTokens, ChatTemplate, modelTemplate } from "../generative/chat-template.js";
 import { lmEncoder } from "../generative/dataset.js";
 import { LmEncoder } from "../generative/encode.js";
@@ -148,7 +148,7 @@ export async function generateAll(
     const work = join(dir, `work-${c}`);
     let texts: string[];
     try {
-      texts = await generateChunk(g, part, a, c, runtime, work);
+      texts = await generateChunk(g, part, a, c, runtime, work, signal);
     } catch (e) {
       if (signal?.aborted) throw new HoneError("interrupted", "interrupted while generating examples; the finished chunks are kept");
       throw e;
@@ -167,7 +167,15 @@ export async function generateAll(
   return { texts: out, seconds };
 }
 
-async function generateChunk(g: Generator, prompts: string[], a: ResolvedAugment, chunk: number, runtime: RuntimeSpec, work: string): Promise<string[]> {
+async function generateChunk(
+  g: Generator,
+  prompts: string[],
+  a: ResolvedAugment,
+  chunk: number,
+  runtime: RuntimeSpec,
+  work: string,
+  signal?: AbortSignal,
+): Promise<string[]> {
   const ids = await g.encoder.encodeData(prompts);
   const shard = writeLmShard(
     join(work, "prompts"),
@@ -175,7 +183,9 @@ async function generateChunk(g: Generator, prompts: string[], a: ResolvedAugment
     ids.map((x) => ({ ids: x, mask: null })),
     null,
   );
-  const r = await runEngine({
+  // Ctrl-C stops the writer at once: a chunk is saved only whole, and a resume writes this one
+  // again with its own seed, so nothing is lost (finishing it could take minutes on a CPU).
+  const handle = startEngine({
     kind: "lm.generate",
     protocol_version: PROTOCOL_VERSION,
     model: g.spec,
@@ -189,6 +199,16 @@ async function generateChunk(g: Generator, prompts: string[], a: ResolvedAugment
     batch_size: a.batch_size,
     runtime: { ...runtime, compile: false },
   });
+  const stop = () => handle.kill();
+  if (signal?.aborted) stop();
+  signal?.addEventListener("abort", stop);
+  let r: EngineResult;
+  try {
+    r = await handle.result;
+  } finally {
+    signal?.removeEventListener("abort", stop);
+  }
+  if (r.exitCode !== 0) throw engineFailure(r);
   const ev = r.events.find((e): e is EventOf<"generations"> => e.type === "generations")!;
   const tokens = readU32(ev.tokens);
   const offsets = readU32(ev.offsets);
