@@ -13,6 +13,10 @@ def setup(rt: dict):
     """(device, autocast context) for a job's RuntimeSpec. bf16 autocast keeps fp32 master
     weights; fp32 on CPU, where bf16 matmuls are slow."""
     device = torch.device(rt["device"])
+    if device.type == "cuda":
+        from .testing import memory_history
+
+        memory_history.start()  # only with HONE_CUDA_MEMORY_HISTORY set (probes)
     if rt["threads"] is not None:
         torch.set_num_threads(rt["threads"])
     autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16) if rt["precision"] == "bf16" else nullcontext()
