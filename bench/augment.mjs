@@ -12,7 +12,7 @@
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
-import { clincFullSettings, root, saveResult, trainResumable, writeDocSection } from "./lib.mjs";
+import { clincFullSettings, root, saveResult, setsSuffix, trainResumable, writeDocSection } from "./lib.mjs";
 
 const [mode = "render", ...rest] = process.argv.slice(2);
 const sets = [];
@@ -26,9 +26,8 @@ for (let i = 0; i < rest.length; i++) {
 const data = process.env.BENCH_DATA ?? join(root, "..", "shared", "data");
 const results = join(root, "bench", "results");
 
-// The settings of bench/configs/clinc150.yaml and of bench/hierarchy.mjs's CLINC150 rows, so that
-// the run without generated examples is the one those tables show.
-const clinc = (d) => [...clincFullSettings(d), "augment.enabled=true"];
+// Each job has the settings of bench/configs/clinc150.yaml and of bench/hierarchy.mjs's CLINC150
+// rows (clincFullSettings), so that the run without generated examples is the one those tables show.
 const JOBS = {
   flat: { title: "flat classifier (task: classify)", set: ["task=classify"] },
   hierarchical: {
@@ -44,7 +43,7 @@ function testOf(store, id) {
 }
 
 function run() {
-  const file = `augment-full-${tag}${sets.length ? `-${sets.join("_").replace(/[^\w.=-]/g, "")}` : ""}.json`;
+  const file = `augment-full-${tag}${setsSuffix(sets)}.json`;
   const path = join(results, file);
   const record = existsSync(path)
     ? JSON.parse(readFileSync(path, "utf8"))
@@ -53,8 +52,9 @@ function run() {
     const job = JOBS[name];
     if (!job) throw new Error(`unknown job ${name}: ${Object.keys(JOBS).join(", ")}`);
     process.stderr.write(`== clinc150 full, ${job.title}, augmented\n`);
-    const store = join(root, "bench", "out", `store-augment-full-${name}${sets.length ? `-${sets.join("_").replace(/[^\w.=-]/g, "")}` : ""}`);
-    const args = ["--model", "all-minilm-l6-v2", ...["name=augment-full", ...clinc(data), ...job.set, ...sets].flatMap((s) => ["--set", s])];
+    const store = join(root, "bench", "out", `store-augment-full-${name}${setsSuffix(sets)}`);
+    const settings = ["name=augment-full", ...clincFullSettings(data), "augment.enabled=true", ...job.set, ...sets];
+    const args = ["--model", "all-minilm-l6-v2", ...settings.flatMap((s) => ["--set", s])];
     const { result, wall, attempts } = trainResumable(store, args, "augment-full");
     const a = result.augment;
     const config = JSON.parse(readFileSync(join(store, "runs", a.original.run, "config.json"), "utf8"));

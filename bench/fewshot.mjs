@@ -12,7 +12,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, hostname, totalmem } from "node:os";
 import { join } from "node:path";
-import { root, sh, trainResumable, writeDocSection, writeWhole } from "./lib.mjs";
+import { root, setsSuffix, sh, trainResumable, writeDocSection, writeWhole } from "./lib.mjs";
 
 const results = join(root, "bench", "results");
 const [mode = "render", ...rest] = process.argv.slice(2);
@@ -117,10 +117,7 @@ function augmented(dataset, k, train, test, seed, threads) {
     `augment.seed=${seed}`,
     ...(threads ? [`train.threads=${threads}`] : []),
   ];
-  const { result, wall, attempts, store } = trainHone(
-    sets,
-    `augment-${dataset}-${k}-${seed}${extraSets.length ? `-${extraSets.join("_").replace(/[^\w.=-]/g, "")}` : ""}`,
-  );
+  const { result, wall, attempts, store } = trainHone(sets, `augment-${dataset}-${k}-${seed}${setsSuffix(extraSets)}`);
   const a = result.augment;
   const config = JSON.parse(readFileSync(join(store, "runs", a.original.run, "config.json"), "utf8"));
   return {
@@ -233,6 +230,9 @@ async function run() {
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const spread = (xs) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
 
+/** A result file's CPU machine, as the tables name it. */
+const cpuMachine = (r) => `${r.machine.cpu.split(" ").slice(0, 4).join(" ")}, ${r.machine.threads === "all" ? r.machine.cpus : r.machine.threads} threads`;
+
 function render() {
   const key = (f) => f.replace(/-(\d+)-/, (_, k) => `-${k.padStart(3, "0")}-`);
   const files = readdirSync(results)
@@ -268,9 +268,7 @@ function render() {
       const acc = rs.map((x) => x.accuracy * 100);
       // Runs before the GPU was recorded per run: the file's tag says H200.
       const gpus = [...new Set(rs.map((x) => x.gpu ?? (f.includes("-h200") ? "H200" : null)))];
-      const machine = gpus[0]
-        ? gpus.map((g) => `1 × ${g}`).join(" / ")
-        : `${r.machine.cpu.split(" ").slice(0, 4).join(" ")}, ${r.machine.threads === "all" ? r.machine.cpus : r.machine.threads} threads`;
+      const machine = gpus[0] ? gpus.map((g) => `1 × ${g}`).join(" / ") : cpuMachine(r);
       lines.push(
         `| ${r.dataset} | ${r.shots} | ${NAMES[method]} | ${rs.length} | ${mean(acc).toFixed(2)}${rs.length > 1 ? ` ± ${spread(acc).toFixed(2)}` : ""} | ${mean(rs.map((x) => x.wall_s)).toFixed(0)} | ${machine} |`,
       );
@@ -289,9 +287,7 @@ function render() {
   for (const f of files) {
     const r = JSON.parse(readFileSync(join(results, f), "utf8"));
     for (const x of r.runs.filter((y) => y.method === "augment")) {
-      const machine = x.gpu
-        ? `1 × ${x.gpu}`
-        : `${r.machine.cpu.split(" ").slice(0, 4).join(" ")}, ${r.machine.threads === "all" ? r.machine.cpus : r.machine.threads} threads`;
+      const machine = x.gpu ? `1 × ${x.gpu}` : cpuMachine(r);
       const g = `${r.dataset}|${r.shots}|${machine}`;
       groups.set(g, [...(groups.get(g) ?? []), x]);
       const a = x.augment;

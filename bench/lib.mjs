@@ -121,3 +121,6 @@ export const clincFullSettings = (data) => [
   "train.weight_decay=0.01",
   "train.seed=42",
 ];
+
+/** "-k=v_k2=v2" for file and store names of runs given extra settings; "" without any. */
+export const setsSuffix = (sets) => (sets.length ? `-${sets.join("_").replace(/[^\w.=-]/g, "")}` : "");

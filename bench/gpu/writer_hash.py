@@ -5,6 +5,7 @@ python bench/gpu/writer_hash.py <model dir>"""
 import hashlib
 import sys
 
+import torch
 from safetensors import safe_open
 
 h = hashlib.sha256()
@@ -12,5 +13,5 @@ with safe_open(f"{sys.argv[1]}/model.safetensors", "pt") as f:
     for name in sorted(f.keys()):
         t = f.get_tensor(name).contiguous()
         h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
-        h.update(t.view(-1).view(dtype=__import__("torch").uint8).numpy().tobytes())
+        h.update(t.view(-1).view(dtype=torch.uint8).numpy().tobytes())
 print(h.hexdigest())
