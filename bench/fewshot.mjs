@@ -288,7 +288,9 @@ function render() {
     const r = JSON.parse(readFileSync(join(results, f), "utf8"));
     for (const x of r.runs.filter((y) => y.method === "augment")) {
       const machine = x.gpu ? `1 × ${x.gpu}` : cpuMachine(r);
-      const g = `${r.dataset}|${r.shots}|${machine}`;
+      // augment.min_confidence (the consistency filter; runs before it existed had none): its own rows.
+      const confidence = x.settings?.augment?.min_confidence ?? 0;
+      const g = `${r.dataset}|${r.shots}|${confidence}|${machine}`;
       groups.set(g, [...(groups.get(g) ?? []), x]);
       const a = x.augment;
       const pct = (v) => (v === null || v === undefined ? "-" : (v * 100).toFixed(2));
@@ -296,18 +298,18 @@ function render() {
       // Runs before model_rows was recorded: on a GPU, the packed encoder had the data sets' rows only.
       if ((x.model_rows ?? (x.gpu ? "data sets' only" : "all")) !== "all") zeroed.push(`${r.dataset} ${r.shots}-shot seed ${x.seed}`);
       aug.push(
-        `| ${r.dataset} | ${r.shots} | ${x.seed} | ${pct(a.original.validation)} / ${pct(a.augmented?.validation)} | ${pct(a.original.test)} / ${pct(a.augmented?.test)} | ${a.augmented ? ((a.augmented.test - a.original.test) * 100).toFixed(2) : "-"} | ${a.counts.asked} / ${a.counts.asked - a.counts.kept} / ${a.counts.kept} | ${a.kept} | ${a.generation.seconds.toFixed(0)} s (${a.generation.examples_per_second.toFixed(1)}/s) | ${x.wall_s.toFixed(0)} | ${machine} |`,
+        `| ${r.dataset} | ${r.shots} | ${confidence || "off"} | ${x.seed} | ${pct(a.original.validation)} / ${pct(a.augmented?.validation)} | ${pct(a.original.test)} / ${pct(a.augmented?.test)} | ${a.augmented ? ((a.augmented.test - a.original.test) * 100).toFixed(2) : "-"} | ${a.counts.asked} / ${a.counts.asked - a.counts.kept} / ${a.counts.kept} | ${a.kept} | ${a.generation.seconds.toFixed(0)} s (${a.generation.examples_per_second.toFixed(1)}/s) | ${x.wall_s.toFixed(0)} | ${machine} |`,
       );
     }
   }
   const summary = [...groups].map(([g, xs]) => {
-    const [dataset, shots, machine] = g.split("|");
+    const [dataset, shots, confidence, machine] = g.split("|");
     const both = xs.filter((x) => x.augment.augmented);
     const change = both.map((x) => (x.augment.augmented.test - x.augment.original.test) * 100);
     const vchange = both.map((x) => (x.augment.augmented.validation - x.augment.original.validation) * 100);
     const pm = (v, digits = 2) => `${mean(v).toFixed(digits)}${v.length > 1 ? ` ± ${spread(v).toFixed(digits)}` : ""}`;
     const kept = xs.filter((x) => x.augment.kept === "augmented").length;
-    return `| ${dataset} | ${shots} | ${xs.length} | ${pm(vchange)} | ${pm(change)} | ${mean(xs.map((x) => x.augment.counts.asked)).toFixed(0)} / ${pm(
+    return `| ${dataset} | ${shots} | ${Number(confidence) || "off"} | ${xs.length} | ${pm(vchange)} | ${pm(change)} | ${mean(xs.map((x) => x.augment.counts.asked)).toFixed(0)} / ${pm(
       xs.map((x) => x.augment.counts.kept),
       0,
     )} | ${kept} of ${xs.length} | ${pm(
@@ -324,10 +326,12 @@ function render() {
       "examples that passed the filters (leakage against validation and test, duplicates, the first run confidently disagreeing),",
       "both selected on k validation examples per intent (the first k of each intent in `valid`); the kept run is the one with the",
       "better validation accuracy. Test accuracy is shown for both (measured; not used to decide). Asked / dropped / kept: examples.",
-      "Wall: the whole command (both runs, the generation and the screening).",
+      "Wall: the whole command (both runs, the generation and the screening). Min confidence: `augment.min_confidence`, the",
+      "consistency filter (a generated example is kept only if the run without them gives its own label at least that",
+      "probability); off: 0, the default.",
       "",
-      "| data | shots | seeds | validation change (points) | test change (points) | asked / kept | augmented run kept | generation (s) | machine |",
-      "|---|---:|---:|---:|---:|---:|---|---:|---|",
+      "| data | shots | min confidence | seeds | validation change (points) | test change (points) | asked / kept | augmented run kept | generation (s) | machine |",
+      "|---|---:|---:|---:|---:|---:|---:|---|---:|---|",
       ...summary,
       "",
       (() => {
@@ -340,8 +344,8 @@ function render() {
       "",
       "Each run:",
       "",
-      "| data | shots | seed | validation acc, off / on | test acc, off / on | test change (points) | asked / dropped / kept | run kept | generation | wall (s) | machine |",
-      "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|",
+      "| data | shots | min confidence | seed | validation acc, off / on | test acc, off / on | test change (points) | asked / dropped / kept | run kept | generation | wall (s) | machine |",
+      "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|",
       ...aug,
     );
   if (zeroed.length)
