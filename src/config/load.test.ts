@@ -64,6 +64,22 @@ test("overrides are parsed as YAML values", () => {
   assert.throws(() => parseOverride("no-equals"), HoneError);
 });
 
+test("flags override the file setting by setting, --set overrides both, and `model: name` is short for its path", () => {
+  const dir = tempDir();
+  const file = join(dir, "hone.yaml");
+  writeFileSync(file, "model: all-minilm-l6-v2\ndata:\n  train: x.jsonl\ntrain:\n  epochs: 8\n  lr: 1.0e-4\n");
+  const plain = loadConfig(file).config;
+  assert.equal(plain.model.path, "all-minilm-l6-v2");
+  assert.equal(plain.model.pooling, "auto");
+  // `hone train hone.yaml --epochs 1 --model other`: the flags win, the file's train.lr stays.
+  const flagged = loadConfig(file, ["model.pooling=mean", "train.epochs=3"], { model: { path: "other" }, train: { epochs: 1 } }).config;
+  assert.equal(flagged.model.path, "other");
+  assert.equal(flagged.model.pooling, "mean");
+  assert.equal(flagged.train.epochs, 3);
+  assert.equal(flagged.train.lr, 1e-4);
+  assert.equal(loadConfig(file, [], { train: { epochs: 1 } }).config.train.epochs, 1);
+});
+
 test("resolution fills every auto setting and makes paths absolute", () => {
   const dir = tempDir();
   const cfg = resolveConfig(loadConfig(null, [], { data: { train: "train.jsonl" }, model: { path: tinyModel() } }), machine);

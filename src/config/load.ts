@@ -72,6 +72,17 @@ export function setPath(target: Record<string, unknown>, path: string[], value: 
   node[path[path.length - 1]!] = value;
 }
 
+const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** Deep merge of `source` into `target`: mappings key by key, anything else replaced. */
+function mergeInto(target: Record<string, unknown>, source: Record<string, unknown>): void {
+  for (const [key, value] of Object.entries(source)) {
+    const here = Object.hasOwn(target, key) ? target[key] : undefined;
+    if (isMapping(here) && isMapping(value)) mergeInto(here, value);
+    else target[key] = value;
+  }
+}
+
 const DATA_SOURCE_KEYS = ["path", "format", "pointer", "text", "label"];
 
 /** Keys allowed at a path, read off the fully defaulted config. */
@@ -121,7 +132,7 @@ export function zodIssues(error: z.ZodError, file?: string, lineOf?: (path: (str
 }
 
 export function loadConfig(file: string | null, overrides: string[] = [], base: Record<string, unknown> = {}): LoadedConfig {
-  let raw: Record<string, unknown> = structuredClone(base);
+  let raw: Record<string, unknown> = {};
   let lineOf: LoadedConfig["lineOf"] = () => undefined;
   let baseDir = process.cwd();
   if (file) {
@@ -156,7 +167,7 @@ export function loadConfig(file: string | null, overrides: string[] = [], base: 
     if (value !== null && (typeof value !== "object" || Array.isArray(value))) {
       throw new HoneError("config", `${file} must hold a mapping of settings`, [{ file, line: 1, message: "the top level is not a mapping" }]);
     }
-    raw = { ...raw, ...(value ?? {}) };
+    raw = value ?? {};
     lineOf = (path) => {
       for (let n = path.length; n > 0; n--) {
         const node = doc.getIn(path.slice(0, n), true);
@@ -171,6 +182,12 @@ export function loadConfig(file: string | null, overrides: string[] = [], base: 
       return undefined;
     };
   }
+  // `model: name` is short for `model: {path: name}`: written out, so that --model and
+  // --set model.* below change the one setting they name.
+  if (typeof raw.model === "string") raw.model = { path: raw.model };
+  // The flags (--model, --epochs, ...) over the file, setting by setting: `--epochs 1` replaces
+  // the file's train.epochs and keeps its train.lr. Then --set, in order.
+  mergeInto(raw, structuredClone(base));
   for (const text of overrides) {
     const { path, value } = parseOverride(text);
     setPath(raw, path, value);

@@ -457,7 +457,21 @@ export const UserConfig = strict({
   task: z.enum(TASK_NAMES).default("classify"),
   /** A name for the run; ids stay unique. */
   name: z.string().min(1).max(100).optional(),
-  model: ModelConfig.default(ModelConfig.parse({})),
+  /** The model's settings, or only its name or folder (`model: all-minilm-l6-v2`). */
+  model: z
+    .union(
+      [
+        z
+          .string()
+          .min(1)
+          .transform((path) => ModelConfig.parse({ path })),
+        ModelConfig,
+      ],
+      {
+        error: "expected a model name or folder, or a mapping {path, pooling, ...}",
+      },
+    )
+    .default(ModelConfig.parse({})),
   data: DataConfig,
   hierarchy: HierarchyConfig.default(HierarchyConfig.parse({})),
   train: TrainConfig.default(TrainConfig.parse({})),
