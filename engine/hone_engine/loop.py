@@ -65,7 +65,8 @@ def train(
     stage: "str | None" = None,
 ) -> str:
     opt = optim or job["optim"]
-    total, per_epoch, accum = opt["total_steps"], opt["steps_per_epoch"], opt["grad_accum"]
+    # max(1, .): an empty train shard (zero-shot without training data) has no epoch and no step.
+    total, per_epoch, accum = opt["total_steps"], max(1, opt["steps_per_epoch"]), opt["grad_accum"]
     job_total = job["optim"]["total_steps"]  # what progress shows: the whole job
     interrupted = runtime.interrupt_flag()  # Ctrl-C / SIGTERM; the orchestrator closing our stdin means the same
 

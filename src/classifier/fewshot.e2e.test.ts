@@ -6,7 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { EXAMPLE_DATA, hone, jsonLines, settled, tempDir, tinyTrainArgs } from "../testing/fixtures.js";
+import { EXAMPLE_DATA, hone, jsonLines, settled, tempDir, tinyModel, tinyTrainArgs } from "../testing/fixtures.js";
 import { load } from "../deploy/runtime.js";
 import type { Prediction } from "../predict/types.js";
 
@@ -127,6 +127,37 @@ test("zero-shot: a classifier from label names and descriptions alone, evaluated
     fromNode.map((x) => x.label),
     ["payment/declined", "service/returns"],
   );
+});
+
+test("zero-shot without training data: the classes are the described labels, the test file is evaluated; without zero-shot, no training data is refused", () => {
+  const store = tempDir();
+  const dir = tempDir();
+  const test = join(dir, "test.jsonl");
+  const rows = [
+    ["my card was declined", "declined"],
+    ["I want to send it back", "returns"],
+    ["where is my parcel", "shipping"],
+  ];
+  writeFileSync(test, rows.map(([text, label]) => JSON.stringify({ text, label })).join("\n"));
+  const described = (labels: string[]) => `{${labels.map((l, i) => `${l}: "${rows[i]![0]}"`).join(", ")}}`;
+  const args = (sets: string[]) => ["--store", store, "train", "--test", test, "--model", tinyModel(), "--json", ...sets.flatMap((s) => ["--set", s])];
+  const r = hone(args(["fewshot.method=zeroshot", `fewshot.descriptions=${described(["declined", "returns", "shipping"])}`, "train.threads=1"]));
+  assert.equal(r.status, 0, r.stderr);
+  const res = jsonLines(r.stdout).find((l) => l.kind === "result") as { run: string; test: { accuracy: number; count: number } };
+  const plan = JSON.parse(readFileSync(join(store, "runs", res.run, "plan.json"), "utf8"));
+  assert.deepEqual([plan.labels, plan.counts, plan.total_steps], [["declined", "returns", "shipping"], { train: 0, validation: 0, test: 3 }, 0]);
+  // Each test text is its label's description: the same embedding, cosine 1.
+  assert.deepEqual([res.test.count, res.test.accuracy], [3, 1]);
+
+  // A test label that no description names is refused, named, before any work.
+  const missing = hone(args(["fewshot.method=zeroshot", `fewshot.descriptions=${described(["declined", "returns"])}`]));
+  assert.equal(missing.status, 2);
+  assert.match(missing.stderr, /label "shipping" \(in test\) is not one of fewshot.descriptions' labels/);
+  // Any other run needs training data: said with the field and the fix.
+  const none = hone(args([]));
+  assert.equal(none.status, 2);
+  assert.match(none.stderr, /data\.train: missing[\s\S]*--data train\.jsonl/);
+  assert.doesNotMatch(none.stderr, /at .*\.js:\d+/); // no stack trace
 });
 
 test("bad label descriptions are refused before any work, with the field and a fix", () => {

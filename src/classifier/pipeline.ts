@@ -59,6 +59,8 @@ export const classifierConfig: Omit<TaskConfigHooks, "check"> = {
   defaultMaxLength: 128,
   defaultLr: (hidden) => (hidden <= 384 ? 1e-4 : hidden <= 768 ? 5e-5 : 2e-5),
   selection: { allowed: ["accuracy", "macro_f1", "micro_f1", "weighted_f1", "loss"], auto: (c) => (c.data.multi_label ? "micro_f1" : "accuracy") },
+  // Zero-shot reads its classes off fewshot.descriptions (loadDataset): examples are for evaluation only.
+  withoutTrain: (c) => c.fewshot.method === "zeroshot" && c.fewshot.descriptions !== null,
   section: (c, { baseDir, device }) => ({
     fewshot: resolveFewShot(c, baseDir),
     augment: {
@@ -202,7 +204,8 @@ export function classifierTask(name: string, summary: string, config: TaskConfig
           return {
             labels: plan.labels,
             shards: {
-              train: (await shard("train", dataset.train))!,
+              // Empty for a zero-shot run without training data: the engine reads no example of it.
+              train: (await shard("train", dataset.train)) ?? writeShard(paths.data, "train", [], shardHeads(heads, [])),
               validation: await shard("validation", dataset.validation),
               test: await shard("test", dataset.test),
             },

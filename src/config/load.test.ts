@@ -90,7 +90,7 @@ test("resolution fills every auto setting and makes paths absolute", () => {
   assert.equal(cfg.train.head_lr, cfg.train.lr);
   assert.equal(cfg.model.pooling, "cls"); // no 1_Pooling/ in the tiny model
   assert.equal(cfg.train.early_stopping.metric, "accuracy");
-  assert.ok(cfg.data.train.path.startsWith("/"));
+  assert.ok(cfg.data.train!.path.startsWith("/"));
   const gpu = resolveConfig(loadConfig(null, [], { data: { train: join(dir, "t.jsonl") }, model: { path: tinyModel() } }), {
     ...machine,
     cuda: true,

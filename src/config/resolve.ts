@@ -27,6 +27,8 @@ export interface TaskConfigHooks {
   defaultLr(hiddenSize: number, adapter: boolean): number;
   /** Metrics that may pick the best checkpoint; "auto" means auto(config). */
   selection: { allowed: readonly string[]; auto(c: UserConfig): string };
+  /** Whether this config needs no training data (a zero-shot classifier); absent: it always does. */
+  withoutTrain?(c: UserConfig): boolean;
   /** The task's own checks of the user's config against the model (throw a HoneError). */
   check?(c: UserConfig, info: ModelInfo): void;
   /** The task's own sections of the resolved config. */
@@ -195,6 +197,15 @@ function checkAgainstMachineAndModel(c: UserConfig, machine: MachineProbe, info:
  * whose resolveConfig looks them up). */
 export function resolveWith(hooks: TaskConfigHooks, loaded: LoadedConfig, machine: MachineProbe, model?: ModelInfo): ResolvedConfig {
   const { config: c, baseDir } = loaded;
+  if (c.data.train === null && !hooks.withoutTrain?.(c))
+    throw new HoneError("config", "no training data", [
+      {
+        file: loaded.file ?? undefined,
+        path: ["data", "train"],
+        message: "missing",
+        hint: `give data.train in the config, or --data train.jsonl${hooks.withoutTrain ? "; only a zero-shot classifier (fewshot.method: zeroshot) needs none, its classes being fewshot.descriptions' labels" : ""}`,
+      },
+    ]);
   const ref = c.model.path === "auto" ? hooks.defaultModel : c.model.path;
   const info = model ?? resolveModel(ref, baseDir);
   const device = c.train.device === "auto" ? (machine.cuda ? "cuda" : "cpu") : c.train.device;
@@ -251,7 +262,7 @@ export function resolveWith(hooks: TaskConfigHooks, loaded: LoadedConfig, machin
       init_from: c.model.init_from,
     },
     data: {
-      train: source(c.data.train, baseDir, c.data)!,
+      train: source(c.data.train, baseDir, c.data),
       validation: source(c.data.validation, baseDir, c.data),
       test: source(c.data.test, baseDir, c.data),
       multi_label: c.data.multi_label,

@@ -160,7 +160,8 @@ export const ResolvedConfig = strict({
     init_from: z.string().nullable(),
   }),
   data: strict({
-    train: ResolvedSource,
+    /** null: a zero-shot classifier without training data (its classes: fewshot.descriptions). */
+    train: ResolvedSource.nullable(),
     validation: ResolvedSource.nullable(),
     test: ResolvedSource.nullable(),
     multi_label: z.boolean(),

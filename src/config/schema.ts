@@ -31,7 +31,9 @@ export const SplitConfig = strict({
 });
 
 export const DataConfig = strict({
-  train: DataSource,
+  /** Required, but for a zero-shot classifier (fewshot.method: zeroshot), whose classes are then
+   * the labels of fewshot.descriptions. */
+  train: DataSource.nullable().default(null),
   validation: DataSource.nullable().default(null),
   test: DataSource.nullable().default(null),
   /** Column (field) names; a column may also be a 0-based index for rows that are arrays. */

@@ -56,7 +56,7 @@ function canonicalPaths(examples: Example[], cfg: ResolvedConfig): Example[] {
         issues.push({
           file,
           line: line ? Number(line) : undefined,
-          path: [h.levels ? h.levels.join("/") : cfg.data.train.label],
+          path: [h.levels ? h.levels.join("/") : (cfg.data.train?.label ?? "label")],
           message: r.error,
           hint: r.hint,
         });
@@ -82,7 +82,7 @@ export function readGenerated(path: string): Example[] {
 
 export function loadDataset(cfg: ResolvedConfig): Dataset {
   const d = cfg.data;
-  let train = readResolved(d.train, cfg);
+  let train = d.train ? readResolved(d.train, cfg) : [];
   let validation = d.validation ? readResolved(d.validation, cfg) : [];
   let test = d.test ? readResolved(d.test, cfg) : [];
   const notes: string[] = [];
@@ -132,6 +132,13 @@ export function loadDataset(cfg: ResolvedConfig): Dataset {
       );
     quality.unseenLabels = quality.unseenLabels.filter((u) => !leaves.has(u.label));
   }
+  // A zero-shot classifier without training data (resolve.ts allows no other): its classes are the
+  // labels its descriptions name, or a taxonomy's leaves.
+  const declared = d.train || taxonomyLeaves.length > 0 ? [] : Object.keys(cfg.fewshot?.descriptions ?? {});
+  if (!d.train) {
+    const named = new Set(declared);
+    quality.unseenLabels = quality.unseenLabels.filter((u) => !named.has(u.label));
+  }
   if (quality.unseenLabels.length > 0) {
     throw new HoneError(
       "data",
@@ -141,17 +148,23 @@ export function loadDataset(cfg: ResolvedConfig): Dataset {
         return {
           file,
           line: line ? Number(line) : undefined,
-          path: [u.split === "validation" ? (d.validation?.label ?? d.train.label) : (d.test?.label ?? d.train.label)],
-          message: `label "${u.label}" (in ${u.split}) is not in the training data`,
-          hint: "a model cannot predict a class it never saw: add training examples for it or drop these rows",
+          path: [(u.split === "validation" ? d.validation : d.test)?.label ?? "label"],
+          message: d.train
+            ? `label "${u.label}" (in ${u.split}) is not in the training data`
+            : `label "${u.label}" (in ${u.split}) is not one of fewshot.descriptions' labels`,
+          hint: d.train
+            ? "a model cannot predict a class it never saw: add training examples for it or drop these rows"
+            : "describe it in fewshot.descriptions (its name is enough: label: label name), or drop these rows",
         };
       }),
     );
   }
-  const labels = [...new Set([...train.flatMap((e) => e.labels), ...taxonomyLeaves])].sort();
+  const labels = [...new Set([...train.flatMap((e) => e.labels), ...taxonomyLeaves, ...declared])].sort();
   if (!d.multi_label && labels.length < 2) {
-    throw new HoneError("data", `the training data has only ${labels.length} label`, [
-      { file: d.train.path, message: `labels: ${labels.join(", ")}`, hint: "a classifier needs at least two classes" },
+    throw new HoneError("data", `the ${d.train ? "training data has" : "descriptions name"} only ${labels.length} label`, [
+      d.train
+        ? { file: d.train.path, message: `labels: ${labels.join(", ")}`, hint: "a classifier needs at least two classes" }
+        : { path: ["fewshot", "descriptions"], message: `labels: ${labels.join(", ")}`, hint: "a classifier needs at least two classes" },
     ]);
   }
   const taskLabels: Record<string, string[]> = {};

@@ -43,7 +43,7 @@ function readSplit(cfg: ResolvedConfig, split: Split): LmExample[] {
 
 /** A labelled file in a finished run's data format (`hone eval --data`). */
 export function readLmExamples(path: string, cfg: ResolvedConfig, format: LmFormat): LmExample[] {
-  return readLmSource({ path: resolve(path), format: "auto", text: cfg.data.train.text, dataFormat: format, requireAssistant: true });
+  return readLmSource({ path: resolve(path), format: "auto", text: cfg.data.train!.text, dataFormat: format, requireAssistant: true });
 }
 
 export interface LmDataset {

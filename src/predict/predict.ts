@@ -121,8 +121,9 @@ export async function evaluateClassifier(store: RunStore, run: RunRecord, opts: 
     path: opts.data,
     format: "auto" as const,
     pointer: null,
-    text: opts.text ?? r.cfg.data.train.text,
-    label: opts.label ?? r.cfg.data.train.label,
+    // The columns the run read (a zero-shot run without training data: its test file's).
+    text: opts.text ?? (r.cfg.data.train ?? r.cfg.data.test ?? r.cfg.data.validation)?.text ?? "text",
+    label: opts.label ?? (r.cfg.data.train ?? r.cfg.data.test ?? r.cfg.data.validation)?.label ?? "label",
   };
   const examples = readResolved(src, r.cfg);
   const known = new Set(r.plan.labels);

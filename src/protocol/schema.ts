@@ -159,8 +159,9 @@ const optimFields = {
   warmup_steps: nonNegInt,
   batch_size: posInt,
   grad_accum: posInt,
-  /** Optimizer steps in one pass over the train shard (ceil(micro batches / grad_accum)). */
-  steps_per_epoch: posInt,
+  /** Optimizer steps in one pass over the train shard (ceil(micro batches / grad_accum)); 0 for an
+   * empty shard (a zero-shot classifier without training data, which takes no step). */
+  steps_per_epoch: nonNegInt,
   total_steps: nonNegInt,
   eval_batch_size: posInt,
 };

@@ -141,7 +141,7 @@ async function openForResume(store: RunStore, ref: string, update: (u: TrainUpda
       if (run.data_hash !== null && staged.dataHash !== run.data_hash) {
         throw new HoneError("data", `the data of run ${run.id} changed since it started`, [
           {
-            file: cfg.data.train.path,
+            file: (cfg.data.train ?? cfg.data.test ?? cfg.data.validation)?.path,
             message: `sha256 ${staged.dataHash.slice(0, 12)}, the run started with ${run.data_hash.slice(0, 12)}`,
             hint: "start a new run with the new data",
           },

@@ -101,7 +101,8 @@ export interface PlanBase {
 }
 
 /** Epochs of the evaluated stage at a step (a search's resource, the run's epochs). */
-export const stageEpochs = (plan: PlanBase, step: number) => Math.max(0, step - (plan.pre_steps ?? 0)) / plan.steps_per_epoch;
+export const stageEpochs = (plan: PlanBase, step: number) =>
+  plan.steps_per_epoch === 0 ? 0 : Math.max(0, step - (plan.pre_steps ?? 0)) / plan.steps_per_epoch; // 0: no training data
 
 /** The engine evaluates (and checkpoints) at these steps. */
 export const evaluatesAt = (plan: PlanBase, step: number) => {

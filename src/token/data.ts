@@ -1,12 +1,12 @@
 // A token task's data from the resolved config: the three splits read and checked (held-out
 // splits cut from train when absent), the model they imply, and what is worth a warning.
-import type { ResolvedConfig } from "../config/resolve.js";
+import type { ResolvedConfig, ResolvedSource } from "../config/resolve.js";
 import { splitExamples } from "../data/split.js";
 import { readTokenSource, type TokenExample, type TokenSource } from "./formats.js";
 import type { TokenModel } from "./model.js";
 import { detectScheme, invalidTransitions, type Scheme, tagSet } from "./tags.js";
 
-export function tokenSource(cfg: ResolvedConfig, src: ResolvedConfig["data"]["train"], requireLabels = true): TokenSource {
+export function tokenSource(cfg: ResolvedConfig, src: ResolvedSource, requireLabels = true): TokenSource {
   const t = cfg.token!;
   return {
     path: src.path,
@@ -19,7 +19,7 @@ export function tokenSource(cfg: ResolvedConfig, src: ResolvedConfig["data"]["tr
 
 /** The splits of a token task's data, read and checked; held-out splits cut from train if absent. */
 export function loadTokenData(cfg: ResolvedConfig): { train: TokenExample[]; validation: TokenExample[]; test: TokenExample[] } {
-  const train = readTokenSource(tokenSource(cfg, cfg.data.train));
+  const train = readTokenSource(tokenSource(cfg, cfg.data.train!)); // required for this task (resolve.ts)
   const validation = cfg.data.validation ? readTokenSource(tokenSource(cfg, cfg.data.validation)) : null;
   const test = cfg.data.test ? readTokenSource(tokenSource(cfg, cfg.data.test)) : null;
   if (validation && test) return { train, validation, test };

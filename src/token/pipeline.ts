@@ -173,7 +173,13 @@ export const tokenTask: TaskPlugin<TokenPlan, TokenFiles, TokenMetrics> = {
         ]);
       return { metrics: JSON.parse(readFileSync(file, "utf8")) as TokenMetrics, source: "test split (evaluated once, after training)" };
     }
-    const src = { path: opts.data, format: "auto" as const, pointer: null, text: opts.text ?? cfg.data.train.text, label: opts.label ?? cfg.data.train.label };
+    const src = {
+      path: opts.data,
+      format: "auto" as const,
+      pointer: null,
+      text: opts.text ?? cfg.data.train!.text,
+      label: opts.label ?? cfg.data.train!.label,
+    };
     const examples = readTokenSource(tokenSource(cfg, src));
     const p = await predictExamples(cfg, runPaths(run.run_dir).model, examples, true);
     return { metrics: scoreSplit(p.m, p.gold, p.tagRows, p.intentRows, null).metrics, source: opts.data };

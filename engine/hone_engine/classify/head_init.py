@@ -30,7 +30,8 @@ def embeddings(model, shard, pad_id: int, batch_size: int, device, autocast) -> 
 @torch.no_grad()
 def init_heads(model, spec: dict, train, heads: list, pad_id: int, batch_size: int, device, autocast) -> None:
     x = embeddings(model, train, pad_id, batch_size, device, autocast)
-    mean_norm = x.norm(dim=1).mean().clamp(min=1e-6)
+    # No training data (zero-shot from descriptions alone): the label texts' length stands in.
+    mean_norm = x.norm(dim=1).mean().clamp(min=1e-6) if train.count else None
     unit = F.normalize(x, dim=1)
     for head in heads:
         if head["level"] != "sequence":
@@ -40,7 +41,9 @@ def init_heads(model, spec: dict, train, heads: list, pad_id: int, batch_size: i
             ref = (spec["texts"] or {}).get(name)
             if ref is None:
                 continue  # no texts for this head: it keeps its random start
-            rows = F.normalize(embeddings(model, shards.load(ref, []), pad_id, batch_size, device, autocast), dim=1)
+            texts = embeddings(model, shards.load(ref, []), pad_id, batch_size, device, autocast)
+            mean_norm = texts.norm(dim=1).mean().clamp(min=1e-6) if mean_norm is None else mean_norm
+            rows = F.normalize(texts, dim=1)
         else:
             y = torch.from_numpy(train.labels[name])
             if head["multi_label"]:
@@ -53,7 +56,7 @@ def init_heads(model, spec: dict, train, heads: list, pad_id: int, batch_size: i
             rows = F.normalize(member.T @ unit, dim=1)  # a label without examples keeps a zero row
         weight = spec["scale"] * rows / mean_norm
         bias = torch.zeros(head["num_labels"])
-        if head["multi_label"]:
+        if head["multi_label"] and train.count:
             # Independent yes/no per label: centre each label's logits on the training examples.
             bias = -(x @ weight.T).mean(0)
         layer = model.heads[name]
