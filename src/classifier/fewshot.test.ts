@@ -1,8 +1,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import type { ResolvedFewShot } from "../config/resolved.js";
 import type { Example } from "../data/load.js";
-import { decideMethod, labelName, labelTexts, samplePairs } from "./fewshot.js";
+import { decideMethod, labelName, labelTexts, resolveFewShot, samplePairs } from "./fewshot.js";
+import { loadConfig } from "../config/load.js";
+import { tempDir } from "../testing/fixtures.js";
 import type { HeadPlan } from "./heads.js";
 
 const settings: ResolvedFewShot = {
@@ -78,4 +82,16 @@ test("label texts: descriptions by label or a path's last part, else the label's
     level_1: ["payment", "help with an order"],
     level_2: ["money back", "service returns"],
   });
+});
+
+test("descriptions as a list of labels (inline or a file) read each label by its name; a map stays as written", () => {
+  const dir = tempDir();
+  const withList = (descriptions: unknown) => resolveFewShot(loadConfig(null, [], { data: { train: "t.jsonl" }, fewshot: { descriptions } }).config, dir);
+  assert.deepEqual(withList(["card_arrival", "refund"]).descriptions, { card_arrival: "card arrival", refund: "refund" });
+  writeFileSync(join(dir, "labels.yaml"), "- card_arrival\n- refund\n");
+  assert.deepEqual(withList("labels.yaml").descriptions, { card_arrival: "card arrival", refund: "refund" });
+  assert.deepEqual(withList({ refund: "give my money back" }).descriptions, { refund: "give my money back" });
+  assert.deepEqual(withList([0, 1]).descriptions, { "0": "0", "1": "1" });
+  writeFileSync(join(dir, "bad.yaml"), "- card_arrival\n- {a: b}\n");
+  assert.throws(() => withList("bad.yaml"), /invalid label descriptions/);
 });

@@ -13,15 +13,23 @@ import type { HeadPlan } from "./heads.js";
 
 export type Method = "finetune" | "fewshot" | "zeroshot";
 
-/** The fewshot section of a classifier's resolved config: the descriptions file read. */
+/** The fewshot section of a classifier's resolved config: the descriptions file read, a list of
+ * labels made a map of each to its name. */
 export function resolveFewShot(c: UserConfig, baseDir: string): ResolvedFewShot {
   const f = c.fewshot;
-  let descriptions = f.descriptions;
+  // Numbers too: YAML reads a label 3 as a number, the data as the text "3".
+  const named = (labels: (string | number)[]) => Object.fromEntries(labels.map((l) => [String(l), labelName(String(l), null)]));
+  let descriptions = Array.isArray(f.descriptions) ? named(f.descriptions) : f.descriptions;
   if (typeof descriptions === "string") {
     const file = resolvePath(baseDir, descriptions);
     const bad = (message: string) =>
       new HoneError("config", "invalid label descriptions", [
-        { file, path: ["fewshot", "descriptions"], message, hint: "a YAML or JSON map of label to description, e.g. card_arrival: when will my card arrive" },
+        {
+          file,
+          path: ["fewshot", "descriptions"],
+          message,
+          hint: "a YAML or JSON map of label to description (card_arrival: when will my card arrive), or a list of labels",
+        },
       ]);
     if (!existsSync(file)) throw bad("no such file");
     let value: unknown;
@@ -30,7 +38,12 @@ export function resolveFewShot(c: UserConfig, baseDir: string): ResolvedFewShot 
     } catch (e) {
       throw bad(`not YAML or JSON: ${(e as Error).message.split("\n")[0]}`);
     }
-    if (value === null || typeof value !== "object" || Array.isArray(value)) throw bad("not a map of label to description");
+    if (Array.isArray(value)) {
+      if (value.length === 0 || value.some((v) => !(typeof v === "number" || (typeof v === "string" && v.trim() !== ""))))
+        throw bad("a list, but not of labels");
+      value = named(value as (string | number)[]);
+    }
+    if (value === null || typeof value !== "object") throw bad("not a map of label to description");
     for (const [k, v] of Object.entries(value)) if (typeof v !== "string" || v.trim() === "") throw bad(`the description of "${k}" is not a text`);
     descriptions = value as Record<string, string>;
   }

@@ -231,10 +231,11 @@ export const FewShotConfig = strict({
   head_init: z.enum(["auto", "random", "prototypes", "labels"]).default("auto"),
   /** An initialised head's logits are this times the cosine similarity. */
   scale: z.number().positive().max(1000).default(20),
-  /** Descriptions of the labels, for zeroshot and head_init: labels: a map { label: text } or a
-   * YAML / JSON file of one. A label without one is read by its name ("card_arrival": "card arrival"). */
+  /** Descriptions of the labels, for zeroshot and head_init: labels: a map { label: text }, a list
+   * of labels (each read by its name), or a YAML / JSON file of either. A label without one is read
+   * by its name ("card_arrival": "card arrival"). */
   descriptions: z
-    .union([z.string().min(1), z.record(z.string(), z.string().min(1))])
+    .union([z.string().min(1), z.record(z.string(), z.string().min(1)), z.array(z.union([z.string().min(1), z.number()])).min(1)])
     .nullable()
     .default(null),
 });
