@@ -226,6 +226,27 @@ function renderReal(files) {
       "",
     );
   }
+  // The 8B run's peak by where each block was allocated (HONE_CUDA_MEMORY_HISTORY), what the
+  // estimate below is checked against part by part.
+  const probe = loadResults(/^lm-8b-memory-.*\.json$/).at(-1);
+  if (probe?.memory_history) {
+    const m = probe.memory_history;
+    const gb = (b) => (b / 2 ** 30).toFixed(2);
+    const of = (re) => m.by_place.filter((p) => re.test(p.where)).reduce((a, p) => a + p.bytes, 0);
+    const weights = of(/recipes\/lm_train\.py:\d+ run/);
+    const copies = of(/_member_weight/);
+    const logits = of(/lm\/logp\.py:64 forward/);
+    const rest = m.peak_bytes - weights - copies - logits;
+    lines.push(
+      `**Where the 8B run's memory is** (the same job on ${probe.gpu}, recorded with \`HONE_CUDA_MEMORY_HISTORY\`: the allocator's history replayed to its peak, ${gb(m.peak_bytes)} GiB, each block alive then put under the engine's line that allocated it; \`bench/results/${probe.file}\`): the model's weights ${gb(weights)} GiB; the logit chunk ${gb(logits)} GiB, one bf16 4096 x ${probe.model_config.vocab_size} block (the fused softmax overwrites it with its gradient: the estimate counted 2.94 GiB, bf16 plus an fp32 copy, and now counts what a GPU holds); the layers' saved activations and the rest ${gb(rest)} GiB (${m.by_place
+        .filter((p) => !/recipes\/lm_train|_member_weight|logp\.py:64/.test(p.where) && p.bytes > 2 ** 30)
+        .map((p) => `${p.where.split("hone_engine/").at(-1)} ${gb(p.bytes)}`)
+        .join(
+          ", ",
+        )}); and **${gb(copies)} GiB of copies of the frozen weights** (\`fused_lora.py _member_weight\`, ${m.by_place.find((p) => /_member_weight/.test(p.where))?.blocks ?? 0} blocks: six a layer, every adapted matrix but down_proj with its B beside it), which the compiled layers keep from the forward to the backward pass. The backward builds each member's rows [W_i | 0 B_i 0] again; torch.compile's common-subexpression pass merged them with the forward's, so the partitioner saved them. The estimate does not count them, which is most of why the 8B row reads above 1x. A fix that builds the forward's weight apart is on the branch \`mem-big-weight\`, not yet measured (memory and speed) and so not on main.`,
+      "",
+    );
+  }
   const est = loadResults(/^lm-real-estimates\.json$/).at(-1);
   if (est?.rows.length) {
     const g = (b) => (b / 2 ** 30).toFixed(2);

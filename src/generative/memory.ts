@@ -18,7 +18,10 @@
 //                under an activation budget β < 1 (compiled layers) the rest keep their input plus β
 //                of the remainder: the partitioner's budget is that share, an upper bound;
 //                tokens = batch_size rows x max_length (packed rows are full), twice for pairs
-//   logits       LOGIT_CHUNK-token chunks (engine lm/logp.py): chunk x vocab x (2 + 4) bytes
+//   logits       LOGIT_CHUNK-token chunks (engine lm/logp.py): on a GPU chunk x vocab x b (the fused
+//                softmax kernel overwrites the chunk's logits with their gradient: the allocator's
+//                history of the 8B run holds one 1.05e9-byte block there, 4096 x 128256 x 2), on
+//                the CPU chunk x vocab x (b + 4) (the plain expression's fp32 temporaries; not measured)
 //
 // Not counted: the CUDA context (~0.5 GiB), the allocator's fragmentation (reserved > allocated).
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync } from "node:fs";
@@ -108,7 +111,7 @@ export function estimateMemory(cfg: ResolvedConfig, pairwise: boolean): MemoryEs
   // Checkpointed layers keep their input only, and one of them is recomputed at a time.
   const kept = checkpointing === true ? layers : checkpointing === false ? 0 : Math.min(layers, checkpointing);
   const activations = tokens * (kept * hidden * b + (layers - kept) * compiledLayer + (kept > 0 ? perLayer : 0)) + 2 * tokens * hidden * b;
-  const logits = Math.min(LOGIT_CHUNK, tokens) * vocab * (2 + 4);
+  const logits = Math.min(LOGIT_CHUNK, tokens) * vocab * (t.device === "cuda" ? b : b + 4);
   return {
     weights,
     trained_state: trainedState,
