@@ -164,7 +164,7 @@ test("bad label descriptions are refused before any work, with the field and a f
   const store = tempDir();
   const dir = tempDir();
   const bad = join(dir, "labels.yaml");
-  writeFileSync(bad, "- just\n- a list\n");
+  writeFileSync(bad, "just a sentence\n"); // neither a map nor a list of labels
   const r = hone(tinyTrainArgs(store, ["--set", "fewshot.method=zeroshot", "--set", `fewshot.descriptions=${bad}`]));
   assert.equal(r.status, 2);
   assert.match(r.stderr, /fewshot\.descriptions/);

@@ -173,11 +173,11 @@ const CONFIGS: Case[] = [
     says: [/data\.max_length/, /position/],
   },
   {
-    name: "label descriptions that are a list",
-    files: { "d.jsonl": good, "l.yaml": "- a\n" },
+    name: "label descriptions that are a list of mappings, not of labels",
+    files: { "d.jsonl": good, "l.yaml": "- {a: b}\n" },
     args: set("fewshot.descriptions=l.yaml"),
     code: 2,
-    says: [/fewshot\.descriptions/, /not a map/],
+    says: [/fewshot\.descriptions/, /not of labels/],
   },
   {
     name: "label descriptions that do not exist",
