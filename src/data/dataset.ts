@@ -134,11 +134,8 @@ export function loadDataset(cfg: ResolvedConfig): Dataset {
   }
   // A zero-shot classifier without training data (resolve.ts allows no other): its classes are the
   // labels its descriptions name, or a taxonomy's leaves.
-  const declared = d.train || taxonomyLeaves.length > 0 ? [] : Object.keys(cfg.fewshot?.descriptions ?? {});
-  if (!d.train) {
-    const named = new Set(declared);
-    quality.unseenLabels = quality.unseenLabels.filter((u) => !named.has(u.label));
-  }
+  const declared = new Set(d.train || taxonomyLeaves.length > 0 ? [] : Object.keys(cfg.fewshot?.descriptions ?? {}));
+  quality.unseenLabels = quality.unseenLabels.filter((u) => !declared.has(u.label));
   if (quality.unseenLabels.length > 0) {
     throw new HoneError(
       "data",

@@ -117,13 +117,14 @@ export async function evaluateClassifier(store: RunStore, run: RunRecord, opts: 
       ]);
     return { metrics: JSON.parse(readFileSync(file, "utf8")), source: "test split (evaluated once, after training)" };
   }
+  // The columns the run read (a zero-shot run without training data: its test file's).
+  const read = r.cfg.data.train ?? r.cfg.data.test ?? r.cfg.data.validation;
   const src = {
     path: opts.data,
     format: "auto" as const,
     pointer: null,
-    // The columns the run read (a zero-shot run without training data: its test file's).
-    text: opts.text ?? (r.cfg.data.train ?? r.cfg.data.test ?? r.cfg.data.validation)?.text ?? "text",
-    label: opts.label ?? (r.cfg.data.train ?? r.cfg.data.test ?? r.cfg.data.validation)?.label ?? "label",
+    text: opts.text ?? read?.text ?? "text",
+    label: opts.label ?? read?.label ?? "label",
   };
   const examples = readResolved(src, r.cfg);
   const known = new Set(r.plan.labels);
