@@ -269,6 +269,7 @@ def test_merge_equals_adapter_and_generation_learns_the_answers(tiny_lm, tmp_pat
         "seed": 0,
         "stop_token_ids": [2],
         "batch_size": 3,
+        "chunks": None,
         "runtime": {"device": "cpu", "precision": "fp32", "threads": 1, "compile": False},
     }
     rec = Recorder(gen)
@@ -281,6 +282,27 @@ def test_merge_equals_adapter_and_generation_learns_the_answers(tiny_lm, tmp_pat
     assert answers == [a for _, a in QA]
     assert np.fromfile(ev["stopped"], dtype=np.uint8).tolist() == [1] * len(QA)
     assert json.loads((merged_dir / "config.json").read_text())["model_type"] == "llama"
+
+    # In chunks (augmentation): one event per chunk, in order; greedy answers as in one batch; and
+    # sampled ones seeded by the chunk's number, so a resume at chunk 1 samples what the whole run did.
+    def chunked(job, rows):
+        shard = write_lm_shard(tmp_path / f"p{rows[0]}", "prompts", [(seqs[i][2], [0] * len(seqs[i][2])) for i in rows], masks=False)
+        rec = Recorder({**job, "prompts": shard})
+        rec.channel.read_job()
+        lm_generate.run({**job, "prompts": shard}, rec.channel)
+        out = []
+        for e in (e for e in rec.events() if e["type"] == "generations"):
+            t, o = np.fromfile(e["tokens"], dtype="<u4"), np.fromfile(e["offsets"], dtype="<u4")
+            out.append((e["chunk"], [t[o[i] : o[i + 1]].tolist() for i in range(e["count"])]))
+        return out
+
+    whole = chunked({**gen, "chunks": {"size": 2, "first": 0}}, list(range(len(QA))))
+    assert [c for c, _ in whole] == list(range((len(QA) + 1) // 2))
+    assert [tok.decode(x) for _, xs in whole for x in xs] == [a for _, a in QA]
+    sampled = {**gen, "temperature": 1.0, "top_p": 1.0, "chunks": {"size": 2, "first": 0}}
+    full = chunked(sampled, list(range(len(QA))))
+    resumed = chunked({**sampled, "chunks": {"size": 2, "first": 1}}, list(range(2, len(QA))))
+    assert resumed == full[1:]
 
 
 def test_frozen_head_gradient_equals_autograd():

@@ -120,7 +120,8 @@ export interface GenerationProgress {
   etaSeconds: number;
 }
 
-/** Every prompt's text, generated chunk by chunk; finished chunks are read back, not generated. */
+/** Every prompt's text, generated chunk by chunk in one engine process (the model loads once);
+ * each chunk is saved whole as it ends, and finished chunks are read back, not generated. */
 export async function generateAll(
   g: Generator,
   prompts: string[],
@@ -130,52 +131,61 @@ export async function generateAll(
   progress: (p: GenerationProgress) => void,
   signal?: AbortSignal,
 ): Promise<{ texts: string[]; seconds: number }> {
-  const out: string[] = [];
-  let seconds = 0;
-  const t0 = Date.now();
-  let generatedHere = 0;
-  for (let c = 0; c * a.chunk < prompts.length; c++) {
-    const file = join(dir, `chunk-${String(c).padStart(5, "0")}.json`);
-    const part = prompts.slice(c * a.chunk, (c + 1) * a.chunk);
-    if (existsSync(file)) {
-      const saved = JSON.parse(readFileSync(file, "utf8")) as { texts: string[]; seconds: number };
-      out.push(...saved.texts);
-      seconds += saved.seconds;
-      continue;
-    }
+  const chunks = Math.ceil(prompts.length / a.chunk);
+  const fileOf = (c: number) => join(dir, `chunk-${String(c).padStart(5, "0")}.json`);
+  const saved: { texts: string[]; seconds: number }[] = [];
+  while (saved.length < chunks && existsSync(fileOf(saved.length))) saved.push(JSON.parse(readFileSync(fileOf(saved.length), "utf8")));
+  const first = saved.length;
+  if (first < chunks) {
     if (signal?.aborted) throw new HoneError("interrupted", "interrupted while generating examples; the finished chunks are kept");
-    const started = Date.now();
-    const work = join(dir, `work-${c}`);
-    let texts: string[];
+    const t0 = Date.now();
+    let last = t0;
+    const work = join(dir, "work");
     try {
-      texts = await generateChunk(g, part, a, c, runtime, work, signal);
+      // Each chunk's event is decoded and saved in order while the engine goes on with the next.
+      const onChunk = async (ev: EventOf<"generations">) => {
+        const c = ev.chunk!;
+        const texts = await decodeAll(g, ev);
+        const now = Date.now();
+        writeJsonAtomic(fileOf(c), { chunk: c, seed: a.seed + c, seconds: (now - last) / 1000, texts });
+        faultPoint("augment-chunk");
+        saved.push({ texts, seconds: (now - last) / 1000 });
+        last = now;
+        const done = saved.reduce((n, x) => n + x.texts.length, 0);
+        const rate = (done - first * a.chunk) / Math.max(1e-3, (now - t0) / 1000);
+        progress({ done, total: prompts.length, rate, etaSeconds: (prompts.length - done) / rate });
+      };
+      const r = await runChunks(g, prompts.slice(first * a.chunk), a, first, runtime, work, signal, onChunk);
+      if (r.exitCode !== 0) throw engineFailure(r);
     } catch (e) {
       if (signal?.aborted) throw new HoneError("interrupted", "interrupted while generating examples; the finished chunks are kept");
       throw e;
     } finally {
       rmSync(work, { recursive: true, force: true });
     }
-    const took = (Date.now() - started) / 1000;
-    writeJsonAtomic(file, { chunk: c, seed: a.seed + c, seconds: took, texts });
-    faultPoint("augment-chunk");
-    seconds += took;
-    out.push(...texts);
-    generatedHere += part.length;
-    const rate = generatedHere / Math.max(1e-3, (Date.now() - t0) / 1000);
-    progress({ done: out.length, total: prompts.length, rate, etaSeconds: (prompts.length - out.length) / rate });
   }
-  return { texts: out, seconds };
+  if (saved.length !== chunks) throw new HoneError("engine", `the writer returned ${saved.length} of ${chunks} chunks`);
+  return { texts: saved.flatMap((x) => x.texts), seconds: saved.reduce((t, x) => t + x.seconds, 0) };
 }
 
-async function generateChunk(
+async function decodeAll(g: Generator, ev: EventOf<"generations">): Promise<string[]> {
+  const tokens = readU32(ev.tokens);
+  const offsets = readU32(ev.offsets);
+  const texts: string[] = [];
+  for (let i = 0; i < ev.count; i++) texts.push(await g.encoder.decode(tokens.subarray(offsets[i]!, offsets[i + 1]!)));
+  return texts;
+}
+
+async function runChunks(
   g: Generator,
   prompts: string[],
   a: ResolvedAugment,
-  chunk: number,
+  first: number,
   runtime: RuntimeSpec,
   work: string,
-  signal?: AbortSignal,
-): Promise<string[]> {
+  signal: AbortSignal | undefined,
+  onChunk: (ev: EventOf<"generations">) => Promise<void>,
+): Promise<EngineResult> {
   const ids = await g.encoder.encodeData(prompts);
   const shard = writeLmShard(
     join(work, "prompts"),
@@ -183,36 +193,48 @@ async function generateChunk(
     ids.map((x) => ({ ids: x, mask: null })),
     null,
   );
-  // Ctrl-C stops the writer at once: a chunk is saved only whole, and a resume writes this one
-  // again with its own seed, so nothing is lost (finishing it could take minutes on a CPU).
-  const handle = startEngine({
-    kind: "lm.generate",
-    protocol_version: PROTOCOL_VERSION,
-    model: g.spec,
-    prompts: shard,
-    output_dir: work,
-    max_new_tokens: a.max_new_tokens,
-    temperature: a.temperature,
-    top_p: a.top_p,
-    seed: a.seed + chunk,
-    stop_token_ids: g.stop,
-    batch_size: a.batch_size,
-    runtime: { ...runtime, compile: false },
-  });
+  // Ctrl-C stops the writer at once: a chunk is saved only whole, and a resume writes the
+  // unfinished one again with its own seed, so nothing is lost.
+  let writes = Promise.resolve();
+  let failed: unknown = null;
+  const handle = startEngine(
+    {
+      kind: "lm.generate",
+      protocol_version: PROTOCOL_VERSION,
+      model: g.spec,
+      prompts: shard,
+      output_dir: work,
+      max_new_tokens: a.max_new_tokens,
+      temperature: a.temperature,
+      top_p: a.top_p,
+      seed: a.seed,
+      stop_token_ids: g.stop,
+      batch_size: a.batch_size,
+      chunks: { size: a.chunk, first },
+      runtime: { ...runtime, compile: false },
+    },
+    {
+      onEvent: (e) => {
+        if (e.type !== "generations") return;
+        // In order, one at a time; a chunk that cannot be saved stops the writer.
+        writes = writes
+          .then(() => onChunk(e))
+          .catch((err: unknown) => {
+            failed ??= err;
+            handle.kill();
+          });
+      },
+    },
+  );
   const stop = () => handle.kill();
   if (signal?.aborted) stop();
   signal?.addEventListener("abort", stop);
-  let r: EngineResult;
   try {
-    r = await handle.result;
+    const r = await handle.result;
+    await writes;
+    if (failed) throw failed;
+    return r;
   } finally {
     signal?.removeEventListener("abort", stop);
   }
-  if (r.exitCode !== 0) throw engineFailure(r);
-  const ev = r.events.find((e): e is EventOf<"generations"> => e.type === "generations")!;
-  const tokens = readU32(ev.tokens);
-  const offsets = readU32(ev.offsets);
-  const texts: string[] = [];
-  for (let i = 0; i < ev.count; i++) texts.push(await g.encoder.decode(tokens.subarray(offsets[i]!, offsets[i + 1]!)));
-  return texts;
 }

@@ -218,6 +218,7 @@ export async function generateTexts(
     seed: s.seed ?? cfg.train.seed,
     stop_token_ids: plan.stop_token_ids,
     batch_size: Math.min(cfg.train.eval_batch_size, 32),
+    chunks: null,
     runtime: runtimeSpec(cfg),
   });
   const ev = r.events.find((e): e is EventOf<"generations"> => e.type === "generations")!;

@@ -445,6 +445,12 @@ export const LmGenerateJob = z
     /** Generation stops at any of these. */
     stop_token_ids: z.array(nonNegInt).min(1),
     batch_size: posInt,
+    /** Several chunks in one process (augmentation): the prompts are cut into chunks of `size`,
+     * numbered from `first`; chunk i is generated with seed + i and emitted as its own
+     * `generations` event (files `generations-<i>.*`) as soon as it ends, so that each can be saved
+     * whole and a resume starts at the first missing one with the same result. The model loads
+     * once (a process per chunk spent most of a GPU's time starting). null: one batch of output. */
+    chunks: z.object({ size: posInt, first: nonNegInt }).strict().nullable(),
     runtime: RuntimeSpec,
   })
   .strict();
@@ -625,6 +631,8 @@ export const Event = z.discriminatedUnion("type", [
       /** Why each generation ended: stop token (true) or max_new_tokens (false), uint8 file. */
       stopped: path,
       new_tokens_per_s: z.number(),
+      /** The chunk these are (a job with chunks), else null. */
+      chunk: nonNegInt.nullable(),
     })
     .strict(),
   /** lm.grpo: answers sampled for prompts, waiting for their rewards (a `rewards` control line

@@ -19,24 +19,44 @@ def run(job: dict, channel) -> None:
     model.to(device).eval()
     base = lm.causal(model)
     base.config.use_cache = True
-    seq2seq = lm.is_seq2seq(model)
     shard = lm.load_shard(job["prompts"], pairs=False)
+    out_dir = Path(job["output_dir"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t_all = time.time()
+    chunks = job["chunks"]
+    if chunks is None:
+        _emit(channel, out_dir, "generations", None, *_generate(model, shard, np.arange(shard.count), job, device, autocast))
+    else:
+        # Each chunk seeded by its own number, not by what ran before it in this process: a resume
+        # that starts at chunk i samples what an uninterrupted run did.
+        for k, start in enumerate(range(0, shard.count, chunks["size"])):
+            chunk = chunks["first"] + k
+            torch.manual_seed(job["seed"] + chunk)
+            rows = np.arange(start, min(start + chunks["size"], shard.count))
+            _emit(channel, out_dir, f"generations-{chunk}", chunk, *_generate(model, shard, rows, job, device, autocast))
+    channel.emit("done", step=0, reason="completed", runtime_s=time.time() - t_all)
+
+
+def _generate(model, shard, rows, job, device, autocast):
+    """The new tokens of each prompt in `rows` (in that order), whether each ended at a stop token,
+    and the new tokens per second."""
+    seq2seq = lm.is_seq2seq(model)
     pad_id = job["model"]["pad_token_id"]
     stop = set(job["stop_token_ids"])
-    lengths = np.diff(shard.offsets)
+    lengths = np.diff(shard.offsets)[rows]
     order = np.argsort(-lengths, kind="stable")  # similar lengths together: little padding
-    results = [None] * shard.count
-    stopped = np.zeros(shard.count, dtype=DTYPES["flags"])
+    results = [None] * len(rows)
+    stopped = np.zeros(len(rows), dtype=DTYPES["flags"])
     sample = job["temperature"] > 0
     t0, new_tokens = time.time(), 0
-    for i in range(0, shard.count, job["batch_size"]):
+    for i in range(0, len(rows), job["batch_size"]):
         idx = order[i : i + job["batch_size"]]
         width = int(lengths[idx].max())
         # Left padding: every prompt ends where generation starts.
         ids = np.full((len(idx), width), pad_id, dtype=np.int64)
         mask = np.zeros((len(idx), width), dtype=np.int64)
         for row, j in enumerate(idx):
-            s, e = int(shard.offsets[j]), int(shard.offsets[j + 1])
+            s, e = int(shard.offsets[rows[j]]), int(shard.offsets[rows[j] + 1])
             ids[row, width - (e - s) :] = shard.tokens[s:e]
             mask[row, width - (e - s) :] = 1
         with autocast:
@@ -58,17 +78,18 @@ def run(job: dict, channel) -> None:
             stopped[j] = cut is not None
             results[j] = gen[:cut] if cut is not None else gen
             new_tokens += len(results[j])
-    elapsed = time.time() - t0
-    out_dir = Path(job["output_dir"])
-    out_dir.mkdir(parents=True, exist_ok=True)
+    return results, stopped, new_tokens / max(time.time() - t0, 1e-9)
+
+
+def _emit(channel, out_dir: Path, name: str, chunk, results, stopped, rate) -> None:
     flat = np.array([t for r in results for t in r], dtype=DTYPES["ids"])
     offsets = np.concatenate([[0], np.cumsum([len(r) for r in results])]).astype(DTYPES["ids"])
     channel.emit(
         "generations",
-        tokens=write_array(out_dir / "generations.tokens.u32", flat),
-        offsets=write_array(out_dir / "generations.offsets.u32", offsets),
-        count=shard.count,
-        stopped=write_array(out_dir / "generations.stopped.u8", stopped),
-        new_tokens_per_s=new_tokens / max(elapsed, 1e-9),
+        tokens=write_array(out_dir / f"{name}.tokens.u32", flat),
+        offsets=write_array(out_dir / f"{name}.offsets.u32", offsets),
+        count=len(results),
+        stopped=write_array(out_dir / f"{name}.stopped.u8", stopped),
+        new_tokens_per_s=rate,
+        chunk=chunk,
     )
-    channel.emit("done", step=0, reason="completed", runtime_s=elapsed)
