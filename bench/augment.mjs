@@ -7,20 +7,26 @@
 //   node bench/augment.mjs run [flat] [hierarchical] [--set k=v]... [--tag NAME]
 //       -> bench/results/augment-full-<tag>.json, written as each job ends. A job stopped part-way
 //          (a device call's time limit) goes on with `hone train --resume` at the next invocation.
+//   node bench/augment.mjs replay <job> --generated kept.jsonl [--set k=v]... [--tag NAME]
+//       -> the same pair of runs on this machine, the generated examples read from a file that an
+//          earlier run kept (<run>/augment/kept.jsonl): no writer needed, e.g. the device generated
+//          them and its time ran out before the augmented run ended. Written like `run`'s rows.
 //   node bench/augment.mjs render -> the "augment-full" section of docs/benchmarks.md
 // The data: BENCH_DATA (default ../shared/data) holding clinc150/data_full.json and domains.json.
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
-import { join } from "node:path";
-import { clincFullSettings, root, saveResult, setsSuffix, trainResumable, writeDocSection } from "./lib.mjs";
+import { dirname, join } from "node:path";
+import { clincFullSettings, root, saveResult, setsSuffix, sh, trainResumable, writeDocSection } from "./lib.mjs";
 
 const [mode = "render", ...rest] = process.argv.slice(2);
 const sets = [];
 let tag = "cpu";
+let generated = null;
 const jobs = [];
 for (let i = 0; i < rest.length; i++) {
   if (rest[i] === "--set") sets.push(rest[++i]);
   else if (rest[i] === "--tag") tag = rest[++i];
+  else if (rest[i] === "--generated") generated = rest[++i];
   else jobs.push(rest[i]);
 }
 const data = process.env.BENCH_DATA ?? join(root, "..", "shared", "data");
@@ -84,6 +90,66 @@ function run() {
   }
 }
 
+/** `run`'s pair replayed: the run without generated examples and the run with the given ones (the
+ * training rows of data_full.json plus the file's, each labelled by its path's last part, the
+ * intent), through `hone train` twice; the better on validation kept, as augment.keep: if_better. */
+function replay() {
+  const [name] = jobs;
+  const job = JOBS[name];
+  if (!job || !generated) throw new Error("usage: node bench/augment.mjs replay flat|hierarchical --generated kept.jsonl");
+  const file = `augment-full-${tag}.json`;
+  const path = join(results, file);
+  const record = existsSync(path)
+    ? JSON.parse(readFileSync(path, "utf8"))
+    : { bench: "augment-full", sets, rows: [], machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? "", memory_gb: Math.round(totalmem() / 2 ** 30) } };
+  const out = join(root, "bench", "out", `replay-${name}${setsSuffix(sets)}`);
+  mkdirSync(out, { recursive: true });
+  const full = JSON.parse(readFileSync(join(data, "clinc150", "data_full.json"), "utf8"));
+  // The kept examples, plain or xz-compressed, and the provenance.json the run wrote beside them.
+  const text = generated.endsWith(".xz") ? sh("xz", ["-dc", generated]).stdout : readFileSync(generated, "utf8");
+  const provenancePath = join(dirname(generated), "provenance.json");
+  const provenance = existsSync(provenancePath) ? JSON.parse(readFileSync(provenancePath, "utf8")) : null;
+  const rows = text
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l))
+    .map((g) => [g.text, (g.labels?.[0] ?? g.label).split("/").at(-1)]);
+  writeFileSync(join(out, "train.json"), JSON.stringify({ train: [...full.train, ...rows] }));
+  const base = ["--model", "all-minilm-l6-v2", ...["name=augment-full", ...clincFullSettings(data), ...job.set, ...sets].flatMap((s) => ["--set", s])];
+  const train = (label, extra) => {
+    process.stderr.write(`== clinc150 full, ${job.title}, ${label}\n`);
+    const store = join(out, `store-${label}`);
+    const r = sh(process.execPath, [join(root, "bin", "hone"), "--store", store, "train", ...base, ...extra, "--json"], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    const result = JSON.parse(r.stdout.trim().split("\n").at(-1));
+    return { run: result.run, validation: result.validation.accuracy, test: result.test.accuracy, test_metrics: testOf(store, result.run), wall_s: r.wall };
+  };
+  const original = train("original", []);
+  const augmented = train("augmented", ["--set", `data.train={path: ${join(out, "train.json")}, pointer: /train}`]);
+  const better = augmented.validation > original.validation;
+  record.rows = record.rows.filter((r) => r.job !== name);
+  record.rows.push({
+    job: name,
+    title: job.title,
+    kept: better ? "augmented" : "original",
+    reason: `validation accuracy ${augmented.validation.toFixed(4)} with them, ${original.validation.toFixed(4)} without`,
+    original,
+    augmented,
+    counts: provenance?.counts ?? { asked: null, kept: rows.length },
+    generated: generated.replace(/^.*\/bench\//, "bench/"),
+    provenance,
+    wall_s: original.wall_s + augmented.wall_s,
+    attempts: 1,
+    model_rows: "all",
+    gpu: null,
+  });
+  record.date = new Date().toISOString();
+  record.command = `node bench/augment.mjs replay ${rest.join(" ")}`.trim();
+  record.versions = { node: process.version };
+  saveResult(file, record);
+}
+
 const pct = (v) => (v === null || v === undefined ? "-" : (v * 100).toFixed(2));
 
 function render() {
@@ -96,7 +162,7 @@ function render() {
     "`node bench/augment.mjs run`: one `hone train` per row with `augment.enabled: true` and the settings of the CLINC150",
     "tables above (5 epochs, lr 2e-4, batch 32, seed 42; hierarchy: per level, joint): the run without generated examples, then",
     "the run with those that passed the filters, the better on validation kept. Writer SmolLM2-135M-Instruct, 2 rewrites per",
-    "training example and 5 new examples per intent. Test accuracy of both runs (measured; not used to decide); for the",
+    "training example (the default; the settings column shows where fewer) and 5 new examples per intent. Test accuracy of both runs (measured; not used to decide); for the",
     "hierarchy also its domain accuracy (goal 99%).",
     "",
     "| job | settings | test acc, off / on | domain acc, off / on | validation acc, off / on | asked / kept | run kept | generation | wall (s) | machine | raw |",
@@ -109,10 +175,14 @@ function render() {
       const o = x.original.test_metrics;
       const g = x.augmented?.test_metrics;
       lines.push(
-        `| ${x.title} | ${r.sets.join(" ") || "defaults"} | ${pct(o.accuracy)} / ${pct(g?.accuracy)} | ${pct(o.domain)} / ${pct(g?.domain)} | ${pct(x.original.validation)} / ${pct(x.augmented?.validation)} | ${x.counts.asked} / ${x.counts.kept} | ${x.kept} | ${x.generation.seconds.toFixed(0)} s (${x.generation.examples_per_second.toFixed(1)}/s) | ${x.wall_s.toFixed(0)} | ${x.gpu ? `1 × ${x.gpu}` : `${r.machine.cpu}, ${r.machine.cpus} cores`} | \`bench/results/${f}\` |`,
+        `| ${x.title} | ${r.sets.join(" ") || "defaults"} | ${pct(o.accuracy)} / ${pct(g?.accuracy)} | ${pct(o.domain)} / ${pct(g?.domain)} | ${pct(x.original.validation)} / ${pct(x.augmented?.validation)} | ${x.counts.asked ?? "-"} / ${x.counts.kept} | ${x.kept} | ${x.generation ? `${x.generation.seconds.toFixed(0)} s (${x.generation.examples_per_second.toFixed(1)}/s)` : "-"} | ${x.wall_s.toFixed(0)} | ${x.gpu ? `1 × ${x.gpu}` : `${r.machine.cpu}, ${r.machine.cpus} cores`} | \`bench/results/${f}\` |`,
       );
       if (x.attempts > 1)
         notes.push(`${x.title} (${f}): stopped by a device call's time limit and resumed (hone train --resume): ${x.attempts} attempts, wall is their sum`);
+      if (x.provenance)
+        notes.push(
+          `${x.title} (${f}): both runs trained here, on the examples that the ${x.provenance.model} run on the device generated and kept (\`${x.generated}\`, with its provenance.json: prompts, sampling, seed, filter counts; the device's time ran out during its augmented run)`,
+        );
       if (x.model_rows !== "all") notes.push(`${x.title} (${f}): the encoder had only the data sets' vocabulary rows`);
     }
     notes.push(`\`${r.command}\` (${f}, ${r.date.slice(0, 10)}; node ${r.versions.node})`);
@@ -122,4 +192,5 @@ function render() {
 }
 
 if (mode === "run") run();
+else if (mode === "replay") replay();
 else render();
