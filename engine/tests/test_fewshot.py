@@ -133,3 +133,30 @@ def test_zero_shot_heads_pick_the_label_whose_text_matches(tmp_path, tiny_model)
     queries = shards.load(write_shard(tmp_path / "q", "q", list(reversed(names)), [0, 0, 0], tiny_model), [])
     logits = model.heads["label"](embeddings(model, queries, 0, 16, cpu, off))
     assert logits.argmax(1).tolist() == [2, 1, 0]
+
+
+def test_multi_label_prototype_heads_put_each_boundary_between_its_examples_and_the_others(monkeypatch):
+    """A sigmoid head's start: each label says yes to its own examples and no to the others', on
+    average, however few its examples are (centring on all examples said yes to most texts)."""
+    from types import SimpleNamespace
+
+    from hone_engine.classify import head_init
+
+    g = torch.Generator().manual_seed(0)
+    centres = F.normalize(torch.randn(5, 16, generator=g), dim=1) * 3
+    yes = torch.zeros(40, 5)
+    for i in range(40):  # label 0 on 4 of 40 examples, the rest spread; some examples have two
+        yes[i, 0 if i < 4 else 1 + i % 4] = 1
+        if i % 7 == 0:
+            yes[i, 4] = 1
+    x = yes @ centres + 0.3 * torch.randn(40, 16, generator=g)
+    monkeypatch.setattr(head_init, "embeddings", lambda *a: x)
+    model = SimpleNamespace(heads=torch.nn.ModuleDict({"label": torch.nn.Linear(16, 5)}))
+    train = SimpleNamespace(count=40, labels={"label": yes.numpy()})
+    heads = [{"name": "label", "level": "sequence", "multi_label": True, "num_labels": 5}]
+    head_init.init_heads(model, {"from": "prototypes", "texts": None, "scale": 20.0}, train, heads, 0, 16, None, None)
+    p = torch.sigmoid(model.heads["label"](x))
+    own = (p * yes).sum(0) / yes.sum(0)
+    others = (p * (1 - yes)).sum(0) / (1 - yes).sum(0)
+    assert (own > 0.5).all() and (others < 0.5).all(), (own, others)
+    assert ((p > 0.5) == yes.bool()).float().mean() > 0.9

@@ -56,8 +56,17 @@ def init_heads(model, spec: dict, train, heads: list, pad_id: int, batch_size: i
             rows = F.normalize(member.T @ unit, dim=1)  # a label without examples keeps a zero row
         weight = spec["scale"] * rows / mean_norm
         bias = torch.zeros(head["num_labels"])
-        if head["multi_label"] and train.count:
-            # Independent yes/no per label: centre each label's logits on the training examples.
+        if head["multi_label"] and train.count and name in train.labels:
+            # Independent yes/no per label: each label's boundary halfway between the mean logit of
+            # its examples and that of the others. Centring on the mean of all examples put the many
+            # others near p = 0.5 (a label has few examples): most labels said yes to most texts. On
+            # 4 examples per label (14 labels) that start ended at 51.5% micro-F1, this one at 66.7%.
+            z = x @ weight.T
+            yes = torch.from_numpy(train.labels[name]).float()
+            pos = (z * yes).sum(0) / yes.sum(0).clamp(min=1)
+            neg = (z * (1 - yes)).sum(0) / (1 - yes).sum(0).clamp(min=1)
+            bias = torch.where(yes.sum(0) > 0, -(pos + neg) / 2, -z.mean(0))
+        elif head["multi_label"] and train.count:
             bias = -(x @ weight.T).mean(0)
         layer = model.heads[name]
         layer.weight.copy_(weight.to(layer.weight.device, layer.weight.dtype))
