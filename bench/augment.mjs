@@ -42,6 +42,12 @@ const JOBS = {
   },
 };
 
+/** The results file so far (rows of other jobs kept), or a new one with this machine's description. */
+function loadRecord(path) {
+  if (existsSync(path)) return JSON.parse(readFileSync(path, "utf8"));
+  return { bench: "augment-full", sets, rows: [], machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? "", memory_gb: Math.round(totalmem() / 2 ** 30) } };
+}
+
 /** A run's test metrics as its report holds them: accuracy, and the domain's for a hierarchy. */
 function testOf(store, id) {
   const m = JSON.parse(readFileSync(join(store, "runs", id, "report", "metrics.test.json"), "utf8"));
@@ -51,9 +57,7 @@ function testOf(store, id) {
 function run() {
   const file = `augment-full-${tag}${setsSuffix(sets)}.json`;
   const path = join(results, file);
-  const record = existsSync(path)
-    ? JSON.parse(readFileSync(path, "utf8"))
-    : { bench: "augment-full", sets, rows: [], machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? "", memory_gb: Math.round(totalmem() / 2 ** 30) } };
+  const record = loadRecord(path);
   for (const name of jobs.length ? jobs : Object.keys(JOBS)) {
     const job = JOBS[name];
     if (!job) throw new Error(`unknown job ${name}: ${Object.keys(JOBS).join(", ")}`);
@@ -99,9 +103,7 @@ function replay() {
   if (!job || !generated) throw new Error("usage: node bench/augment.mjs replay flat|hierarchical --generated kept.jsonl");
   const file = `augment-full-${tag}.json`;
   const path = join(results, file);
-  const record = existsSync(path)
-    ? JSON.parse(readFileSync(path, "utf8"))
-    : { bench: "augment-full", sets, rows: [], machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? "", memory_gb: Math.round(totalmem() / 2 ** 30) } };
+  const record = loadRecord(path);
   const out = join(root, "bench", "out", `replay-${name}${setsSuffix(sets)}`);
   mkdirSync(out, { recursive: true });
   const full = JSON.parse(readFileSync(join(data, "clinc150", "data_full.json"), "utf8"));
