@@ -8,12 +8,12 @@ import { engineFailure, startEngine, type EngineResult } from "../engine/process
 import { readSpecialTokens, ChatTemplate, modelTemplate } from "../generative/chat-template.js";
 import { lmEncoder } from "../generative/dataset.js";
 import { LmEncoder } from "../generative/encode.js";
-import { finishedLmRun, stopTokenIds, trainedModelSpec } from "../generative/pipeline.js";
+import { decodeGenerations, finishedLmRun, stopTokenIds, trainedModelSpec } from "../generative/pipeline.js";
 import { catalogEntry, resolveModel, type ModelInfo } from "../models/catalog.js";
 import type { EventOf, LmModelSpec, RuntimeSpec } from "../protocol/schema.js";
 import { PROTOCOL_VERSION } from "../protocol/schema.js";
 import type { RunRecord, RunStore } from "../store/store.js";
-import { readU32, writeLmShard } from "../tokenize/shards.js";
+import { writeLmShard } from "../tokenize/shards.js";
 import { faultPoint } from "../run/faults.js";
 import { HoneError } from "../util/errors.js";
 import { writeJsonAtomic } from "../util/fs.js";
@@ -145,7 +145,7 @@ export async function generateAll(
       // Each chunk's event is decoded and saved in order while the engine goes on with the next.
       const onChunk = async (ev: EventOf<"generations">) => {
         const c = ev.chunk!;
-        const texts = await decodeAll(g, ev);
+        const texts = await decodeGenerations(g.encoder, ev);
         const now = Date.now();
         writeJsonAtomic(fileOf(c), { chunk: c, seed: a.seed + c, seconds: (now - last) / 1000, texts });
         faultPoint("augment-chunk");
@@ -166,14 +166,6 @@ export async function generateAll(
   }
   if (saved.length !== chunks) throw new HoneError("engine", `the writer returned ${saved.length} of ${chunks} chunks`);
   return { texts: saved.flatMap((x) => x.texts), seconds: saved.reduce((t, x) => t + x.seconds, 0) };
-}
-
-async function decodeAll(g: Generator, ev: EventOf<"generations">): Promise<string[]> {
-  const tokens = readU32(ev.tokens);
-  const offsets = readU32(ev.offsets);
-  const texts: string[] = [];
-  for (let i = 0; i < ev.count; i++) texts.push(await g.encoder.decode(tokens.subarray(offsets[i]!, offsets[i + 1]!)));
-  return texts;
 }
 
 async function runChunks(

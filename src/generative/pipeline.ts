@@ -222,12 +222,18 @@ export async function generateTexts(
     runtime: runtimeSpec(cfg),
   });
   const ev = r.events.find((e): e is EventOf<"generations"> => e.type === "generations")!;
+  const texts = await decodeGenerations(encoder, ev);
+  const stopped = readFileSync(ev.stopped);
+  return { texts, stopped: Array.from(stopped, (b) => b === 1), newTokensPerSecond: ev.new_tokens_per_s };
+}
+
+/** The texts of a `generations` event: its token shard cut at its offsets, each decoded. */
+export async function decodeGenerations(encoder: LmEncoder, ev: EventOf<"generations">): Promise<string[]> {
   const tokens = readU32(ev.tokens);
   const offsets = readU32(ev.offsets);
-  const stopped = readFileSync(ev.stopped);
   const texts: string[] = [];
   for (let i = 0; i < ev.count; i++) texts.push(await encoder.decode(tokens.subarray(offsets[i]!, offsets[i + 1]!)));
-  return { texts, stopped: Array.from(stopped, (b) => b === 1), newTokensPerSecond: ev.new_tokens_per_s };
+  return texts;
 }
 
 /** Metrics of a run's final model on a shard (the test split, once, or a file). */
