@@ -186,9 +186,21 @@ function render() {
           `${x.title} (${f}): both runs trained here, on the examples that the ${x.provenance.model} run on the device generated and kept (\`${x.generated}\`, with its provenance.json: prompts, sampling, seed, filter counts; the device's time ran out during its augmented run)`,
         );
       if (x.model_rows !== "all") notes.push(`${x.title} (${f}): the encoder had only the data sets' vocabulary rows`);
+      if (x.note) notes.push(`${x.title} (${f}): ${x.note}`);
     }
     notes.push(`\`${r.command}\` (${f}, ${r.date.slice(0, 10)}; node ${r.versions.node})`);
   }
+  const rows = files.flatMap((f) => JSON.parse(readFileSync(join(results, f), "utf8")).rows).filter((x) => x.augmented);
+  const change = rows.map((x) => (x.augmented.test_metrics.accuracy - x.original.test_metrics.accuracy) * 100);
+  const domains = rows
+    .filter((x) => x.original.test_metrics.domain !== undefined)
+    .flatMap((x) => [x.original.test_metrics.domain, x.augmented.test_metrics.domain]);
+  if (rows.length)
+    lines.push(
+      "",
+      `Reading: the augmented run was kept in ${rows.filter((x) => x.kept === "augmented").length} of ${rows.length} rows; its test accuracy moved by ${Math.min(...change).toFixed(2)} to ${Math.max(...change).toFixed(2)} points against the run without it` +
+        (domains.length ? `; the best hierarchical domain accuracy, either run, is ${pct(Math.max(...domains))}% (goal 99%).` : "."),
+    );
   lines.push("", ...notes.map((n) => `- ${n}`), "<!-- augment-full:end -->");
   writeDocSection("augment-full", lines.join("\n"));
 }
