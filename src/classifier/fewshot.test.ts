@@ -57,6 +57,25 @@ test("contrastive pairs of multi-label data: dissimilar pairs share no label; a 
   for (let k = 0; k < similar.length; k++) if (pairs[2 * k] === 4 && similar[k] === 1) assert.equal(pairs[2 * k + 1], 4);
 });
 
+test("contrastive pairs of multi-label data with unlabelled examples: theirs are all dissimilar, to labelled ones", () => {
+  const labels = [["x"], [], ["y"], ["x", "y"], []];
+  const { pairs, similar } = samplePairs(labels, 6, 2, 3);
+  assert.equal(similar.length, labels.length * 6 * 2);
+  for (let k = 0; k < similar.length; k++) {
+    const [a, b] = [labels[pairs[2 * k]!]!, labels[pairs[2 * k + 1]!]!];
+    if (a.length === 0) {
+      assert.equal(similar[k], 0);
+      assert.ok(b.length > 0, "an unlabelled example's partner has a label");
+    }
+    assert.equal(
+      similar[k] === 1,
+      a.some((l) => b.includes(l)),
+    );
+  }
+  // No example with a label: every pair is an example with itself (nothing to contrast), no crash.
+  assert.deepEqual([...samplePairs([[], []], 2, 1, 0).similar], [1, 1, 1, 1]);
+});
+
 test("the method: few-shot when the median label has at most auto_below examples, said with the reason", () => {
   const ex = (label: string, n: number): Example[] => Array.from({ length: n }, (_, i) => ({ text: `${label} ${i}`, labels: [label], origin: "x" }));
   const few = decideMethod(settings, [...ex("a", 5), ...ex("b", 5), ...ex("c", 100)], ["a", "b", "c"]);

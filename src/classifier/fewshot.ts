@@ -111,8 +111,11 @@ export function samplePairs(labelsOf: string[][], perExample: number, epochs: nu
       const own = new Set(labelsOf[i]);
       const others = labels.filter((l) => !own.has(l));
       for (let r = 0; r < perExample; r++) {
-        if (r % 2 === 0 || others.length === 0) {
+        if (own.size === 0 && others.length === 0) {
+          epochPairs.push([i, i, 1]); // no example has a label: nothing to contrast
+        } else if ((r % 2 === 0 && own.size > 0) || others.length === 0) {
           // Similar: another example of one of its labels (itself when it is its label's only one).
+          // An example without labels (multi-label data) has none: all its pairs are dissimilar.
           const mates = byLabel.get(pick(labelsOf[i]!))!;
           const j = mates.length > 1 ? pick(mates.filter((x) => x !== i)) : i;
           epochPairs.push([i, j, 1]);
