@@ -12,7 +12,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, hostname, totalmem } from "node:os";
 import { join } from "node:path";
-import { root, setsSuffix, sh, trainResumable, writeDocSection, writeWhole } from "./lib.mjs";
+import { installSetfit, root, setsSuffix, sh, trainResumable, writeDocSection, writeWhole } from "./lib.mjs";
 
 const results = join(root, "bench", "results");
 const [mode = "render", ...rest] = process.argv.slice(2);
@@ -25,27 +25,6 @@ const data = process.env.BENCH_DATA ?? join(root, "..", "shared", "data");
 const extraSets = (process.env.BENCH_SET ?? "").split(" ").filter(Boolean);
 const python = process.env.HONE_PYTHON ?? join(root, ".venv", "bin", "python");
 const peers = join(root, "bench", ".peers");
-const PEER_PACKAGES = [
-  "setfit==1.2.0",
-  "sentence-transformers",
-  "datasets",
-  "evaluate",
-  "scikit-learn",
-  "scipy",
-  "joblib",
-  "threadpoolctl",
-  "pyarrow",
-  "pandas",
-  "dill",
-  "xxhash",
-  "multiprocess",
-  "tzdata",
-  "python-dateutil",
-  "pytz",
-  "six",
-  "cloudpickle",
-  "narwhals",
-];
 
 /** A DNNC split (seq.in + label, one example per line) as JSONL, in bench/out. */
 function jsonl(dataset, split) {
@@ -134,15 +113,7 @@ function augmented(dataset, k, train, test, seed, threads) {
 }
 
 function setfit(train, test, seed, threads) {
-  if (!existsSync(join(peers, "setfit"))) {
-    process.stderr.write("== installing the peer (setfit and what it needs beside torch and transformers) into bench/.peers\n");
-    // BENCH_PEER_WHEELS: a folder of wheels instead of the index (a machine without network);
-    // BENCH_PEER_PACKAGES: only what that machine lacks.
-    const wheels = process.env.BENCH_PEER_WHEELS ? ["--no-index", "--find-links", process.env.BENCH_PEER_WHEELS] : [];
-    const packages = process.env.BENCH_PEER_PACKAGES?.split(" ") ?? PEER_PACKAGES;
-    const r = spawnSync(python, ["-m", "pip", "install", "--quiet", "--no-deps", "--target", peers, ...wheels, ...packages], { stdio: "inherit" });
-    if (r.status !== 0) process.exit(1);
-  }
+  installSetfit(python);
   const model = join(process.env.HONE_MODELS ?? join(process.env.HOME, ".cache", "hone", "models"), "all-minilm-l6-v2");
   const args = { model, train, test, seed, num_iterations: 20, batch_size: 16, epochs: 1, threads: threads ?? cpus().length };
   const r = sh(python, [join(root, "bench", "peers", "setfit_fewshot.py"), JSON.stringify(args)], {

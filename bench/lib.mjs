@@ -124,3 +124,39 @@ export const clincFullSettings = (data) => [
 
 /** "-k=v_k2=v2" for file and store names of runs given extra settings; "" without any. */
 export const setsSuffix = (sets) => (sets.length ? `-${sets.join("_").replace(/[^\w.=-]/g, "")}` : "");
+
+/** The SetFit peer's packages (what it needs beside torch and transformers). */
+const SETFIT_PACKAGES = [
+  "setfit==1.2.0",
+  "sentence-transformers",
+  "datasets",
+  "evaluate",
+  "scikit-learn",
+  "scipy",
+  "joblib",
+  "threadpoolctl",
+  "pyarrow",
+  "pandas",
+  "dill",
+  "xxhash",
+  "multiprocess",
+  "tzdata",
+  "python-dateutil",
+  "pytz",
+  "six",
+  "cloudpickle",
+  "narwhals",
+];
+
+/** Install the SetFit peer into bench/.peers (the benchmark's environment; the engine's is
+ * untouched), once. BENCH_PEER_WHEELS: a folder of wheels instead of the index (a machine without
+ * network); BENCH_PEER_PACKAGES: only what that machine lacks. */
+export function installSetfit(python) {
+  const peers = join(root, "bench", ".peers");
+  if (existsSync(join(peers, "setfit"))) return;
+  process.stderr.write("== installing the peer (setfit and what it needs beside torch and transformers) into bench/.peers\n");
+  const wheels = process.env.BENCH_PEER_WHEELS ? ["--no-index", "--find-links", process.env.BENCH_PEER_WHEELS] : [];
+  const packages = process.env.BENCH_PEER_PACKAGES?.split(" ") ?? SETFIT_PACKAGES;
+  const r = spawnSync(python, ["-m", "pip", "install", "--quiet", "--no-deps", "--target", peers, ...wheels, ...packages], { stdio: "inherit" });
+  if (r.status !== 0) process.exit(1);
+}

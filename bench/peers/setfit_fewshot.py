@@ -6,8 +6,14 @@ then setfit's default head, scikit-learn's LogisticRegression on the frozen embe
 own default without num_iterations draws every pair of the training set (oversampling: for 750
 examples over 150 labels about 560,000 pairs), which no user waits for on a CPU.
 
-Input: one JSON argument {model, train, test, seed, num_iterations, batch_size, epochs, threads}.
-Output: one JSON line {accuracy, count, train_seconds, predict_seconds, versions}.
+Multi-label data ("multi_label": true, each row's "label" field a list): setfit's
+multi_target_strategy="one-vs-rest" (one logistic regression per label, each deciding at 0.5).
+
+Input: one JSON argument {model, train, test, seed, num_iterations, batch_size, epochs, threads,
+label (the field; default "label"), multi_label (default false), head_params (multi-label: the
+logistic regressions' keyword arguments; default none)}.
+Output: one JSON line {accuracy, count, train_seconds, predict_seconds, versions}; multi-label:
+{micro_f1, macro_f1, subset_accuracy, count, ...} instead of accuracy.
 """
 
 import json
@@ -16,12 +22,28 @@ import sys
 import tempfile
 import time
 
+import numpy as np
 import torch
 
 
-def read(path):
+def read(path, field):
     rows = [json.loads(line) for line in open(path, encoding="utf8") if line.strip()]
-    return [r["text"] for r in rows], [r["label"] for r in rows]
+    return [r["text"] for r in rows], [r[field] for r in rows]
+
+
+def multi_label_metrics(predicted, truth):
+    """Micro-F1 over every (example, label) decision, macro-F1 over the labels that occur in the
+    truth or the predictions, and subset accuracy (the whole label set right)."""
+    p, t = predicted.astype(bool), truth.astype(bool)
+    tp, fp, fn = (p & t).sum(0), (p & ~t).sum(0), (~p & t).sum(0)
+    f1 = lambda a, b, c: 2 * a / (2 * a + b + c) if a + b + c else 0.0  # noqa: E731
+    seen = (t.sum(0) + p.sum(0)) > 0
+    per_label = [f1(tp[i], fp[i], fn[i]) for i in range(t.shape[1]) if seen[i]]
+    return {
+        "micro_f1": float(f1(tp.sum(), fp.sum(), fn.sum())),
+        "macro_f1": float(sum(per_label) / max(1, len(per_label))),
+        "subset_accuracy": float((p == t).all(1).mean()),
+    }
 
 
 def main():
@@ -41,11 +63,31 @@ def main():
 
     datasets.arrow_dataset.generate_fingerprint = lambda _dataset: uuid.uuid4().hex
 
-    x_train, y_train = read(args["train"])
-    x_test, y_test = read(args["test"])
+    field, multi = args.get("label", "label"), args.get("multi_label", False)
+    x_train, y_train = read(args["train"], field)
+    x_test, y_test = read(args["test"], field)
+    if multi:
+        # Multi-hot rows over the training labels (a test label never trained on counts as missed).
+        names = sorted({label for labels in y_train for label in labels})
+        index = {name: i for i, name in enumerate(names)}
+        test_names = sorted({label for labels in y_test for label in labels} - set(names))
+        index.update({name: len(names) + i for i, name in enumerate(test_names)})
+
+        def hot(rows, width):
+            out = np.zeros((len(rows), width), dtype=np.int64)
+            for r, labels in enumerate(rows):
+                for label in labels:
+                    out[r, index[label]] = 1
+            return out
+
+        y_train, y_test = hot(y_train, len(names)).tolist(), hot(y_test, len(index))
     scratch = tempfile.mkdtemp(prefix="setfit-")
     t0 = time.time()
-    model = SetFitModel.from_pretrained(args["model"], labels=sorted(set(y_train)))
+    if multi:
+        # head_params: the logistic regressions' settings, e.g. {"class_weight": "balanced"}.
+        model = SetFitModel.from_pretrained(args["model"], multi_target_strategy="one-vs-rest", head_params=args.get("head_params") or {})
+    else:
+        model = SetFitModel.from_pretrained(args["model"], labels=sorted(set(y_train)))
     trainer = Trainer(
         model=model,
         args=TrainingArguments(
@@ -66,11 +108,16 @@ def main():
     predicted = model.predict(x_test, batch_size=128, as_numpy=True)
     predict_seconds = time.time() - t1
     shutil.rmtree(scratch, ignore_errors=True)
-    correct = sum(int(p == y) for p, y in zip(predicted, y_test))
+    if multi:
+        wide = np.zeros(y_test.shape, dtype=np.int64)
+        wide[:, : len(names)] = np.asarray(predicted)
+        scores = multi_label_metrics(wide, y_test)
+    else:
+        scores = {"accuracy": sum(int(p == y) for p, y in zip(predicted, y_test)) / len(y_test)}
     print(
         json.dumps(
             {
-                "accuracy": correct / len(y_test),
+                **scores,
                 "count": len(y_test),
                 "train_seconds": train_seconds,
                 "predict_seconds": predict_seconds,
