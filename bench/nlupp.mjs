@@ -4,7 +4,7 @@
 // stage, then the sigmoid head), Hone's zero-shot (the ontology's intent descriptions) and the
 // SetFit library (one-vs-rest head) on the same encoder, each fold back to back in one invocation.
 // No validation split (as in the 20-fold protocol): every decision threshold is 0.5.
-//   node bench/nlupp.mjs run [--folds 0,1,2] [--methods finetune,fewshot,zeroshot,setfit,setfit-balanced] [--tag cpu] [--threads N]
+//   node bench/nlupp.mjs run [--folds 0,1,2] [--methods finetune,fewshot,zeroshot,setfit,setfit-balanced,finetune-balanced,fewshot-balanced] [--tag cpu] [--threads N]
 //        -> bench/results/nlupp-banking-<tag>.json (every run: micro-F1, subset accuracy, wall time)
 //   node bench/nlupp.mjs render -> the "nlupp" section of docs/benchmarks.md
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -52,7 +52,10 @@ function descriptionsFile(train) {
   return file;
 }
 
-function hone(method, train, test, fold, threads) {
+/** Hone's method; "-balanced" adds train.class_weight=balanced (each intent's positives and
+ * negatives weigh alike, as in SetFit's balanced heads). */
+function hone(variant, train, test, fold, threads) {
+  const [method, balanced] = [variant.replace(/-balanced$/, ""), variant.endsWith("-balanced")];
   const store = join(work, `store-${process.pid}`);
   rmSync(store, { recursive: true, force: true });
   const sets = [
@@ -62,6 +65,7 @@ function hone(method, train, test, fold, threads) {
     "data.multi_label=true",
     `train.seed=${fold}`,
     `fewshot.method=${method}`,
+    ...(balanced ? ["train.class_weight=balanced"] : []),
     ...(method === "zeroshot" ? [`fewshot.descriptions=${descriptionsFile(train)}`] : []),
     ...(threads ? [`train.threads=${threads}`] : []),
   ];
@@ -86,6 +90,7 @@ function hone(method, train, test, fold, threads) {
     count: t.count,
     wall_s: r.wall,
     settings: {
+      class_weight: config.train.class_weight,
       epochs: config.train.epochs,
       lr: config.train.lr,
       batch_size: config.train.batch_size,
@@ -127,7 +132,7 @@ function setfit(train, test, fold, threads, balanced) {
 
 function run() {
   const folds = opt("--folds", "0,1,2").split(",").map(Number);
-  const methods = opt("--methods", "finetune,fewshot,zeroshot,setfit,setfit-balanced").split(",");
+  const methods = opt("--methods", "finetune,fewshot,zeroshot,setfit,setfit-balanced,finetune-balanced,fewshot-balanced").split(",");
   const tag = opt("--tag", "cpu");
   const threads = opt("--threads", null);
   const file = join(results, `nlupp-banking-${tag}.json`);
@@ -193,7 +198,9 @@ function render() {
   if (files.length === 0) return;
   const NAMES = {
     finetune: "Hone fine-tuning",
+    "finetune-balanced": "Hone fine-tuning, balanced",
     fewshot: "Hone few-shot",
+    "fewshot-balanced": "Hone few-shot, balanced",
     zeroshot: "Hone zero-shot (descriptions)",
     setfit: "SetFit (library, one-vs-rest)",
     "setfit-balanced": "SetFit, balanced heads",
@@ -209,8 +216,9 @@ function render() {
     "example (a similar pair shares an intent, a dissimilar one shares none), then the same fine-tuning with the head starting",
     "from each intent's examples; Hone zero-shot: the ontology's intent descriptions (\"is the intent to ...?\"), no training;",
     'SetFit 1.2 (PyPI `setfit`): `multi_target_strategy="one-vs-rest"`, `num_iterations=20`, batch 16, one epoch, its default',
-    'logistic-regression heads; SetFit, balanced heads: the same with `head_params={"class_weight": "balanced"}` (at the',
-    "defaults almost no intent passes 0.5: the remedy a careful user reaches for). Micro-F1 is the NLU++ paper's measure; subset accuracy counts an utterance right only if its",
+    "logistic-regression heads. Balanced: Hone with `train.class_weight: balanced` (each intent's positives and negatives weigh",
+    'alike in the loss), SetFit with `head_params={"class_weight": "balanced"}` (at the defaults almost no intent passes 0.5:',
+    "the remedy a careful user reaches for). Micro-F1 is the NLU++ paper's measure; subset accuracy counts an utterance right only if its",
     "whole intent set is. Test rows keep only the intents their training fold has (a fold lacks a few; no method can learn",
     "them, and `hone train` refuses them in a test set): the dropped share of intent occurrences is in the last column.",
     "Mean ± standard deviation over the folds; wall: the whole command, mean.",

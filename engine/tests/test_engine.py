@@ -150,6 +150,25 @@ def test_head_losses_skip_missing_targets_and_add_the_coupling_penalty():
     assert coupled.item() == pytest.approx(3 * math.log(2) + 2.0 * 2 * 0.5)
 
 
+def test_class_weights_weigh_each_target_of_a_sequence_head():
+    import torch
+    from hone_engine.classify.losses import head_losses
+
+    base = {"level": "sequence", "label_smoothing": 0.0, "loss_weight": 1.0}
+    # Single-label: all logits 0, so each term is log 2 times its class's weight; -1 adds nothing.
+    single = [{**base, "name": "y", "num_labels": 2, "multi_label": False, "class_weights": [0.5, 3.0]}]
+    loss = head_losses({"y": torch.zeros(3, 2)}, {"y": torch.tensor([0, 1, -1])}, single, [], examples=3)
+    assert loss.item() == pytest.approx((0.5 + 3.0) * math.log(2) / 3)
+    # Multi-label: positives and negatives of each label weighed apart (mean over labels per example).
+    w = {"positive": [4.0, 1.0], "negative": [0.25, 2.0]}
+    multi = [{**base, "name": "y", "num_labels": 2, "multi_label": True, "label_weights": w}]
+    loss = head_losses({"y": torch.zeros(2, 2)}, {"y": torch.tensor([[1.0, 0.0], [0.0, 1.0]])}, multi, [], examples=2)
+    assert loss.item() == pytest.approx(((4.0 + 2.0) / 2 + (0.25 + 1.0) / 2) * math.log(2) / 2)
+    # Null weights (and runs made before them: no key) are the unweighted loss.
+    plain = head_losses({"y": torch.zeros(2, 2)}, {"y": torch.tensor([[1.0, 0.0], [0.0, 1.0]])}, [{**multi[0], "label_weights": None}], [], examples=2)
+    assert plain.item() == pytest.approx(math.log(2))
+
+
 def test_token_heads_average_over_the_steps_tagged_tokens():
     import torch
     from hone_engine.classify.losses import head_losses

@@ -106,7 +106,7 @@ export function headsFile(plan: HeadPlan): HeadsFile {
   return file;
 }
 
-export function headSpecs(plan: Pick<HeadsFile, "heads">, labelSmoothing: number): HeadSpec[] {
+export function headSpecs(plan: Pick<HeadsFile, "heads">, labelSmoothing: number, weights: ClassWeights | null = null): HeadSpec[] {
   return plan.heads.map((h) => ({
     name: h.name,
     num_labels: h.labels.length,
@@ -114,7 +114,45 @@ export function headSpecs(plan: Pick<HeadsFile, "heads">, labelSmoothing: number
     level: h.level ?? "sequence",
     label_smoothing: labelSmoothing,
     loss_weight: h.loss_weight,
+    class_weights: (!h.multi_label && weights?.[h.name]?.classes) || null,
+    label_weights: (h.multi_label && weights?.[h.name]?.labels) || null,
   }));
+}
+
+/** Per head: its loss weights (train.class_weight: balanced). */
+export type ClassWeights = Record<string, { classes?: number[]; labels?: { positive: number[]; negative: number[] } }>;
+
+/**
+ * scikit-learn's "balanced" weights from the training targets of each head (shardHeads): a class
+ * weighs n / (classes x its count), n the examples the head has a target for (a hierarchy level's
+ * -1 is none) and classes those that occur; a multi-label head's label weighs its positives
+ * n / (2 x positives) and its negatives n / (2 x negatives). A class or side with no example
+ * weighs 1 (it adds no loss anyway). The mean weight over the training targets is 1, so the
+ * loss keeps its scale and the learning rate its meaning.
+ */
+export function balancedWeights(heads: { name: string; numLabels: number; multiLabel: boolean; targets: number[][] }[]): ClassWeights {
+  const out: ClassWeights = {};
+  for (const h of heads) {
+    const counts = new Array<number>(h.numLabels).fill(0);
+    let n = 0;
+    for (const t of h.targets) {
+      if (!h.multiLabel && (t[0] ?? -1) < 0) continue;
+      n++;
+      for (const k of t) if (k >= 0) counts[k]!++;
+    }
+    if (h.multiLabel) {
+      out[h.name] = {
+        labels: {
+          positive: counts.map((c) => (c > 0 && c < n ? n / (2 * c) : 1)),
+          negative: counts.map((c) => (c > 0 && c < n ? n / (2 * (n - c)) : 1)),
+        },
+      };
+    } else {
+      const present = counts.filter((c) => c > 0).length;
+      out[h.name] = { classes: counts.map((c) => (c > 0 ? n / (present * c) : 1)) };
+    }
+  }
+  return out;
 }
 
 export function couplings(plan: HeadPlan): Coupling[] {

@@ -25,7 +25,7 @@ import { writeFileAtomic, writeJsonAtomic } from "../util/fs.js";
 import { decideMethod, fewShotOf, headInit, labelName, labelTexts, resolveFewShot, samplePairs, unknownDescriptions, type Method } from "./fewshot.js";
 import { computeMetrics, readHeadLogits, scalarMetrics, tuneDecoding, type RunMetrics, type Targets } from "./evaluate.js";
 import { classifierBundle } from "./bundle.js";
-import { couplings, headsFile, headSpecs, loadHeads, mainTargets, planHeads, shardHeads, taskTargets } from "./heads.js";
+import { balancedWeights, type ClassWeights, couplings, headsFile, headSpecs, loadHeads, mainTargets, planHeads, shardHeads, taskTargets } from "./heads.js";
 import { inspectClassifierData, renderClassifierMetrics } from "./render.js";
 
 const MODEL_FILES = ["config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "merges.txt", "vocab.json"];
@@ -40,6 +40,8 @@ export interface ClassifierFiles {
   contrastive?: { pairs: string; similar: string; count: number } | null;
   /** Per sequence head, a shard of one text per label (a head that starts from the labels). */
   labelTexts?: Record<string, TokenShard> | null;
+  /** Loss weights of train.class_weight: balanced, from the training targets (absent before it existed). */
+  classWeights?: ClassWeights | null;
 }
 
 function qualityWarnings(q: QualityReport): string[] {
@@ -213,6 +215,7 @@ export function classifierTask(name: string, summary: string, config: TaskConfig
             initFrom,
             contrastive,
             labelTexts: labelShards,
+            classWeights: cfg.train.class_weight === "balanced" ? balancedWeights(shardHeads(heads, dataset.train)) : null,
           };
         },
       };
@@ -233,7 +236,7 @@ export function classifierTask(name: string, summary: string, config: TaskConfig
       const pre = c.plan.pre_steps ?? 0;
       const init = c.plan.head_init ?? "random";
       return encoderTrainJob(c, resume, {
-        heads: headSpecs(heads, c.cfg.train.label_smoothing),
+        heads: headSpecs(heads, c.cfg.train.label_smoothing, c.files.classWeights ?? null),
         couplings: couplings(heads),
         data: { train: c.files.shards.train, validation: c.files.shards.validation },
         initFrom: c.files.initFrom,

@@ -200,6 +200,8 @@ export const ResolvedConfig = strict({
     betas: z.tuple([num, num]),
     eps: num,
     label_smoothing: num,
+    /** Absent in runs made before it existed (none). */
+    class_weight: z.enum(["none", "balanced"]).optional(),
     max_grad_norm: num.nullable(),
     seed: int,
     device: z.enum(["cpu", "cuda"]),

@@ -305,6 +305,11 @@ export const TrainConfig = strict({
   betas: z.tuple([z.number().min(0).max(1), z.number().min(0).max(1)]).default([0.9, 0.999]),
   eps: z.number().positive().default(1e-8),
   label_smoothing: z.number().min(0).max(0.5).default(0),
+  /** Classifiers' sequence heads: balanced weighs each class's loss by n / (classes x its count)
+   * in the training data, and each label of a multi-label head its positives and negatives by
+   * n / (2 x their count) (scikit-learn's class_weight="balanced"), so that a rare class or label
+   * counts as much as a common one; none: every example alike. */
+  class_weight: z.enum(["none", "balanced"]).default("none"),
   /** Gradient clipping by global norm; null disables it. */
   max_grad_norm: z.number().positive().nullable().default(1.0),
   seed: z.number().int().default(42),

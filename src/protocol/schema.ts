@@ -99,6 +99,15 @@ export const HeadSpec = z
     level: z.enum(["sequence", "token", "span"]),
     label_smoothing: z.number().min(0).max(1),
     loss_weight: z.number().positive(),
+    /** A single-label sequence head's loss weight per class (train.class_weight); absent or null: 1. */
+    class_weights: z.array(z.number().positive()).nullable().optional(),
+    /** A multi-label sequence head's loss weights per label, of its positive and of its negative
+     * targets (train.class_weight); absent or null: 1. */
+    label_weights: z
+      .object({ positive: z.array(z.number().positive()), negative: z.array(z.number().positive()) })
+      .strict()
+      .nullable()
+      .optional(),
   })
   .strict();
 export type HeadSpec = z.infer<typeof HeadSpec>;

@@ -27,10 +27,19 @@ def head_losses(logits: dict, labels: dict, heads: list, couplings: list, exampl
             loss = F.cross_entropy(out.flatten(0, 1), y.flatten(), reduction="sum", ignore_index=-1, label_smoothing=head["label_smoothing"])
             token_total = token_total + head["loss_weight"] * loss
             continue
+        # train.class_weight: per-class (or per-label positive / negative) weights, decided in
+        # TypeScript from the training targets; absent or null: every target weighs 1.
         if head["multi_label"]:
-            loss = F.binary_cross_entropy_with_logits(out, y, reduction="none").mean(-1).sum()
+            w = head.get("label_weights")
+            weight = None
+            if w:
+                positive, negative = out.new_tensor(w["positive"]), out.new_tensor(w["negative"])
+                weight = y * positive + (1 - y) * negative
+            loss = F.binary_cross_entropy_with_logits(out, y, weight=weight, reduction="none").mean(-1).sum()
         else:
-            loss = F.cross_entropy(out, y, reduction="sum", ignore_index=-1, label_smoothing=head["label_smoothing"])
+            w = head.get("class_weights")
+            weight = out.new_tensor(w) if w else None
+            loss = F.cross_entropy(out, y, weight=weight, reduction="sum", ignore_index=-1, label_smoothing=head["label_smoothing"])
         total = total + head["loss_weight"] * loss
     for c in couplings:
         # The probability mass a parent level gives a node should equal what the child level
