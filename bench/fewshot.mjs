@@ -9,10 +9,10 @@
 //   node bench/fewshot.mjs render -> the "fewshot" section of docs/benchmarks.md
 // The peer installs into bench/.peers (the benchmark's environment; the engine's is untouched).
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, hostname, totalmem } from "node:os";
 import { join } from "node:path";
-import { installSetfit, root, setsSuffix, sh, trainResumable, writeDocSection, writeWhole } from "./lib.mjs";
+import { cpuMachine, installSetfit, mean, root, setsSuffix, sh, spread, trainFresh, trainResumable, writeDocSection, writeWhole } from "./lib.mjs";
 
 const results = join(root, "bench", "results");
 const [mode = "render", ...rest] = process.argv.slice(2);
@@ -44,10 +44,7 @@ function jsonl(dataset, split) {
 function trainHone(sets, key) {
   const args = [join(root, "bench", "configs", "fewshot.yaml"), ...[...sets, ...extraSets].flatMap((s) => ["--set", s])];
   if (key) return trainResumable(join(root, "bench", "out", `store-fewshot-${key}`), args, "fewshot");
-  const store = join(root, "bench", "out", `store-fewshot-${process.pid}`);
-  rmSync(store, { recursive: true, force: true });
-  const r = sh(process.execPath, [join(root, "bin", "hone"), "--store", store, "train", ...args, "--json"], { stdio: ["ignore", "pipe", "inherit"] });
-  return { result: JSON.parse(r.stdout.trim().split("\n").at(-1)), wall: r.wall, attempts: 1, store };
+  return trainFresh(join(root, "bench", "out", `store-fewshot-${process.pid}`), args);
 }
 
 function hone(method, train, test, seed, threads) {
@@ -197,12 +194,6 @@ async function run() {
     }
   }
 }
-
-const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
-const spread = (xs) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
-
-/** A result file's CPU machine, as the tables name it. */
-const cpuMachine = (r) => `${r.machine.cpu.split(" ").slice(0, 4).join(" ")}, ${r.machine.threads === "all" ? r.machine.cpus : r.machine.threads} threads`;
 
 function render() {
   const key = (f) => f.replace(/-(\d+)-/, (_, k) => `-${k.padStart(3, "0")}-`);

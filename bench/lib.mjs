@@ -70,6 +70,21 @@ export function writeWhole(file, text) {
   renameSync(`${file}.tmp-${process.pid}`, file);
 }
 
+/** `hone train <args>` in a fresh store (emptied first): the result line, the wall time, the store. */
+export function trainFresh(store, args) {
+  rmSync(store, { recursive: true, force: true });
+  const r = sh(process.execPath, [join(root, "bin", "hone"), "--store", store, "train", ...args, "--json"], { stdio: ["ignore", "pipe", "inherit"] });
+  return { result: JSON.parse(r.stdout.trim().split("\n").at(-1)), wall: r.wall, attempts: 1, store };
+}
+
+/** Mean and sample standard deviation (0 for fewer than two values), for the tables' "mean ± spread". */
+export const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+export const spread = (xs) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
+
+/** A result file's CPU machine, as the tables name it (its record's machine: cpu, cpus, threads). */
+export const cpuMachine = (r) =>
+  `${r.machine.cpu.split(" ").slice(0, 4).join(" ")}, ${r.machine.threads === "all" ? r.machine.cpus : r.machine.threads} threads`;
+
 /**
  * `hone train <args>` in a store that outlives the process: a benchmark stopped part-way (a device
  * call's time limit, like a kill -9) goes on with `hone train --resume` of its run named `name` at

@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:f
 import { cpus, hostname, totalmem } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { installSetfit, root, sh, writeDocSection, writeWhole } from "./lib.mjs";
+import { cpuMachine, installSetfit, mean, root, sh, spread, trainFresh, writeDocSection, writeWhole } from "./lib.mjs";
 
 const results = join(root, "bench", "results");
 const [mode = "render", ...rest] = process.argv.slice(2);
@@ -57,7 +57,6 @@ function descriptionsFile(train) {
 function hone(variant, train, test, fold, threads) {
   const [method, balanced] = [variant.replace(/-balanced$/, ""), variant.endsWith("-balanced")];
   const store = join(work, `store-${process.pid}`);
-  rmSync(store, { recursive: true, force: true });
   const sets = [
     `data.train=${train.file}`,
     `data.test=${test.file}`,
@@ -69,17 +68,7 @@ function hone(variant, train, test, fold, threads) {
     ...(method === "zeroshot" ? [`fewshot.descriptions=${descriptionsFile(train)}`] : []),
     ...(threads ? [`train.threads=${threads}`] : []),
   ];
-  const args = [
-    join(root, "bin", "hone"),
-    "--store",
-    store,
-    "train",
-    join(root, "bench", "configs", "fewshot.yaml"),
-    ...sets.flatMap((s) => ["--set", s]),
-    "--json",
-  ];
-  const r = sh(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
-  const result = JSON.parse(r.stdout.trim().split("\n").at(-1));
+  const { result, wall } = trainFresh(store, [join(root, "bench", "configs", "fewshot.yaml"), ...sets.flatMap((s) => ["--set", s])]);
   const config = JSON.parse(readFileSync(join(store, "runs", result.run, "config.json"), "utf8"));
   rmSync(store, { recursive: true, force: true });
   const t = result.test;
@@ -88,7 +77,7 @@ function hone(variant, train, test, fold, threads) {
     macro_f1: t.macro_f1,
     subset_accuracy: t.subset_accuracy,
     count: t.count,
-    wall_s: r.wall,
+    wall_s: wall,
     settings: {
       class_weight: config.train.class_weight,
       epochs: config.train.epochs,
@@ -185,8 +174,6 @@ function run() {
   process.stderr.write(`wrote ${file}\n`);
 }
 
-const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
-const spread = (xs) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
 const pm = (xs) => `${mean(xs).toFixed(2)}${xs.length > 1 ? ` ± ${spread(xs).toFixed(2)}` : ""}`;
 
 function render() {
@@ -229,7 +216,7 @@ function render() {
   const notes = [];
   for (const f of files) {
     const r = JSON.parse(readFileSync(join(results, f), "utf8"));
-    const machine = `${r.machine.cpu.split(" ").slice(0, 4).join(" ")}, ${r.machine.threads === "all" ? r.machine.cpus : r.machine.threads} threads`;
+    const machine = cpuMachine(r);
     for (const method of Object.keys(NAMES)) {
       const rs = r.runs.filter((x) => x.method === method);
       if (rs.length === 0) continue;
