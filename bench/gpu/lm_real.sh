@@ -15,6 +15,11 @@
 #   9  real data, one call: Unsloth on the packed rows, then Hone packed under activation budgets
 #      1, 0.8, 0.6 (train.activation_budget; ONLY overrides; STEPS: timed steps, default 16)
 #  10  random full rows: Unsloth LoRA and QLoRA, Hone LoRA (budget 1 and 0.8) and QLoRA
+#  12  real data, packed attention A/B under activation budget 0.8: Unsloth on the packed rows, then
+#      Hone with FlexAttention's block mask (HONE_PACKED_ATTENTION=flex) and with the variable-length
+#      kernel (T: each run's limit; the flex runs did not finish within 145 s on an H100)
+#  11  where a step's time goes (bench/gpu/lm_profile.py): packed real rows (budget 1 and 0.8),
+#      random full rows (compiled for their one shape, and for symbolic shapes)
 # Carry .carry/: the shards (`node bench/lm.mjs shards`), and unpacked, xz'd wheels for the machine's
 # Python 3.12 (`bash bench/gpu/pack-peers.sh`: js.tar.xz, jsonschema for the engine; peers.tar.xz,
 # Unsloth and its dependencies; liger.tar.xz; bnb.tar.xz, bitsandbytes for CUDA 13).
@@ -89,6 +94,22 @@ case "$1" in
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   PYTHONPATH=/tmp/site:$PYTHONPATH timeout 160 $SPEED --steps 12 --warmup 4 --only unsloth_lora,unsloth_qlora --out-name unsloth-random.json 2>&1 | grep -v Warning
   timeout ${T:-400} $SPEED --steps 12 --warmup 4 --only ${ONLY:-hone_lora_compile,hone_lora_compile_b80,hone_qlora_compile} --out-name random-1b.json
+  ;;
+12)
+  tar -xJf .carry/peers.tar.xz -C /tmp/site
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  PYTHONPATH=/tmp/site:$PYTHONPATH timeout 130 $SPEED $REAL --steps ${STEPS:-30} --warmup 6 --only unsloth_lora_packed --out-name unsloth-real.json 2>&1 | grep -v Warning
+  for kernel in flex varlen; do
+    HONE_PACKED_ATTENTION=$kernel timeout ${T:-240} $SPEED $REAL --steps ${STEPS:-30} --warmup 8 --only ${ONLY:-hone_lora_compile_packed_b80} --out-name real-$kernel.json
+  done
+  ;;
+11)
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  $SPEED $REAL --only peak --out-name peak-real.json > /dev/null  # the models lm_profile.py loads
+  $SPEED --only peak --out-name peak.json
+  for a in "$REAL" "$REAL --budget 0.8 --tag=-b80" "" "--varying --tag=-varying"; do
+    timeout ${T:-150} python3 bench/gpu/lm_profile.py --steps ${STEPS:-8} $a 2>&1 | grep -v Warning | head -45
+  done
   ;;
 esac
 # The device returns at most 8 files a call: the engines' event logs and stderr travel as one archive.

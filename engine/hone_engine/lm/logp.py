@@ -111,6 +111,9 @@ def _decoder_hidden(model, batch: dict, device, index: str) -> torch.Tensor:
     if batch.get("cu_seq_lens") is not None and causal(model).config._attn_implementation == varlen.ATTENTION:
         # Attention by the packed sequences' boundaries, with no mask built (varlen.py).
         inputs.update(attention_mask=varlen.PACKED, cu_seq_lens=move(batch["cu_seq_lens"]), max_length=batch["max_length"])
+        if varlen.flex_requested() and torch.device(device).type == "cuda":
+            width = batch["input_ids"].shape[1]
+            inputs["packed_blocks"] = varlen.block_mask(varlen.flex_blocks(batch["seq_lengths"], width), width, move)
     root = causal(model)
     decoder = root.base_model
     if isinstance(root, FSDPModule):
