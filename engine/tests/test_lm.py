@@ -146,6 +146,26 @@ def test_packed_rows_score_each_sequence_as_if_alone(tiny_lm, tmp_path):
     assert not torch.allclose(leaky[1:3], alone[1:3], atol=1e-3)
 
 
+def test_unpacked_rows_attend_causally_without_the_packed_sequence_check(tiny_lm, tmp_path, monkeypatch):
+    """One sequence a row: the engine tells transformers the attention is causal, so its
+    packed-sequence check (a device value read back every forward pass: a host sync on a GPU)
+    never runs, and the log-probabilities are those of the model's own forward pass."""
+    import transformers.masking_utils as masking
+
+    tok = Tokenizer.from_file(str(tiny_lm / "tokenizer.json"))
+    shard = lm.load_shard(write_lm_shard(tmp_path, "s", [encode(tok, q, a) for q, a in QA]), pairs=False)
+    model = lm.load(
+        {"path": str(tiny_lm), "adapter": None, "architecture": "causal", "head": "lm", "dtype": "fp32", "pad_token_id": 0}, None, trainable=False
+    ).eval()
+    batch = lm.collate(shard, [np.array([i]) for i in range(4)], 0, pack=False)
+    with torch.no_grad():
+        logits = model(input_ids=batch["input_ids"]).logits  # transformers' own path: it checks the positions
+        want = torch.log_softmax(logits.float(), -1).reshape(-1, logits.shape[-1])[batch["learnt_index"], batch["targets"]]
+        monkeypatch.setattr(masking, "find_packed_sequence_indices", lambda *a, **k: pytest.fail("packed-sequence check ran"))
+        got = lm.token_logps(model, batch, "cpu", with_grad=False)[0]
+    assert torch.allclose(got, want, atol=1e-5), (got - want).abs().max()
+
+
 def test_varlen_attention_matches_masked_sdpa_with_gradients():
     """The attention function itself, grouped-query shapes, padding as a sequence of its own:
     outputs and q/k/v gradients equal SDPA's with the block-diagonal causal mask. On a GPU the

@@ -9,9 +9,9 @@ kernel (`torch.nn.attention.varlen`): only each sequence's own causal triangle i
 attention costs what the sequences cost, not what the row costs.
 
 The model runs under its own attention name, `ATTENTION`: SDPA in every call that brings no
-boundaries (unpacked rows, generation with its padding mask: the same mask function as "sdpa"), the
-variable-length kernel in a call that does. A packed batch hands the decoder `PACKED` in place of
-a mask, which transformers passes through as an already-built mask (a 4-D tensor), so it neither
+boundaries (unpacked rows, causal without a mask: `CAUSAL`; generation with its padding mask: the
+same mask function as "sdpa"), the variable-length kernel in a call that does. A packed batch
+hands the decoder `PACKED` in place of a mask, which transformers passes through as an already-built mask (a 4-D tensor), so it neither
 builds the dense mask nor reads the positions back.
 
 Many short sequences are where the variable-length kernel is slow: it computes at least one
@@ -144,6 +144,11 @@ def register() -> None:
 
 # Stands for the mask of a packed batch: transformers returns a 4-D mask unchanged.
 PACKED = torch.empty(0, 0, 0, 0)
+# Stands for the mask of a batch of one sequence a row (trailing padding, never attended to by a
+# real token): plain causal attention. Without it transformers runs its packed-sequence check
+# (find_packed_sequence_indices) on the derived position ids every forward pass, and its
+# `.all()` in an `if` waits for the GPU: the CPU stops queueing work once a step.
+CAUSAL = torch.empty(0, 0, 0, 0)
 
 
 def _masked(q, k, v, cu, scaling):
@@ -166,6 +171,8 @@ def attention(module, query, key, value, attention_mask, dropout=0.0, scaling=No
     if cu_seq_lens is None:
         if attention_mask is PACKED:
             raise RuntimeError("a packed batch reached attention without its sequence boundaries")
+        if attention_mask is CAUSAL:
+            attention_mask = None  # transformers' SDPA call is then causal, with no mask (flash / cuDNN)
         return _sdpa()(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
     if dropout:
         raise RuntimeError("packed rows with attention dropout: the variable-length path has none")
