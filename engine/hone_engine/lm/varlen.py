@@ -11,8 +11,8 @@ attention costs what the sequences cost, not what the row costs.
 The model runs under its own attention name, `ATTENTION`: SDPA in every call that brings no
 boundaries (unpacked rows, causal without a mask: `CAUSAL`; generation with its padding mask: the
 same mask function as "sdpa"), the variable-length kernel in a call that does. A packed batch
-hands the decoder `PACKED` in place of a mask, which transformers passes through as an already-built mask (a 4-D tensor), so it neither
-builds the dense mask nor reads the positions back.
+hands the decoder `PACKED` in place of a mask, which transformers passes through as an
+already-built mask (a 4-D tensor), so it neither builds the dense mask nor reads the positions back.
 
 Many short sequences are where the variable-length kernel is slow: it computes at least one
 128 x 128 tile per sequence and head, and its backward accumulates dq in fp32 buffers padded by 128
@@ -22,8 +22,8 @@ rows (25.2 ms; bench/results/lm-profile-h100-*.json). HONE_PACKED_ATTENTION=flex
 layers on FlexAttention with the batch's block mask instead (flex_blocks: for each 128-row query
 block the key blocks it needs, several short sequences to a tile): 3.7% faster steps in the same
 profile, its attention no cheaper but its transposes fused into the kernels. Not the default yet:
-its gradients are checked against masked SDPA on the CPU only (no FlexAttention backward there),
-and it compiles longer.
+only its outputs are checked against masked SDPA, on the CPU (FlexAttention has no CPU backward;
+its gradients await a GPU run of the test), and it compiles longer.
 """
 
 import inspect
