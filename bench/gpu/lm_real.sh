@@ -101,6 +101,8 @@ case "$1" in
   PYTHONPATH=/tmp/site:$PYTHONPATH timeout 130 $SPEED $REAL --steps ${STEPS:-30} --warmup 6 --only unsloth_lora_packed --out-name unsloth-real.json 2>&1 | grep -v Warning
   for kernel in flex varlen; do
     HONE_PACKED_ATTENTION=$kernel timeout ${T:-240} $SPEED $REAL --steps ${STEPS:-30} --warmup 8 --only ${ONLY:-hone_lora_compile_packed_b80} --out-name real-$kernel.json
+    # the runs share a name, so their logs would overwrite each other's: each kernel's kept apart
+    for f in "$OUT"/events-* "$OUT"/stderr-*; do [ -e "$f" ] && case "$f" in *-flex.* | *-varlen.*) ;; *) mv "$f" "${f%.*}-$kernel.${f##*.}" ;; esac; done
   done
   ;;
 11)
