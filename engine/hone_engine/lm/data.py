@@ -139,7 +139,7 @@ def collate(shard: LmShard, rows: list, pad_id: int, pack: bool, seq2seq: bool =
     # the CPU: a boolean mask on the GPU would make it wait for the forward pass (a sync per step).
     row, col = np.nonzero(labels[:, 1:] != -100)
     packed = any(len(line) > 1 for line in lines)
-    seq_lengths = [[int(shard.offsets[i + 1] - shard.offsets[i]) for i in line] for line in lines]
+    seq_lengths = [[int(shard.offsets[i + 1] - shard.offsets[i]) for i in line] for line in lines] if packed else None
     cu, longest = varlen.boundaries(seq_lengths, width) if packed else (None, None)
     return {
         "input_ids": torch.from_numpy(ids),
@@ -153,7 +153,7 @@ def collate(shard: LmShard, rows: list, pad_id: int, pack: bool, seq2seq: bool =
         # A packed batch's sequence boundaries for the variable-length attention (varlen.py).
         "cu_seq_lens": cu,
         "max_length": longest,
-        "seq_lengths": seq_lengths if packed else None,  # each row's sequences (FlexAttention's block mask)
+        "seq_lengths": seq_lengths,  # each packed row's sequences (FlexAttention's block mask)
         "learnt_index": torch.from_numpy(row * width + col),
         "targets": torch.from_numpy(labels[:, 1:][row, col]),
         "target_seq": torch.from_numpy(seq[:, 1:][row, col]),

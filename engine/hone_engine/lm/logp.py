@@ -109,17 +109,17 @@ def _decoder_hidden(model, batch: dict, device, index: str) -> torch.Tensor:
     pos = batch["position_ids"]
     inputs = {"input_ids": move(batch["input_ids"]), "position_ids": None if pos is None else move(pos), "use_cache": False}
     ours = causal(model).config._attn_implementation == varlen.ATTENTION
-    if ours and pos is None:
-        # One sequence a row: causal attention, said outright. Left to itself, transformers derives
-        # position ids and checks them for packed sequences on every forward pass, reading a device
-        # value back (a host sync each step; varlen.CAUSAL).
-        inputs["attention_mask"] = varlen.CAUSAL
-    if batch.get("cu_seq_lens") is not None and ours:
+    if ours and batch.get("cu_seq_lens") is not None:
         # Attention by the packed sequences' boundaries, with no mask built (varlen.py).
         inputs.update(attention_mask=varlen.PACKED, cu_seq_lens=move(batch["cu_seq_lens"]), max_length=batch["max_length"])
         if varlen.flex_requested() and torch.device(device).type == "cuda":
             width = batch["input_ids"].shape[1]
             inputs["packed_blocks"] = varlen.block_mask(varlen.flex_blocks(batch["seq_lengths"], width), width, move)
+    elif ours and pos is None:
+        # One sequence a row: causal attention, said outright. Left to itself, transformers derives
+        # position ids and checks them for packed sequences on every forward pass, reading a device
+        # value back (a host sync each step; varlen.CAUSAL).
+        inputs["attention_mask"] = varlen.CAUSAL
     root = causal(model)
     decoder = root.base_model
     if isinstance(root, FSDPModule):
