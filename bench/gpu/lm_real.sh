@@ -15,9 +15,8 @@
 #   9  real data, one call: Unsloth on the packed rows, then Hone packed under activation budgets
 #      1, 0.8, 0.6 (train.activation_budget; ONLY overrides; STEPS: timed steps, default 16)
 #  10  random full rows: Unsloth LoRA and QLoRA, Hone LoRA (budget 1 and 0.8) and QLoRA
-#  12  real data, packed attention A/B under activation budget 0.8: Unsloth on the packed rows, then
-#      Hone with FlexAttention's block mask (HONE_PACKED_ATTENTION=flex) and with the variable-length
-#      kernel (T: each run's limit; the flex runs did not finish within 145 s on an H100)
+#  12  real data, 30 timed steps: Unsloth on the packed rows, then Hone under activation budget 0.8
+#      (T: its limit)
 #  11  where a step's time goes (bench/gpu/lm_profile.py): packed real rows (budget 1 and 0.8),
 #      random full rows (compiled for their one shape, and for symbolic shapes)
 # Carry .carry/: the shards (`node bench/lm.mjs shards`), and unpacked, xz'd wheels for the machine's
@@ -96,14 +95,11 @@ case "$1" in
   timeout ${T:-400} $SPEED --steps 12 --warmup 4 --only ${ONLY:-hone_lora_compile,hone_lora_compile_b80,hone_qlora_compile} --out-name random-1b.json
   ;;
 12)
+  # (runs 7-9 also ran HONE_PACKED_ATTENTION=flex, since taken out: bench/gpu/flex_check.py)
   tar -xJf .carry/peers.tar.xz -C /tmp/site
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   PYTHONPATH=/tmp/site:$PYTHONPATH timeout 130 $SPEED $REAL --steps ${STEPS:-30} --warmup 6 --only unsloth_lora_packed --out-name unsloth-real.json 2>&1 | grep -v Warning
-  for kernel in flex varlen; do
-    HONE_PACKED_ATTENTION=$kernel timeout ${T:-240} $SPEED $REAL --steps ${STEPS:-30} --warmup 8 --only ${ONLY:-hone_lora_compile_packed_b80} --out-name real-$kernel.json
-    # the runs share a name, so their logs would overwrite each other's: each kernel's kept apart
-    for f in "$OUT"/events-* "$OUT"/stderr-*; do [ -e "$f" ] && case "$f" in *-flex.* | *-varlen.*) ;; *) mv "$f" "${f%.*}-$kernel.${f##*.}" ;; esac; done
-  done
+  timeout ${T:-240} $SPEED $REAL --steps ${STEPS:-30} --warmup 8 --only ${ONLY:-hone_lora_compile_packed_b80} --out-name real-varlen.json
   ;;
 11)
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader

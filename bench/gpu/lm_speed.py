@@ -361,28 +361,30 @@ def hone(method: str, compile_: bool, dtype: str, fsdp: bool = False, targets="a
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [engine_dir, os.environ.get("PYTHONPATH")]))}
     if mask:
         env["HONE_PACKED_ATTENTION"] = "mask"
+    # The engine's events and its own log (warnings; with TORCH_LOGS=recompiles, why torch compiled
+    # again) go to files as they come, so a run cut short by a time limit still leaves them.
+    log = open(OUT / f"stderr-{args.shape}-{Path(job['run_dir']).name}.txt", "w")
+    sink = open(OUT / f"events-{args.shape}-{Path(job['run_dir']).name}.jsonl", "w")
     # stdin stays open while it trains, as the orchestrator keeps it: EOF would mean "orchestrator gone, stop".
-    proc = subprocess.Popen(
-        [sys.executable, "-u", "-m", "hone_engine"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-    )
+    proc = subprocess.Popen([sys.executable, "-u", "-m", "hone_engine"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
     proc.stdin.write(json.dumps(job) + "\n")
     proc.stdin.flush()
     lines = []
     for line in proc.stdout:
         lines.append(line)
+        sink.write(line)
+        sink.flush()
         if '"type": "eval"' in line:
             proc.stdin.write(json.dumps({"type": "continue"}) + "\n")
             proc.stdin.flush()
         if '"type": "done"' in line or '"type": "error"' in line:
             break
     proc.stdin.close()
-    stderr = proc.stderr.read()
     proc.wait()
-    proc.stdout = "".join(lines)
-    events = [json.loads(l) for l in proc.stdout.splitlines() if l.startswith("{")]
-    (OUT / f"events-{args.shape}-{Path(job['run_dir']).name}.jsonl").write_text(proc.stdout)
-    # The engine's own log (warnings; with TORCH_LOGS=recompiles, why torch compiled again).
-    (OUT / f"stderr-{args.shape}-{Path(job['run_dir']).name}.txt").write_text(stderr[-20000:])
+    sink.close()
+    log.close()
+    stderr = (OUT / f"stderr-{args.shape}-{Path(job['run_dir']).name}.txt").read_text()
+    events = [json.loads(l) for l in lines if l.startswith("{")]
     err = [e for e in events if e["type"] == "error"]
     if proc.returncode != 0 or err:
         raise RuntimeError(f"engine failed: {err or stderr[-3000:]}")

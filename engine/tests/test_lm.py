@@ -193,57 +193,6 @@ def test_varlen_attention_matches_masked_sdpa_with_gradients():
         assert torch.allclose(a.float(), w.float(), atol=tol)
 
 
-def test_flex_block_layout_is_create_block_masks():
-    """The block layout built on the CPU from the sequences' lengths (trailing padding a sequence
-    of its own, a width that is not a whole number of blocks, sequences across block boundaries)
-    needs the same key blocks as FlexAttention's create_block_mask finds by evaluating the mask,
-    and the same of them whole."""
-    from torch.nn.attention.flex_attention import create_block_mask
-
-    lengths, width = [[5, 300, 3], [700], [129, 128, 1]], 700
-    blocks = lm.varlen.flex_blocks(lengths, width)
-    got = lm.varlen.block_mask(blocks, width, lambda t: t)
-    doc = torch.from_numpy(blocks["doc"])
-    want = create_block_mask(lambda b, h, q, kv: (doc[b, q] == doc[b, kv]) & (q >= kv), len(lengths), None, width, width, device="cpu")
-
-    def blocks_of(num, idx, r, i):
-        return set(idx[r, 0, i, : num[r, 0, i]].tolist())
-
-    for r in range(len(lengths)):
-        for i in range(want.kv_num_blocks.shape[-1]):
-            assert blocks_of(got.kv_num_blocks, got.kv_indices, r, i) == blocks_of(want.kv_num_blocks, want.kv_indices, r, i), (r, i)
-            assert blocks_of(got.full_kv_num_blocks, got.full_kv_indices, r, i) == blocks_of(want.full_kv_num_blocks, want.full_kv_indices, r, i)
-    assert blocks["tiles"] == 50
-
-
-def test_flex_attention_matches_masked_sdpa():
-    """Compiled layers attend through FlexAttention when a packed batch brings its block mask: the
-    outputs (on a GPU, the q/k/v gradients too; FlexAttention has no CPU backward) equal SDPA's
-    with the block-diagonal causal mask, for batches of another layout without a recompile."""
-    cuda = torch.cuda.is_available()
-    dev, dt, tol = ("cuda", torch.bfloat16, 2e-2) if cuda else ("cpu", torch.float32, 1e-5)
-    torch.manual_seed(0)
-    b, hq, hkv, s, d = 2, 4, 2, 300, 16
-    q, k, v = (torch.randn(b, h, s, d, device=dev, dtype=dt, requires_grad=cuda) for h in (hq, hkv, hkv))
-    move = lambda t: t.to(dev)  # noqa: E731
-
-    def attend(q, k, v, cu, longest, blocks):
-        return lm.varlen.attention(torch.nn.Module(), q, k, v, lm.varlen.PACKED, scaling=d**-0.5, cu_seq_lens=cu, max_length=longest, packed_blocks=blocks)[0]
-
-    # One shape: with every dimension symbolic (the head size too, which a model's weights fix)
-    # Inductor cannot lower FlexAttention's scale (GPU) or build it in C++ (CPU).
-    compiled = torch.compile(attend)
-    for lengths in ([[5, 110, 3, 40], [150]], [[50, 50, 50], [10, 10, 10, 10]]):
-        cu, longest = lm.varlen.boundaries(lengths, s)
-        flex = compiled(q, k, v, move(cu), longest, lm.varlen.block_mask(lm.varlen.flex_blocks(lengths, s), s, move))
-        ref = lm.varlen.attention(torch.nn.Module(), q, k, v, lm.varlen.PACKED, scaling=d**-0.5, cu_seq_lens=move(cu), max_length=longest)[0]
-        assert flex.shape == (b, s, hq, d) and torch.allclose(flex.float(), ref.float(), atol=tol)
-        if cuda:
-            g = torch.randn_like(ref)
-            for a, w in zip(torch.autograd.grad(flex, (q, k, v), g), torch.autograd.grad(ref, (q, k, v), g)):
-                assert torch.allclose(a.float(), w.float(), atol=tol)
-
-
 def test_sft_losses_for_a_fixed_seed(tiny_lm, tmp_path):
     """torchtune-style: exact validation losses of a fixed seed (CPU, fp32). A change here means
     the recipe computes something else; re-record deliberately."""

@@ -112,9 +112,6 @@ def _decoder_hidden(model, batch: dict, device, index: str) -> torch.Tensor:
     if ours and batch.get("cu_seq_lens") is not None:
         # Attention by the packed sequences' boundaries, with no mask built (varlen.py).
         inputs.update(attention_mask=varlen.PACKED, cu_seq_lens=move(batch["cu_seq_lens"]), max_length=batch["max_length"])
-        if varlen.flex_requested() and torch.device(device).type == "cuda":
-            width = batch["input_ids"].shape[1]
-            inputs["packed_blocks"] = varlen.block_mask(varlen.flex_blocks(batch["seq_lengths"], width), width, move)
     elif ours and pos is None:
         # One sequence a row: causal attention, said outright. Left to itself, transformers derives
         # position ids and checks them for packed sequences on every forward pass, reading a device

@@ -18,18 +18,15 @@ Many short sequences are where the variable-length kernel is slow: it computes a
 128 x 128 tile per sequence and head, and its backward accumulates dq in fp32 buffers padded by 128
 rows per sequence. On CLINC150 as chat (~44 tokens a conversation, ~46 a 2048-token row) attention
 took 27.0 ms of a 162 ms LoRA step on an H100, as much as causal attention over whole 2048-token
-rows (25.2 ms; bench/results/lm-profile-h100-*.json). HONE_PACKED_ATTENTION=flex runs compiled
-layers on FlexAttention with the batch's block mask instead (flex_blocks: for each 128-row query
-block the key blocks it needs, several short sequences to a tile): 3.7% faster steps in the same
-profile, its attention no cheaper but its transposes fused into the kernels. Not the default yet:
-only its outputs are checked against masked SDPA, on the CPU (FlexAttention has no CPU backward;
-its gradients await a GPU run of the test), and it compiles longer.
+rows (25.2 ms; bench/results/lm-profile-h100-*.json). Tried and taken out: FlexAttention with each
+batch's block-diagonal causal block mask (several short sequences to a tile). It measured 2-4%
+faster, but on the GPU (torch 2.11) a compiled caller computed every batch after the first with
+the first batch's mask: outputs and gradients off by up to 0.33 and 0.76 against masked SDPA, the
+loss after 38 steps 5.60 against 5.41 (bench/gpu/flex_check.py reproduces it).
 """
 
 import inspect
-import os
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -58,62 +55,6 @@ def boundaries(lengths: list, width: int) -> tuple:
             cu.append(at)
             longest = max(longest, width - used)
     return torch.tensor(cu, dtype=torch.int32), longest
-
-
-# FlexAttention's tile (its BlockMask's default block size): rows of queries and of keys a tile.
-BLOCK = 128
-
-
-def flex_blocks(lengths: list, width: int) -> dict:
-    """The block-sparse layout of a packed batch's block-diagonal causal mask, for FlexAttention
-    (numpy, built on the CPU with the batch): each position's sequence number in its row (trailing
-    padding a sequence of its own; columns padded to whole blocks, so the mask function never reads
-    past them) and, for each query block, the key blocks it needs: "full" ones lie wholly in the
-    query block's sequence and before it (no mask to evaluate), "partial" ones hold a boundary or
-    the diagonal. Returns the arrays BlockMask.from_kv_blocks takes, and the tiles computed."""
-    rows, nb = len(lengths), -(-width // BLOCK)
-    doc = np.zeros((rows, nb * BLOCK), dtype=np.int32)
-    start = np.zeros((rows, nb * BLOCK), dtype=np.int64)  # where each position's sequence begins
-    for r, row in enumerate(lengths):
-        segments = [int(n) for n in row] + [nb * BLOCK - int(sum(row))]
-        doc[r] = np.repeat(np.arange(len(segments), dtype=np.int32), segments)
-        start[r] = np.repeat(np.cumsum([0] + segments[:-1]), segments)
-    q = np.arange(nb)
-    first = start[:, ::BLOCK] // BLOCK  # the key block where a query block's first sequence begins
-    last_doc = doc[:, np.minimum(q * BLOCK + BLOCK, width) - 1]  # the sequence of its last real row
-    j = q[None, None, :]
-    needed = (j >= first[:, :, None]) & (j <= q[None, :, None])  # [rows, query block, key block]
-    # (a last query block that runs past the width stays partial, as create_block_mask makes it)
-    whole = (q * BLOCK + BLOCK <= width)[None, :, None]
-    full = needed & whole & (j < q[None, :, None]) & (doc[:, ::BLOCK][:, None, :] == last_doc[:, :, None])
-    partial = needed & ~full
-
-    def layout(m):
-        # each query block's key blocks first, in order (a stable sort of "not needed")
-        return m.sum(-1).astype(np.int32)[:, None], np.argsort(~m, axis=-1, kind="stable").astype(np.int32)[:, None]
-
-    (kv_num, kv_idx), (full_num, full_idx) = layout(partial), layout(full)
-    return {"doc": doc, "kv_num": kv_num, "kv_idx": kv_idx, "full_num": full_num, "full_idx": full_idx, "tiles": int(needed.sum())}
-
-
-def flex_requested() -> bool:
-    """HONE_PACKED_ATTENTION=flex: packed batches attend through FlexAttention (see above)."""
-    return os.environ.get("HONE_PACKED_ATTENTION") == "flex"
-
-
-def block_mask(blocks: dict, width: int, move):
-    """A FlexAttention BlockMask from flex_blocks' arrays (moved to the device by `move`)."""
-    from torch.nn.attention.flex_attention import BlockMask
-
-    doc = move(torch.from_numpy(blocks["doc"]))
-
-    def same_sequence_causal(b, h, q_idx, kv_idx):
-        return (doc[b, q_idx] == doc[b, kv_idx]) & (q_idx >= kv_idx)
-
-    t = {k: move(torch.from_numpy(blocks[k])) for k in ("kv_num", "kv_idx", "full_num", "full_idx")}
-    return BlockMask.from_kv_blocks(
-        t["kv_num"], t["kv_idx"], t["full_num"], t["full_idx"], BLOCK_SIZE=BLOCK, mask_mod=same_sequence_causal, seq_lengths=(width, width)
-    )
 
 
 # varlen_attn's keywords as this torch spells them, found once outside compiled code (register):
@@ -163,11 +104,9 @@ def _masked(q, k, v, cu, scaling):
     return out[0].transpose(0, 1)
 
 
-def attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, cu_seq_lens=None, max_length=None, packed_blocks=None, **kwargs):
+def attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, cu_seq_lens=None, max_length=None, **kwargs):
     """transformers' attention-function signature: query (B, Hq, S, D), key/value (B, Hkv, S, D);
-    returns (B, S, Hq, D). Without boundaries this is transformers' SDPA call itself. With a
-    BlockMask (packed_blocks) inside compiled code: FlexAttention (eager flex_attention is a slow
-    reference, so outside compiled code the variable-length kernel runs instead)."""
+    returns (B, S, Hq, D). Without boundaries this is transformers' SDPA call itself."""
     if cu_seq_lens is None:
         if attention_mask is PACKED:
             raise RuntimeError("a packed batch reached attention without its sequence boundaries")
@@ -176,11 +115,6 @@ def attention(module, query, key, value, attention_mask, dropout=0.0, scaling=No
         return _sdpa()(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
     if dropout:
         raise RuntimeError("packed rows with attention dropout: the variable-length path has none")
-    if packed_blocks is not None and torch.compiler.is_compiling():
-        from torch.nn.attention.flex_attention import flex_attention
-
-        out = flex_attention(query, key, value, block_mask=packed_blocks, scale=scaling, enable_gqa=key.shape[1] != query.shape[1])
-        return out.transpose(1, 2), None
     b, hq, s, d = query.shape
     hkv = key.shape[1]
     q = query.transpose(1, 2).reshape(b * s, hq, d)
