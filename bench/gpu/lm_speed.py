@@ -363,8 +363,9 @@ def hone(method: str, compile_: bool, dtype: str, fsdp: bool = False, targets="a
         env["HONE_PACKED_ATTENTION"] = "mask"
     # The engine's events and its own log (warnings; with TORCH_LOGS=recompiles, why torch compiled
     # again) go to files as they come, so a run cut short by a time limit still leaves them.
-    log = open(OUT / f"stderr-{args.shape}-{Path(job['run_dir']).name}.txt", "w")
-    sink = open(OUT / f"events-{args.shape}-{Path(job['run_dir']).name}.jsonl", "w")
+    stem = f"{args.shape}-{Path(job['run_dir']).name}"
+    log = open(OUT / f"stderr-{stem}.txt", "w")
+    sink = open(OUT / f"events-{stem}.jsonl", "w")
     # stdin stays open while it trains, as the orchestrator keeps it: EOF would mean "orchestrator gone, stop".
     proc = subprocess.Popen([sys.executable, "-u", "-m", "hone_engine"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
     proc.stdin.write(json.dumps(job) + "\n")
@@ -383,7 +384,7 @@ def hone(method: str, compile_: bool, dtype: str, fsdp: bool = False, targets="a
     proc.wait()
     sink.close()
     log.close()
-    stderr = (OUT / f"stderr-{args.shape}-{Path(job['run_dir']).name}.txt").read_text()
+    stderr = (OUT / f"stderr-{stem}.txt").read_text()
     events = [json.loads(l) for l in lines if l.startswith("{")]
     err = [e for e in events if e["type"] == "error"]
     if proc.returncode != 0 or err:
@@ -413,7 +414,7 @@ def hone(method: str, compile_: bool, dtype: str, fsdp: bool = False, targets="a
                 "step": e["step"],
                 "elapsed_s": e["elapsed_s"],
                 "tokens_per_s": e["tokens_per_s"],
-                "allocated_gib": (e.get("memory") or {}).get("allocated_bytes", 0) / 2**30,
+                "allocated_gib": ((e.get("memory") or {}).get("allocated_bytes") or 0) / 2**30,
             }
             for e in prog
         ],
