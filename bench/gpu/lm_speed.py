@@ -439,6 +439,7 @@ runs = {
     "hone_lora_compile_packed_ckpt_half": lambda: hone("lora", True, "bf16", packed=True, ckpt=L // 2),
     # Memory for speed without checkpointing: train.activation_budget (the compiler recomputes the
     # cheapest share of a layer's activations in the backward pass)
+    "hone_lora_compile_packed_b90": lambda: hone("lora", True, "bf16", packed=True, budget=0.9),
     "hone_lora_compile_packed_b80": lambda: hone("lora", True, "bf16", packed=True, budget=0.8),
     "hone_lora_compile_packed_b60": lambda: hone("lora", True, "bf16", packed=True, budget=0.6),
     "hone_lora_compile_packed_b40": lambda: hone("lora", True, "bf16", packed=True, budget=0.4),

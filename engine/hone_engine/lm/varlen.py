@@ -5,8 +5,8 @@ for SDPA: B x S x S booleans every forward pass, a read-back of the position ids
 sync), and a masked kernel that computes every block of the S x S scores, across sequences too.
 Here the sequences' boundaries come from the batch (collate knows them on the CPU) as cumulative
 offsets over the flattened row, and attention runs on the GPU as Flash Attention's variable-length
-kernel (`torch.nn.attention.varlen`): only each sequence's own causal triangle is computed, so
-attention costs what the sequences cost, not what the row costs.
+kernel (`_flash` below, grouped key heads as they are): only each sequence's own causal triangle is
+computed, so attention costs what the sequences cost, not what the row costs.
 
 The model runs under its own attention name, `ATTENTION`: SDPA in every call that brings no
 boundaries (unpacked rows, causal without a mask: `CAUSAL`; generation with its padding mask: the
@@ -22,10 +22,13 @@ rows (25.2 ms; bench/results/lm-profile-h100-*.json). Tried and taken out: FlexA
 batch's block-diagonal causal block mask (several short sequences to a tile). It measured 2-4%
 faster, but on the GPU (torch 2.11) a compiled caller computed every batch after the first with
 the first batch's mask: outputs and gradients off by up to 0.33 and 0.76 against masked SDPA, the
-loss after 38 steps 5.60 against 5.41 (bench/gpu/flex_check.py reproduces it).
+loss after 38 steps 5.60 against 5.41. bench/gpu/flex_check.py reproduces it with that mask
+(BlockMask.from_kv_blocks from a layout of our own); with torch's create_block_mask per batch both
+batches are right. FlexAttention's kernel with a mask made beforehand took 1.07 ms for one layer
+forward + backward at ~44 tokens a sequence, against 1.64 ms here, but 1.48 against 1.32 at ~431
+tokens, and create_block_mask itself 5.5 ms a batch (bench/gpu/packed_attn.py): not yet measured
+in the engine.
 """
-
-import inspect
 
 import torch
 import torch.nn.functional as F
@@ -57,12 +60,6 @@ def boundaries(lengths: list, width: int) -> tuple:
     return torch.tensor(cu, dtype=torch.int32), longest
 
 
-# varlen_attn's keywords as this torch spells them, found once outside compiled code (register):
-# the causal switch (is_causal in 2.9, window_size (-1, 0) since), the grouped-query flag (2.12 on;
-# before it the key heads are repeated) and whether it takes the model's scale.
-FLASH = {"kw": {}, "scale": False, "gqa": False}
-
-
 def register() -> None:
     """Make ATTENTION a name transformers accepts (before a model loads with it)."""
     from transformers import AttentionInterface
@@ -72,15 +69,52 @@ def register() -> None:
         return
     AttentionInterface.register(ATTENTION, attention)
     AttentionMaskInterface.register(ATTENTION, ALL_MASK_ATTENTION_FUNCTIONS["sdpa"])
-    if torch.cuda.is_available():
-        from torch.nn.attention.varlen import varlen_attn
 
-        params = inspect.signature(varlen_attn).parameters
-        FLASH["kw"] = {"is_causal": True} if "is_causal" in params else {"window_size": (-1, 0)}
-        FLASH["gqa"] = "enable_gqa" in params
-        if FLASH["gqa"]:
-            FLASH["kw"]["enable_gqa"] = True
-        FLASH["scale"] = "scale" in params
+
+# Flash Attention's variable-length kernel as an operator torch.compile can trace (an opaque call
+# with a shape function and a backward), as torch.nn.attention.varlen wraps it. Ours because that
+# wrapper, before torch 2.12, wants as many key heads as query heads: the grouped key and value
+# heads were repeated (copies, their gradients summed back) where the kernel itself reads each key
+# head for its group of query heads. Packed CLINC150 rows on an H100, one layer forward +
+# backward: 1.80 ms repeated, 1.63 ms grouped (bench/gpu/packed_attn.py).
+@torch.library.custom_op("hone::varlen_flash", mutates_args=())
+def _flash(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu: torch.Tensor, longest: int, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    out, lse, _, _, _ = torch.ops.aten._flash_attention_forward(q, k, v, cu, cu, longest, longest, 0.0, True, False, scale=scale)
+    return out, lse
+
+
+@_flash.register_fake
+def _(q, k, v, cu, longest, scale):
+    return torch.empty_like(q), q.new_empty((q.shape[1], q.shape[0]), dtype=torch.float32)  # lse: (heads, tokens)
+
+
+@torch.library.custom_op("hone::varlen_flash_backward", mutates_args=())
+def _flash_backward(
+    grad: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, out: torch.Tensor, lse: torch.Tensor, cu: torch.Tensor, longest: int, scale: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    no_dropout = torch.zeros(2, dtype=torch.uint64, device=q.device)  # the kernel's random state, unread without dropout
+    unused = torch.empty(0, device=q.device)
+    return torch.ops.aten._flash_attention_backward(grad.contiguous(), q, k, v, out, lse, cu, cu, longest, longest, 0.0, True, no_dropout, unused, scale=scale)
+
+
+@_flash_backward.register_fake
+def _(grad, q, k, v, out, lse, cu, longest, scale):
+    return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+
+
+def _flash_context(ctx, inputs, output):
+    q, k, v, cu, longest, scale = inputs
+    ctx.save_for_backward(q, k, v, cu, *output)
+    ctx.longest, ctx.scale = longest, scale
+
+
+def _flash_grad(ctx, grad, _grad_lse):
+    q, k, v, cu, out, lse = ctx.saved_tensors
+    dq, dk, dv = _flash_backward(grad, q, k, v, out, lse, cu, ctx.longest, ctx.scale)
+    return dq, dk, dv, None, None, None
+
+
+_flash.register_autograd(_flash_grad, setup_context=_flash_context)
 
 
 # Stands for the mask of a packed batch: transformers returns a 4-D mask unchanged.
@@ -121,14 +155,7 @@ def attention(module, query, key, value, attention_mask, dropout=0.0, scaling=No
     k = key.transpose(1, 2).reshape(b * s, hkv, d)
     v = value.transpose(1, 2).reshape(b * s, hkv, d)
     if q.is_cuda:
-        from torch.nn.attention.varlen import varlen_attn
-
-        if hkv != hq and not FLASH["gqa"]:  # this torch's wrapper wants as many key heads as query heads
-            k, v = k.repeat_interleave(hq // hkv, 1), v.repeat_interleave(hq // hkv, 1)
-        if not FLASH["scale"] and scaling is not None and abs(scaling - d**-0.5) > 1e-6:
-            raise RuntimeError(f"this torch's varlen_attn scales by 1/sqrt(head_dim); the model scales by {scaling}")
-        scale = {"scale": scaling} if FLASH["scale"] else {}
-        out = varlen_attn(q, k, v, cu_seq_lens, cu_seq_lens, max_length, max_length, **scale, **FLASH["kw"])
+        out = _flash(q, k, v, cu_seq_lens, max_length, d**-0.5 if scaling is None else scaling)[0]
     else:
         out = _masked(q, k, v, cu_seq_lens, scaling)
     return out.reshape(b, s, hq, d), None
