@@ -519,6 +519,62 @@ else if (what === "record") {
     "",
     `Mean, this against base: ${summary.join("; ")}. The losses agree to bf16 noise (the same data and seed; the matmul's weight is laid out differently, so the sums round differently). Speed is unchanged within the run-to-run spread; the memory is what the probe attributed to the copies (8B) less the one copy the backward still builds at a time.`,
   ]);
+} else if (what === "attention") {
+  // Packed attention kernels (bench/gpu/packed_attn.py, JSON lines) and the engine A/B of one
+  // device call (lm_speed.py --engines NAME=DIR,...): node bench/lm.mjs attention PROBE.jsonl AB.json...
+  const probe = rest.find((a) => a.endsWith(".jsonl"));
+  const lines = readFileSync(resolve(probe), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
+  const env = lines.find((x) => x.torch);
+  const worst = (e) => (e ? Math.max(...Object.values(e).flatMap((b) => Object.values(b))).toFixed(3) : "-");
+  const masks = Object.fromEntries(lines.filter((x) => x.create_block_mask_ms).map((x) => [x.data, x.create_block_mask_ms]));
+  const abRows = rest
+    .filter((a) => a.endsWith(".json"))
+    .flatMap((f) => {
+      const r = JSON.parse(readFileSync(resolve(f), "utf8"));
+      return Object.keys(r)
+        .filter((k) => k.includes("@") || k.startsWith("unsloth"))
+        .filter((k) => typeof r[k]?.tokens_per_s === "number")
+        .map(
+          (k) =>
+            `| ${r.gpu.replace(/^NVIDIA /, "")} | ${k} | ${r[k].tokens_per_s.toFixed(0)} | ${gib(r[k].max_memory_gib)} | ${r[k].losses[0].toFixed(4)} -> ${r[k].losses.at(-1).toFixed(4)} | \`${short(f)}\` |`,
+        );
+    });
+  const notes = rest
+    .filter((a) => a.endsWith(".json"))
+    .map((f) => JSON.parse(readFileSync(resolve(f), "utf8")).note)
+    .filter(Boolean);
+  writeSection("lm-packed-attention", [
+    "## Generative: attention for packed rows of short sequences (#23)",
+    "",
+    `Kernels (device: \`python3 bench/gpu/packed_attn.py --steps 20\`; ${env.gpu}, torch ${env.torch}, cuDNN ${env.cudnn}; raw \`${short(probe)}\`): one layer's attention forward + backward at the benchmark's shape (8 rows x 2048 tokens, 32 query heads, 8 key heads, head dim 64), rows packed with random lengths; each checked on two batches against per-sequence causal SDPA in fp32 (max |difference| of outputs and q/k/v gradients over both, bf16 inputs). Then \`node bench/lm.mjs attention ${rest.map(short).join(" ")}\` here.`,
+    "",
+    "| data | kernel | ms forward + backward | max abs error | note |",
+    "|---|---|---:|---:|---|",
+    // (the probe's own call of the engine's operator lacked the engine's jsonschema on its path; the
+    // engine's GPU test checks that operator, and the A/B below runs it)
+    ...lines
+      .filter((x) => x.kernel && !x.error?.startsWith("ModuleNotFoundError"))
+      .map(
+        (x) =>
+          `| ${x.data} (${x.sequences} sequences a batch) | ${x.kernel} | ${x.ms_fwd_bwd ? x.ms_fwd_bwd.toFixed(2) : "-"} | ${worst(x.max_abs_err)} | ${x.error ? x.error.slice(0, 90) : ""} |`,
+      ),
+    "",
+    `create_block_mask, once a batch: ${Object.entries(masks)
+      .map(([d, ms]) => `${ms.toFixed(1)} ms (${d})`)
+      .join(", ")}; the "made beforehand" rows leave it out (a step would make it once for all 16 layers), the "per call" rows include it.`,
+    "",
+    "The engine on packed CLINC150 as chat (1.24B Llama shape, LoRA r16, activation budget 0.8, 30 timed steps; `lm_speed.py --engines` alternates engine checkouts in one call):",
+    "",
+    "| GPU | run | tokens/s | peak GiB | loss first -> last | raw |",
+    "|---|---|---:|---:|---|---|",
+    ...abRows,
+    "",
+    ...notes.flatMap((n) => [n, ""]),
+    "Reading: torch 2.11's `varlen_attn` takes as many key heads as query heads, so the engine repeated the 8 key and value heads 4x; its own operator (`hone::varlen_flash`, `engine/hone_engine/lm/varlen.py`) hands Flash Attention the grouped heads: 1.79 -> 1.64 ms a layer on chat rows (1.80 -> 1.63 in an earlier call), 1.48 -> 1.32 on documents, +0.8% tokens/s in the engine at the same memory, losses equal to bf16 noise. On ~44-token sequences FlexAttention's kernel with a mask made beforehand is faster still (1.07 ms), on ~431-token ones slower (1.48): several short sequences share a 128 x 128 tile there, where the variable-length kernel computes at least one tile per sequence and head. cuDNN's variable-length op failed in its backward on this torch (the error above). The earlier FlexAttention fault (a compiled caller computing every batch after the first with the first one's mask, `bench/gpu/flex_check.py`) belongs to the layout built by `BlockMask.from_kv_blocks`: with `create_block_mask` per batch, both batches are right on the GPU, gradients included (raw `bench/results/flex-check-h100.txt`, `python3 bench/gpu/flex_check.py`).",
+  ]);
 } else if (what === "real") renderReal(rest.filter((a) => a.endsWith(".json")));
 else if (what === "estimate") {
   // `hone train --dry-run`'s memory estimate for every Hone run of the device files, beside the
