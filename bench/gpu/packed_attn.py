@@ -3,21 +3,26 @@ attention to its own sequence, forward + backward, at the benchmark's shape (8 r
 32 query heads, 8 key heads, head dim 64), with the sequence lengths of CLINC150 as chat (~44
 tokens) and of longer documents. Checks each against per-sequence causal SDPA in fp32 (outputs and
 q/k/v gradients, max |difference|) and times it with CUDA events. One JSON line per case.
-  python3 bench/gpu/packed_attn.py [--steps 20]
+  PYTHONPATH=<jsonschema> python3 bench/gpu/packed_attn.py [--steps 20]   (the engine imports jsonschema)
 
-Kernels: the engine's (torch's varlen_attn, key heads repeated where this torch's wrapper wants
-as many as query heads), Flash Attention's variable-length op called with the grouped key heads
-as they are, cuDNN's variable-length op, FlexAttention with create_block_mask per batch, and causal
+Kernels: torch's varlen_attn (key heads repeated where this torch's wrapper wants as many as
+query heads: the engine's path before), the engine's own operator on Flash Attention's
+variable-length kernel with the grouped key heads as they are, cuDNN's variable-length op, FlexAttention with create_block_mask per batch, and causal
 attention over whole rows (what attention costs when the rows hold one sequence each)."""
 
 import argparse
 import json
 import random
+import sys
 import time
 import traceback
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "engine"))
+from hone_engine.lm import varlen  # noqa: E402  (the engine's operator, imported once)
 
 B, S, HQ, HKV, D = 8, 2048, 32, 8, 64
 dev, dt = "cuda", torch.bfloat16
@@ -59,23 +64,6 @@ def reference(q, k, v, cu):
     return torch.cat(outs)
 
 
-class FlashGQA(torch.autograd.Function):
-    """Flash Attention's variable-length forward and backward with fewer key heads than query heads."""
-
-    @staticmethod
-    def forward(ctx, q, k, v, cu, longest):
-        out, lse, rng, unused, _ = torch.ops.aten._flash_attention_forward(q, k, v, cu, cu, longest, longest, 0.0, True, False)
-        ctx.save_for_backward(q, k, v, out, lse, cu, rng, unused)
-        ctx.longest = longest
-        return out
-
-    @staticmethod
-    def backward(ctx, g):
-        q, k, v, out, lse, cu, rng, unused = ctx.saved_tensors
-        dq, dk, dv = torch.ops.aten._flash_attention_backward(g.contiguous(), q, k, v, out, lse, cu, cu, ctx.longest, ctx.longest, 0.0, True, rng, unused)
-        return dq, dk, dv, None, None
-
-
 class CudnnVarlen(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q, k, v, cu, longest):
@@ -114,17 +102,8 @@ def engine_varlen(q, k, v, cu, longest):
 
 
 def engine_op(q, k, v, cu, longest):
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "engine"))
-    from hone_engine.lm import varlen
-
+    """The engine's own operator: Flash's variable-length kernel with the grouped key heads."""
     return varlen._flash(q, k, v, cu, longest, D**-0.5)[0]
-
-
-def flash_gqa(q, k, v, cu, longest):
-    return FlashGQA.apply(q, k, v, cu, longest)
 
 
 def cudnn_varlen(q, k, v, cu, longest):
@@ -171,13 +150,12 @@ def whole_rows(q, k, v, cu, longest):
 
 
 KERNELS = {
-    "engine varlen_attn": engine_varlen,
-    "flash varlen, grouped keys": flash_gqa,
+    "torch varlen_attn, keys repeated (the engine before 77d8de6)": engine_varlen,
     "cudnn varlen, keys repeated": cudnn_varlen,
     "cudnn varlen, grouped keys": cudnn_varlen_gqa,
     "flex, create_block_mask per call": flex,
     "flex, mask made beforehand": lambda *a: flex(*a, premade=True),
-    "engine op (hone_engine.lm.varlen._flash)": engine_op,
+    "flash varlen, grouped keys (the engine's hone::varlen_flash)": engine_op,
     "causal whole rows (not packed)": whole_rows,
 }
 
