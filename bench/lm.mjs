@@ -522,11 +522,19 @@ else if (what === "record") {
 } else if (what === "attention") {
   // Packed attention kernels (bench/gpu/packed_attn.py, JSON lines) and the engine A/B of one
   // device call (lm_speed.py --engines NAME=DIR,...): node bench/lm.mjs attention PROBE.jsonl AB.json...
-  const probe = rest.find((a) => a.endsWith(".jsonl"));
-  const lines = readFileSync(resolve(probe), "utf8")
-    .trim()
-    .split("\n")
-    .map((l) => JSON.parse(l));
+  // The first .jsonl is the probe of every kernel; later ones add the engine's own mask timings.
+  const [probe, ...laterProbes] = rest.filter((a) => a.endsWith(".jsonl"));
+  const jsonLines = (f) =>
+    readFileSync(resolve(f), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+  const lines = jsonLines(probe);
+  const engineMasks = laterProbes.flatMap((f) =>
+    jsonLines(f)
+      .filter((x) => x.engine_flex_mask_ms)
+      .map((x) => ({ ...x, file: short(f) })),
+  );
   const env = lines.find((x) => x.torch);
   const worst = (e) => (e ? Math.max(...Object.values(e).flatMap((b) => Object.values(b))).toFixed(3) : "-");
   const masks = Object.fromEntries(lines.filter((x) => x.create_block_mask_ms).map((x) => [x.data, x.create_block_mask_ms]));
@@ -564,7 +572,9 @@ else if (what === "record") {
     "",
     `create_block_mask, once a batch: ${Object.entries(masks)
       .map(([d, ms]) => `${ms.toFixed(1)} ms (${d})`)
-      .join(", ")}; the "made beforehand" rows leave it out (a step would make it once for all 16 layers), the "per call" rows include it.`,
+      .join(
+        ", ",
+      )}; the "made beforehand" rows leave it out (a step would make it once for all 16 layers), the "per call" rows include it.${engineMasks.length ? ` Compiled (the engine's \`varlen.flex_mask\` in \`bench/patches/flex-packed-attention.patch\`), another call: ${engineMasks.map((x) => `${x.engine_flex_mask_ms.toFixed(2)} ms against ${x.create_block_mask_ms.toFixed(1)} eager (${x.data})`).join(", ")}; raw \`${engineMasks[0].file}\`.` : ""}`,
     "",
     "The engine on packed CLINC150 as chat (1.24B Llama shape, LoRA r16, activation budget 0.8, 30 timed steps; `lm_speed.py --engines` alternates engine checkouts in one call):",
     "",
@@ -574,6 +584,8 @@ else if (what === "record") {
     "",
     ...notes.flatMap((n) => [n, ""]),
     "Reading: torch 2.11's `varlen_attn` takes as many key heads as query heads, so the engine repeated the 8 key and value heads 4x; its own operator (`hone::varlen_flash`, `engine/hone_engine/lm/varlen.py`) hands Flash Attention the grouped heads: 1.79 -> 1.64 ms a layer on chat rows (1.80 -> 1.63 in an earlier call), 1.48 -> 1.32 on documents, +0.8% tokens/s in the engine at the same memory, losses equal to bf16 noise. On ~44-token sequences FlexAttention's kernel with a mask made beforehand is faster still (1.07 ms), on ~431-token ones slower (1.48): several short sequences share a 128 x 128 tile there, where the variable-length kernel computes at least one tile per sequence and head. cuDNN's variable-length op failed in its backward on this torch (the error above). The earlier FlexAttention fault (a compiled caller computing every batch after the first with the first one's mask, `bench/gpu/flex_check.py`) belongs to the layout built by `BlockMask.from_kv_blocks`: with `create_block_mask` per batch, both batches are right on the GPU, gradients included (raw `bench/results/flex-check-h100.txt`, `python3 bench/gpu/flex_check.py`).",
+    "",
+    "FlexAttention in the engine (`bench/patches/flex-packed-attention.patch`, not landed; the `@flex` / `@varlen` rows and Unsloth's beside them, two calls on two H100 machines): with the mask made eagerly once a step it ran at the variable-length kernel's speed (95,370 against 95,669 tokens/s, -0.3%; loss after 38 steps 5.4073 against 5.4076): the kernels promise ~9 ms less attention a step (16 layers x 0.57 ms), of which the eager mask takes 6.3 ms. With the mask compiled (0.25 ms) the run stalled 6.4 s to recompile it on the first batch of another width, and the steps after the stall ran ~2% faster than the other engine's steps: a hint, not a measurement. The patch now compiles the mask for symbolic shapes; it stays out of the engine until a same-call A/B shows it faster. Against Unsloth on the same packed rows in the same calls, the landed engine reads 95,669 / 78,229 = 1.223x and 95,397 / 76,938 = 1.240x, at 17.5 GiB against 18.9 (0.92x its memory): short of the 1.25x target.",
   ]);
 } else if (what === "real") renderReal(rest.filter((a) => a.endsWith(".json")));
 else if (what === "estimate") {

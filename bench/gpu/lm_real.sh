@@ -17,6 +17,9 @@
 #  10  random full rows: Unsloth LoRA and QLoRA, Hone LoRA (budget 1 and 0.8) and QLoRA
 #  12  real data, 30 timed steps: Unsloth on the packed rows, then Hone under activation budget 0.8
 #      (T: its limit)
+#  13  packed real data: FlexAttention (bench/patches/flex-packed-attention.patch applied here)
+#      against the variable-length kernel (the carried engine before it), Unsloth packed beside
+#      (NO_PEER=1 leaves Unsloth out, TESTS=none the GPU tests, ATTN=1 adds the kernel probe)
 #  11  where a step's time goes (bench/gpu/lm_profile.py): packed real rows (budget 1 and 0.8),
 #      random full rows (compiled for their one shape, and for symbolic shapes)
 # Carry .carry/: the shards (`node bench/lm.mjs shards`), and unpacked, xz'd wheels for the machine's
@@ -100,6 +103,25 @@ case "$1" in
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   PYTHONPATH=/tmp/site:$PYTHONPATH timeout 130 $SPEED $REAL --steps ${STEPS:-30} --warmup 6 --only unsloth_lora_packed --out-name unsloth-real.json 2>&1 | grep -v Warning
   timeout ${T:-240} $SPEED $REAL --steps ${STEPS:-30} --warmup 8 --only ${ONLY:-hone_lora_compile_packed_b80} --out-name real-varlen.json
+  ;;
+13)
+  # FlexAttention for packed short sequences (this tree's engine, with
+  # bench/patches/flex-packed-attention.patch applied) against the variable-length
+  # kernel (the engine before it, carried as .carry/varlen-engine.tar.xz: git archive HEAD engine),
+  # same call, Unsloth on the same packed rows beside; the attention tests on the GPU and the
+  # engine's block mask's cost (bench/gpu/packed_attn.py) first.
+  tar -xJf .carry/peers.tar.xz -C /tmp/site
+  mkdir -p /tmp/varlen && tar -xJf .carry/varlen-engine.tar.xz -C /tmp/varlen
+  {
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+    python3 -c "import torch, transformers, peft; print('torch', torch.__version__, 'transformers', transformers.__version__, 'peft', peft.__version__)"
+  } > "$OUT/env.txt" 2>&1
+  cat "$OUT/env.txt"
+  [ "${TESTS:-}" != none ] && PYTHONPATH=engine:$PYTHONPATH timeout 150 python3 -m pytest -q -x engine/tests/test_lm.py -k "${TESTS:-varlen or flex or packed}" 2>&1 | tail -3
+  [ -n "${ATTN:-}" ] && timeout 100 python3 bench/gpu/packed_attn.py --only "flex, mask made" | tee "$OUT/packed-attn-flex.jsonl"
+  [ -z "${NO_PEER:-}" ] && PYTHONPATH=/tmp/site:$PYTHONPATH timeout 130 $SPEED $REAL --steps ${STEPS:-30} --warmup 6 --only unsloth_lora_packed --out-name unsloth-real.json 2>&1 | grep -v Warning
+  # (the engines' stderr files share a name: the last engine's, with its recompiles, comes back)
+  TORCH_LOGS=recompiles timeout ${T:-300} $SPEED $REAL --steps ${STEPS:-30} --warmup 8 --only hone_lora_compile_packed_b80 --engines ${ENGINES:-varlen=/tmp/varlen/engine,flex=$PWD/engine} --out-name real-flex-ab.json
   ;;
 11)
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
