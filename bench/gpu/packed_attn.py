@@ -3,7 +3,7 @@ attention to its own sequence, forward + backward, at the benchmark's shape (8 r
 32 query heads, 8 key heads, head dim 64), with the sequence lengths of CLINC150 as chat (~44
 tokens) and of longer documents. Checks each against per-sequence causal SDPA in fp32 (outputs and
 q/k/v gradients, max |difference|) and times it with CUDA events. One JSON line per case.
-  PYTHONPATH=<jsonschema> python3 bench/gpu/packed_attn.py [--steps 20]   (the engine imports jsonschema)
+  PYTHONPATH=<jsonschema> python3 bench/gpu/packed_attn.py [--steps 20] [--engine DIR]   (the engine imports jsonschema)
 
 Kernels: torch's varlen_attn (key heads repeated where this torch's wrapper wants as many as
 query heads: the engine's path before), the engine's own operator on Flash Attention's
@@ -21,7 +21,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "engine"))
+# The engine to import: this tree's, or --engine DIR (another checkout's, e.g. with a patch applied).
+ENGINE = next((sys.argv[i + 1] for i, a in enumerate(sys.argv[:-1]) if a == "--engine"), str(Path(__file__).resolve().parents[2] / "engine"))
+sys.path.insert(0, ENGINE)
 from hone_engine.lm import varlen  # noqa: E402  (the engine's operator, imported once)
 
 B, S, HQ, HKV, D = 8, 2048, 32, 8, 64
@@ -215,6 +217,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--only", default="")
+    ap.add_argument("--engine", default=ENGINE, help="the engine directory to import (read before the import, above)")
     args = ap.parse_args()
     print(json.dumps({"torch": torch.__version__, "gpu": torch.cuda.get_device_name(), "cudnn": torch.backends.cudnn.version()}), flush=True)
     datasets = []
