@@ -538,22 +538,17 @@ else if (what === "record") {
   const env = lines.find((x) => x.torch);
   const worst = (e) => (e ? Math.max(...Object.values(e).flatMap((b) => Object.values(b))).toFixed(3) : "-");
   const masks = Object.fromEntries(lines.filter((x) => x.create_block_mask_ms).map((x) => [x.data, x.create_block_mask_ms]));
-  const abRows = rest
-    .filter((a) => a.endsWith(".json"))
-    .flatMap((f) => {
-      const r = JSON.parse(readFileSync(resolve(f), "utf8"));
-      return Object.keys(r)
-        .filter((k) => k.includes("@") || k.startsWith("unsloth"))
-        .filter((k) => typeof r[k]?.tokens_per_s === "number")
-        .map(
-          (k) =>
-            `| ${r.gpu.replace(/^NVIDIA /, "")} | ${k} | ${r[k].tokens_per_s.toFixed(0)} | ${gib(r[k].max_memory_gib)} | ${r[k].losses[0].toFixed(4)} -> ${r[k].losses.at(-1).toFixed(4)} | \`${short(f)}\` |`,
-        );
-    });
-  const notes = rest
-    .filter((a) => a.endsWith(".json"))
-    .map((f) => JSON.parse(readFileSync(resolve(f), "utf8")).note)
-    .filter(Boolean);
+  const abFiles = rest.filter((a) => a.endsWith(".json")).map((f) => ({ f, r: JSON.parse(readFileSync(resolve(f), "utf8")) }));
+  const abRows = abFiles.flatMap(({ f, r }) =>
+    Object.keys(r)
+      .filter((k) => k.includes("@") || k.startsWith("unsloth"))
+      .filter((k) => typeof r[k]?.tokens_per_s === "number")
+      .map(
+        (k) =>
+          `| ${r.gpu.replace(/^NVIDIA /, "")} | ${k} | ${r[k].tokens_per_s.toFixed(0)} | ${gib(r[k].max_memory_gib)} | ${r[k].losses[0].toFixed(4)} -> ${r[k].losses.at(-1).toFixed(4)} | \`${short(f)}\` |`,
+      ),
+  );
+  const notes = abFiles.map(({ r }) => r.note).filter(Boolean);
   writeSection("lm-packed-attention", [
     "## Generative: attention for packed rows of short sequences (#23)",
     "",

@@ -31,7 +31,8 @@ dev, dt = "cuda", torch.bfloat16
 
 
 def pack(lo, hi, seed):
-    """Rows of S tokens filled greedily with lengths drawn from [lo, hi]; the rest a padding sequence."""
+    """Rows of S tokens filled greedily with lengths drawn from [lo, hi], the rest of each row a
+    padding sequence: the rows' lengths, and their boundaries as the engine computes them."""
     rng = random.Random(seed)
     rows = []
     for _ in range(B):
@@ -43,28 +44,8 @@ def pack(lo, hi, seed):
             row.append(n)
             used += n
         rows.append(row)
-    cu, at, longest = [0], 0, 1
-    for row in rows:
-        for n in row:
-            at += n
-            cu.append(at)
-            longest = max(longest, n)
-        if at % S:
-            longest = max(longest, S - at % S)
-            at += S - at % S
-            cu.append(at)
-    return torch.tensor(cu, dtype=torch.int32, device=dev), longest
-
-
-def rows_of(cu):
-    """Each row's sequence lengths (its padding a sequence of its own) from the boundaries."""
-    rows, used = [[]], 0
-    for n in (cu[1:] - cu[:-1]).tolist():
-        if used == S:
-            rows, used = [*rows, []], 0
-        rows[-1].append(n)
-        used += n
-    return rows
+    cu, longest = varlen.boundaries(rows, S)
+    return rows, cu.to(dev), longest
 
 
 def reference(q, k, v, cu):
@@ -222,9 +203,9 @@ def main():
     print(json.dumps({"torch": torch.__version__, "gpu": torch.cuda.get_device_name(), "cudnn": torch.backends.cudnn.version()}), flush=True)
     datasets = []
     for name, lo, hi in (("chat ~44 tokens", 20, 68), ("documents 100-900 tokens", 100, 900)):
-        batches = [pack(lo, hi, seed) for seed in (0, 1)]
-        n = len(batches[0][0]) - 1
-        datasets.append({"name": name, "batches": batches, "sequences": n, "mean": B * S / n})
+        packed = [pack(lo, hi, seed) for seed in (0, 1)]
+        n = len(packed[0][1]) - 1
+        datasets.append({"name": name, "rows": packed[0][0], "batches": [(cu, longest) for _, cu, longest in packed], "sequences": n, "mean": B * S / n})
     for data in datasets:
         cu = data["batches"][0][0]
         block_mask(cu)
@@ -235,13 +216,12 @@ def main():
         torch.cuda.synchronize()
         timings = {"data": data["name"], "create_block_mask_ms": (time.time() - t) * 100}
         if hasattr(varlen, "flex_mask"):  # the engine's own mask (bench/patches/flex-packed-attention.patch)
-            rows = rows_of(cu)
             for _ in range(3):
-                varlen.flex_mask(rows, S, lambda t: t.to(dev))
+                varlen.flex_mask(data["rows"], S, lambda t: t.to(dev))
             torch.cuda.synchronize()
             t = time.time()
             for _ in range(10):
-                varlen.flex_mask(rows, S, lambda t: t.to(dev))
+                varlen.flex_mask(data["rows"], S, lambda t: t.to(dev))
             torch.cuda.synchronize()
             timings["engine_flex_mask_ms"] = (time.time() - t) * 100
         print(json.dumps(timings), flush=True)
