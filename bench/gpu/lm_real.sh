@@ -17,11 +17,10 @@
 #  10  random full rows: Unsloth LoRA and QLoRA, Hone LoRA (budget 1 and 0.8) and QLoRA
 #  12  real data, 30 timed steps: Unsloth on the packed rows, then Hone under activation budget 0.8
 #      (T: its limit)
-#  13  packed real data: FlexAttention (bench/patches/flex-packed-attention.patch) against the
-#      variable-length kernel, Unsloth packed beside (NO_PEER=1 leaves Unsloth out, TESTS=none the
-#      GPU tests, ATTN=1 adds the kernel probe). Carry the patched engine:
-#        p=$PWD/bench/patches/flex-packed-attention.patch d=$(mktemp -d); git archive HEAD engine | tar -x -C $d
-#        (cd $d && git apply $p) && tar -cJf .carry/flex-engine.tar.xz -C $d engine
+#  13  packed real data: the engine as it is (FlexAttention for short packed sequences, landed after
+#      6037fd5) against the engine of BASE (a commit; default 6037fd5, the variable-length kernel
+#      alone), alternating ROUNDS times, Unsloth packed beside (NO_PEER=1 leaves Unsloth out,
+#      TESTS=none the GPU tests, ATTN=1 adds the kernel probe)
 #  11  where a step's time goes (bench/gpu/lm_profile.py): packed real rows (budget 1 and 0.8),
 #      random full rows (compiled for their one shape, and for symbolic shapes)
 # Carry .carry/: the shards (`node bench/lm.mjs shards`), and unpacked, xz'd wheels for the machine's
@@ -107,24 +106,23 @@ case "$1" in
   timeout ${T:-240} $SPEED $REAL --steps ${STEPS:-30} --warmup 8 --only ${ONLY:-hone_lora_compile_packed_b80} --out-name real-varlen.json
   ;;
 13)
-  # FlexAttention for packed short sequences (the engine with bench/patches/flex-packed-attention.patch,
-  # carried as .carry/flex-engine.tar.xz, made as the header says) against this tree's engine (the
-  # variable-length kernel), same call, Unsloth on the same packed rows beside; the patched engine's
-  # attention tests on the GPU first.
-  mkdir -p /tmp/flex && tar -xJf .carry/flex-engine.tar.xz -C /tmp/flex
+  # FlexAttention for packed short sequences against the engine of BASE (built here from the
+  # repository: the device's copy is a git checkout), same call, Unsloth on the same packed rows
+  # beside; this engine's attention tests on the GPU first.
+  mkdir -p /tmp/base && git archive "${BASE:-6037fd5}" engine | tar -x -C /tmp/base
   {
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
     python3 -c "import torch, transformers, peft; print('torch', torch.__version__, 'transformers', transformers.__version__, 'peft', peft.__version__)"
   } > "$OUT/env.txt" 2>&1
   cat "$OUT/env.txt"
-  [ "${TESTS:-}" != none ] && (cd /tmp/flex && PYTHONPATH=engine:$PYTHONPATH timeout 150 python3 -m pytest -q -x engine/tests/test_lm.py -k "${TESTS:-varlen or flex or packed}" 2>&1 | tail -3)
-  [ -n "${ATTN:-}" ] && PYTHONPATH=$PYTHONPATH timeout 100 python3 bench/gpu/packed_attn.py --engine /tmp/flex/engine --only "flex, mask made" | tee "$OUT/packed-attn-flex.jsonl"
+  [ "${TESTS:-}" != none ] && PYTHONPATH=engine:$PYTHONPATH timeout 150 python3 -m pytest -q -x engine/tests/test_lm.py -k "${TESTS:-varlen or flex or packed}" 2>&1 | tail -3
+  [ -n "${ATTN:-}" ] && PYTHONPATH=$PYTHONPATH timeout 100 python3 bench/gpu/packed_attn.py --engine "$PWD/engine" --only "flex, mask made" | tee "$OUT/packed-attn-flex.jsonl"
   if [ -z "${NO_PEER:-}" ]; then
     tar -xJf .carry/peers.tar.xz -C /tmp/site
     PYTHONPATH=/tmp/site:$PYTHONPATH timeout 130 $SPEED $REAL --steps ${STEPS:-30} --warmup 6 --only unsloth_lora_packed --out-name unsloth-real.json 2>&1 | grep -v Warning
   fi
   # (the engines' stderr files share a name: the last engine's, with its recompiles, comes back)
-  TORCH_LOGS=recompiles timeout ${T:-300} $SPEED $REAL --steps ${STEPS:-30} --warmup 8 --only hone_lora_compile_packed_b80 --engines ${ENGINES:-varlen=$PWD/engine,flex=/tmp/flex/engine} --out-name real-flex-ab.json
+  TORCH_LOGS=recompiles timeout ${T:-300} $SPEED $REAL --steps ${STEPS:-30} --warmup 8 --only hone_lora_compile_packed_b80 --rounds ${ROUNDS:-1} --engines ${ENGINES:-flex=$PWD/engine,varlen=/tmp/base/engine} --out-name real-flex-ab.json
   ;;
 11)
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader

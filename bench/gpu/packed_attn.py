@@ -215,7 +215,7 @@ def main():
             block_mask(cu)
         torch.cuda.synchronize()
         timings = {"data": data["name"], "create_block_mask_ms": (time.time() - t) * 100}
-        if hasattr(varlen, "flex_mask"):  # the engine's own mask (bench/patches/flex-packed-attention.patch)
+        if hasattr(varlen, "flex_mask"):  # the engine's own mask (varlen.flex_mask)
             for _ in range(3):
                 varlen.flex_mask(data["rows"], S, lambda t: t.to(dev))
             torch.cuda.synchronize()

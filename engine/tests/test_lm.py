@@ -193,6 +193,47 @@ def test_varlen_attention_matches_masked_sdpa_with_gradients():
         assert torch.allclose(a.float(), w.float(), atol=tol)
 
 
+def test_flex_attention_matches_masked_sdpa():
+    """Compiled layers attend through FlexAttention when a packed batch brings its block mask
+    (varlen.flex_mask), for a second batch of another layout too (a mask of our own once gave every
+    batch the first batch's mask in compiled code). Outputs (on a GPU, the q/k/v gradients too;
+    FlexAttention has no CPU backward) against fp32 SDPA with the block-diagonal causal mask: no
+    further off than bf16 SDPA with that mask is (bf16 noise), on the CPU in fp32 equal."""
+    cuda = torch.cuda.is_available()
+    dev, dt = ("cuda", torch.bfloat16) if cuda else ("cpu", torch.float32)
+    torch.manual_seed(0)
+    torch._dynamo.reset()
+    b, hq, hkv, s, d = 2, 4, 2, 256, 16
+    module = torch.nn.Module()
+
+    @torch.compile(dynamic=False)
+    def layer(q, k, v, cu, blocks):
+        return lm.varlen.attention(module, q, k, v, lm.varlen.PACKED, scaling=d**-0.5, cu_seq_lens=cu, max_length=s, packed_blocks=blocks)[0]
+
+    def sdpa(q, k, v, mask):
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, None].to(dev), scale=d**-0.5, enable_gqa=True).transpose(1, 2)
+
+    def outputs_and_grads(out, inputs, g):
+        return [out.float()] + ([t.float() for t in torch.autograd.grad(out, inputs, g.to(out.dtype))] if cuda else [])
+
+    for lengths in ([[5, 110, 30], [200]], [[64, 64, 64], [17, 3, 150]]):
+        q, k, v = (torch.randn(b, h, s, d, device=dev, dtype=dt, requires_grad=cuda) for h in (hq, hkv, hkv))
+        q32, k32, v32 = (t.detach().float().requires_grad_(cuda) for t in (q, k, v))
+        cu, _ = lm.varlen.boundaries(lengths, s)
+        seq = torch.repeat_interleave(torch.arange(len(cu) - 1), (cu[1:] - cu[:-1]).long()).view(b, s)
+        pos = torch.arange(s)
+        mask = (seq[:, :, None] == seq[:, None, :]) & (pos[:, None] >= pos[None, :])
+        out = layer(q, k, v, cu.to(dev), lm.varlen.flex_mask(lengths, s, lambda t: t.to(dev)))
+        assert out.shape == (b, s, hq, d)
+        g = torch.randn(b, s, hq, d, device=dev)
+        flex = outputs_and_grads(out, (q, k, v), g)
+        same_dtype = outputs_and_grads(sdpa(q, k, v, mask), (q, k, v), g)
+        want = outputs_and_grads(sdpa(q32, k32, v32, mask), (q32, k32, v32), g)
+        for got, noise, w in zip(flex, same_dtype, want):
+            err, bound = (got - w).abs().max().item(), 2 * (noise - w).abs().max().item() + 1e-4
+            assert err <= bound, (lengths, err, bound)
+
+
 def test_sft_losses_for_a_fixed_seed(tiny_lm, tmp_path):
     """torchtune-style: exact validation losses of a fixed seed (CPU, fp32). A change here means
     the recipe computes something else; re-record deliberately."""

@@ -112,6 +112,11 @@ def _decoder_hidden(model, batch: dict, device, index: str) -> torch.Tensor:
     if ours and batch.get("cu_seq_lens") is not None:
         # Attention by the packed sequences' boundaries, with no mask built (varlen.py).
         inputs.update(attention_mask=varlen.PACKED, cu_seq_lens=move(batch["cu_seq_lens"]), max_length=batch["max_length"])
+        compiled_gpu = getattr(causal(model), "hone_compiled", False) and torch.device(device).type == "cuda"
+        if compiled_gpu and batch["tokens"] < varlen.FLEX_BELOW * batch["sequences"]:
+            # Short sequences in compiled layers on a GPU (FlexAttention has no CPU backward):
+            # FlexAttention, one block mask for all layers (varlen.py).
+            inputs["packed_blocks"] = varlen.flex_mask(batch["seq_lengths"], batch["input_ids"].shape[1], move)
     elif ours and pos is None:
         # One sequence a row: causal attention, said outright. Left to itself, transformers derives
         # position ids and checks them for packed sequences on every forward pass, reading a device

@@ -169,6 +169,7 @@ def compile_decoder(model, varying: bool = False, budget: float = 1.0) -> None:
         causal(model).compile(dynamic=True if varying else None)
         return
     runtime.compile_blocks(causal(model).base_model, dynamic=True if varying else None)
+    causal(model).hone_compiled = True  # packed batches of short sequences may then use FlexAttention (varlen.py)
 
 
 def save_pretrained(model, directory, state_dict=None) -> None:

@@ -18,18 +18,23 @@ Many short sequences are where the variable-length kernel is slow: it computes a
 128 x 128 tile per sequence and head, and its backward accumulates dq in fp32 buffers padded by 128
 rows per sequence. On CLINC150 as chat (~44 tokens a conversation, ~46 a 2048-token row) attention
 took 27.0 ms of a 162 ms LoRA step on an H100, as much as causal attention over whole 2048-token
-rows (25.2 ms; bench/results/lm-profile-h100-*.json). Tried and taken out: FlexAttention with each
-batch's block-diagonal causal block mask (several short sequences to a tile). It measured 2-4%
-faster, but on the GPU (torch 2.11) a compiled caller computed every batch after the first with
-the first batch's mask: outputs and gradients off by up to 0.33 and 0.76 against masked SDPA, the
-loss after 38 steps 5.60 against 5.41. bench/gpu/flex_check.py reproduces it with that mask
-(BlockMask.from_kv_blocks from a layout of our own); with torch's create_block_mask per batch both
-batches are right. FlexAttention's kernel with a mask made beforehand took 1.07 ms for one layer
-forward + backward at ~44 tokens a sequence, against 1.64 ms here, but 1.48 against 1.32 at ~431
-tokens, and create_block_mask itself 5.5 ms a batch (bench/gpu/packed_attn.py): not yet measured
-in the engine.
+rows (25.2 ms; bench/results/lm-profile-h100-*.json). So batches of short sequences (FLEX_BELOW
+tokens on average) attend in compiled layers through FlexAttention with the batch's block-diagonal
+causal block mask (flex_mask: several short sequences to a 128 x 128 tile, only the tiles that hold
+any allowed pair). One layer forward + backward on an H100 (bench/gpu/packed_attn.py): ~44-token
+sequences 1.07 ms against the variable-length kernel's 1.64; ~431-token ones 1.48 against 1.32,
+hence the threshold. The mask comes from torch's create_block_mask, compiled, once a step for all
+layers: an earlier layout of our own (BlockMask.from_kv_blocks) made a compiled caller compute
+every batch after the first with the first one's mask (bench/gpu/flex_check.py; create_block_mask's
+masks are right on every batch there). In the engine (packed CLINC150 chat, 1.24B Llama shape, LoRA
+r16, same-call A/Bs against the variable-length kernel alone): +1.4% and +1.7% tokens/s on an
+H100, +1.0%, +0.2% and +0.3% on an H200, the loss after 38 steps equal to bf16 noise
+(bench/results/lm-real-flex-ab-*.json): less than the kernels alone promise (~9 ms a step).
 """
 
+import functools
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -117,6 +122,36 @@ def _flash_grad(ctx, grad, _grad_lse):
 _flash.register_autograd(_flash_grad, setup_context=_flash_context)
 
 
+# Mean tokens a sequence below which a packed batch attends through FlexAttention (compiled layers
+# on a GPU): measured faster at ~44 tokens, slower at ~431; between them unmeasured.
+FLEX_BELOW = 128
+
+
+def flex_mask(lengths: list, width: int, move):
+    """The block mask of a packed batch for FlexAttention: a position attends to the positions of
+    its own sequence up to itself; each row's trailing padding is a sequence of its own."""
+    doc = np.stack([np.repeat(np.arange(len(row) + 1, dtype=np.int32), [*row, width - sum(row)]) for row in lengths])
+    doc = move(torch.from_numpy(doc))
+
+    def same_sequence_causal(b, h, q_idx, kv_idx):
+        return (doc[b, q_idx] == doc[b, kv_idx]) & (q_idx >= kv_idx)
+
+    return _create_block_mask()(same_sequence_causal, len(lengths), None, width, width, device=doc.device)
+
+
+@functools.cache
+def _create_block_mask():
+    """torch's create_block_mask, compiled: one kernel where eagerly it evaluates the mask of every
+    position pair through vmap (5.5 ms a batch of 8 x 2048 on an H100, bench/gpu/packed_attn.py).
+    The new closure over each batch's sequence ids compiles once (its tensor is an input of the
+    graph); compiled for symbolic shapes from the start, since a batch is as wide as its longest
+    row: compiled for the first width, it stalled the run (6.4 s on an H100) to recompile on the
+    first batch of another."""
+    from torch.nn.attention.flex_attention import create_block_mask
+
+    return torch.compile(create_block_mask, dynamic=True)
+
+
 # Stands for the mask of a packed batch: transformers returns a 4-D mask unchanged.
 PACKED = torch.empty(0, 0, 0, 0)
 # Stands for the mask of a batch of one sequence a row (trailing padding, never attended to by a
@@ -138,9 +173,11 @@ def _masked(q, k, v, cu, scaling):
     return out[0].transpose(0, 1)
 
 
-def attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, cu_seq_lens=None, max_length=None, **kwargs):
+def attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, cu_seq_lens=None, max_length=None, packed_blocks=None, **kwargs):
     """transformers' attention-function signature: query (B, Hq, S, D), key/value (B, Hkv, S, D);
-    returns (B, S, Hq, D). Without boundaries this is transformers' SDPA call itself."""
+    returns (B, S, Hq, D). Without boundaries this is transformers' SDPA call itself. With a block
+    mask (packed_blocks) inside compiled code: FlexAttention (eager flex_attention is a slow
+    reference, so outside compiled code the variable-length kernel runs instead)."""
     if cu_seq_lens is None:
         if attention_mask is PACKED:
             raise RuntimeError("a packed batch reached attention without its sequence boundaries")
@@ -149,6 +186,11 @@ def attention(module, query, key, value, attention_mask, dropout=0.0, scaling=No
         return _sdpa()(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
     if dropout:
         raise RuntimeError("packed rows with attention dropout: the variable-length path has none")
+    if packed_blocks is not None and torch.compiler.is_compiling():
+        from torch.nn.attention.flex_attention import flex_attention
+
+        out = flex_attention(query, key, value, block_mask=packed_blocks, scale=scaling, enable_gqa=key.shape[1] != query.shape[1])
+        return out.transpose(1, 2), None
     b, hq, s, d = query.shape
     hkv = key.shape[1]
     q = query.transpose(1, 2).reshape(b * s, hq, d)
