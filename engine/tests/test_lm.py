@@ -166,12 +166,15 @@ def test_unpacked_rows_attend_causally_without_the_packed_sequence_check(tiny_lm
     assert torch.allclose(got, want, atol=1e-5), (got - want).abs().max()
 
 
-def test_varlen_attention_matches_masked_sdpa_with_gradients():
+@pytest.mark.parametrize("masked", [False, True])
+def test_varlen_attention_matches_masked_sdpa_with_gradients(masked):
     """The attention function itself, grouped-query shapes, padding as a sequence of its own:
     outputs and q/k/v gradients equal SDPA's with the block-diagonal causal mask. On a GPU the
-    variable-length Flash kernel runs (bf16, its tolerance); on the CPU the reference path."""
+    variable-length Flash kernel runs (bf16, its tolerance), or with `masked` the path of GPUs
+    older than Ampere; on the CPU the reference path (which `masked` also takes)."""
     cuda = torch.cuda.is_available()
     dev, dt, tol = ("cuda", torch.bfloat16, 2e-2) if cuda else ("cpu", torch.float32, 1e-5)
+    assert lm.varlen.fast_kernels(dev) == (cuda and torch.cuda.get_device_capability() >= (8, 0))
     lm.varlen.register()
     torch.manual_seed(0)
     b, hq, hkv, s, d = 2, 4, 2, 24, 16
@@ -179,7 +182,7 @@ def test_varlen_attention_matches_masked_sdpa_with_gradients():
     cu, longest = lm.varlen.boundaries([[5, 11, 3], [20]], s)
     assert cu.tolist() == [0, 5, 16, 19, 24, 44, 48] and longest == 20
     module = torch.nn.Module()
-    out, _ = lm.varlen.attention(module, q, k, v, lm.varlen.PACKED, scaling=d**-0.5, cu_seq_lens=cu.to(dev), max_length=longest)
+    out, _ = lm.varlen.attention(module, q, k, v, lm.varlen.PACKED, scaling=d**-0.5, cu_seq_lens=cu.to(dev), max_length=longest, masked=masked)
     seq = torch.repeat_interleave(torch.arange(6), (cu[1:] - cu[:-1]).long()).view(b, s)
     pos = torch.arange(s)
     mask = (seq[:, :, None] == seq[:, None, :]) & (pos[:, None] >= pos[None, :])

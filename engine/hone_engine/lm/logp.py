@@ -112,8 +112,10 @@ def _decoder_hidden(model, batch: dict, device, index: str) -> torch.Tensor:
     if ours and batch.get("cu_seq_lens") is not None:
         # Attention by the packed sequences' boundaries, with no mask built (varlen.py).
         inputs.update(attention_mask=varlen.PACKED, cu_seq_lens=move(batch["cu_seq_lens"]), max_length=batch["max_length"])
-        compiled_gpu = getattr(causal(model), "hone_compiled", False) and torch.device(device).type == "cuda"
-        if compiled_gpu and batch["tokens"] < varlen.FLEX_BELOW * batch["sequences"]:
+        fast = varlen.fast_kernels(device)
+        if torch.device(device).type == "cuda" and not fast:
+            inputs["masked"] = True  # a GPU older than Ampere: SDPA with the rows' block-diagonal mask
+        if fast and getattr(causal(model), "hone_compiled", False) and batch["tokens"] < varlen.FLEX_BELOW * batch["sequences"]:
             # Short sequences in compiled layers on a GPU (FlexAttention has no CPU backward):
             # FlexAttention, one block mask for all layers (varlen.py).
             inputs["packed_blocks"] = varlen.flex_mask(batch["seq_lengths"], batch["input_ids"].shape[1], move)

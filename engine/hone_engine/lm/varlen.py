@@ -161,19 +161,32 @@ PACKED = torch.empty(0, 0, 0, 0)
 CAUSAL = torch.empty(0, 0, 0, 0)
 
 
-def _masked(q, k, v, cu, scaling):
-    """The reference path (CPU): SDPA with the block-diagonal causal mask that the offsets give."""
-    total = q.shape[0]
-    seq = torch.repeat_interleave(torch.arange(len(cu) - 1), (cu[1:] - cu[:-1]).long().cpu())
-    pos = torch.arange(total)
-    allowed = (seq[:, None] == seq[None, :]) & (pos[:, None] >= pos[None, :])
-    out = F.scaled_dot_product_attention(
-        q.transpose(0, 1)[None], k.transpose(0, 1)[None], v.transpose(0, 1)[None], attn_mask=allowed.to(q.device), scale=scaling, enable_gqa=True
-    )
-    return out[0].transpose(0, 1)
+def _masked(query, key, value, cu, scaling):
+    """The reference path (the CPU; GPUs older than Ampere, which Flash's kernels need): SDPA row by
+    row with the block-diagonal causal mask that the offsets give (rows x S x S; sequences never
+    cross rows), key heads repeated so that a GPU's memory-efficient kernel takes the mask."""
+    b, hq, s, _ = query.shape
+    lengths = (cu[1:] - cu[:-1]).long()
+    seq = torch.repeat_interleave(torch.arange(len(lengths), device=cu.device), lengths, output_size=b * s).view(b, s)
+    pos = torch.arange(s, device=cu.device)
+    allowed = (seq[:, :, None] == seq[:, None, :]) & (pos[:, None] >= pos[None, :])
+    key, value = (t.repeat_interleave(hq // t.shape[1], 1) for t in (key, value))
+    out = F.scaled_dot_product_attention(query, key, value, attn_mask=allowed[:, None].to(query.device), scale=scaling)
+    return out.transpose(1, 2)
 
 
-def attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, cu_seq_lens=None, max_length=None, packed_blocks=None, **kwargs):
+def fast_kernels(device) -> bool:
+    """Whether packed rows may attend through Flash's variable-length kernel or FlexAttention: a GPU
+    of compute capability 8.0 or more (Flash's kernels need it; FlexAttention's tiles want its
+    shared memory). Asked outside compiled code (logp.py), once a batch; a T4 or V100 takes the
+    masked path (`masked=True`) instead of failing in Flash's kernel."""
+    device = torch.device(device)
+    return device.type == "cuda" and torch.cuda.get_device_capability(device) >= (8, 0)
+
+
+def attention(
+    module, query, key, value, attention_mask, dropout=0.0, scaling=None, cu_seq_lens=None, max_length=None, packed_blocks=None, masked=False, **kwargs
+):
     """transformers' attention-function signature: query (B, Hq, S, D), key/value (B, Hkv, S, D);
     returns (B, S, Hq, D). Without boundaries this is transformers' SDPA call itself. With a block
     mask (packed_blocks) inside compiled code: FlexAttention (eager flex_attention is a slow
@@ -191,13 +204,12 @@ def attention(module, query, key, value, attention_mask, dropout=0.0, scaling=No
 
         out = flex_attention(query, key, value, block_mask=packed_blocks, scale=scaling, enable_gqa=key.shape[1] != query.shape[1])
         return out.transpose(1, 2), None
+    if masked or not query.is_cuda:
+        return _masked(query, key, value, cu_seq_lens, scaling), None
     b, hq, s, d = query.shape
     hkv = key.shape[1]
     q = query.transpose(1, 2).reshape(b * s, hq, d)
     k = key.transpose(1, 2).reshape(b * s, hkv, d)
     v = value.transpose(1, 2).reshape(b * s, hkv, d)
-    if q.is_cuda:
-        out = _flash(q, k, v, cu_seq_lens, max_length, d**-0.5 if scaling is None else scaling)[0]
-    else:
-        out = _masked(q, k, v, cu_seq_lens, scaling)
+    out = _flash(q, k, v, cu_seq_lens, max_length, d**-0.5 if scaling is None else scaling)[0]
     return out.reshape(b, s, hq, d), None
