@@ -21,6 +21,10 @@
 #      6037fd5) against the engine of BASE (a commit; default 6037fd5, the variable-length kernel
 #      alone), alternating ROUNDS times, Unsloth packed beside (NO_PEER=1 leaves Unsloth out,
 #      TESTS=none the GPU tests, ATTN=1 adds the kernel probe)
+#  14  packed real data, the next questions in one call: this engine's GPU tests (the masked path of
+#      pre-Ampere GPUs on CUDA too), Unsloth packed (NO_PEER=1 leaves it out), then this engine
+#      against itself with bench/patches/pack-width-128.patch (packed widths padded to whole
+#      128-token blocks: FlexAttention's divisible path), alternating ROUNDS times
 #  11  where a step's time goes (bench/gpu/lm_profile.py): packed real rows (budget 1 and 0.8),
 #      random full rows (compiled for their one shape, and for symbolic shapes)
 # Carry .carry/: the shards (`node bench/lm.mjs shards`), and unpacked, xz'd wheels for the machine's
@@ -123,6 +127,20 @@ case "$1" in
   fi
   # (the engines' stderr files share a name: the last engine's, with its recompiles, comes back)
   TORCH_LOGS=recompiles timeout ${T:-300} $SPEED $REAL --steps ${STEPS:-30} --warmup 8 --only hone_lora_compile_packed_b80 --rounds ${ROUNDS:-1} --engines ${ENGINES:-flex=$PWD/engine,varlen=/tmp/base/engine} --out-name real-flex-ab.json
+  ;;
+14)
+  mkdir -p /tmp/pad128 && git archive HEAD engine | tar -x -C /tmp/pad128 && (cd /tmp/pad128 && git apply "$OLDPWD/bench/patches/pack-width-128.patch")
+  {
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+    python3 -c "import torch, transformers, peft; print('torch', torch.__version__, 'transformers', transformers.__version__, 'peft', peft.__version__)"
+  } > "$OUT/env.txt" 2>&1
+  cat "$OUT/env.txt"
+  PYTHONPATH=engine:$PYTHONPATH timeout 150 python3 -m pytest -q -x engine/tests/test_lm.py -k "varlen or flex or packed" 2>&1 | tail -3
+  if [ -z "${NO_PEER:-}" ]; then
+    tar -xJf .carry/peers.tar.xz -C /tmp/site
+    PYTHONPATH=/tmp/site:$PYTHONPATH timeout 130 $SPEED $REAL --steps ${STEPS:-30} --warmup 6 --only unsloth_lora_packed --out-name unsloth-real.json 2>&1 | grep -v Warning
+  fi
+  TORCH_LOGS=recompiles timeout ${T:-300} $SPEED $REAL --steps ${STEPS:-30} --warmup 8 --only hone_lora_compile_packed_b80 --rounds ${ROUNDS:-1} --engines flex=$PWD/engine,pad128=/tmp/pad128/engine --out-name real-pad-ab.json
   ;;
 11)
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
