@@ -42,15 +42,18 @@ tar -xJf .carry/bnb.tar.xz -C /tmp/bnb
 python3 -c "import bitsandbytes" 2>/dev/null || BNB=/tmp/bnb
 export PYTHONPATH=/tmp/js:${BNB:-}
 SPEED="python3 bench/gpu/lm_speed.py"
-REAL="--data .carry/clinc-chat"
-case "$1" in
-1)
+environment() { # Python, the GPU and the libraries, to $OUT/env.txt and the log
   {
     python3 -V
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
     python3 -c "import torch, transformers, peft; print('torch', torch.__version__, 'transformers', transformers.__version__, 'peft', peft.__version__)"
   } > "$OUT/env.txt" 2>&1
   cat "$OUT/env.txt"
+}
+REAL="--data .carry/clinc-chat"
+case "$1" in
+1)
+  environment
   # The variable-length kernel against SDPA with the block mask, outputs and gradients (bf16).
   PYTHONPATH=engine:$PYTHONPATH timeout 60 python3 -m pytest -q -x engine/tests/test_lm.py -k "varlen or packed" 2>&1 | tail -3
   timeout 250 $SPEED $REAL --steps 12 --warmup 4 --only hone_lora_compile_packed,hone_lora_compile,hf_lora,hf_lora_packed,hone_lora_compile_packed_mask --out-name real-llama-1b.json
@@ -114,11 +117,7 @@ case "$1" in
   # repository: the device's copy is a git checkout), same call, Unsloth on the same packed rows
   # beside; this engine's attention tests on the GPU first.
   mkdir -p /tmp/base && git archive "${BASE:-6037fd5}" engine | tar -x -C /tmp/base
-  {
-    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-    python3 -c "import torch, transformers, peft; print('torch', torch.__version__, 'transformers', transformers.__version__, 'peft', peft.__version__)"
-  } > "$OUT/env.txt" 2>&1
-  cat "$OUT/env.txt"
+  environment
   [ "${TESTS:-}" != none ] && PYTHONPATH=engine:$PYTHONPATH timeout 150 python3 -m pytest -q -x engine/tests/test_lm.py -k "${TESTS:-varlen or flex or packed}" 2>&1 | tail -3
   [ -n "${ATTN:-}" ] && PYTHONPATH=$PYTHONPATH timeout 100 python3 bench/gpu/packed_attn.py --engine "$PWD/engine" --only "flex, mask made" | tee "$OUT/packed-attn-flex.jsonl"
   if [ -z "${NO_PEER:-}" ]; then
@@ -130,11 +129,7 @@ case "$1" in
   ;;
 14)
   mkdir -p /tmp/pad128 && git archive HEAD engine | tar -x -C /tmp/pad128 && (cd /tmp/pad128 && git apply "$OLDPWD/bench/patches/pack-width-128.patch")
-  {
-    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-    python3 -c "import torch, transformers, peft; print('torch', torch.__version__, 'transformers', transformers.__version__, 'peft', peft.__version__)"
-  } > "$OUT/env.txt" 2>&1
-  cat "$OUT/env.txt"
+  environment
   PYTHONPATH=engine:$PYTHONPATH timeout 150 python3 -m pytest -q -x engine/tests/test_lm.py -k "varlen or flex or packed" 2>&1 | tail -3
   if [ -z "${NO_PEER:-}" ]; then
     tar -xJf .carry/peers.tar.xz -C /tmp/site

@@ -226,7 +226,7 @@ def test_flex_attention_matches_masked_sdpa():
         seq = torch.repeat_interleave(torch.arange(len(cu) - 1), (cu[1:] - cu[:-1]).long()).view(b, s)
         pos = torch.arange(s)
         mask = (seq[:, :, None] == seq[:, None, :]) & (pos[:, None] >= pos[None, :])
-        out = layer(q, k, v, cu.to(dev), lm.varlen.flex_mask(lengths, s, lambda t: t.to(dev)))
+        out = layer(q, k, v, cu.to(dev), lm.varlen.flex_mask(cu.to(dev), b, s))
         assert out.shape == (b, s, hq, d)
         g = torch.randn(b, s, hq, d, device=dev)
         flex = outputs_and_grads(out, (q, k, v), g)

@@ -153,7 +153,6 @@ def collate(shard: LmShard, rows: list, pad_id: int, pack: bool, seq2seq: bool =
         # A packed batch's sequence boundaries for the variable-length attention (varlen.py).
         "cu_seq_lens": cu,
         "max_length": longest,
-        "seq_lengths": seq_lengths,  # each packed row's sequences (FlexAttention's block mask)
         "learnt_index": torch.from_numpy(row * width + col),
         "targets": torch.from_numpy(labels[:, 1:][row, col]),
         "target_seq": torch.from_numpy(seq[:, 1:][row, col]),

@@ -118,7 +118,7 @@ def _decoder_hidden(model, batch: dict, device, index: str) -> torch.Tensor:
         if fast and getattr(causal(model), "hone_compiled", False) and batch["tokens"] < varlen.FLEX_BELOW * batch["sequences"]:
             # Short sequences in compiled layers on a GPU (FlexAttention has no CPU backward):
             # FlexAttention, one block mask for all layers (varlen.py).
-            inputs["packed_blocks"] = varlen.flex_mask(batch["seq_lengths"], batch["input_ids"].shape[1], move)
+            inputs["packed_blocks"] = varlen.flex_mask(inputs["cu_seq_lens"], *batch["input_ids"].shape)
     elif ours and pos is None:
         # One sequence a row: causal attention, said outright. Left to itself, transformers derives
         # position ids and checks them for packed sequences on every forward pass, reading a device

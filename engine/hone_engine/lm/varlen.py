@@ -34,7 +34,6 @@ H100, +1.0%, +0.2% and +0.3% on an H200, the loss after 38 steps equal to bf16 n
 
 import functools
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -127,16 +126,22 @@ _flash.register_autograd(_flash_grad, setup_context=_flash_context)
 FLEX_BELOW = 128
 
 
-def flex_mask(lengths: list, width: int, move):
+def sequence_ids(cu: torch.Tensor, rows: int, width: int) -> torch.Tensor:
+    """(rows, width): the number of the sequence each position belongs to, from the offsets
+    (trailing padding a sequence of its own); on the offsets' device, with no sync."""
+    lengths = (cu[1:] - cu[:-1]).long()
+    return torch.repeat_interleave(torch.arange(len(lengths), device=cu.device), lengths, output_size=rows * width).view(rows, width)
+
+
+def flex_mask(cu: torch.Tensor, rows: int, width: int):
     """The block mask of a packed batch for FlexAttention: a position attends to the positions of
-    its own sequence up to itself; each row's trailing padding is a sequence of its own."""
-    doc = np.stack([np.repeat(np.arange(len(row) + 1, dtype=np.int32), [*row, width - sum(row)]) for row in lengths])
-    doc = move(torch.from_numpy(doc))
+    its own sequence up to itself."""
+    doc = sequence_ids(cu, rows, width)
 
     def same_sequence_causal(b, h, q_idx, kv_idx):
         return (doc[b, q_idx] == doc[b, kv_idx]) & (q_idx >= kv_idx)
 
-    return _create_block_mask()(same_sequence_causal, len(lengths), None, width, width, device=doc.device)
+    return _create_block_mask()(same_sequence_causal, rows, None, width, width, device=doc.device)
 
 
 @functools.cache
@@ -166,8 +171,7 @@ def _masked(query, key, value, cu, scaling):
     row with the block-diagonal causal mask that the offsets give (rows x S x S; sequences never
     cross rows), key heads repeated so that a GPU's memory-efficient kernel takes the mask."""
     b, hq, s, _ = query.shape
-    lengths = (cu[1:] - cu[:-1]).long()
-    seq = torch.repeat_interleave(torch.arange(len(lengths), device=cu.device), lengths, output_size=b * s).view(b, s)
+    seq = sequence_ids(cu, b, s)
     pos = torch.arange(s, device=cu.device)
     allowed = (seq[:, :, None] == seq[:, None, :]) & (pos[:, None] >= pos[None, :])
     key, value = (t.repeat_interleave(hq // t.shape[1], 1) for t in (key, value))
