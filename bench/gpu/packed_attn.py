@@ -118,19 +118,23 @@ def block_mask(cu):
     return create_block_mask(lambda b, h, qi, ki: (doc[b, qi] == doc[b, ki]) & (qi >= ki), B, None, S, S, device=dev)
 
 
-def flex(q, k, v, cu, longest, premade=False):
+def flex(q, k, v, cu, longest, premade=False, dynamic=None, engine_mask=False):
+    """premade: the mask made once per batch, untimed (the engine makes one a step for all layers);
+    engine_mask: made by the engine's varlen.flex_mask (create_block_mask compiled for symbolic
+    shapes); dynamic=True: flex_attention compiled for symbolic shapes, as the engine's layers are
+    for real (ragged) data."""
     from torch.nn.attention.flex_attention import flex_attention
 
-    if "fn" not in _flex:
-        _flex["fn"] = torch.compile(flex_attention)
-    if premade:  # the engine would make it once a step for all layers: not timed here
-        key = (cu.data_ptr(), len(cu))
+    if ("fn", dynamic) not in _flex:
+        _flex[("fn", dynamic)] = torch.compile(flex_attention, dynamic=dynamic)
+    if premade:
+        key = (cu.data_ptr(), len(cu), engine_mask)
         if key not in _flex:
-            _flex[key] = block_mask(cu)
+            _flex[key] = varlen.flex_mask(cu, B, S) if engine_mask else block_mask(cu)
         mask = _flex[key]
     else:
         mask = block_mask(cu)
-    out = _flex["fn"](
+    out = _flex[("fn", dynamic)](
         q.view(B, S, HQ, D).transpose(1, 2), k.view(B, S, HKV, D).transpose(1, 2), v.view(B, S, HKV, D).transpose(1, 2), block_mask=mask, enable_gqa=True
     )
     return out.transpose(1, 2).reshape(B * S, HQ, D)
@@ -149,6 +153,9 @@ KERNELS = {
     "cudnn varlen, grouped keys": cudnn_varlen_gqa,
     "flex, create_block_mask per call": flex,
     "flex, mask made beforehand": lambda *a: flex(*a, premade=True),
+    "flex, the engine's mask made beforehand": lambda *a: flex(*a, premade=True, engine_mask=True),
+    "flex for symbolic shapes, mask made beforehand": lambda *a: flex(*a, premade=True, dynamic=True),
+    "flex for symbolic shapes, the engine's mask made beforehand": lambda *a: flex(*a, premade=True, dynamic=True, engine_mask=True),
     "flash varlen, grouped keys (the engine's hone::varlen_flash)": engine_op,
     "causal whole rows (not packed)": whole_rows,
 }
