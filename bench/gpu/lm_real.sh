@@ -25,6 +25,9 @@
 #      pre-Ampere GPUs on CUDA too), Unsloth packed (NO_PEER=1 leaves it out), then this engine
 #      against itself with bench/patches/pack-width-128.patch (packed widths padded to whole
 #      128-token blocks: FlexAttention's divisible path), alternating ROUNDS times
+#  15  packed real data: FlexAttention compiled for symbolic shapes against one shape, in the kernel
+#      probe (bench/gpu/packed_attn.py --only flex) and in the engine (bench/patches/
+#      pack-static-width.patch: packed batches one width, layers compiled for it), ROUNDS times
 #  11  where a step's time goes (bench/gpu/lm_profile.py): packed real rows (budget 1 and 0.8),
 #      random full rows (compiled for their one shape, and for symbolic shapes)
 # Carry .carry/: the shards (`node bench/lm.mjs shards`), and unpacked, xz'd wheels for the machine's
@@ -136,6 +139,15 @@ case "$1" in
     PYTHONPATH=/tmp/site:$PYTHONPATH timeout 130 $SPEED $REAL --steps ${STEPS:-30} --warmup 6 --only unsloth_lora_packed --out-name unsloth-real.json 2>&1 | grep -v Warning
   fi
   TORCH_LOGS=recompiles timeout ${T:-300} $SPEED $REAL --steps ${STEPS:-30} --warmup 8 --only hone_lora_compile_packed_b80 --rounds ${ROUNDS:-1} --engines flex=$PWD/engine,pad128=/tmp/pad128/engine --out-name real-pad-ab.json
+  ;;
+15)
+  # Why FlexAttention takes 1.9 ms a layer in the engine and 1.1 in the probe: the probe with flex
+  # compiled for symbolic shapes beside one shape, then the engine against itself with
+  # bench/patches/pack-static-width.patch (every packed batch one width, layers compiled for it)
+  mkdir -p /tmp/static && git archive HEAD engine | tar -x -C /tmp/static && (cd /tmp/static && git apply "$OLDPWD/bench/patches/pack-static-width.patch")
+  environment
+  timeout 150 python3 bench/gpu/packed_attn.py --engine "$PWD/engine" --steps 30 --only "made beforehand" 2>&1 | grep -v Warning | tee "$OUT/packed-attn-flex.jsonl" | cut -c1-300
+  TORCH_LOGS=recompiles timeout ${T:-300} $SPEED $REAL --steps ${STEPS:-30} --warmup 8 --only hone_lora_compile_packed_b80 --rounds ${ROUNDS:-1} --engines static=/tmp/static/engine,flex=$PWD/engine --out-name real-static-ab.json
   ;;
 11)
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
