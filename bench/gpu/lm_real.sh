@@ -26,7 +26,7 @@
 #      against itself with bench/patches/pack-width-128.patch (packed widths padded to whole
 #      128-token blocks: FlexAttention's divisible path), alternating ROUNDS times
 #  15  packed real data: FlexAttention compiled for symbolic shapes against one shape, in the kernel
-#      probe (bench/gpu/packed_attn.py --only flex) and in the engine (bench/patches/
+#      probe (bench/gpu/packed_attn.py, the flex rows with the mask made beforehand) and in the engine (bench/patches/
 #      pack-static-width.patch: packed batches one width, layers compiled for it), ROUNDS times
 #  11  where a step's time goes (bench/gpu/lm_profile.py): packed real rows (budget 1 and 0.8),
 #      random full rows (compiled for their one shape, and for symbolic shapes)
@@ -54,6 +54,18 @@ environment() { # Python, the GPU and the libraries, to $OUT/env.txt and the log
   cat "$OUT/env.txt"
 }
 REAL="--data .carry/clinc-chat"
+patched() { # DIR PATCH: this commit's engine in DIR with PATCH applied (the device's copy is a git checkout)
+  mkdir -p "$1" && git archive HEAD engine | tar -x -C "$1" && (cd "$1" && git apply "$OLDPWD/$2")
+}
+unsloth_packed() { # Unsloth on the same packed rows (NO_PEER=1 leaves it out)
+  [ -n "${NO_PEER:-}" ] && return
+  tar -xJf .carry/peers.tar.xz -C /tmp/site
+  PYTHONPATH=/tmp/site:$PYTHONPATH timeout 130 $SPEED $REAL --steps ${STEPS:-30} --warmup 6 --only unsloth_lora_packed --out-name unsloth-real.json 2>&1 | grep -v Warning
+}
+engine_ab() { # ENGINES OUT-NAME: engine checkouts alternated ROUNDS times on the packed rows, budget 0.8
+  # (the engines' stderr files share a name: the last engine's, with its recompiles, comes back)
+  TORCH_LOGS=recompiles timeout ${T:-300} $SPEED $REAL --steps ${STEPS:-30} --warmup 8 --only hone_lora_compile_packed_b80 --rounds ${ROUNDS:-1} --engines "$1" --out-name "$2"
+}
 case "$1" in
 1)
   environment
@@ -110,9 +122,8 @@ case "$1" in
   ;;
 12)
   # (runs 7-9 also ran HONE_PACKED_ATTENTION=flex, since taken out: bench/gpu/flex_check.py)
-  tar -xJf .carry/peers.tar.xz -C /tmp/site
-  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-  PYTHONPATH=/tmp/site:$PYTHONPATH timeout 130 $SPEED $REAL --steps ${STEPS:-30} --warmup 6 --only unsloth_lora_packed --out-name unsloth-real.json 2>&1 | grep -v Warning
+  environment
+  unsloth_packed
   timeout ${T:-240} $SPEED $REAL --steps ${STEPS:-30} --warmup 8 --only ${ONLY:-hone_lora_compile_packed_b80} --out-name real-varlen.json
   ;;
 13)
@@ -123,34 +134,27 @@ case "$1" in
   environment
   [ "${TESTS:-}" != none ] && PYTHONPATH=engine:$PYTHONPATH timeout 150 python3 -m pytest -q -x engine/tests/test_lm.py -k "${TESTS:-varlen or flex or packed}" 2>&1 | tail -3
   [ -n "${ATTN:-}" ] && PYTHONPATH=$PYTHONPATH timeout 100 python3 bench/gpu/packed_attn.py --engine "$PWD/engine" --only "flex, mask made" | tee "$OUT/packed-attn-flex.jsonl"
-  if [ -z "${NO_PEER:-}" ]; then
-    tar -xJf .carry/peers.tar.xz -C /tmp/site
-    PYTHONPATH=/tmp/site:$PYTHONPATH timeout 130 $SPEED $REAL --steps ${STEPS:-30} --warmup 6 --only unsloth_lora_packed --out-name unsloth-real.json 2>&1 | grep -v Warning
-  fi
-  # (the engines' stderr files share a name: the last engine's, with its recompiles, comes back)
-  TORCH_LOGS=recompiles timeout ${T:-300} $SPEED $REAL --steps ${STEPS:-30} --warmup 8 --only hone_lora_compile_packed_b80 --rounds ${ROUNDS:-1} --engines ${ENGINES:-flex=$PWD/engine,varlen=/tmp/base/engine} --out-name real-flex-ab.json
+  unsloth_packed
+  engine_ab "${ENGINES:-flex=$PWD/engine,varlen=/tmp/base/engine}" real-flex-ab.json
   ;;
 14)
-  mkdir -p /tmp/pad128 && git archive HEAD engine | tar -x -C /tmp/pad128 && (cd /tmp/pad128 && git apply "$OLDPWD/bench/patches/pack-width-128.patch")
+  patched /tmp/pad128 bench/patches/pack-width-128.patch
   environment
   PYTHONPATH=engine:$PYTHONPATH timeout 150 python3 -m pytest -q -x engine/tests/test_lm.py -k "varlen or flex or packed" 2>&1 | tail -3
-  if [ -z "${NO_PEER:-}" ]; then
-    tar -xJf .carry/peers.tar.xz -C /tmp/site
-    PYTHONPATH=/tmp/site:$PYTHONPATH timeout 130 $SPEED $REAL --steps ${STEPS:-30} --warmup 6 --only unsloth_lora_packed --out-name unsloth-real.json 2>&1 | grep -v Warning
-  fi
-  TORCH_LOGS=recompiles timeout ${T:-300} $SPEED $REAL --steps ${STEPS:-30} --warmup 8 --only hone_lora_compile_packed_b80 --rounds ${ROUNDS:-1} --engines flex=$PWD/engine,pad128=/tmp/pad128/engine --out-name real-pad-ab.json
+  unsloth_packed
+  engine_ab "flex=$PWD/engine,pad128=/tmp/pad128/engine" real-pad-ab.json
   ;;
 15)
   # Why FlexAttention takes 1.9 ms a layer in the engine and 1.1 in the probe: the probe with flex
   # compiled for symbolic shapes beside one shape, then the engine against itself with
   # bench/patches/pack-static-width.patch (every packed batch one width, layers compiled for it)
-  mkdir -p /tmp/static && git archive HEAD engine | tar -x -C /tmp/static && (cd /tmp/static && git apply "$OLDPWD/bench/patches/pack-static-width.patch")
+  patched /tmp/static bench/patches/pack-static-width.patch
   environment
   timeout 150 python3 bench/gpu/packed_attn.py --engine "$PWD/engine" --steps 30 --only "made beforehand" 2>&1 | grep -v Warning | tee "$OUT/packed-attn-flex.jsonl" | cut -c1-300
-  TORCH_LOGS=recompiles timeout ${T:-300} $SPEED $REAL --steps ${STEPS:-30} --warmup 8 --only hone_lora_compile_packed_b80 --rounds ${ROUNDS:-1} --engines static=/tmp/static/engine,flex=$PWD/engine --out-name real-static-ab.json
+  engine_ab "static=/tmp/static/engine,flex=$PWD/engine" real-static-ab.json
   ;;
 11)
-  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  environment
   $SPEED $REAL --only peak --out-name peak-real.json > /dev/null  # the models lm_profile.py loads
   $SPEED --only peak --out-name peak.json
   for a in "$REAL" "$REAL --budget 0.8 --tag=-b80" "" "--varying --tag=-varying"; do

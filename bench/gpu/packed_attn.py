@@ -114,7 +114,7 @@ _flex = {}
 def block_mask(cu):
     from torch.nn.attention.flex_attention import create_block_mask
 
-    doc = torch.repeat_interleave(torch.arange(len(cu) - 1, device=dev), (cu[1:] - cu[:-1]).long()).view(B, S)
+    doc = varlen.sequence_ids(cu, B, S)
     return create_block_mask(lambda b, h, qi, ki: (doc[b, qi] == doc[b, ki]) & (qi >= ki), B, None, S, S, device=dev)
 
 
