@@ -28,6 +28,8 @@
 #  15  packed real data: FlexAttention compiled for symbolic shapes against one shape, in the kernel
 #      probe (bench/gpu/packed_attn.py, the flex rows with the mask made beforehand) and in the engine (bench/patches/
 #      pack-static-width.patch: packed batches one width, layers compiled for it), ROUNDS times
+#  16  packed real data: the one-shape engine with 64-token mask blocks and 64 x 64 tiles
+#      (bench/patches/pack-static-width-64.patch) against it with 128-token blocks, ROUNDS times
 #  11  where a step's time goes (bench/gpu/lm_profile.py): packed real rows (budget 1 and 0.8),
 #      random full rows (compiled for their one shape, and for symbolic shapes)
 # Carry .carry/: the shards (`node bench/lm.mjs shards`), and unpacked, xz'd wheels for the machine's
@@ -145,13 +147,22 @@ case "$1" in
   engine_ab "flex=$PWD/engine,pad128=/tmp/pad128/engine" real-pad-ab.json
   ;;
 15)
-  # Why FlexAttention takes 1.9 ms a layer in the engine and 1.1 in the probe: the probe with flex
-  # compiled for symbolic shapes beside one shape, then the engine against itself with
-  # bench/patches/pack-static-width.patch (every packed batch one width, layers compiled for it)
+  # Why FlexAttention takes 1.9 ms a layer in the engine and 1.1 in the probe: the engine against
+  # itself with bench/patches/pack-static-width.patch (every packed batch one width, layers compiled
+  # for it), then the probe's flex rows with the mask made beforehand (one shape / symbolic shapes,
+  # the engine's mask, 64-token blocks and tiles, fewer warps)
   patched /tmp/static bench/patches/pack-static-width.patch
   environment
-  timeout 150 python3 bench/gpu/packed_attn.py --engine "$PWD/engine" --steps 30 --only "made beforehand" 2>&1 | grep -v Warning | tee "$OUT/packed-attn-flex.jsonl" | cut -c1-300
   engine_ab "static=/tmp/static/engine,flex=$PWD/engine" real-static-ab.json
+  timeout 200 python3 bench/gpu/packed_attn.py --engine "$PWD/engine" --steps 30 --only "made beforehand" 2>&1 | grep -v Warning | tee "$OUT/packed-attn-flex.jsonl" | cut -c1-300
+  ;;
+16)
+  # 64-token mask blocks and 64 x 64 tiles in the one-shape engine (bench/patches/pack-static-width-64.patch)
+  # against the one-shape engine with 128-token blocks
+  patched /tmp/static bench/patches/pack-static-width.patch
+  patched /tmp/static64 bench/patches/pack-static-width-64.patch
+  environment
+  engine_ab "static64=/tmp/static64/engine,static=/tmp/static/engine" real-static64-ab.json
   ;;
 11)
   environment

@@ -111,31 +111,38 @@ def cudnn_varlen_gqa(q, k, v, cu, longest):
 _flex = {}
 
 
-def block_mask(cu):
+def block_mask(cu, size=128):
     from torch.nn.attention.flex_attention import create_block_mask
 
     doc = varlen.sequence_ids(cu, B, S)
-    return create_block_mask(lambda b, h, qi, ki: (doc[b, qi] == doc[b, ki]) & (qi >= ki), B, None, S, S, device=dev)
+    return create_block_mask(lambda b, h, qi, ki: (doc[b, qi] == doc[b, ki]) & (qi >= ki), B, None, S, S, device=dev, BLOCK_SIZE=size)
 
 
-def flex(q, k, v, cu, longest, premade=False, dynamic=None, engine_mask=False):
+def flex(q, k, v, cu, longest, premade=False, dynamic=None, engine_mask=False, size=128, options=None):
     """premade: the mask made once per batch, untimed (the engine makes one a step for all layers);
     engine_mask: made by the engine's varlen.flex_mask (create_block_mask compiled for symbolic
     shapes); dynamic=True: flex_attention compiled for symbolic shapes, as the engine's layers are
-    for real (ragged) data."""
+    for real (ragged) data; size: the mask's block (query and key tokens); options: the kernel's
+    kernel_options (its tile sizes BLOCK_M/BLOCK_N, num_warps, num_stages)."""
     from torch.nn.attention.flex_attention import flex_attention
 
-    if ("fn", dynamic) not in _flex:
-        _flex[("fn", dynamic)] = torch.compile(flex_attention, dynamic=dynamic)
+    fn = ("fn", dynamic, str(options))  # each its own compiled function: no recompile limit shared
+    if fn not in _flex:
+        _flex[fn] = torch.compile(flex_attention, dynamic=dynamic)
     if premade:
-        key = (cu.data_ptr(), len(cu), engine_mask)
+        key = (cu.data_ptr(), len(cu), engine_mask, size)
         if key not in _flex:
-            _flex[key] = varlen.flex_mask(cu, B, S) if engine_mask else block_mask(cu)
+            _flex[key] = varlen.flex_mask(cu, B, S) if engine_mask else block_mask(cu, size)
         mask = _flex[key]
     else:
-        mask = block_mask(cu)
-    out = _flex[("fn", dynamic)](
-        q.view(B, S, HQ, D).transpose(1, 2), k.view(B, S, HKV, D).transpose(1, 2), v.view(B, S, HKV, D).transpose(1, 2), block_mask=mask, enable_gqa=True
+        mask = block_mask(cu, size)
+    out = _flex[fn](
+        q.view(B, S, HQ, D).transpose(1, 2),
+        k.view(B, S, HKV, D).transpose(1, 2),
+        v.view(B, S, HKV, D).transpose(1, 2),
+        block_mask=mask,
+        enable_gqa=True,
+        kernel_options=options,
     )
     return out.transpose(1, 2).reshape(B * S, HQ, D)
 
@@ -156,6 +163,11 @@ KERNELS = {
     "flex, the engine's mask made beforehand": lambda *a: flex(*a, premade=True, engine_mask=True),
     "flex for symbolic shapes, mask made beforehand": lambda *a: flex(*a, premade=True, dynamic=True),
     "flex for symbolic shapes, the engine's mask made beforehand": lambda *a: flex(*a, premade=True, dynamic=True, engine_mask=True),
+    # Short sequences (~44 tokens) waste most of a 128 x 128 tile: smaller mask blocks and tiles
+    "flex 64-token blocks, 64 x 64 tiles, mask made beforehand": lambda *a: flex(*a, premade=True, size=64, options={"BLOCK_M": 64, "BLOCK_N": 64}),
+    "flex 64-token blocks, mask made beforehand": lambda *a: flex(*a, premade=True, size=64),
+    "flex, 64 x 64 tiles, mask made beforehand": lambda *a: flex(*a, premade=True, options={"BLOCK_M": 64, "BLOCK_N": 64}),
+    "flex, 4 warps, mask made beforehand": lambda *a: flex(*a, premade=True, options={"num_warps": 4}),
     "flash varlen, grouped keys (the engine's hone::varlen_flash)": engine_op,
     "causal whole rows (not packed)": whole_rows,
 }
