@@ -50,8 +50,6 @@ adapter = {"method": args.method, "r": 16, "alpha": 32, "dropout": 0.0, "target_
 model = lm.load(spec, adapter, trainable=True).cuda()
 if args.method == "lora" and not args.peft_lora:
     fused_lora.fuse(model)  # as the engine does on a GPU
-if not args.no_compile:
-    lm.compile_decoder(model, varying=bool(META) or args.varying, budget=args.budget)  # as the engine does
 params = [q for q in model.parameters() if q.requires_grad]
 opt = torch.optim.AdamW(params, lr=1e-4, fused=True)
 rng = np.random.default_rng(0)
@@ -76,6 +74,10 @@ else:
     shard = lm.LmShard(tokens.reshape(-1), np.arange(n + 1) * args.seq, mask, [np.array([i]) for i in range(n)])
     order = np.arange(n)
 lengths = np.diff(shard.offsets)
+# As the engine does (lm_train.py): packed short sequences one shape, through FlexAttention
+flex_width = lm.varlen.flex_width(shard.row_sizes()[0], shard.count, "cuda") if META and not args.no_compile else None
+if not args.no_compile:
+    lm.compile_decoder(model, varying=bool(META) or args.varying, budget=args.budget, flex_width=flex_width)
 calls = {"n": 0, "tokens": 0, "host_s": 0.0}
 autocast = torch.autocast("cuda", dtype=torch.bfloat16)
 
@@ -87,7 +89,7 @@ def next_batch():
     calls["n"] += 1
     calls["tokens"] += int(sum(lengths[r].sum() for r in rows))
     t = time.time()
-    b = lm.collate(shard, rows, 0, bool(META))
+    b = lm.collate(shard, rows, 0, bool(META), shape=(n, flex_width) if flex_width else None)
     calls["host_s"] += time.time() - t
     return b
 

@@ -146,6 +146,39 @@ def test_packed_rows_score_each_sequence_as_if_alone(tiny_lm, tmp_path):
     assert not torch.allclose(leaky[1:3], alone[1:3], atol=1e-3)
 
 
+def test_packed_batches_of_one_shape_score_as_their_own(tiny_lm, tmp_path, monkeypatch):
+    """A run of short packed sequences on a GPU gives every batch one shape (varlen.flex_width: the
+    widest row in whole 128-token blocks) and attends through FlexAttention with the block mask
+    alone: a short batch gets lines of padding, and each sequence scores as in its own batch (here
+    on the CPU through torch's reference flex_attention)."""
+    tok = Tokenizer.from_file(str(tiny_lm / "tokenizer.json"))
+    seqs = [encode(tok, q, a) for q, a in QA]
+    shard = lm.load_shard(write_lm_shard(tmp_path, "s", seqs, rows=[[0, 1], [2, 3]]), pairs=False)
+    tokens, _ = shard.row_sizes()
+    assert lm.varlen.flex_width(tokens, shard.count, "cpu") is None  # no Flash kernels: the variable-length path
+    monkeypatch.setattr(lm.varlen, "fast_kernels", lambda device: True)
+    width = lm.varlen.flex_width(tokens, shard.count, "cuda")
+    assert width == 128 and width >= tokens.max()
+    assert lm.varlen.flex_width(tokens, int(tokens.sum()) // lm.varlen.FLEX_BELOW, "cuda") is None  # long sequences
+    model = lm.load(
+        {"path": str(tiny_lm), "adapter": None, "architecture": "causal", "head": "lm", "dtype": "fp32", "pad_token_id": 0}, None, trainable=False
+    ).eval()
+    rows = [np.array([0, 1]), np.array([2])]
+    batch = lm.collate(shard, rows, 0, pack=True, shape=(3, width))
+    assert batch["input_ids"].shape == (3, width) and batch["sequences"] == 3
+    assert batch["cu_seq_lens"].tolist()[-2:] == [2 * width, 3 * width]  # the added line: one padding "sequence"
+    with pytest.raises(ValueError, match="shaped for 8"):
+        lm.collate(shard, rows, 0, pack=True, shape=(3, 8))
+    with torch.no_grad():
+        free, n_free = lm.sequence_logps(model, lm.collate(shard, rows, 0, pack=True), "cpu", with_grad=False)
+        lm.causal(model).hone_flex_width = width
+        shaped, n_shaped = lm.sequence_logps(model, batch, "cpu", with_grad=False)
+        alone, _ = lm.sequence_logps(model, lm.collate(shard, [np.array([i]) for i in range(3)], 0, pack=False), "cpu", with_grad=False)
+    assert torch.equal(n_shaped, n_free)
+    assert torch.allclose(shaped, alone, atol=1e-4), (shaped, alone)
+    assert torch.allclose(free, alone, atol=1e-4), (free, alone)
+
+
 def test_unpacked_rows_attend_causally_without_the_packed_sequence_check(tiny_lm, tmp_path, monkeypatch):
     """One sequence a row: the engine tells transformers the attention is causal, so its
     packed-sequence check (a device value read back every forward pass: a host sync on a GPU)
@@ -210,8 +243,8 @@ def test_flex_attention_matches_masked_sdpa():
     module = torch.nn.Module()
 
     @torch.compile(dynamic=False)
-    def layer(q, k, v, cu, blocks):
-        return lm.varlen.attention(module, q, k, v, lm.varlen.PACKED, scaling=d**-0.5, cu_seq_lens=cu, max_length=s, packed_blocks=blocks)[0]
+    def layer(q, k, v, blocks):  # the block mask alone, as a run of one shape hands it (logp.py)
+        return lm.varlen.attention(module, q, k, v, lm.varlen.PACKED, scaling=d**-0.5, packed_blocks=blocks)[0]
 
     def sdpa(q, k, v, mask):
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, None].to(dev), scale=d**-0.5, enable_gqa=True).transpose(1, 2)
@@ -226,7 +259,7 @@ def test_flex_attention_matches_masked_sdpa():
         seq = torch.repeat_interleave(torch.arange(len(cu) - 1), (cu[1:] - cu[:-1]).long()).view(b, s)
         pos = torch.arange(s)
         mask = (seq[:, :, None] == seq[:, None, :]) & (pos[:, None] >= pos[None, :])
-        out = layer(q, k, v, cu.to(dev), lm.varlen.flex_mask(cu.to(dev), b, s))
+        out = layer(q, k, v, lm.varlen.flex_mask(cu.to(dev), b, s))
         assert out.shape == (b, s, hq, d)
         g = torch.randn(b, s, hq, d, device=dev)
         flex = outputs_and_grads(out, (q, k, v), g)

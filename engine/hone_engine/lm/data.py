@@ -104,16 +104,22 @@ def collate_seq2seq(shard: LmShard, rows: list, pad_id: int) -> dict:
     }
 
 
-def collate(shard: LmShard, rows: list, pad_id: int, pack: bool, seq2seq: bool = False) -> dict:
+def collate(shard: LmShard, rows: list, pad_id: int, pack: bool, seq2seq: bool = False, shape: tuple | None = None) -> dict:
     """Rows to tensors. pack=True concatenates a row's sequences into one line, positions restarting
     at every sequence (transformers then keeps attention inside each sequence); pack=False puts each
     sequence on its own line. Padding is its own "sequence" (positions restart) and is never learnt.
-    `seq` numbers the sequences of the batch (-1 = padding), for per-sequence sums."""
+    `seq` numbers the sequences of the batch (-1 = padding), for per-sequence sums.
+    shape (lines, width), packed only: every batch that shape, lines of padding added to a short
+    batch (the last of an epoch), for layers compiled for that one shape (varlen.flex_width)."""
     if seq2seq:
         return collate_seq2seq(shard, rows, pad_id)
     lines = [[int(i) for i in r] for r in rows] if pack else [[int(i)] for r in rows for i in r]
+    if pack and shape is not None:
+        lines += [[] for _ in range(shape[0] - len(lines))]
     lengths = [sum(int(shard.offsets[i + 1] - shard.offsets[i]) for i in line) for line in lines]
-    width = max(lengths)
+    width = max(lengths) if not (pack and shape) else shape[1]
+    if width < max(lengths):
+        raise ValueError(f"a packed row of {max(lengths)} tokens in a batch shaped for {width}")
     ids = np.full((len(lines), width), pad_id, dtype=np.int64)
     labels = np.full((len(lines), width), -100, dtype=np.int64)
     pos = np.zeros((len(lines), width), dtype=np.int64)
@@ -138,7 +144,7 @@ def collate(shard: LmShard, rows: list, pad_id: int, pack: bool, seq2seq: bool =
     # Which hidden states predict a learnt token (position p predicts token p + 1), found here on
     # the CPU: a boolean mask on the GPU would make it wait for the forward pass (a sync per step).
     row, col = np.nonzero(labels[:, 1:] != -100)
-    packed = any(len(line) > 1 for line in lines)
+    packed = any(len(line) > 1 for line in lines) or (pack and shape is not None)
     seq_lengths = [[int(shard.offsets[i + 1] - shard.offsets[i]) for i in line] for line in lines] if packed else None
     cu, longest = varlen.boundaries(seq_lengths, width) if packed else (None, None)
     return {

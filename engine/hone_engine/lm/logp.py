@@ -111,14 +111,16 @@ def _decoder_hidden(model, batch: dict, device, index: str) -> torch.Tensor:
     ours = causal(model).config._attn_implementation == varlen.ATTENTION
     if ours and batch.get("cu_seq_lens") is not None:
         # Attention by the packed sequences' boundaries, with no mask built (varlen.py).
-        inputs.update(attention_mask=varlen.PACKED, cu_seq_lens=move(batch["cu_seq_lens"]), max_length=batch["max_length"])
-        fast = varlen.fast_kernels(device)
-        if torch.device(device).type == "cuda" and not fast:
-            inputs["masked"] = True  # a GPU older than Ampere: SDPA with the rows' block-diagonal mask
-        if fast and getattr(causal(model), "hone_compiled", False) and batch["tokens"] < varlen.FLEX_BELOW * batch["sequences"]:
-            # Short sequences in compiled layers on a GPU (FlexAttention has no CPU backward):
-            # FlexAttention, one block mask for all layers (varlen.py).
-            inputs["packed_blocks"] = varlen.flex_mask(inputs["cu_seq_lens"], *batch["input_ids"].shape)
+        inputs["attention_mask"] = varlen.PACKED
+        cu = move(batch["cu_seq_lens"])
+        if batch["input_ids"].shape[1] == getattr(causal(model), "hone_flex_width", None):
+            # A run of short sequences in layers compiled for this one shape (varlen.flex_width):
+            # FlexAttention, one block mask for all layers, and nothing else whose size changes.
+            inputs["packed_blocks"] = varlen.flex_mask(cu, *batch["input_ids"].shape)
+        else:
+            inputs.update(cu_seq_lens=cu, max_length=batch["max_length"])
+            if torch.device(device).type == "cuda" and not varlen.fast_kernels(device):
+                inputs["masked"] = True  # a GPU older than Ampere: SDPA with the rows' block-diagonal mask
     elif ours and pos is None:
         # One sequence a row: causal attention, said outright. Left to itself, transformers derives
         # position ids and checks them for packed sequences on every forward pass, reading a device

@@ -141,7 +141,7 @@ def checkpoint_layers(model, setting) -> int:
     return n
 
 
-def compile_decoder(model, varying: bool = False, budget: float = 1.0) -> None:
+def compile_decoder(model, varying: bool = False, budget: float = 1.0, flex_width: int | None = None) -> None:
     """torch.compile each decoder layer, not the decoder's forward: the attention mask is then built
     outside the compiled code, where transformers can tell that a batch needs none and lets SDPA
     attend causally with its flash kernel (while tracing, transformers before torch 2.14 always
@@ -154,11 +154,14 @@ def compile_decoder(model, varying: bool = False, budget: float = 1.0) -> None:
     activations its default split would keep (above the layer's inputs), recomputing the rest by
     an estimate of their cost: elementwise work first (norms, rotary embeddings, SiLU x up), which
     costs memory bandwidth, not matmuls. One setting for the process: the layers compile lazily,
-    at their first call, and read it then."""
+    at their first call, and read it then.
+    flex_width: packed batches all that wide attend through FlexAttention (varlen.flex_width); the
+    layers then compile for that one shape, whatever `varying` says."""
     import torch._functorch.config as functorch_config
     import torch.fx.experimental._config as shapes_config
 
     functorch_config.activation_memory_budget = budget
+    varying = varying and not flex_width
     if varying:
         # No duck sizing: torch gives dimensions of equal size one symbol, so a first batch of rows
         # as wide as the model (2048 tokens on a 2048-wide model, 4096 on a 4096-wide one) ties the
@@ -169,7 +172,7 @@ def compile_decoder(model, varying: bool = False, budget: float = 1.0) -> None:
         causal(model).compile(dynamic=True if varying else None)
         return
     runtime.compile_blocks(causal(model).base_model, dynamic=True if varying else None)
-    causal(model).hone_compiled = True  # packed batches of short sequences may then use FlexAttention (varlen.py)
+    causal(model).hone_flex_width = flex_width  # packed batches of this width: FlexAttention (logp.py)
 
 
 def save_pretrained(model, directory, state_dict=None) -> None:

@@ -18,18 +18,25 @@ Many short sequences are where the variable-length kernel is slow: it computes a
 128 x 128 tile per sequence and head, and its backward accumulates dq in fp32 buffers padded by 128
 rows per sequence. On CLINC150 as chat (~44 tokens a conversation, ~46 a 2048-token row) attention
 took 27.0 ms of a 162 ms LoRA step on an H100, as much as causal attention over whole 2048-token
-rows (25.2 ms; bench/results/lm-profile-h100-*.json). So batches of short sequences (FLEX_BELOW
-tokens on average) attend in compiled layers through FlexAttention with the batch's block-diagonal
-causal block mask (flex_mask: several short sequences to a 128 x 128 tile, only the tiles that hold
-any allowed pair). One layer forward + backward on an H100 (bench/gpu/packed_attn.py): ~44-token
-sequences 1.07 ms against the variable-length kernel's 1.64; ~431-token ones 1.48 against 1.32,
-hence the threshold. The mask comes from torch's create_block_mask, compiled, once a step for all
-layers: an earlier layout of our own (BlockMask.from_kv_blocks) made a compiled caller compute
+rows (25.2 ms; bench/results/lm-profile-h100-*.json). So a run of short sequences (fewer than
+FLEX_BELOW tokens on average) attends in compiled layers through FlexAttention with each batch's
+block-diagonal causal block mask (flex_mask: several short sequences to a 128 x 128 tile, only the
+tiles that hold any allowed pair). One layer forward + backward on an H100 (bench/gpu/packed_attn.py):
+~44-token sequences 1.07 ms against the variable-length kernel's 1.64; ~431-token ones 1.48 against
+1.32, hence the threshold. The mask comes from torch's create_block_mask, compiled, once a step for
+all layers: an earlier layout of our own (BlockMask.from_kv_blocks) made a compiled caller compute
 every batch after the first with the first one's mask (bench/gpu/flex_check.py; create_block_mask's
-masks are right on every batch there). In the engine (packed CLINC150 chat, 1.24B Llama shape, LoRA
-r16, same-call A/Bs against the variable-length kernel alone): +1.4% and +1.7% tokens/s on an
-H100, +1.0%, +0.2% and +0.3% on an H200, the loss after 38 steps equal to bf16 noise
-(bench/results/lm-real-flex-ab-*.json): less than the kernels alone promise (~9 ms a step).
+masks are right on every batch there).
+
+FlexAttention wants one shape: compiled for symbolic shapes (as layers are for ragged batches) the
+same kernel took 1.74 ms, not 1.07 (bench/results/lm-packed-attn-flex-h100-7.jsonl). So such a run
+gives every packed batch one shape (flex_width: the widest packed row in whole 128-token blocks,
+short batches filled with lines of padding), compiles the layers for it, and hands them the block
+mask alone (offsets and the longest length change size every batch). Packed CLINC150 chat, 1.24B
+Llama shape, LoRA r16, an H100, same call: 100.7-101.0k tokens/s against 94.6-94.7k with symbolic
+shapes, the loss after 38 steps equal to bf16 noise (bench/results/lm-real-static-ab-h100-7.json).
+The forward kernel takes 64 x 64 tiles (FLEX_TILES): 0.94 ms a layer against 1.07 with its default
+128 x 128, +1.2% tokens/s in the engine (bench/results/lm-real-static64-ab-h100-8.json).
 """
 
 import functools
@@ -121,9 +128,21 @@ def _flash_grad(ctx, grad, _grad_lse):
 _flash.register_autograd(_flash_grad, setup_context=_flash_context)
 
 
-# Mean tokens a sequence below which a packed batch attends through FlexAttention (compiled layers
+# Mean tokens a sequence below which a packed run attends through FlexAttention (compiled layers
 # on a GPU): measured faster at ~44 tokens, slower at ~431; between them unmeasured.
 FLEX_BELOW = 128
+# The forward kernel's tiles (query x key tokens). Inside the mask's 128 x 128 blocks: its backward
+# found no kernel for 64-token mask blocks (torch 2.11).
+FLEX_TILES = {"BLOCK_M": 64, "BLOCK_N": 64}
+
+
+def flex_width(row_tokens, sequences: int, device) -> int | None:
+    """The one width of a packed run's batches when it attends through FlexAttention (its layers
+    compiled on a GPU of Ampere or newer, its sequences fewer than FLEX_BELOW tokens on average):
+    the widest packed row in whole 128-token blocks, the mask's. None: the variable-length kernel."""
+    if not fast_kernels(device) or not sequences or int(sum(row_tokens)) >= FLEX_BELOW * sequences:
+        return None
+    return -(-int(max(row_tokens)) // 128) * 128
 
 
 def sequence_ids(cu: torch.Tensor, rows: int, width: int) -> torch.Tensor:
@@ -192,22 +211,24 @@ def attention(
     module, query, key, value, attention_mask, dropout=0.0, scaling=None, cu_seq_lens=None, max_length=None, packed_blocks=None, masked=False, **kwargs
 ):
     """transformers' attention-function signature: query (B, Hq, S, D), key/value (B, Hkv, S, D);
-    returns (B, S, Hq, D). Without boundaries this is transformers' SDPA call itself. With a block
-    mask (packed_blocks) inside compiled code: FlexAttention (eager flex_attention is a slow
-    reference, so outside compiled code the variable-length kernel runs instead)."""
+    returns (B, S, Hq, D). With a block mask (packed_blocks): FlexAttention (in compiled layers; run
+    eagerly, flex_attention is torch's slow reference). Without boundaries: transformers' SDPA call
+    itself. With them: the variable-length kernel."""
+    if dropout and (packed_blocks is not None or cu_seq_lens is not None):
+        raise RuntimeError("packed rows with attention dropout: the packed paths have none")
+    if packed_blocks is not None:
+        from torch.nn.attention.flex_attention import flex_attention
+
+        options = FLEX_TILES if query.is_cuda else None
+        gqa = key.shape[1] != query.shape[1]
+        out = flex_attention(query, key, value, block_mask=packed_blocks, scale=scaling, enable_gqa=gqa, kernel_options=options)
+        return out.transpose(1, 2), None
     if cu_seq_lens is None:
         if attention_mask is PACKED:
             raise RuntimeError("a packed batch reached attention without its sequence boundaries")
         if attention_mask is CAUSAL:
             attention_mask = None  # transformers' SDPA call is then causal, with no mask (flash / cuDNN)
         return _sdpa()(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
-    if dropout:
-        raise RuntimeError("packed rows with attention dropout: the variable-length path has none")
-    if packed_blocks is not None and torch.compiler.is_compiling():
-        from torch.nn.attention.flex_attention import flex_attention
-
-        out = flex_attention(query, key, value, block_mask=packed_blocks, scale=scaling, enable_gqa=key.shape[1] != query.shape[1])
-        return out.transpose(1, 2), None
     if masked or not query.is_cuda:
         return _masked(query, key, value, cu_seq_lens, scaling), None
     b, hq, s, d = query.shape

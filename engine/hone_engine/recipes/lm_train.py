@@ -66,10 +66,13 @@ def run(job: dict, channel) -> None:
     seq2seq = lm.is_seq2seq(model)
     lm.checkpoint_layers(model, rt["gradient_checkpointing"])
     row_tokens, row_learnt = train.row_sizes()
+    packed = pack and not pairwise and not seq2seq
+    # Packed short sequences on a GPU: every batch one shape, attending through FlexAttention.
+    flex_width = lm.varlen.flex_width(row_tokens, train.count, device) if rt["compile"] and packed else None
     if rt["compile"]:
         # The decoder's layers only (the output layer runs in chunks outside them), for symbolic
         # shapes at once when the rows differ in length (real data), else for the one shape.
-        lm.compile_decoder(model, varying=bool(np.ptp(row_tokens)), budget=rt["activation_budget"])
+        lm.compile_decoder(model, varying=bool(np.ptp(row_tokens)), budget=rt["activation_budget"], flex_width=flex_width)
 
     # The reference of DPO (and KTO) is the model as it starts; measured before any step (and
     # before a resumed run loads its checkpoint), for the training pairs and the validation pairs.
@@ -169,7 +172,8 @@ def run(job: dict, channel) -> None:
         big batch on one device."""
         mine = [m[ranks.rank * B : (ranks.rank + 1) * B] for m in everyone]
         group = [[train.rows[r] for r in m] for m in mine if len(m) > 0]
-        batches = [lm.collate(train, rows, pad_id, pack and not pairwise, seq2seq=seq2seq) for rows in group]
+        shape = (B, flex_width) if flex_width else None
+        batches = [lm.collate(train, rows, pad_id, pack and not pairwise, seq2seq=seq2seq, shape=shape) for rows in group]
         step_rows = np.concatenate(everyone)
         denominator = int(row_learnt[step_rows].sum()) if not pairwise else len(step_rows)
         step_loss = torch.zeros((), device=device)
