@@ -522,7 +522,8 @@ else if (what === "record") {
 } else if (what === "attention") {
   // Packed attention kernels (bench/gpu/packed_attn.py, JSON lines) and the engine A/B of one
   // device call (lm_speed.py --engines NAME=DIR,...): node bench/lm.mjs attention PROBE.jsonl AB.json...
-  // The first .jsonl is the probe of every kernel; later ones add the engine's own mask timings.
+  // The first .jsonl is the probe of every kernel; later ones add their kernels' rows and the
+  // engine's own mask timings.
   const [probe, ...laterProbes] = rest.filter((a) => a.endsWith(".jsonl"));
   const jsonLines = (f) =>
     readFileSync(resolve(f), "utf8")
@@ -530,6 +531,11 @@ else if (what === "record") {
       .split("\n")
       .map((l) => JSON.parse(l));
   const lines = jsonLines(probe);
+  const kernelRows = [probe, ...laterProbes].flatMap((f) =>
+    jsonLines(f)
+      .filter((x) => x.kernel && !x.error?.startsWith("ModuleNotFoundError"))
+      .map((x) => ({ ...x, file: short(f) })),
+  );
   const engineMasks = laterProbes.flatMap((f) =>
     jsonLines(f)
       .filter((x) => x.engine_flex_mask_ms)
@@ -554,16 +560,14 @@ else if (what === "record") {
     "",
     `Kernels (device: \`python3 bench/gpu/packed_attn.py --steps 20\`; ${env.gpu}, torch ${env.torch}, cuDNN ${env.cudnn}; raw \`${short(probe)}\`): one layer's attention forward + backward at the benchmark's shape (8 rows x 2048 tokens, 32 query heads, 8 key heads, head dim 64), rows packed with random lengths; each checked on two batches against per-sequence causal SDPA in fp32 (max |difference| of outputs and q/k/v gradients over both, bf16 inputs). Then \`node bench/lm.mjs attention ${rest.map(short).join(" ")}\` here.`,
     "",
-    "| data | kernel | ms forward + backward | max abs error | note |",
-    "|---|---|---:|---:|---|",
+    "| data | kernel | ms forward + backward | max abs error | note | raw |",
+    "|---|---|---:|---:|---|---|",
     // (the probe's own call of the engine's operator lacked the engine's jsonschema on its path; the
     // engine's GPU test checks that operator, and the A/B below runs it)
-    ...lines
-      .filter((x) => x.kernel && !x.error?.startsWith("ModuleNotFoundError"))
-      .map(
-        (x) =>
-          `| ${x.data} (${x.sequences} sequences a batch) | ${x.kernel} | ${x.ms_fwd_bwd ? x.ms_fwd_bwd.toFixed(2) : "-"} | ${worst(x.max_abs_err)} | ${x.error ? x.error.slice(0, 90) : ""} |`,
-      ),
+    ...kernelRows.map(
+      (x) =>
+        `| ${x.data} (${x.sequences} sequences a batch) | ${x.kernel} | ${x.ms_fwd_bwd ? x.ms_fwd_bwd.toFixed(2) : "-"} | ${worst(x.max_abs_err)} | ${x.error ? x.error.slice(0, 90) : ""} | \`${x.file}\` |`,
+    ),
     "",
     `create_block_mask, once a batch: ${Object.entries(masks)
       .map(([d, ms]) => `${ms.toFixed(1)} ms (${d})`)

@@ -156,7 +156,8 @@ def compile_decoder(model, varying: bool = False, budget: float = 1.0, flex_widt
     costs memory bandwidth, not matmuls. One setting for the process: the layers compile lazily,
     at their first call, and read it then.
     flex_width: packed batches all that wide attend through FlexAttention (varlen.flex_width); the
-    layers then compile for that one shape, whatever `varying` says."""
+    layers then compile for that one shape, whatever `varying` says (validation's unpacked batches
+    of other widths compile once more, for symbolic shapes: torch's automatic dynamic shapes)."""
     import torch._functorch.config as functorch_config
     import torch.fx.experimental._config as shapes_config
 
