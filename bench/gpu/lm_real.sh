@@ -28,8 +28,8 @@
 #  15  packed real data: FlexAttention compiled for symbolic shapes against one shape, in the kernel
 #      probe (bench/gpu/packed_attn.py, the flex rows with the mask made beforehand) and in the engine (bench/patches/
 #      pack-static-width.patch: packed batches one width, layers compiled for it), ROUNDS times
-#  16  packed real data: the one-shape engine with 64-token mask blocks and 64 x 64 tiles
-#      (bench/patches/pack-static-width-64.patch) against it with 128-token blocks, ROUNDS times
+#  16  packed real data: the one-shape engine with 64 x 64 forward tiles
+#      (bench/patches/pack-static-width-64.patch) against its default 128 x 128, ROUNDS times
 #  11  where a step's time goes (bench/gpu/lm_profile.py): packed real rows (budget 1 and 0.8),
 #      random full rows (compiled for their one shape, and for symbolic shapes)
 # Carry .carry/: the shards (`node bench/lm.mjs shards`), and unpacked, xz'd wheels for the machine's
@@ -56,8 +56,9 @@ environment() { # Python, the GPU and the libraries, to $OUT/env.txt and the log
   cat "$OUT/env.txt"
 }
 REAL="--data .carry/clinc-chat"
-patched() { # DIR PATCH: this commit's engine in DIR with PATCH applied (the device's copy is a git checkout)
-  mkdir -p "$1" && git archive HEAD engine | tar -x -C "$1" && (cd "$1" && git apply "$OLDPWD/$2")
+patched() { # DIR PATCH [COMMIT]: COMMIT's engine (default HEAD) in DIR with PATCH applied (the
+  # device's copy is a git checkout). The patches of calls 14-16 were written against 59b3f18's.
+  mkdir -p "$1" && git archive "${3:-HEAD}" engine | tar -x -C "$1" && (cd "$1" && git apply "$OLDPWD/$2")
 }
 unsloth_packed() { # Unsloth on the same packed rows (NO_PEER=1 leaves it out)
   [ -n "${NO_PEER:-}" ] && return
@@ -140,7 +141,7 @@ case "$1" in
   engine_ab "${ENGINES:-flex=$PWD/engine,varlen=/tmp/base/engine}" real-flex-ab.json
   ;;
 14)
-  patched /tmp/pad128 bench/patches/pack-width-128.patch
+  patched /tmp/pad128 bench/patches/pack-width-128.patch 59b3f18
   environment
   PYTHONPATH=engine:$PYTHONPATH timeout 150 python3 -m pytest -q -x engine/tests/test_lm.py -k "varlen or flex or packed" 2>&1 | tail -3
   unsloth_packed
@@ -151,16 +152,17 @@ case "$1" in
   # itself with bench/patches/pack-static-width.patch (every packed batch one width, layers compiled
   # for it), then the probe's flex rows with the mask made beforehand (one shape / symbolic shapes,
   # the engine's mask, 64-token blocks and tiles, fewer warps)
-  patched /tmp/static bench/patches/pack-static-width.patch
+  patched /tmp/static bench/patches/pack-static-width.patch 59b3f18
+  mkdir -p /tmp/symbolic && git archive 59b3f18 engine | tar -x -C /tmp/symbolic  # the engine it ran against
   environment
-  engine_ab "static=/tmp/static/engine,flex=$PWD/engine" real-static-ab.json
+  engine_ab "static=/tmp/static/engine,flex=/tmp/symbolic/engine" real-static-ab.json
   timeout 200 python3 bench/gpu/packed_attn.py --engine "$PWD/engine" --steps 30 --only "made beforehand" 2>&1 | grep -v Warning | tee "$OUT/packed-attn-flex.jsonl" | cut -c1-300
   ;;
 16)
-  # 64-token mask blocks and 64 x 64 tiles in the one-shape engine (bench/patches/pack-static-width-64.patch)
-  # against the one-shape engine with 128-token blocks
-  patched /tmp/static bench/patches/pack-static-width.patch
-  patched /tmp/static64 bench/patches/pack-static-width-64.patch
+  # 64 x 64 forward tiles in the one-shape engine (bench/patches/pack-static-width-64.patch)
+  # against the one-shape engine with its default 128 x 128
+  patched /tmp/static bench/patches/pack-static-width.patch 59b3f18
+  patched /tmp/static64 bench/patches/pack-static-width-64.patch 59b3f18
   environment
   engine_ab "static64=/tmp/static64/engine,static=/tmp/static/engine" real-static64-ab.json
   ;;
