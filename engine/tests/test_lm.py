@@ -179,6 +179,31 @@ def test_packed_batches_of_one_shape_score_as_their_own(tiny_lm, tmp_path, monke
     assert torch.allclose(free, alone, atol=1e-4), (free, alone)
 
 
+@pytest.mark.skipif(not (torch.cuda.is_available() and lm.varlen.fast_kernels("cuda")), reason="FlexAttention's one-shape path: a GPU of Ampere or newer")
+def test_packed_run_of_one_shape_trains_as_the_variable_length_kernel(tiny_lm, tmp_path, monkeypatch):
+    """On a GPU, a compiled packed run of short sequences takes the one-shape FlexAttention path
+    (the last, short batch filled with a line of padding) and learns what the uncompiled run does
+    with the variable-length kernel: the same validation losses within bf16 noise."""
+    widths = []
+    plan = lm.varlen.flex_width
+    monkeypatch.setattr(lm.varlen, "flex_width", lambda *a: widths.append(plan(*a)) or widths[-1])
+
+    def job(name, compiled):
+        j, _ = sft_job(tiny_lm, tmp_path / name, steps=4, eval_every=2)
+        tok = Tokenizer.from_file(str(tiny_lm / "tokenizer.json"))
+        j["data"]["train"] = write_lm_shard(tmp_path / name / "data", "train", [encode(tok, q, a) for q, a in QA], rows=[[0, 1], [2], [3]])
+        j["optim"] = {**j["optim"], "batch_size": 2, "steps_per_epoch": 2}
+        j["runtime"] = {**j["runtime"], "device": "cuda", "precision": "bf16", "compile": compiled}
+        return j
+
+    eager = [e["loss"] for e in train(job("eager", False)) if e["type"] == "eval"]
+    assert widths == []  # uncompiled: the variable-length kernel, no plan asked for
+    compiled = [e["loss"] for e in train(job("compiled", True)) if e["type"] == "eval"]
+    assert widths == [128]
+    assert compiled == pytest.approx(eager, rel=2e-2), (compiled, eager)
+    assert compiled[-1] < compiled[0]  # it learns
+
+
 def test_unpacked_rows_attend_causally_without_the_packed_sequence_check(tiny_lm, tmp_path, monkeypatch):
     """One sequence a row: the engine tells transformers the attention is causal, so its
     packed-sequence check (a device value read back every forward pass: a host sync on a GPU)
