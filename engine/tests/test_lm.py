@@ -189,9 +189,8 @@ def test_packed_run_of_one_shape_trains_as_the_variable_length_kernel(tiny_lm, t
     monkeypatch.setattr(lm.varlen, "flex_width", lambda *a: widths.append(plan(*a)) or widths[-1])
 
     def job(name, compiled):
-        j, _ = sft_job(tiny_lm, tmp_path / name, steps=4, eval_every=2)
-        tok = Tokenizer.from_file(str(tiny_lm / "tokenizer.json"))
-        j["data"]["train"] = write_lm_shard(tmp_path / name / "data", "train", [encode(tok, q, a) for q, a in QA], rows=[[0, 1], [2], [3]])
+        j, seqs = sft_job(tiny_lm, tmp_path / name, steps=4, eval_every=2)
+        j["data"]["train"] = write_lm_shard(tmp_path / name / "data", "train", seqs, rows=[[0, 1], [2], [3]])
         j["optim"] = {**j["optim"], "batch_size": 2, "steps_per_epoch": 2}
         j["runtime"] = {**j["runtime"], "device": "cuda", "precision": "bf16", "compile": compiled}
         return j

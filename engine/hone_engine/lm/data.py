@@ -114,10 +114,11 @@ def collate(shard: LmShard, rows: list, pad_id: int, pack: bool, seq2seq: bool =
     if seq2seq:
         return collate_seq2seq(shard, rows, pad_id)
     lines = [[int(i) for i in r] for r in rows] if pack else [[int(i)] for r in rows for i in r]
-    if pack and shape is not None:
+    fixed = pack and shape is not None
+    if fixed:
         lines += [[] for _ in range(shape[0] - len(lines))]
     lengths = [sum(int(shard.offsets[i + 1] - shard.offsets[i]) for i in line) for line in lines]
-    width = max(lengths) if not (pack and shape) else shape[1]
+    width = shape[1] if fixed else max(lengths)
     if width < max(lengths):
         raise ValueError(f"a packed row of {max(lengths)} tokens in a batch shaped for {width}")
     ids = np.full((len(lines), width), pad_id, dtype=np.int64)
@@ -144,7 +145,7 @@ def collate(shard: LmShard, rows: list, pad_id: int, pack: bool, seq2seq: bool =
     # Which hidden states predict a learnt token (position p predicts token p + 1), found here on
     # the CPU: a boolean mask on the GPU would make it wait for the forward pass (a sync per step).
     row, col = np.nonzero(labels[:, 1:] != -100)
-    packed = any(len(line) > 1 for line in lines) or (pack and shape is not None)
+    packed = fixed or any(len(line) > 1 for line in lines)
     seq_lengths = [[int(shard.offsets[i + 1] - shard.offsets[i]) for i in line] for line in lines] if packed else None
     cu, longest = varlen.boundaries(seq_lengths, width) if packed else (None, None)
     return {

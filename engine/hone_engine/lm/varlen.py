@@ -131,8 +131,9 @@ _flash.register_autograd(_flash_grad, setup_context=_flash_context)
 # Mean tokens a sequence below which a packed run attends through FlexAttention (compiled layers
 # on a GPU): measured faster at ~44 tokens, slower at ~431; between them unmeasured.
 FLEX_BELOW = 128
-# The forward kernel's tiles (query x key tokens). Inside the mask's 128 x 128 blocks: its backward
-# found no kernel for 64-token mask blocks (torch 2.11).
+# The block mask's blocks (query and key tokens; torch's default), and the forward kernel's tiles
+# inside them: the backward found no kernel for 64-token mask blocks (torch 2.11).
+FLEX_BLOCK = 128
 FLEX_TILES = {"BLOCK_M": 64, "BLOCK_N": 64}
 
 
@@ -142,7 +143,7 @@ def flex_width(row_tokens, sequences: int, device) -> int | None:
     the widest packed row in whole 128-token blocks, the mask's. None: the variable-length kernel."""
     if not fast_kernels(device) or not sequences or int(sum(row_tokens)) >= FLEX_BELOW * sequences:
         return None
-    return -(-int(max(row_tokens)) // 128) * 128
+    return -(-int(max(row_tokens)) // FLEX_BLOCK) * FLEX_BLOCK
 
 
 def sequence_ids(cu: torch.Tensor, rows: int, width: int) -> torch.Tensor:
@@ -160,7 +161,7 @@ def flex_mask(cu: torch.Tensor, rows: int, width: int):
     def same_sequence_causal(b, h, q_idx, kv_idx):
         return (doc[b, q_idx] == doc[b, kv_idx]) & (q_idx >= kv_idx)
 
-    return _create_block_mask()(same_sequence_causal, rows, None, width, width, device=doc.device)
+    return _create_block_mask()(same_sequence_causal, rows, None, width, width, device=doc.device, BLOCK_SIZE=FLEX_BLOCK)
 
 
 @functools.cache
