@@ -44,6 +44,9 @@ const REAL_RUNS = {
   hone_lora_compile: "Hone, one conversation a row (padded)",
   unsloth_lora: "Unsloth, one conversation a row (padded)",
   hf_lora_liger: "HF + PEFT + Liger kernels, padded",
+  hf_lora_liger_packed: "HF + PEFT + Liger kernels, packed rows (transformers' block mask)",
+  hf_lora_compile: "HF + PEFT, each decoder layer compiled, padded",
+  hf_lora_compile_packed: "HF + PEFT, each decoder layer compiled, packed rows",
   hf_lora_packed: "HF + PEFT, packed rows (transformers' block mask)",
   hf_lora: "HF + PEFT, padded",
 };

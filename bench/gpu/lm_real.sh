@@ -30,6 +30,14 @@
 #      pack-static-width.patch: packed batches one width, layers compiled for it), ROUNDS times
 #  16  packed real data: the one-shape engine with 64 x 64 forward tiles
 #      (bench/patches/pack-static-width-64.patch) against its default 128 x 128, ROUNDS times
+#  17  random full rows: Unsloth LoRA (NO_PEER=1 leaves it out), then this engine against itself with
+#      bench/patches/coordinate-descent.patch (Inductor tunes its fused kernels' block sizes),
+#      activation budget 0.8, ROUNDS times
+#  18  the issue's table on real data for one shape (SHAPE: smollm2-135m, the default, or llama-1b):
+#      Unsloth padded and packed, HF + PEFT + Liger padded and packed (each in an invocation of its
+#      own: both patch transformers), then Hone packed and unpacked, HF + PEFT eager and with its
+#      layers compiled, padded and packed. UNSLOTH, LIGER, REST: those parts' runs (empty: left
+#      out); STEPS timed steps (default 40), T: the last part's limit
 #  11  where a step's time goes (bench/gpu/lm_profile.py): packed real rows (budget 1 and 0.8),
 #      random full rows (compiled for their one shape, and for symbolic shapes)
 # Carry .carry/: the shards (`node bench/lm.mjs shards`), and unpacked, xz'd wheels for the machine's
@@ -157,6 +165,28 @@ case "$1" in
   environment
   engine_ab "static=/tmp/static/engine,flex=/tmp/symbolic/engine" real-static-ab.json
   timeout 200 python3 bench/gpu/packed_attn.py --engine "$PWD/engine" --steps 30 --only "made beforehand" 2>&1 | grep -v Warning | tee "$OUT/packed-attn-flex.jsonl" | cut -c1-300
+  ;;
+17)
+  patched /tmp/cd bench/patches/coordinate-descent.patch
+  environment
+  if [ -z "${NO_PEER:-}" ]; then
+    tar -xJf .carry/peers.tar.xz -C /tmp/site
+    PYTHONPATH=/tmp/site:$PYTHONPATH timeout 100 $SPEED --steps ${STEPS:-30} --warmup 6 --only unsloth_lora --out-name unsloth-rows.json 2>&1 | grep -v Warning
+  fi
+  timeout ${T:-300} $SPEED --steps ${STEPS:-30} --warmup 8 --only hone_lora_compile_b80 --rounds ${ROUNDS:-1} --engines "this=$PWD/engine,cd=/tmp/cd/engine" --out-name rows-cd-ab.json
+  ;;
+18)
+  environment
+  TABLE="$REAL --shape ${SHAPE:-smollm2-135m} --steps ${STEPS:-40} --warmup 8"
+  if [ -n "${UNSLOTH-unsloth_lora,unsloth_lora_packed}" ]; then
+    tar -xJf .carry/peers.tar.xz -C /tmp/site
+    PYTHONPATH=/tmp/site:$PYTHONPATH timeout 170 $SPEED $TABLE --only "${UNSLOTH-unsloth_lora,unsloth_lora_packed}" --out-name table-unsloth.json 2>&1 | grep -v Warning
+  fi
+  if [ -n "${LIGER-hf_lora_liger,hf_lora_liger_packed}" ]; then
+    tar -xJf .carry/liger.tar.xz -C /tmp/liger
+    PYTHONPATH=/tmp/liger:$PYTHONPATH timeout 120 $SPEED $TABLE --only "${LIGER-hf_lora_liger,hf_lora_liger_packed}" --out-name table-liger.json
+  fi
+  [ -n "${REST-x}" ] && timeout ${T:-300} $SPEED $TABLE --only "${REST:-hone_lora_compile_packed,hone_lora_compile,hf_lora,hf_lora_packed,hf_lora_compile,hf_lora_compile_packed}" --out-name table.json
   ;;
 16)
   # 64 x 64 forward tiles in the one-shape engine (bench/patches/pack-static-width-64.patch)

@@ -239,9 +239,12 @@ def lora_config():
     return LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM")
 
 
-def hf_lora(packed=False, liger=False):
+def hf_lora(packed=False, liger=False, compile_=False):
     """The peer, as the PEFT docs write it; liger: with Liger's Llama kernels (RMSNorm, SwiGLU, RoPE,
-    and the output layer fused with the loss), as `apply_liger_kernel_to_llama()` sets them."""
+    and the output layer fused with the loss), as `apply_liger_kernel_to_llama()` sets them;
+    compile_: each decoder layer torch.compile'd (what transformers' own docs advise for training:
+    the whole model's graph breaks at the mask and the loss), shapes left to torch's automatic
+    dynamic shapes (one recompile when the batch's width first changes, inside the warm-up)."""
     from peft import get_peft_model
 
     if liger:
@@ -252,6 +255,9 @@ def hf_lora(packed=False, liger=False):
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16, attn_implementation="sdpa").to(device)
     model = get_peft_model(model, lora_config())
     model.config.use_cache = False
+    if compile_:
+        for layer in model.base_model.model.model.layers:
+            layer.compile()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4, weight_decay=0.0)
     return hf_loop(model, opt, autocast=False, packed=packed)
 
@@ -426,6 +432,9 @@ runs = {
     "hf_lora": hf_lora,
     "hf_lora_packed": lambda: hf_lora(packed=True),
     "hf_lora_liger": lambda: hf_lora(liger=True),
+    "hf_lora_liger_packed": lambda: hf_lora(packed=True, liger=True),
+    "hf_lora_compile": lambda: hf_lora(compile_=True),
+    "hf_lora_compile_packed": lambda: hf_lora(packed=True, compile_=True),
     "hf_full": lambda: hf_full(False),
     "hf_full_compile": lambda: hf_full(True),
     "hone_lora": lambda: hone("lora", False, "bf16"),
