@@ -253,6 +253,31 @@ def test_varlen_attention_matches_masked_sdpa_with_gradients(masked):
         assert torch.allclose(a.float(), w.float(), atol=tol)
 
 
+@pytest.mark.parametrize("path", ["varlen", "flex"])
+def test_packed_attention_takes_queries_lifted_to_fp32_by_rotary_embeddings(path):
+    """bf16 autocast over fp32 weights: queries and keys reach attention in fp32 (the rotary
+    embedding's fp32 cos and sin lift them), values in bf16. The packed paths compute as SDPA would
+    under autocast, in bf16 (Flash's kernel refuses fp32: a packed run of an fp32 checkpoint on a
+    GPU failed there), and give what they give all-bf16 inputs."""
+    dev = "cuda" if torch.cuda.is_available() and lm.varlen.fast_kernels("cuda") else "cpu"
+    lm.varlen.register()
+    torch.manual_seed(0)
+    b, hq, hkv, s, d = 2, 4, 2, 128, 16
+    q, k, v = (torch.randn(b, h, s, d, device=dev).to(torch.bfloat16) for h in (hq, hkv, hkv))
+    cu, longest = lm.varlen.boundaries([[50, 70, 8], [100]], s)
+    cu = cu.to(dev)
+    module = torch.nn.Module()
+    if path == "flex":
+        blocks = lm.varlen.flex_mask(cu, b, s)
+        kwargs = {"packed_blocks": blocks}
+    else:
+        kwargs = {"cu_seq_lens": cu, "max_length": longest}
+    lifted, _ = lm.varlen.attention(module, q.float(), k.float(), v, lm.varlen.PACKED, scaling=d**-0.5, **kwargs)
+    same, _ = lm.varlen.attention(module, q, k, v, lm.varlen.PACKED, scaling=d**-0.5, **kwargs)
+    assert lifted.dtype == torch.bfloat16
+    assert torch.equal(lifted, same)
+
+
 def test_flex_attention_matches_masked_sdpa():
     """Compiled layers attend through FlexAttention when a packed batch brings its block mask
     (varlen.flex_mask), for a second batch of another layout too (a mask of our own once gave every

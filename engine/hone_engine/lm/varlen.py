@@ -217,6 +217,12 @@ def attention(
     itself. With them: the variable-length kernel."""
     if dropout and (packed_blocks is not None or cu_seq_lens is not None):
         raise RuntimeError("packed rows with attention dropout: the packed paths have none")
+    if query.dtype != value.dtype:
+        # bf16 autocast over fp32 weights: the projections come out in bf16, but the rotary
+        # embedding multiplies queries and keys by fp32 cos and sin, which lifts them back to fp32.
+        # SDPA casts its inputs down itself (it is on autocast's list); the kernels below are not,
+        # and Flash's refuses fp32 (a packed run of an fp32 checkpoint on a GPU failed there).
+        query, key = query.to(value.dtype), key.to(value.dtype)
     if packed_blocks is not None:
         from torch.nn.attention.flex_attention import flex_attention
 
@@ -230,8 +236,8 @@ def attention(
         if attention_mask is CAUSAL:
             attention_mask = None  # transformers' SDPA call is then causal, with no mask (flash / cuDNN)
         return _sdpa()(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
-    if masked or not query.is_cuda:
-        return _masked(query, key, value, cu_seq_lens, scaling), None
+    if masked or not query.is_cuda or query.dtype not in (torch.float16, torch.bfloat16):
+        return _masked(query, key, value, cu_seq_lens, scaling), None  # Flash computes in 16 bits only
     b, hq, s, d = query.shape
     hkv = key.shape[1]
     q = query.transpose(1, 2).reshape(b * s, hq, d)
