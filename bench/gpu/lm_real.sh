@@ -68,6 +68,15 @@ patched() { # DIR PATCH [COMMIT]: COMMIT's engine (default HEAD) in DIR with PAT
   # device's copy is a git checkout). The patches of calls 14-16 were written against 59b3f18's.
   mkdir -p "$1" && git archive "${3:-HEAD}" engine | tar -x -C "$1" && (cd "$1" && git apply "$OLDPWD/$2")
 }
+gpu_tests() { # LIMIT -k EXPRESSION: the engine's tests of test_lm.py on the GPU, the failures in full
+  # (to a file, not a pipe: a call of 2026-12-07 whose tests ran into `timeout` brought back no
+  # output at all, most likely because Inductor's compile workers outlived pytest and held the pipe
+  # to `tail` open until the call's own limit)
+  local limit=$1
+  shift
+  PYTHONPATH=engine:$PYTHONPATH timeout -k 10 "$limit" python3 -m pytest -q -rf engine/tests/test_lm.py "$@" > "$OUT/gpu-tests.txt" 2>&1
+  grep -E "^(FAILED|ERROR)|passed|failed|error" "$OUT/gpu-tests.txt" | tail -8
+}
 unsloth_packed() { # Unsloth on the same packed rows (NO_PEER=1 leaves it out)
   [ -n "${NO_PEER:-}" ] && return
   tar -xJf .carry/peers.tar.xz -C /tmp/site
@@ -81,7 +90,7 @@ case "$1" in
 1)
   environment
   # The variable-length kernel against SDPA with the block mask, outputs and gradients (bf16).
-  PYTHONPATH=engine:$PYTHONPATH timeout 60 python3 -m pytest -q -x engine/tests/test_lm.py -k "varlen or packed" 2>&1 | tail -3
+  gpu_tests 60 -k "varlen or packed"
   timeout 250 $SPEED $REAL --steps 12 --warmup 4 --only hone_lora_compile_packed,hone_lora_compile,hf_lora,hf_lora_packed,hone_lora_compile_packed_mask --out-name real-llama-1b.json
   ;;
 2)
@@ -143,7 +152,7 @@ case "$1" in
   # beside; this engine's attention tests on the GPU first.
   mkdir -p /tmp/base && git archive "${BASE:-6037fd5}" engine | tar -x -C /tmp/base
   environment
-  [ "${TESTS:-}" != none ] && PYTHONPATH=engine:$PYTHONPATH timeout 150 python3 -m pytest -q -x engine/tests/test_lm.py -k "${TESTS:-varlen or flex or packed}" 2>&1 | tail -3
+  [ "${TESTS:-}" != none ] && gpu_tests 240 -k "${TESTS:-varlen or flex or packed or lifted}"
   [ -n "${ATTN:-}" ] && PYTHONPATH=$PYTHONPATH timeout 100 python3 bench/gpu/packed_attn.py --engine "$PWD/engine" --only "flex, mask made" | tee "$OUT/packed-attn-flex.jsonl"
   unsloth_packed
   engine_ab "${ENGINES:-flex=$PWD/engine,varlen=/tmp/base/engine}" real-flex-ab.json
@@ -151,7 +160,7 @@ case "$1" in
 14)
   patched /tmp/pad128 bench/patches/pack-width-128.patch 59b3f18
   environment
-  PYTHONPATH=engine:$PYTHONPATH timeout 150 python3 -m pytest -q -x engine/tests/test_lm.py -k "varlen or flex or packed" 2>&1 | tail -3
+  gpu_tests 240 -k "varlen or flex or packed or lifted"
   unsloth_packed
   engine_ab "flex=$PWD/engine,pad128=/tmp/pad128/engine" real-pad-ab.json
   ;;
