@@ -187,15 +187,18 @@ case "$1" in
 18)
   environment
   TABLE="$REAL --shape ${SHAPE:-smollm2-135m} --steps ${STEPS:-40} --warmup 8"
-  if [ -n "${UNSLOTH-unsloth_lora,unsloth_lora_packed}" ]; then
+  UNSLOTH=${UNSLOTH-unsloth_lora,unsloth_lora_packed}
+  LIGER=${LIGER-hf_lora_liger,hf_lora_liger_packed}
+  REST=${REST-hone_lora_compile_packed,hone_lora_compile,hf_lora,hf_lora_packed,hf_lora_compile,hf_lora_compile_packed}
+  if [ -n "$UNSLOTH" ]; then
     tar -xJf .carry/peers.tar.xz -C /tmp/site
-    PYTHONPATH=/tmp/site:$PYTHONPATH timeout 170 $SPEED $TABLE --only "${UNSLOTH-unsloth_lora,unsloth_lora_packed}" --out-name table-unsloth.json 2>&1 | grep -v Warning
+    PYTHONPATH=/tmp/site:$PYTHONPATH timeout 170 $SPEED $TABLE --only "$UNSLOTH" --out-name table-unsloth.json 2>&1 | grep -v Warning
   fi
-  if [ -n "${LIGER-hf_lora_liger,hf_lora_liger_packed}" ]; then
+  if [ -n "$LIGER" ]; then
     tar -xJf .carry/liger.tar.xz -C /tmp/liger
-    PYTHONPATH=/tmp/liger:$PYTHONPATH timeout 120 $SPEED $TABLE --only "${LIGER-hf_lora_liger,hf_lora_liger_packed}" --out-name table-liger.json
+    PYTHONPATH=/tmp/liger:$PYTHONPATH timeout 120 $SPEED $TABLE --only "$LIGER" --out-name table-liger.json
   fi
-  [ -n "${REST-x}" ] && timeout ${T:-300} $SPEED $TABLE --only "${REST:-hone_lora_compile_packed,hone_lora_compile,hf_lora,hf_lora_packed,hf_lora_compile,hf_lora_compile_packed}" --out-name table.json
+  [ -n "$REST" ] && timeout ${T:-300} $SPEED $TABLE --only "$REST" --out-name table.json
   ;;
 16)
   # 64 x 64 forward tiles in the one-shape engine (bench/patches/pack-static-width-64.patch)
