@@ -150,9 +150,18 @@ REAL_NOTES["bench/results/lm-real-llama-1b-h100-run8.json"] =
 REAL_NOTES["bench/results/lm-real-llama-1b-h100-run9.json"] = "Run 9: see the run-8 note.";
 REAL_NOTES["bench/results/lm-real-llama-1b-h100-run10.json"] =
   'Run 10 (one H100, one call, 2026-12-07: `ENGINES="landed=$PWD/engine" ROUNDS=1 T=150 bash bench/gpu/lm_real.sh 13` at 4178c61, the engine as landed in d0613e2 and a9fa23b: packed runs of short sequences on one batch shape, FlexAttention with 64 x 64 forward tiles). Unsloth on the packed rows: 81,439 tokens/s at 18.94 GiB (19.51 reserved). Hone, activation budget 0.8: 103,652 at 17.48 GiB (18.31 reserved). **1.273x Unsloth at 0.92x its memory, both in one call**: the packed-data target is met as landed, as calls 8-9 measured it from a patch (1.271-1.275x, adjacent calls). The first step came at 24.1 s (compiling). Losses 10.9389 -> 5.4084 (Unsloth 11.0900 -> 5.1940, as in runs 6-9). ' +
-  "The same call ran the engine's GPU tests. The new one-shape training test failed before comparing anything: its reference run (uncompiled, fp32 weights under bf16 autocast) reached Flash's variable-length kernel with fp32 queries and keys, which it refuses. The rotary embedding's fp32 cos and sin had lifted them back from the projections' bf16. Full fine-tuning (fp32 master weights, bf16 autocast) of packed data on a GPU would have failed the same way; LoRA runs load their base in bf16 and never met it. Fixed after the call: `varlen.attention` casts queries and keys to the values' dtype, as SDPA does under autocast, and sends anything but 16-bit inputs to the masked path (CPU test `test_packed_attention_takes_queries_lifted_to_fp32_by_rotary_embeddings`, which fails without the fix). The call that was to run the GPU tests again after the fix brought back no output in its time limit (most likely the tests' compile workers kept the pipe to `tail` open past `timeout`; `lm_real.sh` now writes the tests' output to a file), and the session's device time was then spent: the GPU-only training test has still not run to its end on a GPU.";
+  "The same call ran the engine's GPU tests. The new one-shape training test failed before comparing anything: its reference run (uncompiled, fp32 weights under bf16 autocast) reached Flash's variable-length kernel with fp32 queries and keys, which it refuses. The rotary embedding's fp32 cos and sin had lifted them back from the projections' bf16. Full fine-tuning (fp32 master weights, bf16 autocast) of packed data on a GPU would have failed the same way; LoRA runs load their base in bf16 and never met it. Fixed after the call: `varlen.attention` casts queries and keys to the values' dtype, as SDPA does under autocast, and sends anything but 16-bit inputs to the masked path (CPU test `test_packed_attention_takes_queries_lifted_to_fp32_by_rotary_embeddings`, which fails without the fix). The call that was to run the GPU tests again after the fix brought back no output in its time limit (most likely the tests' compile workers kept the pipe to `tail` open past `timeout`; `lm_real.sh` now writes the tests' output to a file), and the session's device time was then spent: the GPU-only training test has still not run to its end on a GPU (it did in run 11: 9 of 9 packed-attention tests passed on an H100).";
 REAL_NOTES["bench/results/lm-real-smollm2-h100-run10.json"] =
   "SmolLM2-135M (run 10, the same H100 and call, after the 1.24B pair: `SHAPE=smollm2-135m bash bench/gpu/lm_real.sh 18` at 4178c61, the data's own model config with random weights; 40 timed steps, 8 warm-up; Unsloth and HF + Liger each in an invocation of its own, since both patch transformers). **Packed rows: Hone 226,340 tokens/s, 1.862x Unsloth on the same rows (121,585) and 3.47x the fastest HF + PEFT (eager with transformers' block mask, 65,245; with Liger 54,006), but at 9.15 GiB against Unsloth's 7.61 (1.20x)**: at the default activation budget Hone holds more on this small model. The budget-0.8 run that was to measure the memory side did not run (device time), so on SmolLM2 the target's memory half is not met as measured. One conversation a row, padded: Hone 133,728 (its readings vary with each step's real tokens: 97-184k), 1.102x Unsloth's 121,324, at 15.34 against 14.14 GiB; HF + Liger 61,634 at 25.60; HF eager 51,728 at 44.82; HF with each decoder layer compiled 34,992 at 35.27, slower than eager here (why, recompiles for new widths or the compiled layers' cost at width 576, was not measured); its packed run did not finish inside the call. Losses at step 48, the same rows in the same order: Hone packed 7.8520 against HF packed 7.8539, Hone padded 7.7935 against HF 7.7948 and Unsloth 7.7938; Unsloth packed 7.9155, from a first loss of 11.0911 against HF's 10.9772 (as on the 1.24B shape).";
+
+REAL_NOTES["bench/results/lm-real-llama-1b-h100-run11.json"] =
+  "Run 11 (one H100, two adjacent calls on the same warm machine, 2026-12-07, at 6dbd42e: `SHAPE=llama-1b STEPS=24 UNSLOTH=unsloth_lora_packed LIGER=hf_lora_liger_packed,hf_lora_liger REST=hone_lora_compile_packed_b80,hone_lora_compile,hf_lora_packed,hf_lora_compile T=240 bash bench/gpu/lm_real.sh 18`, then `UNSLOTH=unsloth_lora LIGER= REST=hone_lora_compile_packed,hf_lora T=200` with the same shape and steps; `lm_real.sh 17` ran between them; 24 timed steps after 8 warm-up; each peer that patches transformers in an invocation of its own). " +
+  "**Packed rows, in one call: Hone at activation budget 0.8 102,372 tokens/s at 17.48 GiB, Unsloth 79,247 at 18.94: 1.292x at 0.92x its memory** (run 10, another machine: 1.273x); 2.68x the fastest HF + PEFT packed (Liger, 38,205 at 37.99 GiB; eager with transformers' block mask 31,847 at 52.34). At the default budget (second call) Hone made 103,250 at 22.92 GiB. " +
+  "One conversation a row, padded: Hone 64,137 at 37.40 GiB, 1.060x Unsloth's 60,506 at 33.50 (faster, in more memory: padded rows are not the layout Hone trains real data in) and 1.56x the fastest HF + PEFT (each layer compiled, 41,140 at 63.02; Liger 28,717 at 58.86); HF + PEFT eager did not fit the H100 (out of memory at 77.7 GiB: it computes every position's logits; 83.3 GiB on the H200 of run 1). " +
+  "Losses after 32 steps: Hone packed 6.1219 (budget 0.8) and 6.1217 (default) against HF packed 6.1744 and Liger packed 6.1713 from the same first loss (10.939); Unsloth packed 11.0900 -> 5.7966, whose first loss differs from HF's on the same rows, as in every run since run 3.";
+REAL_NOTES["bench/results/lm-real-smollm2-h100-run11.json"] =
+  "SmolLM2-135M, run 11 (one H100, one call, 2026-12-07, at 6dbd42e: `SHAPE=smollm2-135m UNSLOTH=unsloth_lora_packed LIGER= REST=hone_lora_compile_packed_b80,hone_lora_compile_packed,hf_lora_compile_packed T=200 bash bench/gpu/lm_real.sh 18`, 40 timed steps, 8 warm-up: the memory half that run 10 left unmeasured). **Packed rows: Hone at activation budget 0.8 230,165 tokens/s at 6.76 GiB against Unsloth's 95,152 at 7.61: 2.42x at 0.89x its memory**; at the default budget 257,448 at 9.15 GiB (1.20x Unsloth's memory, as in run 10). So on SmolLM2 too the target holds, at budget 0.8. Unsloth read 22% slower than in run 10 on another H100 (121,585); against that number the budget-0.8 run would still be 1.89x. HF + PEFT with each decoder layer compiled, packed, made 14,155 at 23.44 GiB (below HF eager packed of run 10, 65,245: compiled layers on rows of changing width; not investigated further). Losses at step 48: Hone 7.8526 (budget 0.8) and 7.8520 against HF compiled 7.8526 from the same first loss (10.979); Unsloth 11.0911 -> 7.9155. " +
+  "The same call ran this engine's packed-attention tests on the GPU first (`T=170 bash bench/gpu/lm_real.sh t`: `test_lm.py -k \"varlen or flex or packed or lifted\"`): **9 of 9 passed** in 102 s, among them the one-shape FlexAttention training run against the uncompiled variable-length run, which had never run to its end on a GPU, and queries lifted to fp32 by the rotary embedding (the autocast fix of run 10's note) on both paths; the test names are in the raw file.";
 
 // What a random-rows file's numbers need said beside them (by file).
 const ROWS_NOTES = {
@@ -160,6 +169,8 @@ const ROWS_NOTES = {
     "Run 5 (one H100, one call, 2026-12-05: `T=380 bash bench/gpu/lm_real.sh 10`). LoRA: Hone 82,987 tokens/s at 24.89 GiB (1.14x Unsloth's 72,743 at 19.25); with activation budget 0.8 82,287 at 19.02 GiB (**1.13x at 0.99x Unsloth's memory**). QLoRA: Hone 75,503 at 21.01 GiB, 1.05x Unsloth's QLoRA (71,874 at 17.90): faster, in 1.17x its memory. The 1.25x target on full rows is not met: a budget lowers memory, not time. MFU is not given: this call measured no peak. Unsloth's rows: the JSON lines lm_speed.py printed (its raw file did not come back; losses from its table).",
   "bench/results/lm-rows-llama-1b-h100-run8.json":
     "Run 8 (one H100, one call, 2026-12-06: `bash bench/gpu/lm_real.sh 10`, after the frozen-weight fix b411a62 and `varlen.CAUSAL`). LoRA: Hone 82,513 tokens/s at 23.63 GiB (1.144x Unsloth's 72,148 at 19.25); with activation budget 0.8 81,996 at **17.78 GiB** (19.02 in run 5): **1.137x at 0.92x Unsloth's memory**. QLoRA: Hone 76,101 at 21.01 GiB, 1.061x Unsloth's QLoRA (71,698 at 17.90), in 1.17x its memory. Removing the per-step host sync on rows of one sequence (`varlen.CAUSAL`) changed nothing measurable: 82,513 against run 5's 82,987 on another machine (the GPU's 6.2 ms a step idle in the profile is not that sync's alone). The 1.25x target on full rows is not met: it needs ~90.2k tokens/s, a step of ~182 ms against the profile's 196.8 (matmuls 125.5 at ~81% of the measured peak, fused elementwise 28.1, attention 25.2), so ~15 ms less outside the matmuls.",
+  "bench/results/lm-rows-llama-1b-h100-run11.json":
+    "Run 11 (one H100, one call, 2026-12-07: `ROUNDS=2 STEPS=24 T=330 bash bench/gpu/lm_real.sh 17`, between the two calls of the packed-data run 11). Unsloth LoRA 72,184 tokens/s at 19.25 GiB; Hone at activation budget 0.8, this engine: 81,442 and 81,451 at 17.78 GiB (**1.128x at 0.92x Unsloth's memory**); the same engine with Inductor's coordinate-descent tuning of its fused kernels' block sizes (`bench/patches/coordinate-descent.patch`, engine `cd`): 81,155 and 81,826, no difference beyond the rounds' spread, the same loss to 4 decimals (12.1764). Not adopted. The 1.25x target on full rows stays unmet: on this machine it needs 90.2k tokens/s, a step of 181.6 ms against 201.2. Run 6's profile (`bench/results/lm-profile-h100-lora-rows-6.json`) puts 158.1 ms of the 192.9-ms GPU step in work that already runs on the best kernels the device has (matmuls 127.3 at ~81% of the measured bf16 peak, ~10.5 ms of them LoRA's thin memory-bound products; cuDNN attention 25.4; fused cross-entropy 5.0; optimizer 0.4) and ~35 ms in fused elementwise kernels (SiLU forward and backward, norms, rotary, copies), each at about the H100's memory bandwidth. Reaching 181.6 ms needs ~20 ms of that memory traffic gone: SwiGLU and the norms fused into the matmuls' prologues and epilogues (kernels of our own), or a faster attention (FlashAttention 3 is not installable on the device: no network, no CUDA toolkit to build it). Tried and not helping: Inductor's coordinate descent (this run), removing the host sync of transformers' packed-sequence check (run 8), activation budgets (memory lower, time unchanged).",
   "bench/results/lm-memory-llama-1b-h200-run5.json":
     "Run 5 (one H200, one call, 2026-12-05: `T=200 bash bench/gpu/lm_real.sh 8`; the peak measured in the same call, before the 8B run). What memory costs: full fine-tuning keeps fp32 master weights, gradients and AdamW moments on the GPU (39.65 GiB); with the AdamW state offloaded to the host it peaks 9.2 GiB lower (30.44) at 0.37x the speed (the step waits for the host's optimizer); LoRA with every layer checkpointed needs 5.57 GiB, at 0.78x the speed of the default compiled LoRA run on the H100 above (different GPUs: no ratio is taken). Full fine-tuning's MFU counts 6 x parameters + attention.",
 };
@@ -187,7 +198,7 @@ function renderReal(files) {
   const lines = [
     "## Generative: packed real data, memory, Unsloth and QLoRA on one GPU (#23)",
     "",
-    `Commands (device): \`bash bench/gpu/lm_real.sh 1\` (H200, run 1), the calls in the run-3 note below (H100), \`bash bench/gpu/lm_real.sh 9\` (run 4, H200; runs 5 and 6, H100), \`10\` and \`8\` (run 5), \`12\` (runs 7-9), \`10\` (rows run 8), \`13\` and \`18\` (run 10), each running \`bench/gpu/lm_speed.py\`; the shards made here first by \`node bench/lm.mjs shards\`, the peers' wheels by \`bash bench/gpu/pack-peers.sh\`; the device's files of one run joined into one raw file each (Hone's progress events attached); then \`node bench/lm.mjs real ${files.map(short).join(" ")}\` here.  `,
+    `Commands (device): \`bash bench/gpu/lm_real.sh 1\` (H200, run 1), the calls in the run-3 note below (H100), \`bash bench/gpu/lm_real.sh 9\` (run 4, H200; runs 5 and 6, H100), \`10\` and \`8\` (run 5), \`12\` (runs 7-9), \`10\` (rows run 8), \`13\` and \`18\` (run 10), \`t\`, \`18\` and \`17\` (run 11), each running \`bench/gpu/lm_speed.py\`; the shards made here first by \`node bench/lm.mjs shards\`, the peers' wheels by \`bash bench/gpu/pack-peers.sh\`; the device's files of one run joined into one raw file each (Hone's progress events attached); then \`node bench/lm.mjs real ${files.map(short).join(" ")}\` here.  `,
     `Machines: ${[...new Set(all.map((x) => `${x.r.gpu} (\`${x.file}\`, torch ${x.r.torch})`))].join("; ")}; ratios only between runs of one file (one GPU). Models: random weights in bf16 (no hub on the device), LoRA r=16, alpha 32, all linear layers, AdamW lr 1e-4, the same rows in the same order on every side (the engine's epoch order; the peers' batches made by the engine's own collate).`,
     "",
   ];
@@ -229,16 +240,17 @@ function renderReal(files) {
       "| run | tokens/s | vs Unsloth of the same kind | MFU | peak GiB (allocated) | reserved GiB | loss first -> last | raw |",
       "|---|---:|---:|---:|---:|---:|---|---|",
     );
-    for (const [name, label] of Object.entries(ROWS_RUNS)) {
-      const x = all.find((y) => y.file === file && y.name === name);
-      if (!x) continue;
-      const kind = name.includes("qlora") ? "unsloth_qlora" : name.includes("lora") ? "unsloth_lora" : null;
-      const peer = kind && !name.startsWith("unsloth") ? all.find((y) => y.file === file && y.name === kind) : null;
-      const fpt = (name.includes("lora") ? 4 : 6) * d.parameters + attentionFlops(c, d.seq);
-      lines.push(
-        `| ${label} | ${x.v.tokens_per_s.toFixed(0)} | ${ratio(x, peer)} | ${peak ? pct((x.v.tokens_per_s * fpt) / peak) : "-"} | ${gib(x.v.max_memory_gib)} | ${gib(x.v.max_reserved_gib)} | ${loss(x.v)} | \`${x.file}\` |`,
-      );
-    }
+    // An A/B file's runs are named run@engine#round (lm_speed.py --engines): each gets its row.
+    for (const [name, label] of Object.entries(ROWS_RUNS))
+      for (const x of all.filter((y) => y.file === file && y.name.split("@")[0] === name)) {
+        const [, engine, round] = /@([^#]*)#(\d+)$/.exec(x.name) ?? [];
+        const kind = name.includes("qlora") ? "unsloth_qlora" : name.includes("lora") ? "unsloth_lora" : null;
+        const peer = kind && !name.startsWith("unsloth") ? all.find((y) => y.file === file && y.name === kind) : null;
+        const fpt = (name.includes("lora") ? 4 : 6) * d.parameters + attentionFlops(c, d.seq);
+        lines.push(
+          `| ${label}${engine ? ` (engine \`${engine}\`, round ${Number(round) + 1})` : ""} | ${x.v.tokens_per_s.toFixed(0)} | ${ratio(x, peer)} | ${peak ? pct((x.v.tokens_per_s * fpt) / peak) : "-"} | ${gib(x.v.max_memory_gib)} | ${gib(x.v.max_reserved_gib)} | ${loss(x.v)} | \`${x.file}\` |`,
+        );
+      }
     if (ROWS_NOTES[file]) lines.push("", ROWS_NOTES[file]);
     lines.push("");
   }
@@ -618,7 +630,9 @@ else if (what === "estimate") {
     const r = JSON.parse(readFileSync(resolve(f), "utf8"));
     const dir = join(tmpdir(), `hone-shape-${r.shape}-${r.model_config.vocab_size}`);
     writeShapeOnly(dir, r.model_config);
-    for (const [name, v] of Object.entries(r)) {
+    for (const [key, v] of Object.entries(r)) {
+      // An A/B file's runs (run@engine#round) take their settings from the run's name.
+      const name = key.split("@")[0];
       if (!name.startsWith("hone_") || !v || typeof v.tokens_per_s !== "number") continue;
       const packed = name.includes("packed");
       const qlora = name.includes("qlora");
@@ -651,7 +665,7 @@ else if (what === "estimate") {
       rowsOut.push({
         file: short(f),
         shape: r.shape,
-        run: name,
+        run: key,
         estimate: e,
         measured_allocated_gib: v.max_memory_gib,
         measured_reserved_gib: v.max_reserved_gib,

@@ -38,6 +38,7 @@
 #      own: both patch transformers), then Hone packed and unpacked, HF + PEFT eager and with its
 #      layers compiled, padded and packed. UNSLOTH, LIGER, REST: those parts' runs (empty: left
 #      out); STEPS timed steps (default 40), T: the last part's limit
+#   t  this engine's GPU tests alone (TESTS: the -k expression; T: their limit, default 240)
 #  11  where a step's time goes (bench/gpu/lm_profile.py): packed real rows (budget 1 and 0.8),
 #      random full rows (compiled for their one shape, and for symbolic shapes)
 # Carry .carry/: the shards (`node bench/lm.mjs shards`), and unpacked, xz'd wheels for the machine's
@@ -87,6 +88,10 @@ engine_ab() { # ENGINES OUT-NAME: engine checkouts alternated ROUNDS times on th
   TORCH_LOGS=recompiles timeout ${T:-300} $SPEED $REAL --steps ${STEPS:-30} --warmup 8 --only hone_lora_compile_packed_b80 --rounds ${ROUNDS:-1} --engines "$1" --out-name "$2"
 }
 case "$1" in
+t)
+  environment
+  gpu_tests ${T:-240} -k "${TESTS:-varlen or flex or packed or lifted}"
+  ;;
 1)
   environment
   # The variable-length kernel against SDPA with the block mask, outputs and gradients (bf16).
