@@ -30,6 +30,11 @@ function writeSection(tag, lines) {
 const pct = (x) => `${(100 * x).toFixed(1)}%`;
 const gib = (x) => (x ? x.toFixed(1) : "-");
 const short = (f) => f.replace(/^.*bench\/results\//, "bench/results/");
+/** lm_speed.py --engines names a run of an A/B "run@engine#round"; other runs are named "run". */
+const abKey = (key) => {
+  const [, run, engine, round] = /^([^@]*)(?:@([^#]*)#(\d+))?$/.exec(key);
+  return { run, engine, round: round === undefined ? undefined : Number(round) };
+};
 
 // #23's device runs (bench/gpu/lm_real.sh): packed real data, Unsloth beside Hone, QLoRA, the 8B
 // shape. Every row names its raw file; ratios are taken within one shape and one device session.
@@ -240,15 +245,15 @@ function renderReal(files) {
       "| run | tokens/s | vs Unsloth of the same kind | MFU | peak GiB (allocated) | reserved GiB | loss first -> last | raw |",
       "|---|---:|---:|---:|---:|---:|---|---|",
     );
-    // An A/B file's runs are named run@engine#round (lm_speed.py --engines): each gets its row.
+    // Each run of an A/B file (abKey) gets its row.
     for (const [name, label] of Object.entries(ROWS_RUNS))
-      for (const x of all.filter((y) => y.file === file && y.name.split("@")[0] === name)) {
-        const [, engine, round] = /@([^#]*)#(\d+)$/.exec(x.name) ?? [];
+      for (const x of all.filter((y) => y.file === file && abKey(y.name).run === name)) {
+        const { engine, round } = abKey(x.name);
         const kind = name.includes("qlora") ? "unsloth_qlora" : name.includes("lora") ? "unsloth_lora" : null;
         const peer = kind && !name.startsWith("unsloth") ? all.find((y) => y.file === file && y.name === kind) : null;
         const fpt = (name.includes("lora") ? 4 : 6) * d.parameters + attentionFlops(c, d.seq);
         lines.push(
-          `| ${label}${engine ? ` (engine \`${engine}\`, round ${Number(round) + 1})` : ""} | ${x.v.tokens_per_s.toFixed(0)} | ${ratio(x, peer)} | ${peak ? pct((x.v.tokens_per_s * fpt) / peak) : "-"} | ${gib(x.v.max_memory_gib)} | ${gib(x.v.max_reserved_gib)} | ${loss(x.v)} | \`${x.file}\` |`,
+          `| ${label}${engine ? ` (engine \`${engine}\`, round ${round + 1})` : ""} | ${x.v.tokens_per_s.toFixed(0)} | ${ratio(x, peer)} | ${peak ? pct((x.v.tokens_per_s * fpt) / peak) : "-"} | ${gib(x.v.max_memory_gib)} | ${gib(x.v.max_reserved_gib)} | ${loss(x.v)} | \`${x.file}\` |`,
         );
       }
     if (ROWS_NOTES[file]) lines.push("", ROWS_NOTES[file]);
@@ -497,9 +502,9 @@ else if (what === "record") {
   const file = rest[0];
   const r = JSON.parse(readFileSync(resolve(file), "utf8"));
   const keys = Object.keys(r).filter((k) => k.includes("@"));
-  const labels = [...new Set(keys.map((k) => k.split("@")[1].split("#")[0]))];
+  const labels = [...new Set(keys.map((k) => abKey(k).engine))];
   const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  const of = (label) => keys.filter((k) => k.split("@")[1].startsWith(`${label}#`)).map((k) => r[k].tokens_per_s);
+  const of = (label) => keys.filter((k) => abKey(k).engine === label).map((k) => r[k].tokens_per_s);
   const [a, b] = labels;
   const ratio = mean(of(b)) / mean(of(a));
   writeSection("lm-ab", [
@@ -509,9 +514,7 @@ else if (what === "record") {
     "",
     "| run | engine | tokens/s | loss first -> last |",
     "|---|---|---:|---|",
-    ...keys.map(
-      (k) => `| ${k} | ${k.split("@")[1].split("#")[0]} | ${r[k].tokens_per_s.toFixed(0)} | ${r[k].losses[0].toFixed(4)} -> ${r[k].losses.at(-1).toFixed(4)} |`,
-    ),
+    ...keys.map((k) => `| ${k} | ${abKey(k).engine} | ${r[k].tokens_per_s.toFixed(0)} | ${r[k].losses[0].toFixed(4)} -> ${r[k].losses.at(-1).toFixed(4)} |`),
     "",
     `Mean: ${a} ${mean(of(a)).toFixed(0)}, ${b} ${mean(of(b)).toFixed(0)} tokens/s: ${b}/${a} = ${ratio.toFixed(4)} (the shared training loop in \`engine/hone_engine/loop.py\` costs nothing measurable; the issue's bound was within 2%).`,
   ]);
@@ -523,7 +526,7 @@ else if (what === "record") {
     const r = JSON.parse(readFileSync(resolve(f), "utf8"));
     return Object.keys(r)
       .filter((k) => k.includes("@"))
-      .map((k) => ({ f: short(f), r, k, engine: k.split("@")[1].split("#")[0], v: r[k] }));
+      .map((k) => ({ f: short(f), r, k, engine: abKey(k).engine, v: r[k] }));
   });
   const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const summary = [...new Set(rowsOut.map((x) => x.f))].map((f) => {
@@ -632,7 +635,7 @@ else if (what === "estimate") {
     writeShapeOnly(dir, r.model_config);
     for (const [key, v] of Object.entries(r)) {
       // An A/B file's runs (run@engine#round) take their settings from the run's name.
-      const name = key.split("@")[0];
+      const name = abKey(key).run;
       if (!name.startsWith("hone_") || !v || typeof v.tokens_per_s !== "number") continue;
       const packed = name.includes("packed");
       const qlora = name.includes("qlora");
